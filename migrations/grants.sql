@@ -1,0 +1,20 @@
+-- Privileges of the run-time role deskwoot_app, applied after every migrate
+-- run (idempotent). The app role is not the owner of anything, has no
+-- BYPASSRLS, and reaches tenant rows only through the RLS policies.
+GRANT USAGE ON SCHEMA public TO deskwoot_app;
+
+GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO deskwoot_app;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO deskwoot_app;
+
+-- Rows the app may remove: memberships it manages.
+GRANT DELETE ON inbox_members, team_members TO deskwoot_app;
+
+-- The audit trail is append-only for the app.
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, audit_chain FROM deskwoot_app;
+
+-- Pre-tenant lookup tables are read only through SECURITY DEFINER functions.
+REVOKE ALL ON token_lookup FROM deskwoot_app;
+REVOKE ALL ON schema_migrations FROM deskwoot_app;
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO deskwoot_app;

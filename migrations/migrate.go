@@ -1,0 +1,176 @@
+// Package migrations holds the numbered SQL migrations and applies them.
+//
+// Each file NNNN_name.sql runs in its own transaction and is recorded in
+// schema_migrations. Concurrent runs serialise on an advisory lock. A database
+// that has a newer version than this binary knows is refused. After the
+// migrations, the run-time role deskwoot_app is created or updated and
+// grants.sql gives it exactly what it needs.
+package migrations
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+)
+
+//go:embed *.sql
+var files embed.FS
+
+// Migration is one numbered SQL file.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+var fileName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
+
+// All returns the embedded migrations in version order.
+func All() ([]Migration, error) {
+	entries, err := fs.ReadDir(files, ".")
+	if err != nil {
+		return nil, err
+	}
+	var ms []Migration
+	for _, e := range entries {
+		m := fileName.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		body, err := files.ReadFile(e.Name())
+		if err != nil {
+			return nil, err
+		}
+		v, _ := strconv.Atoi(m[1])
+		ms = append(ms, Migration{Version: v, Name: m[2], SQL: string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
+	for i, m := range ms {
+		if m.Version != i+1 {
+			return nil, fmt.Errorf("migrations: expected version %d, found %04d_%s", i+1, m.Version, m.Name)
+		}
+	}
+	return ms, nil
+}
+
+// Options for Run.
+type Options struct {
+	// AppPassword is set as deskwoot_app's password when not empty
+	// (DESKWOOT_APP_PASSWORD); under trust auth it may stay empty.
+	AppPassword string
+	Log         io.Writer
+}
+
+// lockKey is the advisory lock that serialises concurrent migrate runs.
+const lockKey = 0x6465736b776f6f74 // "deskwoot"
+
+// Run applies pending migrations over an owner connection and refreshes the
+// app role and its grants. It returns the schema version reached.
+func Run(ctx context.Context, ownerURL string, o Options) (int, error) {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	ms, err := All()
+	if err != nil {
+		return 0, err
+	}
+	conn, err := pgx.Connect(ctx, ownerURL)
+	if err != nil {
+		return 0, fmt.Errorf("migrate: connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(lockKey)); err != nil {
+		return 0, fmt.Errorf("migrate: lock: %w", err)
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(lockKey))
+
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer PRIMARY KEY,
+		name       text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	var current int
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	if current > len(ms) {
+		return current, fmt.Errorf("migrate: the database is at version %d but this binary knows only %d; run a newer deskwoot", current, len(ms))
+	}
+	if err := ensureAppRole(ctx, conn, o.AppPassword); err != nil {
+		return current, err
+	}
+	for _, m := range ms[current:] {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
+			return err
+		})
+		if err != nil {
+			return current, fmt.Errorf("migrate: %04d_%s: %w", m.Version, m.Name, err)
+		}
+		current = m.Version
+		fmt.Fprintf(o.Log, "migrated %04d_%s\n", m.Version, m.Name)
+	}
+	grants, err := files.ReadFile("grants.sql")
+	if err != nil {
+		return current, err
+	}
+	if _, err := conn.Exec(ctx, string(grants)); err != nil {
+		return current, fmt.Errorf("migrate: grants: %w", err)
+	}
+	return current, nil
+}
+
+// ensureAppRole creates or updates deskwoot_app: it may log in, and is never
+// a superuser nor able to bypass row-level security.
+func ensureAppRole(ctx context.Context, conn *pgx.Conn, password string) error {
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'deskwoot_app')`).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, `CREATE ROLE deskwoot_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE`); err != nil {
+			return fmt.Errorf("migrate: create role deskwoot_app (the owner needs CREATEROLE): %w", err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `ALTER ROLE deskwoot_app LOGIN`); err != nil {
+		return fmt.Errorf("migrate: alter role deskwoot_app: %w", err)
+	}
+	// Only a superuser may change these attributes, so change them only when
+	// they are wrong (an owner with just CREATEROLE then gets a clear error).
+	var super, bypass bool
+	if err := conn.QueryRow(ctx, `SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'deskwoot_app'`).Scan(&super, &bypass); err != nil {
+		return err
+	}
+	if super || bypass {
+		if _, err := conn.Exec(ctx, `ALTER ROLE deskwoot_app NOSUPERUSER NOBYPASSRLS`); err != nil {
+			return fmt.Errorf("migrate: deskwoot_app is a superuser or bypasses RLS and cannot be fixed by this role: %w", err)
+		}
+	}
+	if password != "" {
+		var stmt string
+		if err := conn.QueryRow(ctx, `SELECT format('ALTER ROLE deskwoot_app PASSWORD %L', $1::text)`, password).Scan(&stmt); err != nil {
+			return err
+		}
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("migrate: set deskwoot_app password: %w", err)
+		}
+	}
+	var grant string
+	if err := conn.QueryRow(ctx, `SELECT format('GRANT CONNECT ON DATABASE %I TO deskwoot_app', current_database())`).Scan(&grant); err != nil {
+		return err
+	}
+	_, err := conn.Exec(ctx, grant)
+	return err
+}

@@ -1,0 +1,117 @@
+# The account gate: may this account use MCP at all right now?
+#
+# Runs for every MCP request, right after the token is authenticated and
+# before any tool is looked at. Input:
+#
+#   {"account": {"plan", "status", "trial_ends_at", "grace_ends_at", "mcp_enabled"},
+#    "now": "RFC3339 time"}
+#
+# MCP is an Enterprise feature. The gate opens only when an admin has switched
+# MCP on AND the account is entitled: an Enterprise trial that has not ended, an
+# active Enterprise subscription, or a past-due Enterprise subscription still
+# inside its grace period. Anything else, including missing or malformed
+# input, keeps it shut with a reason that says what is wrong and what to do.
+package deskwoot.gate
+
+default decision := {
+	"allow": false,
+	"reason": "account state is missing; access denied",
+	"code": "invalid_input",
+}
+
+decision := {"allow": false, "reason": _invalid, "code": "invalid_input"} if {
+	_invalid
+} else := {
+	"allow": false,
+	"reason": "MCP is switched off for this account; an admin can switch it on with PUT /api/v1/settings/mcp",
+	"code": "mcp_disabled",
+} if {
+	_account.mcp_enabled == false
+} else := {"allow": true, "reason": "", "code": "ok"} if {
+	_account.mcp_enabled == true
+	_entitled
+} else := _closed
+
+# ---- input, read defensively ------------------------------------------------
+
+_account := object.get(input, "account", null)
+
+_now := time.parse_rfc3339_ns(input.now)
+
+_plans := {"starter", "business", "enterprise"}
+
+_statuses := {"trialing", "active", "past_due", "canceled", "expired"}
+
+# _invalid names the first thing wrong with the input, if anything is.
+_invalid := "account state is missing; access denied" if {
+	not is_object(_account)
+} else := "the current time is missing or not an RFC3339 time; access denied" if {
+	not _now
+} else := "account mcp_enabled must be true or false; access denied" if {
+	not is_boolean(_account.mcp_enabled)
+} else := "account plan is missing or unknown; access denied" if {
+	not _account.plan in _plans
+} else := "account status is missing or unknown; access denied" if {
+	not _account.status in _statuses
+} else := "account trial end is missing or not an RFC3339 time; access denied" if {
+	_account.status in {"trialing", "expired"}
+	not _trial_ends
+} else := "account grace period end is missing or not an RFC3339 time; access denied" if {
+	_account.status == "past_due"
+	_account.plan == "enterprise"
+	not _grace_ends
+}
+
+_trial_ends := time.parse_rfc3339_ns(_account.trial_ends_at)
+
+_grace_ends := time.parse_rfc3339_ns(_account.grace_ends_at)
+
+# ---- entitlement: the only ways in --------------------------------------------
+
+# The trial is an Enterprise trial, whatever plan the account has picked.
+_entitled if {
+	_account.status == "trialing"
+	_now < _trial_ends
+}
+
+_entitled if {
+	_account.plan == "enterprise"
+	_account.status == "active"
+}
+
+_entitled if {
+	_account.plan == "enterprise"
+	_account.status == "past_due"
+	_now < _grace_ends
+}
+
+# ---- why the gate is shut ---------------------------------------------------
+
+_closed := {
+	"allow": false,
+	"reason": sprintf("the Enterprise trial ended on %s; upgrade to Enterprise to use MCP", [_date(_trial_ends)]),
+	"code": "trial_ended",
+} if {
+	_account.status in {"trialing", "expired"}
+} else := {
+	"allow": false,
+	"reason": "the subscription was canceled; upgrade to Enterprise to use MCP",
+	"code": "canceled",
+} if {
+	_account.status == "canceled"
+} else := {
+	"allow": false,
+	"reason": sprintf("the %s plan does not include MCP; upgrade to Enterprise to use MCP", [_account.plan]),
+	"code": "plan_without_mcp",
+} if {
+	_account.plan != "enterprise"
+} else := {
+	"allow": false,
+	"reason": sprintf("payment is past due and the grace period ended on %s; update the payment method to use MCP", [_date(_grace_ends)]),
+	"code": "grace_ended",
+} if {
+	_account.status == "past_due"
+}
+
+# _date formats nanoseconds since the epoch as YYYY-MM-DD in UTC.
+_date(ns) := time.format([ns, "UTC", "2006-01-02"])
