@@ -1,0 +1,142 @@
+// Package dbtest gives tests a real, migrated PostgreSQL.
+//
+// Under `make test` every package shares the cluster cmd/pgrun started
+// (DATABASE_URL, DESKWOOT_APP_DATABASE_URL). A package run alone
+// (`go test ./desk`) starts its own throwaway cluster in TestMain. Tests
+// connect as deskwoot_app, so row-level security is really in force, and each
+// test makes its own tenants instead of truncating shared tables.
+package dbtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/deskwoot/deskwoot/localpg"
+	"github.com/deskwoot/deskwoot/migrations"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+var (
+	ownerURL, appURL, superURL string
+
+	appOnce sync.Once
+	appDB   *tenancy.DB
+	appErr  error
+
+	ownerOnce sync.Once
+	ownerDB   *pgxpool.Pool
+	ownerErr  error
+)
+
+// Main is TestMain for packages that need the database.
+func Main(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx := context.Background()
+	ownerURL = os.Getenv("DATABASE_URL")
+	superURL = os.Getenv("DESKWOOT_TEST_SUPERUSER_URL")
+	if ownerURL == "" {
+		c, err := localpg.Start(ctx, localpg.Options{Fast: true})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dbtest:", err)
+			return 1
+		}
+		defer func() {
+			c.Stop()
+			os.RemoveAll(c.Dir)
+		}()
+		ownerURL, appURL, superURL = c.OwnerURL, c.AppURL, c.SuperuserURL()
+	} else if appURL = os.Getenv("DESKWOOT_APP_DATABASE_URL"); appURL == "" {
+		var err error
+		if appURL, err = tenancy.AppURL(ownerURL, os.Getenv("DESKWOOT_APP_PASSWORD")); err != nil {
+			fmt.Fprintln(os.Stderr, "dbtest:", err)
+			return 1
+		}
+	}
+	if _, err := migrations.Run(ctx, ownerURL, migrations.Options{AppPassword: os.Getenv("DESKWOOT_APP_PASSWORD")}); err != nil {
+		fmt.Fprintln(os.Stderr, "dbtest:", err)
+		return 1
+	}
+	code := m.Run()
+	if appDB != nil {
+		appDB.Close()
+	}
+	if ownerDB != nil {
+		ownerDB.Close()
+	}
+	return code
+}
+
+// OwnerURL is the migration owner's connection.
+func OwnerURL() string { return ownerURL }
+
+// AppURL is deskwoot_app's connection.
+func AppURL() string { return appURL }
+
+// SuperuserURL is a superuser connection when the test cluster provides one.
+func SuperuserURL() string { return superURL }
+
+// App is the package's shared pool as deskwoot_app.
+func App(t testing.TB) *tenancy.DB {
+	t.Helper()
+	appOnce.Do(func() { appDB, appErr = tenancy.Open(context.Background(), appURL) })
+	if appErr != nil {
+		t.Fatal(appErr)
+	}
+	return appDB
+}
+
+// Owner is a pool as the schema owner (still bound by FORCE RLS).
+func Owner(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	ownerOnce.Do(func() { ownerDB, ownerErr = pgxpool.New(context.Background(), ownerURL) })
+	if ownerErr != nil {
+		t.Fatal(ownerErr)
+	}
+	return ownerDB
+}
+
+// Identities is tenancy.Identities with a cheap password hash for tests.
+func Identities(t testing.TB) *tenancy.Identities {
+	return &tenancy.Identities{DB: App(t), PasswordCost: bcrypt.MinCost}
+}
+
+var seq struct {
+	sync.Mutex
+	n int
+}
+
+// Unique returns a string unique within this test process run.
+func Unique(prefix string) string {
+	seq.Lock()
+	defer seq.Unlock()
+	seq.n++
+	return fmt.Sprintf("%s-%d-%d-%d", prefix, os.Getpid(), time.Now().UnixNano()%1e9, seq.n)
+}
+
+// Tenant is a fresh account made through signup.
+type Tenant struct {
+	tenancy.SignupResult
+}
+
+// NewTenant signs up a new account with a unique admin email.
+func NewTenant(t testing.TB) Tenant {
+	t.Helper()
+	u := Unique("t")
+	res, err := Identities(t).Signup(context.Background(), tenancy.SignupInput{
+		AccountName: "Acme " + u, Email: u + "@example.com", Password: "correct horse battery",
+	}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Tenant{res}
+}

@@ -1,0 +1,259 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// TrialLength is the Enterprise trial every new account starts with.
+const TrialLength = 168 * time.Hour
+
+// Account is a tenant and its plan state.
+type Account struct {
+	ID                 int64      `json:"id"`
+	Name               string     `json:"name"`
+	Plan               string     `json:"plan"`
+	SubscriptionStatus string     `json:"subscription_status"`
+	TrialEndsAt        *time.Time `json:"trial_ends_at"`
+	GraceEndsAt        *time.Time `json:"grace_ends_at"`
+	MCPEnabled         bool       `json:"mcp_enabled"`
+	ServiceUserID      *int64     `json:"service_user_id"`
+	CreatedAt          time.Time  `json:"created_at"`
+}
+
+// User is a member of an account: a person or the agent service account.
+type User struct {
+	ID    int64  `json:"id"`
+	Kind  string `json:"kind"`
+	Email string `json:"email,omitempty"`
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+}
+
+// SignupInput is what a new workspace admin gives.
+type SignupInput struct {
+	AccountName string
+	Email       string
+	Name        string
+	Password    string
+}
+
+// SignupResult carries the raw API token, shown once.
+type SignupResult struct {
+	Account  Account
+	User     User
+	APIToken string
+}
+
+// Identities creates and authenticates the people of accounts.
+type Identities struct {
+	DB *DB
+	// PasswordCost is the bcrypt cost (bcrypt.DefaultCost when 0).
+	PasswordCost int
+}
+
+const accountColumns = `id, name, plan, subscription_status, trial_ends_at, grace_ends_at, mcp_enabled, service_user_id, created_at`
+
+// Validate checks the signup fields before anything is written.
+func (in SignupInput) Validate() error {
+	switch {
+	case strings.TrimSpace(in.AccountName) == "" || len(in.AccountName) > 200:
+		return fmt.Errorf("%w: account_name must be 1 to 200 characters", ErrInvalid)
+	case !validEmail(in.Email):
+		return fmt.Errorf("%w: email must be an address like name@example.com", ErrInvalid)
+	case len(in.Password) < 8 || len(in.Password) > 72:
+		return fmt.Errorf("%w: password must be 8 to 72 characters", ErrInvalid)
+	}
+	return nil
+}
+
+func validEmail(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	return len(s) <= 254 && at > 0 && at < len(s)-1 && !strings.ContainsAny(s, " \t\r\n<>,;") &&
+		strings.Contains(s[at:], ".")
+}
+
+// Signup creates an account on a 7-day Enterprise trial, its first admin and
+// that admin's API token, all in one transaction. A taken email is
+// ErrConflict. The account id is drawn first so that the tenant can be set
+// before any tenant row is written.
+func (ids *Identities) Signup(ctx context.Context, in SignupInput, now time.Time) (SignupResult, error) {
+	if err := in.Validate(); err != nil {
+		return SignupResult{}, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(in.Password), ids.cost())
+	if err != nil {
+		return SignupResult{}, err
+	}
+	name := in.Name
+	if name == "" {
+		name = in.Email[:strings.IndexByte(in.Email, '@')]
+	}
+	var res SignupResult
+	err = pgx.BeginFunc(ctx, ids.DB.Pool, func(tx pgx.Tx) error {
+		var acct int64
+		if err := tx.QueryRow(ctx, `SELECT nextval('accounts_id_seq')`).Scan(&acct); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, setTenantSQL, acct); err != nil {
+			return err
+		}
+		trialEnds := now.Add(TrialLength)
+		row, err := tx.Query(ctx, `INSERT INTO accounts (id, name, plan, subscription_status, trial_ends_at)
+			VALUES ($1, $2, 'enterprise', 'trialing', $3) RETURNING `+accountColumns, acct, in.AccountName, trialEnds)
+		if err != nil {
+			return err
+		}
+		if res.Account, err = pgx.CollectExactlyOneRow(row, pgx.RowToStructByPos[Account]); err != nil {
+			return err
+		}
+		if res.User, err = createUser(ctx, tx, acct, "human", in.Email, name, hash, "admin"); err != nil {
+			return err
+		}
+		res.APIToken, err = createUserToken(ctx, tx, acct, res.User.ID)
+		return err
+	})
+	return res, MapError(err)
+}
+
+// UserCreate adds a human member (an admin or agent with a password) to the
+// account. A taken email is ErrConflict.
+func (ids *Identities) UserCreate(ctx context.Context, accountID int64, email, name, password, role string) (User, string, error) {
+	if !validEmail(email) {
+		return User{}, "", fmt.Errorf("%w: email must be an address like name@example.com", ErrInvalid)
+	}
+	if len(password) < 8 || len(password) > 72 {
+		return User{}, "", fmt.Errorf("%w: password must be 8 to 72 characters", ErrInvalid)
+	}
+	if role != "admin" && role != "agent" {
+		return User{}, "", fmt.Errorf("%w: role must be admin or agent", ErrInvalid)
+	}
+	if strings.TrimSpace(name) == "" {
+		name = email[:strings.IndexByte(email, '@')]
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), ids.cost())
+	if err != nil {
+		return User{}, "", err
+	}
+	var u User
+	var token string
+	err = ids.DB.InTenant(ctx, accountID, func(tx pgx.Tx) error {
+		var err error
+		if u, err = createUser(ctx, tx, accountID, "human", email, name, hash, role); err != nil {
+			return err
+		}
+		token, err = createUserToken(ctx, tx, accountID, u.ID)
+		return err
+	})
+	return u, token, err
+}
+
+func (ids *Identities) cost() int {
+	if ids.PasswordCost == 0 {
+		return bcrypt.DefaultCost
+	}
+	return ids.PasswordCost
+}
+
+// createUser inserts an identity and its membership. The id is drawn first:
+// the users row is readable only once the membership exists, so INSERT …
+// RETURNING could not read it back.
+func createUser(ctx context.Context, tx pgx.Tx, acct int64, kind, email, name string, hash []byte, role string) (User, error) {
+	u := User{Kind: kind, Email: email, Name: name, Role: role}
+	if err := tx.QueryRow(ctx, `SELECT nextval('users_id_seq')`).Scan(&u.ID); err != nil {
+		return u, err
+	}
+	var emailArg any
+	if email != "" {
+		emailArg = email
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO users (id, kind, email, name, password_hash) VALUES ($1, $2, $3, $4, $5)`,
+		u.ID, kind, emailArg, name, nilIfEmpty(hash)); err != nil {
+		return u, err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO account_users (account_id, user_id, role) VALUES ($1, $2, $3)`, acct, u.ID, role)
+	return u, err
+}
+
+func nilIfEmpty(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+func createUserToken(ctx context.Context, tx pgx.Tx, acct, userID int64) (string, error) {
+	raw, hash, display := NewToken(UserTokenPrefix)
+	var id int64
+	if err := tx.QueryRow(ctx, `INSERT INTO user_api_tokens (account_id, user_id, prefix) VALUES ($1, $2, $3) RETURNING id`,
+		acct, userID, display).Scan(&id); err != nil {
+		return "", err
+	}
+	_, err := tx.Exec(ctx, `SELECT deskwoot_token_register($1, 'user', $2)`, hash, id)
+	return raw, err
+}
+
+// AccountGet reads the account.
+func (db *DB) AccountGet(ctx context.Context, accountID int64) (Account, error) {
+	var a Account
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+accountColumns+` FROM accounts WHERE id = $1`, accountID).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&a.ID, &a.Name, &a.Plan, &a.SubscriptionStatus, &a.TrialEndsAt, &a.GraceEndsAt, &a.MCPEnabled, &a.ServiceUserID, &a.CreatedAt)
+	})
+	return a, db.Batch(ctx, accountID, b)
+}
+
+// UserPrincipal is who a user API token speaks for.
+type UserPrincipal struct {
+	AccountID int64
+	UserID    int64
+	TokenID   int64
+	Role      string
+	Name      string
+}
+
+// ErrUnauthenticated is a missing, malformed, unknown or revoked credential.
+var ErrUnauthenticated = errors.New("unauthenticated")
+
+// AuthenticateUser resolves a user API token in one round trip: the first
+// statement sets the tenant from the token's hash (through the narrow
+// SECURITY DEFINER look-up), the second reads the token under RLS.
+func (db *DB) AuthenticateUser(ctx context.Context, raw string) (UserPrincipal, error) {
+	hash, ok := ParseToken(raw, UserTokenPrefix)
+	if !ok {
+		return UserPrincipal{}, fmt.Errorf("%w: malformed token", ErrUnauthenticated)
+	}
+	var p UserPrincipal
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('deskwoot.account_id', coalesce((SELECT account_id::text FROM deskwoot_token_owner($1, 'user')), ''), true)`, hash)
+	b.Queue(`SELECT t.account_id, t.user_id, t.id, au.role, u.name
+		FROM user_api_tokens t
+		JOIN account_users au ON au.account_id = t.account_id AND au.user_id = t.user_id
+		JOIN users u ON u.id = t.user_id
+		WHERE t.id = (SELECT token_id FROM deskwoot_token_owner($1, 'user')) AND t.revoked_at IS NULL`, hash).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&p.AccountID, &p.UserID, &p.TokenID, &p.Role, &p.Name) })
+	err := db.Pool.SendBatch(ctx, b).Close()
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, fmt.Errorf("%w: unknown or revoked token", ErrUnauthenticated)
+	}
+	return p, err
+}
+
+// UserList lists the account's members, people and the agent.
+func (db *DB) UserList(ctx context.Context, accountID int64) ([]User, error) {
+	var users []User
+	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `SELECT u.id, u.kind, coalesce(u.email, ''), u.name, au.role
+			FROM account_users au JOIN users u ON u.id = au.user_id ORDER BY u.id`)
+		var err error
+		users, err = pgx.CollectRows(rows, pgx.RowToStructByPos[User])
+		return err
+	})
+	return users, err
+}

@@ -1,0 +1,114 @@
+// Package tenancy is the fence: the PostgreSQL pool, tenant-scoped
+// transactions under row-level security, and the tenant's identities
+// (accounts, users, memberships, API and MCP tokens).
+//
+// Every query on tenant data runs inside InTenant or Batch, which set
+// deskwoot.account_id local to one transaction. Nothing here knows HTTP.
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Sentinel errors every caller maps to a status; see MapError.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+	ErrInvalid  = errors.New("invalid")
+	ErrNoTenant = errors.New("no tenant")
+)
+
+// DB is the pool the server shares, connected as deskwoot_app.
+type DB struct {
+	Pool *pgxpool.Pool
+}
+
+// Open connects a pool. The caller closes it with Close.
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	return &DB{Pool: pool}, nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() { db.Pool.Close() }
+
+// beginTenant is BEGIN and the tenant setting in one simple-protocol round
+// trip. The id is an int64 we format ourselves, so it cannot inject SQL.
+func beginTenant(accountID int64) string {
+	return "BEGIN; SELECT set_config('deskwoot.account_id', '" + strconv.FormatInt(accountID, 10) + "', true)"
+}
+
+// InTenant runs fn in a transaction whose tenant is accountID, and commits
+// when fn returns nil. The setting is local to the transaction, so a pooled
+// connection never carries it to its next user. BEGIN and the setting travel
+// in one round trip.
+func (db *DB) InTenant(ctx context.Context, accountID int64, fn func(tx pgx.Tx) error) error {
+	if accountID <= 0 {
+		return ErrNoTenant
+	}
+	tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginTenant(accountID)})
+	if err != nil {
+		return MapError(err)
+	}
+	defer tx.Rollback(context.Background())
+	if err := fn(tx); err != nil {
+		return MapError(err)
+	}
+	return MapError(tx.Commit(ctx))
+}
+
+const setTenantSQL = `SELECT set_config('deskwoot.account_id', $1::bigint::text, true)`
+
+// Batch sends b in one round trip, with the tenant setting queued first. A
+// pgx batch runs as one implicit transaction, so the setting covers exactly
+// the queued statements. The callbacks set on b's queued queries (Query,
+// QueryRow, Exec) run before Batch returns. Use it for hot reads and for
+// single-statement writes that need no Go logic between statements.
+func (db *DB) Batch(ctx context.Context, accountID int64, b *pgx.Batch) error {
+	if accountID <= 0 {
+		return ErrNoTenant
+	}
+	b.QueuedQueries = append([]*pgx.QueuedQuery{{SQL: setTenantSQL, Arguments: []any{accountID}}}, b.QueuedQueries...)
+	return MapError(db.Pool.SendBatch(ctx, b).Close())
+}
+
+// MapError turns driver errors into the package's sentinels (wrapped, so the
+// original stays readable) and leaves every other error as it is.
+func MapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505": // unique_violation
+			return fmt.Errorf("%w: %s", ErrConflict, pe.ConstraintName)
+		case "23503": // foreign_key_violation: the referenced row is not in this tenant
+			return fmt.Errorf("%w: %s", ErrNotFound, pe.ConstraintName)
+		case "23514", "23502", "22P02", "22001", "22007", "22008", "22023": // check, not null, bad text, too long, bad dates
+			return fmt.Errorf("%w: %s", ErrInvalid, pe.Message)
+		}
+	}
+	return err
+}

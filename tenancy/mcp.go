@@ -1,0 +1,215 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// MCPToken is a scoped bearer token as admins see it (never the secret).
+type MCPToken struct {
+	ID                 int64      `json:"id"`
+	Name               string     `json:"name"`
+	Prefix             string     `json:"prefix"`
+	Scopes             []string   `json:"scopes"`
+	InboxIDs           []int64    `json:"inbox_ids"` // null = every inbox
+	RequireApproval    bool       `json:"require_approval"`
+	RateLimitPerMinute int        `json:"rate_limit_per_minute"`
+	ExpiresAt          *time.Time `json:"expires_at"`
+	CreatedAt          time.Time  `json:"created_at"`
+	LastUsedAt         *time.Time `json:"last_used_at"`
+	RevokedAt          *time.Time `json:"revoked_at"`
+}
+
+const mcpTokenColumns = `id, name, prefix, scopes, inbox_ids, require_approval, rate_limit_per_minute, expires_at, created_at, last_used_at, revoked_at`
+
+// MCPTokenInput is a validated mint request (scopes already expanded and
+// checked against the policy's catalog by the caller).
+type MCPTokenInput struct {
+	Name               string
+	Scopes             []string
+	InboxIDs           []int64 // nil = every inbox
+	RequireApproval    bool
+	RateLimitPerMinute int
+	ExpiresAt          *time.Time
+	CreatedBy          int64
+}
+
+// DefaultRateLimit is the calls per minute a token gets unless told otherwise.
+const DefaultRateLimit = 600
+
+// MCPTokenCreate mints a token and returns it with the raw secret, which is
+// never stored or shown again. Inboxes must all belong to the account.
+func (db *DB) MCPTokenCreate(ctx context.Context, accountID int64, in MCPTokenInput, now time.Time) (MCPToken, string, error) {
+	switch {
+	case in.Name == "" || len(in.Name) > 100:
+		return MCPToken{}, "", fmt.Errorf("%w: name must be 1 to 100 characters", ErrInvalid)
+	case len(in.Scopes) == 0:
+		return MCPToken{}, "", fmt.Errorf("%w: give at least one scope or a preset", ErrInvalid)
+	case in.InboxIDs != nil && len(in.InboxIDs) == 0:
+		return MCPToken{}, "", fmt.Errorf("%w: inbox_ids must not be empty; omit it or send null for every inbox", ErrInvalid)
+	case in.ExpiresAt != nil && !in.ExpiresAt.After(now):
+		return MCPToken{}, "", fmt.Errorf("%w: expires_at must be in the future", ErrInvalid)
+	case in.RateLimitPerMinute < 0 || in.RateLimitPerMinute > 60000:
+		return MCPToken{}, "", fmt.Errorf("%w: rate_limit_per_minute must be 1 to 60000", ErrInvalid)
+	}
+	if in.RateLimitPerMinute == 0 {
+		in.RateLimitPerMinute = DefaultRateLimit
+	}
+	if in.InboxIDs != nil {
+		in.InboxIDs = slices.Compact(slices.Sorted(slices.Values(in.InboxIDs)))
+	}
+	raw, hash, display := NewToken(MCPTokenPrefix)
+	var t MCPToken
+	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
+		if in.InboxIDs != nil {
+			var missing []int64
+			if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(x), '{}') FROM unnest($1::bigint[]) x
+				WHERE NOT EXISTS (SELECT 1 FROM inboxes i WHERE i.id = x)`, in.InboxIDs).Scan(&missing); err != nil {
+				return err
+			}
+			if len(missing) > 0 {
+				return fmt.Errorf("%w: inbox %d not found", ErrInvalid, missing[0])
+			}
+		}
+		rows, _ := tx.Query(ctx, `INSERT INTO mcp_tokens (account_id, name, prefix, scopes, inbox_ids, require_approval, rate_limit_per_minute, expires_at, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+mcpTokenColumns,
+			accountID, in.Name, display, in.Scopes, in.InboxIDs, in.RequireApproval, in.RateLimitPerMinute, in.ExpiresAt, in.CreatedBy)
+		var err error
+		if t, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[MCPToken]); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT deskwoot_token_register($1, 'mcp', $2)`, hash, t.ID)
+		return err
+	})
+	return t, raw, err
+}
+
+// MCPTokenList lists the account's tokens, newest first.
+func (db *DB) MCPTokenList(ctx context.Context, accountID int64) ([]MCPToken, error) {
+	var ts []MCPToken
+	b := &pgx.Batch{}
+	b.Queue(`SELECT ` + mcpTokenColumns + ` FROM mcp_tokens ORDER BY id DESC`).Query(func(rows pgx.Rows) error {
+		var err error
+		ts, err = pgx.CollectRows(rows, pgx.RowToStructByPos[MCPToken])
+		return err
+	})
+	return ts, db.Batch(ctx, accountID, b)
+}
+
+// MCPTokenRevoke revokes a token; authentication reads the row on every
+// request, so the next request with it fails on every replica.
+func (db *DB) MCPTokenRevoke(ctx context.Context, accountID, tokenID int64) error {
+	return db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE mcp_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, tokenID)
+		if err == nil && tag.RowsAffected() == 0 {
+			return fmt.Errorf("%w: token %d", ErrNotFound, tokenID)
+		}
+		return err
+	})
+}
+
+// AccountState is the part of an account the MCP gate decides on.
+type AccountState struct {
+	Plan        string
+	Status      string
+	TrialEndsAt *time.Time
+	GraceEndsAt *time.Time
+	MCPEnabled  bool
+}
+
+// MCPPrincipal is who an MCP token speaks for, with its account's state.
+type MCPPrincipal struct {
+	AccountID          int64
+	TokenID            int64
+	TokenName          string
+	Scopes             []string
+	InboxIDs           []int64 // nil = every inbox
+	RequireApproval    bool
+	RateLimitPerMinute int
+	ServiceUserID      int64
+	Account            AccountState
+}
+
+// Errors AuthenticateMCP returns (each wraps ErrUnauthenticated).
+var (
+	ErrTokenUnknown = fmt.Errorf("%w: unknown token", ErrUnauthenticated)
+	ErrTokenRevoked = fmt.Errorf("%w: token revoked", ErrUnauthenticated)
+	ErrTokenExpired = fmt.Errorf("%w: token expired", ErrUnauthenticated)
+)
+
+// AuthenticateMCP resolves an MCP token and its account state in one round
+// trip (see AuthenticateUser) and notes its use at most once a minute.
+func (db *DB) AuthenticateMCP(ctx context.Context, raw string, now time.Time) (MCPPrincipal, error) {
+	hash, ok := ParseToken(raw, MCPTokenPrefix)
+	if !ok {
+		return MCPPrincipal{}, ErrTokenUnknown
+	}
+	var p MCPPrincipal
+	var expires, revoked *time.Time
+	var service *int64
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('deskwoot.account_id', coalesce((SELECT account_id::text FROM deskwoot_token_owner($1, 'mcp')), ''), true)`, hash)
+	b.Queue(`SELECT t.account_id, t.id, t.name, t.scopes, t.inbox_ids, t.require_approval, t.rate_limit_per_minute,
+			t.expires_at, t.revoked_at, a.service_user_id,
+			a.plan, a.subscription_status, a.trial_ends_at, a.grace_ends_at, a.mcp_enabled
+		FROM mcp_tokens t JOIN accounts a ON a.id = t.account_id
+		WHERE t.id = (SELECT token_id FROM deskwoot_token_owner($1, 'mcp'))`, hash).
+		QueryRow(func(r pgx.Row) error {
+			return r.Scan(&p.AccountID, &p.TokenID, &p.TokenName, &p.Scopes, &p.InboxIDs, &p.RequireApproval, &p.RateLimitPerMinute,
+				&expires, &revoked, &service,
+				&p.Account.Plan, &p.Account.Status, &p.Account.TrialEndsAt, &p.Account.GraceEndsAt, &p.Account.MCPEnabled)
+		})
+	b.Queue(`UPDATE mcp_tokens SET last_used_at = now()
+		WHERE id = (SELECT token_id FROM deskwoot_token_owner($1, 'mcp'))
+		  AND revoked_at IS NULL AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, hash)
+	err := db.Pool.SendBatch(ctx, b).Close()
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return p, ErrTokenUnknown
+	case err != nil:
+		return p, err
+	case revoked != nil:
+		return p, ErrTokenRevoked
+	case expires != nil && !now.Before(*expires):
+		return p, ErrTokenExpired
+	}
+	if service != nil {
+		p.ServiceUserID = *service
+	}
+	return p, nil
+}
+
+// ServiceAccountName is the agent's display name; messages show the token's
+// name beside it.
+const ServiceAccountName = "Deskwoot Agent"
+
+// MCPEnable switches the MCP server on or off. The first time it is switched
+// on, the account's agent service account is provisioned. It returns the
+// account as it is afterwards.
+func (db *DB) MCPEnable(ctx context.Context, accountID int64, enabled bool) (Account, error) {
+	var a Account
+	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
+		var service *int64
+		if err := tx.QueryRow(ctx, `SELECT service_user_id FROM accounts WHERE id = $1 FOR UPDATE`, accountID).Scan(&service); err != nil {
+			return err
+		}
+		if enabled && service == nil {
+			u, err := createUser(ctx, tx, accountID, "service", "", ServiceAccountName, nil, "agent")
+			if err != nil {
+				return err
+			}
+			service = &u.ID
+		}
+		rows, _ := tx.Query(ctx, `UPDATE accounts SET mcp_enabled = $2, service_user_id = $3 WHERE id = $1 RETURNING `+accountColumns,
+			accountID, enabled, service)
+		var err error
+		a, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Account])
+		return err
+	})
+	return a, err
+}
