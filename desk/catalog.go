@@ -1,0 +1,193 @@
+package desk
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Label tags conversations.
+type Label struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Color       string `json:"color"`
+}
+
+var labelName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,49}$`)
+
+// LabelCreate adds a label; names are lower-case slugs, unique per account.
+func (d *Desk) LabelCreate(ctx context.Context, acct int64, name, description, color string) (Label, error) {
+	if !labelName.MatchString(name) {
+		return Label{}, invalid("label name must be 1 to 50 lower-case letters, digits, - or _")
+	}
+	if color == "" {
+		color = "#1f93ff"
+	}
+	var l Label
+	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `INSERT INTO labels (account_id, name, description, color) VALUES ($1, $2, $3, $4)
+			RETURNING id, name, description, color`, acct, name, description, color)
+		var err error
+		l, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Label])
+		return err
+	})
+	return l, err
+}
+
+// LabelList lists the account's labels by name.
+func (d *Desk) LabelList(ctx context.Context, acct int64) ([]Label, error) {
+	var out []Label
+	b := &pgx.Batch{}
+	b.Queue(`SELECT id, name, description, color FROM labels ORDER BY name`).Query(func(rows pgx.Rows) error {
+		var err error
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Label])
+		return err
+	})
+	return out, d.DB.Batch(ctx, acct, b)
+}
+
+// Team is a group of agents conversations can be assigned to.
+type Team struct {
+	ID          int64   `json:"id"`
+	Name        string  `json:"name"`
+	Description string  `json:"description"`
+	MemberIDs   []int64 `json:"member_ids"`
+}
+
+// TeamCreate adds a team with its members (users of the account).
+func (d *Desk) TeamCreate(ctx context.Context, acct int64, name, description string, members []int64) (Team, error) {
+	if strings.TrimSpace(name) == "" || len(name) > 200 {
+		return Team{}, invalid("name must be 1 to 200 characters")
+	}
+	t := Team{Name: name, Description: description, MemberIDs: members}
+	if t.MemberIDs == nil {
+		t.MemberIDs = []int64{}
+	}
+	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO teams (account_id, name, description) VALUES ($1, $2, $3) RETURNING id`,
+			acct, name, description).Scan(&t.ID); err != nil {
+			return err
+		}
+		for _, u := range members {
+			if _, err := tx.Exec(ctx, `INSERT INTO team_members (account_id, team_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+				acct, t.ID, u); err != nil {
+				return withKind(err, "user", u)
+			}
+		}
+		return nil
+	})
+	return t, err
+}
+
+// TeamList lists teams with their member ids.
+func (d *Desk) TeamList(ctx context.Context, acct int64) ([]Team, error) {
+	var out []Team
+	b := &pgx.Batch{}
+	b.Queue(`SELECT t.id, t.name, t.description,
+			coalesce((SELECT array_agg(user_id ORDER BY user_id) FROM team_members m WHERE m.team_id = t.id), '{}')
+		FROM teams t ORDER BY t.name`).Query(func(rows pgx.Rows) error {
+		var err error
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Team])
+		return err
+	})
+	return out, d.DB.Batch(ctx, acct, b)
+}
+
+// Agent is a member conversations can be assigned to.
+type Agent struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	Role string `json:"role"`
+}
+
+// AgentList lists the account's members (people and the agent).
+func (d *Desk) AgentList(ctx context.Context, acct int64) ([]Agent, error) {
+	var out []Agent
+	b := &pgx.Batch{}
+	b.Queue(`SELECT u.id, u.name, u.kind, au.role FROM account_users au JOIN users u ON u.id = au.user_id ORDER BY u.id`).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Agent])
+			return err
+		})
+	return out, d.DB.Batch(ctx, acct, b)
+}
+
+// Article is a help-center article.
+type Article struct {
+	ID        int64     `json:"id"`
+	Title     string    `json:"title"`
+	Body      string    `json:"body,omitempty"`
+	Snippet   string    `json:"snippet,omitempty"`
+	Status    string    `json:"status"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ArticleCreate adds an article (published or draft).
+func (d *Desk) ArticleCreate(ctx context.Context, acct int64, title, body, status string) (Article, error) {
+	if status == "" {
+		status = "published"
+	}
+	switch {
+	case strings.TrimSpace(title) == "" || len(title) > 300:
+		return Article{}, invalid("title must be 1 to 300 characters")
+	case len(body) > 200000:
+		return Article{}, invalid("body is at most 200000 characters")
+	case status != "published" && status != "draft":
+		return Article{}, invalid("status must be published or draft")
+	}
+	var a Article
+	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `INSERT INTO articles (account_id, title, body, status) VALUES ($1, $2, $3, $4)
+			RETURNING id, title, body, status, updated_at`, acct, title, body, status).Scan(&a.ID, &a.Title, &a.Body, &a.Status, &a.UpdatedAt)
+	})
+	return a, err
+}
+
+// ArticleList lists articles, newest first; onlyPublished hides drafts.
+func (d *Desk) ArticleList(ctx context.Context, acct int64, onlyPublished bool) ([]Article, error) {
+	var out []Article
+	b := &pgx.Batch{}
+	b.Queue(`SELECT id, title, '', '', status, updated_at FROM articles WHERE (NOT $1 OR status = 'published') ORDER BY id DESC LIMIT 500`,
+		onlyPublished).Query(func(rows pgx.Rows) error {
+		var err error
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Article])
+		return err
+	})
+	return out, d.DB.Batch(ctx, acct, b)
+}
+
+// ArticleSearch ranks published articles against a query.
+func (d *Desk) ArticleSearch(ctx context.Context, acct int64, query string, limit int) ([]Article, error) {
+	if len(query) == 0 || len(query) > 500 {
+		return nil, invalid("query must be 1 to 500 characters")
+	}
+	limit, err := clampLimit(limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []Article
+	b := &pgx.Batch{}
+	b.Queue(`WITH q AS (SELECT websearch_to_tsquery('english', $1) AS q)
+		SELECT id, title, '', ts_headline('english', body, q.q, 'MaxWords=35, MinWords=15'), status, updated_at
+		FROM articles, q WHERE status = 'published' AND search @@ q.q
+		ORDER BY ts_rank(search, q.q) DESC, id DESC LIMIT $2`, query, limit).Query(func(rows pgx.Rows) error {
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Article])
+		return err
+	})
+	return out, d.DB.Batch(ctx, acct, b)
+}
+
+// ArticleGet reads a published article; publishedOnly hides drafts (agents).
+func (d *Desk) ArticleGet(ctx context.Context, acct, id int64, publishedOnly bool) (Article, error) {
+	var a Article
+	b := &pgx.Batch{}
+	b.Queue(`SELECT id, title, body, '', status, updated_at FROM articles WHERE id = $1 AND (NOT $2 OR status = 'published')`, id, publishedOnly).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&a.ID, &a.Title, &a.Body, &a.Snippet, &a.Status, &a.UpdatedAt) })
+	return a, withKind(d.DB.Batch(ctx, acct, b), "article", id)
+}

@@ -1,0 +1,137 @@
+package desk
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Contact is a customer.
+type Contact struct {
+	ID               int64           `json:"id"`
+	Name             string          `json:"name"`
+	Email            *string         `json:"email"`
+	Phone            *string         `json:"phone"`
+	Identifier       *string         `json:"identifier"`
+	CustomAttributes json.RawMessage `json:"custom_attributes"`
+	InboxIDs         []int64         `json:"inbox_ids"`
+	CreatedAt        time.Time       `json:"created_at"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+}
+
+// ContactNote is an internal note on a contact.
+type ContactNote struct {
+	ID        int64     `json:"id"`
+	Content   string    `json:"content"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ContactView is a contact with its notes and the conversations in scope.
+type ContactView struct {
+	Contact       Contact               `json:"contact"`
+	Notes         []ContactNote         `json:"notes"`
+	Conversations []ConversationSummary `json:"conversations"`
+}
+
+const contactColumns = `ct.id, ct.name, ct.email, ct.phone, ct.identifier, ct.custom_attributes,
+	coalesce((SELECT array_agg(ci.inbox_id ORDER BY ci.inbox_id) FROM contact_inboxes ci WHERE ci.contact_id = ct.id), '{}'),
+	ct.created_at, ct.updated_at`
+
+func scanContact(r pgx.CollectableRow) (Contact, error) {
+	var c Contact
+	err := r.Scan(&c.ID, &c.Name, &c.Email, &c.Phone, &c.Identifier, &c.CustomAttributes, &c.InboxIDs, &c.CreatedAt, &c.UpdatedAt)
+	return c, err
+}
+
+// contactVisible is the SQL condition for a contact in scope: any contact
+// for an unrestricted caller, else one linked to a scoped inbox or created
+// by the caller's token. $1 is the inbox list, $2 the token id.
+const contactVisible = `($1::bigint[] IS NULL
+	OR EXISTS (SELECT 1 FROM contact_inboxes ci WHERE ci.contact_id = ct.id AND ci.inbox_id = ANY($1))
+	OR ct.created_by_token_id = $2)`
+
+// ContactSearch finds contacts in scope by name, email, phone or identifier.
+func (d *Desk) ContactSearch(ctx context.Context, acct int64, sc Scope, query, cursorStr string, limit int) ([]Contact, *string, error) {
+	if len(query) == 0 || len(query) > 500 {
+		return nil, nil, invalid("query must be 1 to 500 characters")
+	}
+	limit, err := clampLimit(limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err := parseCursor(cursorStr)
+	if err != nil {
+		return nil, nil, err
+	}
+	var curAt *time.Time
+	var curID int64
+	if cur != nil {
+		curAt, curID = &cur.at, cur.id
+	}
+	var out []Contact
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+contactColumns+` FROM contacts ct
+		WHERE `+contactVisible+`
+		  AND (ct.search @@ websearch_to_tsquery('simple', $3) OR ct.email ILIKE '%' || $3 || '%' OR ct.name ILIKE '%' || $3 || '%')
+		  AND ($4::timestamptz IS NULL OR (ct.created_at, ct.id) < ($4, $5))
+		ORDER BY ct.created_at DESC, ct.id DESC LIMIT $6`, sc.InboxIDs, sc.TokenID, query, curAt, curID, limit+1).
+		Query(func(rows pgx.Rows) error {
+			out, err = pgx.CollectRows(rows, scanContact)
+			return err
+		})
+	if err := d.DB.Batch(ctx, acct, b); err != nil {
+		return nil, nil, err
+	}
+	return pageOf(out, limit, func(c Contact) (time.Time, int64) { return c.CreatedAt, c.ID })
+}
+
+// ContactTarget is what the policy needs to know about a contact.
+type ContactTarget struct {
+	ID               int64
+	InboxIDs         []int64
+	CreatedByTokenID int64
+}
+
+// ContactTargetGet loads the ids the policy decides on.
+func (d *Desk) ContactTargetGet(ctx context.Context, acct, id int64) (ContactTarget, error) {
+	var t ContactTarget
+	var created *int64
+	b := &pgx.Batch{}
+	b.Queue(`SELECT ct.id, coalesce((SELECT array_agg(inbox_id) FROM contact_inboxes ci WHERE ci.contact_id = ct.id), '{}'), ct.created_by_token_id
+		FROM contacts ct WHERE ct.id = $1`, id).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&t.ID, &t.InboxIDs, &created)
+	})
+	err := d.DB.Batch(ctx, acct, b)
+	if created != nil {
+		t.CreatedByTokenID = *created
+	}
+	return t, withKind(err, "contact", id)
+}
+
+// ContactGet reads a contact, its notes, and its conversations in scope.
+func (d *Desk) ContactGet(ctx context.Context, acct int64, sc Scope, id int64) (ContactView, error) {
+	var v ContactView
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+contactColumns+` FROM contacts ct WHERE ct.id = $1`, id).Query(func(rows pgx.Rows) error {
+		var err error
+		v.Contact, err = pgx.CollectExactlyOneRow(rows, scanContact)
+		return err
+	})
+	b.Queue(`SELECT id, content, created_at FROM contact_notes WHERE contact_id = $1 ORDER BY id DESC LIMIT 50`, id).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			v.Notes, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ContactNote])
+			return err
+		})
+	b.Queue(`SELECT `+summaryColumns+`
+		FROM conversations c JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
+		WHERE c.contact_id = $1 AND ($2::bigint[] IS NULL OR c.inbox_id = ANY($2))
+		ORDER BY c.last_activity_at DESC LIMIT 50`, id, sc.InboxIDs).Query(func(rows pgx.Rows) error {
+		var err error
+		v.Conversations, err = pgx.CollectRows(rows, scanSummary)
+		return err
+	})
+	return v, withKind(d.DB.Batch(ctx, acct, b), "contact", id)
+}

@@ -1,0 +1,312 @@
+package desk
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Ref is a small reference to a named object.
+type Ref struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+// ConversationSummary is a row of a conversation list.
+type ConversationSummary struct {
+	ID             int64     `json:"id"`
+	InboxID        int64     `json:"inbox_id"`
+	Subject        string    `json:"subject"`
+	Status         string    `json:"status"`
+	Priority       string    `json:"priority"`
+	Labels         []string  `json:"labels"`
+	Contact        Ref       `json:"contact"`
+	LastActivityAt time.Time `json:"last_activity_at"`
+}
+
+// Conversation is the full view of one conversation.
+type Conversation struct {
+	ID               int64           `json:"id"`
+	InboxID          int64           `json:"inbox_id"`
+	Subject          string          `json:"subject"`
+	Status           string          `json:"status"`
+	Priority         string          `json:"priority"`
+	Labels           []string        `json:"labels"`
+	Contact          ContactRef      `json:"contact"`
+	Assignee         *Ref            `json:"assignee"`
+	Team             *Ref            `json:"team"`
+	CustomAttributes json.RawMessage `json:"custom_attributes"`
+	SnoozedUntil     *time.Time      `json:"snoozed_until"`
+	LastActivityAt   time.Time       `json:"last_activity_at"`
+	CreatedAt        time.Time       `json:"created_at"`
+}
+
+// ContactRef is the contact as a conversation shows it.
+type ContactRef struct {
+	ID    int64   `json:"id"`
+	Name  string  `json:"name"`
+	Email *string `json:"email"`
+}
+
+// Sender is who wrote a message.
+type Sender struct {
+	Kind string `json:"kind"` // contact, user, agent, system
+	ID   *int64 `json:"id"`
+	Name string `json:"name"`
+}
+
+// Message is one entry of a conversation.
+type Message struct {
+	ID             int64     `json:"id"`
+	ConversationID int64     `json:"conversation_id"`
+	Type           string    `json:"type"`
+	Content        string    `json:"content"`
+	Private        bool      `json:"private"`
+	Sender         Sender    `json:"sender"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// ConversationFilter selects conversations for a list.
+type ConversationFilter struct {
+	Status       string
+	InboxID      int64
+	Label        string
+	Assignee     string // "", "me", "unassigned" or a user id
+	UserID       int64  // who "me" is
+	UpdatedSince *time.Time
+	Cursor       string
+	Limit        int
+}
+
+var statuses = []string{"open", "pending", "resolved", "snoozed"}
+
+const summaryColumns = `c.id, c.inbox_id, c.subject, c.status, c.priority, c.labels, ct.id, ct.name, c.last_activity_at`
+
+func scanSummary(r pgx.CollectableRow) (ConversationSummary, error) {
+	var s ConversationSummary
+	err := r.Scan(&s.ID, &s.InboxID, &s.Subject, &s.Status, &s.Priority, &s.Labels, &s.Contact.ID, &s.Contact.Name, &s.LastActivityAt)
+	return s, err
+}
+
+// ConversationList pages conversations, most recent activity first.
+func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f ConversationFilter) ([]ConversationSummary, *string, error) {
+	limit, err := clampLimit(f.Limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err := parseCursor(f.Cursor)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.Status != "" && !slices.Contains(statuses, f.Status) {
+		return nil, nil, invalid("status must be one of open, pending, resolved, snoozed")
+	}
+	var assignee any
+	unassigned := false
+	switch f.Assignee {
+	case "":
+	case "me":
+		assignee = f.UserID
+	case "unassigned":
+		unassigned = true
+	default:
+		id, err := parseID(f.Assignee)
+		if err != nil {
+			return nil, nil, invalid(`assignee must be "me", "unassigned" or a user id`)
+		}
+		assignee = id
+	}
+	var curAt *time.Time
+	var curID int64
+	if cur != nil {
+		curAt, curID = &cur.at, cur.id
+	}
+	var out []ConversationSummary
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+summaryColumns+`
+		FROM conversations c JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
+		WHERE ($1::bigint[] IS NULL OR c.inbox_id = ANY($1))
+		  AND ($2 = '' OR c.status = $2)
+		  AND ($3 = 0 OR c.inbox_id = $3)
+		  AND ($4 = '' OR c.labels @> ARRAY[$4])
+		  AND ($5::bigint IS NULL OR c.assignee_id = $5)
+		  AND (NOT $6 OR c.assignee_id IS NULL)
+		  AND ($7::timestamptz IS NULL OR c.updated_at >= $7)
+		  AND ($8::timestamptz IS NULL OR (c.last_activity_at, c.id) < ($8, $9))
+		ORDER BY c.last_activity_at DESC, c.id DESC
+		LIMIT $10`, sc.InboxIDs, f.Status, f.InboxID, f.Label, assignee, unassigned, f.UpdatedSince, curAt, curID, limit+1).
+		Query(func(rows pgx.Rows) error {
+			out, err = pgx.CollectRows(rows, scanSummary)
+			return err
+		})
+	if err := d.DB.Batch(ctx, acct, b); err != nil {
+		return nil, nil, err
+	}
+	return pageOf(out, limit, func(s ConversationSummary) (time.Time, int64) { return s.LastActivityAt, s.ID })
+}
+
+func pageOf[T any](rows []T, limit int, key func(T) (time.Time, int64)) ([]T, *string, error) {
+	if rows == nil {
+		rows = []T{}
+	}
+	if len(rows) <= limit {
+		return rows, nil, nil
+	}
+	rows = rows[:limit]
+	at, id := key(rows[limit-1])
+	return rows, nextCursor(true, at, id), nil
+}
+
+// SearchFilter is a full-text search over message content and contact
+// name, email, phone and identifier.
+type SearchFilter struct {
+	Query   string
+	InboxID int64
+	Status  string
+	Cursor  string
+	Limit   int
+}
+
+// ConversationSearch finds conversations whose messages or contact match
+// the query (PostgreSQL full text, websearch syntax), most recent first.
+func (d *Desk) ConversationSearch(ctx context.Context, acct int64, sc Scope, f SearchFilter) ([]ConversationSummary, *string, error) {
+	if len(f.Query) == 0 || len(f.Query) > 500 {
+		return nil, nil, invalid("query must be 1 to 500 characters")
+	}
+	if f.Status != "" && !slices.Contains(statuses, f.Status) {
+		return nil, nil, invalid("status must be one of open, pending, resolved, snoozed")
+	}
+	limit, err := clampLimit(f.Limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err := parseCursor(f.Cursor)
+	if err != nil {
+		return nil, nil, err
+	}
+	var curAt *time.Time
+	var curID int64
+	if cur != nil {
+		curAt, curID = &cur.at, cur.id
+	}
+	var out []ConversationSummary
+	b := &pgx.Batch{}
+	b.Queue(`WITH q AS (SELECT websearch_to_tsquery('simple', $1) AS q)
+		SELECT `+summaryColumns+`
+		FROM conversations c JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id, q
+		WHERE ($2::bigint[] IS NULL OR c.inbox_id = ANY($2))
+		  AND ($3 = 0 OR c.inbox_id = $3)
+		  AND ($4 = '' OR c.status = $4)
+		  AND (ct.search @@ q.q OR c.id IN (SELECT m.conversation_id FROM messages m WHERE m.search @@ q.q))
+		  AND ($5::timestamptz IS NULL OR (c.last_activity_at, c.id) < ($5, $6))
+		ORDER BY c.last_activity_at DESC, c.id DESC
+		LIMIT $7`, f.Query, sc.InboxIDs, f.InboxID, f.Status, curAt, curID, limit+1).
+		Query(func(rows pgx.Rows) error {
+			out, err = pgx.CollectRows(rows, scanSummary)
+			return err
+		})
+	if err := d.DB.Batch(ctx, acct, b); err != nil {
+		return nil, nil, err
+	}
+	return pageOf(out, limit, func(s ConversationSummary) (time.Time, int64) { return s.LastActivityAt, s.ID })
+}
+
+const conversationSelect = `SELECT c.id, c.inbox_id, c.subject, c.status, c.priority, c.labels,
+		ct.id, ct.name, ct.email, c.assignee_id, u.name, c.team_id, tm.name,
+		c.custom_attributes, c.snoozed_until, c.last_activity_at, c.created_at
+	FROM conversations c
+	JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
+	LEFT JOIN users u ON u.id = c.assignee_id
+	LEFT JOIN teams tm ON tm.account_id = c.account_id AND tm.id = c.team_id
+	WHERE c.id = $1`
+
+func scanConversation(r pgx.Row, c *Conversation) error {
+	var assigneeID, teamID *int64
+	var assigneeName, teamName *string
+	err := r.Scan(&c.ID, &c.InboxID, &c.Subject, &c.Status, &c.Priority, &c.Labels,
+		&c.Contact.ID, &c.Contact.Name, &c.Contact.Email, &assigneeID, &assigneeName, &teamID, &teamName,
+		&c.CustomAttributes, &c.SnoozedUntil, &c.LastActivityAt, &c.CreatedAt)
+	if assigneeID != nil {
+		c.Assignee = &Ref{ID: *assigneeID, Name: deref(assigneeName)}
+	}
+	if teamID != nil {
+		c.Team = &Ref{ID: *teamID, Name: deref(teamName)}
+	}
+	return err
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+const messageColumns = `id, conversation_id, type, content, private, sender_kind, sender_id, sender_name, created_at`
+
+func scanMessage(r pgx.CollectableRow) (Message, error) {
+	var m Message
+	err := r.Scan(&m.ID, &m.ConversationID, &m.Type, &m.Content, &m.Private, &m.Sender.Kind, &m.Sender.ID, &m.Sender.Name, &m.CreatedAt)
+	return m, err
+}
+
+// ConversationView is a conversation with a page of its messages.
+type ConversationView struct {
+	Conversation Conversation `json:"conversation"`
+	Messages     []Message    `json:"messages"`
+	NextCursor   *string      `json:"next_cursor"`
+}
+
+// ConversationGet reads a conversation and a page of its messages (oldest
+// first) in one round trip. It does not apply an inbox scope: the caller
+// (the policy, or the human view) decides on the loaded conversation.
+func (d *Desk) ConversationGet(ctx context.Context, acct, id int64, msgCursor string, msgLimit int) (ConversationView, error) {
+	var v ConversationView
+	limit := msgLimit
+	if limit == 0 {
+		limit = 50
+	}
+	if limit < 1 || limit > MaxLimit {
+		return v, invalid("messages_limit must be 1 to %d", MaxLimit)
+	}
+	cur, err := parseCursor(msgCursor)
+	if err != nil {
+		return v, err
+	}
+	var after int64
+	if cur != nil {
+		after = cur.id
+	}
+	b := &pgx.Batch{}
+	b.Queue(conversationSelect, id).QueryRow(func(r pgx.Row) error { return scanConversation(r, &v.Conversation) })
+	b.Queue(`SELECT `+messageColumns+` FROM messages WHERE conversation_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+		id, after, limit+1).Query(func(rows pgx.Rows) error {
+		v.Messages, err = pgx.CollectRows(rows, scanMessage)
+		return err
+	})
+	if err := d.DB.Batch(ctx, acct, b); err != nil {
+		return v, withKind(err, "conversation", id)
+	}
+	v.Messages, v.NextCursor, _ = pageOf(v.Messages, limit, func(m Message) (time.Time, int64) { return m.CreatedAt, m.ID })
+	return v, nil
+}
+
+// ConversationTarget is what the policy needs to know about a conversation.
+type ConversationTarget struct {
+	ID        int64
+	InboxID   int64
+	ContactID int64
+}
+
+// ConversationTargetGet loads the ids the policy decides on.
+func (d *Desk) ConversationTargetGet(ctx context.Context, acct, id int64) (ConversationTarget, error) {
+	var t ConversationTarget
+	b := &pgx.Batch{}
+	b.Queue(`SELECT id, inbox_id, contact_id FROM conversations WHERE id = $1`, id).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&t.ID, &t.InboxID, &t.ContactID)
+	})
+	return t, withKind(d.DB.Batch(ctx, acct, b), "conversation", id)
+}

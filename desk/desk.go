@@ -1,0 +1,114 @@
+// Package desk is the help-desk domain: inboxes, contacts, conversations,
+// messages, labels, teams and help-center articles. Every function enters
+// the tenant through tenancy (InTenant or Batch); nothing here knows HTTP or
+// MCP.
+package desk
+
+import (
+	"errors"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+// Desk is the domain service over the tenant-fenced database.
+type Desk struct {
+	DB *tenancy.DB
+}
+
+// Re-exported sentinels, so callers of desk need not import tenancy to map errors.
+var (
+	ErrNotFound = tenancy.ErrNotFound
+	ErrConflict = tenancy.ErrConflict
+	ErrInvalid  = tenancy.ErrInvalid
+)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+func notFound(kind string, id int64) error {
+	return fmt.Errorf("%w: %s %d not found", ErrNotFound, kind, id)
+}
+
+// Scope narrows what a caller sees: an MCP token's inbox list (nil = every
+// inbox) and, for contacts, the token that may see contacts it created.
+type Scope struct {
+	InboxIDs []int64
+	TokenID  int64
+}
+
+// Page bounds.
+const (
+	DefaultLimit = 25
+	MaxLimit     = 100
+)
+
+func clampLimit(n int) (int, error) {
+	switch {
+	case n == 0:
+		return DefaultLimit, nil
+	case n < 1 || n > MaxLimit:
+		return 0, invalid("limit must be 1 to %d", MaxLimit)
+	}
+	return n, nil
+}
+
+// A cursor is an opaque keyset position: a time and an id, base64url encoded
+// with a version tag. Cursors carry no tenant data of their own: RLS still
+// fences whatever they point at.
+type cursor struct {
+	at time.Time
+	id int64
+}
+
+func (c cursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte("c1:" + strconv.FormatInt(c.at.UnixMicro(), 10) + ":" + strconv.FormatInt(c.id, 10)))
+}
+
+func parseCursor(s string) (*cursor, error) {
+	if s == "" {
+		return nil, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	parts := strings.Split(string(raw), ":")
+	if err != nil || len(parts) != 3 || parts[0] != "c1" {
+		return nil, invalid("cursor is not one this server issued; start again without a cursor")
+	}
+	us, err1 := strconv.ParseInt(parts[1], 10, 64)
+	id, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || id <= 0 {
+		return nil, invalid("cursor is not one this server issued; start again without a cursor")
+	}
+	return &cursor{at: time.UnixMicro(us).UTC(), id: id}, nil
+}
+
+// nextCursor returns the cursor after the last item when the page was full
+// (one extra row was fetched), else nil.
+func nextCursor(more bool, at time.Time, id int64) *string {
+	if !more {
+		return nil
+	}
+	s := cursor{at: at, id: id}.String()
+	return &s
+}
+
+// withKind turns a bare not-found into one that names the object.
+func withKind(err error, kind string, id int64) error {
+	if errors.Is(err, ErrNotFound) {
+		return notFound(kind, id)
+	}
+	return err
+}
+
+func parseID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, invalid("%q is not an id", s)
+	}
+	return id, nil
+}

@@ -1,0 +1,98 @@
+package desk
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Inbox is a channel the account talks to customers on.
+type Inbox struct {
+	ID        int64           `json:"id"`
+	Name      string          `json:"name"`
+	Channel   string          `json:"channel"`
+	Settings  json.RawMessage `json:"settings,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+// InboxInput creates an inbox.
+type InboxInput struct {
+	Name     string
+	Channel  string
+	Settings map[string]any
+}
+
+func (in InboxInput) validate() error {
+	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 200 {
+		return invalid("name must be 1 to 200 characters")
+	}
+	switch in.Channel {
+	case "api":
+		if u, ok := in.Settings["webhook_url"]; ok && u != nil {
+			s, _ := u.(string)
+			p, err := url.Parse(s)
+			if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+				return invalid("settings.webhook_url must be an http(s) URL")
+			}
+		}
+	case "email":
+	default:
+		return invalid("channel must be api or email")
+	}
+	return nil
+}
+
+// InboxCreate adds an inbox; admins only (the caller checks the role).
+func (d *Desk) InboxCreate(ctx context.Context, acct int64, in InboxInput) (Inbox, error) {
+	if err := in.validate(); err != nil {
+		return Inbox{}, err
+	}
+	if in.Settings == nil {
+		in.Settings = map[string]any{}
+	}
+	var ib Inbox
+	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `INSERT INTO inboxes (account_id, name, channel, settings) VALUES ($1, $2, $3, $4)
+			RETURNING id, name, channel, settings, created_at`, acct, in.Name, in.Channel, in.Settings).
+			Scan(&ib.ID, &ib.Name, &ib.Channel, &ib.Settings, &ib.CreatedAt)
+	})
+	return ib, err
+}
+
+// InboxList lists the inboxes in scope. withSettings is for admins: channel
+// settings may hold secrets and are never shown to agents or tokens.
+func (d *Desk) InboxList(ctx context.Context, acct int64, sc Scope, withSettings bool) ([]Inbox, error) {
+	var out []Inbox
+	b := &pgx.Batch{}
+	b.Queue(`SELECT id, name, channel, CASE WHEN $2 THEN settings END, created_at FROM inboxes
+		WHERE ($1::bigint[] IS NULL OR id = ANY($1)) ORDER BY id`, sc.InboxIDs, withSettings).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Inbox, error) {
+				var ib Inbox
+				var settings []byte
+				err := r.Scan(&ib.ID, &ib.Name, &ib.Channel, &settings, &ib.CreatedAt)
+				ib.Settings = settings
+				return ib, err
+			})
+			return err
+		})
+	return out, d.DB.Batch(ctx, acct, b)
+}
+
+// InboxGet reads one inbox (without settings).
+func (d *Desk) InboxGet(ctx context.Context, acct, id int64) (Inbox, error) {
+	var ib Inbox
+	b := &pgx.Batch{}
+	b.Queue(`SELECT id, name, channel, created_at FROM inboxes WHERE id = $1`, id).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&ib.ID, &ib.Name, &ib.Channel, &ib.CreatedAt)
+	})
+	if err := d.DB.Batch(ctx, acct, b); err != nil {
+		return ib, withKind(err, "inbox", id)
+	}
+	return ib, nil
+}

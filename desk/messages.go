@@ -1,0 +1,198 @@
+package desk
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// MaxContent bounds a message body.
+const MaxContent = 100000
+
+// IncomingContact identifies the customer of an incoming message.
+type IncomingContact struct {
+	Email      string
+	Identifier string
+	Name       string
+}
+
+// IncomingInput is a customer message arriving on an inbox.
+type IncomingInput struct {
+	Contact  IncomingContact
+	Content  string
+	SourceID string
+}
+
+// IncomingResult names what the message landed in. Created is false when
+// the source id had been seen before and nothing new was written.
+type IncomingResult struct {
+	ConversationID int64 `json:"conversation_id"`
+	MessageID      int64 `json:"message_id"`
+	ContactID      int64 `json:"contact_id"`
+	Created        bool  `json:"-"`
+}
+
+func (in IncomingInput) validate() error {
+	switch {
+	case in.Contact.Email == "" && in.Contact.Identifier == "":
+		return invalid("contact needs an email or an identifier")
+	case in.Contact.Email != "" && !strings.Contains(in.Contact.Email, "@"):
+		return invalid("contact.email is not an email address")
+	case len(in.Contact.Identifier) > 200 || len(in.Contact.Name) > 200:
+		return invalid("contact identifier and name are at most 200 characters")
+	case strings.TrimSpace(in.Content) == "" || len(in.Content) > MaxContent:
+		return invalid("content must be 1 to %d characters", MaxContent)
+	case len(in.SourceID) > 200:
+		return invalid("source_id is at most 200 characters")
+	}
+	return nil
+}
+
+// IncomingMessage records a customer message on an api inbox: it finds or
+// creates the contact, continues the contact's unresolved conversation in
+// that inbox or starts one, and appends the message. A repeated source_id
+// returns the first message and writes nothing.
+func (d *Desk) IncomingMessage(ctx context.Context, acct, inboxID int64, in IncomingInput) (IncomingResult, error) {
+	if err := in.validate(); err != nil {
+		return IncomingResult{}, err
+	}
+	var res IncomingResult
+	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		var channel string
+		if err := tx.QueryRow(ctx, `SELECT channel FROM inboxes WHERE id = $1`, inboxID).Scan(&channel); err != nil {
+			return withKind(err, "inbox", inboxID)
+		}
+		if channel != "api" {
+			return invalid("inbox %d is an %s inbox; messages arrive on it by its channel", inboxID, channel)
+		}
+		if in.SourceID != "" {
+			err := tx.QueryRow(ctx, `SELECT m.conversation_id, m.id, c.contact_id FROM messages m
+				JOIN conversations c ON c.account_id = m.account_id AND c.id = m.conversation_id
+				WHERE m.inbox_id = $1 AND m.source_id = $2`, inboxID, in.SourceID).Scan(&res.ConversationID, &res.MessageID, &res.ContactID)
+			if err == nil {
+				return nil
+			} else if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+		}
+		contactID, err := findOrCreateContact(ctx, tx, acct, inboxID, in.Contact)
+		if err != nil {
+			return err
+		}
+		res.ContactID = contactID
+		// The contact row is locked, so two messages of a new contact cannot
+		// start two conversations.
+		err = tx.QueryRow(ctx, `SELECT id FROM conversations WHERE contact_id = $1 AND inbox_id = $2 AND status <> 'resolved'
+			ORDER BY last_activity_at DESC LIMIT 1`, contactID, inboxID).Scan(&res.ConversationID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = tx.QueryRow(ctx, `INSERT INTO conversations (account_id, inbox_id, contact_id) VALUES ($1, $2, $3) RETURNING id`,
+				acct, inboxID, contactID).Scan(&res.ConversationID)
+		}
+		if err != nil {
+			return err
+		}
+		var src any
+		if in.SourceID != "" {
+			src = in.SourceID
+		}
+		err = tx.QueryRow(ctx, `INSERT INTO messages (account_id, conversation_id, inbox_id, type, content, sender_kind, sender_id, sender_name, source_id)
+			SELECT $1, $2, $3, 'incoming', $4, 'contact', id, name, $5 FROM contacts WHERE id = $6
+			ON CONFLICT DO NOTHING RETURNING id`, acct, res.ConversationID, inboxID, in.Content, src, contactID).Scan(&res.MessageID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// A concurrent delivery of the same source id won the race.
+			return errDuplicateSource
+		}
+		if err != nil {
+			return err
+		}
+		res.Created = true
+		_, err = tx.Exec(ctx, `UPDATE conversations SET last_activity_at = now(), updated_at = now(),
+			status = CASE WHEN status = 'snoozed' THEN 'open' ELSE status END, snoozed_until = NULL WHERE id = $1`, res.ConversationID)
+		return err
+	})
+	if errors.Is(err, errDuplicateSource) {
+		return d.IncomingMessage(ctx, acct, inboxID, in) // now the first message is visible
+	}
+	return res, err
+}
+
+var errDuplicateSource = errors.New("duplicate source id")
+
+func findOrCreateContact(ctx context.Context, tx pgx.Tx, acct, inboxID int64, c IncomingContact) (int64, error) {
+	var id int64
+	var err error
+	if c.Identifier != "" {
+		err = tx.QueryRow(ctx, `SELECT id FROM contacts WHERE identifier = $1 FOR UPDATE`, c.Identifier).Scan(&id)
+	} else {
+		err = tx.QueryRow(ctx, `SELECT id FROM contacts WHERE lower(email) = lower($1) FOR UPDATE`, c.Email).Scan(&id)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		var email, ident any
+		if c.Email != "" {
+			email = c.Email
+		}
+		if c.Identifier != "" {
+			ident = c.Identifier
+		}
+		name := c.Name
+		if name == "" {
+			name = strings.SplitN(c.Email+c.Identifier, "@", 2)[0]
+		}
+		err = tx.QueryRow(ctx, `INSERT INTO contacts (account_id, name, email, identifier) VALUES ($1, $2, $3, $4)
+			ON CONFLICT DO NOTHING RETURNING id`, acct, name, email, ident).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, errDuplicateSource // a concurrent insert made the contact: retry the whole message
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO contact_inboxes (account_id, contact_id, inbox_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+		acct, id, inboxID)
+	return id, err
+}
+
+// Author is who writes an outgoing message or note.
+type Author struct {
+	Kind    string // user or agent
+	UserID  int64
+	Name    string
+	TokenID int64 // set for the agent
+}
+
+// MessageCreate appends a human or agent reply (outgoing) or a private note
+// to a conversation, and moves its activity time.
+func (d *Desk) MessageCreate(ctx context.Context, acct, conversationID int64, content string, private bool, by Author) (Message, error) {
+	var m Message
+	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		var err error
+		m, err = MessageInsert(ctx, tx, acct, conversationID, content, private, by)
+		return err
+	})
+	return m, err
+}
+
+// MessageInsert is MessageCreate inside the caller's transaction (used by
+// flows that write more in the same transaction: audit, idempotency).
+func MessageInsert(ctx context.Context, tx pgx.Tx, acct, conversationID int64, content string, private bool, by Author) (Message, error) {
+	if strings.TrimSpace(content) == "" || len(content) > MaxContent {
+		return Message{}, invalid("content must be 1 to %d characters", MaxContent)
+	}
+	typ := "outgoing"
+	if private {
+		typ = "note"
+	}
+	var token any
+	if by.TokenID != 0 {
+		token = by.TokenID
+	}
+	rows, _ := tx.Query(ctx, `WITH c AS (
+			UPDATE conversations SET last_activity_at = now(), updated_at = now() WHERE id = $2 RETURNING inbox_id)
+		INSERT INTO messages (account_id, conversation_id, inbox_id, type, content, private, sender_kind, sender_id, sender_name, token_id)
+		SELECT $1, $2, c.inbox_id, $3, $4, $5, $6, $7, $8, $9 FROM c
+		RETURNING `+messageColumns, acct, conversationID, typ, content, private, by.Kind, by.UserID, by.Name, token)
+	m, err := pgx.CollectExactlyOneRow(rows, scanMessage)
+	return m, withKind(err, "conversation", conversationID)
+}
