@@ -5,6 +5,7 @@
 package desk
 
 import (
+	"slices"
 	"errors"
 	"encoding/base64"
 	"fmt"
@@ -111,4 +112,9 @@ func parseID(s string) (int64, error) {
 		return 0, invalid("%q is not an id", s)
 	}
 	return id, nil
+}
+
+// Allows reports whether the scope includes the inbox.
+func (sc Scope) Allows(inboxID int64) bool {
+	return sc.InboxIDs == nil || slices.Contains(sc.InboxIDs, inboxID)
 }

@@ -96,3 +96,32 @@ func (d *Desk) InboxGet(ctx context.Context, acct, id int64) (Inbox, error) {
 	}
 	return ib, nil
 }
+
+// InboxMemberAdd makes a user a member of an inbox (agents see the inboxes
+// they are members of).
+func (d *Desk) InboxMemberAdd(ctx context.Context, acct, inboxID, userID int64) error {
+	return d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO inbox_members (account_id, inbox_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+			acct, inboxID, userID)
+		if err != nil {
+			return withKind(err, "inbox or user", inboxID)
+		}
+		return nil
+	})
+}
+
+// MemberInboxIDs lists the inboxes a user is a member of (never nil, so an
+// agent with no inboxes sees nothing rather than everything).
+func (d *Desk) MemberInboxIDs(ctx context.Context, acct, userID int64) ([]int64, error) {
+	ids := []int64{}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT inbox_id FROM inbox_members WHERE user_id = $1 ORDER BY inbox_id`, userID).Query(func(rows pgx.Rows) error {
+		var err error
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		if ids == nil {
+			ids = []int64{}
+		}
+		return err
+	})
+	return ids, d.DB.Batch(ctx, acct, b)
+}

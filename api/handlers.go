@@ -1,0 +1,296 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.cfg.DB.Pool.Ping(r.Context()); err != nil {
+		writeError(w, r, errorf(http.StatusServiceUnavailable, "unavailable", "database unreachable"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+type signupRequest struct {
+	AccountName string `json:"account_name"`
+	Email       string `json:"email"`
+	Password    string `json:"password"`
+	Name        string `json:"name"`
+}
+
+func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
+	var req signupRequest
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	res, err := s.cfg.Identities.Signup(r.Context(), tenancy.SignupInput{
+		AccountName: req.AccountName, Email: req.Email, Password: req.Password, Name: req.Name,
+	}, s.cfg.Now())
+	if err != nil {
+		if strings.Contains(err.Error(), "users_email_key") {
+			err = errorf(http.StatusConflict, "conflict", "an account with email %s already exists; sign in instead", req.Email)
+		}
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"account":   accountJSON(res.Account),
+		"user":      res.User,
+		"api_token": res.APIToken,
+	})
+}
+
+// accountJSON is the account with its plan state.
+func accountJSON(a tenancy.Account) map[string]any {
+	return map[string]any{
+		"id": a.ID, "name": a.Name, "plan": a.Plan, "subscription_status": a.SubscriptionStatus,
+		"trial_ends_at": a.TrialEndsAt, "grace_ends_at": a.GraceEndsAt, "mcp_enabled": a.MCPEnabled,
+		"created_at": a.CreatedAt,
+	}
+}
+
+func (s *Server) accountGet(w http.ResponseWriter, r *http.Request) {
+	a, err := s.cfg.DB.AccountGet(r.Context(), principal(r).AccountID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"account": accountJSON(a)})
+}
+
+func (s *Server) userList(w http.ResponseWriter, r *http.Request) {
+	users, err := s.cfg.DB.UserList(r.Context(), principal(r).AccountID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": users, "next_cursor": nil})
+}
+
+type userRequest struct {
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Password string `json:"password"`
+	Role     string `json:"role"`
+}
+
+func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) {
+	var req userRequest
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if req.Role == "" {
+		req.Role = "agent"
+	}
+	u, token, err := s.cfg.Identities.UserCreate(r.Context(), principal(r).AccountID, req.Email, req.Name, req.Password, req.Role)
+	if err != nil {
+		if strings.Contains(err.Error(), "users_email_key") {
+			err = errorf(http.StatusConflict, "conflict", "a user with email %s already exists", req.Email)
+		}
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"user": u, "api_token": token})
+}
+
+type inboxRequest struct {
+	Name     string         `json:"name"`
+	Channel  string         `json:"channel"`
+	Settings map[string]any `json:"settings"`
+}
+
+func (s *Server) inboxCreate(w http.ResponseWriter, r *http.Request) {
+	var req inboxRequest
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ib, err := s.cfg.Desk.InboxCreate(r.Context(), principal(r).AccountID, desk.InboxInput{Name: req.Name, Channel: req.Channel, Settings: req.Settings})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, ib)
+}
+
+func (s *Server) inboxList(w http.ResponseWriter, r *http.Request) {
+	sc, err := s.scopeFor(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ibs, err := s.cfg.Desk.InboxList(r.Context(), principal(r).AccountID, sc, principal(r).Role == "admin")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"inboxes": ibs, "next_cursor": nil})
+}
+
+func (s *Server) inboxMemberAdd(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var req struct {
+		UserID int64 `json:"user_id"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.cfg.Desk.InboxMemberAdd(r.Context(), principal(r).AccountID, id, req.UserID); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"inbox_id": id, "user_id": req.UserID})
+}
+
+type incomingRequest struct {
+	Contact struct {
+		Email      string `json:"email"`
+		Identifier string `json:"identifier"`
+		Name       string `json:"name"`
+	} `json:"contact"`
+	Content  string `json:"content"`
+	SourceID string `json:"source_id"`
+}
+
+func (s *Server) incomingMessage(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var req incomingRequest
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	res, err := s.cfg.Desk.IncomingMessage(r.Context(), principal(r).AccountID, id, desk.IncomingInput{
+		Contact: desk.IncomingContact(req.Contact), Content: req.Content, SourceID: req.SourceID,
+	})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if !res.Created {
+		status = http.StatusOK // a repeated source_id: the first message
+	}
+	writeJSON(w, status, res)
+}
+
+func (s *Server) conversationList(w http.ResponseWriter, r *http.Request) {
+	sc, err := s.scopeFor(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	inbox, err := queryInt(r, "inbox_id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	f := desk.ConversationFilter{Status: q.Get("status"), InboxID: inbox, Label: q.Get("label"), Assignee: q.Get("assignee"),
+		UserID: principal(r).UserID, Cursor: q.Get("cursor"), Limit: int(limit)}
+	if v := q.Get("updated_since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "updated_since must be an RFC 3339 time"))
+			return
+		}
+		f.UpdatedSince = &t
+	}
+	list, next, err := s.cfg.Desk.ConversationList(r.Context(), principal(r).AccountID, sc, f)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"conversations": list, "next_cursor": next})
+}
+
+func (s *Server) conversationGet(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	limit, err := queryInt(r, "messages_limit")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	v, err := s.visibleConversation(r, id, r.URL.Query().Get("messages_cursor"), int(limit))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// visibleConversation loads a conversation the human may see; one outside
+// an agent's inboxes is not found.
+func (s *Server) visibleConversation(r *http.Request, id int64, cursor string, limit int) (desk.ConversationView, error) {
+	sc, err := s.scopeFor(r)
+	if err != nil {
+		return desk.ConversationView{}, err
+	}
+	v, err := s.cfg.Desk.ConversationGet(r.Context(), principal(r).AccountID, id, cursor, limit)
+	if err != nil {
+		return v, err
+	}
+	if !sc.Allows(v.Conversation.InboxID) {
+		return desk.ConversationView{}, errorf(http.StatusNotFound, "not_found", "conversation %d not found", id)
+	}
+	return v, nil
+}
+
+type messageRequest struct {
+	Content string `json:"content"`
+	Private bool   `json:"private"`
+}
+
+func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var req messageRequest
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if _, err := s.visibleConversation(r, id, "", 1); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p := principal(r)
+	m, err := s.cfg.Desk.MessageCreate(r.Context(), p.AccountID, id, req.Content, req.Private,
+		desk.Author{Kind: "user", UserID: p.UserID, Name: p.Name})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"message": m})
+}

@@ -1,0 +1,263 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+func (s *Server) labelList(w http.ResponseWriter, r *http.Request) {
+	ls, err := s.cfg.Desk.LabelList(r.Context(), principal(r).AccountID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"labels": ls, "next_cursor": nil})
+}
+
+func (s *Server) labelCreate(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name        string `json:"name"`
+		Description string `json:"description"`
+		Color       string `json:"color"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	l, err := s.cfg.Desk.LabelCreate(r.Context(), principal(r).AccountID, req.Name, req.Description, req.Color)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, l)
+}
+
+func (s *Server) teamList(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.cfg.Desk.TeamList(r.Context(), principal(r).AccountID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"teams": ts, "next_cursor": nil})
+}
+
+func (s *Server) teamCreate(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name        string  `json:"name"`
+		Description string  `json:"description"`
+		MemberIDs   []int64 `json:"member_ids"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	t, err := s.cfg.Desk.TeamCreate(r.Context(), principal(r).AccountID, req.Name, req.Description, req.MemberIDs)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, t)
+}
+
+func (s *Server) articleList(w http.ResponseWriter, r *http.Request) {
+	as, err := s.cfg.Desk.ArticleList(r.Context(), principal(r).AccountID, principal(r).Role != "admin")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"articles": as, "next_cursor": nil})
+}
+
+func (s *Server) articleCreate(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Title  string `json:"title"`
+		Body   string `json:"body"`
+		Status string `json:"status"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	a, err := s.cfg.Desk.ArticleCreate(r.Context(), principal(r).AccountID, req.Title, req.Body, req.Status)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, a)
+}
+
+func (s *Server) mcpURL() string { return strings.TrimRight(s.cfg.PublicURL, "/") + "/api/mcp" }
+
+func (s *Server) mcpSettingsGet(w http.ResponseWriter, r *http.Request) {
+	a, err := s.cfg.DB.AccountGet(r.Context(), principal(r).AccountID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"enabled": a.MCPEnabled, "url": s.mcpURL(), "service_user_id": a.ServiceUserID})
+}
+
+func (s *Server) mcpSettingsPut(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Enabled *bool `json:"enabled"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if req.Enabled == nil {
+		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", `send {"enabled": true} or {"enabled": false}`))
+		return
+	}
+	p := principal(r)
+	a, err := s.cfg.DB.MCPEnable(r.Context(), p.AccountID, *req.Enabled)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "user", ActorID: p.UserID,
+		Action: "settings.mcp", Decision: "allow", Reasons: []string{"enabled=" + strconv.FormatBool(*req.Enabled)}})
+	writeJSON(w, http.StatusOK, map[string]any{"enabled": a.MCPEnabled, "url": s.mcpURL(), "service_user_id": a.ServiceUserID})
+}
+
+type tokenRequest struct {
+	Name               string     `json:"name"`
+	Scopes             []string   `json:"scopes"`
+	Preset             string     `json:"preset"`
+	InboxIDs           *[]int64   `json:"inbox_ids"`
+	ExpiresAt          *time.Time `json:"expires_at"`
+	RequireApproval    bool       `json:"require_approval"`
+	RateLimitPerMinute int        `json:"rate_limit_per_minute"`
+}
+
+func (s *Server) mcpTokenCreate(w http.ResponseWriter, r *http.Request) {
+	var req tokenRequest
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	scopes, err := s.cfg.Policy.ExpandScopes(req.Preset, req.Scopes)
+	if err != nil {
+		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "%v", err))
+		return
+	}
+	var inboxes []int64
+	if req.InboxIDs != nil {
+		inboxes = *req.InboxIDs
+		if inboxes == nil {
+			inboxes = []int64{}
+		}
+	}
+	if req.RateLimitPerMinute < 0 {
+		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "rate_limit_per_minute must be 1 to 60000"))
+		return
+	}
+	p := principal(r)
+	t, raw, err := s.cfg.DB.MCPTokenCreate(r.Context(), p.AccountID, tenancy.MCPTokenInput{
+		Name: req.Name, Scopes: scopes, InboxIDs: inboxes, RequireApproval: req.RequireApproval,
+		RateLimitPerMinute: req.RateLimitPerMinute, ExpiresAt: req.ExpiresAt, CreatedBy: p.UserID,
+	}, s.cfg.Now())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "user", ActorID: p.UserID, TokenID: t.ID,
+		Action: "mcp.token.create", Decision: "allow", Reasons: scopes})
+	writeJSON(w, http.StatusCreated, struct {
+		tenancy.MCPToken
+		Token string `json:"token"`
+	}{t, raw})
+}
+
+func (s *Server) mcpTokenList(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.cfg.DB.MCPTokenList(r.Context(), principal(r).AccountID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if ts == nil {
+		ts = []tenancy.MCPToken{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": ts, "next_cursor": nil})
+}
+
+func (s *Server) mcpTokenRevoke(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p := principal(r)
+	if err := s.cfg.DB.MCPTokenRevoke(r.Context(), p.AccountID, id); err != nil {
+		if errors.Is(err, tenancy.ErrNotFound) {
+			err = errorf(http.StatusNotFound, "not_found", "token %d not found", id)
+		}
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "user", ActorID: p.UserID, TokenID: id,
+		Action: "mcp.token.revoke", Decision: "allow"})
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "revoked": true})
+}
+
+func (s *Server) auditList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var f audit.Filter
+	var err error
+	for name, dst := range map[string]*int64{"actor": &f.ActorID, "token": &f.TokenID, "token_id": &f.TokenID} {
+		if *dst == 0 {
+			if *dst, err = queryInt(r, name); err != nil {
+				writeError(w, r, err)
+				return
+			}
+		}
+	}
+	f.Action = q.Get("tool")
+	if f.Action == "" {
+		f.Action = q.Get("action")
+	}
+	f.Decision = q.Get("decision")
+	for name, dst := range map[string]**time.Time{"since": &f.Since, "until": &f.Until} {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "%s must be an RFC 3339 time", name))
+				return
+			}
+			*dst = &t
+		}
+	}
+	limit, err := queryInt(r, "limit")
+	if err != nil || limit > 100 {
+		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "limit must be 1 to 100"))
+		return
+	}
+	if limit == 0 {
+		limit = 25
+	}
+	f.Limit = int(limit) + 1
+	if c := q.Get("cursor"); c != "" {
+		if f.BeforeID, err = strconv.ParseInt(c, 10, 64); err != nil || f.BeforeID <= 0 {
+			writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "cursor is not one this server issued"))
+			return
+		}
+	}
+	rows, err := audit.List(r.Context(), s.cfg.DB, principal(r).AccountID, f)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var next *string
+	if len(rows) > int(limit) {
+		rows = rows[:limit]
+		c := strconv.FormatInt(rows[len(rows)-1].ID, 10)
+		next = &c
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"audit": rows, "next_cursor": next})
+}

@@ -1,0 +1,86 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+// MaxBody bounds every request body.
+const MaxBody = 1 << 20
+
+// apiError is the one error shape of the REST API.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func errorf(status int, code, format string, args ...any) *apiError {
+	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeError is the one place that maps domain errors to HTTP statuses.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+	case errors.Is(err, tenancy.ErrInvalid):
+		ae = errorf(http.StatusBadRequest, "bad_request", "%s", strings.TrimPrefix(err.Error(), "invalid: "))
+	case errors.Is(err, tenancy.ErrNotFound):
+		ae = errorf(http.StatusNotFound, "not_found", "%s", strings.TrimPrefix(err.Error(), "not found: "))
+	case errors.Is(err, tenancy.ErrConflict):
+		ae = errorf(http.StatusConflict, "conflict", "%s", strings.TrimPrefix(err.Error(), "conflict: "))
+	case errors.Is(err, tenancy.ErrUnauthenticated):
+		ae = errorf(http.StatusUnauthorized, "unauthorized", "%s", err.Error())
+	default:
+		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = errorf(http.StatusInternalServerError, "internal", "internal error; try again")
+	}
+	if ae.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="deskwoot"`)
+	}
+	writeJSON(w, ae.Status, map[string]any{"error": map[string]string{"code": ae.Code, "message": ae.Message}})
+}
+
+// decode reads a JSON body into v, bounded and strict about its shape.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, MaxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &tooBig):
+			return errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "request body is larger than %d bytes", MaxBody)
+		case errors.Is(err, io.EOF):
+			return errorf(http.StatusBadRequest, "bad_request", "request body is empty; send a JSON object")
+		case errors.As(err, &syn):
+			return errorf(http.StatusBadRequest, "bad_request", "malformed JSON at byte %d: %v", syn.Offset, err)
+		case errors.As(err, &typ):
+			return errorf(http.StatusBadRequest, "bad_request", "field %q must be %s", typ.Field, typ.Type)
+		default:
+			return errorf(http.StatusBadRequest, "bad_request", "invalid JSON body: %v", err)
+		}
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, "bad_request", "request body must be a single JSON object")
+	}
+	return nil
+}

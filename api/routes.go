@@ -1,0 +1,51 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+)
+
+// Routes is the REST route table, readable top to bottom. extra mounts
+// other doors (the MCP endpoint) on the same router.
+func (s *Server) Routes(r *mux.Router) {
+	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
+
+	v1 := r.PathPrefix("/api/v1").Subrouter()
+	v1.HandleFunc("/signup", s.signup).Methods(http.MethodPost)
+	v1.HandleFunc("/account", s.authenticated(s.accountGet)).Methods(http.MethodGet)
+	v1.HandleFunc("/users", s.admin(s.userList)).Methods(http.MethodGet)
+	v1.HandleFunc("/users", s.admin(s.userCreate)).Methods(http.MethodPost)
+
+	v1.HandleFunc("/inboxes", s.authenticated(s.inboxList)).Methods(http.MethodGet)
+	v1.HandleFunc("/inboxes", s.admin(s.inboxCreate)).Methods(http.MethodPost)
+	v1.HandleFunc("/inboxes/{id}/members", s.admin(s.inboxMemberAdd)).Methods(http.MethodPost)
+	v1.HandleFunc("/inboxes/{id}/messages", s.authenticated(s.incomingMessage)).Methods(http.MethodPost)
+
+	v1.HandleFunc("/conversations", s.authenticated(s.conversationList)).Methods(http.MethodGet)
+	v1.HandleFunc("/conversations/{id}", s.authenticated(s.conversationGet)).Methods(http.MethodGet)
+	v1.HandleFunc("/conversations/{id}/messages", s.authenticated(s.messageCreate)).Methods(http.MethodPost)
+
+	v1.HandleFunc("/labels", s.authenticated(s.labelList)).Methods(http.MethodGet)
+	v1.HandleFunc("/labels", s.admin(s.labelCreate)).Methods(http.MethodPost)
+	v1.HandleFunc("/teams", s.authenticated(s.teamList)).Methods(http.MethodGet)
+	v1.HandleFunc("/teams", s.admin(s.teamCreate)).Methods(http.MethodPost)
+	v1.HandleFunc("/articles", s.authenticated(s.articleList)).Methods(http.MethodGet)
+	v1.HandleFunc("/articles", s.admin(s.articleCreate)).Methods(http.MethodPost)
+
+	v1.HandleFunc("/settings/mcp", s.admin(s.mcpSettingsGet)).Methods(http.MethodGet)
+	v1.HandleFunc("/settings/mcp", s.admin(s.mcpSettingsPut)).Methods(http.MethodPut)
+	v1.HandleFunc("/mcp/tokens", s.admin(s.mcpTokenList)).Methods(http.MethodGet)
+	v1.HandleFunc("/mcp/tokens", s.admin(s.mcpTokenCreate)).Methods(http.MethodPost)
+	v1.HandleFunc("/mcp/tokens/{id}", s.admin(s.mcpTokenRevoke)).Methods(http.MethodDelete)
+
+	v1.HandleFunc("/audit", s.admin(s.auditList)).Methods(http.MethodGet)
+
+	v1.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, errorf(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
+	})
+	v1.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
+	})
+}

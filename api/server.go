@@ -1,0 +1,133 @@
+// Package api is the REST door for humans and integrations (gorilla/mux).
+// Handlers are thin: decode, authorize, call one domain function, encode.
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/policy"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+// Config is what the REST server needs.
+type Config struct {
+	DB         *tenancy.DB
+	Identities *tenancy.Identities
+	Desk       *desk.Desk
+	Policy     *policy.Engine
+	Audit      *audit.Log
+	// PublicURL is the base URL shown for the MCP endpoint.
+	PublicURL string
+	// Now is the clock (tests move it); time.Now when nil.
+	Now func() time.Time
+}
+
+// Server serves /api/v1.
+type Server struct {
+	cfg Config
+}
+
+// New builds the REST server.
+func New(cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Server{cfg: cfg}
+}
+
+type ctxKey struct{}
+
+// principal is the authenticated human behind a request.
+func principal(r *http.Request) tenancy.UserPrincipal {
+	p, _ := r.Context().Value(ctxKey{}).(tenancy.UserPrincipal)
+	return p
+}
+
+// authenticated requires a user API token.
+func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		raw, ok := bearer(r)
+		if !ok {
+			writeError(w, r, errorf(http.StatusUnauthorized, "unauthorized", "missing bearer token; send Authorization: Bearer dw_usr_…"))
+			return
+		}
+		p, err := s.cfg.DB.AuthenticateUser(r.Context(), raw)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
+	}
+}
+
+// admin requires an admin's user API token.
+func (s *Server) admin(next http.HandlerFunc) http.HandlerFunc {
+	return s.authenticated(func(w http.ResponseWriter, r *http.Request) {
+		if principal(r).Role != "admin" {
+			writeError(w, r, errorf(http.StatusForbidden, "forbidden", "only account admins may do this"))
+			return
+		}
+		next(w, r)
+	})
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const p = "Bearer "
+	if len(h) <= len(p) || !equalFold(h[:len(p)], p) {
+		return "", false
+	}
+	return h[len(p):], true
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i]|0x20, b[i]|0x20
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// pathID reads a positive integer path variable.
+func pathID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(mux.Vars(r)[name], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errorf(http.StatusNotFound, "not_found", "%s %q not found", name, mux.Vars(r)[name])
+	}
+	return id, nil
+}
+
+// queryInt reads an optional integer query parameter.
+func queryInt(r *http.Request, name string) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, errorf(http.StatusBadRequest, "bad_request", "%s must be a non-negative integer", name)
+	}
+	return n, nil
+}
+
+// scopeFor is what a human sees: admins every inbox, agents their inboxes.
+func (s *Server) scopeFor(r *http.Request) (desk.Scope, error) {
+	p := principal(r)
+	if p.Role == "admin" {
+		return desk.Scope{}, nil
+	}
+	ids, err := s.cfg.Desk.MemberInboxIDs(r.Context(), p.AccountID, p.UserID)
+	return desk.Scope{InboxIDs: ids}, err
+}

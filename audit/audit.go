@@ -1,0 +1,329 @@
+// Package audit records every MCP action and denial, and keeps the per
+// account hash chain over those records.
+//
+// Rows are insert-only for the app role. The chain lives in its own
+// insert-only table and is sealed shortly after commit by a sealer, in
+// commit-safe order, so that a busy account's concurrent calls never queue
+// behind one chain head (DESIGN §10).
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+// Entry is one audited action.
+type Entry struct {
+	ActorKind  string           // user, agent, system, operator
+	ActorID    int64            // the user or service account
+	TokenID    int64            // the MCP token, when any
+	Action     string           // tool name or action name
+	Decision   string           // allow, deny, error
+	Reasons    []string         // why, for deny and error
+	Target     map[string]int64 // inbox_id, conversation_id, contact_id…
+	ArgsDigest string           // sha256 of the canonical arguments
+	PolicyRev  string
+	RequestID  string
+}
+
+const insertSQL = `INSERT INTO audit_log (account_id, actor_kind, actor_id, token_id, action, decision, reasons, target, args_digest, policy_rev, request_id)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+
+func (e Entry) args(acct int64) []any {
+	reasons := e.Reasons
+	if reasons == nil {
+		reasons = []string{}
+	}
+	target := e.Target
+	if target == nil {
+		target = map[string]int64{}
+	}
+	return []any{acct, e.ActorKind, nullID(e.ActorID), nullID(e.TokenID), e.Action, e.Decision, reasons, target, e.ArgsDigest, e.PolicyRev, e.RequestID}
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// DigestArgs is the sha256 of the arguments' canonical JSON (Go sorts map
+// keys), so the trail proves what was asked without storing content.
+func DigestArgs(args any) string {
+	b, _ := json.Marshal(args)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// Log writes entries and seals the chain.
+type Log struct {
+	DB *tenancy.DB
+
+	mu    sync.Mutex
+	dirty map[int64]struct{}
+}
+
+// Insert writes an entry inside the caller's transaction: the entry commits
+// or rolls back with the action it records. Call Touch after commit.
+func Insert(ctx context.Context, tx pgx.Tx, acct int64, e Entry) error {
+	_, err := tx.Exec(ctx, insertSQL, e.args(acct)...)
+	return err
+}
+
+// Record writes an entry on its own (for reads and denials, which have no
+// other effect to share a transaction with).
+func (l *Log) Record(ctx context.Context, acct int64, e Entry) error {
+	b := &pgx.Batch{}
+	b.Queue(insertSQL, e.args(acct)...)
+	if err := l.DB.Batch(ctx, acct, b); err != nil {
+		return err
+	}
+	l.Touch(acct)
+	return nil
+}
+
+// Touch marks an account as having rows to seal.
+func (l *Log) Touch(acct int64) {
+	l.mu.Lock()
+	if l.dirty == nil {
+		l.dirty = map[int64]struct{}{}
+	}
+	l.dirty[acct] = struct{}{}
+	l.mu.Unlock()
+}
+
+// RunSealer seals touched accounts every interval until ctx ends.
+func (l *Log) RunSealer(ctx context.Context, interval time.Duration, onErr func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l.mu.Lock()
+		accts := make([]int64, 0, len(l.dirty))
+		for a := range l.dirty {
+			accts = append(accts, a)
+		}
+		l.dirty = nil
+		l.mu.Unlock()
+		for _, a := range accts {
+			if _, err := Seal(ctx, l.DB, a); err != nil && onErr != nil {
+				onErr(fmt.Errorf("seal audit chain of account %d: %w", a, err))
+				l.Touch(a)
+			}
+		}
+	}
+}
+
+// Row is an audit entry as read back.
+type Row struct {
+	ID         int64            `json:"id"`
+	At         time.Time        `json:"at"`
+	ActorKind  string           `json:"actor_kind"`
+	ActorID    *int64           `json:"actor_id"`
+	TokenID    *int64           `json:"token_id"`
+	Action     string           `json:"action"`
+	Decision   string           `json:"decision"`
+	Reasons    []string         `json:"reasons"`
+	Target     map[string]int64 `json:"target"`
+	ArgsDigest string           `json:"args_digest"`
+	PolicyRev  string           `json:"policy_rev"`
+	RequestID  string           `json:"request_id"`
+}
+
+const rowColumns = `id, at, actor_kind, actor_id, token_id, action, decision, reasons, target, args_digest, policy_rev, request_id`
+
+func scanRow(r pgx.CollectableRow) (Row, error) {
+	var x Row
+	err := r.Scan(&x.ID, &x.At, &x.ActorKind, &x.ActorID, &x.TokenID, &x.Action, &x.Decision, &x.Reasons, &x.Target, &x.ArgsDigest, &x.PolicyRev, &x.RequestID)
+	return x, err
+}
+
+// canonical is the text a chain link hashes: every recorded field, in a
+// fixed order, times in UTC with microseconds.
+func (x Row) canonical() []byte {
+	keys := make([]string, 0, len(x.Target))
+	for k := range x.Target {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	target := make([][2]any, 0, len(keys))
+	for _, k := range keys {
+		target = append(target, [2]any{k, x.Target[k]})
+	}
+	b, _ := json.Marshal([]any{x.ID, x.At.UTC().Format("2006-01-02T15:04:05.000000Z"), x.ActorKind, x.ActorID, x.TokenID,
+		x.Action, x.Decision, x.Reasons, target, x.ArgsDigest, x.PolicyRev, x.RequestID})
+	return b
+}
+
+func link(prev []byte, x Row) []byte {
+	h := sha256.New()
+	h.Write(prev)
+	h.Write(x.canonical())
+	return h.Sum(nil)
+}
+
+// Seal appends the account's committed, unsealed rows to its chain in
+// (xid, id) order. Only rows whose transaction ids lie below the oldest
+// running transaction are taken, so no row can commit later and belong
+// before one already sealed. Concurrent sealers serialise on an advisory
+// lock per account. It returns how many rows it sealed.
+func Seal(ctx context.Context, db *tenancy.DB, acct int64) (int, error) {
+	n := 0
+	err := db.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('deskwoot.audit.seal', $1))`, acct); err != nil {
+			return err
+		}
+		var horizon string
+		if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&horizon); err != nil {
+			return err
+		}
+		var seq int64
+		var prev []byte
+		var lastXID string
+		var lastID int64
+		err := tx.QueryRow(ctx, `SELECT c.seq, c.hash, l.xid::text, l.id FROM audit_chain c
+			JOIN audit_log l ON l.account_id = c.account_id AND l.id = c.audit_id
+			ORDER BY c.seq DESC LIMIT 1`).Scan(&seq, &prev, &lastXID, &lastID)
+		if err != nil && !isNoRows(err) {
+			return err
+		}
+		if isNoRows(err) {
+			lastXID, lastID = "0", 0
+		}
+		rows, _ := tx.Query(ctx, `SELECT `+rowColumns+` FROM audit_log
+			WHERE xid < $1::xid8 AND (xid, id) > ($2::xid8, $3)
+			ORDER BY xid, id LIMIT 5000`, horizon, lastXID, lastID)
+		todo, err := pgx.CollectRows(rows, scanRow)
+		if err != nil {
+			return err
+		}
+		if len(todo) == 0 {
+			return nil
+		}
+		seqs := make([]int64, len(todo))
+		ids := make([]int64, len(todo))
+		hashes := make([][]byte, len(todo))
+		for i, x := range todo {
+			prev = link(prev, x)
+			seq++
+			seqs[i], ids[i], hashes[i] = seq, x.ID, prev
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO audit_chain (account_id, seq, audit_id, hash)
+			SELECT $1, s, a, h FROM unnest($2::bigint[], $3::bigint[], $4::bytea[]) AS u(s, a, h)`, acct, seqs, ids, hashes)
+		n = len(todo)
+		return err
+	})
+	return n, err
+}
+
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+// VerifyResult is the outcome of a chain check.
+type VerifyResult struct {
+	Checked  int    `json:"checked"`
+	Unsealed int    `json:"unsealed"`
+	OK       bool   `json:"ok"`
+	BrokenAt *int64 `json:"broken_at_audit_id"`
+	Problem  string `json:"problem,omitempty"`
+}
+
+// Verify recomputes the account's chain from the audit rows and names the
+// first row whose content, order or link does not match. db may be any
+// connection that can enter the tenant (operators use the owner's).
+func Verify(ctx context.Context, db *tenancy.DB, acct int64) (VerifyResult, error) {
+	var res VerifyResult
+	err := db.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `SELECT c.seq, c.hash, `+prefixed(rowColumns, "l.")+`
+			FROM audit_chain c LEFT JOIN audit_log l ON l.account_id = c.account_id AND l.id = c.audit_id
+			ORDER BY c.seq`)
+		var prev []byte
+		var want int64 = 1
+		for rows.Next() {
+			var seq int64
+			var stored []byte
+			var x Row
+			var id *int64
+			var at *time.Time
+			var kind, action, decision, digest, rev, reqID *string
+			if err := rows.Scan(&seq, &stored, &id, &at, &kind, &x.ActorID, &x.TokenID, &action, &decision, &x.Reasons, &x.Target, &digest, &rev, &reqID); err != nil {
+				return err
+			}
+			if id == nil {
+				res.Problem = fmt.Sprintf("chain link %d points at a missing audit row", seq)
+				return nil
+			}
+			x.ID, x.At, x.ActorKind, x.Action, x.Decision, x.ArgsDigest, x.PolicyRev, x.RequestID = *id, *at, *kind, *action, *decision, *digest, *rev, *reqID
+			if seq != want {
+				res.BrokenAt, res.Problem = &x.ID, fmt.Sprintf("chain sequence jumps from %d to %d", want-1, seq)
+				return nil
+			}
+			prev = link(prev, x)
+			if string(prev) != string(stored) {
+				res.BrokenAt, res.Problem = &x.ID, fmt.Sprintf("audit row %d does not match its chain link %d: it was altered after sealing", x.ID, seq)
+				return nil
+			}
+			res.Checked++
+			want++
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT count(*) FROM audit_log l WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.audit_id = l.id)`).Scan(&res.Unsealed)
+	})
+	res.OK = err == nil && res.BrokenAt == nil && res.Problem == ""
+	return res, err
+}
+
+func prefixed(cols, p string) string {
+	return p + strings.ReplaceAll(cols, ", ", ", "+p)
+}
+
+// Filter selects audit rows.
+type Filter struct {
+	ActorID  int64
+	TokenID  int64
+	Action   string
+	Decision string
+	Since    *time.Time
+	Until    *time.Time
+	BeforeID int64 // cursor: rows with a smaller id
+	Limit    int
+}
+
+// List pages audit rows, newest first.
+func List(ctx context.Context, db *tenancy.DB, acct int64, f Filter) ([]Row, error) {
+	var out []Row
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+rowColumns+` FROM audit_log
+		WHERE ($1 = 0 OR actor_id = $1) AND ($2 = 0 OR token_id = $2) AND ($3 = '' OR action = $3)
+		  AND ($4 = '' OR decision = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
+		  AND ($7 = 0 OR id < $7)
+		ORDER BY id DESC LIMIT $8`, f.ActorID, f.TokenID, f.Action, f.Decision, f.Since, f.Until, f.BeforeID, f.Limit).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			out, err = pgx.CollectRows(rows, scanRow)
+			return err
+		})
+	err := db.Batch(ctx, acct, b)
+	if out == nil {
+		out = []Row{}
+	}
+	return out, err
+}
