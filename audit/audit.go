@@ -253,6 +253,7 @@ func Verify(ctx context.Context, db *tenancy.DB, acct int64) (VerifyResult, erro
 		rows, _ := tx.Query(ctx, `SELECT c.seq, c.hash, `+prefixed(rowColumns, "l.")+`
 			FROM audit_chain c LEFT JOIN audit_log l ON l.account_id = c.account_id AND l.id = c.audit_id
 			ORDER BY c.seq`)
+		defer rows.Close()
 		var prev []byte
 		var want int64 = 1
 		for rows.Next() {
@@ -285,6 +286,7 @@ func Verify(ctx context.Context, db *tenancy.DB, acct int64) (VerifyResult, erro
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		rows.Close()
 		return tx.QueryRow(ctx, `SELECT count(*) FROM audit_log l WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.audit_id = l.id)`).Scan(&res.Unsealed)
 	})
 	res.OK = err == nil && res.BrokenAt == nil && res.Problem == ""

@@ -2,7 +2,6 @@ package desk
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -10,15 +9,15 @@ import (
 
 // Contact is a customer.
 type Contact struct {
-	ID               int64           `json:"id"`
-	Name             string          `json:"name"`
-	Email            *string         `json:"email"`
-	Phone            *string         `json:"phone"`
-	Identifier       *string         `json:"identifier"`
-	CustomAttributes json.RawMessage `json:"custom_attributes"`
-	InboxIDs         []int64         `json:"inbox_ids"`
-	CreatedAt        time.Time       `json:"created_at"`
-	UpdatedAt        time.Time       `json:"updated_at"`
+	ID               int64          `json:"id"`
+	Name             string         `json:"name"`
+	Email            *string        `json:"email"`
+	Phone            *string        `json:"phone"`
+	Identifier       *string        `json:"identifier"`
+	CustomAttributes map[string]any `json:"custom_attributes"`
+	InboxIDs         []int64        `json:"inbox_ids"`
+	CreatedAt        time.Time      `json:"created_at"`
+	UpdatedAt        time.Time      `json:"updated_at"`
 }
 
 // ContactNote is an internal note on a contact.

@@ -2,7 +2,6 @@ package desk
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"time"
 
@@ -29,19 +28,19 @@ type ConversationSummary struct {
 
 // Conversation is the full view of one conversation.
 type Conversation struct {
-	ID               int64           `json:"id"`
-	InboxID          int64           `json:"inbox_id"`
-	Subject          string          `json:"subject"`
-	Status           string          `json:"status"`
-	Priority         string          `json:"priority"`
-	Labels           []string        `json:"labels"`
-	Contact          ContactRef      `json:"contact"`
-	Assignee         *Ref            `json:"assignee"`
-	Team             *Ref            `json:"team"`
-	CustomAttributes json.RawMessage `json:"custom_attributes"`
-	SnoozedUntil     *time.Time      `json:"snoozed_until"`
-	LastActivityAt   time.Time       `json:"last_activity_at"`
-	CreatedAt        time.Time       `json:"created_at"`
+	ID               int64          `json:"id"`
+	InboxID          int64          `json:"inbox_id"`
+	Subject          string         `json:"subject"`
+	Status           string         `json:"status"`
+	Priority         string         `json:"priority"`
+	Labels           []string       `json:"labels"`
+	Contact          ContactRef     `json:"contact"`
+	Assignee         *Ref           `json:"assignee"`
+	Team             *Ref           `json:"team"`
+	CustomAttributes map[string]any `json:"custom_attributes"`
+	SnoozedUntil     *time.Time     `json:"snoozed_until"`
+	LastActivityAt   time.Time      `json:"last_activity_at"`
+	CreatedAt        time.Time      `json:"created_at"`
 }
 
 // ContactRef is the contact as a conversation shows it.

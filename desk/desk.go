@@ -5,10 +5,10 @@
 package desk
 
 import (
-	"slices"
-	"errors"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"

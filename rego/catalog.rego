@@ -74,7 +74,7 @@ target_kinds := {"none", "inbox", "conversation", "contact", "article"}
 # presets are the scope bundles offered on the minting screen.
 presets := {
 	"read_only": _read_only,
-	"reply": _read_only | {"conversations:reply", "conversations:note", "conversations:draft"},
+	"reply": (_read_only | {"conversations:reply", "conversations:note", "conversations:draft"}),
 	"manage_contacts": {"contacts:read", "contacts:write"},
 	"full_agent": scopes,
 }

@@ -1,0 +1,171 @@
+package demo_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/demo"
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/policy"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+func TestSeed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ids := dbtest.Identities(t)
+	d := &desk.Desk{DB: dbtest.App(t)}
+	email := dbtest.Unique("admin") + "@demo.deskwoot.local"
+	now := time.Now()
+
+	w, err := demo.Seed(ctx, ids, d, demo.Options{AdminEmail: email, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.AccountID == 0 || w.AdminEmail != email || len(w.AdminPassword) < 8 ||
+		w.AdminAPIToken == "" || w.AgentAPIToken == "" || w.MCPToken == "" {
+		t.Fatalf("workspace is missing ids or secrets: %+v", w)
+	}
+
+	// The admin's API token and the MCP token authenticate.
+	if p, err := ids.DB.AuthenticateUser(ctx, w.AdminAPIToken); err != nil || p.AccountID != w.AccountID {
+		t.Fatalf("admin token: %+v, %v", p, err)
+	}
+	mp, err := ids.DB.AuthenticateMCP(ctx, w.MCPToken, now)
+	if err != nil || mp.AccountID != w.AccountID {
+		t.Fatalf("mcp token: %+v, %v", mp, err)
+	}
+	toks, err := ids.DB.MCPTokenList(ctx, w.AccountID)
+	if err != nil || len(toks) != 1 {
+		t.Fatalf("mcp tokens: %v, %v", toks, err)
+	}
+	if tok := toks[0]; tok.Name != "demo-agent" || tok.RateLimitPerMinute != 6000 || tok.InboxIDs != nil ||
+		!slices.Equal(slices.Sorted(slices.Values(tok.Scopes)), slices.Sorted(slices.Values(demo.Scopes()))) {
+		t.Fatalf("mcp token = %+v", tok)
+	}
+	acct, err := ids.DB.AccountGet(ctx, w.AccountID)
+	if err != nil || !acct.MCPEnabled || acct.ServiceUserID == nil || acct.Name != "Acme Support (demo)" {
+		t.Fatalf("account = %+v, %v", acct, err)
+	}
+
+	// Two people plus the agent service account.
+	users, err := ids.DB.UserList(ctx, w.AccountID)
+	if err != nil || len(users) != 3 {
+		t.Fatalf("users = %+v, %v", users, err)
+	}
+
+	inboxes, err := d.InboxList(ctx, w.AccountID, desk.Scope{}, true)
+	if err != nil || len(inboxes) != 2 {
+		t.Fatalf("inboxes = %+v, %v", inboxes, err)
+	}
+	channels := map[string]int64{}
+	for _, ib := range inboxes {
+		channels[ib.Channel] = ib.ID
+	}
+	if channels["api"] != w.ChatInboxID || channels["email"] != w.EmailInboxID {
+		t.Fatalf("inboxes = %+v, workspace chat %d email %d", inboxes, w.ChatInboxID, w.EmailInboxID)
+	}
+
+	labels, err := d.LabelList(ctx, w.AccountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range labels {
+		names = append(names, l.Name)
+	}
+	if want := []string{"billing", "bug", "feature-request", "refund", "vip"}; !slices.Equal(names, want) {
+		t.Fatalf("labels = %v, want %v", names, want)
+	}
+
+	teams, err := d.TeamList(ctx, w.AccountID)
+	if err != nil || len(teams) != 1 || teams[0].Name != "Tier 2" || !slices.Equal(teams[0].MemberIDs, []int64{w.AgentUserID}) {
+		t.Fatalf("teams = %+v, %v", teams, err)
+	}
+
+	convs, _, err := d.ConversationList(ctx, w.AccountID, desk.Scope{}, desk.ConversationFilter{Limit: desk.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(convs) < 10 || len(convs) != w.Counts.Conversations {
+		t.Fatalf("%d conversations, workspace says %d, want at least 10", len(convs), w.Counts.Conversations)
+	}
+	contacts := map[int64]bool{}
+	messages, replies, notes := 0, 0, 0
+	for _, c := range convs {
+		if c.InboxID != w.ChatInboxID {
+			t.Errorf("conversation %d is in inbox %d, want the chat inbox %d", c.ID, c.InboxID, w.ChatInboxID)
+		}
+		contacts[c.Contact.ID] = true
+		v, err := d.ConversationGet(ctx, w.AccountID, c.ID, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(v.Messages); n < 2 || n > 5 {
+			t.Errorf("conversation %d has %d messages, want 2 to 5", c.ID, n)
+		}
+		if v.Messages[0].Type != "incoming" || v.Messages[0].Sender.Kind != "contact" {
+			t.Errorf("conversation %d starts with %+v, want the customer", c.ID, v.Messages[0])
+		}
+		for _, m := range v.Messages {
+			messages++
+			switch {
+			case m.Type == "outgoing" && m.Sender.Kind == "user":
+				replies++
+			case m.Type == "note" && m.Private:
+				notes++
+			}
+		}
+	}
+	if len(contacts) != len(convs) || len(contacts) != w.Counts.Contacts {
+		t.Errorf("%d distinct contacts over %d conversations, workspace says %d", len(contacts), len(convs), w.Counts.Contacts)
+	}
+	if messages != w.Counts.Messages || replies == 0 || notes == 0 {
+		t.Errorf("%d messages (%d replies, %d notes), workspace says %d", messages, replies, notes, w.Counts.Messages)
+	}
+
+	arts, err := d.ArticleList(ctx, w.AccountID, true)
+	if err != nil || len(arts) < 3 || len(arts) != w.Counts.Articles {
+		t.Fatalf("articles = %d, %v; workspace says %d", len(arts), err, w.Counts.Articles)
+	}
+	found, err := d.ArticleSearch(ctx, w.AccountID, "refund", 0)
+	if err != nil || len(found) == 0 || found[0].Title != "Refund policy" {
+		t.Fatalf("search refund = %+v, %v", found, err)
+	}
+
+	// A second run with the same admin says so and writes nothing.
+	_, err = demo.Seed(ctx, ids, d, demo.Options{AdminEmail: email})
+	if !errors.Is(err, demo.ErrAlreadySeeded) {
+		t.Fatalf("second seed: %v, want ErrAlreadySeeded", err)
+	}
+	again, _, err := d.ConversationList(ctx, w.AccountID, desk.Scope{}, desk.ConversationFilter{Limit: desk.MaxLimit})
+	if err != nil || len(again) != len(convs) {
+		t.Fatalf("after second seed: %d conversations, %v; want %d", len(again), err, len(convs))
+	}
+}
+
+func TestSeedRejectsBadEmail(t *testing.T) {
+	t.Parallel()
+	_, err := demo.Seed(context.Background(), dbtest.Identities(t), &desk.Desk{DB: dbtest.App(t)}, demo.Options{AdminEmail: "not-an-email"})
+	if !errors.Is(err, tenancy.ErrInvalid) {
+		t.Fatalf("err = %v, want ErrInvalid", err)
+	}
+}
+
+// The seeded token must hold every scope the policy knows, no more.
+func TestScopesMatchPolicy(t *testing.T) {
+	t.Parallel()
+	e, err := policy.New(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := slices.Sorted(slices.Values(demo.Scopes())), e.Scopes(); !slices.Equal(got, want) {
+		t.Fatalf("demo scopes %v, policy scopes %v", got, want)
+	}
+}

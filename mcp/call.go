@@ -1,0 +1,202 @@
+package mcp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/policy"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+// tool is one MCP tool: its definition, how to load the object it touches
+// (under RLS, before the policy decides), and what it does once allowed.
+type tool struct {
+	def    mcpgo.Tool
+	target func(ctx context.Context, c *call) error
+	run    func(ctx context.Context, c *call) (any, error)
+}
+
+// call is one tools/call in flight.
+type call struct {
+	p        *tenancy.MCPPrincipal
+	args     map[string]any
+	target   policy.Target
+	decision policy.Decision
+}
+
+// scope is what the desk shows this token.
+func (c *call) scope() desk.Scope {
+	return desk.Scope{InboxIDs: c.p.InboxIDs, TokenID: c.p.TokenID}
+}
+
+// toolError is a failure the agent should read: bad arguments, not found.
+type toolError struct{ msg string }
+
+func (e toolError) Error() string { return e.msg }
+
+func badArg(format string, args ...any) error { return toolError{fmt.Sprintf(format, args...)} }
+
+// wrap turns a tool into an mcp-go handler: rate limit, load the target,
+// ask the policy, run, and audit the outcome either way.
+func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
+	return func(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
+		p := principalFrom(ctx)
+		if p == nil {
+			return mcpgo.NewToolResultError("not authenticated"), nil
+		}
+		now := s.cfg.Now()
+		c := &call{p: p, args: req.GetArguments()}
+		if c.args == nil {
+			c.args = map[string]any{}
+		}
+		entry := audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID, Action: t.def.Name,
+			ArgsDigest: audit.DigestArgs(c.args), PolicyRev: s.cfg.Policy.Revision(), RequestID: requestIDFrom(ctx)}
+		fail := func(decision string, msg string) (*mcpgo.CallToolResult, error) {
+			entry.Decision, entry.Reasons, entry.Target = decision, []string{msg}, targetIDs(c.target)
+			s.record(ctx, p.AccountID, entry)
+			return mcpgo.NewToolResultError(msg), nil
+		}
+		if ok, wait := s.allow(p, now); !ok {
+			return fail("deny", fmt.Sprintf("rate limit of %d calls per minute exceeded; retry in %d seconds", p.RateLimitPerMinute, int(math.Ceil(wait.Seconds()))))
+		}
+		c.target.Kind = targetKind(s.cfg.Policy, t.def.Name)
+		if t.target != nil {
+			if err := t.target(ctx, c); err != nil {
+				return fail("error", s.message(ctx, err))
+			}
+		}
+		d, err := s.cfg.Policy.Decide(ctx, policy.Input{Principal: principalInput(p), Account: accountInput(p.Account),
+			Tool: t.def.Name, Args: c.args, Target: c.target, Now: now})
+		if err != nil {
+			slog.ErrorContext(ctx, "policy decision failed", "tool", t.def.Name, "err", err)
+		}
+		c.decision = d
+		if !d.Allow {
+			return fail("deny", strings.Join(d.Reasons, "; "))
+		}
+		out, err := t.run(ctx, c)
+		if err != nil {
+			return fail("error", s.message(ctx, err))
+		}
+		entry.Decision, entry.Target = "allow", targetIDs(c.target)
+		s.record(ctx, p.AccountID, entry)
+		return structured(out)
+	}
+}
+
+func (s *Server) record(ctx context.Context, acct int64, e audit.Entry) {
+	if err := s.cfg.Audit.Record(ctx, acct, e); err != nil {
+		slog.ErrorContext(ctx, "audit write failed", "action", e.Action, "err", err)
+	}
+}
+
+// message is the one place that maps domain errors to tool error text.
+func (s *Server) message(ctx context.Context, err error) string {
+	var te toolError
+	switch {
+	case errors.As(err, &te):
+		return te.msg
+	case errors.Is(err, tenancy.ErrNotFound):
+		return strings.TrimPrefix(err.Error(), "not found: ")
+	case errors.Is(err, tenancy.ErrInvalid):
+		return strings.TrimPrefix(err.Error(), "invalid: ")
+	case errors.Is(err, tenancy.ErrConflict):
+		return strings.TrimPrefix(err.Error(), "conflict: ")
+	}
+	slog.ErrorContext(ctx, "tool failed", "err", err)
+	return "internal error; try again"
+}
+
+func targetKind(e *policy.Engine, name string) string {
+	if t, ok := e.Catalog()[name]; ok {
+		return t.Target
+	}
+	return ""
+}
+
+func targetIDs(t policy.Target) map[string]int64 {
+	m := map[string]int64{}
+	for k, v := range map[string]int64{"inbox_id": t.InboxID, "conversation_id": t.ConversationID, "contact_id": t.ContactID, "article_id": t.ArticleID} {
+		if v != 0 {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// structured returns v as structured content with its JSON as the text
+// fallback for clients that read only text.
+func structured(v any) (*mcpgo.CallToolResult, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return mcpgo.NewToolResultStructured(json.RawMessage(b), string(b)), nil
+}
+
+func newRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Argument readers: each names the argument and the expected shape.
+
+func argID(args map[string]any, name string, required bool) (int64, error) {
+	v, ok := args[name]
+	if !ok || v == nil {
+		if required {
+			return 0, badArg("%s is required", name)
+		}
+		return 0, nil
+	}
+	f, ok := v.(float64)
+	if !ok || f != math.Trunc(f) || f < 1 || f > 1<<53 {
+		return 0, badArg("%s must be a positive integer id", name)
+	}
+	return int64(f), nil
+}
+
+func argString(args map[string]any, name string, maxLen int, required bool) (string, error) {
+	v, ok := args[name]
+	if !ok || v == nil {
+		if required {
+			return "", badArg("%s is required", name)
+		}
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", badArg("%s must be a string", name)
+	}
+	if required && strings.TrimSpace(s) == "" {
+		return "", badArg("%s must not be empty", name)
+	}
+	if len(s) > maxLen {
+		return "", badArg("%s is at most %d characters", name, maxLen)
+	}
+	return s, nil
+}
+
+func argInt(args map[string]any, name string, lo, hi int) (int, error) {
+	v, ok := args[name]
+	if !ok || v == nil {
+		return 0, nil
+	}
+	f, ok := v.(float64)
+	if !ok || f != math.Trunc(f) || f < float64(lo) || f > float64(hi) {
+		return 0, badArg("%s must be an integer from %d to %d", name, lo, hi)
+	}
+	return int(f), nil
+}

@@ -1,0 +1,261 @@
+// Package mcp is the MCP door: mark3labs/mcp-go's streamable HTTP server at
+// /api/mcp, behind bearer-token authentication and the account gate, with
+// every tool call decided by the Rego policy and audited.
+package mcp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+	"golang.org/x/time/rate"
+
+	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/policy"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+// Version is reported in serverInfo.
+var Version = "dev"
+
+// MaxBody bounds an MCP request body.
+const MaxBody = 1 << 20
+
+// Config is what the MCP server needs.
+type Config struct {
+	DB     *tenancy.DB
+	Desk   *desk.Desk
+	Policy *policy.Engine
+	Audit  *audit.Log
+	// AllowedHosts are Host header values accepted besides loopback names
+	// (from DESKWOOT_PUBLIC_URL and DESKWOOT_ALLOWED_HOSTS). Empty keeps the
+	// library's DNS-rebinding guard, which accepts loopback hosts only.
+	AllowedHosts []string
+	Now          func() time.Time
+}
+
+// Server is the MCP endpoint.
+type Server struct {
+	cfg     Config
+	mcp     *server.MCPServer
+	http    http.Handler
+	limits  sync.Map // token id -> *limiter
+	toolSet map[string]bool
+}
+
+type limiter struct {
+	perMinute int
+	*rate.Limiter
+}
+
+// New builds the MCP server and registers every tool.
+func New(cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, toolSet: map[string]bool{}}
+	hooks := &server.Hooks{}
+	hooks.AddAfterListTools(s.filterTools)
+	hooks.AddOnError(s.auditProtocolError)
+	s.mcp = server.NewMCPServer("deskwoot", Version,
+		server.WithToolCapabilities(false),
+		server.WithHooks(hooks),
+		server.WithRecovery(),
+		server.WithInstructions("Deskwoot help desk. Work the support queue with these tools: read and search conversations, reply, leave private notes, and look up contacts and help-center articles. Every call is authorized by the token's scopes and inboxes and is audited."),
+	)
+	for _, t := range s.tools() {
+		s.toolSet[t.def.Name] = true
+		s.mcp.AddTool(t.def, s.wrap(t))
+	}
+	opts := []server.StreamableHTTPOption{server.WithStateLess(true)}
+	if len(cfg.AllowedHosts) > 0 {
+		// The library's guard accepts loopback Hosts only; with configured
+		// hosts we check Host ourselves (hostGuard) and turn it off.
+		opts = append(opts, server.WithDisableLocalhostProtection(true))
+	}
+	s.http = server.NewStreamableHTTPServer(s.mcp, opts...)
+	return s
+}
+
+// ServeHTTP authenticates the bearer token, applies the account gate, and
+// hands the request to mcp-go with the principal in its context.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(s.cfg.AllowedHosts) > 0 && !s.hostAllowed(r.Host) {
+		http.Error(w, "Forbidden: invalid Host header", http.StatusForbidden)
+		return
+	}
+	raw, ok := bearer(r)
+	if !ok {
+		unauthorized(w, "missing bearer token; send Authorization: Bearer dw_mcp_…")
+		return
+	}
+	now := s.cfg.Now()
+	p, err := s.cfg.DB.AuthenticateMCP(r.Context(), raw, now)
+	switch {
+	case errors.Is(err, tenancy.ErrTokenRevoked):
+		unauthorized(w, "the token was revoked; ask an admin for a new one")
+		return
+	case errors.Is(err, tenancy.ErrTokenExpired):
+		unauthorized(w, "the token has expired; ask an admin for a new one")
+		return
+	case errors.Is(err, tenancy.ErrUnauthenticated):
+		unauthorized(w, "unknown token")
+		return
+	case err != nil:
+		slog.ErrorContext(r.Context(), "mcp authentication failed", "err", err)
+		http.Error(w, "authentication is unavailable; try again", http.StatusServiceUnavailable)
+		return
+	}
+	gate, err := s.cfg.Policy.Gate(r.Context(), accountInput(p.Account), now)
+	if err != nil || !gate.Allow {
+		reason := gate.Reason
+		if reason == "" {
+			reason = "access denied"
+		}
+		s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID,
+			Action: "mcp.gate", Decision: "deny", Reasons: []string{gate.Code, reason}, PolicyRev: s.cfg.Policy.Revision(),
+			RequestID: requestID(r)})
+		gateClosed(w, reason, gate.Code)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	ctx := context.WithValue(r.Context(), principalKey{}, &p)
+	ctx = context.WithValue(ctx, requestKey{}, requestID(r))
+	s.http.ServeHTTP(w, r.WithContext(ctx))
+}
+
+type principalKey struct{}
+type requestKey struct{}
+
+func principalFrom(ctx context.Context) *tenancy.MCPPrincipal {
+	p, _ := ctx.Value(principalKey{}).(*tenancy.MCPPrincipal)
+	return p
+}
+
+func requestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestKey{}).(string)
+	return id
+}
+
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 100 {
+		return id
+	}
+	return newRequestID()
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) < 8 || !strings.EqualFold(h[:7], "Bearer ") {
+		return "", false
+	}
+	return strings.TrimSpace(h[7:]), true
+}
+
+func unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="deskwoot", error="invalid_token", error_description="`+msg+`"`)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": "unauthorized", "message": msg}})
+}
+
+// gateClosed answers a closed account gate: HTTP 403 carrying a JSON-RPC
+// error (-32003) that says why and what to do.
+func gateClosed(w http.ResponseWriter, reason, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusForbidden)
+	json.NewEncoder(w).Encode(map[string]any{
+		"jsonrpc": "2.0", "id": nil,
+		"error": map[string]any{"code": -32003, "message": reason, "data": map[string]string{"reason": code}},
+	})
+}
+
+func (s *Server) hostAllowed(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.Trim(strings.ToLower(h), "[]")
+	if h == "localhost" || h == "127.0.0.1" || h == "::1" {
+		return true
+	}
+	return slices.ContainsFunc(s.cfg.AllowedHosts, func(a string) bool { return strings.EqualFold(a, h) || strings.EqualFold(a, host) })
+}
+
+func accountInput(a tenancy.AccountState) policy.Account {
+	return policy.Account{Plan: a.Plan, Status: a.Status, TrialEndsAt: a.TrialEndsAt, GraceEndsAt: a.GraceEndsAt, MCPEnabled: a.MCPEnabled}
+}
+
+func principalInput(p *tenancy.MCPPrincipal) policy.Principal {
+	return policy.Principal{AccountID: p.AccountID, TokenID: p.TokenID, Scopes: p.Scopes, InboxIDs: p.InboxIDs, RequireApproval: p.RequireApproval}
+}
+
+// filterTools shows a token exactly the tools the policy lets it call.
+// Every tool stays registered, so a call outside the token's scopes still
+// reaches the policy and gets its reason.
+func (s *Server) filterTools(ctx context.Context, _ any, _ *mcpgo.ListToolsRequest, res *mcpgo.ListToolsResult) {
+	p := principalFrom(ctx)
+	if p == nil || res == nil {
+		return
+	}
+	visible, err := s.cfg.Policy.VisibleTools(ctx, principalInput(p), accountInput(p.Account), s.cfg.Now())
+	if err != nil {
+		slog.ErrorContext(ctx, "tools/list policy", "err", err)
+		visible = nil
+	}
+	kept := make([]mcpgo.Tool, 0, len(res.Tools))
+	for _, t := range res.Tools {
+		if slices.Contains(visible, t.Name) {
+			kept = append(kept, t)
+		}
+	}
+	res.Tools = kept
+}
+
+// auditProtocolError records calls of tool names that do not exist (the
+// library answers them with JSON-RPC -32602 before any handler runs).
+func (s *Server) auditProtocolError(ctx context.Context, _ any, method mcpgo.MCPMethod, msg any, err error) {
+	if method != mcpgo.MethodToolsCall || !errors.Is(err, server.ErrToolNotFound) {
+		return
+	}
+	p := principalFrom(ctx)
+	req, _ := msg.(*mcpgo.CallToolRequest)
+	if p == nil || req == nil {
+		return
+	}
+	name := req.Params.Name
+	if len(name) > 100 {
+		name = name[:100]
+	}
+	s.cfg.Audit.Record(ctx, p.AccountID, audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID,
+		Action: name, Decision: "deny", Reasons: []string{"unknown tool " + name}, ArgsDigest: audit.DigestArgs(req.Params.Arguments),
+		PolicyRev: s.cfg.Policy.Revision(), RequestID: requestIDFrom(ctx)})
+}
+
+// allow applies the token's rate limit; it returns how long to wait when
+// the token is over it.
+func (s *Server) allow(p *tenancy.MCPPrincipal, now time.Time) (bool, time.Duration) {
+	v, _ := s.limits.Load(p.TokenID)
+	l, _ := v.(*limiter)
+	if l == nil || l.perMinute != p.RateLimitPerMinute {
+		per := max(p.RateLimitPerMinute, 1)
+		l = &limiter{perMinute: per, Limiter: rate.NewLimiter(rate.Limit(float64(per)/60), per)}
+		s.limits.Store(p.TokenID, l)
+	}
+	r := l.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}

@@ -1,0 +1,185 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/util"
+)
+
+// Decision is the answer to one tools/call.
+type Decision struct {
+	Allow bool `json:"allow"`
+	// Reasons say why a call was denied and what to do; empty when allowed.
+	Reasons []string `json:"reasons"`
+	// DraftOnly means the call is allowed but must produce a draft for human
+	// approval instead of reaching the customer (require_approval tokens).
+	DraftOnly bool `json:"draft_only"`
+	// NotFound means the object lies outside the token's inboxes; answer
+	// exactly as for a missing object (Reasons already read that way).
+	NotFound bool `json:"not_found"`
+}
+
+// GateDecision is the account gate's answer: may this account use MCP now.
+type GateDecision struct {
+	Allow bool `json:"allow"`
+	// Reason says why the gate is shut and what to do; empty when open.
+	Reason string `json:"reason"`
+	// Code is "ok" when open, else one of mcp_disabled, trial_ended,
+	// plan_without_mcp, grace_ended, canceled, invalid_input.
+	Code string `json:"code"`
+}
+
+// errFailed is the reason given when evaluation itself fails.
+const errFailed = "the policy could not be evaluated; access denied"
+
+// Decide evaluates the tool decision for one call. On an error the decision
+// is a denial, so a caller that ignores the error still fails closed.
+func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
+	deny := Decision{Reasons: []string{errFailed}}
+	v, err := in.value()
+	if err != nil {
+		return deny, err
+	}
+	res, err := e.eval(ctx, e.decision, v)
+	if err != nil {
+		return deny, fmt.Errorf("policy: decide %s: %w", in.Tool, err)
+	}
+	d, err := parseDecision(res)
+	if err != nil {
+		return deny, fmt.Errorf("policy: decide %s: %w", in.Tool, err)
+	}
+	return d, nil
+}
+
+// Gate evaluates the account gate. On an error the gate is shut.
+func (e *Engine) Gate(ctx context.Context, acct Account, now time.Time) (GateDecision, error) {
+	shut := GateDecision{Reason: errFailed, Code: "invalid_input"}
+	res, err := e.eval(ctx, e.gate, gateValue(acct, now))
+	if err != nil {
+		return shut, fmt.Errorf("policy: gate: %w", err)
+	}
+	g, err := parseGate(res)
+	if err != nil {
+		return shut, fmt.Errorf("policy: gate: %w", err)
+	}
+	return g, nil
+}
+
+// VisibleTools returns, sorted, the tools this principal may see in
+// tools/list: the account gate is open and the token holds each tool's
+// scope. No object is checked here; Decide does that per call.
+func (e *Engine) VisibleTools(ctx context.Context, p Principal, acct Account, now time.Time) ([]string, error) {
+	res, err := e.eval(ctx, e.visible, principalValue(p, acct, now))
+	if err != nil {
+		return nil, fmt.Errorf("policy: visible tools: %w", err)
+	}
+	names, ok := res.([]any)
+	if !ok {
+		return nil, fmt.Errorf("policy: visible tools: got %T, want a set", res)
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		s, ok := n.(string)
+		if !ok {
+			return nil, fmt.Errorf("policy: visible tools: got %T in the set", n)
+		}
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// EvalJSON evaluates the tool decision, the account gate and the visible
+// tools for a raw JSON input document, exactly as given (malformed input
+// included), for `deskwoot policy eval --input file.json`. The result has
+// the keys "decision", "gate" and "visible_tools".
+func (e *Engine) EvalJSON(ctx context.Context, raw []byte) (any, error) {
+	var doc any
+	if err := util.UnmarshalJSON(raw, &doc); err != nil {
+		return nil, fmt.Errorf("policy: input is not JSON: %w", err)
+	}
+	v, err := ast.InterfaceToValue(doc)
+	if err != nil {
+		return nil, fmt.Errorf("policy: input: %w", err)
+	}
+	out := map[string]any{}
+	for key, pq := range map[string]rego.PreparedEvalQuery{
+		"decision":      e.decision,
+		"gate":          e.gate,
+		"visible_tools": e.visible,
+	} {
+		res, err := e.eval(ctx, pq, v)
+		if err != nil {
+			return nil, fmt.Errorf("policy: eval %s: %w", key, err)
+		}
+		out[key] = res
+	}
+	return out, nil
+}
+
+var errUndefined = errors.New("the query is undefined")
+
+// eval runs one prepared query on a ready input value and returns its value.
+func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (any, error) {
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(e.noop))
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return nil, errUndefined
+	}
+	return rs[0].Expressions[0].Value, nil
+}
+
+func parseDecision(v any) (Decision, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return Decision{}, fmt.Errorf("decision is %T, want an object", v)
+	}
+	var d Decision
+	var okA, okD, okN bool
+	d.Allow, okA = m["allow"].(bool)
+	d.DraftOnly, okD = m["draft_only"].(bool)
+	d.NotFound, okN = m["not_found"].(bool)
+	rs, okR := m["reasons"].([]any)
+	if !okA || !okD || !okN || !okR {
+		return Decision{}, fmt.Errorf("decision has the wrong shape: %v", m)
+	}
+	d.Reasons = make([]string, 0, len(rs))
+	for _, r := range rs {
+		s, ok := r.(string)
+		if !ok {
+			return Decision{}, fmt.Errorf("decision reason is %T, want a string", r)
+		}
+		d.Reasons = append(d.Reasons, s)
+	}
+	if !d.Allow {
+		d.DraftOnly = false
+		if len(d.Reasons) == 0 {
+			return Decision{}, fmt.Errorf("decision denies without a reason")
+		}
+	}
+	return d, nil
+}
+
+func parseGate(v any) (GateDecision, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return GateDecision{}, fmt.Errorf("gate decision is %T, want an object", v)
+	}
+	var g GateDecision
+	var okA, okR, okC bool
+	g.Allow, okA = m["allow"].(bool)
+	g.Reason, okR = m["reason"].(string)
+	g.Code, okC = m["code"].(string)
+	if !okA || !okR || !okC {
+		return GateDecision{}, fmt.Errorf("gate decision has the wrong shape: %v", m)
+	}
+	return g, nil
+}

@@ -1,0 +1,146 @@
+// Package server wires the doors (REST and MCP) and the background work
+// into one http.Handler and runs it, for `deskwoot serve` and `deskwoot dev`.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/deskwoot/deskwoot/api"
+	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/mcp"
+	"github.com/deskwoot/deskwoot/policy"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+// Config is the server's configuration (environment and flags).
+type Config struct {
+	AppDatabaseURL string
+	Addr           string
+	PublicURL      string
+	AllowedHosts   []string
+}
+
+// App is a built server.
+type App struct {
+	DB      *tenancy.DB
+	Handler http.Handler
+	Audit   *audit.Log
+}
+
+// ErrPrivilegedRole is returned when the run-time connection could bypass
+// row-level security.
+var ErrPrivilegedRole = errors.New("refusing to serve")
+
+// CheckRole refuses a connection whose role is a superuser or bypasses RLS:
+// the fence would not hold.
+func CheckRole(ctx context.Context, db *tenancy.DB) error {
+	var name string
+	var super, bypass bool
+	err := db.Pool.QueryRow(ctx, `SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&name, &super, &bypass)
+	if err != nil {
+		return err
+	}
+	if super || bypass {
+		return fmt.Errorf("%w: the database role %q is a superuser or has BYPASSRLS, so row-level security would not fence tenants; connect as deskwoot_app (DATABASE_URL for serve is the app role)", ErrPrivilegedRole, name)
+	}
+	return nil
+}
+
+// Build opens the database and assembles the handler.
+func Build(ctx context.Context, cfg Config) (*App, error) {
+	db, err := tenancy.Open(ctx, cfg.AppDatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckRole(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	engine, err := policy.New(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	lg := &audit.Log{DB: db}
+	d := &desk.Desk{DB: db}
+	hosts := cfg.AllowedHosts
+	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" && !isLoopback(u.Hostname()) {
+		hosts = append(hosts, u.Hostname())
+	}
+	r := mux.NewRouter()
+	api.New(api.Config{DB: db, Identities: &tenancy.Identities{DB: db}, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL}).Routes(r)
+	r.Handle("/api/mcp", mcp.New(mcp.Config{DB: db, Desk: d, Policy: engine, Audit: lg, AllowedHosts: hosts}))
+	return &App{DB: db, Handler: logRequests(r), Audit: lg}, nil
+}
+
+func isLoopback(h string) bool {
+	return h == "localhost" || h == "127.0.0.1" || h == "::1"
+}
+
+// Run serves until ctx ends, then shuts down gracefully.
+func (a *App) Run(ctx context.Context, addr string) error {
+	srv := &http.Server{Addr: addr, Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second}
+	sealCtx, stopSealer := context.WithCancel(context.Background())
+	defer stopSealer()
+	go a.Audit.RunSealer(sealCtx, 250*time.Millisecond, func(err error) { slog.Error("audit sealer", "err", err) })
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := srv.Shutdown(shutdown)
+	a.DB.Close()
+	return err
+}
+
+// SplitHosts parses a comma-separated host list.
+func SplitHosts(s string) []string {
+	var out []string
+	for _, h := range strings.Split(s, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// logRequests logs method, path, status and duration; never headers (tokens).
+func logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		slog.Debug("http", "method", r.Method, "path", r.URL.Path, "status", sw.status, "dur", time.Since(start))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Flush keeps streaming responses (SSE) working through the wrapper.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
