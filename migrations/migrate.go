@@ -1,7 +1,8 @@
 // Package migrations holds the numbered SQL migrations and applies them.
 //
 // Each file NNNN_name.sql runs in its own transaction and is recorded in
-// schema_migrations. Concurrent runs serialise on an advisory lock. A database
+// schema_migrations; any known version not yet recorded is applied, in
+// version order. Concurrent runs serialise on an advisory lock. A database
 // that has a newer version than this binary knows is refused. After the
 // migrations, the run-time role deskwoot_app is created or updated and
 // grants.sql gives it exactly what it needs.
@@ -52,9 +53,9 @@ func All() ([]Migration, error) {
 		ms = append(ms, Migration{Version: v, Name: m[2], SQL: string(body)})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
-	for i, m := range ms {
-		if m.Version != i+1 {
-			return nil, fmt.Errorf("migrations: expected version %d, found %04d_%s", i+1, m.Version, m.Name)
+	for i := 1; i < len(ms); i++ {
+		if ms[i].Version == ms[i-1].Version {
+			return nil, fmt.Errorf("migrations: two files have version %04d", ms[i].Version)
 		}
 	}
 	return ms, nil
@@ -98,17 +99,30 @@ func Run(ctx context.Context, ownerURL string, o Options) (int, error) {
 		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return 0, fmt.Errorf("migrate: %w", err)
 	}
-	var current int
-	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+	rows, _ := conn.Query(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	applied, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
 		return 0, fmt.Errorf("migrate: %w", err)
 	}
-	if current > len(ms) {
-		return current, fmt.Errorf("migrate: the database is at version %d but this binary knows only %d; run a newer deskwoot", current, len(ms))
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.Version] = true
+	}
+	done := map[int]bool{}
+	current := 0
+	for _, v := range applied {
+		if !known[v] {
+			return v, fmt.Errorf("migrate: the database has migration %04d, which this binary does not know; run a newer deskwoot", v)
+		}
+		done[v], current = true, max(current, v)
 	}
 	if err := ensureAppRole(ctx, conn, o.AppPassword); err != nil {
 		return current, err
 	}
-	for _, m := range ms[current:] {
+	for _, m := range ms {
+		if done[m.Version] {
+			continue
+		}
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
@@ -119,7 +133,7 @@ func Run(ctx context.Context, ownerURL string, o Options) (int, error) {
 		if err != nil {
 			return current, fmt.Errorf("migrate: %04d_%s: %w", m.Version, m.Name, err)
 		}
-		current = m.Version
+		current = max(current, m.Version)
 		fmt.Fprintf(o.Log, "migrated %04d_%s\n", m.Version, m.Name)
 	}
 	grants, err := files.ReadFile("grants.sql")
