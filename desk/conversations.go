@@ -2,6 +2,8 @@ package desk
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"slices"
 	"time"
 
@@ -118,25 +120,41 @@ func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f Con
 		}
 		assignee = id
 	}
-	var curAt *time.Time
-	var curID int64
+	// Only the filters in use go into the SQL: a statement with every
+	// optional filter spelled as "($n IS NULL OR …)" cost more to plan than
+	// to run.
+	var w where
+	if sc.InboxIDs != nil {
+		w.add("c.inbox_id = ANY(?)", sc.InboxIDs)
+	}
+	if f.Status != "" {
+		w.add("c.status = ?", f.Status)
+	}
+	if f.InboxID != 0 {
+		w.add("c.inbox_id = ?", f.InboxID)
+	}
+	if f.Label != "" {
+		w.add("c.labels @> ARRAY[?::text]", f.Label)
+	}
+	if assignee != nil {
+		w.add("c.assignee_id = ?", assignee)
+	}
+	if unassigned {
+		w.add("c.assignee_id IS NULL")
+	}
+	if f.UpdatedSince != nil {
+		w.add("c.updated_at >= ?", *f.UpdatedSince)
+	}
 	if cur != nil {
-		curAt, curID = &cur.at, cur.id
+		w.add("(c.last_activity_at, c.id) < (?, ?)", cur.at, cur.id)
 	}
 	var out []ConversationSummary
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+summaryColumns+`
 		FROM conversations c JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
-		WHERE ($1::bigint[] IS NULL OR c.inbox_id = ANY($1))
-		  AND ($2 = '' OR c.status = $2)
-		  AND ($3 = 0 OR c.inbox_id = $3)
-		  AND ($4 = '' OR c.labels @> ARRAY[$4])
-		  AND ($5::bigint IS NULL OR c.assignee_id = $5)
-		  AND (NOT $6 OR c.assignee_id IS NULL)
-		  AND ($7::timestamptz IS NULL OR c.updated_at >= $7)
-		  AND ($8::timestamptz IS NULL OR (c.last_activity_at, c.id) < ($8, $9))
+		`+w.sql()+`
 		ORDER BY c.last_activity_at DESC, c.id DESC
-		LIMIT $10`, sc.InboxIDs, f.Status, f.InboxID, f.Label, assignee, unassigned, f.UpdatedSince, curAt, curID, limit+1).
+		LIMIT `+strconv.Itoa(limit+1), w.args...).
 		Query(func(rows pgx.Rows) error {
 			out, err = pgx.CollectRows(rows, scanSummary)
 			return err
@@ -145,6 +163,28 @@ func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f Con
 		return nil, nil, err
 	}
 	return pageOf(out, limit, func(s ConversationSummary) (time.Time, int64) { return s.LastActivityAt, s.ID })
+}
+
+// where builds a WHERE clause from the conditions in use; "?" in each
+// condition becomes the next $n.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	for _, a := range args {
+		w.args = append(w.args, a)
+		cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1)
+	}
+	w.conds = append(w.conds, cond)
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return "WHERE " + strings.Join(w.conds, " AND ")
 }
 
 func pageOf[T any](rows []T, limit int, key func(T) (time.Time, int64)) ([]T, *string, error) {

@@ -52,12 +52,12 @@ ALTER TABLE users ENABLE ROW LEVEL SECURITY;
 ALTER TABLE users FORCE ROW LEVEL SECURITY;
 -- A tenant reads the users who are its members (account_users is itself fenced).
 CREATE POLICY members_read ON users FOR SELECT
-    USING (id IN (SELECT user_id FROM account_users));
+    USING (EXISTS (SELECT 1 FROM account_users au WHERE au.user_id = users.id));
 -- New identities are created at signup and when an admin invites an agent; the
 -- row becomes readable only once a membership links it to the tenant.
 CREATE POLICY create_identity ON users FOR INSERT WITH CHECK (deskwoot_tenant() IS NOT NULL);
 CREATE POLICY members_update ON users FOR UPDATE
-    USING (id IN (SELECT user_id FROM account_users)) WITH CHECK (true);
+    USING (EXISTS (SELECT 1 FROM account_users au WHERE au.user_id = users.id)) WITH CHECK (true);
 
 CREATE TABLE user_api_tokens (
     account_id   bigint NOT NULL REFERENCES accounts (id),
