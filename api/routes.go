@@ -42,10 +42,25 @@ func (s *Server) Routes(r *mux.Router) {
 
 	v1.HandleFunc("/audit", s.admin(s.auditList)).Methods(http.MethodGet)
 
-	v1.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, errorf(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
+	methodNotAllowed := func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, req, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", req.Method, req.URL.Path))
+	}
+	v1.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// gorilla/mux v1.8.1 forgets a method mismatch inside a subrouter when
+		// a later route's prefix matches, so ask again with each method.
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if m == req.Method {
+				continue
+			}
+			probe := req.Clone(req.Context())
+			probe.Method = m
+			var match mux.RouteMatch
+			if r.Match(probe, &match) && match.MatchErr == nil && match.Route != nil {
+				methodNotAllowed(w, req)
+				return
+			}
+		}
+		writeError(w, req, errorf(http.StatusNotFound, "not_found", "no route %s %s", req.Method, req.URL.Path))
 	})
-	v1.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
-	})
+	v1.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
 }

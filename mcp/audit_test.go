@@ -2,8 +2,8 @@ package mcp_test
 
 import (
 	"context"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 

@@ -11,6 +11,10 @@
 # active Enterprise subscription, or a past-due Enterprise subscription still
 # inside its grace period. Anything else, including missing or malformed
 # input, keeps it shut with a reason that says what is wrong and what to do.
+#
+# The open path reads input directly so that it stays a handful of
+# expressions (rule indexing picks the one _entitled body for the status);
+# the reasons are worked out only when the gate is shut.
 package deskwoot.gate
 
 default decision := {
@@ -19,7 +23,47 @@ default decision := {
 	"code": "invalid_input",
 }
 
-decision := {"allow": false, "reason": _invalid, "code": "invalid_input"} if {
+decision := {"allow": true, "reason": "", "code": "ok"} if {
+	input.account.mcp_enabled == true
+	_entitled
+} else := _shut
+
+# ---- entitlement: the only ways in ------------------------------------------
+
+# The trial is an Enterprise trial, whatever plan the account has picked.
+_entitled if {
+	input.account.status == "trialing"
+	input.account.plan in _plans
+	time.parse_rfc3339_ns(input.now) < time.parse_rfc3339_ns(input.account.trial_ends_at)
+}
+
+_entitled if {
+	input.account.status == "active"
+	input.account.plan == "enterprise"
+	time.parse_rfc3339_ns(input.now) > 0
+}
+
+_entitled if {
+	input.account.status == "past_due"
+	input.account.plan == "enterprise"
+	time.parse_rfc3339_ns(input.now) < time.parse_rfc3339_ns(input.account.grace_ends_at)
+}
+
+_plans := {"starter", "business", "enterprise"}
+
+_statuses := {"trialing", "active", "past_due", "canceled", "expired"}
+
+# ---- why the gate is shut ---------------------------------------------------
+
+_account := object.get(input, "account", null)
+
+_now := time.parse_rfc3339_ns(input.now)
+
+_trial_ends := time.parse_rfc3339_ns(_account.trial_ends_at)
+
+_grace_ends := time.parse_rfc3339_ns(_account.grace_ends_at)
+
+_shut := {"allow": false, "reason": _invalid, "code": "invalid_input"} if {
 	_invalid
 } else := {
 	"allow": false,
@@ -27,20 +71,7 @@ decision := {"allow": false, "reason": _invalid, "code": "invalid_input"} if {
 	"code": "mcp_disabled",
 } if {
 	_account.mcp_enabled == false
-} else := {"allow": true, "reason": "", "code": "ok"} if {
-	_account.mcp_enabled == true
-	_entitled
 } else := _closed
-
-# ---- input, read defensively ------------------------------------------------
-
-_account := object.get(input, "account", null)
-
-_now := time.parse_rfc3339_ns(input.now)
-
-_plans := {"starter", "business", "enterprise"}
-
-_statuses := {"trialing", "active", "past_due", "canceled", "expired"}
 
 # _invalid names the first thing wrong with the input, if anything is.
 _invalid := "account state is missing; access denied" if {
@@ -53,40 +84,16 @@ _invalid := "account state is missing; access denied" if {
 	not _account.plan in _plans
 } else := "account status is missing or unknown; access denied" if {
 	not _account.status in _statuses
-} else := "account trial end is missing or not an RFC3339 time; access denied" if {
+} else := "the account's trial end is missing or not an RFC3339 time; access denied" if {
 	_account.status in {"trialing", "expired"}
 	not _trial_ends
-} else := "account grace period end is missing or not an RFC3339 time; access denied" if {
+} else := "the account's grace period end is missing or not an RFC3339 time; access denied" if {
 	_account.status == "past_due"
 	_account.plan == "enterprise"
 	not _grace_ends
 }
 
-_trial_ends := time.parse_rfc3339_ns(_account.trial_ends_at)
-
-_grace_ends := time.parse_rfc3339_ns(_account.grace_ends_at)
-
-# ---- entitlement: the only ways in --------------------------------------------
-
-# The trial is an Enterprise trial, whatever plan the account has picked.
-_entitled if {
-	_account.status == "trialing"
-	_now < _trial_ends
-}
-
-_entitled if {
-	_account.plan == "enterprise"
-	_account.status == "active"
-}
-
-_entitled if {
-	_account.plan == "enterprise"
-	_account.status == "past_due"
-	_now < _grace_ends
-}
-
-# ---- why the gate is shut ---------------------------------------------------
-
+# _closed explains a well-formed account that is not entitled.
 _closed := {
 	"allow": false,
 	"reason": sprintf("the Enterprise trial ended on %s; upgrade to Enterprise to use MCP", [_date(_trial_ends)]),
