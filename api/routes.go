@@ -34,6 +34,10 @@ func (s *Server) Routes(r *mux.Router) {
 	v1.HandleFunc("/articles", s.authenticated(s.articleList)).Methods(http.MethodGet)
 	v1.HandleFunc("/articles", s.admin(s.articleCreate)).Methods(http.MethodPost)
 
+	v1.HandleFunc("/drafts", s.authenticated(s.draftList)).Methods(http.MethodGet)
+	v1.HandleFunc("/drafts/{id}/approve", s.authenticated(s.draftApprove)).Methods(http.MethodPost)
+	v1.HandleFunc("/drafts/{id}/reject", s.authenticated(s.draftReject)).Methods(http.MethodPost)
+
 	v1.HandleFunc("/settings/mcp", s.admin(s.mcpSettingsGet)).Methods(http.MethodGet)
 	v1.HandleFunc("/settings/mcp", s.admin(s.mcpSettingsPut)).Methods(http.MethodPut)
 	v1.HandleFunc("/mcp/tokens", s.admin(s.mcpTokenList)).Methods(http.MethodGet)

@@ -2,9 +2,9 @@ package desk
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,12 +61,16 @@ type Sender struct {
 
 // Message is one entry of a conversation.
 type Message struct {
-	ID             int64     `json:"id"`
-	ConversationID int64     `json:"conversation_id"`
-	Type           string    `json:"type"`
-	Content        string    `json:"content"`
-	Private        bool      `json:"private"`
-	Sender         Sender    `json:"sender"`
+	ID             int64  `json:"id"`
+	ConversationID int64  `json:"conversation_id"`
+	Type           string `json:"type"`
+	Content        string `json:"content"`
+	Private        bool   `json:"private"`
+	Sender         Sender `json:"sender"`
+	// DeliveryStatus is pending, sent or failed for outgoing messages.
+	DeliveryStatus *string   `json:"delivery_status,omitempty"`
+	DeliveryError  *string   `json:"delivery_error,omitempty"`
+	ApprovedBy     *int64    `json:"approved_by,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 }
 
@@ -284,11 +288,12 @@ func deref(s *string) string {
 	return *s
 }
 
-const messageColumns = `id, conversation_id, type, content, private, sender_kind, sender_id, sender_name, created_at`
+const messageColumns = `id, conversation_id, type, content, private, sender_kind, sender_id, sender_name, delivery_status, delivery_error, approved_by, created_at`
 
 func scanMessage(r pgx.CollectableRow) (Message, error) {
 	var m Message
-	err := r.Scan(&m.ID, &m.ConversationID, &m.Type, &m.Content, &m.Private, &m.Sender.Kind, &m.Sender.ID, &m.Sender.Name, &m.CreatedAt)
+	err := r.Scan(&m.ID, &m.ConversationID, &m.Type, &m.Content, &m.Private, &m.Sender.Kind, &m.Sender.ID, &m.Sender.Name,
+		&m.DeliveryStatus, &m.DeliveryError, &m.ApprovedBy, &m.CreatedAt)
 	return m, err
 }
 

@@ -118,3 +118,5 @@ func parseID(s string) (int64, error) {
 func (sc Scope) Allows(inboxID int64) bool {
 	return sc.InboxIDs == nil || slices.Contains(sc.InboxIDs, inboxID)
 }
+
+func mapErr(err error) error { return tenancy.MapError(err) }

@@ -160,6 +160,15 @@ type Author struct {
 	UserID  int64
 	Name    string
 	TokenID int64 // set for the agent
+	// ApprovedBy is the human who approved the agent's draft, if any.
+	ApprovedBy int64
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
 }
 
 // MessageCreate appends a human or agent reply (outgoing) or a private note
@@ -180,9 +189,9 @@ func MessageInsert(ctx context.Context, tx pgx.Tx, acct, conversationID int64, c
 	if strings.TrimSpace(content) == "" || len(content) > MaxContent {
 		return Message{}, invalid("content must be 1 to %d characters", MaxContent)
 	}
-	typ := "outgoing"
+	typ, delivery := "outgoing", any("pending") // the outbox carries outgoing messages
 	if private {
-		typ = "note"
+		typ, delivery = "note", nil
 	}
 	var token any
 	if by.TokenID != 0 {
@@ -190,9 +199,9 @@ func MessageInsert(ctx context.Context, tx pgx.Tx, acct, conversationID int64, c
 	}
 	rows, _ := tx.Query(ctx, `WITH c AS (
 			UPDATE conversations SET last_activity_at = now(), updated_at = now() WHERE id = $2 RETURNING inbox_id)
-		INSERT INTO messages (account_id, conversation_id, inbox_id, type, content, private, sender_kind, sender_id, sender_name, token_id)
-		SELECT $1, $2, c.inbox_id, $3, $4, $5, $6, $7, $8, $9 FROM c
-		RETURNING `+messageColumns, acct, conversationID, typ, content, private, by.Kind, by.UserID, by.Name, token)
+		INSERT INTO messages (account_id, conversation_id, inbox_id, type, content, private, sender_kind, sender_id, sender_name, token_id, delivery_status, approved_by)
+		SELECT $1, $2, c.inbox_id, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM c
+		RETURNING `+messageColumns, acct, conversationID, typ, content, private, by.Kind, by.UserID, by.Name, token, delivery, nullID(by.ApprovedBy))
 	m, err := pgx.CollectExactlyOneRow(rows, scanMessage)
 	return m, withKind(err, "conversation", conversationID)
 }

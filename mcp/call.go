@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"math"
 	"strings"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/deskwoot/deskwoot/audit"
@@ -20,11 +22,16 @@ import (
 )
 
 // tool is one MCP tool: its definition, how to load the object it touches
-// (under RLS, before the policy decides), and what it does once allowed.
+// (under RLS, before the policy decides), and what it does once allowed:
+// run for reads, write for writes (inside one transaction with the
+// idempotency claim and the audit row).
 type tool struct {
 	def    mcpgo.Tool
 	target func(ctx context.Context, c *call) error
 	run    func(ctx context.Context, c *call) (any, error)
+	write  func(ctx context.Context, tx pgx.Tx, c *call) (any, error)
+	// keyed tools take a required idempotency_key.
+	keyed bool
 }
 
 // call is one tools/call in flight.
@@ -85,6 +92,14 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 		if !d.Allow {
 			return fail("deny", strings.Join(d.Reasons, "; "))
 		}
+		if t.write != nil {
+			out, err := s.writeTx(ctx, t, c, entry, now)
+			if err != nil {
+				return fail("error", s.message(ctx, err))
+			}
+			s.cfg.Audit.Touch(p.AccountID)
+			return structured(out)
+		}
 		out, err := t.run(ctx, c)
 		if err != nil {
 			return fail("error", s.message(ctx, err))
@@ -93,6 +108,49 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 		s.record(ctx, p.AccountID, entry)
 		return structured(out)
 	}
+}
+
+// writeTx runs a write in one transaction with its idempotency claim and
+// its audit row: all of it commits, or none of it.
+func (s *Server) writeTx(ctx context.Context, t tool, c *call, entry audit.Entry, now time.Time) (any, error) {
+	var out any
+	key := ""
+	if t.keyed {
+		var err error
+		if key, err = argString(c.args, "idempotency_key", 200, true); err != nil {
+			return nil, err
+		}
+	}
+	err := s.cfg.DB.InTenant(ctx, c.p.AccountID, func(tx pgx.Tx) error {
+		if t.keyed {
+			fresh, prior, err := claimKey(ctx, tx, c.p.AccountID, c.p.TokenID, key, t.def.Name, fingerprint(t.def.Name, c.args), now.Add(s.cfg.IdempotencyTTL))
+			if err != nil {
+				return err
+			}
+			if !fresh {
+				out = prior
+				entry.Decision, entry.Reasons, entry.Target = "allow", []string{"idempotent replay"}, targetIDs(c.target)
+				return audit.Insert(ctx, tx, c.p.AccountID, entry)
+			}
+		}
+		res, err := t.write(ctx, tx, c)
+		if err != nil {
+			return err
+		}
+		out = res
+		if t.keyed {
+			b, err := json.Marshal(res)
+			if err != nil {
+				return err
+			}
+			if err := storeResult(ctx, tx, c.p.TokenID, key, b); err != nil {
+				return err
+			}
+		}
+		entry.Decision, entry.Target = "allow", targetIDs(c.target)
+		return audit.Insert(ctx, tx, c.p.AccountID, entry)
+	})
+	return out, err
 }
 
 func (s *Server) record(ctx context.Context, acct int64, e audit.Entry) {

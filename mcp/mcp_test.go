@@ -179,6 +179,22 @@ func argsFor(w world, tool string) map[string]any {
 		return map[string]any{"contact_id": w.contact1}
 	case "get_article":
 		return map[string]any{"article_id": w.article}
+	case "reply_to_conversation", "add_private_note", "draft_reply":
+		return map[string]any{"conversation_id": w.conv1, "content": "Thanks, we are on it.", "idempotency_key": dbtest.Unique("k")}
+	case "update_conversation":
+		return map[string]any{"conversation_id": w.conv1, "priority": "high"}
+	case "assign_conversation":
+		return map[string]any{"conversation_id": w.conv1, "assignee_id": w.User.ID}
+	case "escalate_to_human":
+		return map[string]any{"conversation_id": w.conv1, "reason": "needs a refund approval"}
+	case "create_contact":
+		return map[string]any{"name": "New", "email": dbtest.Unique("c") + "@example.com", "idempotency_key": dbtest.Unique("k")}
+	case "update_contact":
+		return map[string]any{"contact_id": w.contact1, "phone": "+1 555 0100"}
+	case "add_contact_note":
+		return map[string]any{"contact_id": w.contact1, "content": "prefers email", "idempotency_key": dbtest.Unique("k")}
+	case "start_conversation":
+		return map[string]any{"inbox_id": w.inbox1, "contact_id": w.contact1, "content": "Hello from support", "idempotency_key": dbtest.Unique("k")}
 	}
 	return map[string]any{}
 }
@@ -200,7 +216,7 @@ func TestScopeToolMatrix(t *testing.T) {
 	}
 	catalog := engine.Catalog()
 	tools := registered(t, url, w.token(t, allScopes, nil))
-	if len(tools) < 10 {
+	if len(tools) < 21 {
 		t.Fatalf("full token lists only %v", tools)
 	}
 	for _, scope := range allScopes {

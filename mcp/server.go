@@ -41,7 +41,9 @@ type Config struct {
 	// (from DESKWOOT_PUBLIC_URL and DESKWOOT_ALLOWED_HOSTS). Empty keeps the
 	// library's DNS-rebinding guard, which accepts loopback hosts only.
 	AllowedHosts []string
-	Now          func() time.Time
+	// IdempotencyTTL is how long idempotency keys last (DESKWOOT_IDEMPOTENCY_TTL).
+	IdempotencyTTL time.Duration
+	Now            func() time.Time
 }
 
 // Server is the MCP endpoint.
@@ -63,6 +65,9 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.IdempotencyTTL <= 0 {
+		cfg.IdempotencyTTL = DefaultIdempotencyTTL
+	}
 	s := &Server{cfg: cfg, toolSet: map[string]bool{}}
 	hooks := &server.Hooks{}
 	hooks.AddAfterListTools(s.filterTools)
@@ -73,7 +78,7 @@ func New(cfg Config) *Server {
 		server.WithRecovery(),
 		server.WithInstructions("Deskwoot help desk. Work the support queue with these tools: read and search conversations, reply, leave private notes, and look up contacts and help-center articles. Every call is authorized by the token's scopes and inboxes and is audited."),
 	)
-	for _, t := range s.tools() {
+	for _, t := range append(s.tools(), s.writeTools()...) {
 		s.toolSet[t.def.Name] = true
 		s.mcp.AddTool(t.def, s.wrap(t))
 	}

@@ -6,8 +6,8 @@ GRANT USAGE ON SCHEMA public TO deskwoot_app;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO deskwoot_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO deskwoot_app;
 
--- Rows the app may remove: memberships it manages.
-GRANT DELETE ON inbox_members, team_members TO deskwoot_app;
+-- Rows the app may remove: memberships it manages, expired idempotency keys.
+GRANT DELETE ON inbox_members, team_members, idempotency_keys TO deskwoot_app;
 
 -- The audit trail is append-only for the app.
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, audit_chain FROM deskwoot_app;

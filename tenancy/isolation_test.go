@@ -54,6 +54,8 @@ func fillTenant(t *testing.T, owner *pgxpool.Pool, acct, userID int64) {
 		`INSERT INTO mcp_tokens (account_id, name, prefix, scopes) VALUES ($1, 'bot', 'dw_mcp_x', '{conversations:read}')`,
 		`INSERT INTO articles (account_id, title, body) VALUES ($1, 'Refunds', 'How refunds work')`,
 		`INSERT INTO audit_log (account_id, actor_kind, action, decision) VALUES ($1, 'system', 'test', 'allow')`,
+		`INSERT INTO drafts (account_id, kind, conversation_id, inbox_id, content, token_id) SELECT $1, 'reply', max(id), max(inbox_id), 'draft', 1 FROM conversations`,
+		`INSERT INTO idempotency_keys (account_id, token_id, key, tool, fingerprint, expires_at) VALUES ($1, 1, 'k', 'reply_to_conversation', 'f', now() + interval '1 day')`,
 		`INSERT INTO audit_chain (account_id, seq, audit_id, hash) SELECT $1, 1, max(id), '\x00' FROM audit_log`,
 	}
 	for _, s := range stmts {

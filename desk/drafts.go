@@ -1,0 +1,197 @@
+package desk
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Draft is an agent's reply (or outbound start) waiting for a human.
+type Draft struct {
+	ID             int64      `json:"id"`
+	Kind           string     `json:"kind"` // reply or start
+	ConversationID *int64     `json:"conversation_id"`
+	InboxID        int64      `json:"inbox_id"`
+	ContactID      *int64     `json:"contact_id,omitempty"`
+	Subject        string     `json:"subject,omitempty"`
+	Content        string     `json:"content"`
+	Rationale      string     `json:"rationale,omitempty"`
+	Status         string     `json:"status"`
+	TokenID        int64      `json:"token_id"`
+	CreatedAt      time.Time  `json:"created_at"`
+	DecidedAt      *time.Time `json:"decided_at,omitempty"`
+	DecidedBy      *int64     `json:"decided_by,omitempty"`
+	DecisionReason string     `json:"decision_reason,omitempty"`
+	MessageID      *int64     `json:"message_id,omitempty"`
+}
+
+const draftColumns = `id, kind, conversation_id, inbox_id, contact_id, subject, content, rationale, status, token_id,
+	created_at, decided_at, decided_by, decision_reason, message_id`
+
+func scanDraft(r pgx.CollectableRow) (Draft, error) {
+	var d Draft
+	err := r.Scan(&d.ID, &d.Kind, &d.ConversationID, &d.InboxID, &d.ContactID, &d.Subject, &d.Content, &d.Rationale, &d.Status,
+		&d.TokenID, &d.CreatedAt, &d.DecidedAt, &d.DecidedBy, &d.DecisionReason, &d.MessageID)
+	return d, err
+}
+
+// DraftInput is a draft to store.
+type DraftInput struct {
+	Kind           string
+	ConversationID int64 // reply
+	InboxID        int64
+	ContactID      int64 // start
+	Subject        string
+	Content        string
+	Rationale      string
+	TokenID        int64
+	CreatedBy      int64
+}
+
+// DraftCreate stores a pending draft; nothing reaches the customer.
+func DraftCreate(ctx context.Context, tx pgx.Tx, acct int64, in DraftInput) (Draft, error) {
+	if strings.TrimSpace(in.Content) == "" || len(in.Content) > MaxContent {
+		return Draft{}, invalid("content must be 1 to %d characters", MaxContent)
+	}
+	if len(in.Rationale) > 2000 {
+		return Draft{}, invalid("rationale is at most 2000 characters")
+	}
+	if in.Kind == "reply" {
+		if err := tx.QueryRow(ctx, `SELECT inbox_id FROM conversations WHERE id = $1`, in.ConversationID).Scan(&in.InboxID); err != nil {
+			return Draft{}, withKind(err, "conversation", in.ConversationID)
+		}
+	}
+	rows, _ := tx.Query(ctx, `INSERT INTO drafts (account_id, kind, conversation_id, inbox_id, contact_id, subject, content, rationale, token_id, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+draftColumns,
+		acct, in.Kind, nullID(in.ConversationID), in.InboxID, nullID(in.ContactID), in.Subject, in.Content, in.Rationale, in.TokenID, nullID(in.CreatedBy))
+	d, err := pgx.CollectExactlyOneRow(rows, scanDraft)
+	return d, mapErr(err)
+}
+
+// DraftFilter selects drafts.
+type DraftFilter struct {
+	Status  string
+	TokenID int64 // 0 = every token's
+	Scope   Scope
+	Cursor  string
+	Limit   int
+}
+
+// DraftList pages drafts, newest first.
+func (d *Desk) DraftList(ctx context.Context, acct int64, f DraftFilter) ([]Draft, *string, error) {
+	if f.Status != "" && !slices.Contains([]string{"pending", "approved", "rejected"}, f.Status) {
+		return nil, nil, invalid("status must be pending, approved or rejected")
+	}
+	limit, err := clampLimit(f.Limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err := parseCursor(f.Cursor)
+	if err != nil {
+		return nil, nil, err
+	}
+	var w where
+	if f.Status != "" {
+		w.add("status = ?", f.Status)
+	}
+	if f.TokenID != 0 {
+		w.add("token_id = ?", f.TokenID)
+	}
+	if f.Scope.InboxIDs != nil {
+		w.add("inbox_id = ANY(?)", f.Scope.InboxIDs)
+	}
+	if cur != nil {
+		w.add("id < ?", cur.id)
+	}
+	var out []Draft
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+draftColumns+` FROM drafts `+w.sql()+` ORDER BY id DESC LIMIT `+fmt.Sprint(limit+1), w.args...).
+		Query(func(rows pgx.Rows) error {
+			out, err = pgx.CollectRows(rows, scanDraft)
+			return err
+		})
+	if err := d.DB.Batch(ctx, acct, b); err != nil {
+		return nil, nil, err
+	}
+	return pageOf(out, limit, func(x Draft) (time.Time, int64) { return x.CreatedAt, x.ID })
+}
+
+// DraftDecision is a human's verdict on a draft.
+type DraftDecision struct {
+	Approve bool
+	Content *string // an edit, on approval
+	Reason  string  // on rejection
+	UserID  int64   // the human deciding
+}
+
+// DraftDecide approves (sending the message, attributed to the agent and
+// the approving human) or rejects a pending draft, once: a draft already
+// decided is ErrConflict. The scope hides drafts of inboxes an agent
+// cannot see.
+func (d *Desk) DraftDecide(ctx context.Context, acct, id int64, sc Scope, dec DraftDecision) (Draft, *Message, error) {
+	var out Draft
+	var msg *Message
+	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `SELECT `+draftColumns+` FROM drafts WHERE id = $1 FOR UPDATE`, id)
+		dr, err := pgx.CollectExactlyOneRow(rows, scanDraft)
+		if err != nil || !sc.Allows(dr.InboxID) {
+			return notFound("draft", id)
+		}
+		if dr.Status != "pending" {
+			return fmt.Errorf("%w: draft %d was already %s", ErrConflict, id, dr.Status)
+		}
+		if !dec.Approve {
+			if len(dec.Reason) > 2000 {
+				return invalid("reason is at most 2000 characters")
+			}
+			_, err := tx.Exec(ctx, `UPDATE drafts SET status = 'rejected', decided_at = now(), decided_by = $2, decision_reason = $3 WHERE id = $1`,
+				id, dec.UserID, dec.Reason)
+			if err != nil {
+				return err
+			}
+			out, err = draftRead(ctx, tx, id)
+			return err
+		}
+		content := dr.Content
+		if dec.Content != nil {
+			content = *dec.Content
+		}
+		var agentName string
+		var agentID int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(t.name, 'agent'), coalesce(a.service_user_id, 0)
+			FROM accounts a LEFT JOIN mcp_tokens t ON t.id = $1 LIMIT 1`, dr.TokenID).Scan(&agentName, &agentID); err != nil {
+			return err
+		}
+		by := Author{Kind: "agent", UserID: agentID, Name: agentName, TokenID: dr.TokenID, ApprovedBy: dec.UserID}
+		var m Message
+		if dr.Kind == "reply" {
+			m, err = MessageInsert(ctx, tx, acct, *dr.ConversationID, content, false, by)
+		} else {
+			var c Conversation
+			c, m, err = ConversationStart(ctx, tx, acct, dr.InboxID, *dr.ContactID, dr.Subject, content, by)
+			dr.ConversationID = &c.ID
+		}
+		if err != nil {
+			return err
+		}
+		msg = &m
+		// The draft keeps what the agent wrote; the message carries any edit.
+		if _, err := tx.Exec(ctx, `UPDATE drafts SET status = 'approved', decided_at = now(), decided_by = $2, message_id = $3,
+				conversation_id = $4 WHERE id = $1`, id, dec.UserID, m.ID, *dr.ConversationID); err != nil {
+			return err
+		}
+		out, err = draftRead(ctx, tx, id)
+		return err
+	})
+	return out, msg, err
+}
+
+func draftRead(ctx context.Context, tx pgx.Tx, id int64) (Draft, error) {
+	rows, _ := tx.Query(ctx, `SELECT `+draftColumns+` FROM drafts WHERE id = $1`, id)
+	d, err := pgx.CollectExactlyOneRow(rows, scanDraft)
+	return d, withKind(err, "draft", id)
+}

@@ -1,0 +1,317 @@
+package desk
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The functions here run inside the caller's transaction (the MCP door puts
+// the idempotency claim, the effect and the audit row in one), so they take
+// a pgx.Tx rather than entering the tenant themselves.
+
+// ConversationRead reads a conversation inside tx.
+func ConversationRead(ctx context.Context, tx pgx.Tx, id int64) (Conversation, error) {
+	var c Conversation
+	err := scanConversation(tx.QueryRow(ctx, conversationSelect, id), &c)
+	return c, withKind(err, "conversation", id)
+}
+
+var priorities = []string{"none", "low", "medium", "high", "urgent"}
+
+// ConversationPatch changes a conversation; nil fields stay as they are.
+type ConversationPatch struct {
+	Status           *string
+	Priority         *string
+	AddLabels        []string
+	RemoveLabels     []string
+	CustomAttributes map[string]any // merged into the existing attributes; a null value removes a key
+	SnoozedUntil     *time.Time
+}
+
+// ConversationUpdate applies a patch. Labels must exist in the account;
+// snoozing needs a time in the future.
+func ConversationUpdate(ctx context.Context, tx pgx.Tx, id int64, p ConversationPatch, now time.Time) (Conversation, error) {
+	if p.Status != nil && !slices.Contains(statuses, *p.Status) {
+		return Conversation{}, invalid("status must be one of open, pending, resolved, snoozed")
+	}
+	if p.Priority != nil && !slices.Contains(priorities, *p.Priority) {
+		return Conversation{}, invalid("priority must be one of none, low, medium, high, urgent")
+	}
+	if p.SnoozedUntil != nil && !p.SnoozedUntil.After(now) {
+		return Conversation{}, invalid("snoozed_until must be in the future")
+	}
+	if p.Status != nil && *p.Status == "snoozed" && p.SnoozedUntil == nil {
+		return Conversation{}, invalid("status snoozed needs snoozed_until, a time in the future")
+	}
+	if p.SnoozedUntil != nil && p.Status != nil && *p.Status != "snoozed" {
+		return Conversation{}, invalid("snoozed_until goes with status snoozed")
+	}
+	labels := append(slices.Clone(p.AddLabels), p.RemoveLabels...)
+	if len(labels) > 0 {
+		var missing []string
+		if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(l), '{}') FROM unnest($1::text[]) l
+			WHERE NOT EXISTS (SELECT 1 FROM labels WHERE name = l)`, labels).Scan(&missing); err != nil {
+			return Conversation{}, err
+		}
+		if len(missing) > 0 {
+			return Conversation{}, invalid("label %q does not exist; see list_labels", missing[0])
+		}
+	}
+	status := p.Status
+	if p.SnoozedUntil != nil {
+		s := "snoozed"
+		status = &s
+	}
+	attrs := p.CustomAttributes
+	if attrs == nil {
+		attrs = map[string]any{}
+	}
+	tag, err := tx.Exec(ctx, `UPDATE conversations SET
+			status = coalesce($2, status),
+			priority = coalesce($3, priority),
+			labels = ARRAY(SELECT DISTINCT l FROM unnest(labels || $4::text[]) l WHERE l <> ALL ($5::text[]) ORDER BY l),
+			custom_attributes = jsonb_strip_nulls(custom_attributes || $6::jsonb),
+			snoozed_until = CASE WHEN coalesce($2, status) = 'snoozed' THEN coalesce($7, snoozed_until) END,
+			updated_at = now()
+		WHERE id = $1`, id, status, p.Priority, nonNilStrings(p.AddLabels), nonNilStrings(p.RemoveLabels), attrs, p.SnoozedUntil)
+	if err != nil {
+		return Conversation{}, err
+	}
+	if tag.RowsAffected() == 0 {
+		return Conversation{}, notFound("conversation", id)
+	}
+	return ConversationRead(ctx, tx, id)
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// ConversationAssign sets the assignee and/or team. A zero id leaves that
+// side as it is; the assignee must be a member, the team must exist.
+func ConversationAssign(ctx context.Context, tx pgx.Tx, id, assigneeID, teamID int64) (Conversation, error) {
+	if assigneeID == 0 && teamID == 0 {
+		return Conversation{}, invalid("give assignee_id, team_id or both")
+	}
+	if assigneeID != 0 {
+		if err := tx.QueryRow(ctx, `SELECT user_id FROM account_users WHERE user_id = $1`, assigneeID).Scan(&assigneeID); err != nil {
+			return Conversation{}, withKind(err, "user", assigneeID)
+		}
+	}
+	if teamID != 0 {
+		if err := tx.QueryRow(ctx, `SELECT id FROM teams WHERE id = $1`, teamID).Scan(&teamID); err != nil {
+			return Conversation{}, withKind(err, "team", teamID)
+		}
+	}
+	tag, err := tx.Exec(ctx, `UPDATE conversations SET
+			assignee_id = CASE WHEN $2 = 0 THEN assignee_id ELSE $2 END,
+			team_id = CASE WHEN $3 = 0 THEN team_id ELSE $3 END,
+			updated_at = now()
+		WHERE id = $1`, id, assigneeID, teamID)
+	if err != nil {
+		return Conversation{}, err
+	}
+	if tag.RowsAffected() == 0 {
+		return Conversation{}, notFound("conversation", id)
+	}
+	return ConversationRead(ctx, tx, id)
+}
+
+// Escalation hands a conversation from the agent to people.
+type Escalation struct {
+	Reason   string
+	Priority string // "" raises to at least high
+	TeamID   int64
+	By       Author
+}
+
+// ConversationEscalate reopens the conversation for people: status open,
+// assigned to the team (or unassigned from the agent), priority raised, and
+// a private note with the reason.
+func ConversationEscalate(ctx context.Context, tx pgx.Tx, acct, id int64, e Escalation) (Conversation, Message, error) {
+	if strings.TrimSpace(e.Reason) == "" || len(e.Reason) > 2000 {
+		return Conversation{}, Message{}, invalid("reason must be 1 to 2000 characters")
+	}
+	if e.Priority != "" && !slices.Contains(priorities, e.Priority) {
+		return Conversation{}, Message{}, invalid("priority must be one of none, low, medium, high, urgent")
+	}
+	if e.TeamID != 0 {
+		if err := tx.QueryRow(ctx, `SELECT id FROM teams WHERE id = $1`, e.TeamID).Scan(&e.TeamID); err != nil {
+			return Conversation{}, Message{}, withKind(err, "team", e.TeamID)
+		}
+	}
+	cur, err := ConversationRead(ctx, tx, id)
+	if err != nil {
+		return Conversation{}, Message{}, err
+	}
+	priority := e.Priority
+	if priority == "" {
+		priority = cur.Priority
+		if slices.Index(priorities, priority) < slices.Index(priorities, "high") {
+			priority = "high"
+		}
+	}
+	_, err = tx.Exec(ctx, `UPDATE conversations SET status = 'open', snoozed_until = NULL, priority = $2,
+			team_id = CASE WHEN $3 = 0 THEN team_id ELSE $3 END,
+			assignee_id = CASE WHEN assignee_id = $4 THEN NULL ELSE assignee_id END,
+			updated_at = now()
+		WHERE id = $1`, id, priority, e.TeamID, e.By.UserID)
+	if err != nil {
+		return Conversation{}, Message{}, err
+	}
+	note, err := MessageInsert(ctx, tx, acct, id, "Escalated to a human: "+e.Reason, true, e.By)
+	if err != nil {
+		return Conversation{}, Message{}, err
+	}
+	c, err := ConversationRead(ctx, tx, id)
+	return c, note, err
+}
+
+// ConversationStart opens an outbound conversation with one contact in an
+// inbox and writes its first outgoing message.
+func ConversationStart(ctx context.Context, tx pgx.Tx, acct, inboxID, contactID int64, subject, content string, by Author) (Conversation, Message, error) {
+	if len(subject) > 300 {
+		return Conversation{}, Message{}, invalid("subject is at most 300 characters")
+	}
+	if strings.TrimSpace(content) == "" || len(content) > MaxContent {
+		return Conversation{}, Message{}, invalid("content must be 1 to %d characters", MaxContent)
+	}
+	var id int64
+	err := tx.QueryRow(ctx, `INSERT INTO conversations (account_id, inbox_id, contact_id, subject) VALUES ($1, $2, $3, $4) RETURNING id`,
+		acct, inboxID, contactID, subject).Scan(&id)
+	if err != nil {
+		return Conversation{}, Message{}, withKind(err, "inbox or contact", inboxID)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO contact_inboxes (account_id, contact_id, inbox_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+		acct, contactID, inboxID); err != nil {
+		return Conversation{}, Message{}, err
+	}
+	m, err := MessageInsert(ctx, tx, acct, id, content, false, by)
+	if err != nil {
+		return Conversation{}, Message{}, err
+	}
+	c, err := ConversationRead(ctx, tx, id)
+	return c, m, err
+}
+
+// ContactInput creates or changes a contact; nil fields stay as they are.
+type ContactInput struct {
+	Name             *string
+	Email            *string
+	Phone            *string
+	Identifier       *string
+	CustomAttributes map[string]any
+}
+
+func (in ContactInput) validate(creating bool) error {
+	for name, v := range map[string]*string{"name": in.Name, "email": in.Email, "phone": in.Phone, "identifier": in.Identifier} {
+		if v != nil && len(*v) > 200 {
+			return invalid("%s is at most 200 characters", name)
+		}
+	}
+	if in.Email != nil && *in.Email != "" && !strings.Contains(*in.Email, "@") {
+		return invalid("email is not an email address")
+	}
+	if creating && empty(in.Name) && empty(in.Email) && empty(in.Phone) && empty(in.Identifier) {
+		return invalid("give at least one of name, email, phone or identifier")
+	}
+	return nil
+}
+
+func empty(s *string) bool { return s == nil || strings.TrimSpace(*s) == "" }
+
+func nullable(s *string) any {
+	if s == nil || *s == "" {
+		return nil
+	}
+	return *s
+}
+
+// ContactCreate adds a contact, linked to inboxID when given, and records the
+// token that created it (a restricted token may see what it created). A
+// taken email or identifier is ErrConflict.
+func ContactCreate(ctx context.Context, tx pgx.Tx, acct int64, in ContactInput, inboxID, tokenID int64) (Contact, error) {
+	if err := in.validate(true); err != nil {
+		return Contact{}, err
+	}
+	attrs := in.CustomAttributes
+	if attrs == nil {
+		attrs = map[string]any{}
+	}
+	name := ""
+	if in.Name != nil {
+		name = *in.Name
+	}
+	var id int64
+	err := tx.QueryRow(ctx, `INSERT INTO contacts (account_id, name, email, phone, identifier, custom_attributes, created_by_token_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		acct, name, nullable(in.Email), nullable(in.Phone), nullable(in.Identifier), attrs, nullID(tokenID)).Scan(&id)
+	if errors.Is(mapErr(err), ErrConflict) {
+		return Contact{}, invalid("a contact with that email or identifier already exists; find it with search_contacts")
+	}
+	if err != nil {
+		return Contact{}, err
+	}
+	if inboxID != 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO contact_inboxes (account_id, contact_id, inbox_id) VALUES ($1, $2, $3)`, acct, id, inboxID); err != nil {
+			return Contact{}, withKind(mapErr(err), "inbox", inboxID)
+		}
+	}
+	return ContactRead(ctx, tx, id)
+}
+
+// ContactUpdate changes a contact's fields; custom attributes are merged
+// (a null value removes a key).
+func ContactUpdate(ctx context.Context, tx pgx.Tx, id int64, in ContactInput) (Contact, error) {
+	if err := in.validate(false); err != nil {
+		return Contact{}, err
+	}
+	attrs := in.CustomAttributes
+	if attrs == nil {
+		attrs = map[string]any{}
+	}
+	tag, err := tx.Exec(ctx, `UPDATE contacts SET
+			name = coalesce($2, name),
+			email = CASE WHEN $3::text IS NULL THEN email ELSE nullif($3, '') END,
+			phone = CASE WHEN $4::text IS NULL THEN phone ELSE nullif($4, '') END,
+			custom_attributes = jsonb_strip_nulls(custom_attributes || $5::jsonb),
+			updated_at = now()
+		WHERE id = $1`, id, in.Name, in.Email, in.Phone, attrs)
+	if errors.Is(mapErr(err), ErrConflict) {
+		return Contact{}, invalid("another contact already has that email")
+	}
+	if err != nil {
+		return Contact{}, err
+	}
+	if tag.RowsAffected() == 0 {
+		return Contact{}, notFound("contact", id)
+	}
+	return ContactRead(ctx, tx, id)
+}
+
+// ContactRead reads a contact inside tx.
+func ContactRead(ctx context.Context, tx pgx.Tx, id int64) (Contact, error) {
+	rows, _ := tx.Query(ctx, `SELECT `+contactColumns+` FROM contacts ct WHERE ct.id = $1`, id)
+	c, err := pgx.CollectExactlyOneRow(rows, scanContact)
+	return c, withKind(err, "contact", id)
+}
+
+// ContactNoteCreate adds an internal note to a contact.
+func ContactNoteCreate(ctx context.Context, tx pgx.Tx, acct, contactID int64, content string, by Author) (ContactNote, error) {
+	if strings.TrimSpace(content) == "" || len(content) > 10000 {
+		return ContactNote{}, invalid("content must be 1 to 10000 characters")
+	}
+	var n ContactNote
+	err := tx.QueryRow(ctx, `INSERT INTO contact_notes (account_id, contact_id, content, author_id, token_id)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id, content, created_at`,
+		acct, contactID, content, nullID(by.UserID), nullID(by.TokenID)).Scan(&n.ID, &n.Content, &n.CreatedAt)
+	return n, withKind(mapErr(err), "contact", contactID)
+}

@@ -1,0 +1,415 @@
+package mcp
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/deskwoot/deskwoot/desk"
+)
+
+// Output shapes of the write tools.
+type (
+	replyOut struct {
+		Message         *desk.Message `json:"message,omitempty"`
+		Draft           *desk.Draft   `json:"draft,omitempty"`
+		PendingApproval bool          `json:"pending_approval"`
+	}
+	messageOut struct {
+		Message desk.Message `json:"message"`
+	}
+	draftOut struct {
+		Draft desk.Draft `json:"draft"`
+	}
+	draftsOut struct {
+		Drafts     []desk.Draft `json:"drafts"`
+		NextCursor *string      `json:"next_cursor"`
+	}
+	conversationOut struct {
+		Conversation desk.Conversation `json:"conversation"`
+	}
+	escalateOut struct {
+		Conversation desk.Conversation `json:"conversation"`
+		Note         desk.Message      `json:"note"`
+	}
+	contactOut struct {
+		Contact desk.Contact `json:"contact"`
+	}
+	contactNoteOut struct {
+		Note desk.ContactNote `json:"note"`
+	}
+	startOut struct {
+		Conversation    *desk.Conversation `json:"conversation,omitempty"`
+		Message         *desk.Message      `json:"message,omitempty"`
+		Draft           *desk.Draft        `json:"draft,omitempty"`
+		PendingApproval bool               `json:"pending_approval"`
+	}
+)
+
+// writeHints: writes never destroy; idempotent when a key makes them so.
+func writeHints(title string, idempotent bool) []mcpgo.ToolOption {
+	return []mcpgo.ToolOption{
+		mcpgo.WithTitleAnnotation(title), mcpgo.WithToolTitle(title),
+		mcpgo.WithReadOnlyHintAnnotation(false), mcpgo.WithDestructiveHintAnnotation(false),
+		mcpgo.WithIdempotentHintAnnotation(idempotent), mcpgo.WithOpenWorldHintAnnotation(false),
+	}
+}
+
+var (
+	keyArg = mcpgo.WithString("idempotency_key", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.MaxLength(200),
+		mcpgo.Description("A unique key for this action (e.g. a UUID). Retrying with the same key and arguments returns the first result and never acts twice."))
+	conversationArg = mcpgo.WithInteger("conversation_id", mcpgo.Required(), mcpgo.Min(1), mcpgo.Description("The conversation id."))
+	contactArg      = mcpgo.WithInteger("contact_id", mcpgo.Required(), mcpgo.Min(1), mcpgo.Description("The contact id."))
+	contentArg      = func(what string) mcpgo.ToolOption {
+		return mcpgo.WithString("content", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.MaxLength(desk.MaxContent), mcpgo.Description(what))
+	}
+	attrsArg = mcpgo.WithObject("custom_attributes", mcpgo.Description("Attributes to merge in; a null value removes a key."))
+)
+
+// writeTools lists the tools that change things.
+func (s *Server) writeTools() []tool {
+	return []tool{
+		{
+			def: mcpgo.NewTool("reply_to_conversation", append(writeHints("Reply to the customer", true),
+				mcpgo.WithDescription("Send a reply to the customer on the conversation's own channel (email or the api inbox's webhook). If this token requires approval, the reply becomes a draft for a human to approve instead (pending_approval: true) and nothing reaches the customer."),
+				conversationArg, contentArg("The reply text the customer will read."), keyArg,
+				mcpgo.WithOutputSchema[replyOut]())...),
+			target: s.conversationTarget, write: s.reply, keyed: true,
+		},
+		{
+			def: mcpgo.NewTool("add_private_note", append(writeHints("Add a private note", true),
+				mcpgo.WithDescription("Add an internal note to a conversation. Only people in the help desk see it, never the customer."),
+				conversationArg, contentArg("The note text."), keyArg,
+				mcpgo.WithOutputSchema[messageOut]())...),
+			target: s.conversationTarget, write: s.note, keyed: true,
+		},
+		{
+			def: mcpgo.NewTool("draft_reply", append(writeHints("Draft a reply for approval", true),
+				mcpgo.WithDescription("Propose a reply that waits for a human to approve, edit or reject it. Use it when unsure; check the outcome with list_drafts."),
+				conversationArg, contentArg("The proposed reply."),
+				mcpgo.WithString("rationale", mcpgo.MaxLength(2000), mcpgo.Description("Why this reply; shown to the reviewer.")),
+				keyArg,
+				mcpgo.WithOutputSchema[draftOut]())...),
+			target: s.conversationTarget, write: s.draft, keyed: true,
+		},
+		{
+			def: mcpgo.NewTool("list_drafts", opts(readOnly("List my drafts"),
+				mcpgo.WithDescription("List the drafts this token made and their outcome (pending, approved, rejected), newest first."),
+				mcpgo.WithString("status", mcpgo.Enum("pending", "approved", "rejected"), mcpgo.Description("Only drafts in this status.")),
+				cursorArg,
+				mcpgo.WithOutputSchema[draftsOut]())...),
+			run: s.listDrafts,
+		},
+		{
+			def: mcpgo.NewTool("update_conversation", append(writeHints("Update a conversation", true),
+				mcpgo.WithDescription("Change a conversation's status (open, pending, resolved, snoozed with snoozed_until), priority, labels (existing labels only; see list_labels) or custom attributes."),
+				conversationArg,
+				mcpgo.WithString("status", mcpgo.Enum("open", "pending", "resolved", "snoozed")),
+				mcpgo.WithString("priority", mcpgo.Enum("none", "low", "medium", "high", "urgent")),
+				mcpgo.WithArray("add_labels", mcpgo.WithStringItems(mcpgo.MaxLength(50)), mcpgo.MaxItems(20), mcpgo.Description("Labels to add.")),
+				mcpgo.WithArray("remove_labels", mcpgo.WithStringItems(mcpgo.MaxLength(50)), mcpgo.MaxItems(20), mcpgo.Description("Labels to remove.")),
+				attrsArg,
+				mcpgo.WithString("snoozed_until", mcpgo.MaxLength(40), mcpgo.Description("RFC 3339 time in the future; snoozes the conversation until then.")),
+				mcpgo.WithOutputSchema[conversationOut]())...),
+			target: s.conversationTarget, write: s.updateConversation,
+		},
+		{
+			def: mcpgo.NewTool("assign_conversation", append(writeHints("Assign a conversation", true),
+				mcpgo.WithDescription("Assign a conversation to a person (assignee_id) and/or a team (team_id); see list_team for ids."),
+				conversationArg,
+				mcpgo.WithInteger("assignee_id", mcpgo.Min(1), mcpgo.Description("A user id from list_team.")),
+				mcpgo.WithInteger("team_id", mcpgo.Min(1), mcpgo.Description("A team id from list_team.")),
+				mcpgo.WithOutputSchema[conversationOut]())...),
+			target: s.conversationTarget, write: s.assign,
+		},
+		{
+			def: mcpgo.NewTool("escalate_to_human", append(writeHints("Escalate to a human", false),
+				mcpgo.WithDescription("Hand the conversation to people: it is reopened, assigned to the team (or unassigned from the agent), its priority raised (to at least high unless given), and a private note records the reason."),
+				conversationArg,
+				mcpgo.WithString("reason", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.MaxLength(2000), mcpgo.Description("Why a person is needed.")),
+				mcpgo.WithString("priority", mcpgo.Enum("none", "low", "medium", "high", "urgent")),
+				mcpgo.WithInteger("team_id", mcpgo.Min(1), mcpgo.Description("The team to hand it to.")),
+				mcpgo.WithOutputSchema[escalateOut]())...),
+			target: s.conversationTarget, write: s.escalate,
+		},
+		{
+			def: mcpgo.NewTool("create_contact", append(writeHints("Create a contact", true),
+				mcpgo.WithDescription("Create a customer record. A token limited to some inboxes must name one of them in inbox_id; the contact is linked to it."),
+				mcpgo.WithString("name", mcpgo.MaxLength(200)), mcpgo.WithString("email", mcpgo.MaxLength(200)),
+				mcpgo.WithString("phone", mcpgo.MaxLength(200)), mcpgo.WithString("identifier", mcpgo.MaxLength(200)),
+				attrsArg,
+				mcpgo.WithInteger("inbox_id", mcpgo.Min(1), mcpgo.Description("The inbox to link the contact to.")),
+				keyArg,
+				mcpgo.WithOutputSchema[contactOut]())...),
+			target: s.optionalInbox, write: s.createContact, keyed: true,
+		},
+		{
+			def: mcpgo.NewTool("update_contact", append(writeHints("Update a contact", true),
+				mcpgo.WithDescription("Change a customer's name, email, phone or custom attributes (merged; a null value removes a key)."),
+				contactArg,
+				mcpgo.WithString("name", mcpgo.MaxLength(200)), mcpgo.WithString("email", mcpgo.MaxLength(200)),
+				mcpgo.WithString("phone", mcpgo.MaxLength(200)), attrsArg,
+				mcpgo.WithOutputSchema[contactOut]())...),
+			target: s.contactTarget, write: s.updateContact,
+		},
+		{
+			def: mcpgo.NewTool("add_contact_note", append(writeHints("Add a note to a contact", true),
+				mcpgo.WithDescription("Add an internal note to a customer record."),
+				contactArg, mcpgo.WithString("content", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.MaxLength(10000)), keyArg,
+				mcpgo.WithOutputSchema[contactNoteOut]())...),
+			target: s.contactTarget, write: s.contactNote, keyed: true,
+		},
+		{
+			def: mcpgo.NewTool("start_conversation", append(writeHints("Start an outbound conversation", true),
+				mcpgo.WithDescription("Start a new conversation with one contact in an inbox and send the first message. One contact per call. If this token requires approval, it becomes a draft for a human instead."),
+				mcpgo.WithInteger("inbox_id", mcpgo.Required(), mcpgo.Min(1), mcpgo.Description("The inbox (channel) to write from.")),
+				contactArg, contentArg("The first message."),
+				mcpgo.WithString("subject", mcpgo.MaxLength(300), mcpgo.Description("Subject (email inboxes).")),
+				keyArg,
+				mcpgo.WithOutputSchema[startOut]())...),
+			target: s.startTarget, write: s.startConversation, keyed: true,
+		},
+	}
+}
+
+// author is the agent as the sender of what this token writes.
+func (c *call) author() desk.Author {
+	return desk.Author{Kind: "agent", UserID: c.p.ServiceUserID, Name: c.p.TokenName, TokenID: c.p.TokenID}
+}
+
+func (s *Server) startTarget(ctx context.Context, c *call) error {
+	if err := s.contactTarget(ctx, c); err != nil {
+		return err
+	}
+	if _, err := argID(c.args, "inbox_id", true); err != nil {
+		return err
+	}
+	return s.optionalInbox(ctx, c)
+}
+
+func (s *Server) reply(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+	content, err := argString(c.args, "content", desk.MaxContent, true)
+	if err != nil {
+		return nil, err
+	}
+	if c.decision.DraftOnly {
+		d, err := desk.DraftCreate(ctx, tx, c.p.AccountID, desk.DraftInput{Kind: "reply", ConversationID: c.target.ConversationID,
+			Content: content, TokenID: c.p.TokenID, CreatedBy: c.p.ServiceUserID})
+		return replyOut{Draft: &d, PendingApproval: true}, err
+	}
+	m, err := desk.MessageInsert(ctx, tx, c.p.AccountID, c.target.ConversationID, content, false, c.author())
+	return replyOut{Message: &m}, err
+}
+
+func (s *Server) note(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+	content, err := argString(c.args, "content", desk.MaxContent, true)
+	if err != nil {
+		return nil, err
+	}
+	m, err := desk.MessageInsert(ctx, tx, c.p.AccountID, c.target.ConversationID, content, true, c.author())
+	return messageOut{Message: m}, err
+}
+
+func (s *Server) draft(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+	content, err := argString(c.args, "content", desk.MaxContent, true)
+	if err != nil {
+		return nil, err
+	}
+	rationale, err := argString(c.args, "rationale", 2000, false)
+	if err != nil {
+		return nil, err
+	}
+	d, err := desk.DraftCreate(ctx, tx, c.p.AccountID, desk.DraftInput{Kind: "reply", ConversationID: c.target.ConversationID,
+		Content: content, Rationale: rationale, TokenID: c.p.TokenID, CreatedBy: c.p.ServiceUserID})
+	return draftOut{Draft: d}, err
+}
+
+func (s *Server) listDrafts(ctx context.Context, c *call) (any, error) {
+	status, err := argString(c.args, "status", 20, false)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := argString(c.args, "cursor", 200, false)
+	if err != nil {
+		return nil, err
+	}
+	ds, next, err := s.cfg.Desk.DraftList(ctx, c.p.AccountID, desk.DraftFilter{Status: status, TokenID: c.p.TokenID, Scope: c.scope(), Cursor: cur})
+	return draftsOut{Drafts: nonNil(ds), NextCursor: next}, err
+}
+
+func (s *Server) updateConversation(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+	var p desk.ConversationPatch
+	for name, dst := range map[string]**string{"status": &p.Status, "priority": &p.Priority} {
+		v, err := argString(c.args, name, 20, false)
+		if err != nil {
+			return nil, err
+		}
+		if v != "" {
+			*dst = &v
+		}
+	}
+	var err error
+	if p.AddLabels, err = argStrings(c.args, "add_labels", 20, 50); err != nil {
+		return nil, err
+	}
+	if p.RemoveLabels, err = argStrings(c.args, "remove_labels", 20, 50); err != nil {
+		return nil, err
+	}
+	if p.CustomAttributes, err = argObject(c.args, "custom_attributes"); err != nil {
+		return nil, err
+	}
+	if p.SnoozedUntil, err = argTime(c.args, "snoozed_until"); err != nil {
+		return nil, err
+	}
+	conv, err := desk.ConversationUpdate(ctx, tx, c.target.ConversationID, p, s.cfg.Now())
+	return conversationOut{Conversation: conv}, err
+}
+
+func (s *Server) assign(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+	assignee, err := argID(c.args, "assignee_id", false)
+	if err != nil {
+		return nil, err
+	}
+	team, err := argID(c.args, "team_id", false)
+	if err != nil {
+		return nil, err
+	}
+	conv, err := desk.ConversationAssign(ctx, tx, c.target.ConversationID, assignee, team)
+	return conversationOut{Conversation: conv}, err
+}
+
+func (s *Server) escalate(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+	e := desk.Escalation{By: c.author()}
+	var err error
+	if e.Reason, err = argString(c.args, "reason", 2000, true); err != nil {
+		return nil, err
+	}
+	if e.Priority, err = argString(c.args, "priority", 20, false); err != nil {
+		return nil, err
+	}
+	if e.TeamID, err = argID(c.args, "team_id", false); err != nil {
+		return nil, err
+	}
+	conv, note, err := desk.ConversationEscalate(ctx, tx, c.p.AccountID, c.target.ConversationID, e)
+	return escalateOut{Conversation: conv, Note: note}, err
+}
+
+func contactInput(args map[string]any, withIdentifier bool) (desk.ContactInput, error) {
+	var in desk.ContactInput
+	fields := map[string]**string{"name": &in.Name, "email": &in.Email, "phone": &in.Phone}
+	if withIdentifier {
+		fields["identifier"] = &in.Identifier
+	}
+	for name, dst := range fields {
+		if _, ok := args[name]; !ok {
+			continue
+		}
+		v, err := argString(args, name, 200, false)
+		if err != nil {
+			return in, err
+		}
+		*dst = &v
+	}
+	var err error
+	in.CustomAttributes, err = argObject(args, "custom_attributes")
+	return in, err
+}
+
+func (s *Server) createContact(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+	in, err := contactInput(c.args, true)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := desk.ContactCreate(ctx, tx, c.p.AccountID, in, c.target.InboxID, c.p.TokenID)
+	c.target.ContactID = ct.ID
+	return contactOut{Contact: ct}, err
+}
+
+func (s *Server) updateContact(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+	in, err := contactInput(c.args, false)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := desk.ContactUpdate(ctx, tx, c.target.ContactID, in)
+	return contactOut{Contact: ct}, err
+}
+
+func (s *Server) contactNote(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+	content, err := argString(c.args, "content", 10000, true)
+	if err != nil {
+		return nil, err
+	}
+	n, err := desk.ContactNoteCreate(ctx, tx, c.p.AccountID, c.target.ContactID, content, c.author())
+	return contactNoteOut{Note: n}, err
+}
+
+func (s *Server) startConversation(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+	content, err := argString(c.args, "content", desk.MaxContent, true)
+	if err != nil {
+		return nil, err
+	}
+	subject, err := argString(c.args, "subject", 300, false)
+	if err != nil {
+		return nil, err
+	}
+	if c.decision.DraftOnly {
+		d, err := desk.DraftCreate(ctx, tx, c.p.AccountID, desk.DraftInput{Kind: "start", InboxID: c.target.InboxID,
+			ContactID: c.target.ContactID, Subject: subject, Content: content, TokenID: c.p.TokenID, CreatedBy: c.p.ServiceUserID})
+		return startOut{Draft: &d, PendingApproval: true}, err
+	}
+	conv, m, err := desk.ConversationStart(ctx, tx, c.p.AccountID, c.target.InboxID, c.target.ContactID, subject, content, c.author())
+	c.target.ConversationID = conv.ID
+	return startOut{Conversation: &conv, Message: &m}, err
+}
+
+// argStrings reads an optional array of short strings.
+func argStrings(args map[string]any, name string, maxItems, maxLen int) ([]string, error) {
+	v, ok := args[name]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	arr, ok := v.([]any)
+	if !ok || len(arr) > maxItems {
+		return nil, badArg("%s must be an array of at most %d strings", name, maxItems)
+	}
+	out := make([]string, 0, len(arr))
+	for _, x := range arr {
+		s, ok := x.(string)
+		if !ok || s == "" || len(s) > maxLen {
+			return nil, badArg("%s must hold strings of 1 to %d characters", name, maxLen)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// argObject reads an optional JSON object.
+func argObject(args map[string]any, name string) (map[string]any, error) {
+	v, ok := args[name]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, badArg("%s must be an object", name)
+	}
+	if len(m) > 50 {
+		return nil, badArg("%s holds at most 50 keys", name)
+	}
+	return m, nil
+}
+
+// argTime reads an optional RFC 3339 time.
+func argTime(args map[string]any, name string) (*time.Time, error) {
+	s, err := argString(args, name, 40, false)
+	if err != nil || s == "" {
+		return nil, err
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return nil, badArg("%s must be an RFC 3339 time such as 2026-12-01T09:00:00Z", name)
+	}
+	return &t, nil
+}
