@@ -100,7 +100,7 @@ func nextCursor(more bool, at time.Time, id int64) *string {
 
 // withKind turns a bare not-found into one that names the object.
 func withKind(err error, kind string, id int64) error {
-	if errors.Is(err, ErrNotFound) {
+	if err = mapErr(err); errors.Is(err, ErrNotFound) {
 		return notFound(kind, id)
 	}
 	return err

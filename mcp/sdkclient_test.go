@@ -3,12 +3,15 @@ package mcp_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 type bearer struct{ token string }
@@ -85,5 +88,70 @@ func TestOfficialGoSDKClient(t *testing.T) {
 				t.Fatalf("search_contacts without scope: %v %+v", err, res)
 			}
 		})
+	}
+}
+
+// TestAgentWorkflowWithOfficialClient: a real MCP client reads a
+// conversation, replies, notes, labels and resolves it; the REST view and
+// the audit log show exactly those actions.
+func TestAgentWorkflowWithOfficialClient(t *testing.T) {
+	t.Parallel()
+	url := endpoint(t)
+	w := newWorld(t)
+	ctx := context.Background()
+	if _, err := w.d.LabelCreate(ctx, w.Account.ID, "refund", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	token := w.token(t, allScopes, nil, func(in *tenancy.MCPTokenInput) { in.Name = "triage-bot" })
+	client := sdk.NewClient(&sdk.Implementation{Name: "deskwoot-e2e", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{token}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	auditBefore := len(auditRows(t, w.Account.ID))
+	steps := []struct {
+		tool string
+		args map[string]any
+	}{
+		{"get_conversation", map[string]any{"conversation_id": w.conv1}},
+		{"reply_to_conversation", map[string]any{"conversation_id": w.conv1, "content": "We have sent your refund.", "idempotency_key": "e2e-reply"}},
+		{"add_private_note", map[string]any{"conversation_id": w.conv1, "content": "Refunded via the billing tool.", "idempotency_key": "e2e-note"}},
+		{"update_conversation", map[string]any{"conversation_id": w.conv1, "add_labels": []any{"refund"}}},
+		{"update_conversation", map[string]any{"conversation_id": w.conv1, "status": "resolved"}},
+	}
+	for _, s := range steps {
+		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: s.tool, Arguments: s.args})
+		if err != nil || res.IsError {
+			t.Fatalf("%s: %v %+v", s.tool, err, res)
+		}
+	}
+	status, body := restCall(t, "GET", fmt.Sprintf("/api/v1/conversations/%d", w.conv1), w.APIToken, nil)
+	if status != 200 {
+		t.Fatalf("REST view: %d", status)
+	}
+	conv := body["conversation"].(map[string]any)
+	if conv["status"] != "resolved" || fmt.Sprint(conv["labels"]) != "[refund]" {
+		t.Errorf("REST conversation: %v", conv)
+	}
+	msgs := body["messages"].([]any)
+	if len(msgs) != 3 {
+		t.Fatalf("REST messages: %v", msgs)
+	}
+	reply, note := msgs[1].(map[string]any), msgs[2].(map[string]any)
+	if reply["type"] != "outgoing" || reply["sender"].(map[string]any)["name"] != "triage-bot" || reply["delivery_status"] != "pending" {
+		t.Errorf("reply as humans see it: %v", reply)
+	}
+	if note["type"] != "note" || note["private"] != true {
+		t.Errorf("note as humans see it: %v", note)
+	}
+	rows := auditRows(t, w.Account.ID)
+	if len(rows)-auditBefore != len(steps) {
+		t.Fatalf("%d actions wrote %d audit rows", len(steps), len(rows)-auditBefore)
+	}
+	for i, s := range steps {
+		if got := rows[len(steps)-1-i]; got.action != s.tool || got.decision != "allow" {
+			t.Errorf("audit row %d: %+v, want %s allow", i, got, s.tool)
+		}
 	}
 }
