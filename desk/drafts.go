@@ -53,7 +53,7 @@ type DraftInput struct {
 }
 
 // DraftCreate stores a pending draft; nothing reaches the customer.
-func DraftCreate(ctx context.Context, tx pgx.Tx, acct int64, in DraftInput) (Draft, error) {
+func (d *Desk) DraftCreate(ctx context.Context, tx pgx.Tx, acct int64, in DraftInput) (Draft, error) {
 	if strings.TrimSpace(in.Content) == "" || len(in.Content) > MaxContent {
 		return Draft{}, invalid("content must be 1 to %d characters", MaxContent)
 	}
@@ -68,8 +68,8 @@ func DraftCreate(ctx context.Context, tx pgx.Tx, acct int64, in DraftInput) (Dra
 	rows, _ := tx.Query(ctx, `INSERT INTO drafts (account_id, kind, conversation_id, inbox_id, contact_id, subject, content, rationale, token_id, created_by)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+draftColumns,
 		acct, in.Kind, nullID(in.ConversationID), in.InboxID, nullID(in.ContactID), in.Subject, in.Content, in.Rationale, in.TokenID, nullID(in.CreatedBy))
-	d, err := pgx.CollectExactlyOneRow(rows, scanDraft)
-	return d, mapErr(err)
+	dr, err := pgx.CollectExactlyOneRow(rows, scanDraft)
+	return dr, mapErr(err)
 }
 
 // DraftFilter selects drafts.
@@ -169,10 +169,10 @@ func (d *Desk) DraftDecide(ctx context.Context, acct, id int64, sc Scope, dec Dr
 		by := Author{Kind: "agent", UserID: agentID, Name: agentName, TokenID: dr.TokenID, ApprovedBy: dec.UserID}
 		var m Message
 		if dr.Kind == "reply" {
-			m, err = MessageInsert(ctx, tx, acct, *dr.ConversationID, content, false, by)
+			m, err = d.MessageInsert(ctx, tx, acct, *dr.ConversationID, content, false, by)
 		} else {
 			var c Conversation
-			c, m, err = ConversationStart(ctx, tx, acct, dr.InboxID, *dr.ContactID, dr.Subject, content, by)
+			c, m, err = d.ConversationStart(ctx, tx, acct, dr.InboxID, *dr.ContactID, dr.Subject, content, by)
 			dr.ConversationID = &c.ID
 		}
 		if err != nil {

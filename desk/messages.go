@@ -177,7 +177,7 @@ func (d *Desk) MessageCreate(ctx context.Context, acct, conversationID int64, co
 	var m Message
 	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
 		var err error
-		m, err = MessageInsert(ctx, tx, acct, conversationID, content, private, by)
+		m, err = d.MessageInsert(ctx, tx, acct, conversationID, content, private, by)
 		return err
 	})
 	return m, err
@@ -185,7 +185,7 @@ func (d *Desk) MessageCreate(ctx context.Context, acct, conversationID int64, co
 
 // MessageInsert is MessageCreate inside the caller's transaction (used by
 // flows that write more in the same transaction: audit, idempotency).
-func MessageInsert(ctx context.Context, tx pgx.Tx, acct, conversationID int64, content string, private bool, by Author) (Message, error) {
+func (d *Desk) MessageInsert(ctx context.Context, tx pgx.Tx, acct, conversationID int64, content string, private bool, by Author) (Message, error) {
 	if strings.TrimSpace(content) == "" || len(content) > MaxContent {
 		return Message{}, invalid("content must be 1 to %d characters", MaxContent)
 	}

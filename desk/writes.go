@@ -35,7 +35,7 @@ type ConversationPatch struct {
 
 // ConversationUpdate applies a patch. Labels must exist in the account;
 // snoozing needs a time in the future.
-func ConversationUpdate(ctx context.Context, tx pgx.Tx, id int64, p ConversationPatch, now time.Time) (Conversation, error) {
+func (d *Desk) ConversationUpdate(ctx context.Context, tx pgx.Tx, acct, id int64, p ConversationPatch, now time.Time) (Conversation, error) {
 	if p.Status != nil && !slices.Contains(statuses, *p.Status) {
 		return Conversation{}, invalid("status must be one of open, pending, resolved, snoozed")
 	}
@@ -97,7 +97,7 @@ func nonNilStrings(s []string) []string {
 
 // ConversationAssign sets the assignee and/or team. A zero id leaves that
 // side as it is; the assignee must be a member, the team must exist.
-func ConversationAssign(ctx context.Context, tx pgx.Tx, id, assigneeID, teamID int64) (Conversation, error) {
+func (d *Desk) ConversationAssign(ctx context.Context, tx pgx.Tx, acct, id, assigneeID, teamID int64) (Conversation, error) {
 	if assigneeID == 0 && teamID == 0 {
 		return Conversation{}, invalid("give assignee_id, team_id or both")
 	}
@@ -136,7 +136,7 @@ type Escalation struct {
 // ConversationEscalate reopens the conversation for people: status open,
 // assigned to the team (or unassigned from the agent), priority raised, and
 // a private note with the reason.
-func ConversationEscalate(ctx context.Context, tx pgx.Tx, acct, id int64, e Escalation) (Conversation, Message, error) {
+func (d *Desk) ConversationEscalate(ctx context.Context, tx pgx.Tx, acct, id int64, e Escalation) (Conversation, Message, error) {
 	if strings.TrimSpace(e.Reason) == "" || len(e.Reason) > 2000 {
 		return Conversation{}, Message{}, invalid("reason must be 1 to 2000 characters")
 	}
@@ -167,7 +167,7 @@ func ConversationEscalate(ctx context.Context, tx pgx.Tx, acct, id int64, e Esca
 	if err != nil {
 		return Conversation{}, Message{}, err
 	}
-	note, err := MessageInsert(ctx, tx, acct, id, "Escalated to a human: "+e.Reason, true, e.By)
+	note, err := d.MessageInsert(ctx, tx, acct, id, "Escalated to a human: "+e.Reason, true, e.By)
 	if err != nil {
 		return Conversation{}, Message{}, err
 	}
@@ -177,7 +177,7 @@ func ConversationEscalate(ctx context.Context, tx pgx.Tx, acct, id int64, e Esca
 
 // ConversationStart opens an outbound conversation with one contact in an
 // inbox and writes its first outgoing message.
-func ConversationStart(ctx context.Context, tx pgx.Tx, acct, inboxID, contactID int64, subject, content string, by Author) (Conversation, Message, error) {
+func (d *Desk) ConversationStart(ctx context.Context, tx pgx.Tx, acct, inboxID, contactID int64, subject, content string, by Author) (Conversation, Message, error) {
 	if len(subject) > 300 {
 		return Conversation{}, Message{}, invalid("subject is at most 300 characters")
 	}
@@ -194,7 +194,7 @@ func ConversationStart(ctx context.Context, tx pgx.Tx, acct, inboxID, contactID 
 		acct, contactID, inboxID); err != nil {
 		return Conversation{}, Message{}, err
 	}
-	m, err := MessageInsert(ctx, tx, acct, id, content, false, by)
+	m, err := d.MessageInsert(ctx, tx, acct, id, content, false, by)
 	if err != nil {
 		return Conversation{}, Message{}, err
 	}
@@ -238,7 +238,7 @@ func nullable(s *string) any {
 // ContactCreate adds a contact, linked to inboxID when given, and records the
 // token that created it (a restricted token may see what it created). A
 // taken email or identifier is ErrConflict.
-func ContactCreate(ctx context.Context, tx pgx.Tx, acct int64, in ContactInput, inboxID, tokenID int64) (Contact, error) {
+func (d *Desk) ContactCreate(ctx context.Context, tx pgx.Tx, acct int64, in ContactInput, inboxID, tokenID int64) (Contact, error) {
 	if err := in.validate(true); err != nil {
 		return Contact{}, err
 	}
@@ -270,7 +270,7 @@ func ContactCreate(ctx context.Context, tx pgx.Tx, acct int64, in ContactInput, 
 
 // ContactUpdate changes a contact's fields; custom attributes are merged
 // (a null value removes a key).
-func ContactUpdate(ctx context.Context, tx pgx.Tx, id int64, in ContactInput) (Contact, error) {
+func (d *Desk) ContactUpdate(ctx context.Context, tx pgx.Tx, acct, id int64, in ContactInput) (Contact, error) {
 	if err := in.validate(false); err != nil {
 		return Contact{}, err
 	}
@@ -305,7 +305,7 @@ func ContactRead(ctx context.Context, tx pgx.Tx, id int64) (Contact, error) {
 }
 
 // ContactNoteCreate adds an internal note to a contact.
-func ContactNoteCreate(ctx context.Context, tx pgx.Tx, acct, contactID int64, content string, by Author) (ContactNote, error) {
+func (d *Desk) ContactNoteCreate(ctx context.Context, tx pgx.Tx, acct, contactID int64, content string, by Author) (ContactNote, error) {
 	if strings.TrimSpace(content) == "" || len(content) > 10000 {
 		return ContactNote{}, invalid("content must be 1 to 10000 characters")
 	}

@@ -195,11 +195,11 @@ func (s *Server) reply(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
 		return nil, err
 	}
 	if c.decision.DraftOnly {
-		d, err := desk.DraftCreate(ctx, tx, c.p.AccountID, desk.DraftInput{Kind: "reply", ConversationID: c.target.ConversationID,
+		d, err := s.cfg.Desk.DraftCreate(ctx, tx, c.p.AccountID, desk.DraftInput{Kind: "reply", ConversationID: c.target.ConversationID,
 			Content: content, TokenID: c.p.TokenID, CreatedBy: c.p.ServiceUserID})
 		return replyOut{Draft: &d, PendingApproval: true}, err
 	}
-	m, err := desk.MessageInsert(ctx, tx, c.p.AccountID, c.target.ConversationID, content, false, c.author())
+	m, err := s.cfg.Desk.MessageInsert(ctx, tx, c.p.AccountID, c.target.ConversationID, content, false, c.author())
 	return replyOut{Message: &m}, err
 }
 
@@ -208,7 +208,7 @@ func (s *Server) note(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := desk.MessageInsert(ctx, tx, c.p.AccountID, c.target.ConversationID, content, true, c.author())
+	m, err := s.cfg.Desk.MessageInsert(ctx, tx, c.p.AccountID, c.target.ConversationID, content, true, c.author())
 	return messageOut{Message: m}, err
 }
 
@@ -221,7 +221,7 @@ func (s *Server) draft(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := desk.DraftCreate(ctx, tx, c.p.AccountID, desk.DraftInput{Kind: "reply", ConversationID: c.target.ConversationID,
+	d, err := s.cfg.Desk.DraftCreate(ctx, tx, c.p.AccountID, desk.DraftInput{Kind: "reply", ConversationID: c.target.ConversationID,
 		Content: content, Rationale: rationale, TokenID: c.p.TokenID, CreatedBy: c.p.ServiceUserID})
 	return draftOut{Draft: d}, err
 }
@@ -263,7 +263,7 @@ func (s *Server) updateConversation(ctx context.Context, tx pgx.Tx, c *call) (an
 	if p.SnoozedUntil, err = argTime(c.args, "snoozed_until"); err != nil {
 		return nil, err
 	}
-	conv, err := desk.ConversationUpdate(ctx, tx, c.target.ConversationID, p, s.cfg.Now())
+	conv, err := s.cfg.Desk.ConversationUpdate(ctx, tx, c.p.AccountID, c.target.ConversationID, p, s.cfg.Now())
 	return conversationOut{Conversation: conv}, err
 }
 
@@ -276,7 +276,7 @@ func (s *Server) assign(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	conv, err := desk.ConversationAssign(ctx, tx, c.target.ConversationID, assignee, team)
+	conv, err := s.cfg.Desk.ConversationAssign(ctx, tx, c.p.AccountID, c.target.ConversationID, assignee, team)
 	return conversationOut{Conversation: conv}, err
 }
 
@@ -292,7 +292,7 @@ func (s *Server) escalate(ctx context.Context, tx pgx.Tx, c *call) (any, error) 
 	if e.TeamID, err = argID(c.args, "team_id", false); err != nil {
 		return nil, err
 	}
-	conv, note, err := desk.ConversationEscalate(ctx, tx, c.p.AccountID, c.target.ConversationID, e)
+	conv, note, err := s.cfg.Desk.ConversationEscalate(ctx, tx, c.p.AccountID, c.target.ConversationID, e)
 	return escalateOut{Conversation: conv, Note: note}, err
 }
 
@@ -322,7 +322,7 @@ func (s *Server) createContact(ctx context.Context, tx pgx.Tx, c *call) (any, er
 	if err != nil {
 		return nil, err
 	}
-	ct, err := desk.ContactCreate(ctx, tx, c.p.AccountID, in, c.target.InboxID, c.p.TokenID)
+	ct, err := s.cfg.Desk.ContactCreate(ctx, tx, c.p.AccountID, in, c.target.InboxID, c.p.TokenID)
 	c.target.ContactID = ct.ID
 	return contactOut{Contact: ct}, err
 }
@@ -332,7 +332,7 @@ func (s *Server) updateContact(ctx context.Context, tx pgx.Tx, c *call) (any, er
 	if err != nil {
 		return nil, err
 	}
-	ct, err := desk.ContactUpdate(ctx, tx, c.target.ContactID, in)
+	ct, err := s.cfg.Desk.ContactUpdate(ctx, tx, c.p.AccountID, c.target.ContactID, in)
 	return contactOut{Contact: ct}, err
 }
 
@@ -341,7 +341,7 @@ func (s *Server) contactNote(ctx context.Context, tx pgx.Tx, c *call) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	n, err := desk.ContactNoteCreate(ctx, tx, c.p.AccountID, c.target.ContactID, content, c.author())
+	n, err := s.cfg.Desk.ContactNoteCreate(ctx, tx, c.p.AccountID, c.target.ContactID, content, c.author())
 	return contactNoteOut{Note: n}, err
 }
 
@@ -355,11 +355,11 @@ func (s *Server) startConversation(ctx context.Context, tx pgx.Tx, c *call) (any
 		return nil, err
 	}
 	if c.decision.DraftOnly {
-		d, err := desk.DraftCreate(ctx, tx, c.p.AccountID, desk.DraftInput{Kind: "start", InboxID: c.target.InboxID,
+		d, err := s.cfg.Desk.DraftCreate(ctx, tx, c.p.AccountID, desk.DraftInput{Kind: "start", InboxID: c.target.InboxID,
 			ContactID: c.target.ContactID, Subject: subject, Content: content, TokenID: c.p.TokenID, CreatedBy: c.p.ServiceUserID})
 		return startOut{Draft: &d, PendingApproval: true}, err
 	}
-	conv, m, err := desk.ConversationStart(ctx, tx, c.p.AccountID, c.target.InboxID, c.target.ContactID, subject, content, c.author())
+	conv, m, err := s.cfg.Desk.ConversationStart(ctx, tx, c.p.AccountID, c.target.InboxID, c.target.ContactID, subject, content, c.author())
 	c.target.ConversationID = conv.ID
 	return startOut{Conversation: &conv, Message: &m}, err
 }
