@@ -45,9 +45,10 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{
-		"account":   accountJSON(res.Account),
-		"user":      res.User,
-		"api_token": res.APIToken,
+		"account":     accountJSON(res.Account),
+		"entitlement": s.entitlement(res.Account),
+		"user":        res.User,
+		"api_token":   res.APIToken,
 	})
 }
 
@@ -66,7 +67,7 @@ func (s *Server) accountGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"account": accountJSON(a)})
+	writeJSON(w, http.StatusOK, map[string]any{"account": accountJSON(a), "entitlement": s.entitlement(a)})
 }
 
 func (s *Server) userList(w http.ResponseWriter, r *http.Request) {

@@ -46,6 +46,10 @@ func (s *Server) Routes(r *mux.Router) {
 
 	v1.HandleFunc("/audit", s.admin(s.auditList)).Methods(http.MethodGet)
 
+	v1.HandleFunc("/billing/checkout", s.admin(s.billingCheckout)).Methods(http.MethodPost)
+	v1.HandleFunc("/billing/portal", s.admin(s.billingPortal)).Methods(http.MethodPost)
+	v1.HandleFunc("/stripe/webhook", s.stripeWebhook).Methods(http.MethodPost)
+
 	methodNotAllowed := func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, req, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", req.Method, req.URL.Path))
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/billing"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
@@ -23,6 +24,9 @@ type Config struct {
 	Desk       *desk.Desk
 	Policy     *policy.Engine
 	Audit      *audit.Log
+	// Billing is Stripe Checkout, portal and webhooks; nil when billing is
+	// not configured (its endpoints then answer 503).
+	Billing *billing.Service
 	// PublicURL is the base URL shown for the MCP endpoint.
 	PublicURL string
 	// Now is the clock (tests move it); time.Now when nil.

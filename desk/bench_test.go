@@ -3,6 +3,8 @@ package desk_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -142,4 +144,46 @@ func must(rows pgx.Rows, err error) pgx.Rows {
 		panic(err)
 	}
 	return rows
+}
+
+// BenchmarkEventLatency measures the time from a commit to a long-polling
+// reader holding the event (reported as p50-ms and p99-ms).
+func BenchmarkEventLatency(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, acct, conv := benchWorld(b)
+	d.Hub = desk.NewEventHub(d.DB.Pool)
+	ready := make(chan struct{})
+	go d.Hub.Run(ctx, ready)
+	<-ready
+	start, err := d.EventPoll(ctx, acct, desk.EventQuery{}, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	received := make(chan time.Time, 1024)
+	go func() {
+		cursor := start.NextCursor
+		for ctx.Err() == nil {
+			page, err := d.EventPollWait(ctx, acct, desk.EventQuery{Cursor: cursor, Types: []string{desk.EventMessageCreated}}, 10*time.Second, time.Now)
+			if err != nil {
+				return
+			}
+			for range page.Events {
+				received <- time.Now()
+			}
+			cursor = page.NextCursor
+		}
+	}()
+	var lat []time.Duration
+	for i := 0; b.Loop(); i++ {
+		committedAt := time.Now() // MessageCreate returns after the commit; the event may already be on its way
+		if _, err := d.MessageCreate(ctx, acct, conv, fmt.Sprintf("latency %d", i), true, desk.Author{Kind: "user", Name: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+		got := <-received
+		lat = append(lat, got.Sub(committedAt))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }

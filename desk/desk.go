@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/deskwoot/deskwoot/tenancy"
@@ -19,6 +20,14 @@ import (
 // Desk is the domain service over the tenant-fenced database.
 type Desk struct {
 	DB *tenancy.DB
+	// EventRetention is how long events are kept (DefaultEventRetention when 0).
+	EventRetention time.Duration
+	// Hub wakes long-polls; nil polls without waiting for notifications.
+	Hub *EventHub
+
+	mu       sync.Mutex
+	eventKey []byte              // signs event cursors; read once
+	pruned   map[int64]time.Time // when each account's events were last pruned
 }
 
 // Re-exported sentinels, so callers of desk need not import tenancy to map errors.

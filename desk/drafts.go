@@ -69,7 +69,25 @@ func (d *Desk) DraftCreate(ctx context.Context, tx pgx.Tx, acct int64, in DraftI
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+draftColumns,
 		acct, in.Kind, nullID(in.ConversationID), in.InboxID, nullID(in.ContactID), in.Subject, in.Content, in.Rationale, in.TokenID, nullID(in.CreatedBy))
 	dr, err := pgx.CollectExactlyOneRow(rows, scanDraft)
-	return dr, mapErr(err)
+	if err != nil {
+		return dr, mapErr(err)
+	}
+	return dr, draftEvent(ctx, tx, acct, EventDraftCreated, dr)
+}
+
+func draftEvent(ctx context.Context, tx pgx.Tx, acct int64, typ string, dr Draft) error {
+	data := map[string]any{"draft_id": dr.ID, "kind": dr.Kind, "token_id": dr.TokenID}
+	if dr.MessageID != nil {
+		data["message_id"] = *dr.MessageID
+	}
+	var conv, contact int64
+	if dr.ConversationID != nil {
+		conv = *dr.ConversationID
+	}
+	if dr.ContactID != nil {
+		contact = *dr.ContactID
+	}
+	return eventAppend(ctx, tx, acct, newEvent{typ: typ, inboxID: dr.InboxID, conversationID: conv, contactID: contact, data: data})
 }
 
 // DraftFilter selects drafts.
@@ -153,8 +171,10 @@ func (d *Desk) DraftDecide(ctx context.Context, acct, id int64, sc Scope, dec Dr
 			if err != nil {
 				return err
 			}
-			out, err = draftRead(ctx, tx, id)
-			return err
+			if out, err = draftRead(ctx, tx, id); err != nil {
+				return err
+			}
+			return draftEvent(ctx, tx, acct, EventDraftRejected, out)
 		}
 		content := dr.Content
 		if dec.Content != nil {
@@ -184,8 +204,10 @@ func (d *Desk) DraftDecide(ctx context.Context, acct, id int64, sc Scope, dec Dr
 				conversation_id = $4 WHERE id = $1`, id, dec.UserID, m.ID, *dr.ConversationID); err != nil {
 			return err
 		}
-		out, err = draftRead(ctx, tx, id)
-		return err
+		if out, err = draftRead(ctx, tx, id); err != nil {
+			return err
+		}
+		return draftEvent(ctx, tx, acct, EventDraftApproved, out)
 	})
 	return out, msg, err
 }

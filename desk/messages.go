@@ -77,7 +77,7 @@ func (d *Desk) IncomingMessage(ctx context.Context, acct, inboxID int64, in Inco
 				return err
 			}
 		}
-		contactID, err := findOrCreateContact(ctx, tx, acct, inboxID, in.Contact)
+		contactID, _, err := findOrCreateContact(ctx, tx, acct, inboxID, in.Contact)
 		if err != nil {
 			return err
 		}
@@ -89,6 +89,10 @@ func (d *Desk) IncomingMessage(ctx context.Context, acct, inboxID int64, in Inco
 		if errors.Is(err, pgx.ErrNoRows) {
 			err = tx.QueryRow(ctx, `INSERT INTO conversations (account_id, inbox_id, contact_id) VALUES ($1, $2, $3) RETURNING id`,
 				acct, inboxID, contactID).Scan(&res.ConversationID)
+			if err == nil {
+				err = eventAppend(ctx, tx, acct, newEvent{typ: EventConversationCreated, inboxID: inboxID,
+					conversationID: res.ConversationID, contactID: contactID, data: map[string]any{"status": "open"}})
+			}
 		}
 		if err != nil {
 			return err
@@ -108,6 +112,10 @@ func (d *Desk) IncomingMessage(ctx context.Context, acct, inboxID int64, in Inco
 			return err
 		}
 		res.Created = true
+		if err := eventAppend(ctx, tx, acct, newEvent{typ: EventMessageCreated, inboxID: inboxID, conversationID: res.ConversationID,
+			contactID: contactID, data: map[string]any{"message_id": res.MessageID, "type": "incoming", "private": false, "sender_kind": "contact"}}); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `UPDATE conversations SET last_activity_at = now(), updated_at = now(),
 			status = CASE WHEN status = 'snoozed' THEN 'open' ELSE status END, snoozed_until = NULL WHERE id = $1`, res.ConversationID)
 		return err
@@ -120,9 +128,7 @@ func (d *Desk) IncomingMessage(ctx context.Context, acct, inboxID int64, in Inco
 
 var errDuplicateSource = errors.New("duplicate source id")
 
-func findOrCreateContact(ctx context.Context, tx pgx.Tx, acct, inboxID int64, c IncomingContact) (int64, error) {
-	var id int64
-	var err error
+func findOrCreateContact(ctx context.Context, tx pgx.Tx, acct, inboxID int64, c IncomingContact) (id int64, created bool, err error) {
 	if c.Identifier != "" {
 		err = tx.QueryRow(ctx, `SELECT id FROM contacts WHERE identifier = $1 FOR UPDATE`, c.Identifier).Scan(&id)
 	} else {
@@ -143,15 +149,19 @@ func findOrCreateContact(ctx context.Context, tx pgx.Tx, acct, inboxID int64, c 
 		err = tx.QueryRow(ctx, `INSERT INTO contacts (account_id, name, email, identifier) VALUES ($1, $2, $3, $4)
 			ON CONFLICT DO NOTHING RETURNING id`, acct, name, email, ident).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, errDuplicateSource // a concurrent insert made the contact: retry the whole message
+			return 0, false, errDuplicateSource // a concurrent insert made the contact: retry the whole message
 		}
+		created = err == nil
 	}
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO contact_inboxes (account_id, contact_id, inbox_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
 		acct, id, inboxID)
-	return id, err
+	if err == nil && created {
+		err = eventAppend(ctx, tx, acct, newEvent{typ: EventContactCreated, inboxID: inboxID, contactID: id})
+	}
+	return id, created, err
 }
 
 // Author is who writes an outgoing message or note.
@@ -197,11 +207,18 @@ func (d *Desk) MessageInsert(ctx context.Context, tx pgx.Tx, acct, conversationI
 	if by.TokenID != 0 {
 		token = by.TokenID
 	}
-	rows, _ := tx.Query(ctx, `WITH c AS (
-			UPDATE conversations SET last_activity_at = now(), updated_at = now() WHERE id = $2 RETURNING inbox_id)
+	var m Message
+	var inboxID, contactID int64
+	err := tx.QueryRow(ctx, `WITH c AS (
+			UPDATE conversations SET last_activity_at = now(), updated_at = now() WHERE id = $2 RETURNING inbox_id, contact_id)
 		INSERT INTO messages (account_id, conversation_id, inbox_id, type, content, private, sender_kind, sender_id, sender_name, token_id, delivery_status, approved_by)
 		SELECT $1, $2, c.inbox_id, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM c
-		RETURNING `+messageColumns, acct, conversationID, typ, content, private, by.Kind, by.UserID, by.Name, token, delivery, nullID(by.ApprovedBy))
-	m, err := pgx.CollectExactlyOneRow(rows, scanMessage)
-	return m, withKind(err, "conversation", conversationID)
+		RETURNING `+messageColumns+`, inbox_id, (SELECT contact_id FROM c)`,
+		acct, conversationID, typ, content, private, by.Kind, by.UserID, by.Name, token, delivery, nullID(by.ApprovedBy)).
+		Scan(&m.ID, &m.ConversationID, &m.Type, &m.Content, &m.Private, &m.Sender.Kind, &m.Sender.ID, &m.Sender.Name,
+			&m.DeliveryStatus, &m.DeliveryError, &m.ApprovedBy, &m.CreatedAt, &inboxID, &contactID)
+	if err != nil {
+		return Message{}, withKind(err, "conversation", conversationID)
+	}
+	return m, messageEvent(ctx, tx, acct, m, inboxID, contactID)
 }

@@ -85,7 +85,36 @@ func (d *Desk) ConversationUpdate(ctx context.Context, tx pgx.Tx, acct, id int64
 	if tag.RowsAffected() == 0 {
 		return Conversation{}, notFound("conversation", id)
 	}
-	return ConversationRead(ctx, tx, id)
+	changes := map[string]any{}
+	if status != nil {
+		changes["status"] = *status
+	}
+	if p.Priority != nil {
+		changes["priority"] = *p.Priority
+	}
+	if len(p.AddLabels) > 0 {
+		changes["labels_added"] = p.AddLabels
+	}
+	if len(p.RemoveLabels) > 0 {
+		changes["labels_removed"] = p.RemoveLabels
+	}
+	if len(p.CustomAttributes) > 0 {
+		changes["custom_attributes"] = p.CustomAttributes
+	}
+	if p.SnoozedUntil != nil {
+		changes["snoozed_until"] = p.SnoozedUntil
+	}
+	return d.updated(ctx, tx, acct, id, changes)
+}
+
+// updated reads the conversation after a change and appends its
+// conversation.updated event naming what changed.
+func (d *Desk) updated(ctx context.Context, tx pgx.Tx, acct, id int64, changes map[string]any) (Conversation, error) {
+	c, err := ConversationRead(ctx, tx, id)
+	if err != nil {
+		return c, err
+	}
+	return c, conversationEvent(ctx, tx, acct, EventConversationUpdated, c, changes)
 }
 
 func nonNilStrings(s []string) []string {
@@ -122,7 +151,14 @@ func (d *Desk) ConversationAssign(ctx context.Context, tx pgx.Tx, acct, id, assi
 	if tag.RowsAffected() == 0 {
 		return Conversation{}, notFound("conversation", id)
 	}
-	return ConversationRead(ctx, tx, id)
+	changes := map[string]any{}
+	if assigneeID != 0 {
+		changes["assignee_id"] = assigneeID
+	}
+	if teamID != 0 {
+		changes["team_id"] = teamID
+	}
+	return d.updated(ctx, tx, acct, id, changes)
 }
 
 // Escalation hands a conversation from the agent to people.
@@ -171,7 +207,11 @@ func (d *Desk) ConversationEscalate(ctx context.Context, tx pgx.Tx, acct, id int
 	if err != nil {
 		return Conversation{}, Message{}, err
 	}
-	c, err := ConversationRead(ctx, tx, id)
+	changes := map[string]any{"escalated": true, "reason": e.Reason, "status": "open", "priority": priority}
+	if e.TeamID != 0 {
+		changes["team_id"] = e.TeamID
+	}
+	c, err := d.updated(ctx, tx, acct, id, changes)
 	return c, note, err
 }
 
@@ -194,11 +234,18 @@ func (d *Desk) ConversationStart(ctx context.Context, tx pgx.Tx, acct, inboxID, 
 		acct, contactID, inboxID); err != nil {
 		return Conversation{}, Message{}, err
 	}
+	c, err := ConversationRead(ctx, tx, id)
+	if err != nil {
+		return Conversation{}, Message{}, err
+	}
+	if err := conversationEvent(ctx, tx, acct, EventConversationCreated, c, map[string]any{"outbound": true}); err != nil {
+		return Conversation{}, Message{}, err
+	}
 	m, err := d.MessageInsert(ctx, tx, acct, id, content, false, by)
 	if err != nil {
 		return Conversation{}, Message{}, err
 	}
-	c, err := ConversationRead(ctx, tx, id)
+	c, err = ConversationRead(ctx, tx, id)
 	return c, m, err
 }
 
@@ -265,6 +312,9 @@ func (d *Desk) ContactCreate(ctx context.Context, tx pgx.Tx, acct int64, in Cont
 			return Contact{}, withKind(mapErr(err), "inbox", inboxID)
 		}
 	}
+	if err := eventAppend(ctx, tx, acct, newEvent{typ: EventContactCreated, inboxID: inboxID, contactID: id}); err != nil {
+		return Contact{}, err
+	}
 	return ContactRead(ctx, tx, id)
 }
 
@@ -293,6 +343,19 @@ func (d *Desk) ContactUpdate(ctx context.Context, tx pgx.Tx, acct, id int64, in 
 	}
 	if tag.RowsAffected() == 0 {
 		return Contact{}, notFound("contact", id)
+	}
+	changed := []string{}
+	for name, v := range map[string]*string{"name": in.Name, "email": in.Email, "phone": in.Phone} {
+		if v != nil {
+			changed = append(changed, name)
+		}
+	}
+	if len(in.CustomAttributes) > 0 {
+		changed = append(changed, "custom_attributes")
+	}
+	slices.Sort(changed)
+	if err := eventAppend(ctx, tx, acct, newEvent{typ: EventContactUpdated, contactID: id, data: map[string]any{"changed": changed}}); err != nil {
+		return Contact{}, err
 	}
 	return ContactRead(ctx, tx, id)
 }

@@ -38,6 +38,7 @@ func endpoint(t *testing.T) string {
 			panic(err)
 		}
 		app = a
+		a.Background(context.Background())
 		srvURL = httptest.NewServer(a.Handler).URL + "/api/mcp"
 	})
 	return srvURL

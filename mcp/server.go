@@ -78,7 +78,7 @@ func New(cfg Config) *Server {
 		server.WithRecovery(),
 		server.WithInstructions("Deskwoot help desk. Work the support queue with these tools: read and search conversations, reply, leave private notes, and look up contacts and help-center articles. Every call is authorized by the token's scopes and inboxes and is audited."),
 	)
-	for _, t := range append(s.tools(), s.writeTools()...) {
+	for _, t := range slices.Concat(s.tools(), s.writeTools(), s.eventTools()) {
 		s.toolSet[t.def.Name] = true
 		s.mcp.AddTool(t.def, s.wrap(t))
 	}

@@ -6,8 +6,9 @@ GRANT USAGE ON SCHEMA public TO deskwoot_app;
 GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO deskwoot_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO deskwoot_app;
 
--- Rows the app may remove: memberships it manages, expired idempotency keys.
-GRANT DELETE ON inbox_members, team_members, idempotency_keys TO deskwoot_app;
+-- Rows the app may remove: memberships it manages, expired idempotency keys,
+-- events past their retention.
+GRANT DELETE ON inbox_members, team_members, idempotency_keys, events TO deskwoot_app;
 
 -- The audit trail is append-only for the app.
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, audit_chain FROM deskwoot_app;
@@ -15,6 +16,8 @@ REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, audit_chain FROM deskwoot_app;
 -- Pre-tenant lookup tables are read only through SECURITY DEFINER functions.
 REVOKE ALL ON token_lookup FROM deskwoot_app;
 REVOKE ALL ON schema_migrations FROM deskwoot_app;
+REVOKE ALL ON server_secrets FROM deskwoot_app;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO deskwoot_app;
+REVOKE ALL ON billing_customers, account_directory FROM deskwoot_app;

@@ -64,6 +64,7 @@ type Engine struct {
 	scopes    []string
 	presets   map[string][]string
 	forbidden map[string]string
+	fragments []string // forbidden's keys, sorted
 }
 
 // New loads the embedded policies, compiles them, prepares the decision,
@@ -149,12 +150,7 @@ func (e *Engine) Presets() map[string][]string {
 // tool may ever carry (settings, channel, billing, delete, ...), and what it
 // stands for. The MCP server uses it to audit calls to such names.
 func (e *Engine) ForbiddenKind(name string) (label string, forbidden bool) {
-	frags := make([]string, 0, len(e.forbidden))
-	for f := range e.forbidden {
-		frags = append(frags, f)
-	}
-	sort.Strings(frags)
-	for _, f := range frags {
+	for _, f := range e.fragments {
 		if strings.Contains(name, f) {
 			return e.forbidden[f], true
 		}
@@ -226,6 +222,10 @@ func (e *Engine) loadCatalog(ctx context.Context, pq rego.PreparedEvalQuery) err
 	}
 	e.scopes = slices.Sorted(slices.Values(doc.Scopes))
 	e.forbidden = doc.ForbiddenKinds
+	for f := range doc.ForbiddenKinds {
+		e.fragments = append(e.fragments, f)
+	}
+	sort.Strings(e.fragments)
 	e.presets = make(map[string][]string, len(doc.Presets))
 	for name, ss := range doc.Presets {
 		e.presets[name] = slices.Sorted(slices.Values(ss))

@@ -12,15 +12,24 @@
 #                  "contact_inbox_ids": [..], "contact_created_by_token_id"},
 #    "now":       "RFC3339 time"}
 #
+# The target carries the fields of the tool's catalog target: inbox_id for a
+# conversation (its inbox) or an inbox; contact_inbox_ids and
+# contact_created_by_token_id for a contact.
+#
 # Output (decision):
 #
 #   {"allow": bool, "reasons": [..], "draft_only": bool, "not_found": bool}
 #
-# Default deny. A call is allowed only when every positive condition in
-# `allow` holds; anything missing or of the wrong type fails one of them. The
-# reasons are worked out only for a denial. When the denial is about an object
-# outside the token's inboxes, the reasons read exactly like "not found" and
-# not_found is true, so a token cannot learn what exists beyond its inboxes.
+# Default deny. A call is allowed only when every positive condition of the
+# first decision body holds; anything missing or of the wrong type fails one
+# of them. The reasons are worked out only for a denial. When the denial is
+# about an object outside the token's inboxes, the reasons read exactly like
+# "not found" and not_found is true, so a token cannot learn what exists
+# beyond its inboxes.
+#
+# Every allowed call runs the first body, so it reads input directly and uses
+# unification and lookups rather than helper rules: each rule evaluated costs
+# microseconds.
 package deskwoot.authz
 
 import data.deskwoot.catalog
@@ -33,8 +42,33 @@ default decision := {
 	"not_found": false,
 }
 
-decision := {"allow": true, "reasons": [], "draft_only": _draft_only, "not_found": false} if {
-	allow
+decision := {"allow": true, "reasons": [], "draft_only": draft_only, "not_found": false} if {
+	# The account gate is open.
+	gate.allow
+
+	# The principal is well formed: ids are numbers, scopes an array,
+	# inbox_ids null (every inbox) or an array, require_approval a boolean.
+	p := input.principal
+	is_number(p.account_id)
+	is_number(p.token_id)
+	is_array(p.scopes)
+	{"null", "array"}[type_name(p.inbox_ids)]
+
+	# The tool is in the catalog and is not of a forbidden kind (the
+	# expression is catalog.forbidden_kinds; a test keeps them equal).
+	def := catalog.tools[input.tool]
+	regex.match(`settings|channel|billing|subscription|delete|destroy|purge|remove_contact|remove_conversation|broadcast|campaign|webhook|export`, input.tool) = false
+
+	# The token holds the tool's scope.
+	p.scopes[_] = def.scope
+
+	# The object, and the inbox named in the arguments, lie within the
+	# token's inboxes.
+	_within
+
+	# A require_approval token drafts instead of reaching the customer.
+	approval := {true: def.drafts_on_approval, false: false}
+	draft_only := approval[p.require_approval]
 } else := {
 	"allow": false,
 	"reasons": array.concat(_gate_reasons, sort(_hidden)),
@@ -46,32 +80,90 @@ decision := {"allow": true, "reasons": [], "draft_only": _draft_only, "not_found
 	count(_reasons) > 0
 }
 
-default allow := false
-
-# allow: the account gate is open, the principal is well formed, the tool is a
-# real and permitted tool, the token holds its scope, and the object (or the
-# inbox named in the arguments) lies within the token's inboxes.
-allow if {
-	gate.decision.allow == true
-	_principal_ok
-	is_object(_args)
-	_tool_ok
-	_def.scope in _p.scopes
-	_target_ok
-	_inbox_arg_ok
-}
+# allow is the decision's verdict, for readers and tests.
+allow := decision.allow
 
 # visible_tools are the tools this principal may see in tools/list: the gate
 # is open and the token holds the tool's scope. Objects are not considered.
 visible_tools contains name if {
-	gate.decision.allow == true
+	gate.allow
 	_principal_ok
 	some name, def in catalog.tools
 	def.scope in _p.scopes
 	not _forbidden_name(name)
 }
 
-# ---- input, read defensively ------------------------------------------------
+# ---- inboxes ----------------------------------------------------------------
+
+# _within holds when the object of the call, and the inbox named in its
+# arguments, lie within the token's inboxes. inbox_ids null means every inbox;
+# an array (even an empty one) restricts the token to those inboxes.
+_within if input.principal.inbox_ids = null
+
+# A conversation (or an inbox) must be in one of the token's inboxes.
+_within if {
+	def := catalog.tools[input.tool]
+	def.inbox_arg = "none"
+	{"conversation", "inbox"}[def.target]
+	input.principal.inbox_ids[_] = input.target.inbox_id
+}
+
+# Help-center articles and account-wide listings have no inbox (listings
+# are filtered to the token's inboxes by the server).
+_within if {
+	def := catalog.tools[input.tool]
+	def.inbox_arg = "none"
+	{"none", "article"}[def.target]
+}
+
+# A contact is visible when it is linked to one of the token's inboxes, or
+# when this very token created it.
+_within if {
+	def := catalog.tools[input.tool]
+	def.inbox_arg = "none"
+	def.target = "contact"
+	_contact_visible
+}
+
+# A listing filter is optional, but must name one of the token's inboxes.
+_within if {
+	def := catalog.tools[input.tool]
+	def.inbox_arg = "filter"
+	def.target = "none"
+	object.get(input.args, "inbox_id", null) = null
+}
+
+# A new object is placed in one of the token's inboxes (create_contact);
+# a listing filter names one of them.
+_within if {
+	def := catalog.tools[input.tool]
+	{"filter", "place"}[def.inbox_arg]
+	def.target = "none"
+	input.principal.inbox_ids[_] = input.args.inbox_id
+}
+
+# An outbound conversation starts in one of the token's inboxes, with a
+# contact the token can see.
+_within if {
+	def := catalog.tools[input.tool]
+	def.inbox_arg = "place"
+	def.target = "contact"
+	input.principal.inbox_ids[_] = input.args.inbox_id
+	_contact_visible
+}
+
+_contact_visible if {
+	input.principal.inbox_ids[_] = input.target.contact_inbox_ids[_]
+}
+
+_contact_visible if {
+	by := input.target.contact_created_by_token_id
+	is_number(by)
+	by > 0
+	by = input.principal.token_id
+}
+
+# ---- input, read defensively (for visible_tools and the reasons) ------------
 
 _p := object.get(input, "principal", null)
 
@@ -85,127 +177,41 @@ _def := catalog.tools[_tool_name]
 
 _arg_inbox := object.get(_args, "inbox_id", null)
 
-_positive_number(x) if {
-	is_number(x)
-	x > 0
-}
+_restricted if is_array(_p.inbox_ids)
 
 _principal_ok if {
 	is_object(_p)
-	_positive_number(_p.account_id)
-	_positive_number(_p.token_id)
-	_scopes_ok
+	is_number(_p.account_id)
+	is_number(_p.token_id)
+	is_array(_p.scopes)
 	_inbox_ids_ok
 	is_boolean(_p.require_approval)
 }
 
-_scopes_ok if {
-	is_array(_p.scopes)
-	every s in _p.scopes {
-		is_string(s)
-	}
-}
-
-# inbox_ids null means every inbox; an array (even an empty one) restricts.
 _inbox_ids_ok if _p.inbox_ids == null
 
-_inbox_ids_ok if {
-	is_array(_p.inbox_ids)
-	every i in _p.inbox_ids {
-		is_number(i)
-	}
-}
+_inbox_ids_ok if is_array(_p.inbox_ids)
 
-_unrestricted if _p.inbox_ids == null
-
-_restricted if is_array(_p.inbox_ids)
-
-# ---- the tool ---------------------------------------------------------------
-
-_tool_ok if {
-	_def
-	count(_forbidden_labels) == 0
-}
-
-_forbidden_labels contains label if {
-	some fragment, label in catalog.forbidden_kinds
-	contains(_tool_name, fragment)
-}
+# _is tells whether obj[key] exists and has the type. (A `not` over a
+# missing field must go through a rule like this one: `not is_number(x.y)`
+# is undefined, not true, when x.y is missing.)
+_is(obj, key, type) if type_name(obj[key]) == type
 
 _forbidden_name(name) if {
 	some fragment, _ in catalog.forbidden_kinds
 	contains(name, fragment)
 }
 
-# ---- the object -------------------------------------------------------------
-
-_target_ok if _unrestricted
-
-_target_ok if _def.target in {"none", "article"}
-
-_target_ok if {
-	_restricted
-	_def.target in {"conversation", "inbox"}
-	_target.inbox_id in _p.inbox_ids
+_forbidden_labels contains label if {
+	is_string(_tool_name)
+	some fragment, label in catalog.forbidden_kinds
+	contains(_tool_name, fragment)
 }
-
-_target_ok if {
-	_restricted
-	_def.target == "contact"
-	_contact_visible
-}
-
-# A restricted token sees a contact linked to one of its inboxes, or one it
-# created itself.
-_contact_visible if {
-	some i in _target.contact_inbox_ids
-	i in _p.inbox_ids
-}
-
-_contact_visible if {
-	_positive_number(_target.contact_created_by_token_id)
-	_target.contact_created_by_token_id == _p.token_id
-}
-
-# ---- the inbox named in the arguments ---------------------------------------
-
-_inbox_arg_ok if _def.inbox_arg == "none"
-
-_inbox_arg_ok if {
-	_def.inbox_arg == "filter"
-	_arg_inbox == null
-}
-
-_inbox_arg_ok if {
-	_def.inbox_arg == "place"
-	_arg_inbox == null
-	_unrestricted
-}
-
-_inbox_arg_ok if {
-	_def.inbox_arg in {"filter", "place"}
-	is_number(_arg_inbox)
-	_unrestricted
-}
-
-_inbox_arg_ok if {
-	_def.inbox_arg in {"filter", "place"}
-	is_number(_arg_inbox)
-	_restricted
-	_arg_inbox in _p.inbox_ids
-}
-
-# ---- drafts -----------------------------------------------------------------
-
-_draft_only if {
-	_p.require_approval == true
-	_tool_name in catalog.approval_tools
-} else := false
 
 # ---- reasons (worked out only for a denial) ---------------------------------
 
 _gate_reasons := [] if {
-	gate.decision.allow == true
+	gate.allow
 } else := [gate.decision.reason]
 
 _reasons := array.concat(array.concat(_gate_reasons, sort(_problems)), sort(_scope_reasons))
@@ -214,19 +220,19 @@ _problems contains "the request has no principal; access denied" if {
 	not is_object(_p)
 }
 
-_problems contains "principal.account_id must be a positive integer; access denied" if {
+_problems contains "principal.account_id must be an integer id; access denied" if {
 	is_object(_p)
-	not _positive_number(_p.account_id)
+	not _is(_p, "account_id", "number")
 }
 
-_problems contains "principal.token_id must be a positive integer; access denied" if {
+_problems contains "principal.token_id must be an integer id; access denied" if {
 	is_object(_p)
-	not _positive_number(_p.token_id)
+	not _is(_p, "token_id", "number")
 }
 
 _problems contains "principal.scopes must be an array of scope names; access denied" if {
 	is_object(_p)
-	not _scopes_ok
+	not _is(_p, "scopes", "array")
 }
 
 _problems contains "principal.inbox_ids must be null or an array of inbox ids; access denied" if {
@@ -236,7 +242,7 @@ _problems contains "principal.inbox_ids must be null or an array of inbox ids; a
 
 _problems contains "principal.require_approval must be true or false; access denied" if {
 	is_object(_p)
-	not is_boolean(_p.require_approval)
+	not _is(_p, "require_approval", "boolean")
 }
 
 _problems contains "the request names no tool" if {
@@ -254,23 +260,26 @@ _problems contains sprintf("tool %s is never available to MCP tokens (%s)", [_to
 }
 
 _problems contains "args must be an object" if {
+	_restricted
+	_def.inbox_arg in {"filter", "place"}
 	not is_object(_args)
 }
 
 _problems contains "args.inbox_id must be an inbox id (an integer)" if {
+	_restricted
 	_def.inbox_arg in {"filter", "place"}
 	_arg_inbox != null
 	not is_number(_arg_inbox)
 }
 
 _problems contains sprintf("this token is limited to some inboxes; %s needs args.inbox_id naming one of them", [_tool_name]) if {
-	_def.inbox_arg == "place"
 	_restricted
+	_def.inbox_arg == "place"
 	_arg_inbox == null
 }
 
 _scope_reasons contains sprintf("token lacks scope %s; mint a token with that scope", [_def.scope]) if {
-	_scopes_ok
+	is_array(_p.scopes)
 	not _def.scope in _p.scopes
 }
 
@@ -279,14 +288,16 @@ _scope_reasons contains sprintf("token lacks scope %s; mint a token with that sc
 _hidden contains _not_found("conversation", "conversation_id") if {
 	_restricted
 	_def.target == "conversation"
-	not _target.inbox_id in _p.inbox_ids
+	not _target_inbox_within
 }
 
 _hidden contains _not_found("inbox", "inbox_id") if {
 	_restricted
 	_def.target == "inbox"
-	not _target.inbox_id in _p.inbox_ids
+	not _target_inbox_within
 }
+
+_target_inbox_within if _target.inbox_id in _p.inbox_ids
 
 _hidden contains _not_found("contact", "contact_id") if {
 	_restricted

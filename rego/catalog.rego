@@ -19,39 +19,42 @@ package deskwoot.catalog
 #                "place"  - where the new object is created; an
 #                           inbox-restricted token must name one of its inboxes
 #   title      a short human title (also shown in tools/list)
+#   drafts_on_approval
+#              true when the tool reaches a customer directly; for a token
+#              with require_approval the call then makes a draft instead
 tools := {
 	# conversations:read
-	"list_inboxes": {"scope": "conversations:read", "access": "read", "target": "none", "inbox_arg": "none", "title": "List inboxes"},
-	"list_conversations": {"scope": "conversations:read", "access": "read", "target": "none", "inbox_arg": "filter", "title": "List conversations"},
-	"search_conversations": {"scope": "conversations:read", "access": "read", "target": "none", "inbox_arg": "filter", "title": "Search conversations"},
-	"get_conversation": {"scope": "conversations:read", "access": "read", "target": "conversation", "inbox_arg": "none", "title": "Get a conversation with its messages"},
-	"list_labels": {"scope": "conversations:read", "access": "read", "target": "none", "inbox_arg": "none", "title": "List labels"},
-	"list_team": {"scope": "conversations:read", "access": "read", "target": "none", "inbox_arg": "none", "title": "List agents and teams"},
+	"list_inboxes": {"scope": "conversations:read", "access": "read", "target": "none", "inbox_arg": "none", "title": "List inboxes", "drafts_on_approval": false},
+	"list_conversations": {"scope": "conversations:read", "access": "read", "target": "none", "inbox_arg": "filter", "title": "List conversations", "drafts_on_approval": false},
+	"search_conversations": {"scope": "conversations:read", "access": "read", "target": "none", "inbox_arg": "filter", "title": "Search conversations", "drafts_on_approval": false},
+	"get_conversation": {"scope": "conversations:read", "access": "read", "target": "conversation", "inbox_arg": "none", "title": "Get a conversation with its messages", "drafts_on_approval": false},
+	"list_labels": {"scope": "conversations:read", "access": "read", "target": "none", "inbox_arg": "none", "title": "List labels", "drafts_on_approval": false},
+	"list_team": {"scope": "conversations:read", "access": "read", "target": "none", "inbox_arg": "none", "title": "List agents and teams", "drafts_on_approval": false},
 	# conversations:reply
-	"reply_to_conversation": {"scope": "conversations:reply", "access": "write", "target": "conversation", "inbox_arg": "none", "title": "Reply to the customer"},
+	"reply_to_conversation": {"scope": "conversations:reply", "access": "write", "target": "conversation", "inbox_arg": "none", "title": "Reply to the customer", "drafts_on_approval": true},
 	# conversations:note
-	"add_private_note": {"scope": "conversations:note", "access": "write", "target": "conversation", "inbox_arg": "none", "title": "Add a private note"},
+	"add_private_note": {"scope": "conversations:note", "access": "write", "target": "conversation", "inbox_arg": "none", "title": "Add a private note", "drafts_on_approval": false},
 	# conversations:draft
-	"draft_reply": {"scope": "conversations:draft", "access": "write", "target": "conversation", "inbox_arg": "none", "title": "Draft a reply for human approval"},
-	"list_drafts": {"scope": "conversations:draft", "access": "read", "target": "none", "inbox_arg": "none", "title": "List this token's drafts"},
+	"draft_reply": {"scope": "conversations:draft", "access": "write", "target": "conversation", "inbox_arg": "none", "title": "Draft a reply for human approval", "drafts_on_approval": false},
+	"list_drafts": {"scope": "conversations:draft", "access": "read", "target": "none", "inbox_arg": "none", "title": "List this token's drafts", "drafts_on_approval": false},
 	# conversations:manage
-	"update_conversation": {"scope": "conversations:manage", "access": "write", "target": "conversation", "inbox_arg": "none", "title": "Update status, priority, labels or attributes"},
-	"assign_conversation": {"scope": "conversations:manage", "access": "write", "target": "conversation", "inbox_arg": "none", "title": "Assign a conversation"},
-	"escalate_to_human": {"scope": "conversations:manage", "access": "write", "target": "conversation", "inbox_arg": "none", "title": "Escalate to a human agent"},
+	"update_conversation": {"scope": "conversations:manage", "access": "write", "target": "conversation", "inbox_arg": "none", "title": "Update status, priority, labels or attributes", "drafts_on_approval": false},
+	"assign_conversation": {"scope": "conversations:manage", "access": "write", "target": "conversation", "inbox_arg": "none", "title": "Assign a conversation", "drafts_on_approval": false},
+	"escalate_to_human": {"scope": "conversations:manage", "access": "write", "target": "conversation", "inbox_arg": "none", "title": "Escalate to a human agent", "drafts_on_approval": false},
 	# conversations:create
-	"start_conversation": {"scope": "conversations:create", "access": "write", "target": "contact", "inbox_arg": "place", "title": "Start an outbound conversation"},
+	"start_conversation": {"scope": "conversations:create", "access": "write", "target": "contact", "inbox_arg": "place", "title": "Start an outbound conversation", "drafts_on_approval": true},
 	# contacts:read
-	"search_contacts": {"scope": "contacts:read", "access": "read", "target": "none", "inbox_arg": "none", "title": "Search contacts"},
-	"get_contact": {"scope": "contacts:read", "access": "read", "target": "contact", "inbox_arg": "none", "title": "Get a contact"},
+	"search_contacts": {"scope": "contacts:read", "access": "read", "target": "none", "inbox_arg": "none", "title": "Search contacts", "drafts_on_approval": false},
+	"get_contact": {"scope": "contacts:read", "access": "read", "target": "contact", "inbox_arg": "none", "title": "Get a contact", "drafts_on_approval": false},
 	# contacts:write
-	"create_contact": {"scope": "contacts:write", "access": "write", "target": "none", "inbox_arg": "place", "title": "Create a contact"},
-	"update_contact": {"scope": "contacts:write", "access": "write", "target": "contact", "inbox_arg": "none", "title": "Update a contact"},
-	"add_contact_note": {"scope": "contacts:write", "access": "write", "target": "contact", "inbox_arg": "none", "title": "Add a note to a contact"},
+	"create_contact": {"scope": "contacts:write", "access": "write", "target": "none", "inbox_arg": "place", "title": "Create a contact", "drafts_on_approval": false},
+	"update_contact": {"scope": "contacts:write", "access": "write", "target": "contact", "inbox_arg": "none", "title": "Update a contact", "drafts_on_approval": false},
+	"add_contact_note": {"scope": "contacts:write", "access": "write", "target": "contact", "inbox_arg": "none", "title": "Add a note to a contact", "drafts_on_approval": false},
 	# events:read
-	"poll_events": {"scope": "events:read", "access": "read", "target": "none", "inbox_arg": "none", "title": "Poll the events feed"},
+	"poll_events": {"scope": "events:read", "access": "read", "target": "none", "inbox_arg": "none", "title": "Poll the events feed", "drafts_on_approval": false},
 	# helpcenter:read
-	"search_help_center": {"scope": "helpcenter:read", "access": "read", "target": "none", "inbox_arg": "none", "title": "Search the help center"},
-	"get_article": {"scope": "helpcenter:read", "access": "read", "target": "article", "inbox_arg": "none", "title": "Get a help center article"},
+	"search_help_center": {"scope": "helpcenter:read", "access": "read", "target": "none", "inbox_arg": "none", "title": "Search the help center", "drafts_on_approval": false},
+	"get_article": {"scope": "helpcenter:read", "access": "read", "target": "article", "inbox_arg": "none", "title": "Get a help center article", "drafts_on_approval": false},
 }
 
 # scopes are all the scopes a token can hold.
@@ -83,11 +86,13 @@ _read_only := {"conversations:read", "contacts:read", "events:read", "helpcenter
 
 # approval_tools are the tools whose effect reaches a customer directly; for a
 # token with require_approval they produce a draft for a human instead.
-approval_tools := {"reply_to_conversation", "start_conversation"}
+approval_tools := {name | some name, t in tools; t.drafts_on_approval == true}
 
 # forbidden_kinds are name fragments no tool may ever carry, with what they
 # stand for. No tool exists for these, and the policy denies any tool whose
-# name contains one, so a tool registered by mistake is still refused.
+# name contains one, so a tool registered by mistake is still refused. The
+# allow path of authz.rego checks them as one regular expression; a test keeps
+# that expression and this table in step.
 forbidden_kinds := {
 	"settings": "account settings",
 	"channel": "channel configuration",

@@ -12,9 +12,7 @@
 # inside its grace period. Anything else, including missing or malformed
 # input, keeps it shut with a reason that says what is wrong and what to do.
 #
-# The open path reads input directly so that it stays a handful of
-# expressions (rule indexing picks the one _entitled body for the status);
-# the reasons are worked out only when the gate is shut.
+# The reasons are worked out only when the gate is shut.
 package deskwoot.gate
 
 default decision := {
@@ -24,28 +22,35 @@ default decision := {
 }
 
 decision := {"allow": true, "reason": "", "code": "ok"} if {
-	input.account.mcp_enabled == true
-	_entitled
+	allow
 } else := _shut
 
 # ---- entitlement: the only ways in ------------------------------------------
 
+# allow is true only when MCP is switched on and the account is entitled.
+# authz.rego reuses it. Each body reads input directly and rule indexing picks
+# the one body for the account's status, so the open path stays short.
+default allow := false
+
 # The trial is an Enterprise trial, whatever plan the account has picked.
-_entitled if {
-	input.account.status == "trialing"
-	input.account.plan in _plans
+allow if {
+	input.account.mcp_enabled = true
+	input.account.status = "trialing"
+	{"starter", "business", "enterprise"}[input.account.plan]
 	time.parse_rfc3339_ns(input.now) < time.parse_rfc3339_ns(input.account.trial_ends_at)
 }
 
-_entitled if {
-	input.account.status == "active"
-	input.account.plan == "enterprise"
-	time.parse_rfc3339_ns(input.now) > 0
+allow if {
+	input.account.mcp_enabled = true
+	input.account.status = "active"
+	input.account.plan = "enterprise"
+	time.parse_rfc3339_ns(input.now)
 }
 
-_entitled if {
-	input.account.status == "past_due"
-	input.account.plan == "enterprise"
+allow if {
+	input.account.mcp_enabled = true
+	input.account.status = "past_due"
+	input.account.plan = "enterprise"
 	time.parse_rfc3339_ns(input.now) < time.parse_rfc3339_ns(input.account.grace_ends_at)
 }
 
@@ -73,17 +78,23 @@ _shut := {"allow": false, "reason": _invalid, "code": "invalid_input"} if {
 	_account.mcp_enabled == false
 } else := _closed
 
+# _is and _known test a field that may be missing: `not is_boolean(x.y)`
+# would be undefined, not true, when x.y is missing.
+_is(obj, key, type) if type_name(obj[key]) == type
+
+_known(obj, key, values) if obj[key] in values
+
 # _invalid names the first thing wrong with the input, if anything is.
 _invalid := "account state is missing; access denied" if {
 	not is_object(_account)
 } else := "the current time is missing or not an RFC3339 time; access denied" if {
 	not _now
 } else := "account mcp_enabled must be true or false; access denied" if {
-	not is_boolean(_account.mcp_enabled)
+	not _is(_account, "mcp_enabled", "boolean")
 } else := "account plan is missing or unknown; access denied" if {
-	not _account.plan in _plans
+	not _known(_account, "plan", _plans)
 } else := "account status is missing or unknown; access denied" if {
-	not _account.status in _statuses
+	not _known(_account, "status", _statuses)
 } else := "the account's trial end is missing or not an RFC3339 time; access denied" if {
 	_account.status in {"trialing", "expired"}
 	not _trial_ends

@@ -16,6 +16,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/api"
 	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/billing"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/mcp"
 	"github.com/deskwoot/deskwoot/policy"
@@ -28,6 +29,19 @@ type Config struct {
 	Addr           string
 	PublicURL      string
 	AllowedHosts   []string
+	// EventRetention and IdempotencyTTL take their defaults when zero.
+	EventRetention time.Duration
+	IdempotencyTTL time.Duration
+
+	// Stripe billing (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
+	// STRIPE_API_BASE, DESKWOOT_STRIPE_PRICE_*, DESKWOOT_GRACE_PERIOD).
+	// With neither key set the server runs without billing and its
+	// endpoints answer 503.
+	StripeSecretKey     string
+	StripeWebhookSecret string
+	StripeAPIBase       string
+	StripePrices        map[string]string // plan -> Stripe price id
+	GracePeriod         time.Duration     // 168h when 0
 }
 
 // App is a built server.
@@ -35,6 +49,21 @@ type App struct {
 	DB      *tenancy.DB
 	Handler http.Handler
 	Audit   *audit.Log
+	Hub     *desk.EventHub
+}
+
+// Background starts the work every replica does beside serving (the audit
+// sealer and the events listener) until ctx ends. It returns once the
+// listener is in place.
+func (a *App) Background(ctx context.Context) {
+	go a.Audit.RunSealer(ctx, 250*time.Millisecond, func(err error) { slog.Error("audit sealer", "err", err) })
+	ready := make(chan struct{})
+	go a.Hub.Run(ctx, ready)
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Second):
+		slog.Warn("event listener not ready yet; long-polls fall back to periodic checks")
+	}
 }
 
 // ErrPrivilegedRole is returned when the run-time connection could bypass
@@ -72,15 +101,31 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	lg := &audit.Log{DB: db}
-	d := &desk.Desk{DB: db}
+	hub := desk.NewEventHub(db.Pool)
+	d := &desk.Desk{DB: db, Hub: hub, EventRetention: cfg.EventRetention}
 	hosts := cfg.AllowedHosts
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" && !isLoopback(u.Hostname()) {
 		hosts = append(hosts, u.Hostname())
 	}
+	bill, err := buildBilling(cfg, db, lg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	r := mux.NewRouter()
-	api.New(api.Config{DB: db, Identities: &tenancy.Identities{DB: db}, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL}).Routes(r)
-	r.Handle("/api/mcp", mcp.New(mcp.Config{DB: db, Desk: d, Policy: engine, Audit: lg, AllowedHosts: hosts}))
-	return &App{DB: db, Handler: logRequests(r), Audit: lg}, nil
+	api.New(api.Config{DB: db, Identities: &tenancy.Identities{DB: db}, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill}).Routes(r)
+	r.Handle("/api/mcp", mcp.New(mcp.Config{DB: db, Desk: d, Policy: engine, Audit: lg, AllowedHosts: hosts, IdempotencyTTL: cfg.IdempotencyTTL}))
+	app := &App{DB: db, Handler: logRequests(r), Audit: lg, Hub: hub}
+	return app, nil
+}
+
+// buildBilling is nil (billing not configured) unless a Stripe key is set.
+func buildBilling(cfg Config, db *tenancy.DB, lg *audit.Log) (*billing.Service, error) {
+	if cfg.StripeSecretKey == "" && cfg.StripeWebhookSecret == "" {
+		return nil, nil
+	}
+	return billing.New(billing.Config{DB: db, Audit: lg, SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
+		APIBase: cfg.StripeAPIBase, Prices: cfg.StripePrices, GracePeriod: cfg.GracePeriod, PublicURL: cfg.PublicURL})
 }
 
 func isLoopback(h string) bool {
@@ -90,9 +135,9 @@ func isLoopback(h string) bool {
 // Run serves until ctx ends, then shuts down gracefully.
 func (a *App) Run(ctx context.Context, addr string) error {
 	srv := &http.Server{Addr: addr, Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second}
-	sealCtx, stopSealer := context.WithCancel(context.Background())
-	defer stopSealer()
-	go a.Audit.RunSealer(sealCtx, 250*time.Millisecond, func(err error) { slog.Error("audit sealer", "err", err) })
+	bg, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	a.Background(bg)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {

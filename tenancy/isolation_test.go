@@ -27,6 +27,9 @@ var globalTables = map[string]string{
 	"users":             "global login identities, fenced through memberships",
 	"schema_migrations": "migration bookkeeping, no grant to the app",
 	"token_lookup":      "pre-tenant token hash look-up, read only by a SECURITY DEFINER function",
+	"server_secrets":    "server-wide keys, read only by a SECURITY DEFINER function",
+	"billing_customers": "pre-tenant Stripe customer -> account look-up for webhooks, read and written only by SECURITY DEFINER functions",
+	"account_directory": "account ids for operator commands (the owner is bound by FORCE RLS); filled by a SECURITY DEFINER trigger, no grant to the app",
 }
 
 // fillTenant writes one row of the tenant into every tenant table, as the
@@ -56,7 +59,9 @@ func fillTenant(t *testing.T, owner *pgxpool.Pool, acct, userID int64) {
 		`INSERT INTO audit_log (account_id, actor_kind, action, decision) VALUES ($1, 'system', 'test', 'allow')`,
 		`INSERT INTO drafts (account_id, kind, conversation_id, inbox_id, content, token_id) SELECT $1, 'reply', max(id), max(inbox_id), 'draft', 1 FROM conversations`,
 		`INSERT INTO idempotency_keys (account_id, token_id, key, tool, fingerprint, expires_at) VALUES ($1, 1, 'k', 'reply_to_conversation', 'f', now() + interval '1 day')`,
+		`INSERT INTO events (account_id, type, data) VALUES ($1, 'contact.created', '{}')`,
 		`INSERT INTO audit_chain (account_id, seq, audit_id, hash) SELECT $1, 1, max(id), '\x00' FROM audit_log`,
+		`INSERT INTO stripe_events (account_id, event_id, type, created, outcome) VALUES ($1, 'evt_' || $1::bigint::text, 'customer.subscription.updated', now(), 'applied')`,
 	}
 	for _, s := range stmts {
 		if _, err := tx.Exec(ctx, s, acct); err != nil {

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/mcp"
+	"github.com/deskwoot/deskwoot/migrations"
+	"github.com/deskwoot/deskwoot/policy"
+	"github.com/deskwoot/deskwoot/server"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+var version = "dev"
+
+const usage = `deskwoot — a multi-tenant help desk with an MCP server at /api/mcp
+
+Usage:
+  deskwoot serve            serve the REST API and /api/mcp (DATABASE_URL = the deskwoot_app role)
+  deskwoot migrate          apply migrations, create/update the deskwoot_app role (DATABASE_URL = the owner)
+  deskwoot dev              private PostgreSQL under ./.deskwoot, migrate, demo workspace, serve on 127.0.0.1:8080
+  deskwoot policy test      run the Rego policy tests with coverage
+  deskwoot policy eval --input FILE.json   print the decision for an input document
+  deskwoot audit verify --account N        recompute an account's audit hash chain (DATABASE_URL = the owner)
+  deskwoot accounts list | show ID | trial --account ID (--ends-at RFC3339 | --extend 7d)   plan state; extend or end a trial (DATABASE_URL = the owner)
+  deskwoot version
+
+Environment (flags mirror them; see --help of each command):
+  DATABASE_URL, DESKWOOT_APP_DATABASE_URL, DESKWOOT_APP_PASSWORD, DESKWOOT_ADDR,
+  DESKWOOT_PUBLIC_URL, DESKWOOT_ALLOWED_HOSTS, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
+  STRIPE_API_BASE, DESKWOOT_STRIPE_PRICE_{STARTER,BUSINESS,ENTERPRISE}, DESKWOOT_GRACE_PERIOD
+`
+
+func run(args []string) error {
+	if len(args) == 0 {
+		fmt.Print(usage)
+		return errors.New("no command given")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "serve":
+		return serveCmd(ctx, args[1:])
+	case "migrate":
+		return migrateCmd(ctx, args[1:])
+	case "dev":
+		return devCmd(ctx, args[1:])
+	case "policy":
+		return policyCmd(ctx, args[1:])
+	case "audit":
+		return auditCmd(ctx, args[1:])
+	case "accounts":
+		return accountsCmd(ctx, args[1:])
+	case "version", "--version":
+		fmt.Println("deskwoot", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return nil
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func serveCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	dbURL := fs.String("database-url", env("DATABASE_URL", ""), "PostgreSQL URL of the deskwoot_app role (DATABASE_URL)")
+	addr := fs.String("addr", env("DESKWOOT_ADDR", "127.0.0.1:8080"), "listen address (DESKWOOT_ADDR)")
+	public := fs.String("public-url", env("DESKWOOT_PUBLIC_URL", ""), "public base URL, also an allowed Host (DESKWOOT_PUBLIC_URL)")
+	hosts := fs.String("allowed-hosts", env("DESKWOOT_ALLOWED_HOSTS", ""), "extra allowed Host names for /api/mcp, comma separated (DESKWOOT_ALLOWED_HOSTS)")
+	stripeFlags := addBillingFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dbURL == "" {
+		return errors.New("serve: set DATABASE_URL to the deskwoot_app connection")
+	}
+	if *public == "" {
+		*public = "http://" + *addr
+	}
+	mcp.Version = version
+	cfg := server.Config{AppDatabaseURL: *dbURL, Addr: *addr, PublicURL: *public, AllowedHosts: server.SplitHosts(*hosts)}
+	if err := stripeFlags.apply(&cfg); err != nil {
+		return err
+	}
+	app, err := server.Build(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "deskwoot serving on http://%s (MCP at %s/api/mcp)\n", *addr, *public)
+	return app.Run(ctx, *addr)
+}
+
+func migrateCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	dbURL := fs.String("database-url", env("DATABASE_URL", ""), "PostgreSQL URL of the schema owner (DATABASE_URL)")
+	appPassword := fs.String("app-password", env("DESKWOOT_APP_PASSWORD", ""), "password to set for deskwoot_app (DESKWOOT_APP_PASSWORD)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dbURL == "" {
+		return errors.New("migrate: set DATABASE_URL to the owner connection")
+	}
+	v, err := migrations.Run(ctx, *dbURL, migrations.Options{AppPassword: *appPassword, Log: os.Stdout})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("schema at version %d\n", v)
+	return nil
+}
+
+func policyCmd(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return errors.New("policy: say test or eval --input FILE.json")
+	}
+	switch args[0] {
+	case "test":
+		fs := flag.NewFlagSet("policy test", flag.ContinueOnError)
+		cover := fs.Bool("coverage", true, "print coverage per policy file")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		passed, failed, err := policy.RunTests(ctx, os.Stdout, *cover)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%d passed, %d failed\n", passed, failed)
+		if failed > 0 || passed == 0 {
+			return errors.New("policy tests failed")
+		}
+		return nil
+	case "eval":
+		fs := flag.NewFlagSet("policy eval", flag.ContinueOnError)
+		input := fs.String("input", "", "JSON input document (see rego/authz.rego)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		raw, err := os.ReadFile(*input)
+		if err != nil {
+			return fmt.Errorf("policy eval: %w", err)
+		}
+		e, err := policy.New(ctx)
+		if err != nil {
+			return err
+		}
+		out, err := e.EvalJSON(ctx, raw)
+		if err != nil {
+			return err
+		}
+		return printJSON(out)
+	}
+	return fmt.Errorf("policy: unknown subcommand %q", args[0])
+}
+
+func auditCmd(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "verify" {
+		return errors.New("audit: say verify --account N")
+	}
+	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	dbURL := fs.String("database-url", env("DATABASE_URL", ""), "PostgreSQL URL of the owner (DATABASE_URL)")
+	acct := fs.String("account", "", "account id")
+	seal := fs.Bool("seal", true, "seal committed rows first")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(*acct, 10, 64)
+	if err != nil || id <= 0 {
+		return errors.New("audit verify: --account must be an account id")
+	}
+	db, err := tenancy.Open(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if *seal {
+		if _, err := audit.Seal(ctx, db, id); err != nil {
+			return err
+		}
+	}
+	res, err := audit.Verify(ctx, db, id)
+	if err != nil {
+		return err
+	}
+	if err := printJSON(res); err != nil {
+		return err
+	}
+	if !res.OK {
+		return fmt.Errorf("audit chain of account %d is broken: %s", id, res.Problem)
+	}
+	return nil
+}

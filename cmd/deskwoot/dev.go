@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/deskwoot/deskwoot/demo"
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/localpg"
+	"github.com/deskwoot/deskwoot/mcp"
+	"github.com/deskwoot/deskwoot/migrations"
+	"github.com/deskwoot/deskwoot/server"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// devCmd runs a local trial: private PostgreSQL (or DATABASE_URL), migrate,
+// demo workspace, client configuration, serve.
+func devCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	addr := fs.String("addr", env("DESKWOOT_ADDR", "127.0.0.1:8080"), "listen address (DESKWOOT_ADDR)")
+	dir := fs.String("dir", ".deskwoot", "where the private PostgreSQL keeps its data")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	owner, app := os.Getenv("DATABASE_URL"), os.Getenv("DESKWOOT_APP_DATABASE_URL")
+	if owner == "" {
+		c, err := localpg.Start(ctx, localpg.Options{Dir: *dir, Log: os.Stderr})
+		if err != nil {
+			return err
+		}
+		defer c.Stop()
+		abs, _ := filepath.Abs(c.Dir)
+		fmt.Fprintf(os.Stderr, "PostgreSQL data in %s, listening on 127.0.0.1:%d\n", abs, c.Port)
+		owner, app = c.OwnerURL, c.AppURL
+	} else if app == "" {
+		var err error
+		if app, err = tenancy.AppURL(owner, os.Getenv("DESKWOOT_APP_PASSWORD")); err != nil {
+			return err
+		}
+	}
+	if _, err := migrations.Run(ctx, owner, migrations.Options{AppPassword: os.Getenv("DESKWOOT_APP_PASSWORD"), Log: os.Stderr}); err != nil {
+		return err
+	}
+	mcp.Version = version
+	public := "http://" + *addr
+	srv, err := server.Build(ctx, server.Config{AppDatabaseURL: app, Addr: *addr, PublicURL: public})
+	if err != nil {
+		return err
+	}
+	ws, err := demo.Seed(ctx, &tenancy.Identities{DB: srv.DB}, &desk.Desk{DB: srv.DB}, demo.Options{Now: time.Now()})
+	switch {
+	case errors.Is(err, demo.ErrAlreadySeeded):
+		fmt.Println("The demo workspace already exists in this database (its credentials were printed on the first run; remove .deskwoot/ to start over).")
+	case err != nil:
+		return err
+	default:
+		printDevBanner(public, ws)
+		os.MkdirAll(*dir, 0o700)
+		creds := filepath.Join(*dir, "demo-credentials.json")
+		if b, err := json.MarshalIndent(ws, "", "  "); err == nil {
+			os.WriteFile(creds, b, 0o600)
+			fmt.Printf("(saved to %s)\n\n", creds)
+		}
+	}
+	fmt.Printf("Serving on %s — Ctrl-C to stop.\n", public)
+	return srv.Run(ctx, *addr)
+}
+
+func printDevBanner(public string, ws demo.Workspace) {
+	url := public + "/api/mcp"
+	fmt.Printf(`
+Deskwoot demo workspace %q (account %d)
+  admin login:      %s / %s
+  admin API token:  %s
+  MCP token:        %s   (all ten scopes, every inbox)
+
+MCP client configuration — Claude Desktop, Cursor and most clients ("mcpServers"):
+{
+  "mcpServers": {
+    "deskwoot": {
+      "url": "%s",
+      "headers": { "Authorization": "Bearer %s" }
+    }
+  }
+}
+
+OpenClaw (~/.openclaw/openclaw.json):
+{ "mcp": { "servers": { "deskwoot": { "url": "%s", "transport": "streamable-http", "headers": { "Authorization": "Bearer %s" } } } } }
+or: openclaw mcp add deskwoot --url %s --transport streamable-http --header 'Authorization=Bearer %s'
+
+MCP Inspector CLI:
+npx -y @modelcontextprotocol/inspector@2.12.0 --cli %s --transport http --header "Authorization: Bearer %s" --method tools/list
+
+`, ws.AccountName, ws.AccountID, ws.AdminEmail, ws.AdminPassword, ws.AdminAPIToken, ws.MCPToken,
+		url, ws.MCPToken, url, ws.MCPToken, url, ws.MCPToken, url, ws.MCPToken)
+}

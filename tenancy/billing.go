@@ -1,0 +1,161 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// State is the part of the account the MCP gate and the entitlement read.
+func (a Account) State() AccountState {
+	return AccountState{Plan: a.Plan, Status: a.SubscriptionStatus, TrialEndsAt: a.TrialEndsAt, GraceEndsAt: a.GraceEndsAt, MCPEnabled: a.MCPEnabled}
+}
+
+// Billing is an account's plan state together with its Stripe link.
+type Billing struct {
+	AccountID            int64      `json:"account_id"`
+	Name                 string     `json:"name"`
+	Plan                 string     `json:"plan"`
+	Status               string     `json:"subscription_status"`
+	TrialEndsAt          *time.Time `json:"trial_ends_at"`
+	GraceEndsAt          *time.Time `json:"grace_ends_at"`
+	MCPEnabled           bool       `json:"mcp_enabled"`
+	StripeCustomerID     *string    `json:"stripe_customer_id"`
+	StripeSubscriptionID *string    `json:"stripe_subscription_id"`
+	CurrentPeriodEnd     *time.Time `json:"current_period_end"`
+	PastDueSince         *time.Time `json:"past_due_since"`
+	// EventAt is the Stripe `created` time of the newest event applied to
+	// the subscription state; older events are ignored.
+	EventAt   *time.Time `json:"billing_event_at"`
+	UpdatedAt *time.Time `json:"billing_updated_at"`
+	CreatedAt time.Time  `json:"created_at"`
+}
+
+// State is the part of the billing row the MCP gate and the entitlement read.
+func (b Billing) State() AccountState {
+	return AccountState{Plan: b.Plan, Status: b.Status, TrialEndsAt: b.TrialEndsAt, GraceEndsAt: b.GraceEndsAt, MCPEnabled: b.MCPEnabled}
+}
+
+const billingColumns = `id, name, plan, subscription_status, trial_ends_at, grace_ends_at, mcp_enabled,
+	stripe_customer_id, stripe_subscription_id, current_period_end, past_due_since, billing_event_at, billing_updated_at, created_at`
+
+// BillingGet reads the account's plan state and Stripe link.
+func (db *DB) BillingGet(ctx context.Context, accountID int64) (Billing, error) {
+	var b Billing
+	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
+		var err error
+		b, err = billingRow(ctx, tx, accountID, false)
+		return err
+	})
+	return b, err
+}
+
+// BillingLock reads the account's billing row inside tx and locks it until
+// the transaction ends, so that concurrent webhooks and operator commands
+// apply one after the other.
+func BillingLock(ctx context.Context, tx pgx.Tx, accountID int64) (Billing, error) {
+	return billingRow(ctx, tx, accountID, true)
+}
+
+func billingRow(ctx context.Context, tx pgx.Tx, accountID int64, lock bool) (Billing, error) {
+	q := `SELECT ` + billingColumns + ` FROM accounts WHERE id = $1`
+	if lock {
+		q += ` FOR UPDATE`
+	}
+	rows, _ := tx.Query(ctx, q, accountID)
+	b, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Billing])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, fmt.Errorf("%w: account %d", ErrNotFound, accountID)
+	}
+	return b, err
+}
+
+// BillingSave writes the plan and subscription fields of b back to its
+// account inside tx, and registers a newly linked Stripe customer in the
+// pre-tenant look-up (see BillingCustomerAccount).
+func BillingSave(ctx context.Context, tx pgx.Tx, b Billing, now time.Time) error {
+	var prevCustomer *string
+	if err := tx.QueryRow(ctx, `SELECT stripe_customer_id FROM accounts WHERE id = $1`, b.AccountID).Scan(&prevCustomer); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `UPDATE accounts SET plan = $2, subscription_status = $3, trial_ends_at = $4, grace_ends_at = $5,
+			stripe_customer_id = $6, stripe_subscription_id = $7, current_period_end = $8, past_due_since = $9,
+			billing_event_at = $10, billing_updated_at = $11
+		WHERE id = $1`,
+		b.AccountID, b.Plan, b.Status, b.TrialEndsAt, b.GraceEndsAt,
+		b.StripeCustomerID, b.StripeSubscriptionID, b.CurrentPeriodEnd, b.PastDueSince, b.EventAt, now)
+	if err != nil {
+		return err
+	}
+	if b.StripeCustomerID != nil && (prevCustomer == nil || *prevCustomer != *b.StripeCustomerID) {
+		_, err = tx.Exec(ctx, `SELECT deskwoot_billing_customer_register($1)`, *b.StripeCustomerID)
+	}
+	return err
+}
+
+// BillingCustomerAccount finds the account a Stripe customer was linked to
+// (by checkout.session.completed). It runs before the tenant is known,
+// through a narrow SECURITY DEFINER function. Unknown is ErrNotFound.
+func (db *DB) BillingCustomerAccount(ctx context.Context, customerID string) (int64, error) {
+	var acct *int64
+	if err := db.Pool.QueryRow(ctx, `SELECT deskwoot_billing_customer_owner($1)`, customerID).Scan(&acct); err != nil {
+		return 0, MapError(err)
+	}
+	if acct == nil {
+		return 0, fmt.Errorf("%w: Stripe customer %s is not linked to an account", ErrNotFound, customerID)
+	}
+	return *acct, nil
+}
+
+// StripeEvent is one Stripe event as recorded in an account.
+type StripeEvent struct {
+	ID      string
+	Type    string
+	Created time.Time
+	Outcome string
+}
+
+// StripeEventClaim records a Stripe event in the account inside tx. It
+// returns false when the event was recorded before (a replay): the caller
+// then changes nothing. Concurrent deliveries of one event serialise on the
+// primary key, so exactly one of them claims it.
+func StripeEventClaim(ctx context.Context, tx pgx.Tx, accountID int64, ev StripeEvent) (bool, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO stripe_events (account_id, event_id, type, created, outcome)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, event_id) DO NOTHING`,
+		accountID, ev.ID, ev.Type, ev.Created, ev.Outcome)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// StripeEventOutcome sets the outcome of an event claimed in tx.
+func StripeEventOutcome(ctx context.Context, tx pgx.Tx, accountID int64, eventID, outcome string) error {
+	_, err := tx.Exec(ctx, `UPDATE stripe_events SET outcome = $3 WHERE account_id = $1 AND event_id = $2`, accountID, eventID, outcome)
+	return err
+}
+
+// StripeEventList lists the Stripe events recorded in the account, newest
+// first.
+func (db *DB) StripeEventList(ctx context.Context, accountID int64) ([]StripeEvent, error) {
+	var evs []StripeEvent
+	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `SELECT event_id, type, created, outcome FROM stripe_events ORDER BY received_at DESC, event_id`)
+		var err error
+		evs, err = pgx.CollectRows(rows, pgx.RowToStructByPos[StripeEvent])
+		return err
+	})
+	return evs, err
+}
+
+// AccountDirectory lists every account id, oldest first. Only the owner
+// connection can read the directory (operator commands); the app role has
+// no grant on it.
+func (db *DB) AccountDirectory(ctx context.Context) ([]int64, error) {
+	rows, _ := db.Pool.Query(ctx, `SELECT account_id FROM account_directory ORDER BY account_id`)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	return ids, MapError(err)
+}
