@@ -30,7 +30,7 @@ var (
 )
 
 // endpoint starts one server for the package (as deskwoot_app).
-func endpoint(t *testing.T) string {
+func endpoint(t testing.TB) string {
 	t.Helper()
 	appOnce.Do(func() {
 		a, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: "http://127.0.0.1"})
@@ -55,7 +55,7 @@ type world struct {
 	article            int64
 }
 
-func newWorld(t *testing.T) world {
+func newWorld(t testing.TB) world {
 	t.Helper()
 	ctx := context.Background()
 	w := world{Tenant: dbtest.NewTenant(t), d: &desk.Desk{DB: dbtest.App(t)}}
@@ -93,7 +93,7 @@ func newWorld(t *testing.T) world {
 	return w
 }
 
-func (w world) token(t *testing.T, scopes []string, inboxes []int64, mod ...func(*tenancy.MCPTokenInput)) string {
+func (w world) token(t testing.TB, scopes []string, inboxes []int64, mod ...func(*tenancy.MCPTokenInput)) string {
 	t.Helper()
 	in := tenancy.MCPTokenInput{Name: "bot", Scopes: scopes, InboxIDs: inboxes, RateLimitPerMinute: 60000}
 	for _, m := range mod {
