@@ -40,6 +40,9 @@ type call struct {
 	args     map[string]any
 	target   policy.Target
 	decision policy.Decision
+	// loaded is what a target loader already read for run (a read that
+	// fetched its target and its answer in one round trip).
+	loaded any
 }
 
 // scope is what the desk shows this token.

@@ -139,7 +139,9 @@ func TestAgentWorkflowWithOfficialClient(t *testing.T) {
 		t.Fatalf("REST messages: %v", msgs)
 	}
 	reply, note := msgs[1].(map[string]any), msgs[2].(map[string]any)
-	if reply["type"] != "outgoing" || reply["sender"].(map[string]any)["name"] != "triage-bot" || reply["delivery_status"] != "pending" {
+	// The outbox carries it on: pending, then sent or (this inbox has no
+	// webhook) failed with the reason.
+	if reply["type"] != "outgoing" || reply["sender"].(map[string]any)["name"] != "triage-bot" || reply["delivery_status"] == nil {
 		t.Errorf("reply as humans see it: %v", reply)
 	}
 	if note["type"] != "note" || note["private"] != true {

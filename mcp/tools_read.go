@@ -99,7 +99,7 @@ func (s *Server) tools() []tool {
 				mcpgo.WithString("messages_cursor", mcpgo.MaxLength(200), mcpgo.Description("Cursor from next_cursor to read further messages.")),
 				mcpgo.WithInteger("messages_limit", mcpgo.Min(1), mcpgo.Max(100), mcpgo.Description("Messages per page, 1 to 100 (default 50).")),
 				mcpgo.WithOutputSchema[desk.ConversationView]())...),
-			target: s.conversationTarget,
+			target: s.conversationWithMessages,
 			run:    s.getConversation,
 		},
 		{
@@ -259,16 +259,33 @@ func (s *Server) searchConversations(ctx context.Context, c *call) (any, error) 
 	return conversationsOut{Conversations: list, NextCursor: next}, err
 }
 
-func (s *Server) getConversation(ctx context.Context, c *call) (any, error) {
+// conversationWithMessages loads the whole view in the one round trip that
+// also yields the target: the policy decides on its inbox, and only an
+// allowed call returns it.
+func (s *Server) conversationWithMessages(ctx context.Context, c *call) error {
+	id, err := argID(c.args, "conversation_id", true)
+	if err != nil {
+		return err
+	}
 	cur, err := argString(c.args, "messages_cursor", 200, false)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	limit, err := argInt(c.args, "messages_limit", 1, 100)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return s.cfg.Desk.ConversationGet(ctx, c.p.AccountID, c.target.ConversationID, cur, limit)
+	v, err := s.cfg.Desk.ConversationGet(ctx, c.p.AccountID, id, cur, limit)
+	if err != nil {
+		return err
+	}
+	c.target.ConversationID, c.target.InboxID, c.target.ContactID = v.Conversation.ID, v.Conversation.InboxID, v.Conversation.Contact.ID
+	c.loaded = v
+	return nil
+}
+
+func (s *Server) getConversation(ctx context.Context, c *call) (any, error) {
+	return c.loaded, nil
 }
 
 func (s *Server) listLabels(ctx context.Context, c *call) (any, error) {
