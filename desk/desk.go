@@ -24,6 +24,9 @@ type Desk struct {
 	EventRetention time.Duration
 	// Hub wakes long-polls; nil polls without waiting for notifications.
 	Hub *EventHub
+	// Outbox enqueues the delivery of each outgoing message in the
+	// transaction that stores it; nil stores messages without delivering.
+	Outbox DeliveryQueue
 
 	mu       sync.Mutex
 	eventKey []byte              // signs event cursors; read once

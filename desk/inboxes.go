@@ -43,7 +43,7 @@ func (in InboxInput) validate() error {
 	default:
 		return invalid("channel must be api or email")
 	}
-	return nil
+	return channelSettingsValidate(in.Channel, in.Settings)
 }
 
 // InboxCreate adds an inbox; admins only (the caller checks the role).

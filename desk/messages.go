@@ -220,5 +220,11 @@ func (d *Desk) MessageInsert(ctx context.Context, tx pgx.Tx, acct, conversationI
 	if err != nil {
 		return Message{}, withKind(err, "conversation", conversationID)
 	}
+	if !private && d.Outbox != nil {
+		// The delivery job commits with the message, or neither does.
+		if err := d.Outbox.EnqueueDelivery(ctx, tx, acct, m.ID); err != nil {
+			return Message{}, err
+		}
+	}
 	return m, messageEvent(ctx, tx, acct, m, inboxID, contactID)
 }

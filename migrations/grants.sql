@@ -21,3 +21,11 @@ REVOKE ALL ON server_secrets FROM deskwoot_app;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO deskwoot_app;
 REVOKE ALL ON billing_customers, account_directory FROM deskwoot_app;
+
+-- Channels: the inbound mail look-up is read only through a SECURITY DEFINER
+-- function. River's tables (the outbox) carry job ids, not tenant content:
+-- the app inserts, fetches, completes and cleans jobs, and elects a leader
+-- among replicas; River's migration bookkeeping stays the owner's.
+REVOKE ALL ON email_inbound_addresses FROM deskwoot_app;
+GRANT DELETE ON river_job, river_leader, river_queue, river_notification TO deskwoot_app;
+REVOKE ALL ON river_migration FROM deskwoot_app;

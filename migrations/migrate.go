@@ -136,6 +136,9 @@ func Run(ctx context.Context, ownerURL string, o Options) (int, error) {
 		current = max(current, m.Version)
 		fmt.Fprintf(o.Log, "migrated %04d_%s\n", m.Version, m.Name)
 	}
+	if err := migrateRiver(ctx, conn, o.Log); err != nil {
+		return current, err
+	}
 	grants, err := files.ReadFile("grants.sql")
 	if err != nil {
 		return current, err

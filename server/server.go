@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,7 +19,9 @@ import (
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/billing"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/mailserver"
 	"github.com/deskwoot/deskwoot/mcp"
+	"github.com/deskwoot/deskwoot/outbox"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -42,6 +45,12 @@ type Config struct {
 	StripeAPIBase       string
 	StripePrices        map[string]string // plan -> Stripe price id
 	GracePeriod         time.Duration     // 168h when 0
+
+	// SMTPAddr is where the inbound mail listener listens
+	// (DESKWOOT_SMTP_ADDR); empty leaves it off.
+	SMTPAddr string
+	// OutboxWorkers is how many deliveries one replica runs at once (10 when 0).
+	OutboxWorkers int
 }
 
 // App is a built server.
@@ -50,6 +59,10 @@ type App struct {
 	Handler http.Handler
 	Audit   *audit.Log
 	Hub     *desk.EventHub
+	// Outbox delivers outgoing messages; Mail (nil when off) takes inbound mail.
+	Outbox *outbox.Outbox
+	Mail   *mailserver.Server
+	mailLn net.Listener
 }
 
 // Background starts the work every replica does beside serving (the audit
@@ -63,6 +76,23 @@ func (a *App) Background(ctx context.Context) {
 	case <-ready:
 	case <-time.After(5 * time.Second):
 		slog.Warn("event listener not ready yet; long-polls fall back to periodic checks")
+	}
+	a.startChannels(ctx)
+}
+
+// startChannels runs the outbox workers and the inbound mail listener until
+// ctx ends.
+func (a *App) startChannels(ctx context.Context) {
+	if err := a.Outbox.Start(ctx); err != nil {
+		slog.Error("outbox workers did not start; outgoing messages wait in pending", "err", err)
+	}
+	if a.Mail != nil {
+		go func() {
+			if err := a.Mail.Serve(a.mailLn); err != nil {
+				slog.Error("smtp listener", "err", err)
+			}
+		}()
+		go func() { <-ctx.Done(); a.Mail.Close() }()
 	}
 }
 
@@ -103,6 +133,21 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	lg := &audit.Log{DB: db}
 	hub := desk.NewEventHub(db.Pool)
 	d := &desk.Desk{DB: db, Hub: hub, EventRetention: cfg.EventRetention}
+	ob, err := outbox.New(outbox.Config{DB: db, Desk: d, Workers: cfg.OutboxWorkers})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	d.Outbox = ob
+	var mailSrv *mailserver.Server
+	var mailLn net.Listener
+	if cfg.SMTPAddr != "" {
+		if mailLn, err = net.Listen("tcp", cfg.SMTPAddr); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("smtp listener (DESKWOOT_SMTP_ADDR): %w", err)
+		}
+		mailSrv = mailserver.New(mailserver.Config{Desk: d})
+	}
 	hosts := cfg.AllowedHosts
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" && !isLoopback(u.Hostname()) {
 		hosts = append(hosts, u.Hostname())
@@ -115,7 +160,7 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	r := mux.NewRouter()
 	api.New(api.Config{DB: db, Identities: &tenancy.Identities{DB: db}, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill}).Routes(r)
 	r.Handle("/api/mcp", mcp.New(mcp.Config{DB: db, Desk: d, Policy: engine, Audit: lg, AllowedHosts: hosts, IdempotencyTTL: cfg.IdempotencyTTL}))
-	app := &App{DB: db, Handler: logRequests(r), Audit: lg, Hub: hub}
+	app := &App{DB: db, Handler: logRequests(r), Audit: lg, Hub: hub, Outbox: ob, Mail: mailSrv, mailLn: mailLn}
 	return app, nil
 }
 
@@ -148,6 +193,11 @@ func (a *App) Run(ctx context.Context, addr string) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutdown)
+	stopBackground()
+	select { // running deliveries finish before the pool closes
+	case <-a.Outbox.Stopped():
+	case <-shutdown.Done():
+	}
 	a.DB.Close()
 	return err
 }

@@ -30,6 +30,9 @@ var globalTables = map[string]string{
 	"server_secrets":    "server-wide keys, read only by a SECURITY DEFINER function",
 	"billing_customers": "pre-tenant Stripe customer -> account look-up for webhooks, read and written only by SECURITY DEFINER functions",
 	"account_directory": "account ids for operator commands (the owner is bound by FORCE RLS); filled by a SECURITY DEFINER trigger, no grant to the app",
+
+	// Channels (issue 5).
+	"email_inbound_addresses": "pre-tenant inbound mail address -> account and inbox look-up for the SMTP listener; written by a SECURITY DEFINER trigger on inboxes, read by a SECURITY DEFINER function, no grant to the app",
 }
 
 // fillTenant writes one row of the tenant into every tenant table, as the

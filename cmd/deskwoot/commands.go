@@ -34,7 +34,7 @@ Usage:
 
 Environment (flags mirror them; see --help of each command):
   DATABASE_URL, DESKWOOT_APP_DATABASE_URL, DESKWOOT_APP_PASSWORD, DESKWOOT_ADDR,
-  DESKWOOT_PUBLIC_URL, DESKWOOT_ALLOWED_HOSTS, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
+  DESKWOOT_PUBLIC_URL, DESKWOOT_ALLOWED_HOSTS, DESKWOOT_SMTP_ADDR, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
   STRIPE_API_BASE, DESKWOOT_STRIPE_PRICE_{STARTER,BUSINESS,ENTERPRISE}, DESKWOOT_GRACE_PERIOD
 `
 
@@ -82,6 +82,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	addr := fs.String("addr", env("DESKWOOT_ADDR", "127.0.0.1:8080"), "listen address (DESKWOOT_ADDR)")
 	public := fs.String("public-url", env("DESKWOOT_PUBLIC_URL", ""), "public base URL, also an allowed Host (DESKWOOT_PUBLIC_URL)")
 	hosts := fs.String("allowed-hosts", env("DESKWOOT_ALLOWED_HOSTS", ""), "extra allowed Host names for /api/mcp, comma separated (DESKWOOT_ALLOWED_HOSTS)")
+	smtpAddr := fs.String("smtp-addr", env("DESKWOOT_SMTP_ADDR", ""), "inbound mail listener address, e.g. :2525; off when empty (DESKWOOT_SMTP_ADDR)")
 	stripeFlags := addBillingFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -93,7 +94,7 @@ func serveCmd(ctx context.Context, args []string) error {
 		*public = "http://" + *addr
 	}
 	mcp.Version = version
-	cfg := server.Config{AppDatabaseURL: *dbURL, Addr: *addr, PublicURL: *public, AllowedHosts: server.SplitHosts(*hosts)}
+	cfg := server.Config{AppDatabaseURL: *dbURL, Addr: *addr, PublicURL: *public, AllowedHosts: server.SplitHosts(*hosts), SMTPAddr: *smtpAddr}
 	if err := stripeFlags.apply(&cfg); err != nil {
 		return err
 	}

@@ -1,0 +1,155 @@
+package desk
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// IncomingEmail is a customer's mail, parsed by the SMTP listener.
+type IncomingEmail struct {
+	From     string // the sender's address
+	FromName string
+	Subject  string
+	// MessageID, InReplyTo and References are msg-ids without angle
+	// brackets. A mail without a Message-ID gets one derived from its
+	// content, so that a relay's retry is still recognised.
+	MessageID  string
+	InReplyTo  []string
+	References []string
+	Text       string // the body as plain text
+}
+
+// EmailInbox routes an inbound address to its account and email inbox. It
+// runs before the tenant is known, through a narrow SECURITY DEFINER
+// function; an address no inbox claims is ErrNotFound.
+func (d *Desk) EmailInbox(ctx context.Context, address string) (acct, inboxID int64, err error) {
+	err = d.DB.Pool.QueryRow(ctx, `SELECT account_id, inbox_id FROM deskwoot_email_inbox($1)`, address).Scan(&acct, &inboxID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, fmt.Errorf("%w: no inbox receives mail for %s", ErrNotFound, address)
+	}
+	return acct, inboxID, mapErr(err)
+}
+
+func (in *IncomingEmail) normalize() error {
+	a, err := mail.ParseAddress(in.From)
+	if err != nil {
+		return invalid("sender %q is not an email address", in.From)
+	}
+	in.From = a.Address
+	if in.FromName == "" {
+		in.FromName = a.Name
+	}
+	in.Subject = clip(strings.TrimSpace(in.Subject), 300)
+	in.FromName = clip(strings.TrimSpace(in.FromName), 200)
+	in.Text = strings.TrimSpace(strings.ToValidUTF8(in.Text, "\uFFFD"))
+	if in.Text == "" {
+		in.Text = "(no text content)"
+	}
+	in.Text = clip(in.Text, MaxContent)
+	in.MessageID = strings.Trim(strings.TrimSpace(in.MessageID), "<>")
+	if in.MessageID == "" || len(in.MessageID) > 900 {
+		sum := sha256.Sum256([]byte(in.From + "\x00" + in.Subject + "\x00" + in.Text))
+		in.MessageID = "deskwoot-derived-" + hex.EncodeToString(sum[:16]) + "@invalid"
+	}
+	return nil
+}
+
+// clip cuts s to at most n bytes without splitting a character.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// IncomingEmail records a customer's mail on an email inbox. It continues
+// the conversation that one of In-Reply-To / References points at (reopening
+// it when resolved or snoozed), else it starts a conversation with the
+// mail's subject. A Message-ID seen before in the inbox returns the first
+// message and writes nothing.
+func (d *Desk) IncomingEmail(ctx context.Context, acct, inboxID int64, in IncomingEmail) (IncomingResult, error) {
+	if err := in.normalize(); err != nil {
+		return IncomingResult{}, err
+	}
+	var res IncomingResult
+	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		var channel string
+		if err := tx.QueryRow(ctx, `SELECT channel FROM inboxes WHERE id = $1`, inboxID).Scan(&channel); err != nil {
+			return withKind(err, "inbox", inboxID)
+		}
+		if channel != "email" {
+			return invalid("inbox %d is an %s inbox, not an email inbox", inboxID, channel)
+		}
+		err := tx.QueryRow(ctx, `SELECT m.conversation_id, m.id, c.contact_id FROM messages m
+			JOIN conversations c ON c.account_id = m.account_id AND c.id = m.conversation_id
+			WHERE m.inbox_id = $1 AND m.source_id = $2`, inboxID, in.MessageID).Scan(&res.ConversationID, &res.MessageID, &res.ContactID)
+		if err == nil {
+			return nil // the same mail again
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		contactID, _, err := findOrCreateContact(ctx, tx, acct, inboxID, IncomingContact{Email: in.From, Name: in.FromName})
+		if err != nil {
+			return err
+		}
+		res.ContactID = contactID
+		refs := append(append([]string{}, in.InReplyTo...), in.References...)
+		var status string
+		err = tx.QueryRow(ctx, `SELECT c.id, c.status FROM messages m
+			JOIN conversations c ON c.account_id = m.account_id AND c.id = m.conversation_id
+			WHERE m.inbox_id = $1 AND m.source_id = ANY($2) ORDER BY m.id DESC LIMIT 1 FOR UPDATE OF c`,
+			inboxID, refs).Scan(&res.ConversationID, &status)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			err = tx.QueryRow(ctx, `INSERT INTO conversations (account_id, inbox_id, contact_id, subject) VALUES ($1, $2, $3, $4) RETURNING id`,
+				acct, inboxID, contactID, in.Subject).Scan(&res.ConversationID)
+			if err == nil {
+				err = eventAppend(ctx, tx, acct, newEvent{typ: EventConversationCreated, inboxID: inboxID,
+					conversationID: res.ConversationID, contactID: contactID, data: map[string]any{"status": "open"}})
+			}
+		case err == nil && (status == "resolved" || status == "snoozed"):
+			_, err = tx.Exec(ctx, `UPDATE conversations SET status = 'open', snoozed_until = NULL WHERE id = $1`, res.ConversationID)
+			if err == nil {
+				var c Conversation
+				if c, err = ConversationRead(ctx, tx, res.ConversationID); err == nil {
+					err = conversationEvent(ctx, tx, acct, EventConversationUpdated, c, map[string]any{"status": "open", "reopened_by": "email"})
+				}
+			}
+		}
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx, `INSERT INTO messages (account_id, conversation_id, inbox_id, type, content, sender_kind, sender_id, sender_name, source_id)
+			SELECT $1, $2, $3, 'incoming', $4, 'contact', id, name, $5 FROM contacts WHERE id = $6
+			ON CONFLICT DO NOTHING RETURNING id`, acct, res.ConversationID, inboxID, in.Text, in.MessageID, contactID).Scan(&res.MessageID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errDuplicateSource // a concurrent delivery of the same mail won
+		}
+		if err != nil {
+			return err
+		}
+		res.Created = true
+		if err := eventAppend(ctx, tx, acct, newEvent{typ: EventMessageCreated, inboxID: inboxID, conversationID: res.ConversationID,
+			contactID: contactID, data: map[string]any{"message_id": res.MessageID, "type": "incoming", "private": false, "sender_kind": "contact"}}); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE conversations SET last_activity_at = now(), updated_at = now() WHERE id = $1`, res.ConversationID)
+		return err
+	})
+	if errors.Is(err, errDuplicateSource) {
+		return d.IncomingEmail(ctx, acct, inboxID, in)
+	}
+	return res, err
+}

@@ -1,0 +1,191 @@
+package outbox_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-smtp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/outbox"
+)
+
+// sink is an SMTP relay on loopback that keeps what it is given.
+type sink struct {
+	mu   sync.Mutex
+	mail []sunk
+	addr *net.TCPAddr
+}
+
+type sunk struct {
+	from string
+	to   []string
+	data []byte
+}
+
+type sinkSession struct {
+	s    *sink
+	from string
+	to   []string
+}
+
+func (ss *sinkSession) Reset()        { ss.from, ss.to = "", nil }
+func (ss *sinkSession) Logout() error { return nil }
+func (ss *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+	ss.from = from
+	return nil
+}
+func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.to = append(ss.to, to)
+	return nil
+}
+func (ss *sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	ss.s.mu.Lock()
+	ss.s.mail = append(ss.s.mail, sunk{ss.from, ss.to, b})
+	ss.s.mu.Unlock()
+	return nil
+}
+
+func startSink(t testing.TB) *sink {
+	t.Helper()
+	s := &sink{}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
+	srv.Domain = "relay.test"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = ln.Addr().(*net.TCPAddr)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return s
+}
+
+func (s *sink) got() []sunk {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]sunk(nil), s.mail...)
+}
+
+func header(t *testing.T, raw []byte) (mail.Header, string) {
+	t.Helper()
+	mr, err := mail.CreateReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := mr.NextPart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(p.Body)
+	return mr.Header, string(body)
+}
+
+func TestEmailRepliesThreadThroughTheRelay(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRig(t, outbox.Config{})
+	relay := startSink(t)
+	inbound := dbtest.Unique("help") + "@in.acme.test"
+	inbox, conv := r.conversation(t, "email", map[string]any{
+		"smtp_host": "127.0.0.1", "smtp_port": relay.addr.Port, "from_address": "support@acme.test", "inbound_address": inbound})
+	v, err := r.d.ConversationGet(ctx, r.Account.ID, conv, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := v.Messages[0]
+	customerID := sourceID(t, r, first.ID)
+
+	m1 := r.reply(t, conv, "We sent your refund — ünïcode too.")
+	waitFor(t, 15*time.Second, "first mail", func() bool { return len(relay.got()) == 1 })
+	got := relay.got()[0]
+	if got.from != "support@acme.test" || !slices.Equal(got.to, []string{"ann@customer.test"}) {
+		t.Fatalf("envelope %s -> %v", got.from, got.to)
+	}
+	h, body := header(t, got.data)
+	id1, _ := h.MessageID()
+	irt, _ := h.MsgIDList("In-Reply-To")
+	refs, _ := h.MsgIDList("References")
+	subj, _ := h.Subject()
+	if id1 != outbox.EmailMessageID(m1.ID, "acme.test") || !slices.Equal(irt, []string{customerID}) || !slices.Equal(refs, []string{customerID}) ||
+		subj != "Re: Refund" || strings.TrimSpace(body) != "We sent your refund — ünïcode too." {
+		t.Fatalf("first reply: Message-ID %q In-Reply-To %v References %v Subject %q body %q", id1, irt, refs, subj, body)
+	}
+	waitFor(t, 5*time.Second, "sent", func() bool { s, _ := r.status(t, m1.ID); return s == "sent" })
+
+	// The customer answers the reply; the answer threads into the conversation.
+	res, err := r.d.IncomingEmail(ctx, r.Account.ID, inbox, desk.IncomingEmail{From: "ann@customer.test", Subject: "Re: Refund",
+		MessageID: dbtest.Unique("cust2") + "@customer.test", InReplyTo: []string{id1}, References: []string{customerID, id1}, Text: "Thanks!"})
+	if err != nil || res.ConversationID != conv || !res.Created {
+		t.Fatalf("customer's answer: %+v %v; want it in conversation %d", res, err, conv)
+	}
+	answerID := sourceID(t, r, res.MessageID)
+
+	m2 := r.reply(t, conv, "You're welcome.")
+	waitFor(t, 15*time.Second, "second mail", func() bool { return len(relay.got()) == 2 })
+	h, _ = header(t, relay.got()[1].data)
+	id2, _ := h.MessageID()
+	irt, _ = h.MsgIDList("In-Reply-To")
+	refs, _ = h.MsgIDList("References")
+	if id2 != outbox.EmailMessageID(m2.ID, "acme.test") || !slices.Equal(irt, []string{answerID}) ||
+		!slices.Equal(refs, []string{customerID, id1, answerID}) {
+		t.Fatalf("second reply: Message-ID %q In-Reply-To %v References %v", id2, irt, refs)
+	}
+}
+
+func TestEmailRelayRefusalFails(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, outbox.Config{})
+	// A relay that refuses every recipient with 550.
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return refuser{}, nil }))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	_, conv := r.conversation(t, "email", map[string]any{"smtp_host": "127.0.0.1", "smtp_port": ln.Addr().(*net.TCPAddr).Port,
+		"from_address": "support@acme.test", "inbound_address": dbtest.Unique("x") + "@in.acme.test"})
+	m := r.reply(t, conv, "bounce")
+	waitFor(t, 10*time.Second, "failure", func() bool { s, _ := r.status(t, m.ID); return s == "failed" })
+	if _, e := r.status(t, m.ID); !strings.Contains(e, "550") {
+		t.Fatalf("delivery_error %q, want the relay's 550", e)
+	}
+}
+
+type refuser struct{}
+
+func (refuser) Reset()                               {}
+func (refuser) Logout() error                        { return nil }
+func (refuser) Mail(string, *smtp.MailOptions) error { return nil }
+func (refuser) Data(io.Reader) error                 { return nil }
+func (refuser) Rcpt(to string, _ *smtp.RcptOptions) error {
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user " + to}
+}
+
+// sourceID is the Message-ID a message was received or sent with.
+func sourceID(t *testing.T, r rig, msgID int64) string {
+	t.Helper()
+	var s string
+	err := r.d.DB.InTenant(context.Background(), r.Account.ID, func(tx pgx.Tx) error {
+		return tx.QueryRow(context.Background(), `SELECT coalesce(source_id, '') FROM messages WHERE id = $1`, msgID).Scan(&s)
+	})
+	if err != nil || s == "" {
+		t.Fatalf("source id of message %d: %q %v", msgID, s, err)
+	}
+	return s
+}

@@ -1,0 +1,247 @@
+// Package outbox delivers outgoing messages on their channel (api inbox
+// webhooks, email through the inbox's SMTP relay) through a transactional
+// outbox on River.
+//
+// desk stores every outgoing message and calls EnqueueDelivery in the same
+// transaction, so the job commits with the message or not at all. Workers
+// run in every `deskwoot serve` replica; River hands each job to one of
+// them. A worker enters the tenant with InTenant like every other caller,
+// delivers, and records the outcome on the message (delivery_status
+// pending/sent/failed and the last error). Delivery is at least once: a
+// crash between sending and recording repeats the send with the same
+// Idempotency-Key (email: the same Message-ID), so receivers can drop it.
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultQueue       = "outbox"
+	DefaultWorkers     = 10
+	DefaultMaxAttempts = 8
+	DefaultHTTPTimeout = 15 * time.Second
+	DefaultSMTPTimeout = 30 * time.Second
+)
+
+// DeliverArgs is the deliver_message job: which message of which account.
+// It carries ids only; the worker reads the rest under the tenant.
+type DeliverArgs struct {
+	AccountID int64 `json:"account_id"`
+	MessageID int64 `json:"message_id"`
+}
+
+// Kind is the River job kind.
+func (DeliverArgs) Kind() string { return "deliver_message" }
+
+// Config configures an Outbox.
+type Config struct {
+	DB   *tenancy.DB
+	Desk *desk.Desk
+	// Queue is the River queue the jobs go to (DefaultQueue when empty).
+	Queue string
+	// Workers is how many deliveries one replica runs at once.
+	Workers int
+	// MaxAttempts bounds the tries of one delivery; after the last the
+	// message is failed with the last error.
+	MaxAttempts int
+	HTTPTimeout time.Duration
+	SMTPTimeout time.Duration
+	// RetryPolicy spaces the retries (River's default when nil: about
+	// attempt^4 seconds, so 1s, 16s, 81s, ... up to ~40 min).
+	RetryPolicy river.ClientRetryPolicy
+	// FetchCooldown is the least time between two fetches of jobs by one
+	// replica (5ms when 0). River's default of 100ms caps a replica at
+	// Workers jobs per 100ms: 20 deliveries a second with 2 workers.
+	FetchCooldown time.Duration
+	// HTTPClient posts webhooks (one with HTTPTimeout when nil).
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+}
+
+// Outbox enqueues deliveries and runs the workers that make them. It
+// implements desk.DeliveryQueue.
+type Outbox struct {
+	cfg     Config
+	client  *river.Client[pgx.Tx]
+	started atomic.Bool
+}
+
+var _ desk.DeliveryQueue = (*Outbox)(nil)
+
+// New builds the outbox on the app's pool. Call Start to run workers; an
+// outbox that is never started only enqueues.
+func New(cfg Config) (*Outbox, error) {
+	if cfg.Queue == "" {
+		cfg.Queue = DefaultQueue
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.HTTPTimeout <= 0 {
+		cfg.HTTPTimeout = DefaultHTTPTimeout
+	}
+	if cfg.SMTPTimeout <= 0 {
+		cfg.SMTPTimeout = DefaultSMTPTimeout
+	}
+	if cfg.FetchCooldown <= 0 {
+		cfg.FetchCooldown = 5 * time.Millisecond
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: cfg.HTTPTimeout}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	o := &Outbox{cfg: cfg}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &deliverWorker{o: o})
+	jobTimeout := max(cfg.HTTPTimeout, cfg.SMTPTimeout) + 15*time.Second
+	client, err := river.NewClient(riverpgxv5.New(cfg.DB.Pool), &river.Config{
+		Queues:        map[string]river.QueueConfig{cfg.Queue: {MaxWorkers: cfg.Workers}},
+		Workers:       workers,
+		FetchCooldown: cfg.FetchCooldown,
+		MaxAttempts:   cfg.MaxAttempts,
+		RetryPolicy:   cfg.RetryPolicy,
+		JobTimeout:    jobTimeout,
+		// A job whose worker died mid-send (kill -9) is retried after this.
+		RescueStuckJobsAfter: 2 * jobTimeout,
+		// River logs every failed attempt; the message records it already.
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	o.client = client
+	return o, nil
+}
+
+// EnqueueDelivery inserts the delivery job of an outgoing message in the
+// caller's transaction (River's InsertTx).
+func (o *Outbox) EnqueueDelivery(ctx context.Context, tx pgx.Tx, accountID, messageID int64) error {
+	_, err := o.client.InsertTx(ctx, tx, DeliverArgs{AccountID: accountID, MessageID: messageID},
+		&river.InsertOpts{Queue: o.cfg.Queue, MaxAttempts: o.cfg.MaxAttempts})
+	if err != nil {
+		return fmt.Errorf("outbox: enqueue delivery of message %d: %w", messageID, err)
+	}
+	return nil
+}
+
+// Start runs the workers until ctx ends or Stop is called.
+func (o *Outbox) Start(ctx context.Context) error {
+	err := o.client.Start(ctx)
+	o.started.Store(err == nil)
+	return err
+}
+
+// Stop waits for running deliveries to finish (or ctx to end) and stops.
+func (o *Outbox) Stop(ctx context.Context) error { return o.client.Stop(ctx) }
+
+// Stopped is closed once the workers have stopped after Start (at once
+// when they never started).
+func (o *Outbox) Stopped() <-chan struct{} {
+	if !o.started.Load() {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return o.client.Stopped()
+}
+
+// permanentError is a delivery failure that no retry can fix (a 4xx from
+// the webhook, a 5xx SMTP reply, missing settings).
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+func permanent(format string, args ...any) error {
+	return permanentError{fmt.Errorf(format, args...)}
+}
+
+type deliverWorker struct {
+	river.WorkerDefaults[DeliverArgs]
+	o *Outbox
+}
+
+// Work delivers one message and records the outcome. A failure retries with
+// backoff until the last attempt, when (as for a permanent failure) the
+// message is marked failed and the job cancelled.
+func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
+	acct, id := job.Args.AccountID, job.Args.MessageID
+	d := w.o.cfg.Desk
+	dl, err := d.DeliveryLoad(ctx, acct, id)
+	if errors.Is(err, desk.ErrNotFound) {
+		return river.JobCancel(fmt.Errorf("message %d of account %d is gone: %w", id, acct, err))
+	}
+	if errors.Is(err, desk.ErrInvalid) {
+		err = permanentError{err}
+	} else if err != nil {
+		return err // the database: retry
+	}
+	if err == nil && (dl.Message.Type != "outgoing" || dl.Message.DeliveryStatus == nil || *dl.Message.DeliveryStatus != desk.DeliveryPending) {
+		return nil // already delivered (a repeat) or decided
+	}
+	var sourceID string
+	if err == nil {
+		sourceID, err = w.o.deliver(ctx, dl)
+	}
+	if err == nil {
+		if err := d.DeliveryRecord(ctx, acct, id, desk.DeliverySent, "", sourceID); err != nil {
+			// Sent but not recorded: the retry sends again with the same key.
+			return fmt.Errorf("record delivery of message %d: %w", id, err)
+		}
+		return nil
+	}
+	var perm permanentError
+	final := errors.As(err, &perm) || job.Attempt >= job.MaxAttempts
+	status := desk.DeliveryPending
+	if final {
+		status = desk.DeliveryFailed
+	}
+	msg := err.Error()
+	if !final {
+		msg = fmt.Sprintf("attempt %d of %d: %s; retrying", job.Attempt, job.MaxAttempts, msg)
+	} else if !errors.As(err, &perm) {
+		msg = fmt.Sprintf("gave up after %d attempts: %s", job.Attempt, msg)
+	}
+	if rerr := d.DeliveryRecord(ctx, acct, id, status, msg, ""); rerr != nil {
+		w.o.cfg.Logger.Error("outbox: record delivery failure", "account_id", acct, "message_id", id, "err", rerr)
+		return err // the job retries and records again
+	}
+	w.o.cfg.Logger.Warn("outbox: delivery failed", "account_id", acct, "message_id", id, "attempt", job.Attempt, "final", final, "err", err)
+	if final {
+		return river.JobCancel(err)
+	}
+	return err
+}
+
+// deliver sends the message on its inbox's channel. It returns the source
+// id to record on the message (email: its Message-ID).
+func (o *Outbox) deliver(ctx context.Context, dl desk.Delivery) (string, error) {
+	switch dl.Channel {
+	case "api":
+		return "", o.postWebhook(ctx, dl)
+	case "email":
+		return o.sendEmail(ctx, dl)
+	}
+	return "", permanent("inbox channel %q cannot deliver messages", dl.Channel)
+}
