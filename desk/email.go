@@ -85,20 +85,13 @@ func (d *Desk) IncomingEmail(ctx context.Context, acct, inboxID int64, in Incomi
 	}
 	var res IncomingResult
 	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
-		var channel string
-		if err := tx.QueryRow(ctx, `SELECT channel FROM inboxes WHERE id = $1`, inboxID).Scan(&channel); err != nil {
-			return withKind(err, "inbox", inboxID)
-		}
-		if channel != "email" {
-			return invalid("inbox %d is an %s inbox, not an email inbox", inboxID, channel)
-		}
-		err := tx.QueryRow(ctx, `SELECT m.conversation_id, m.id, c.contact_id FROM messages m
-			JOIN conversations c ON c.account_id = m.account_id AND c.id = m.conversation_id
-			WHERE m.inbox_id = $1 AND m.source_id = $2`, inboxID, in.MessageID).Scan(&res.ConversationID, &res.MessageID, &res.ContactID)
-		if err == nil {
-			return nil // the same mail again
-		} else if !errors.Is(err, pgx.ErrNoRows) {
+		if err := requireChannel(ctx, tx, inboxID, "email"); err != nil {
 			return err
+		}
+		var seen bool
+		var err error
+		if res, seen, err = messageBySource(ctx, tx, inboxID, in.MessageID); seen || err != nil {
+			return err // the same mail again, or a failure
 		}
 		contactID, _, err := findOrCreateContact(ctx, tx, acct, inboxID, IncomingContact{Email: in.From, Name: in.FromName})
 		if err != nil {

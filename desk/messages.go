@@ -60,20 +60,13 @@ func (d *Desk) IncomingMessage(ctx context.Context, acct, inboxID int64, in Inco
 	}
 	var res IncomingResult
 	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
-		var channel string
-		if err := tx.QueryRow(ctx, `SELECT channel FROM inboxes WHERE id = $1`, inboxID).Scan(&channel); err != nil {
-			return withKind(err, "inbox", inboxID)
-		}
-		if channel != "api" {
-			return invalid("inbox %d is an %s inbox; messages arrive on it by its channel", inboxID, channel)
+		if err := requireChannel(ctx, tx, inboxID, "api"); err != nil {
+			return err
 		}
 		if in.SourceID != "" {
-			err := tx.QueryRow(ctx, `SELECT m.conversation_id, m.id, c.contact_id FROM messages m
-				JOIN conversations c ON c.account_id = m.account_id AND c.id = m.conversation_id
-				WHERE m.inbox_id = $1 AND m.source_id = $2`, inboxID, in.SourceID).Scan(&res.ConversationID, &res.MessageID, &res.ContactID)
-			if err == nil {
-				return nil
-			} else if !errors.Is(err, pgx.ErrNoRows) {
+			var seen bool
+			var err error
+			if res, seen, err = messageBySource(ctx, tx, inboxID, in.SourceID); seen || err != nil {
 				return err
 			}
 		}
@@ -127,6 +120,31 @@ func (d *Desk) IncomingMessage(ctx context.Context, acct, inboxID int64, in Inco
 }
 
 var errDuplicateSource = errors.New("duplicate source id")
+
+// requireChannel checks that the inbox exists and is of the channel a
+// message arrives by.
+func requireChannel(ctx context.Context, tx pgx.Tx, inboxID int64, channel string) error {
+	var got string
+	if err := tx.QueryRow(ctx, `SELECT channel FROM inboxes WHERE id = $1`, inboxID).Scan(&got); err != nil {
+		return withKind(err, "inbox", inboxID)
+	}
+	if got != channel {
+		return invalid("inbox %d is an %s inbox; messages arrive on it by its own channel, not as %s messages", inboxID, got, channel)
+	}
+	return nil
+}
+
+// messageBySource finds the message an inbox already received under a
+// source id (a repeated delivery); seen is false when there is none.
+func messageBySource(ctx context.Context, tx pgx.Tx, inboxID int64, sourceID string) (res IncomingResult, seen bool, err error) {
+	err = tx.QueryRow(ctx, `SELECT m.conversation_id, m.id, c.contact_id FROM messages m
+		JOIN conversations c ON c.account_id = m.account_id AND c.id = m.conversation_id
+		WHERE m.inbox_id = $1 AND m.source_id = $2`, inboxID, sourceID).Scan(&res.ConversationID, &res.MessageID, &res.ContactID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return res, false, nil
+	}
+	return res, err == nil, err
+}
 
 func findOrCreateContact(ctx context.Context, tx pgx.Tx, acct, inboxID int64, c IncomingContact) (id int64, created bool, err error) {
 	if c.Identifier != "" {
