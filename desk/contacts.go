@@ -2,6 +2,8 @@ package desk
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,14 +46,12 @@ func scanContact(r pgx.CollectableRow) (Contact, error) {
 	return c, err
 }
 
-// contactVisible is the SQL condition for a contact in scope: any contact
-// for an unrestricted caller, else one linked to a scoped inbox or created
-// by the caller's token. $1 is the inbox list, $2 the token id.
-const contactVisible = `($1::bigint[] IS NULL
-	OR EXISTS (SELECT 1 FROM contact_inboxes ci WHERE ci.contact_id = ct.id AND ci.inbox_id = ANY($1))
-	OR ct.created_by_token_id = $2)`
+// likeEscaper makes user text literal inside an ILIKE pattern.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
-// ContactSearch finds contacts in scope by name, email, phone or identifier.
+// ContactSearch finds contacts in scope by name, email, phone or
+// identifier: any contact for an unrestricted caller, else one linked to a
+// scoped inbox or created by the caller's token.
 func (d *Desk) ContactSearch(ctx context.Context, acct int64, sc Scope, query, cursorStr string, limit int) ([]Contact, *string, error) {
 	if len(query) == 0 || len(query) > 500 {
 		return nil, nil, invalid("query must be 1 to 500 characters")
@@ -64,18 +64,20 @@ func (d *Desk) ContactSearch(ctx context.Context, acct int64, sc Scope, query, c
 	if err != nil {
 		return nil, nil, err
 	}
-	var curAt *time.Time
-	var curID int64
+	var w where
+	like := "%" + likeEscaper.Replace(query) + "%"
+	w.add("(ct.search @@ websearch_to_tsquery('simple', ?) OR ct.email ILIKE ? OR ct.name ILIKE ?)", query, like, like)
+	if sc.InboxIDs != nil {
+		w.add(`(EXISTS (SELECT 1 FROM contact_inboxes ci WHERE ci.contact_id = ct.id AND ci.inbox_id = ANY(?))
+			OR ct.created_by_token_id = ?)`, sc.InboxIDs, sc.TokenID)
+	}
 	if cur != nil {
-		curAt, curID = &cur.at, cur.id
+		w.add("(ct.created_at, ct.id) < (?, ?)", cur.at, cur.id)
 	}
 	var out []Contact
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+contactColumns+` FROM contacts ct
-		WHERE `+contactVisible+`
-		  AND (ct.search @@ websearch_to_tsquery('simple', $3) OR ct.email ILIKE '%' || $3 || '%' OR ct.name ILIKE '%' || $3 || '%')
-		  AND ($4::timestamptz IS NULL OR (ct.created_at, ct.id) < ($4, $5))
-		ORDER BY ct.created_at DESC, ct.id DESC LIMIT $6`, sc.InboxIDs, sc.TokenID, query, curAt, curID, limit+1).
+	b.Queue(`SELECT `+contactColumns+` FROM contacts ct `+w.sql()+`
+		ORDER BY ct.created_at DESC, ct.id DESC LIMIT `+strconv.Itoa(limit+1), w.args...).
 		Query(func(rows pgx.Rows) error {
 			out, err = pgx.CollectRows(rows, scanContact)
 			return err

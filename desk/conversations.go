@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -169,40 +168,6 @@ func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f Con
 	return pageOf(out, limit, func(s ConversationSummary) (time.Time, int64) { return s.LastActivityAt, s.ID })
 }
 
-// where builds a WHERE clause from the conditions in use; "?" in each
-// condition becomes the next $n.
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) add(cond string, args ...any) {
-	for _, a := range args {
-		w.args = append(w.args, a)
-		cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1)
-	}
-	w.conds = append(w.conds, cond)
-}
-
-func (w *where) sql() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return "WHERE " + strings.Join(w.conds, " AND ")
-}
-
-func pageOf[T any](rows []T, limit int, key func(T) (time.Time, int64)) ([]T, *string, error) {
-	if rows == nil {
-		rows = []T{}
-	}
-	if len(rows) <= limit {
-		return rows, nil, nil
-	}
-	rows = rows[:limit]
-	at, id := key(rows[limit-1])
-	return rows, nextCursor(true, at, id), nil
-}
-
 // SearchFilter is a full-text search over message content and contact
 // name, email, phone and identifier.
 type SearchFilter struct {
@@ -230,23 +195,27 @@ func (d *Desk) ConversationSearch(ctx context.Context, acct int64, sc Scope, f S
 	if err != nil {
 		return nil, nil, err
 	}
-	var curAt *time.Time
-	var curID int64
+	var w where
+	w.add("(ct.search @@ websearch_to_tsquery('simple', ?) OR c.id IN (SELECT m.conversation_id FROM messages m WHERE m.search @@ websearch_to_tsquery('simple', ?)))", f.Query, f.Query)
+	if sc.InboxIDs != nil {
+		w.add("c.inbox_id = ANY(?)", sc.InboxIDs)
+	}
+	if f.InboxID != 0 {
+		w.add("c.inbox_id = ?", f.InboxID)
+	}
+	if f.Status != "" {
+		w.add("c.status = ?", f.Status)
+	}
 	if cur != nil {
-		curAt, curID = &cur.at, cur.id
+		w.add("(c.last_activity_at, c.id) < (?, ?)", cur.at, cur.id)
 	}
 	var out []ConversationSummary
 	b := &pgx.Batch{}
-	b.Queue(`WITH q AS (SELECT websearch_to_tsquery('simple', $1) AS q)
-		SELECT `+summaryColumns+`
-		FROM conversations c JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id, q
-		WHERE ($2::bigint[] IS NULL OR c.inbox_id = ANY($2))
-		  AND ($3 = 0 OR c.inbox_id = $3)
-		  AND ($4 = '' OR c.status = $4)
-		  AND (ct.search @@ q.q OR c.id IN (SELECT m.conversation_id FROM messages m WHERE m.search @@ q.q))
-		  AND ($5::timestamptz IS NULL OR (c.last_activity_at, c.id) < ($5, $6))
+	b.Queue(`SELECT `+summaryColumns+`
+		FROM conversations c JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
+		`+w.sql()+`
 		ORDER BY c.last_activity_at DESC, c.id DESC
-		LIMIT $7`, f.Query, sc.InboxIDs, f.InboxID, f.Status, curAt, curID, limit+1).
+		LIMIT `+strconv.Itoa(limit+1), w.args...).
 		Query(func(rows pgx.Rows) error {
 			out, err = pgx.CollectRows(rows, scanSummary)
 			return err

@@ -1,0 +1,41 @@
+package desk
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// where builds a WHERE clause from the conditions in use; "?" in each
+// condition becomes the next $n.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	for _, a := range args {
+		w.args = append(w.args, a)
+		cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1)
+	}
+	w.conds = append(w.conds, cond)
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return "WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func pageOf[T any](rows []T, limit int, key func(T) (time.Time, int64)) ([]T, *string, error) {
+	if rows == nil {
+		rows = []T{}
+	}
+	if len(rows) <= limit {
+		return rows, nil, nil
+	}
+	rows = rows[:limit]
+	at, id := key(rows[limit-1])
+	return rows, nextCursor(true, at, id), nil
+}
