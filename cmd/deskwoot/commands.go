@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/mcp"
@@ -84,6 +85,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	hosts := fs.String("allowed-hosts", env("DESKWOOT_ALLOWED_HOSTS", ""), "extra allowed Host names for /api/mcp, comma separated (DESKWOOT_ALLOWED_HOSTS)")
 	smtpAddr := fs.String("smtp-addr", env("DESKWOOT_SMTP_ADDR", ""), "inbound mail listener address, e.g. :2525; off when empty (DESKWOOT_SMTP_ADDR)")
 	stripeFlags := addBillingFlags(fs)
+	limits := addRetentionFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,12 +100,36 @@ func serveCmd(ctx context.Context, args []string) error {
 	if err := stripeFlags.apply(&cfg); err != nil {
 		return err
 	}
+	if err := limits.apply(&cfg); err != nil {
+		return err
+	}
 	app, err := server.Build(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "deskwoot serving on http://%s (MCP at %s/api/mcp)\n", *addr, *public)
 	return app.Run(ctx, *addr)
+}
+
+// retentionFlags are how long idempotency keys and events are kept.
+type retentionFlags struct{ idempotency, events *string }
+
+func addRetentionFlags(fs *flag.FlagSet) *retentionFlags {
+	return &retentionFlags{
+		idempotency: fs.String("idempotency-ttl", env("DESKWOOT_IDEMPOTENCY_TTL", "24h"), "how long an idempotency key returns its first result (DESKWOOT_IDEMPOTENCY_TTL)"),
+		events:      fs.String("event-retention", env("DESKWOOT_EVENT_RETENTION", "720h"), "how long events are kept for poll_events (DESKWOOT_EVENT_RETENTION)"),
+	}
+}
+
+func (r *retentionFlags) apply(cfg *server.Config) error {
+	var err error
+	if cfg.IdempotencyTTL, err = time.ParseDuration(*r.idempotency); err != nil || cfg.IdempotencyTTL <= 0 {
+		return fmt.Errorf("DESKWOOT_IDEMPOTENCY_TTL must be a positive duration such as 24h, not %q", *r.idempotency)
+	}
+	if cfg.EventRetention, err = time.ParseDuration(*r.events); err != nil || cfg.EventRetention <= 0 {
+		return fmt.Errorf("DESKWOOT_EVENT_RETENTION must be a positive duration such as 720h, not %q", *r.events)
+	}
+	return nil
 }
 
 func migrateCmd(ctx context.Context, args []string) error {
@@ -139,7 +165,6 @@ func policyCmd(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%d passed, %d failed\n", passed, failed)
 		if failed > 0 || passed == 0 {
 			return errors.New("policy tests failed")
 		}

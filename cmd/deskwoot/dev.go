@@ -31,6 +31,7 @@ func devCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	addr := fs.String("addr", env("DESKWOOT_ADDR", "127.0.0.1:8080"), "listen address (DESKWOOT_ADDR)")
 	dir := fs.String("dir", ".deskwoot", "where the private PostgreSQL keeps its data")
+	limits := addRetentionFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,7 +56,11 @@ func devCmd(ctx context.Context, args []string) error {
 	}
 	mcp.Version = version
 	public := "http://" + *addr
-	srv, err := server.Build(ctx, server.Config{AppDatabaseURL: app, Addr: *addr, PublicURL: public})
+	cfg := server.Config{AppDatabaseURL: app, Addr: *addr, PublicURL: public}
+	if err := limits.apply(&cfg); err != nil {
+		return err
+	}
+	srv, err := server.Build(ctx, cfg)
 	if err != nil {
 		return err
 	}
