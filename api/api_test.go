@@ -323,6 +323,34 @@ func TestInboxes(t *testing.T) {
 	}
 }
 
+// TestInboxSettings: admins set a webhook URL and secret after creation;
+// the secret is never shown back; bad settings and agents are refused.
+func TestInboxSettings(t *testing.T) {
+	t.Parallel()
+	a := signup(t)
+	ib := createInbox(t, a.Token)
+	path := fmt.Sprintf("/api/v1/inboxes/%d", ib)
+	b := want(t, call(t, "PATCH", path, a.Token, obj{"settings": obj{"webhook_url": "https://hooks.example.com/desk", "webhook_secret": "s3cret"}}), 200)
+	settings := b["settings"].(obj)
+	if settings["webhook_url"] != "https://hooks.example.com/desk" || settings["webhook_secret"] != "********" {
+		t.Fatalf("settings after update: %v", settings)
+	}
+	for _, ibx := range list(t, want(t, call(t, "GET", "/api/v1/inboxes", a.Token, nil), 200), "inboxes") {
+		if strings.Contains(fmt.Sprint(ibx), "s3cret") {
+			t.Fatalf("inbox list shows the secret: %v", ibx)
+		}
+	}
+	wantErr(t, call(t, "PATCH", path, a.Token, obj{"settings": obj{"webhook_url": "ftp://nope"}}), 400, "bad_request")
+	b = want(t, call(t, "PATCH", path, a.Token, obj{"name": "Renamed", "settings": obj{"webhook_secret": nil}}), 200)
+	if b["name"] != "Renamed" || b["settings"].(obj)["webhook_secret"] != nil || b["settings"].(obj)["webhook_url"] == nil {
+		t.Fatalf("rename and secret removal: %v", b)
+	}
+	_, agent := createAgent(t, a.Token)
+	wantErr(t, call(t, "PATCH", path, agent, obj{"name": "x"}), 403, "forbidden")
+	o := signup(t)
+	wantErr(t, call(t, "PATCH", path, o.Token, obj{"name": "x"}), 404, "not_found")
+}
+
 func TestIncomingMessages(t *testing.T) {
 	t.Parallel()
 	a := signup(t)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -138,6 +139,33 @@ func (s *Server) inboxList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"inboxes": ibs, "next_cursor": nil})
+}
+
+// inboxUpdate renames an inbox or changes its channel settings (webhook
+// URL and secret, SMTP relay, addresses); settings merge, null removes.
+func (s *Server) inboxUpdate(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var req struct {
+		Name     *string        `json:"name"`
+		Settings map[string]any `json:"settings"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p := principal(r)
+	ib, err := s.cfg.Desk.InboxUpdate(r.Context(), p.AccountID, id, desk.InboxPatch{Name: req.Name, Settings: req.Settings})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "user", ActorID: p.UserID,
+		Action: "inbox.update", Decision: "allow", Target: map[string]int64{"inbox_id": id}})
+	writeJSON(w, http.StatusOK, ib)
 }
 
 func (s *Server) inboxMemberAdd(w http.ResponseWriter, r *http.Request) {

@@ -55,16 +55,19 @@ func (d *Desk) InboxCreate(ctx context.Context, acct int64, in InboxInput) (Inbo
 		in.Settings = map[string]any{}
 	}
 	var ib Inbox
+	var raw []byte
 	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `INSERT INTO inboxes (account_id, name, channel, settings) VALUES ($1, $2, $3, $4)
 			RETURNING id, name, channel, settings, created_at`, acct, in.Name, in.Channel, in.Settings).
-			Scan(&ib.ID, &ib.Name, &ib.Channel, &ib.Settings, &ib.CreatedAt)
+			Scan(&ib.ID, &ib.Name, &ib.Channel, &raw, &ib.CreatedAt)
 	})
+	ib.Settings = redact(raw)
 	return ib, err
 }
 
 // InboxList lists the inboxes in scope. withSettings is for admins: channel
-// settings may hold secrets and are never shown to agents or tokens.
+// settings are never shown to agents or tokens, and their secrets are
+// shown to nobody.
 func (d *Desk) InboxList(ctx context.Context, acct int64, sc Scope, withSettings bool) ([]Inbox, error) {
 	var out []Inbox
 	b := &pgx.Batch{}
@@ -76,7 +79,7 @@ func (d *Desk) InboxList(ctx context.Context, acct int64, sc Scope, withSettings
 				var ib Inbox
 				var settings []byte
 				err := r.Scan(&ib.ID, &ib.Name, &ib.Channel, &settings, &ib.CreatedAt)
-				ib.Settings = settings
+				ib.Settings = redact(settings)
 				return ib, err
 			})
 			return err
@@ -124,4 +127,69 @@ func (d *Desk) MemberInboxIDs(ctx context.Context, acct, userID int64) ([]int64,
 		return err
 	})
 	return ids, d.DB.Batch(ctx, acct, b)
+}
+
+// secretSettings are channel settings never shown back, only replaced.
+var secretSettings = []string{"webhook_secret", "smtp_password"}
+
+// redact hides secret values in settings JSON ("********" when set).
+func redact(raw []byte) json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return raw
+	}
+	for _, k := range secretSettings {
+		if v, ok := m[k]; ok && v != nil && v != "" {
+			m[k] = "********"
+		}
+	}
+	out, _ := json.Marshal(m)
+	return out
+}
+
+// InboxPatch changes an inbox; nil fields stay. Settings are merged into
+// the current ones (a null value removes a key); admins only.
+type InboxPatch struct {
+	Name     *string
+	Settings map[string]any
+}
+
+// InboxUpdate applies a patch after validating the merged settings for the
+// inbox's channel.
+func (d *Desk) InboxUpdate(ctx context.Context, acct, id int64, p InboxPatch) (Inbox, error) {
+	var ib Inbox
+	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		var current map[string]any
+		var name string
+		if err := tx.QueryRow(ctx, `SELECT name, channel, settings FROM inboxes WHERE id = $1 FOR UPDATE`, id).
+			Scan(&name, &ib.Channel, &current); err != nil {
+			return withKind(err, "inbox", id)
+		}
+		if p.Name != nil {
+			name = *p.Name
+		}
+		merged := current
+		if merged == nil {
+			merged = map[string]any{}
+		}
+		for k, v := range p.Settings {
+			if v == nil {
+				delete(merged, k)
+			} else {
+				merged[k] = v
+			}
+		}
+		if err := (InboxInput{Name: name, Channel: ib.Channel, Settings: merged}).validate(); err != nil {
+			return err
+		}
+		var raw []byte
+		err := tx.QueryRow(ctx, `UPDATE inboxes SET name = $2, settings = $3 WHERE id = $1
+			RETURNING id, name, channel, settings, created_at`, id, name, merged).Scan(&ib.ID, &ib.Name, &ib.Channel, &raw, &ib.CreatedAt)
+		ib.Settings = redact(raw)
+		return mapErr(err)
+	})
+	return ib, err
 }
