@@ -72,6 +72,11 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 		}
 		entry := audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID, Action: t.def.Name,
 			ArgsDigest: audit.DigestArgs(c.args), PolicyRev: s.cfg.Policy.Revision(), RequestID: requestIDFrom(ctx)}
+		start := time.Now()
+		var inPolicy time.Duration
+		if s.cfg.Observer != nil {
+			defer func() { s.cfg.Observer.ToolCall(t.def.Name, entry.Decision, time.Since(start), inPolicy) }()
+		}
 		fail := func(decision string, msg string) (*mcpgo.CallToolResult, error) {
 			entry.Decision, entry.Reasons, entry.Target = decision, []string{msg}, targetIDs(c.target)
 			s.record(ctx, p.AccountID, entry)
@@ -86,8 +91,10 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 				return fail("error", s.message(ctx, err))
 			}
 		}
+		decideStart := time.Now()
 		d, err := s.cfg.Policy.Decide(ctx, policy.Input{Principal: principalInput(p), Account: accountInput(p.Account),
 			Tool: t.def.Name, Args: c.args, Target: c.target, Now: now})
+		inPolicy = time.Since(decideStart)
 		if err != nil {
 			slog.ErrorContext(ctx, "policy decision failed", "tool", t.def.Name, "err", err)
 		}

@@ -43,6 +43,8 @@ type Config struct {
 	AllowedHosts []string
 	// IdempotencyTTL is how long idempotency keys last (DESKWOOT_IDEMPOTENCY_TTL).
 	IdempotencyTTL time.Duration
+	// Observer, when set, receives every tool call's outcome and timings.
+	Observer Observer
 	Now            func() time.Time
 }
 
@@ -137,6 +139,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), principalKey{}, &p)
 	ctx = context.WithValue(ctx, requestKey{}, requestID(r))
 	s.http.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// Observer receives per-call measurements; the server exports them as
+// metrics. decision is allow, deny or error; inPolicy is the time spent in
+// the Rego decision.
+type Observer interface {
+	ToolCall(tool, decision string, total, inPolicy time.Duration)
 }
 
 type principalKey struct{}

@@ -157,9 +157,13 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	m := newMetrics(db.Pool)
 	r := mux.NewRouter()
+	r.Use(m.middleware)
 	api.New(api.Config{DB: db, Identities: &tenancy.Identities{DB: db}, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill}).Routes(r)
-	r.Handle("/api/mcp", mcp.New(mcp.Config{DB: db, Desk: d, Policy: engine, Audit: lg, AllowedHosts: hosts, IdempotencyTTL: cfg.IdempotencyTTL}))
+	r.Handle("/api/mcp", mcp.New(mcp.Config{DB: db, Desk: d, Policy: engine, Audit: lg, AllowedHosts: hosts,
+		IdempotencyTTL: cfg.IdempotencyTTL, Observer: m}))
+	r.Handle("/metrics", m.handler()).Methods(http.MethodGet)
 	app := &App{DB: db, Handler: logRequests(r), Audit: lg, Hub: hub, Outbox: ob, Mail: mailSrv, mailLn: mailLn}
 	return app, nil
 }

@@ -3,6 +3,10 @@ package server_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/deskwoot/deskwoot/dbtest"
@@ -28,5 +32,32 @@ func TestServeRefusesPrivilegedRoles(t *testing.T) {
 	defer db.Close()
 	if err := server.CheckRole(ctx, db); err != nil {
 		t.Fatalf("deskwoot_app refused: %v", err)
+	}
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	app, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(app.Handler)
+	defer ts.Close()
+	for _, path := range []string{"/healthz", "/healthz", "/metrics"} {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: HTTP %d", path, resp.StatusCode)
+		}
+		if path == "/metrics" {
+			for _, want := range []string{`deskwoot_http_requests_total{code="200",method="GET",route="/healthz"} 2`, "deskwoot_db_pool_total_conns", "go_goroutines"} {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("/metrics lacks %q", want)
+				}
+			}
+		}
 	}
 }
