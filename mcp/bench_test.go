@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,6 +27,12 @@ import (
 func benchConversation(b *testing.B) (world, string) {
 	b.Helper()
 	w := newWorld(b)
+	// Replies are delivered for real, to a receiver that accepts them.
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	b.Cleanup(receiver.Close)
+	if _, err := w.d.InboxUpdate(context.Background(), w.Account.ID, w.inbox1, desk.InboxPatch{Settings: map[string]any{"webhook_url": receiver.URL}}); err != nil {
+		b.Fatal(err)
+	}
 	for i := 0; i < 19; i++ {
 		if _, err := w.d.MessageCreate(context.Background(), w.Account.ID, w.conv1, fmt.Sprintf("reply %d", i), i%4 == 0,
 			desk.Author{Kind: "user", UserID: w.User.ID, Name: "Admin"}); err != nil {
@@ -125,6 +134,7 @@ func BenchmarkReply(b *testing.B) {
 	url := endpoint(b)
 	w, token := benchConversation(b)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	policyBefore, toolBefore := metricSum(b, url, "deskwoot_policy_decision_seconds_sum"), metricSum(b, url, `deskwoot_mcp_tool_call_duration_seconds_sum{tool="reply_to_conversation"}`)
 	var n atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -152,4 +162,28 @@ func BenchmarkReply(b *testing.B) {
 		b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "calls/s")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	}
+	// The share of the calls' server time spent in the Rego decision, from
+	// the server's own metrics.
+	inPolicy := metricSum(b, url, "deskwoot_policy_decision_seconds_sum") - policyBefore
+	inTool := metricSum(b, url, `deskwoot_mcp_tool_call_duration_seconds_sum{tool="reply_to_conversation"}`) - toolBefore
+	if inTool > 0 {
+		b.ReportMetric(100*inPolicy/inTool, "policy-%")
+	}
+}
+
+// metricSum reads one sample from the server's /metrics.
+func metricSum(b *testing.B, mcpURL, name string) float64 {
+	resp, err := http.Get(strings.TrimSuffix(mcpURL, "/api/mcp") + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
 }
