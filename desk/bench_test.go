@@ -64,7 +64,7 @@ const (
 	LEFT JOIN users u ON u.id = c.assignee_id
 	LEFT JOIN teams tm ON tm.account_id = c.account_id AND tm.id = c.team_id
 	WHERE c.account_id = $2 AND c.id = $1`
-	benchMsgSQL = `SELECT id, conversation_id, type, content, private, sender_kind, sender_id, sender_name, created_at
+	benchMsgSQL = `SELECT id, conversation_id, type, content, private, sender_kind, sender_id, sender_name, delivery_status, delivery_error, approved_by, created_at
 		FROM messages WHERE account_id = $3 AND conversation_id = $1 AND id > $2 ORDER BY id LIMIT 21`
 	benchListSQL = `SELECT c.id, c.inbox_id, c.subject, c.status, c.priority, c.labels, ct.id, ct.name, c.last_activity_at
 		FROM conversations c JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
