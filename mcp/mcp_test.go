@@ -33,7 +33,7 @@ var (
 func endpoint(t testing.TB) string {
 	t.Helper()
 	appOnce.Do(func() {
-		a, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: "http://127.0.0.1"})
+		a, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: "http://127.0.0.1", AllowPrivateWebhooks: true})
 		if err != nil {
 			panic(err)
 		}

@@ -28,7 +28,7 @@ func BenchmarkDeliveries(b *testing.B) {
 	defer recv.Close()
 	ten := dbtest.NewTenant(b)
 	d := &desk.Desk{DB: dbtest.App(b)}
-	ob, err := outbox.New(outbox.Config{DB: d.DB, Desk: d, Workers: 2, Queue: fmt.Sprintf("bench_%d_%d", os.Getpid(), queueSeq.Add(1))})
+	ob, err := outbox.New(outbox.Config{DB: d.DB, Desk: d, Workers: 2, AllowPrivateTargets: true, Queue: fmt.Sprintf("bench_%d_%d", os.Getpid(), queueSeq.Add(1))})
 	if err != nil {
 		b.Fatal(err)
 	}

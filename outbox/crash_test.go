@@ -144,7 +144,7 @@ func TestCrashBetweenCommitAndDelivery(t *testing.T) {
 func startServe(t *testing.T, bin, appURL, addr string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+appURL, "DESKWOOT_ADDR="+addr, "DESKWOOT_SMTP_ADDR=")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+appURL, "DESKWOOT_ADDR="+addr, "DESKWOOT_SMTP_ADDR=", "DESKWOOT_WEBHOOK_ALLOW_PRIVATE=true")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

@@ -69,8 +69,12 @@ type Config struct {
 	// replica (5ms when 0). River's default of 100ms caps a replica at
 	// Workers jobs per 100ms: 20 deliveries a second with 2 workers.
 	FetchCooldown time.Duration
-	// HTTPClient posts webhooks (one with HTTPTimeout when nil).
+	// HTTPClient posts webhooks. When nil, one with HTTPTimeout that refuses
+	// internal addresses unless AllowPrivateTargets.
 	HTTPClient *http.Client
+	// AllowPrivateTargets lets webhooks reach loopback and private
+	// networks (DESKWOOT_WEBHOOK_ALLOW_PRIVATE; dev and tests).
+	AllowPrivateTargets bool
 	Logger     *slog.Logger
 }
 
@@ -106,7 +110,10 @@ func New(cfg Config) (*Outbox, error) {
 		cfg.FetchCooldown = 5 * time.Millisecond
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: cfg.HTTPTimeout}
+		cfg.HTTPClient = publicOnlyClient(cfg.HTTPTimeout)
+		if cfg.AllowPrivateTargets {
+			cfg.HTTPClient = &http.Client{Timeout: cfg.HTTPTimeout}
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -34,7 +34,14 @@ type rig struct {
 	ob *outbox.Outbox
 }
 
+// newRig delivers to loopback receivers (the test's own servers).
 func newRig(t testing.TB, cfg outbox.Config) rig {
+	t.Helper()
+	cfg.AllowPrivateTargets = true
+	return startRig(t, cfg)
+}
+
+func startRig(t testing.TB, cfg outbox.Config) rig {
 	t.Helper()
 	r := rig{Tenant: dbtest.NewTenant(t), d: &desk.Desk{DB: dbtest.App(t)}}
 	cfg.DB, cfg.Desk = r.d.DB, r.d
@@ -275,6 +282,23 @@ func TestReceiverAnswering400FailsAtOnce(t *testing.T) {
 	}
 	if got := rc.got()[0].header.Get("X-Deskwoot-Signature"); got != "" {
 		t.Errorf("signed without a secret: %q", got)
+	}
+}
+
+// TestWebhooksRefuseInternalAddresses: without DESKWOOT_WEBHOOK_ALLOW_PRIVATE
+// a webhook to a loopback receiver fails at once and nothing is sent.
+func TestWebhooksRefuseInternalAddresses(t *testing.T) {
+	t.Parallel()
+	r := startRig(t, outbox.Config{})
+	rc := startReceiver(t, "127.0.0.1:0", http.StatusOK)
+	_, conv := r.conversation(t, "api", map[string]any{"webhook_url": rc.url()})
+	m := r.reply(t, conv, "Hello from the inside?")
+	waitFor(t, 10*time.Second, "failure", func() bool { s, _ := r.status(t, m.ID); return s == "failed" })
+	if _, e := r.status(t, m.ID); !strings.Contains(e, "internal address") || !strings.Contains(e, "DESKWOOT_WEBHOOK_ALLOW_PRIVATE") {
+		t.Fatalf("delivery_error %q, want the internal-address refusal and what to do", e)
+	}
+	if n := len(rc.got()); n != 0 {
+		t.Fatalf("an internal receiver got %d requests", n)
 	}
 }
 

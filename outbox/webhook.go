@@ -91,6 +91,9 @@ func (o *Outbox) postWebhook(ctx context.Context, dl desk.Delivery) error {
 		req.Header.Set(HeaderSignature, Sign(dl.Webhook.Secret, ts, body))
 	}
 	resp, err := o.cfg.HTTPClient.Do(req)
+	if errors.Is(err, errPrivateTarget) {
+		return permanent("webhook POST: %v", err)
+	}
 	if err != nil {
 		return fmt.Errorf("webhook POST: %w", err)
 	}

@@ -51,6 +51,9 @@ type Config struct {
 	SMTPAddr string
 	// OutboxWorkers is how many deliveries one replica runs at once (10 when 0).
 	OutboxWorkers int
+	// AllowPrivateWebhooks lets api inboxes deliver to loopback and private
+	// addresses (DESKWOOT_WEBHOOK_ALLOW_PRIVATE); off in production.
+	AllowPrivateWebhooks bool
 }
 
 // App is a built server.
@@ -133,7 +136,7 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	lg := &audit.Log{DB: db}
 	hub := desk.NewEventHub(db.Pool)
 	d := &desk.Desk{DB: db, Hub: hub, EventRetention: cfg.EventRetention}
-	ob, err := outbox.New(outbox.Config{DB: db, Desk: d, Workers: cfg.OutboxWorkers})
+	ob, err := outbox.New(outbox.Config{DB: db, Desk: d, Workers: cfg.OutboxWorkers, AllowPrivateTargets: cfg.AllowPrivateWebhooks})
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -56,7 +56,8 @@ func devCmd(ctx context.Context, args []string) error {
 	}
 	mcp.Version = version
 	public := "http://" + *addr
-	cfg := server.Config{AppDatabaseURL: app, Addr: *addr, PublicURL: public}
+	// A local trial delivers webhooks to local receivers.
+	cfg := server.Config{AppDatabaseURL: app, Addr: *addr, PublicURL: public, AllowPrivateWebhooks: true}
 	if err := limits.apply(&cfg); err != nil {
 		return err
 	}
