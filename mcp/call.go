@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	mrand "math/rand/v2"
 	"strings"
 	"time"
 
@@ -136,6 +137,11 @@ func (s *Server) writeTx(ctx context.Context, t tool, c *call, entry audit.Entry
 			fresh, prior, err := claimKey(ctx, tx, c.p.AccountID, c.p.TokenID, key, t.def.Name, fingerprint(t.def.Name, c.args), now.Add(s.cfg.IdempotencyTTL))
 			if err != nil {
 				return err
+			}
+			if fresh && mrand.IntN(100) == 0 {
+				if err := pruneKeys(ctx, tx, c.p.TokenID); err != nil {
+					return err
+				}
 			}
 			if !fresh {
 				out = prior

@@ -56,6 +56,13 @@ func claimKey(ctx context.Context, tx pgx.Tx, acct, tokenID int64, key, tool, fp
 	return false, prior, nil
 }
 
+// pruneKeys deletes this token's expired keys. Callers run it now and then
+// (not on every call) so the table stays as small as the window.
+func pruneKeys(ctx context.Context, tx pgx.Tx, tokenID int64) error {
+	_, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE token_id = $1 AND expires_at < now()`, tokenID)
+	return err
+}
+
 func storeResult(ctx context.Context, tx pgx.Tx, tokenID int64, key string, result []byte) error {
 	_, err := tx.Exec(ctx, `UPDATE idempotency_keys SET result = $3 WHERE token_id = $1 AND key = $2`, tokenID, key, result)
 	return err

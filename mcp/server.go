@@ -45,7 +45,7 @@ type Config struct {
 	IdempotencyTTL time.Duration
 	// Observer, when set, receives every tool call's outcome and timings.
 	Observer Observer
-	Now            func() time.Time
+	Now      func() time.Time
 }
 
 // Server is the MCP endpoint.
