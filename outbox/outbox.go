@@ -75,7 +75,7 @@ type Config struct {
 	// AllowPrivateTargets lets webhooks reach loopback and private
 	// networks (DESKWOOT_WEBHOOK_ALLOW_PRIVATE; dev and tests).
 	AllowPrivateTargets bool
-	Logger     *slog.Logger
+	Logger              *slog.Logger
 }
 
 // Outbox enqueues deliveries and runs the workers that make them. It
