@@ -9,6 +9,7 @@ dev:
 # One throwaway PostgreSQL for the whole run (cmd/pgrun), shared by every
 # package; vet, the race-enabled tests and the Rego policy tests.
 test:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) run ./cmd/pgrun -- $(GO) test -race -count=1 ./...
 	$(GO) run ./cmd/deskwoot policy test

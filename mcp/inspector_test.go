@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -20,6 +21,14 @@ func TestMCPInspectorCLI(t *testing.T) {
 		t.Skip("npx not found: install Node.js to run the MCP Inspector CLI test")
 	}
 	t.Parallel()
+	// Fetch the client first: a registry that cannot be reached is a reason
+	// to skip, not a failure of our server.
+	home := t.TempDir()
+	fetch := exec.Command("npx", "-y", "@modelcontextprotocol/inspector@2.12.0", "--help")
+	fetch.Env = append(fetch.Environ(), "HOME="+home, "npm_config_update_notifier=false")
+	if out, err := fetch.CombinedOutput(); err != nil && len(out) > 0 && strings.Contains(string(out), "npm error") {
+		t.Skipf("could not fetch the MCP Inspector from npm: %s", out)
+	}
 	url := endpoint(t)
 	w := newWorld(t)
 	token := w.token(t, []string{"conversations:read"}, nil)
@@ -29,7 +38,7 @@ func TestMCPInspectorCLI(t *testing.T) {
 		base := []string{"-y", "@modelcontextprotocol/inspector@2.12.0", "--cli", url, "--transport", "http",
 			"--header", "Authorization: Bearer " + token}
 		cmd := exec.CommandContext(ctx, "npx", append(base, args...)...)
-		cmd.Env = append(cmd.Environ(), "HOME="+t.TempDir(), "npm_config_update_notifier=false")
+		cmd.Env = append(cmd.Environ(), "HOME="+home, "npm_config_update_notifier=false")
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("inspector %v: %v\n%s", args, err, out)
