@@ -148,6 +148,12 @@ func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f Con
 	if f.UpdatedSince != nil {
 		w.add("c.updated_at >= ?", *f.UpdatedSince)
 	}
+	return d.summaryPage(ctx, acct, w, cur, limit)
+}
+
+// summaryPage runs a conversation list query, most recent activity first,
+// from the cursor on, one page of at most limit.
+func (d *Desk) summaryPage(ctx context.Context, acct int64, w where, cur *cursor, limit int) ([]ConversationSummary, *string, error) {
 	if cur != nil {
 		w.add("(c.last_activity_at, c.id) < (?, ?)", cur.at, cur.id)
 	}
@@ -159,6 +165,7 @@ func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f Con
 		ORDER BY c.last_activity_at DESC, c.id DESC
 		LIMIT `+strconv.Itoa(limit+1), w.args...).
 		Query(func(rows pgx.Rows) error {
+			var err error
 			out, err = pgx.CollectRows(rows, scanSummary)
 			return err
 		})
@@ -206,24 +213,7 @@ func (d *Desk) ConversationSearch(ctx context.Context, acct int64, sc Scope, f S
 	if f.Status != "" {
 		w.add("c.status = ?", f.Status)
 	}
-	if cur != nil {
-		w.add("(c.last_activity_at, c.id) < (?, ?)", cur.at, cur.id)
-	}
-	var out []ConversationSummary
-	b := &pgx.Batch{}
-	b.Queue(`SELECT `+summaryColumns+`
-		FROM conversations c JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
-		`+w.sql()+`
-		ORDER BY c.last_activity_at DESC, c.id DESC
-		LIMIT `+strconv.Itoa(limit+1), w.args...).
-		Query(func(rows pgx.Rows) error {
-			out, err = pgx.CollectRows(rows, scanSummary)
-			return err
-		})
-	if err := d.DB.Batch(ctx, acct, b); err != nil {
-		return nil, nil, err
-	}
-	return pageOf(out, limit, func(s ConversationSummary) (time.Time, int64) { return s.LastActivityAt, s.ID })
+	return d.summaryPage(ctx, acct, w, cur, limit)
 }
 
 const conversationSelect = `SELECT c.id, c.inbox_id, c.subject, c.status, c.priority, c.labels,
