@@ -40,14 +40,7 @@ func (d *Desk) LabelCreate(ctx context.Context, acct int64, name, description, c
 
 // LabelList lists the account's labels by name.
 func (d *Desk) LabelList(ctx context.Context, acct int64) ([]Label, error) {
-	var out []Label
-	b := &pgx.Batch{}
-	b.Queue(`SELECT id, name, description, color FROM labels ORDER BY name`).Query(func(rows pgx.Rows) error {
-		var err error
-		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Label])
-		return err
-	})
-	return out, d.DB.Batch(ctx, acct, b)
+	return all[Label](ctx, d.DB, acct, `SELECT id, name, description, color FROM labels ORDER BY name`)
 }
 
 // Team is a group of agents conversations can be assigned to.
@@ -85,16 +78,9 @@ func (d *Desk) TeamCreate(ctx context.Context, acct int64, name, description str
 
 // TeamList lists teams with their member ids.
 func (d *Desk) TeamList(ctx context.Context, acct int64) ([]Team, error) {
-	var out []Team
-	b := &pgx.Batch{}
-	b.Queue(`SELECT t.id, t.name, t.description,
+	return all[Team](ctx, d.DB, acct, `SELECT t.id, t.name, t.description,
 			coalesce((SELECT array_agg(user_id ORDER BY user_id) FROM team_members m WHERE m.team_id = t.id), '{}')
-		FROM teams t ORDER BY t.name`).Query(func(rows pgx.Rows) error {
-		var err error
-		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Team])
-		return err
-	})
-	return out, d.DB.Batch(ctx, acct, b)
+		FROM teams t ORDER BY t.name`)
 }
 
 // Agent is a member conversations can be assigned to.
@@ -107,15 +93,7 @@ type Agent struct {
 
 // AgentList lists the account's members (people and the agent).
 func (d *Desk) AgentList(ctx context.Context, acct int64) ([]Agent, error) {
-	var out []Agent
-	b := &pgx.Batch{}
-	b.Queue(`SELECT u.id, u.name, u.kind, au.role FROM account_users au JOIN users u ON u.id = au.user_id ORDER BY u.id`).
-		Query(func(rows pgx.Rows) error {
-			var err error
-			out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Agent])
-			return err
-		})
-	return out, d.DB.Batch(ctx, acct, b)
+	return all[Agent](ctx, d.DB, acct, `SELECT u.id, u.name, u.kind, au.role FROM account_users au JOIN users u ON u.id = au.user_id ORDER BY u.id`)
 }
 
 // Article is a help-center article.
@@ -151,15 +129,7 @@ func (d *Desk) ArticleCreate(ctx context.Context, acct int64, title, body, statu
 
 // ArticleList lists articles, newest first; onlyPublished hides drafts.
 func (d *Desk) ArticleList(ctx context.Context, acct int64, onlyPublished bool) ([]Article, error) {
-	var out []Article
-	b := &pgx.Batch{}
-	b.Queue(`SELECT id, title, '', '', status, updated_at FROM articles WHERE (NOT $1 OR status = 'published') ORDER BY id DESC LIMIT 500`,
-		onlyPublished).Query(func(rows pgx.Rows) error {
-		var err error
-		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Article])
-		return err
-	})
-	return out, d.DB.Batch(ctx, acct, b)
+	return all[Article](ctx, d.DB, acct, `SELECT id, title, '', '', status, updated_at FROM articles WHERE (NOT $1 OR status = 'published') ORDER BY id DESC LIMIT 500`, onlyPublished)
 }
 
 // ArticleSearch ranks published articles against a query.

@@ -1,9 +1,14 @@
 package desk
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // where builds a WHERE clause from the conditions in use; "?" in each
@@ -38,4 +43,23 @@ func pageOf[T any](rows []T, limit int, key func(T) (time.Time, int64)) ([]T, *s
 	rows = rows[:limit]
 	at, id := key(rows[limit-1])
 	return rows, nextCursor(true, at, id), nil
+}
+
+// all reads every row of a query in the tenant, in one round trip, into
+// structs whose fields match the selected columns in order.
+func all[T any](ctx context.Context, db *tenancy.DB, acct int64, sql string, args ...any) ([]T, error) {
+	var out []T
+	b := &pgx.Batch{}
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		var err error
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[T])
+		return err
+	})
+	if err := db.Batch(ctx, acct, b); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []T{}
+	}
+	return out, nil
 }
