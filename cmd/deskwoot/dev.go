@@ -65,16 +65,23 @@ func devCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	creds := filepath.Join(*dir, "demo-credentials.json")
 	ws, err := demo.Seed(ctx, &tenancy.Identities{DB: srv.DB}, &desk.Desk{DB: srv.DB}, demo.Options{Now: time.Now()})
 	switch {
 	case errors.Is(err, demo.ErrAlreadySeeded):
-		fmt.Println("The demo workspace already exists in this database (its credentials were printed on the first run; remove .deskwoot/ to start over).")
+		// Kept data from an earlier run: show the credentials saved then.
+		raw, rerr := os.ReadFile(creds)
+		if rerr != nil || json.Unmarshal(raw, &ws) != nil {
+			fmt.Printf("The demo workspace already exists, but %s is gone; remove %s to start over.\n", creds, *dir)
+			break
+		}
+		printDevBanner(public, ws)
+		fmt.Printf("(the demo workspace from an earlier run, read from %s)\n\n", creds)
 	case err != nil:
 		return err
 	default:
 		printDevBanner(public, ws)
 		os.MkdirAll(*dir, 0o700)
-		creds := filepath.Join(*dir, "demo-credentials.json")
 		if b, err := json.MarshalIndent(ws, "", "  "); err == nil {
 			os.WriteFile(creds, b, 0o600)
 			fmt.Printf("(saved to %s)\n\n", creds)
