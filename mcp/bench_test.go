@@ -74,11 +74,23 @@ func BenchmarkGetConversation(b *testing.B) {
 	body := callBody("get_conversation", map[string]any{"conversation_id": w.conv1, "messages_limit": 20})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.Run("mcp-http", func(b *testing.B) {
+		httpBefore := metricSum(b, url, `deskwoot_http_request_duration_seconds_sum{route="/api/mcp"}`)
+		toolBefore := metricSum(b, url, `deskwoot_mcp_tool_call_duration_seconds_sum{tool="get_conversation"}`)
+		policyBefore := metricSum(b, url, "deskwoot_policy_decision_seconds_sum")
+		n := 0
 		for b.Loop() {
 			if err := mcpCall(client, url, token, body); err != nil {
 				b.Fatal(err)
 			}
+			n++
 		}
+		// Where the time goes, from the server's own metrics: the whole
+		// HTTP request, the tool call inside it (target+answer, decision,
+		// audit row) and the decision alone.
+		per := func(name string, before float64) float64 { return (metricSum(b, url, name) - before) / float64(n) * 1e6 }
+		b.ReportMetric(per(`deskwoot_http_request_duration_seconds_sum{route="/api/mcp"}`, httpBefore), "server-µs")
+		b.ReportMetric(per(`deskwoot_mcp_tool_call_duration_seconds_sum{tool="get_conversation"}`, toolBefore), "tool-µs")
+		b.ReportMetric(per("deskwoot_policy_decision_seconds_sum", policyBefore), "policy-µs")
 	})
 	b.Run("mcp-http-8-clients", func(b *testing.B) {
 		b.SetParallelism(4) // GOMAXPROCS 2 × 4 = 8 clients
