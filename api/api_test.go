@@ -940,8 +940,32 @@ func TestMCPAdmin(t *testing.T) {
 	}
 	wantErr(t, call(t, "GET", "/api/v1/audit?cursor=forged", a.Token, nil), 400, "bad_request")
 	wantErr(t, call(t, "GET", "/api/v1/audit?limit=1000", a.Token, nil), 400, "bad_request")
-	// Another account's audit log is empty of these.
-	if rows := list(t, want(t, call(t, "GET", "/api/v1/audit", o.Token, nil), 200), "audit"); len(rows) != 0 {
-		t.Errorf("another account's audit shows %d rows", len(rows))
+	// Another account's audit log holds only its own actions.
+	for _, row := range list(t, want(t, call(t, "GET", "/api/v1/audit", o.Token, nil), 200), "audit") {
+		if id(t, row["actor_id"]) != o.UserID {
+			t.Errorf("another account's audit shows a row of someone else: %v", row)
+		}
+	}
+}
+
+// TestHumanActionsAreAudited: what people do over REST lands in the audit
+// log with them as the actor.
+func TestHumanActionsAreAudited(t *testing.T) {
+	t.Parallel()
+	a := signup(t)
+	ib := createInbox(t, a.Token)
+	conv, _, _ := newConversation(t, a.Token, ib)
+	want(t, call(t, "POST", fmt.Sprintf("/api/v1/conversations/%d/messages", conv), a.Token, obj{"content": "On it", "private": false}), 201)
+	want(t, call(t, "POST", "/api/v1/labels", a.Token, obj{"name": "urgent"}), 201)
+	got := map[string]bool{}
+	for _, row := range list(t, want(t, call(t, "GET", "/api/v1/audit", a.Token, nil), 200), "audit") {
+		if row["actor_kind"] == "user" && id(t, row["actor_id"]) == a.UserID {
+			got[str(t, row["action"])] = true
+		}
+	}
+	for _, action := range []string{"inbox.create", "message.reply", "label.create"} {
+		if !got[action] {
+			t.Errorf("audit lacks %s (has %v)", action, got)
+		}
 	}
 }

@@ -104,6 +104,7 @@ func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	s.record(r, audit.Entry{Action: "user.create", Target: map[string]int64{"user_id": u.ID}, Reasons: []string{"role=" + u.Role}})
 	writeJSON(w, http.StatusCreated, map[string]any{"user": u, "api_token": token})
 }
 
@@ -124,6 +125,7 @@ func (s *Server) inboxCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	s.record(r, audit.Entry{Action: "inbox.create", Target: map[string]int64{"inbox_id": ib.ID}})
 	writeJSON(w, http.StatusCreated, ib)
 }
 
@@ -163,8 +165,7 @@ func (s *Server) inboxUpdate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "user", ActorID: p.UserID,
-		Action: "inbox.update", Decision: "allow", Target: map[string]int64{"inbox_id": id}})
+	s.record(r, audit.Entry{Action: "inbox.update", Target: map[string]int64{"inbox_id": id}})
 	writeJSON(w, http.StatusOK, ib)
 }
 
@@ -185,6 +186,7 @@ func (s *Server) inboxMemberAdd(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	s.record(r, audit.Entry{Action: "inbox.member.add", Target: map[string]int64{"inbox_id": id, "user_id": req.UserID}})
 	writeJSON(w, http.StatusOK, map[string]any{"inbox_id": id, "user_id": req.UserID})
 }
 
@@ -321,5 +323,10 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	action := "message.reply"
+	if m.Private {
+		action = "message.note"
+	}
+	s.record(r, audit.Entry{Action: action, Target: map[string]int64{"conversation_id": id, "message_id": m.ID}})
 	writeJSON(w, http.StatusCreated, map[string]any{"message": m})
 }

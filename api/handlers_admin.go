@@ -35,6 +35,7 @@ func (s *Server) labelCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	s.record(r, audit.Entry{Action: "label.create", Target: map[string]int64{"label_id": l.ID}})
 	writeJSON(w, http.StatusCreated, l)
 }
 
@@ -62,6 +63,7 @@ func (s *Server) teamCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	s.record(r, audit.Entry{Action: "team.create", Target: map[string]int64{"team_id": t.ID}})
 	writeJSON(w, http.StatusCreated, t)
 }
 
@@ -89,6 +91,7 @@ func (s *Server) articleCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	s.record(r, audit.Entry{Action: "article.create", Target: map[string]int64{"article_id": a.ID}})
 	writeJSON(w, http.StatusCreated, a)
 }
 
@@ -121,8 +124,7 @@ func (s *Server) mcpSettingsPut(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "user", ActorID: p.UserID,
-		Action: "settings.mcp", Decision: "allow", Reasons: []string{"enabled=" + strconv.FormatBool(*req.Enabled)}})
+	s.record(r, audit.Entry{Action: "settings.mcp", Reasons: []string{"enabled=" + strconv.FormatBool(*req.Enabled)}})
 	writeJSON(w, http.StatusOK, map[string]any{"enabled": a.MCPEnabled, "url": s.mcpURL(), "service_user_id": a.ServiceUserID})
 }
 
@@ -167,8 +169,7 @@ func (s *Server) mcpTokenCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "user", ActorID: p.UserID, TokenID: t.ID,
-		Action: "mcp.token.create", Decision: "allow", Reasons: scopes})
+	s.record(r, audit.Entry{TokenID: t.ID, Action: "mcp.token.create", Reasons: scopes})
 	writeJSON(w, http.StatusCreated, struct {
 		tenancy.MCPToken
 		Token string `json:"token"`
@@ -201,8 +202,7 @@ func (s *Server) mcpTokenRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "user", ActorID: p.UserID, TokenID: id,
-		Action: "mcp.token.revoke", Decision: "allow"})
+	s.record(r, audit.Entry{TokenID: id, Action: "mcp.token.revoke"})
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "revoked": true})
 }
 

@@ -81,8 +81,7 @@ func (s *Server) draftDecide(w http.ResponseWriter, r *http.Request, dec desk.Dr
 	if dec.Approve {
 		action = "draft.approved"
 	}
-	s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "user", ActorID: p.UserID, TokenID: d.TokenID,
-		Action: action, Decision: "allow", Target: map[string]int64{"draft_id": d.ID}})
+	s.record(r, audit.Entry{TokenID: d.TokenID, Action: action, Target: map[string]int64{"draft_id": d.ID}})
 	out := map[string]any{"draft": d}
 	if m != nil {
 		out["message_id"] = m.ID

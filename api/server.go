@@ -4,6 +4,7 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -102,6 +103,19 @@ func equalFold(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// record audits a person's action through the REST API. A failure to
+// audit is logged, not shown to the caller: the action already happened.
+func (s *Server) record(r *http.Request, e audit.Entry) {
+	p := principal(r)
+	e.ActorKind, e.ActorID = "user", p.UserID
+	if e.Decision == "" {
+		e.Decision = "allow"
+	}
+	if err := s.cfg.Audit.Record(r.Context(), p.AccountID, e); err != nil {
+		slog.ErrorContext(r.Context(), "audit write failed", "action", e.Action, "err", err)
+	}
 }
 
 // pathID reads a positive integer path variable.
