@@ -184,6 +184,12 @@ func ensureAppRole(ctx context.Context, conn *pgx.Conn, password string) error {
 			return fmt.Errorf("migrate: set deskwoot_app password: %w", err)
 		}
 	}
+	// An app transaction left open would hold back the events feed and the
+	// audit sealer (both release rows below the oldest running transaction),
+	// so the app role's idle transactions are ended after a minute.
+	if _, err := conn.Exec(ctx, `ALTER ROLE deskwoot_app SET idle_in_transaction_session_timeout = '60s'`); err != nil {
+		return fmt.Errorf("migrate: configure deskwoot_app: %w", err)
+	}
 	var grant string
 	if err := conn.QueryRow(ctx, `SELECT format('GRANT CONNECT ON DATABASE %I TO deskwoot_app', current_database())`).Scan(&grant); err != nil {
 		return err
