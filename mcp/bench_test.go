@@ -87,7 +87,9 @@ func BenchmarkGetConversation(b *testing.B) {
 		// Where the time goes, from the server's own metrics: the whole
 		// HTTP request, the tool call inside it (target+answer, decision,
 		// audit row) and the decision alone.
-		per := func(name string, before float64) float64 { return (metricSum(b, url, name) - before) / float64(n) * 1e6 }
+		per := func(name string, before float64) float64 {
+			return (metricSum(b, url, name) - before) / float64(n) * 1e6
+		}
 		b.ReportMetric(per(`deskwoot_http_request_duration_seconds_sum{route="/api/mcp"}`, httpBefore), "server-µs")
 		b.ReportMetric(per(`deskwoot_mcp_tool_call_duration_seconds_sum{tool="get_conversation"}`, toolBefore), "tool-µs")
 		b.ReportMetric(per("deskwoot_policy_decision_seconds_sum", policyBefore), "policy-µs")
