@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
 )
@@ -118,5 +120,37 @@ func TestCursorErrors(t *testing.T) {
 	_, err = d.EventPoll(ctx, a.Account.ID, desk.EventQuery{Cursor: pa.NextCursor}, time.Now().Add(31*24*time.Hour))
 	if !errors.Is(err, desk.ErrCursorExpired) || !strings.Contains(err.Error(), "retention") {
 		t.Errorf("cursor older than retention: %v", err)
+	}
+}
+
+// TestOldEventsArePruned: a poll removes the account's events past the
+// retention.
+func TestOldEventsArePruned(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := &desk.Desk{DB: dbtest.App(t), EventRetention: time.Hour}
+	acct := dbtest.NewTenant(t).Account.ID
+	count := func() (n int) {
+		err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT count(*) FROM events WHERE type = 'contact.updated'`).Scan(&n)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO events (account_id, type, at) VALUES ($1, 'contact.updated', now() - interval '2 hours'),
+			($1, 'contact.updated', now() - interval '10 minutes')`, acct)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.EventPoll(ctx, acct, desk.EventQuery{}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d events left, want the one inside the retention", n)
 	}
 }
