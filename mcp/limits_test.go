@@ -65,6 +65,24 @@ func TestHostGuardAndBodyLimit(t *testing.T) {
 			t.Errorf("Host %s: HTTP %d, want %d", host, got, want)
 		}
 	}
+	origin := func(o string) int {
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/api/mcp", bytes.NewReader(list))
+		req.Host = "desk.example.com"
+		req.Header.Set("Origin", o)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for o, want := range map[string]int{"https://desk.example.com": 200, "http://localhost:3000": 200, "https://evil.example.org": 403, "null": 403} {
+		if got := origin(o); got != want {
+			t.Errorf("Origin %s: HTTP %d, want %d", o, got, want)
+		}
+	}
 	big := append([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_inboxes","arguments":{"pad":"`),
 		bytes.Repeat([]byte("x"), 2<<20)...)
 	big = append(big, []byte(`"}}}`)...)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -99,6 +100,12 @@ func New(cfg Config) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(s.cfg.AllowedHosts) > 0 && !s.hostAllowed(r.Host) {
 		http.Error(w, "Forbidden: invalid Host header", http.StatusForbidden)
+		return
+	}
+	// Browsers send Origin; a page of another site must not drive the
+	// endpoint (MCP's transport rules). Clients outside browsers send none.
+	if o := r.Header.Get("Origin"); o != "" && !s.originAllowed(o) {
+		http.Error(w, "Forbidden: invalid Origin header", http.StatusForbidden)
 		return
 	}
 	raw, ok := bearer(r)
@@ -204,6 +211,15 @@ func (s *Server) hostAllowed(host string) bool {
 		return true
 	}
 	return slices.ContainsFunc(s.cfg.AllowedHosts, func(a string) bool { return strings.EqualFold(a, h) || strings.EqualFold(a, host) })
+}
+
+// originAllowed accepts an Origin whose host is loopback or an allowed host.
+func (s *Server) originAllowed(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return s.hostAllowed(u.Host)
 }
 
 func accountInput(a tenancy.AccountState) policy.Account {
