@@ -105,14 +105,48 @@ func (l *Log) Touch(acct int64) {
 	l.mu.Unlock()
 }
 
-// RunSealer seals touched accounts every interval until ctx ends.
+// SweepInterval is how often the sealer also seals every account, so rows
+// whose writer crashed before sealing them are chained too.
+const SweepInterval = 10 * time.Minute
+
+// Sweep seals every account (through a narrow SECURITY DEFINER function
+// that lists account ids) and returns how many rows it sealed.
+func (l *Log) Sweep(ctx context.Context) (int, error) {
+	rows, _ := l.DB.Pool.Query(ctx, `SELECT deskwoot_account_ids()`)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, acct := range ids {
+		n, err := Seal(ctx, l.DB, acct)
+		if err != nil {
+			return total, fmt.Errorf("seal audit chain of account %d: %w", acct, err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// RunSealer seals touched accounts every interval, and every account at
+// start and every SweepInterval, until ctx ends.
 func (l *Log) RunSealer(ctx context.Context, interval time.Duration, onErr func(error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	sweep := time.NewTicker(SweepInterval)
+	defer sweep.Stop()
+	if _, err := l.Sweep(ctx); err != nil && onErr != nil && ctx.Err() == nil {
+		onErr(err)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-sweep.C:
+			if _, err := l.Sweep(ctx); err != nil && onErr != nil && ctx.Err() == nil {
+				onErr(err)
+			}
+			continue
 		case <-t.C:
 		}
 		l.mu.Lock()

@@ -103,3 +103,33 @@ func BenchmarkSeal(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*batch)/sealing.Seconds(), "sealed-rows/s")
 }
+
+// TestSweepSealsUntouchedAccounts: rows written by a replica that stopped
+// before sealing them (no Touch here) are chained by a sweep.
+func TestSweepSealsUntouchedAccounts(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.App(t)
+	acct := dbtest.NewTenant(t).Account.ID
+	err := db.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		return audit.Insert(ctx, tx, acct, audit.Entry{ActorKind: "agent", Action: "orphan", Decision: "allow"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := &audit.Log{DB: db}
+	var res audit.VerifyResult
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := lg.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if res, err = audit.Verify(ctx, db, acct); err != nil {
+			t.Fatal(err)
+		}
+		if res.Unsealed == 0 {
+			break
+		}
+	}
+	if !res.OK || res.Checked != 1 || res.Unsealed != 0 {
+		t.Fatalf("after a sweep: %+v", res)
+	}
+}
