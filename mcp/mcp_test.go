@@ -367,7 +367,7 @@ func TestGateClosedWhenMCPDisabled(t *testing.T) {
 	for _, method := range []string{"tools/list", "tools/call"} {
 		r := rpc(t, url, token, method, map[string]any{"name": "list_inboxes"})
 		e, _ := r.Body["error"].(map[string]any)
-		if r.Status != http.StatusForbidden || e == nil || e["code"].(float64) != -32003 || !strings.Contains(e["message"].(string), "switched off") {
+		if r.Status != http.StatusForbidden || e == nil || e["code"].(float64) != -32003 || !strings.Contains(e["message"].(string), "switched off") || r.Body["id"] != float64(1) {
 			t.Errorf("%s with MCP off: HTTP %d %v", method, r.Status, r.Body)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -139,7 +140,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID,
 			Action: "mcp.gate", Decision: "deny", Reasons: []string{gate.Code, reason}, PolicyRev: s.cfg.Policy.Revision(),
 			RequestID: requestID(r)})
-		gateClosed(w, reason, gate.Code)
+		gateClosed(w, rpcID(r), reason, gate.Code)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
@@ -192,13 +193,25 @@ func unauthorized(w http.ResponseWriter, msg string) {
 
 // gateClosed answers a closed account gate: HTTP 403 carrying a JSON-RPC
 // error (-32003) that says why and what to do.
-func gateClosed(w http.ResponseWriter, reason, code string) {
+func gateClosed(w http.ResponseWriter, id json.RawMessage, reason, code string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusForbidden)
 	json.NewEncoder(w).Encode(map[string]any{
-		"jsonrpc": "2.0", "id": nil,
+		"jsonrpc": "2.0", "id": id,
 		"error": map[string]any{"code": -32003, "message": reason, "data": map[string]string{"reason": code}},
 	})
+}
+
+// rpcID is the id of the JSON-RPC request in r's body (null when there is
+// none, or for a batch), so that an error answer can be matched to it.
+func rpcID(r *http.Request) json.RawMessage {
+	var msg struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.NewDecoder(io.LimitReader(r.Body, MaxBody)).Decode(&msg) != nil || len(msg.ID) == 0 {
+		return json.RawMessage("null")
+	}
+	return msg.ID
 }
 
 func (s *Server) hostAllowed(host string) bool {
