@@ -186,7 +186,9 @@ func isLoopback(h string) bool {
 
 // Run serves until ctx ends, then shuts down gracefully.
 func (a *App) Run(ctx context.Context, addr string) error {
-	srv := &http.Server{Addr: addr, Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second}
+	// Bounded reads and writes; the write bound leaves room for a 25 s long-poll.
+	srv := &http.Server{Addr: addr, Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
 	bg, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
 	a.Background(bg)
