@@ -191,3 +191,40 @@ var scripts = []script{
 		},
 	},
 }
+
+// workflow is where a seeded conversation stands after its lines: labels,
+// status, priority, and whether it went to the Tier 2 team.
+type workflow struct {
+	labels   []string
+	status   string
+	priority string
+	toTeam   bool
+}
+
+// workflows by customer name; conversations not listed stay open.
+var workflows = map[string]workflow{
+	"Maria Gonzalez": {labels: []string{"billing", "refund"}, status: "resolved"},
+	"Kenji Watanabe": {labels: []string{"bug"}, priority: "high"},
+	"Priya Raman":    {labels: []string{"bug"}, priority: "urgent", toTeam: true},
+	"Tom Becker":     {status: "pending"},
+	"Aisha Bello":    {labels: []string{"billing", "vip"}, priority: "medium"},
+	"Lucas Martin":   {labels: []string{"bug"}, toTeam: true},
+	"Sofia Rossi":    {labels: []string{"feature-request"}, status: "resolved"},
+	"David Okafor":   {labels: []string{"refund", "billing"}, priority: "medium"},
+	"Emma Johansson": {priority: "high", toTeam: true},
+	"Chen Wei":       {labels: []string{"bug", "vip"}, priority: "urgent", toTeam: true},
+	"Olivia Brown":   {labels: []string{"billing"}, status: "resolved"},
+	"Rahul Mehta":    {labels: []string{"refund"}, status: "pending", priority: "low"},
+}
+
+// mail is a customer email that starts a conversation on the email inbox.
+type mail struct {
+	from, name, subject, text string
+}
+
+var mails = []mail{
+	{"jonas.weber@example.de", "Jonas Weber", "Invoice needs our VAT number",
+		"Hello,\n\nour invoices for October and November are missing our VAT number (DE 298 114 602). Our accountant needs corrected copies.\n\nThanks,\nJonas"},
+	{"grace.kim@example.kr", "Grace Kim", "Delivery to a PO box?",
+		"Hi! Do you ship to PO boxes in Seoul? The checkout rejects my address.\n\nGrace"},
+}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -63,8 +65,7 @@ type Workspace struct {
 	AgentAPIToken string `json:"agent_api_token"`
 
 	// ChatInboxID is the api inbox holding every seeded conversation;
-	// EmailInboxID is the email inbox, empty because desk.IncomingMessage
-	// only takes messages on api inboxes.
+	// EmailInboxID is the email inbox, with a couple of customer mails.
 	ChatInboxID  int64 `json:"chat_inbox_id"`
 	EmailInboxID int64 `json:"email_inbox_id"`
 	TeamID       int64 `json:"team_id"`
@@ -269,8 +270,45 @@ func (s *seeder) conversations() error {
 			}
 			s.w.Counts.Messages++
 		}
+		if err := s.workflow(convID, workflows[sc.name]); err != nil {
+			return fmt.Errorf("conversation %d (%s): %w", i+1, sc.name, err)
+		}
+	}
+	for i, m := range mails {
+		if _, err := s.d.IncomingEmail(s.ctx, s.w.AccountID, s.w.EmailInboxID, desk.IncomingEmail{From: m.from, FromName: m.name,
+			Subject: m.subject, Text: m.text, MessageID: fmt.Sprintf("demo-mail-%d@%s", i+1, "example.net")}); err != nil {
+			return fmt.Errorf("mail %d (%s): %w", i+1, m.name, err)
+		}
+		s.w.Counts.Contacts++
+		s.w.Counts.Conversations++
+		s.w.Counts.Messages++
 	}
 	return nil
+}
+
+// workflow labels, prioritises, resolves or hands a seeded conversation to
+// the team, through the same desk functions the agent's tools use.
+func (s *seeder) workflow(convID int64, wf workflow) error {
+	if len(wf.labels) == 0 && wf.status == "" && wf.priority == "" && !wf.toTeam {
+		return nil
+	}
+	return s.d.DB.InTenant(s.ctx, s.w.AccountID, func(tx pgx.Tx) error {
+		p := desk.ConversationPatch{AddLabels: wf.labels}
+		if wf.status != "" {
+			p.Status = &wf.status
+		}
+		if wf.priority != "" {
+			p.Priority = &wf.priority
+		}
+		if _, err := s.d.ConversationUpdate(s.ctx, tx, s.w.AccountID, convID, p, time.Now()); err != nil {
+			return err
+		}
+		if wf.toTeam {
+			_, err := s.d.ConversationAssign(s.ctx, tx, s.w.AccountID, convID, s.w.AgentUserID, s.w.TeamID)
+			return err
+		}
+		return nil
+	})
 }
 
 func (s *seeder) mcp(now time.Time) error {
