@@ -969,3 +969,40 @@ func TestHumanActionsAreAudited(t *testing.T) {
 		}
 	}
 }
+
+// TestLogin: a person who lost their token signs in with email and
+// password; wrong credentials are one 401; several accounts need account_id.
+func TestLogin(t *testing.T) {
+	t.Parallel()
+	a := signup(t)
+	b := want(t, call(t, "POST", "/api/v1/login", "", obj{"email": a.Email, "password": "correct horse battery"}), 200)
+	tok := str(t, b["api_token"])
+	if tok == a.Token || id(t, b["account"].(obj)["id"]) != a.AccountID || id(t, b["user"].(obj)["id"]) != a.UserID {
+		t.Fatalf("login: %v", b)
+	}
+	want(t, call(t, "GET", "/api/v1/account", tok, nil), 200)
+	for _, bad := range []obj{
+		{"email": a.Email, "password": "wrong password"},
+		{"email": "nobody-" + a.Email, "password": "correct horse battery"},
+	} {
+		r := call(t, "POST", "/api/v1/login", "", bad)
+		if msg := wantErr(t, r, 401, "unauthorized"); !strings.Contains(msg, "email or password is wrong") {
+			t.Errorf("bad login %v: %q", bad, msg)
+		}
+	}
+	// An agent invited by this admin signs in to this account.
+	_, agentTok := createAgent(t, a.Token)
+	_ = agentTok
+	users := list(t, want(t, call(t, "GET", "/api/v1/users", a.Token, nil), 200), "users")
+	var agentEmail string
+	for _, u := range users {
+		if u["role"] == "agent" && u["kind"] == "human" {
+			agentEmail = str(t, u["email"])
+		}
+	}
+	b = want(t, call(t, "POST", "/api/v1/login", "", obj{"email": agentEmail, "password": "agent password 1"}), 200)
+	if id(t, b["account"].(obj)["id"]) != a.AccountID || b["user"].(obj)["role"] != "agent" {
+		t.Fatalf("agent login: %v", b)
+	}
+	wantErr(t, call(t, "POST", "/api/v1/login", "", obj{"email": a.Email, "password": "correct horse battery", "account_id": 987654321}), 400, "bad_request")
+}

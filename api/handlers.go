@@ -330,3 +330,27 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) {
 	s.record(r, audit.Entry{Action: action, Target: map[string]int64{"conversation_id": id, "message_id": m.ID}})
 	writeJSON(w, http.StatusCreated, map[string]any{"message": m})
 }
+
+type loginRequest struct {
+	Email     string `json:"email"`
+	Password  string `json:"password"`
+	AccountID int64  `json:"account_id"`
+}
+
+// login mints a new user API token for a person's email and password, for
+// when the token from signup or invitation is lost.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	res, err := s.cfg.Identities.Login(r.Context(), req.Email, req.Password, req.AccountID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Audit.Record(r.Context(), res.Account.ID, audit.Entry{ActorKind: "user", ActorID: res.User.ID, Action: "user.login", Decision: "allow"})
+	writeJSON(w, http.StatusOK, map[string]any{"account": accountJSON(res.Account), "entitlement": s.entitlement(res.Account),
+		"user": res.User, "api_token": res.APIToken})
+}

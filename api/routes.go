@@ -14,6 +14,7 @@ func (s *Server) Routes(r *mux.Router) {
 
 	v1 := r.PathPrefix("/api/v1").Subrouter()
 	v1.HandleFunc("/signup", s.signup).Methods(http.MethodPost)
+	v1.HandleFunc("/login", s.login).Methods(http.MethodPost)
 	v1.HandleFunc("/account", s.authenticated(s.accountGet)).Methods(http.MethodGet)
 	v1.HandleFunc("/users", s.admin(s.userList)).Methods(http.MethodGet)
 	v1.HandleFunc("/users", s.admin(s.userCreate)).Methods(http.MethodPost)

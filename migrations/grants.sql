@@ -29,3 +29,4 @@ REVOKE ALL ON billing_customers, account_directory FROM deskwoot_app;
 REVOKE ALL ON email_inbound_addresses FROM deskwoot_app;
 GRANT DELETE ON river_job, river_leader, river_queue, river_notification TO deskwoot_app;
 REVOKE ALL ON river_migration FROM deskwoot_app;
+REVOKE ALL ON login_identities, login_memberships FROM deskwoot_app;

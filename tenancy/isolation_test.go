@@ -28,6 +28,8 @@ var globalTables = map[string]string{
 	"schema_migrations": "migration bookkeeping, no grant to the app",
 	"token_lookup":      "pre-tenant token hash look-up, read only by a SECURITY DEFINER function",
 	"server_secrets":    "server-wide keys, read only by a SECURITY DEFINER function",
+	"login_identities":  "email → user and password hash for sign-in, read only by a SECURITY DEFINER function",
+	"login_memberships": "user → accounts for sign-in, read only by a SECURITY DEFINER function",
 	"billing_customers": "pre-tenant Stripe customer -> account look-up for webhooks, read and written only by SECURITY DEFINER functions",
 	"account_directory": "account ids for operator commands (the owner is bound by FORCE RLS); filled by a SECURITY DEFINER trigger, no grant to the app",
 
