@@ -1006,3 +1006,16 @@ func TestLogin(t *testing.T) {
 	}
 	wantErr(t, call(t, "POST", "/api/v1/login", "", obj{"email": a.Email, "password": "correct horse battery", "account_id": 987654321}), 400, "bad_request")
 }
+
+// TestLoginThrottle: after a burst of wrong passwords an email must wait.
+func TestLoginThrottle(t *testing.T) {
+	t.Parallel()
+	a := signup(t)
+	for i := 0; i < 10; i++ {
+		wantErr(t, call(t, "POST", "/api/v1/login", "", obj{"email": a.Email, "password": fmt.Sprint("guess-", i)}), 401, "unauthorized")
+	}
+	msg := wantErr(t, call(t, "POST", "/api/v1/login", "", obj{"email": a.Email, "password": "correct horse battery"}), 429, "rate_limited")
+	if !strings.Contains(msg, "try again in") {
+		t.Errorf("throttled login: %q", msg)
+	}
+}

@@ -345,6 +345,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	if wait := s.logins.take(req.Email, s.cfg.Now()); wait > 0 {
+		writeError(w, r, errorf(http.StatusTooManyRequests, "rate_limited", "too many sign-in attempts for this email; try again in %d seconds", int(wait.Seconds())+1))
+		return
+	}
 	res, err := s.cfg.Identities.Login(r.Context(), req.Email, req.Password, req.AccountID)
 	if err != nil {
 		writeError(w, r, err)

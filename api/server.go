@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
+	"golang.org/x/time/rate"
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/billing"
@@ -36,7 +39,37 @@ type Config struct {
 
 // Server serves /api/v1.
 type Server struct {
-	cfg Config
+	cfg    Config
+	logins attempts
+}
+
+// attempts throttles sign-in per email on this replica: a burst of 10, then
+// one every 6 seconds, so guessing passwords is slow even before bcrypt.
+type attempts struct {
+	mu  sync.Mutex
+	per map[string]*rate.Limiter
+}
+
+// take spends one attempt for the email and returns how long to wait when
+// none is left.
+func (a *attempts) take(email string, now time.Time) time.Duration {
+	key := strings.ToLower(strings.TrimSpace(email))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.per == nil || len(a.per) > 100000 {
+		a.per = map[string]*rate.Limiter{} // bounded memory: forget all now and then
+	}
+	l := a.per[key]
+	if l == nil {
+		l = rate.NewLimiter(rate.Every(6*time.Second), 10)
+		a.per[key] = l
+	}
+	r := l.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d
+	}
+	return 0
 }
 
 // New builds the REST server.
