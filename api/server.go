@@ -44,7 +44,7 @@ type Server struct {
 }
 
 // attempts throttles sign-in per email on this replica: a burst of 10, then
-// one every 6 seconds, so guessing passwords is slow even before bcrypt.
+// one a minute, so guessing passwords is slow even before bcrypt.
 type attempts struct {
 	mu  sync.Mutex
 	per map[string]*rate.Limiter
@@ -61,7 +61,7 @@ func (a *attempts) take(email string, now time.Time) time.Duration {
 	}
 	l := a.per[key]
 	if l == nil {
-		l = rate.NewLimiter(rate.Every(6*time.Second), 10)
+		l = rate.NewLimiter(rate.Every(time.Minute), 10)
 		a.per[key] = l
 	}
 	r := l.ReserveN(now, 1)
