@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -111,8 +110,9 @@ func StripeMock(t testing.TB) *Mock {
 	}
 	addr := l.Addr().String()
 	l.Close()
+	// No Pdeathsig: Linux sends it when the *thread* that started the child
+	// exits, which the Go runtime may do at any time; the cleanup kills it.
 	cmd := exec.Command(bin, "-http-addr", addr)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
