@@ -74,15 +74,9 @@ func (d *Desk) ContactSearch(ctx context.Context, acct int64, sc Scope, query, c
 	if cur != nil {
 		w.add("(ct.created_at, ct.id) < (?, ?)", cur.at, cur.id)
 	}
-	var out []Contact
-	b := &pgx.Batch{}
-	b.Queue(`SELECT `+contactColumns+` FROM contacts ct `+w.sql()+`
-		ORDER BY ct.created_at DESC, ct.id DESC LIMIT `+strconv.Itoa(limit+1), w.args...).
-		Query(func(rows pgx.Rows) error {
-			out, err = pgx.CollectRows(rows, scanContact)
-			return err
-		})
-	if err := d.DB.Batch(ctx, acct, b); err != nil {
+	out, err := collect(ctx, d.DB, acct, scanContact, `SELECT `+contactColumns+` FROM contacts ct `+w.sql()+`
+		ORDER BY ct.created_at DESC, ct.id DESC LIMIT `+strconv.Itoa(limit+1), w.args...)
+	if err != nil {
 		return nil, nil, err
 	}
 	return pageOf(out, limit, func(c Contact) (time.Time, int64) { return c.CreatedAt, c.ID })

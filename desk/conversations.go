@@ -157,19 +157,12 @@ func (d *Desk) summaryPage(ctx context.Context, acct int64, w where, cur *cursor
 	if cur != nil {
 		w.add("(c.last_activity_at, c.id) < (?, ?)", cur.at, cur.id)
 	}
-	var out []ConversationSummary
-	b := &pgx.Batch{}
-	b.Queue(`SELECT `+summaryColumns+`
+	out, err := collect(ctx, d.DB, acct, scanSummary, `SELECT `+summaryColumns+`
 		FROM conversations c JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
 		`+w.sql()+`
 		ORDER BY c.last_activity_at DESC, c.id DESC
-		LIMIT `+strconv.Itoa(limit+1), w.args...).
-		Query(func(rows pgx.Rows) error {
-			var err error
-			out, err = pgx.CollectRows(rows, scanSummary)
-			return err
-		})
-	if err := d.DB.Batch(ctx, acct, b); err != nil {
+		LIMIT `+strconv.Itoa(limit+1), w.args...)
+	if err != nil {
 		return nil, nil, err
 	}
 	return pageOf(out, limit, func(s ConversationSummary) (time.Time, int64) { return s.LastActivityAt, s.ID })

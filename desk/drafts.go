@@ -125,14 +125,8 @@ func (d *Desk) DraftList(ctx context.Context, acct int64, f DraftFilter) ([]Draf
 	if cur != nil {
 		w.add("id < ?", cur.id)
 	}
-	var out []Draft
-	b := &pgx.Batch{}
-	b.Queue(`SELECT `+draftColumns+` FROM drafts `+w.sql()+` ORDER BY id DESC LIMIT `+fmt.Sprint(limit+1), w.args...).
-		Query(func(rows pgx.Rows) error {
-			out, err = pgx.CollectRows(rows, scanDraft)
-			return err
-		})
-	if err := d.DB.Batch(ctx, acct, b); err != nil {
+	out, err := collect(ctx, d.DB, acct, scanDraft, `SELECT `+draftColumns+` FROM drafts `+w.sql()+` ORDER BY id DESC LIMIT `+fmt.Sprint(limit+1), w.args...)
+	if err != nil {
 		return nil, nil, err
 	}
 	return pageOf(out, limit, func(x Draft) (time.Time, int64) { return x.CreatedAt, x.ID })

@@ -48,11 +48,17 @@ func pageOf[T any](rows []T, limit int, key func(T) (time.Time, int64)) ([]T, *s
 // all reads every row of a query in the tenant, in one round trip, into
 // structs whose fields match the selected columns in order.
 func all[T any](ctx context.Context, db *tenancy.DB, acct int64, sql string, args ...any) ([]T, error) {
+	return collect(ctx, db, acct, pgx.RowToStructByPos[T], sql, args...)
+}
+
+// collect reads every row of a query in the tenant, in one round trip,
+// with scan.
+func collect[T any](ctx context.Context, db *tenancy.DB, acct int64, scan pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
 	var out []T
 	b := &pgx.Batch{}
 	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
 		var err error
-		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[T])
+		out, err = pgx.CollectRows(rows, scan)
 		return err
 	})
 	if err := db.Batch(ctx, acct, b); err != nil {
