@@ -210,13 +210,17 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var f audit.Filter
 	var err error
-	for name, dst := range map[string]*int64{"actor": &f.ActorID, "token": &f.TokenID, "token_id": &f.TokenID} {
-		if *dst == 0 {
-			if *dst, err = queryInt(r, name); err != nil {
-				writeError(w, r, err)
-				return
-			}
-		}
+	if f.ActorID, err = queryInt(r, "actor"); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	token := "token"
+	if q.Get(token) == "" {
+		token = "token_id" // accepted as a synonym
+	}
+	if f.TokenID, err = queryInt(r, token); err != nil {
+		writeError(w, r, err)
+		return
 	}
 	f.Action = q.Get("tool")
 	if f.Action == "" {

@@ -56,11 +56,7 @@ func (d *Desk) ContactSearch(ctx context.Context, acct int64, sc Scope, query, c
 	if len(query) == 0 || len(query) > 500 {
 		return nil, nil, invalid("query must be 1 to 500 characters")
 	}
-	limit, err := clampLimit(limit)
-	if err != nil {
-		return nil, nil, err
-	}
-	cur, err := parseCursor(cursorStr)
+	limit, cur, err := pageArgs(limit, cursorStr)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -97,11 +97,7 @@ func scanSummary(r pgx.CollectableRow) (ConversationSummary, error) {
 
 // ConversationList pages conversations, most recent activity first.
 func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f ConversationFilter) ([]ConversationSummary, *string, error) {
-	limit, err := clampLimit(f.Limit)
-	if err != nil {
-		return nil, nil, err
-	}
-	cur, err := parseCursor(f.Cursor)
+	limit, cur, err := pageArgs(f.Limit, f.Cursor)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -187,11 +183,7 @@ func (d *Desk) ConversationSearch(ctx context.Context, acct int64, sc Scope, f S
 	if f.Status != "" && !slices.Contains(statuses, f.Status) {
 		return nil, nil, invalid("status must be one of open, pending, resolved, snoozed")
 	}
-	limit, err := clampLimit(f.Limit)
-	if err != nil {
-		return nil, nil, err
-	}
-	cur, err := parseCursor(f.Cursor)
+	limit, cur, err := pageArgs(f.Limit, f.Cursor)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -61,6 +61,16 @@ const (
 	MaxLimit     = 100
 )
 
+// pageArgs checks a page's size and cursor.
+func pageArgs(limit int, cursorStr string) (int, *cursor, error) {
+	n, err := clampLimit(limit)
+	if err != nil {
+		return 0, nil, err
+	}
+	cur, err := parseCursor(cursorStr)
+	return n, cur, err
+}
+
 func clampLimit(n int) (int, error) {
 	switch {
 	case n == 0:

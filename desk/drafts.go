@@ -104,11 +104,7 @@ func (d *Desk) DraftList(ctx context.Context, acct int64, f DraftFilter) ([]Draf
 	if f.Status != "" && !slices.Contains([]string{"pending", "approved", "rejected"}, f.Status) {
 		return nil, nil, invalid("status must be pending, approved or rejected")
 	}
-	limit, err := clampLimit(f.Limit)
-	if err != nil {
-		return nil, nil, err
-	}
-	cur, err := parseCursor(f.Cursor)
+	limit, cur, err := pageArgs(f.Limit, f.Cursor)
 	if err != nil {
 		return nil, nil, err
 	}
