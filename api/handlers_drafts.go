@@ -25,9 +25,6 @@ func (s *Server) draftList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if ds == nil {
-		ds = []desk.Draft{}
-	}
 	writeJSON(w, http.StatusOK, map[string]any{"drafts": ds, "next_cursor": next})
 }
 

@@ -290,7 +290,7 @@ func (s *Server) getConversation(ctx context.Context, c *call) (any, error) {
 
 func (s *Server) listLabels(ctx context.Context, c *call) (any, error) {
 	ls, err := s.cfg.Desk.LabelList(ctx, c.p.AccountID)
-	return labelsOut{Labels: nonNil(ls)}, err
+	return labelsOut{Labels: ls}, err
 }
 
 func (s *Server) listTeam(ctx context.Context, c *call) (any, error) {
@@ -299,7 +299,7 @@ func (s *Server) listTeam(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	teams, err := s.cfg.Desk.TeamList(ctx, c.p.AccountID)
-	return teamOut{Agents: nonNil(agents), Teams: nonNil(teams)}, err
+	return teamOut{Agents: agents, Teams: teams}, err
 }
 
 func (s *Server) searchContacts(ctx context.Context, c *call) (any, error) {

@@ -236,7 +236,7 @@ func (s *Server) listDrafts(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	ds, next, err := s.cfg.Desk.DraftList(ctx, c.p.AccountID, desk.DraftFilter{Status: status, TokenID: c.p.TokenID, Scope: c.scope(), Cursor: cur})
-	return draftsOut{Drafts: nonNil(ds), NextCursor: next}, err
+	return draftsOut{Drafts: ds, NextCursor: next}, err
 }
 
 func (s *Server) updateConversation(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
