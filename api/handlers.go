@@ -1,8 +1,8 @@
 package api
 
 import (
+	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/deskwoot/deskwoot/audit"
@@ -39,7 +39,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		AccountName: req.AccountName, Email: req.Email, Password: req.Password, Name: req.Name,
 	}, s.cfg.Now())
 	if err != nil {
-		if strings.Contains(err.Error(), "users_email_key") {
+		if errors.Is(err, tenancy.ErrEmailTaken) {
 			err = errorf(http.StatusConflict, "conflict", "an account with email %s already exists; sign in instead", req.Email)
 		}
 		writeError(w, r, err)
@@ -98,7 +98,7 @@ func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	u, token, err := s.cfg.Identities.UserCreate(r.Context(), principal(r).AccountID, req.Email, req.Name, req.Password, req.Role)
 	if err != nil {
-		if strings.Contains(err.Error(), "users_email_key") {
+		if errors.Is(err, tenancy.ErrEmailTaken) {
 			err = errorf(http.StatusConflict, "conflict", "a user with email %s already exists", req.Email)
 		}
 		writeError(w, r, err)
@@ -345,7 +345,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if wait := s.logins.take(req.Email, s.cfg.Now()); wait > 0 {
+	if wait := s.cfg.Logins.Take(req.Email, s.cfg.Now()); wait > 0 {
 		writeError(w, r, errorf(http.StatusTooManyRequests, "rate_limited", "too many sign-in attempts for this email; try again in %d seconds", int(wait.Seconds())+1))
 		return
 	}

@@ -7,18 +7,16 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
-	"golang.org/x/time/rate"
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/billing"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/throttle"
 )
 
 // Config is what the REST server needs.
@@ -35,47 +33,23 @@ type Config struct {
 	PublicURL string
 	// Now is the clock (tests move it); time.Now when nil.
 	Now func() time.Time
+	// Logins throttles sign-in per email; share it with every door that
+	// takes a password (the console). A fresh one when nil.
+	Logins *throttle.Throttle
 }
 
 // Server serves /api/v1.
 type Server struct {
-	cfg    Config
-	logins attempts
-}
-
-// attempts throttles sign-in per email on this replica: a burst of 10, then
-// one a minute, so guessing passwords is slow even before bcrypt.
-type attempts struct {
-	mu  sync.Mutex
-	per map[string]*rate.Limiter
-}
-
-// take spends one attempt for the email and returns how long to wait when
-// none is left.
-func (a *attempts) take(email string, now time.Time) time.Duration {
-	key := strings.ToLower(strings.TrimSpace(email))
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.per == nil || len(a.per) > 100000 {
-		a.per = map[string]*rate.Limiter{} // bounded memory: forget all now and then
-	}
-	l := a.per[key]
-	if l == nil {
-		l = rate.NewLimiter(rate.Every(time.Minute), 10)
-		a.per[key] = l
-	}
-	r := l.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return d
-	}
-	return 0
+	cfg Config
 }
 
 // New builds the REST server.
 func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Logins == nil {
+		cfg.Logins = throttle.NewSignIn()
 	}
 	return &Server{cfg: cfg}
 }

@@ -207,3 +207,17 @@ func draftRead(ctx context.Context, tx pgx.Tx, id int64) (Draft, error) {
 	d, err := pgx.CollectExactlyOneRow(rows, scanDraft)
 	return d, withKind(err, "draft", id)
 }
+
+// DraftCount counts the pending drafts in the scope's inboxes (the
+// console's navigation shows how many wait).
+func (d *Desk) DraftCount(ctx context.Context, acct int64, sc Scope) (int, error) {
+	var w where
+	w.add("status = ?", "pending")
+	if sc.InboxIDs != nil {
+		w.add("inbox_id = ANY(?)", sc.InboxIDs)
+	}
+	var n int
+	b := &pgx.Batch{}
+	b.Queue(`SELECT count(*) FROM drafts `+w.sql(), w.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
+	return n, d.DB.Batch(ctx, acct, b)
+}

@@ -30,3 +30,6 @@ REVOKE ALL ON email_inbound_addresses FROM deskwoot_app;
 GRANT DELETE ON river_job, river_leader, river_queue, river_notification TO deskwoot_app;
 REVOKE ALL ON river_migration FROM deskwoot_app;
 REVOKE ALL ON login_identities, login_memberships FROM deskwoot_app;
+
+-- Console sessions: the hash look-up is read only through SECURITY DEFINER functions.
+REVOKE ALL ON session_lookup FROM deskwoot_app;

@@ -1,4 +1,4 @@
-// Package server wires the doors (REST and MCP) and the background work
+// Package server wires the doors (REST, MCP and the console) and the background work
 // into one http.Handler and runs it, for `deskwoot serve` and `deskwoot dev`.
 package server
 
@@ -18,12 +18,14 @@ import (
 	"github.com/deskwoot/deskwoot/api"
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/billing"
+	"github.com/deskwoot/deskwoot/console"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/mailserver"
 	"github.com/deskwoot/deskwoot/mcp"
 	"github.com/deskwoot/deskwoot/outbox"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/throttle"
 )
 
 // Config is the server's configuration (environment and flags).
@@ -163,10 +165,19 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	m := newMetrics(db.Pool)
 	r := mux.NewRouter()
 	r.Use(m.middleware)
-	api.New(api.Config{DB: db, Identities: &tenancy.Identities{DB: db}, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill}).Routes(r)
+	ids := &tenancy.Identities{DB: db}
+	logins := throttle.NewSignIn() // one per replica, shared by both doors that take passwords
+	api.New(api.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill, Logins: logins}).Routes(r)
 	r.Handle("/api/mcp", mcp.New(mcp.Config{DB: db, Desk: d, Policy: engine, Audit: lg, AllowedHosts: hosts,
 		IdempotencyTTL: cfg.IdempotencyTTL, Observer: m}))
 	r.Handle("/metrics", m.handler()).Methods(http.MethodGet)
+	con, err := console.New(console.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, Billing: bill,
+		PublicURL: cfg.PublicURL, Logins: logins})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	r.PathPrefix("/").Handler(con) // the console: everything the routes above do not take
 	app := &App{DB: db, Handler: logRequests(r), Audit: lg, Hub: hub, Outbox: ob, Mail: mailSrv, mailLn: mailLn}
 	return app, nil
 }

@@ -42,6 +42,9 @@ type SignupInput struct {
 	Email       string
 	Name        string
 	Password    string
+	// NoAPIToken skips the API token (the console signs people in with a
+	// session instead, and a token nobody is shown is only a liability).
+	NoAPIToken bool
 }
 
 // SignupResult carries the raw API token, shown once.
@@ -116,10 +119,24 @@ func (ids *Identities) Signup(ctx context.Context, in SignupInput, now time.Time
 		if res.User, err = createUser(ctx, tx, acct, "human", in.Email, name, hash, "admin"); err != nil {
 			return err
 		}
+		if in.NoAPIToken {
+			return nil
+		}
 		res.APIToken, err = createUserToken(ctx, tx, acct, res.User.ID)
 		return err
 	})
-	return res, MapError(err)
+	return res, emailTaken(MapError(err))
+}
+
+// ErrEmailTaken is a signup or invitation with an email that already
+// belongs to someone (emails are unique across accounts).
+var ErrEmailTaken = fmt.Errorf("%w: an account with this email already exists; sign in instead", ErrConflict)
+
+func emailTaken(err error) error {
+	if errors.Is(err, ErrConflict) && strings.Contains(err.Error(), "users_email_key") {
+		return ErrEmailTaken
+	}
+	return err
 }
 
 // UserCreate adds a human member (an admin or agent with a password) to the
@@ -151,7 +168,7 @@ func (ids *Identities) UserCreate(ctx context.Context, accountID int64, email, n
 		token, err = createUserToken(ctx, tx, accountID, u.ID)
 		return err
 	})
-	return u, token, err
+	return u, token, emailTaken(err)
 }
 
 func (ids *Identities) cost() int {
@@ -216,6 +233,8 @@ type UserPrincipal struct {
 	TokenID   int64
 	Role      string
 	Name      string
+	// SessionID is the console session behind the request (0 for a token).
+	SessionID int64
 }
 
 // ErrUnauthenticated is a missing, malformed, unknown or revoked credential.

@@ -33,6 +33,9 @@ var globalTables = map[string]string{
 	"billing_customers": "pre-tenant Stripe customer -> account look-up for webhooks, read and written only by SECURITY DEFINER functions",
 	"account_directory": "account ids for operator commands (the owner is bound by FORCE RLS); filled by a SECURITY DEFINER trigger, no grant to the app",
 
+	// Console (issue 9).
+	"session_lookup": "pre-tenant console session hash -> account and session look-up, read and written only by SECURITY DEFINER functions",
+
 	// Channels (issue 5).
 	"email_inbound_addresses": "pre-tenant inbound mail address -> account and inbox look-up for the SMTP listener; written by a SECURITY DEFINER trigger on inboxes, read by a SECURITY DEFINER function, no grant to the app",
 }
@@ -66,6 +69,7 @@ func fillTenant(t *testing.T, owner *pgxpool.Pool, acct, userID int64) {
 		`INSERT INTO idempotency_keys (account_id, token_id, key, tool, fingerprint, expires_at) VALUES ($1, 1, 'k', 'reply_to_conversation', 'f', now() + interval '1 day')`,
 		`INSERT INTO events (account_id, type, data) VALUES ($1, 'contact.created', '{}')`,
 		`INSERT INTO audit_chain (account_id, seq, audit_id, hash) SELECT $1, 1, max(id), '\x00' FROM audit_log`,
+		`INSERT INTO console_sessions (account_id, user_id, expires_at) VALUES ($1, (SELECT min(user_id) FROM account_users), now() + interval '1 day')`,
 		`INSERT INTO stripe_events (account_id, event_id, type, created, outcome) VALUES ($1, 'evt_' || $1::bigint::text, 'customer.subscription.updated', now(), 'applied')`,
 	}
 	for _, s := range stmts {
@@ -281,7 +285,7 @@ func TestGeneratedColumnsAndGlobalTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The lookup tables have no grant for the app role at all.
-	for _, table := range []string{"token_lookup", "schema_migrations"} {
+	for _, table := range []string{"token_lookup", "session_lookup", "schema_migrations"} {
 		_, err := app.Pool.Exec(ctx, `SELECT 1 FROM `+table+` LIMIT 1`)
 		if !isPermission(err) {
 			t.Errorf("app reading %s: got %v, want permission denied", table, err)

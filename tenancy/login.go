@@ -32,6 +32,32 @@ var ErrBadCredentials = fmt.Errorf("%w: email or password is wrong", ErrUnauthen
 // in one of their accounts: accountID when given (it must be one of theirs),
 // else their only one.
 func (ids *Identities) Login(ctx context.Context, email, password string, accountID int64) (LoginResult, error) {
+	var res LoginResult
+	err := ids.checkPassword(ctx, email, password, accountID, func(tx pgx.Tx, a Account, u User) error {
+		res.Account, res.User = a, u
+		var err error
+		res.APIToken, err = createUserToken(ctx, tx, a.ID, u.ID)
+		return err
+	})
+	return res, err
+}
+
+// CheckPassword checks a person's email and password and returns the
+// account (accountID when given, else their only one) and the person as a
+// member of it. Nothing is written.
+func (ids *Identities) CheckPassword(ctx context.Context, email, password string, accountID int64) (Account, User, error) {
+	var acct Account
+	var user User
+	err := ids.checkPassword(ctx, email, password, accountID, func(_ pgx.Tx, a Account, u User) error {
+		acct, user = a, u
+		return nil
+	})
+	return acct, user, err
+}
+
+// checkPassword resolves the membership and runs then inside the chosen
+// account's tenant transaction.
+func (ids *Identities) checkPassword(ctx context.Context, email, password string, accountID int64, then func(tx pgx.Tx, a Account, u User) error) error {
 	type membership struct {
 		UserID  int64
 		Hash    string
@@ -41,21 +67,21 @@ func (ids *Identities) Login(ctx context.Context, email, password string, accoun
 	rows, _ := ids.DB.Pool.Query(ctx, `SELECT user_id, password_hash, account_id, role FROM deskwoot_login($1)`, strings.TrimSpace(email))
 	ms, err := pgx.CollectRows(rows, pgx.RowToStructByPos[membership])
 	if err != nil {
-		return LoginResult{}, MapError(err)
+		return MapError(err)
 	}
 	hash := dummyHash()
 	if len(ms) > 0 {
 		hash = []byte(ms[0].Hash)
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || len(ms) == 0 {
-		return LoginResult{}, ErrBadCredentials
+		return ErrBadCredentials
 	}
 	pick := -1
 	switch {
 	case accountID != 0:
 		pick = slices.IndexFunc(ms, func(m membership) bool { return m.Account == accountID })
 		if pick < 0 {
-			return LoginResult{}, fmt.Errorf("%w: you are not a member of account %d", ErrInvalid, accountID)
+			return fmt.Errorf("%w: you are not a member of account %d", ErrInvalid, accountID)
 		}
 	case len(ms) == 1:
 		pick = 0
@@ -64,22 +90,19 @@ func (ids *Identities) Login(ctx context.Context, email, password string, accoun
 		for i, m := range ms {
 			accts[i] = fmt.Sprint(m.Account)
 		}
-		return LoginResult{}, fmt.Errorf("%w: you belong to several accounts; give account_id (one of %s)", ErrInvalid, strings.Join(accts, ", "))
+		return fmt.Errorf("%w: you belong to several accounts; give account_id (one of %s)", ErrInvalid, strings.Join(accts, ", "))
 	}
 	m := ms[pick]
-	var res LoginResult
-	err = ids.DB.InTenant(ctx, m.Account, func(tx pgx.Tx) error {
+	return ids.DB.InTenant(ctx, m.Account, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, m.Account)
-		var err error
-		if res.Account, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Account]); err != nil {
+		a, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Account])
+		if err != nil {
 			return err
 		}
-		res.User = User{ID: m.UserID, Kind: "human", Role: m.Role}
-		if err := tx.QueryRow(ctx, `SELECT coalesce(email, ''), name FROM users WHERE id = $1`, m.UserID).Scan(&res.User.Email, &res.User.Name); err != nil {
+		u := User{ID: m.UserID, Kind: "human", Role: m.Role}
+		if err := tx.QueryRow(ctx, `SELECT coalesce(email, ''), name FROM users WHERE id = $1`, m.UserID).Scan(&u.Email, &u.Name); err != nil {
 			return err
 		}
-		res.APIToken, err = createUserToken(ctx, tx, m.Account, m.UserID)
-		return err
+		return then(tx, a, u)
 	})
-	return res, err
 }

@@ -95,6 +95,7 @@ func printDevBanner(public string, ws demo.Workspace) {
 	url := public + "/api/mcp"
 	fmt.Printf(`
 Deskwoot demo workspace %q (account %d)
+  console:          %s   (sign in with the admin login)
   admin login:      %s / %s
   admin API token:  %s
   MCP token:        %s   (all ten scopes, every inbox)
@@ -116,6 +117,6 @@ or: openclaw mcp add deskwoot --url %s --transport streamable-http --header 'Aut
 MCP Inspector CLI:
 npx -y @modelcontextprotocol/inspector@2.12.0 --cli %s --transport http --header "Authorization: Bearer %s" --method tools/list
 
-`, ws.AccountName, ws.AccountID, ws.AdminEmail, ws.AdminPassword, ws.AdminAPIToken, ws.MCPToken,
+`, ws.AccountName, ws.AccountID, public, ws.AdminEmail, ws.AdminPassword, ws.AdminAPIToken, ws.MCPToken,
 		url, ws.MCPToken, url, ws.MCPToken, url, ws.MCPToken, url, ws.MCPToken)
 }

@@ -1,0 +1,202 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/billing"
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/policy"
+	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/throttle"
+)
+
+// Config is what the console needs: the same domain services REST uses.
+type Config struct {
+	DB         *tenancy.DB
+	Identities *tenancy.Identities
+	Desk       *desk.Desk
+	Policy     *policy.Engine
+	Audit      *audit.Log
+	// Billing is nil when Stripe is not configured; the billing page says so.
+	Billing *billing.Service
+	// PublicURL is the base URL people reach the server at; an https URL
+	// makes the session cookie Secure, and its origin is trusted for posts.
+	PublicURL string
+	// Logins throttles sign-in per email; share REST's so that both doors
+	// count together. A fresh one when nil.
+	Logins *throttle.Throttle
+	// Now is the clock (tests move it); time.Now when nil.
+	Now func() time.Time
+}
+
+// Console serves the pages.
+type Console struct {
+	cfg     Config
+	mux     *http.ServeMux
+	pages   *templates
+	handler http.Handler
+	cop     *http.CrossOriginProtection
+	secure  bool
+}
+
+// New builds the console and its route table.
+func New(cfg Config) (*Console, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logins == nil {
+		cfg.Logins = throttle.NewSignIn()
+	}
+	pages, err := parseTemplates()
+	if err != nil {
+		return nil, err
+	}
+	c := &Console{cfg: cfg, mux: http.NewServeMux(), pages: pages}
+	u, err := url.Parse(cfg.PublicURL)
+	if cfg.PublicURL != "" && (err != nil || u.Host == "") {
+		return nil, errors.New("console: the public URL must be an absolute URL such as https://desk.example.com")
+	}
+	c.secure = u != nil && u.Scheme == "https"
+	c.cop = http.NewCrossOriginProtection()
+	if u != nil && u.Host != "" {
+		if err := c.cop.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+			return nil, err
+		}
+	}
+	c.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.renderError(w, r, http.StatusForbidden, "This request came from another site, so it was refused. Go back to the page and submit the form again.")
+	}))
+	c.routes()
+	c.handler = c.Protect(c.mux)
+	return c, nil
+}
+
+// ServeHTTP serves every console page.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.handler.ServeHTTP(w, r) }
+
+// csp allows the console's own scripts, styles and images only: no inline
+// script or style, no plugins, no framing.
+const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+// Protect wraps h with the console's security headers and refuses unsafe
+// cross-origin requests (CSRF) before h runs. Other doors that serve
+// browser pages with the console's session (the OAuth consent page) use it.
+func (c *Console) Protect(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", csp)
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		c.cop.Handler(h).ServeHTTP(w, r)
+	})
+}
+
+// access is who may reach a route.
+type access int
+
+const (
+	public access = iota // anyone
+	member               // a signed-in person of the account
+	admin                // a signed-in admin
+)
+
+type ctxKey struct{}
+
+// who is the signed-in person and their account, kept in the request's
+// context by the access check.
+type who struct {
+	me      tenancy.UserPrincipal
+	account tenancy.Account
+	scope   *desk.Scope
+}
+
+// handle registers a route (a net/http pattern such as "GET /drafts")
+// behind its access check.
+func (c *Console) handle(pattern string, a access, h http.HandlerFunc) {
+	c.mux.Handle(pattern, c.guard(a, h))
+}
+
+func (c *Console) guard(a access, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a == public {
+			h(w, r)
+			return
+		}
+		p, acct, err := c.authenticate(r)
+		if errors.Is(err, tenancy.ErrUnauthenticated) {
+			c.clearSession(w)
+			c.RedirectToSignIn(w, r)
+			return
+		}
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, &who{me: p, account: acct}))
+		if a == admin && p.Role != "admin" {
+			c.renderError(w, r, http.StatusForbidden, "Only workspace admins can open this page. Ask an admin of "+acct.Name+" if you need it.")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (c *Console) who(r *http.Request) *who {
+	if w, ok := r.Context().Value(ctxKey{}).(*who); ok {
+		return w
+	}
+	return &who{}
+}
+
+// me is the signed-in person behind a member or admin route.
+func (c *Console) me(r *http.Request) tenancy.UserPrincipal { return c.who(r).me }
+
+// account is the signed-in person's workspace as it was when the request
+// began.
+func (c *Console) account(r *http.Request) tenancy.Account { return c.who(r).account }
+
+// scope is what the person may see: admins every inbox, agents the inboxes
+// they are members of (read once per request).
+func (c *Console) scope(r *http.Request) (desk.Scope, error) {
+	w := c.who(r)
+	if w.scope != nil {
+		return *w.scope, nil
+	}
+	sc := desk.Scope{}
+	if w.me.Role != "admin" {
+		ids, err := c.cfg.Desk.MemberInboxIDs(r.Context(), w.me.AccountID, w.me.UserID)
+		if err != nil {
+			return sc, err
+		}
+		if ids == nil {
+			ids = []int64{}
+		}
+		sc.InboxIDs = ids
+	}
+	w.scope = &sc
+	return sc, nil
+}
+
+// record audits a person's action in the console, with the person as
+// actor. A failure to audit is logged: the action already happened.
+func (c *Console) record(r *http.Request, e audit.Entry) {
+	p := c.me(r)
+	e.ActorKind, e.ActorID = "user", p.UserID
+	if e.Decision == "" {
+		e.Decision = "allow"
+	}
+	if err := c.cfg.Audit.Record(r.Context(), p.AccountID, e); err != nil {
+		slog.ErrorContext(r.Context(), "audit write failed", "action", e.Action, "err", err)
+	}
+}
+
+// baseURL is the public URL without a trailing slash.
+func (c *Console) baseURL() string { return strings.TrimRight(c.cfg.PublicURL, "/") }

@@ -1,0 +1,266 @@
+package console
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"math"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/trial"
+)
+
+//go:embed templates static
+var files embed.FS
+
+// Page is what a handler hands to render.
+type Page struct {
+	Title string // the page's <title> and heading
+	Nav   string // the current navigation entry: conversations, contacts, drafts, helpcenter, audit, mcp, inboxes, team, labels, billing
+	Form  *Form  // the page's form, if any (nil is fine)
+	Data  any    // the page's own data
+}
+
+// view is what the templates see: the page and the chrome around it.
+type view struct {
+	Page
+	Me      tenancy.UserPrincipal
+	Account tenancy.Account
+	Admin   bool
+	Drafts  int
+	Banner  *banner
+	Flashes []string
+}
+
+// banner is the trial and plan notice on every signed-in page.
+type banner struct {
+	Warn    bool   // MCP is paused or about to be
+	Text    string // what and why, in a sentence
+	Upgrade bool   // show the Upgrade link
+}
+
+type templates struct {
+	byName map[string]*template.Template
+	assets map[string]string // file -> ?v= content hash, for caching
+}
+
+func parseTemplates() (*templates, error) {
+	t := &templates{byName: map[string]*template.Template{}, assets: map[string]string{}}
+	statics, _ := fs.Glob(files, "static/*")
+	for _, name := range statics {
+		b, _ := files.ReadFile(name)
+		h := sha256.Sum256(b)
+		t.assets[path.Base(name)] = hex.EncodeToString(h[:4])
+	}
+	base, err := template.New("layout.html").Funcs(funcs(t.assets)).ParseFS(files, "templates/layout.html", "templates/partials.html")
+	if err != nil {
+		return nil, err
+	}
+	pages, _ := fs.Glob(files, "templates/pages/*.html")
+	for _, p := range pages {
+		clone := template.Must(base.Clone())
+		if _, err := clone.ParseFS(files, p); err != nil {
+			return nil, err
+		}
+		t.byName[strings.TrimSuffix(path.Base(p), ".html")] = clone
+	}
+	return t, nil
+}
+
+// field is one labelled form control as the partials render it.
+type field struct {
+	Name, Label, Type, Value, Error, Autocomplete, Hint, Placeholder string
+	Required, Checked                                                bool
+	ID                                                               string
+	Options                                                          []option
+}
+
+type option struct {
+	Value, Label string
+	Selected     bool
+}
+
+func funcs(assets map[string]string) template.FuncMap {
+	return template.FuncMap{
+		"asset": func(name string) string { return "/static/" + name + "?v=" + assets[name] },
+		// field builds a control from the form: field FORM NAME LABEL TYPE
+		// [options…], options being "required", "autocomplete=…",
+		// "hint=…", "placeholder=…", "value=…" (a default when the form
+		// has none).
+		"field": func(f *Form, name, label, typ string, opts ...string) field {
+			if f == nil {
+				f = emptyForm()
+			}
+			fl := field{Name: name, Label: label, Type: typ, ID: "f-" + name, Error: f.Err(name)}
+			if typ != "password" {
+				fl.Value = f.Raw(name)
+			}
+			for _, o := range opts {
+				k, v, _ := strings.Cut(o, "=")
+				switch k {
+				case "required":
+					fl.Required = true
+				case "autocomplete":
+					fl.Autocomplete = v
+				case "hint":
+					fl.Hint = v
+				case "placeholder":
+					fl.Placeholder = v
+				case "value":
+					if _, sent := f.Values[name]; !sent {
+						fl.Value = v
+					}
+				case "id":
+					fl.ID = v
+				}
+			}
+			return fl
+		},
+		// checkbox builds one checkbox: checkbox FORM NAME VALUE LABEL.
+		"checkbox": func(f *Form, name, value, label string) field {
+			if f == nil {
+				f = emptyForm()
+			}
+			return field{Name: name, Value: value, Label: label, Type: "checkbox", Checked: f.Checked(name, value),
+				ID: "f-" + name + "-" + idSafe(value), Error: f.Err(name)}
+		},
+		// choice builds a select: choice FORM NAME LABEL "value=Label"…
+		"choice": func(f *Form, name, label string, opts ...string) field {
+			if f == nil {
+				f = emptyForm()
+			}
+			fl := field{Name: name, Label: label, Type: "select", ID: "f-" + name, Error: f.Err(name)}
+			for _, o := range opts {
+				v, l, _ := strings.Cut(o, "=")
+				fl.Options = append(fl.Options, option{Value: v, Label: l, Selected: f.Raw(name) == v})
+			}
+			return fl
+		},
+		"when": func(t *time.Time) string {
+			if t == nil {
+				return "—"
+			}
+			return t.UTC().Format("2006-01-02 15:04 UTC")
+		},
+		"at":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"date": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+		"join": strings.Join,
+	}
+}
+
+// idSafe makes a value usable inside an element id.
+func idSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '-'
+	}, s)
+}
+
+// render writes a page inside the layout. Signed-in pages get the chrome
+// (navigation with the drafts count, trial banner, flash messages).
+func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, p Page) {
+	t := c.pages.byName[name]
+	if t == nil {
+		c.fail(w, r, fmt.Errorf("console: no template %q", name))
+		return
+	}
+	v := view{Page: p, Flashes: c.takeFlashes(w, r)}
+	if who := c.who(r); who.me.UserID != 0 {
+		v.Me, v.Account, v.Admin = who.me, who.account, who.me.Role == "admin"
+		v.Banner = trialBanner(trial.Compute(who.account.State(), c.cfg.Now()), c.cfg.Now())
+		if sc, err := c.scope(r); err == nil {
+			v.Drafts, _ = c.cfg.Desk.DraftCount(r.Context(), who.me.AccountID, sc)
+		}
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+		c.fail(w, r, fmt.Errorf("console: render %s: %w", name, err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// trialBanner words the plan state for the banner: days left in the
+// trial, or plainly that MCP is paused and why.
+func trialBanner(e trial.Entitlement, now time.Time) *banner {
+	switch {
+	case !e.MCPAllowed:
+		return &banner{Warn: true, Upgrade: true, Text: "MCP is paused: " + e.Reason + "."}
+	case e.Status == trial.StatusTrialing && e.TrialEndsAt != nil:
+		days := int(math.Ceil(e.TrialEndsAt.Sub(now).Hours() / 24))
+		left := fmt.Sprintf("%d days left", days)
+		if days <= 1 {
+			left = "Less than a day left"
+			if e.TrialEndsAt.Sub(now) > 24*time.Hour {
+				left = "1 day left"
+			}
+		}
+		return &banner{Upgrade: true, Warn: days <= 2,
+			Text: fmt.Sprintf("%s in your Enterprise trial (it ends on %s). MCP stops when it ends unless you upgrade.", left, e.TrialEndsAt.UTC().Format("2006-01-02"))}
+	case e.Status == trial.StatusPastDue:
+		return &banner{Warn: true, Upgrade: true, Text: sentence(e.Reason)}
+	}
+	return nil
+}
+
+// renderError writes a plain error page with the status.
+func (c *Console) renderError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	title := http.StatusText(status)
+	c.render(w, r, status, "error", Page{Title: title, Data: msg})
+}
+
+// fail logs an unexpected error and shows a 500 page that reveals nothing.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
+	slog.ErrorContext(r.Context(), "console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	t := c.pages.byName["error"]
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusInternalServerError)
+	if t == nil || t.ExecuteTemplate(w, "layout", view{Page: Page{Title: "Something went wrong", Data: "The server could not finish this request. Try again in a moment."}}) != nil {
+		fmt.Fprint(w, "internal error; try again")
+	}
+}
+
+// flashCookie carries messages across a redirect (Post/Redirect/Get). It
+// never carries secrets: the raw token is rendered in the POST response.
+const flashCookie = "deskwoot_flash"
+
+// flash queues a message for the next page this browser renders.
+func (c *Console) flash(w http.ResponseWriter, msg string) {
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(msg)), Path: "/",
+		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode, MaxAge: 60})
+}
+
+func (c *Console) takeFlashes(w http.ResponseWriter, r *http.Request) []string {
+	ck, err := r.Cookie(flashCookie)
+	if err != nil {
+		return nil
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/", HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	b, err := base64.RawURLEncoding.DecodeString(ck.Value)
+	if err != nil || len(b) == 0 || len(b) > 500 {
+		return nil
+	}
+	return []string{string(b)}
+}
+
+// redirect answers a successful post with 303 See Other to a local path.
+func (c *Console) redirect(w http.ResponseWriter, r *http.Request, to string) {
+	http.Redirect(w, r, safeNext(to), http.StatusSeeOther)
+}

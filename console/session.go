@@ -1,0 +1,82 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+// sessionCookie holds the opaque session id; only its hash is stored.
+const sessionCookie = "deskwoot_session"
+
+// authenticate resolves the request's session cookie.
+func (c *Console) authenticate(r *http.Request) (tenancy.UserPrincipal, tenancy.Account, error) {
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return tenancy.UserPrincipal{}, tenancy.Account{}, tenancy.ErrSessionUnknown
+	}
+	return c.cfg.DB.SessionAuthenticate(r.Context(), ck.Value, c.cfg.Now())
+}
+
+// SignedIn reports the person signed in to the console in this browser,
+// if any (an unknown, ended or expired session is not signed in).
+func (c *Console) SignedIn(r *http.Request) (tenancy.UserPrincipal, bool) {
+	if w, ok := r.Context().Value(ctxKey{}).(*who); ok && w.me.UserID != 0 {
+		return w.me, true
+	}
+	p, _, err := c.authenticate(r)
+	return p, err == nil
+}
+
+// RedirectToSignIn sends the browser to the sign-in page, which brings it
+// back to the current URL (path and query) once signed in.
+func (c *Console) RedirectToSignIn(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, SignInURL(r.URL.RequestURI()), http.StatusSeeOther)
+}
+
+// SignInURL is the sign-in page that returns to next afterwards (next must
+// be a local path; anything else returns to the home page).
+func SignInURL(next string) string {
+	next = safeNext(next)
+	if next == "/" {
+		return "/signin"
+	}
+	return "/signin?next=" + url.QueryEscape(next)
+}
+
+// safeNext keeps a post-sign-in destination on this site: a path starting
+// with a single slash, with no scheme, host or backslash tricks; anything
+// else becomes "/".
+func safeNext(next string) string {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n\t") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return next
+}
+
+// startSession signs the person in: a fresh session (never one the browser
+// brought along) in an HttpOnly, SameSite=Lax cookie, Secure over https.
+func (c *Console) startSession(w http.ResponseWriter, r *http.Request, accountID, userID int64) error {
+	if ck, err := r.Cookie(sessionCookie); err == nil {
+		c.cfg.DB.SessionEnd(r.Context(), ck.Value, c.cfg.Now())
+	}
+	raw, err := c.cfg.DB.SessionCreate(r.Context(), accountID, userID, c.cfg.Now())
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: raw, Path: "/", HttpOnly: true, Secure: c.secure,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(tenancy.SessionTTL.Seconds())})
+	return nil
+}
+
+// clearSession removes the cookie from the browser.
+func (c *Console) clearSession(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: c.secure,
+		SameSite: http.SameSiteLaxMode, MaxAge: -1})
+}

@@ -1,0 +1,96 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// SessionPrefix marks a console session id (the cookie's value).
+const SessionPrefix = "dw_ses_"
+
+// SessionTTL is how long a console session lives without use; each use
+// (at most once a minute) pushes the end out again.
+const SessionTTL = 7 * 24 * time.Hour
+
+// ErrSessionUnknown is a missing, unknown, ended or expired session.
+var ErrSessionUnknown = fmt.Errorf("%w: session unknown, ended or expired; sign in again", ErrUnauthenticated)
+
+// SessionCreate starts a console session for a member of the account and
+// returns the raw session id, which only the browser's cookie keeps; the
+// database stores its SHA-256.
+func (db *DB) SessionCreate(ctx context.Context, accountID, userID int64, now time.Time) (raw string, err error) {
+	raw, hash, _ := NewToken(SessionPrefix)
+	err = db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
+		var id int64
+		if err := tx.QueryRow(ctx, `INSERT INTO console_sessions (account_id, user_id, created_at, last_seen_at, expires_at)
+			VALUES ($1, $2, $3, $3, $4) RETURNING id`, accountID, userID, now, now.Add(SessionTTL)).Scan(&id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SELECT deskwoot_session_register($1, $2)`, hash, id)
+		return err
+	})
+	return raw, err
+}
+
+// SessionAuthenticate resolves a console session and the account it
+// belongs to in one round trip (the tenant is set from the hash through
+// the narrow SECURITY DEFINER look-up, as for tokens), and slides its
+// expiry at most once a minute. A member removed from the account, an
+// ended or an expired session is ErrSessionUnknown.
+func (db *DB) SessionAuthenticate(ctx context.Context, raw string, now time.Time) (UserPrincipal, Account, error) {
+	var p UserPrincipal
+	var a Account
+	hash, ok := ParseToken(raw, SessionPrefix)
+	if !ok {
+		return p, a, ErrSessionUnknown
+	}
+	owner := `(SELECT session_id FROM deskwoot_session_owner($1))`
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('deskwoot.account_id', coalesce((SELECT account_id::text FROM deskwoot_session_owner($1)), ''), true)`, hash)
+	b.Queue(`SELECT s.account_id, s.user_id, s.id, au.role, u.name
+		FROM console_sessions s
+		JOIN account_users au ON au.account_id = s.account_id AND au.user_id = s.user_id
+		JOIN users u ON u.id = s.user_id
+		WHERE s.id = `+owner+` AND s.ended_at IS NULL AND s.expires_at > $2`, hash, now).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&p.AccountID, &p.UserID, &p.SessionID, &p.Role, &p.Name) })
+	b.Queue(`SELECT ` + accountColumns + ` FROM accounts WHERE id = deskwoot_tenant()`).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&a.ID, &a.Name, &a.Plan, &a.SubscriptionStatus, &a.TrialEndsAt, &a.GraceEndsAt, &a.MCPEnabled, &a.ServiceUserID, &a.CreatedAt)
+	})
+	b.Queue(`UPDATE console_sessions SET last_seen_at = $2, expires_at = $3
+		WHERE id = `+owner+` AND ended_at IS NULL AND expires_at > $2::timestamptz AND last_seen_at < $2::timestamptz - interval '1 minute'`,
+		hash, now, now.Add(SessionTTL))
+	err := db.Pool.SendBatch(ctx, b).Close()
+	if errors.Is(err, pgx.ErrNoRows) {
+		return UserPrincipal{}, Account{}, ErrSessionUnknown
+	}
+	return p, a, err
+}
+
+// SessionEnd ends a session server-side (sign-out): the row is marked
+// ended and its hash no longer resolves. Ending an unknown session is not
+// an error, so signing out twice is harmless.
+func (db *DB) SessionEnd(ctx context.Context, raw string, now time.Time) error {
+	hash, ok := ParseToken(raw, SessionPrefix)
+	if !ok {
+		return nil
+	}
+	var acct *int64
+	if err := db.Pool.QueryRow(ctx, `SELECT account_id FROM deskwoot_session_owner($1)`, hash).Scan(&acct); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return MapError(err)
+	}
+	return db.InTenant(ctx, *acct, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE console_sessions SET ended_at = coalesce(ended_at, $2)
+			WHERE id = (SELECT session_id FROM deskwoot_session_owner($1))`, hash, now); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SELECT deskwoot_session_forget($1)`, hash)
+		return err
+	})
+}
