@@ -27,7 +27,15 @@ func (s *Server) Routes(r *mux.Router) {
 
 	v1.HandleFunc("/conversations", s.authenticated(s.conversationList)).Methods(http.MethodGet)
 	v1.HandleFunc("/conversations/{id}", s.authenticated(s.conversationGet)).Methods(http.MethodGet)
+	v1.HandleFunc("/conversations/{id}", s.authenticated(s.conversationPatch)).Methods(http.MethodPatch)
+	v1.HandleFunc("/conversations/{id}", s.admin(s.conversationDelete)).Methods(http.MethodDelete)
 	v1.HandleFunc("/conversations/{id}/messages", s.authenticated(s.messageCreate)).Methods(http.MethodPost)
+
+	v1.HandleFunc("/contacts", s.authenticated(s.contactList)).Methods(http.MethodGet)
+	v1.HandleFunc("/contacts/{id}", s.authenticated(s.contactGet)).Methods(http.MethodGet)
+	v1.HandleFunc("/contacts/{id}", s.authenticated(s.contactPatch)).Methods(http.MethodPatch)
+	v1.HandleFunc("/contacts/{id}", s.admin(s.contactDelete)).Methods(http.MethodDelete)
+	v1.HandleFunc("/contacts/{id}/notes", s.authenticated(s.contactNoteCreate)).Methods(http.MethodPost)
 
 	v1.HandleFunc("/labels", s.authenticated(s.labelList)).Methods(http.MethodGet)
 	v1.HandleFunc("/labels", s.admin(s.labelCreate)).Methods(http.MethodPost)

@@ -150,9 +150,5 @@ func queryInt(r *http.Request, name string) (int64, error) {
 // scopeFor is what a human sees: admins every inbox, agents their inboxes.
 func (s *Server) scopeFor(r *http.Request) (desk.Scope, error) {
 	p := principal(r)
-	if p.Role == "admin" {
-		return desk.Scope{}, nil
-	}
-	ids, err := s.cfg.Desk.MemberInboxIDs(r.Context(), p.AccountID, p.UserID)
-	return desk.Scope{InboxIDs: ids}, err
+	return s.cfg.Desk.PersonScope(r.Context(), p.AccountID, p.UserID, p.Role)
 }

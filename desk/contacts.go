@@ -53,7 +53,16 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // identifier: any contact for an unrestricted caller, else one linked to a
 // scoped inbox or created by the caller's token.
 func (d *Desk) ContactSearch(ctx context.Context, acct int64, sc Scope, query, cursorStr string, limit int) ([]Contact, *string, error) {
-	if len(query) == 0 || len(query) > 500 {
+	if len(query) == 0 {
+		return nil, nil, invalid("query must be 1 to 500 characters")
+	}
+	return d.ContactList(ctx, acct, sc, query, cursorStr, limit)
+}
+
+// ContactList pages the contacts in scope, newest first; a query (at most
+// 500 characters) narrows them as ContactSearch does.
+func (d *Desk) ContactList(ctx context.Context, acct int64, sc Scope, query, cursorStr string, limit int) ([]Contact, *string, error) {
+	if len(query) > 500 {
 		return nil, nil, invalid("query must be 1 to 500 characters")
 	}
 	limit, cur, err := pageArgs(limit, cursorStr)
@@ -61,8 +70,10 @@ func (d *Desk) ContactSearch(ctx context.Context, acct int64, sc Scope, query, c
 		return nil, nil, err
 	}
 	var w where
-	like := "%" + likeEscaper.Replace(query) + "%"
-	w.add("(ct.search @@ websearch_to_tsquery('simple', ?) OR ct.email ILIKE ? OR ct.name ILIKE ?)", query, like, like)
+	if query != "" {
+		like := "%" + likeEscaper.Replace(query) + "%"
+		w.add("(ct.search @@ websearch_to_tsquery('simple', ?) OR ct.email ILIKE ? OR ct.name ILIKE ?)", query, like, like)
+	}
 	if sc.InboxIDs != nil {
 		w.add(`(EXISTS (SELECT 1 FROM contact_inboxes ci WHERE ci.contact_id = ct.id AND ci.inbox_id = ANY(?))
 			OR ct.created_by_token_id = ?)`, sc.InboxIDs, sc.TokenID)

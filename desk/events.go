@@ -19,17 +19,19 @@ import (
 const (
 	EventConversationCreated = "conversation.created"
 	EventConversationUpdated = "conversation.updated"
+	EventConversationDeleted = "conversation.deleted"
 	EventMessageCreated      = "message.created"
 	EventDraftCreated        = "draft.created"
 	EventDraftApproved       = "draft.approved"
 	EventDraftRejected       = "draft.rejected"
 	EventContactCreated      = "contact.created"
 	EventContactUpdated      = "contact.updated"
+	EventContactDeleted      = "contact.deleted"
 )
 
 // EventTypes lists every event type.
-var EventTypes = []string{EventConversationCreated, EventConversationUpdated, EventMessageCreated,
-	EventDraftCreated, EventDraftApproved, EventDraftRejected, EventContactCreated, EventContactUpdated}
+var EventTypes = []string{EventConversationCreated, EventConversationUpdated, EventConversationDeleted, EventMessageCreated,
+	EventDraftCreated, EventDraftApproved, EventDraftRejected, EventContactCreated, EventContactUpdated, EventContactDeleted}
 
 // DefaultEventRetention is how long events are kept (DESKWOOT_EVENT_RETENTION).
 const DefaultEventRetention = 720 * time.Hour

@@ -36,30 +36,46 @@ type ConversationPatch struct {
 // ConversationUpdate applies a patch. Labels must exist in the account;
 // snoozing needs a time in the future.
 func (d *Desk) ConversationUpdate(ctx context.Context, tx pgx.Tx, acct, id int64, p ConversationPatch, now time.Time) (Conversation, error) {
+	changes, err := patchApply(ctx, tx, id, p, now)
+	if err != nil {
+		return Conversation{}, err
+	}
+	return d.updated(ctx, tx, acct, id, changes)
+}
+
+// empty reports whether the patch changes nothing.
+func (p ConversationPatch) empty() bool {
+	return p.Status == nil && p.Priority == nil && len(p.AddLabels) == 0 && len(p.RemoveLabels) == 0 &&
+		len(p.CustomAttributes) == 0 && p.SnoozedUntil == nil
+}
+
+// patchApply checks and writes a patch inside tx and returns what changed,
+// for the caller's conversation.updated event.
+func patchApply(ctx context.Context, tx pgx.Tx, id int64, p ConversationPatch, now time.Time) (map[string]any, error) {
 	if p.Status != nil && !slices.Contains(statuses, *p.Status) {
-		return Conversation{}, invalid("status must be one of open, pending, resolved, snoozed")
+		return nil, invalid("status must be one of open, pending, resolved, snoozed")
 	}
 	if p.Priority != nil && !slices.Contains(priorities, *p.Priority) {
-		return Conversation{}, invalid("priority must be one of none, low, medium, high, urgent")
+		return nil, invalid("priority must be one of none, low, medium, high, urgent")
 	}
 	if p.SnoozedUntil != nil && !p.SnoozedUntil.After(now) {
-		return Conversation{}, invalid("snoozed_until must be in the future")
+		return nil, invalid("snoozed_until must be in the future")
 	}
 	if p.Status != nil && *p.Status == "snoozed" && p.SnoozedUntil == nil {
-		return Conversation{}, invalid("status snoozed needs snoozed_until, a time in the future")
+		return nil, invalid("status snoozed needs snoozed_until, a time in the future")
 	}
 	if p.SnoozedUntil != nil && p.Status != nil && *p.Status != "snoozed" {
-		return Conversation{}, invalid("snoozed_until goes with status snoozed")
+		return nil, invalid("snoozed_until goes with status snoozed")
 	}
 	labels := append(slices.Clone(p.AddLabels), p.RemoveLabels...)
 	if len(labels) > 0 {
 		var missing []string
 		if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(l), '{}') FROM unnest($1::text[]) l
 			WHERE NOT EXISTS (SELECT 1 FROM labels WHERE name = l)`, labels).Scan(&missing); err != nil {
-			return Conversation{}, err
+			return nil, err
 		}
 		if len(missing) > 0 {
-			return Conversation{}, invalid("label %q does not exist; see list_labels", missing[0])
+			return nil, invalid("label %q does not exist; see list_labels", missing[0])
 		}
 	}
 	status := p.Status
@@ -80,10 +96,10 @@ func (d *Desk) ConversationUpdate(ctx context.Context, tx pgx.Tx, acct, id int64
 			updated_at = now()
 		WHERE id = $1`, id, status, p.Priority, nonNilStrings(p.AddLabels), nonNilStrings(p.RemoveLabels), attrs, p.SnoozedUntil)
 	if err != nil {
-		return Conversation{}, err
+		return nil, err
 	}
 	if tag.RowsAffected() == 0 {
-		return Conversation{}, notFound("conversation", id)
+		return nil, notFound("conversation", id)
 	}
 	changes := map[string]any{}
 	if status != nil {
@@ -104,7 +120,7 @@ func (d *Desk) ConversationUpdate(ctx context.Context, tx pgx.Tx, acct, id int64
 	if p.SnoozedUntil != nil {
 		changes["snoozed_until"] = p.SnoozedUntil
 	}
-	return d.updated(ctx, tx, acct, id, changes)
+	return changes, nil
 }
 
 // updated reads the conversation after a change and appends its

@@ -16,7 +16,7 @@ const MaxWait = 25 * time.Second
 func (s *Server) eventTools() []tool {
 	return []tool{{
 		def: mcpgo.NewTool("poll_events", opts(readOnly("Poll the events feed"),
-			mcpgo.WithDescription("Learn what changed without webhooks: returns events after the cursor, oldest first, and next_cursor to pass next time. Types: conversation.created, conversation.updated, message.created, draft.created, draft.approved, draft.rejected, contact.created, contact.updated. Without a cursor it starts from now (or returns the last `backfill` events). With wait_seconds it waits for new events (long-poll). It never skips or repeats an event."),
+			mcpgo.WithDescription("Learn what changed without webhooks: returns events after the cursor, oldest first, and next_cursor to pass next time. Types: conversation.created, conversation.updated, conversation.deleted, message.created, draft.created, draft.approved, draft.rejected, contact.created, contact.updated, contact.deleted. Without a cursor it starts from now (or returns the last `backfill` events). With wait_seconds it waits for new events (long-poll). It never skips or repeats an event."),
 			mcpgo.WithString("cursor", mcpgo.MaxLength(300), mcpgo.Description("next_cursor from the previous poll.")),
 			mcpgo.WithInteger("limit", mcpgo.Min(1), mcpgo.Max(500), mcpgo.Description("Events per page, 1 to 500 (default 100).")),
 			mcpgo.WithInteger("wait_seconds", mcpgo.Min(0), mcpgo.Max(25), mcpgo.Description("Wait up to this long for new events when there are none.")),

@@ -9,6 +9,10 @@ GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO deskwoot_app;
 -- Rows the app may remove: memberships it manages, expired idempotency keys,
 -- events past their retention.
 GRANT DELETE ON inbox_members, team_members, idempotency_keys, events TO deskwoot_app;
+-- What a person may delete (DESIGN §13; desk/humans.go): a conversation with
+-- its messages and drafts; a contact with its notes, inbox links and
+-- conversations. No MCP tool deletes anything.
+GRANT DELETE ON conversations, messages, drafts, contacts, contact_inboxes, contact_notes TO deskwoot_app;
 
 -- The audit trail is append-only for the app.
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, audit_chain FROM deskwoot_app;

@@ -1,0 +1,327 @@
+package desk
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/audit"
+)
+
+// What people alone may do (DESIGN §13): change a conversation's workflow
+// fields, delete conversations and contacts, edit contacts and write notes
+// on them. Both human doors (REST and the console) call these functions; no
+// MCP tool reaches them. Each runs in one tenant transaction that checks
+// the person's scope, writes the change and its event, and inserts the
+// audit row with the person as actor, so the action and its record commit
+// or roll back together. The caller touches the audit sealer after commit.
+
+// OptionalID is an id a change may leave alone (Set false), set (ID > 0)
+// or clear (Set with ID 0).
+type OptionalID struct {
+	Set bool
+	ID  int64
+}
+
+// HumanConversationPatch is what a person may change on a conversation at
+// once: the workflow fields agents may change too, plus clearing the
+// assignee or team.
+type HumanConversationPatch struct {
+	ConversationPatch
+	Assignee OptionalID // a human user of the account
+	Team     OptionalID
+}
+
+// lockConversation locks a conversation the scope may see and returns its
+// inbox and contact; one outside the scope is not found.
+func lockConversation(ctx context.Context, tx pgx.Tx, sc Scope, id int64) (inboxID, contactID int64, err error) {
+	err = tx.QueryRow(ctx, `SELECT inbox_id, contact_id FROM conversations WHERE id = $1 FOR UPDATE`, id).Scan(&inboxID, &contactID)
+	if err != nil {
+		return 0, 0, withKind(err, "conversation", id)
+	}
+	if !sc.Allows(inboxID) {
+		return 0, 0, notFound("conversation", id)
+	}
+	return inboxID, contactID, nil
+}
+
+// personAudit inserts the audit row of a person's action inside tx.
+func personAudit(ctx context.Context, tx pgx.Tx, acct int64, by Author, action string, target map[string]int64, reasons []string) error {
+	return audit.Insert(ctx, tx, acct, audit.Entry{ActorKind: "user", ActorID: by.UserID, Action: action, Decision: "allow",
+		Target: target, Reasons: reasons})
+}
+
+// ConversationChange applies a person's patch to a conversation in scope,
+// with one conversation.updated event and one audit row
+// (conversation.update).
+func (d *Desk) ConversationChange(ctx context.Context, acct int64, sc Scope, id int64, p HumanConversationPatch, by Author, now time.Time) (Conversation, error) {
+	if p.ConversationPatch.empty() && !p.Assignee.Set && !p.Team.Set {
+		return Conversation{}, invalid("nothing to change; give status, priority, assignee_id, team_id, add_labels or remove_labels")
+	}
+	if p.Assignee.ID < 0 || p.Team.ID < 0 {
+		return Conversation{}, invalid("assignee_id and team_id are positive ids, or null to clear")
+	}
+	var c Conversation
+	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		inboxID, _, err := lockConversation(ctx, tx, sc, id)
+		if err != nil {
+			return err
+		}
+		changes := map[string]any{}
+		if !p.ConversationPatch.empty() {
+			if changes, err = patchApply(ctx, tx, id, p.ConversationPatch, now); err != nil {
+				return err
+			}
+		}
+		if p.Assignee.Set || p.Team.Set {
+			if err := assignOrClear(ctx, tx, id, p.Assignee, p.Team, changes); err != nil {
+				return err
+			}
+		}
+		if c, err = d.updated(ctx, tx, acct, id, changes); err != nil {
+			return err
+		}
+		return personAudit(ctx, tx, acct, by, "conversation.update",
+			map[string]int64{"conversation_id": id, "inbox_id": inboxID}, changedKeys(changes))
+	})
+	return c, err
+}
+
+// assignOrClear sets or clears the assignee and team. An assignee must be
+// a person of the account (not the agent's service account); a team must
+// exist. Either outside the account is not found.
+func assignOrClear(ctx context.Context, tx pgx.Tx, id int64, assignee, team OptionalID, changes map[string]any) error {
+	if assignee.ID != 0 {
+		err := tx.QueryRow(ctx, `SELECT au.user_id FROM account_users au JOIN users u ON u.id = au.user_id
+			WHERE au.user_id = $1 AND u.kind = 'human'`, assignee.ID).Scan(&assignee.ID)
+		if err != nil {
+			return withKind(err, "user", assignee.ID)
+		}
+	}
+	if team.ID != 0 {
+		if err := tx.QueryRow(ctx, `SELECT id FROM teams WHERE id = $1`, team.ID).Scan(&team.ID); err != nil {
+			return withKind(err, "team", team.ID)
+		}
+	}
+	_, err := tx.Exec(ctx, `UPDATE conversations SET
+			assignee_id = CASE WHEN $2 THEN nullif($3, 0) ELSE assignee_id END,
+			team_id = CASE WHEN $4 THEN nullif($5, 0) ELSE team_id END,
+			updated_at = now()
+		WHERE id = $1`, id, assignee.Set, assignee.ID, team.Set, team.ID)
+	if assignee.Set {
+		changes["assignee_id"] = nullID(assignee.ID)
+	}
+	if team.Set {
+		changes["team_id"] = nullID(team.ID)
+	}
+	return err
+}
+
+// changedKeys names what a change touched, sorted, for the audit row.
+func changedKeys(changes map[string]any) []string {
+	keys := make([]string, 0, len(changes))
+	for k := range changes {
+		keys = append(keys, "changed="+k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// ConversationDelete removes a conversation in scope with its messages and
+// drafts, appends conversation.deleted and audits conversation.delete.
+// Queued deliveries of its messages find nothing and stop.
+func (d *Desk) ConversationDelete(ctx context.Context, acct int64, sc Scope, id int64, by Author) error {
+	return d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		inboxID, contactID, err := lockConversation(ctx, tx, sc, id)
+		if err != nil {
+			return err
+		}
+		n, err := conversationRemove(ctx, tx, acct, id, inboxID, contactID)
+		if err != nil {
+			return err
+		}
+		return personAudit(ctx, tx, acct, by, "conversation.delete",
+			map[string]int64{"conversation_id": id, "inbox_id": inboxID, "contact_id": contactID},
+			[]string{"messages=" + strconv.FormatInt(n, 10)})
+	})
+}
+
+// conversationRemove deletes a locked conversation's drafts, messages and
+// row, and appends conversation.deleted. It returns how many messages went.
+func conversationRemove(ctx context.Context, tx pgx.Tx, acct, id, inboxID, contactID int64) (int64, error) {
+	if _, err := tx.Exec(ctx, `DELETE FROM drafts WHERE conversation_id = $1`, id); err != nil {
+		return 0, err
+	}
+	tag, err := tx.Exec(ctx, `DELETE FROM messages WHERE conversation_id = $1`, id)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM conversations WHERE id = $1`, id); err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), eventAppend(ctx, tx, acct, newEvent{typ: EventConversationDeleted, inboxID: inboxID,
+		conversationID: id, contactID: contactID, data: map[string]any{"messages": tag.RowsAffected()}})
+}
+
+// SeesContact reports whether the scope includes a contact: every contact
+// for an unrestricted scope, else one linked to a scoped inbox or created
+// by the scope's token.
+func (sc Scope) SeesContact(inboxIDs []int64, createdByToken int64) bool {
+	if sc.InboxIDs == nil || (sc.TokenID != 0 && createdByToken == sc.TokenID) {
+		return true
+	}
+	for _, id := range inboxIDs {
+		if sc.Allows(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// lockContact locks a contact the scope may see; one outside the scope is
+// not found.
+func lockContact(ctx context.Context, tx pgx.Tx, sc Scope, id int64) error {
+	var inboxIDs []int64
+	var created *int64
+	err := tx.QueryRow(ctx, `SELECT coalesce((SELECT array_agg(ci.inbox_id) FROM contact_inboxes ci WHERE ci.contact_id = ct.id), '{}'),
+			ct.created_by_token_id
+		FROM contacts ct WHERE ct.id = $1 FOR UPDATE`, id).Scan(&inboxIDs, &created)
+	if err != nil {
+		return withKind(err, "contact", id)
+	}
+	var by int64
+	if created != nil {
+		by = *created
+	}
+	if !sc.SeesContact(inboxIDs, by) {
+		return notFound("contact", id)
+	}
+	return nil
+}
+
+// ContactDeleted says what a contact's deletion removed.
+type ContactDeleted struct {
+	Conversations int `json:"conversations"`
+}
+
+// ContactDelete removes a contact and everything that is only about them:
+// their conversations (each with its messages and drafts, and its own
+// conversation.deleted event), outbound drafts addressed to them, their
+// notes and inbox links. A conversation cannot outlive its contact (the
+// foreign key), and a person asking to be forgotten expects their messages
+// gone too. It appends contact.deleted and audits contact.delete.
+func (d *Desk) ContactDelete(ctx context.Context, acct int64, sc Scope, id int64, by Author) (ContactDeleted, error) {
+	var out ContactDeleted
+	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		if err := lockContact(ctx, tx, sc, id); err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, `SELECT id, inbox_id FROM conversations WHERE contact_id = $1 ORDER BY id FOR UPDATE`, id)
+		convs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ ID, InboxID int64 }])
+		if err != nil {
+			return err
+		}
+		for _, c := range convs {
+			if _, err := conversationRemove(ctx, tx, acct, c.ID, c.InboxID, id); err != nil {
+				return err
+			}
+		}
+		out.Conversations = len(convs)
+		for _, q := range []string{
+			`DELETE FROM drafts WHERE contact_id = $1`,
+			`DELETE FROM contact_notes WHERE contact_id = $1`,
+			`DELETE FROM contact_inboxes WHERE contact_id = $1`,
+			`DELETE FROM contacts WHERE id = $1`,
+		} {
+			if _, err := tx.Exec(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		if err := eventAppend(ctx, tx, acct, newEvent{typ: EventContactDeleted, contactID: id,
+			data: map[string]any{"conversations": len(convs)}}); err != nil {
+			return err
+		}
+		return personAudit(ctx, tx, acct, by, "contact.delete", map[string]int64{"contact_id": id},
+			[]string{"conversations=" + strconv.Itoa(len(convs))})
+	})
+	return out, err
+}
+
+// ContactChange applies a person's edit to a contact in scope (name,
+// email, phone, custom attributes merged with null removing a key), with
+// its contact.updated event and a contact.update audit row.
+func (d *Desk) ContactChange(ctx context.Context, acct int64, sc Scope, id int64, in ContactInput, by Author) (Contact, error) {
+	if in.Identifier != nil {
+		return Contact{}, invalid("identifier cannot be changed")
+	}
+	if in.Name == nil && in.Email == nil && in.Phone == nil && len(in.CustomAttributes) == 0 {
+		return Contact{}, invalid("nothing to change; give name, email, phone or custom_attributes")
+	}
+	if in.Name != nil && strings.TrimSpace(*in.Name) == "" {
+		return Contact{}, invalid("name cannot be blank")
+	}
+	var c Contact
+	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		if err := lockContact(ctx, tx, sc, id); err != nil {
+			return err
+		}
+		var err error
+		if c, err = d.ContactUpdate(ctx, tx, acct, id, in); err != nil {
+			return err
+		}
+		var reasons []string
+		for name, v := range map[string]bool{"name": in.Name != nil, "email": in.Email != nil, "phone": in.Phone != nil,
+			"custom_attributes": len(in.CustomAttributes) > 0} {
+			if v {
+				reasons = append(reasons, "changed="+name)
+			}
+		}
+		slices.Sort(reasons)
+		return personAudit(ctx, tx, acct, by, "contact.update", map[string]int64{"contact_id": id}, reasons)
+	})
+	return c, err
+}
+
+// ContactNoteAdd writes a person's note on a contact in scope and audits
+// contact.note.
+func (d *Desk) ContactNoteAdd(ctx context.Context, acct int64, sc Scope, id int64, content string, by Author) (ContactNote, error) {
+	var n ContactNote
+	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		if err := lockContact(ctx, tx, sc, id); err != nil {
+			return err
+		}
+		var err error
+		if n, err = d.ContactNoteCreate(ctx, tx, acct, id, content, by); err != nil {
+			return err
+		}
+		return personAudit(ctx, tx, acct, by, "contact.note", map[string]int64{"contact_id": id, "note_id": n.ID}, nil)
+	})
+	return n, err
+}
+
+// ContactView reads a contact in scope with its notes and conversations in
+// scope; one outside the scope is not found.
+func (d *Desk) ContactView(ctx context.Context, acct int64, sc Scope, id int64) (ContactView, error) {
+	v, err := d.ContactGet(ctx, acct, sc, id)
+	if err != nil {
+		return v, err
+	}
+	if !sc.SeesContact(v.Contact.InboxIDs, 0) { // people have no token
+		return ContactView{}, notFound("contact", id)
+	}
+	return v, nil
+}
+
+// PersonScope is what a person sees: admins every inbox, agents the
+// inboxes they are members of (DESIGN §12).
+func (d *Desk) PersonScope(ctx context.Context, acct, userID int64, role string) (Scope, error) {
+	if role == "admin" {
+		return Scope{}, nil
+	}
+	ids, err := d.MemberInboxIDs(ctx, acct, userID)
+	return Scope{InboxIDs: ids}, err
+}
