@@ -243,7 +243,7 @@ func (s *Server) conversationList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := desk.ConversationFilter{Status: q.Get("status"), InboxID: inbox, Label: q.Get("label"), Assignee: q.Get("assignee"),
-		UserID: principal(r).UserID, Cursor: q.Get("cursor"), Limit: int(limit)}
+		Query: q.Get("q"), UserID: principal(r).UserID, Cursor: q.Get("cursor"), Limit: int(limit)}
 	if v := q.Get("updated_since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
@@ -286,14 +286,7 @@ func (s *Server) visibleConversation(r *http.Request, id int64, cursor string, l
 	if err != nil {
 		return desk.ConversationView{}, err
 	}
-	v, err := s.cfg.Desk.ConversationGet(r.Context(), principal(r).AccountID, id, cursor, limit)
-	if err != nil {
-		return v, err
-	}
-	if !sc.Allows(v.Conversation.InboxID) {
-		return desk.ConversationView{}, errorf(http.StatusNotFound, "not_found", "conversation %d not found", id)
-	}
-	return v, nil
+	return s.cfg.Desk.ConversationFor(r.Context(), principal(r).AccountID, sc, id, cursor, limit)
 }
 
 type messageRequest struct {
@@ -312,13 +305,13 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if _, err := s.visibleConversation(r, id, "", 1); err != nil {
+	sc, err := s.scopeFor(r)
+	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	p := principal(r)
-	m, err := s.cfg.Desk.MessageCreate(r.Context(), p.AccountID, id, req.Content, req.Private,
-		desk.Author{Kind: "user", UserID: p.UserID, Name: p.Name})
+	m, err := s.cfg.Desk.PersonMessage(r.Context(), p.AccountID, sc, id, req.Content, req.Private, person(p))
 	if err != nil {
 		writeError(w, r, err)
 		return

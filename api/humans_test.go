@@ -126,6 +126,14 @@ func TestConversationPatch(t *testing.T) {
 		t.Errorf("agent's patch: %v", c)
 	}
 
+	// The list filters by text too (q), within the agent's inboxes.
+	if got := conversationIDs(t, agent, "?q=late"); len(got) != 1 || got[0] != conv {
+		t.Errorf("agent's search for late: %v", got)
+	}
+	if got := conversationIDs(t, a.Token, "?q=nowhere-to-be-found"); len(got) != 0 {
+		t.Errorf("search for nothing: %v", got)
+	}
+
 	if got := audited(t, a.Token, a.UserID); got["conversation.update"] != 4 {
 		t.Errorf("admin's conversation.update audit rows: %v, want 4", got)
 	}

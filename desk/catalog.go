@@ -161,3 +161,15 @@ func (d *Desk) ArticleGet(ctx context.Context, acct, id int64, publishedOnly boo
 		QueryRow(func(r pgx.Row) error { return r.Scan(&a.ID, &a.Title, &a.Body, &a.Snippet, &a.Status, &a.UpdatedAt) })
 	return a, withKind(d.DB.Batch(ctx, acct, b), "article", id)
 }
+
+// ArticleStatusSet publishes an article or takes it back to draft.
+func (d *Desk) ArticleStatusSet(ctx context.Context, acct, id int64, status string) (Article, error) {
+	if status != "published" && status != "draft" {
+		return Article{}, invalid("status must be published or draft")
+	}
+	var a Article
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE articles SET status = $2, updated_at = now() WHERE id = $1 RETURNING id, title, '', '', status, updated_at`, id, status).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&a.ID, &a.Title, &a.Body, &a.Snippet, &a.Status, &a.UpdatedAt) })
+	return a, withKind(d.DB.Batch(ctx, acct, b), "article", id)
+}

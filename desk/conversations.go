@@ -80,6 +80,7 @@ type ConversationFilter struct {
 	Label        string
 	Assignee     string // "", "me", "unassigned" or a user id
 	UserID       int64  // who "me" is
+	Query        string // full text over messages and the contact, as ConversationSearch
 	UpdatedSince *time.Time
 	Cursor       string
 	Limit        int
@@ -119,10 +120,16 @@ func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f Con
 		}
 		assignee = id
 	}
+	if len(f.Query) > 500 {
+		return nil, nil, invalid("query is at most 500 characters")
+	}
 	// Only the filters in use go into the SQL: a statement with every
 	// optional filter spelled as "($n IS NULL OR …)" cost more to plan than
 	// to run.
 	var w where
+	if f.Query != "" {
+		w.add(searchCond, f.Query, f.Query)
+	}
 	if sc.InboxIDs != nil {
 		w.add("c.inbox_id = ANY(?)", sc.InboxIDs)
 	}
@@ -174,6 +181,10 @@ type SearchFilter struct {
 	Limit   int
 }
 
+// searchCond matches conversations whose contact or messages match a query
+// (two placeholders, both the query).
+const searchCond = "(ct.search @@ websearch_to_tsquery('simple', ?) OR c.id IN (SELECT m.conversation_id FROM messages m WHERE m.search @@ websearch_to_tsquery('simple', ?)))"
+
 // ConversationSearch finds conversations whose messages or contact match
 // the query (PostgreSQL full text, websearch syntax), most recent first.
 func (d *Desk) ConversationSearch(ctx context.Context, acct int64, sc Scope, f SearchFilter) ([]ConversationSummary, *string, error) {
@@ -188,7 +199,7 @@ func (d *Desk) ConversationSearch(ctx context.Context, acct int64, sc Scope, f S
 		return nil, nil, err
 	}
 	var w where
-	w.add("(ct.search @@ websearch_to_tsquery('simple', ?) OR c.id IN (SELECT m.conversation_id FROM messages m WHERE m.search @@ websearch_to_tsquery('simple', ?)))", f.Query, f.Query)
+	w.add(searchCond, f.Query, f.Query)
 	if sc.InboxIDs != nil {
 		w.add("c.inbox_id = ANY(?)", sc.InboxIDs)
 	}

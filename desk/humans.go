@@ -325,3 +325,31 @@ func (d *Desk) PersonScope(ctx context.Context, acct, userID int64, role string)
 	ids, err := d.MemberInboxIDs(ctx, acct, userID)
 	return Scope{InboxIDs: ids}, err
 }
+
+// ConversationFor reads a conversation a person may see, with a page of its
+// messages (oldest first); one outside their inboxes is not found.
+func (d *Desk) ConversationFor(ctx context.Context, acct int64, sc Scope, id int64, msgCursor string, msgLimit int) (ConversationView, error) {
+	v, err := d.ConversationGet(ctx, acct, id, msgCursor, msgLimit)
+	if err != nil {
+		return v, err
+	}
+	if !sc.Allows(v.Conversation.InboxID) {
+		return ConversationView{}, notFound("conversation", id)
+	}
+	return v, nil
+}
+
+// PersonMessage writes a person's reply (queued for delivery) or private
+// note on a conversation in scope; one outside it is not found.
+func (d *Desk) PersonMessage(ctx context.Context, acct int64, sc Scope, id int64, content string, private bool, by Author) (Message, error) {
+	var m Message
+	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+		if _, _, err := lockConversation(ctx, tx, sc, id); err != nil {
+			return err
+		}
+		var err error
+		m, err = d.MessageInsert(ctx, tx, acct, id, content, private, by)
+		return err
+	})
+	return m, err
+}

@@ -193,3 +193,8 @@ func (d *Desk) InboxUpdate(ctx context.Context, acct, id int64, p InboxPatch) (I
 	})
 	return ib, err
 }
+
+// InboxMemberIDs lists the users who are members of an inbox.
+func (d *Desk) InboxMemberIDs(ctx context.Context, acct, inboxID int64) ([]int64, error) {
+	return collect(ctx, d.DB, acct, pgx.RowTo[int64], `SELECT user_id FROM inbox_members WHERE inbox_id = $1 ORDER BY user_id`, inboxID)
+}
