@@ -1,7 +1,7 @@
 # The two commands: `make dev` runs Deskwoot locally, `make test` runs every test.
 GO ?= go
 
-.PHONY: dev test build vet policy-test bench
+.PHONY: dev test build vet policy-test bench bench-go
 
 dev:
 	$(GO) run ./cmd/deskwoot dev
@@ -20,5 +20,9 @@ build:
 policy-test:
 	$(GO) run ./cmd/deskwoot policy test
 
+# The performance table of DESIGN §16, short: small dataset, 2 s a figure.
 bench:
+	$(GO) run ./cmd/deskwoot bench --scale small --duration 2s
+
+bench-go:
 	$(GO) run ./cmd/pgrun -- $(GO) test -run XXX -bench . -benchmem ./...

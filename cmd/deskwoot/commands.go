@@ -31,6 +31,7 @@ Usage:
   deskwoot policy eval --input FILE.json   print the decision for an input document
   deskwoot audit verify --account N        recompute an account's audit hash chain (DATABASE_URL = the owner)
   deskwoot accounts list | show ID | trial --account ID (--ends-at RFC3339 | --extend 7d)   plan state; extend or end a trial (DATABASE_URL = the owner)
+  deskwoot bench [--scale small|large] [--url URL --token T]   the performance table (DESIGN §16)
   deskwoot version
 
 Environment (flags mirror them; see --help of each command):
@@ -59,6 +60,8 @@ func run(args []string) error {
 		return auditCmd(ctx, args[1:])
 	case "accounts":
 		return accountsCmd(ctx, args[1:])
+	case "bench":
+		return benchCmd(ctx, args[1:])
 	case "version", "--version":
 		fmt.Println("deskwoot", version)
 		return nil

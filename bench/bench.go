@@ -1,0 +1,503 @@
+// Package bench is `deskwoot bench`: a load tool that measures the figures
+// of the performance budget (DESIGN §16) and prints them side by side with
+// their baselines, all measured in the same run on the same machine.
+//
+// It either starts everything itself — a private PostgreSQL, migrations, a
+// generated dataset, and `deskwoot serve` as a child process (so the RSS it
+// reports is the server's own) — or measures a running server given by URL
+// and token.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/deskwoot/deskwoot/localpg"
+	"github.com/deskwoot/deskwoot/migrations"
+	"github.com/deskwoot/deskwoot/policy"
+)
+
+// Config says what to measure and against what.
+type Config struct {
+	// URL is a running server's base URL (http://host:port); empty starts
+	// one. Token is an MCP token of that server with every scope and a high
+	// rate limit.
+	URL, Token string
+	// DatabaseURL, with URL, is a superuser connection to the server's
+	// database for the bare-SQL baselines (they are skipped without it).
+	DatabaseURL string
+	// ServerPID, with URL, is the server's process id, for its RSS.
+	ServerPID int
+	// Binary is the deskwoot executable to run as the server.
+	Binary string
+	Scale  Scale
+	// Clients is the mixed load's concurrency; Pollers the number of
+	// long-polling clients for the memory figure.
+	Clients, Pollers int
+	// Duration is how long each figure is measured (after a warm-up).
+	Duration time.Duration
+	// Log receives progress; the table goes to Run's writer.
+	Log io.Writer
+}
+
+// env is what the workload runs against.
+type env struct {
+	cfg     Config
+	mcpURL  string
+	cl      *client
+	fx      Fixture
+	bare    *pgxpool.Pool // superuser: the bare-SQL baselines
+	app     *pgxpool.Pool // deskwoot_app: the same SQL under RLS
+	pid     int
+	cursors sync.Map
+}
+
+// Run measures every figure and writes the table to out.
+func Run(ctx context.Context, cfg Config, out io.Writer) error {
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	if cfg.Clients <= 0 {
+		cfg.Clients = 8
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = 3 * time.Second
+	}
+	e := &env{cfg: cfg}
+	var err error
+	if cfg.URL == "" {
+		stop, err := e.startAll(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	} else if err = e.attach(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		if e.bare != nil {
+			e.bare.Close()
+		}
+		if e.app != nil {
+			e.app.Close()
+		}
+	}()
+	rows, err := e.measure(ctx)
+	if err != nil {
+		return err
+	}
+	writeTable(out, cfg, rows)
+	return nil
+}
+
+// startAll starts PostgreSQL, migrates, seeds and starts the server.
+func (e *env) startAll(ctx context.Context) (func(), error) {
+	log := e.cfg.Log
+	dir, err := os.MkdirTemp("", "deskwoot-bench-")
+	if err != nil {
+		return nil, err
+	}
+	var undo []func()
+	stop := func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	undo = append(undo, func() { os.RemoveAll(dir) })
+	pg, err := localpg.Start(ctx, localpg.Options{Dir: dir, Fast: true, Log: log})
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	undo = append(undo, func() { pg.Stop(); os.RemoveAll(pg.Dir) })
+	if _, err := migrations.Run(ctx, pg.OwnerURL, migrations.Options{}); err != nil {
+		stop()
+		return nil, err
+	}
+	fx, closeFx, err := seed(ctx, log, pg.SuperuserURL(), pg.AppURL, e.cfg.Scale, e.cfg.Clients)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	undo = append(undo, closeFx)
+	e.fx = fx
+	if e.bare, err = openPool(ctx, pg.SuperuserURL(), e.cfg.Clients); err != nil {
+		stop()
+		return nil, err
+	}
+	if e.app, err = openPool(ctx, pg.AppURL, e.cfg.Clients); err != nil {
+		stop()
+		return nil, err
+	}
+	bin := e.cfg.Binary
+	if bin == "" {
+		if bin, err = os.Executable(); err != nil {
+			stop()
+			return nil, err
+		}
+	}
+	srv, err := startServer(ctx, bin, pg.AppURL, filepath.Join(dir, "server.log"))
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	undo = append(undo, srv.stop)
+	e.pid = srv.pid()
+	e.mcpURL = srv.url + "/api/mcp"
+	e.cl = newClient(e.mcpURL, max(e.cfg.Clients, e.cfg.Pollers)+8)
+	fmt.Fprintf(log, "server pid %d at %s\n", e.pid, srv.url)
+	return stop, nil
+}
+
+// attach measures a running server: the bench account is the token's, its
+// conversations are found through the MCP itself.
+func (e *env) attach(ctx context.Context) error {
+	if e.cfg.Token == "" {
+		return errors.New("bench: --url needs --token, an MCP token with every scope and a high rate limit")
+	}
+	e.mcpURL = strings.TrimSuffix(e.cfg.URL, "/") + "/api/mcp"
+	e.cl = newClient(e.mcpURL, max(e.cfg.Clients, e.cfg.Pollers)+8)
+	e.pid = e.cfg.ServerPID
+	e.fx = Fixture{PollToken: e.cfg.Token, Tokens: []string{e.cfg.Token}, SearchTerm: searchTerm}
+	raw, err := e.cl.call(ctx, e.cfg.Token, "list_conversations", map[string]any{"limit": 100})
+	if err != nil {
+		return fmt.Errorf("bench: list_conversations with the token: %w", err)
+	}
+	for _, id := range conversationIDs(raw) {
+		e.fx.Conversations = append(e.fx.Conversations, id)
+	}
+	if len(e.fx.Conversations) == 0 {
+		return errors.New("bench: the token sees no conversations to read")
+	}
+	if e.cfg.DatabaseURL != "" {
+		if e.bare, err = openPool(ctx, e.cfg.DatabaseURL, e.cfg.Clients); err != nil {
+			return err
+		}
+		if err := e.bare.QueryRow(ctx, `SELECT account_id, inbox_id FROM conversations WHERE id = $1`, e.fx.Conversations[0]).
+			Scan(&e.fx.AccountID, &e.fx.InboxID); err != nil {
+			return fmt.Errorf("bench: find the token's account: %w", err)
+		}
+	}
+	return nil
+}
+
+func openPool(ctx context.Context, url string, conns int) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	pc.MaxConns, pc.MinConns = int32(max(conns, 4)), int32(max(conns, 4))
+	return pgxpool.NewWithConfig(ctx, pc)
+}
+
+// row is one line of the table.
+type row struct {
+	figure   string
+	ours     stats
+	baseName string
+	base     stats
+	ratio    string
+	target   string
+	oursCell string // overrides the latency cells (memory)
+	baseCell string
+	skipped  string
+}
+
+func (e *env) conv(i int) int64 { return e.fx.Conversations[i%len(e.fx.Conversations)] }
+
+func (e *env) token(w int) string { return e.fx.Tokens[w%len(e.fx.Tokens)] }
+
+func (e *env) getConversation(ctx context.Context, w, i int) error {
+	_, err := e.cl.call(ctx, e.token(w), "get_conversation", map[string]any{"conversation_id": e.conv(w*7919 + i), "messages_limit": 20})
+	return err
+}
+
+func (e *env) search(ctx context.Context, w, i int) error {
+	_, err := e.cl.call(ctx, e.token(w), "search_conversations", map[string]any{"query": e.fx.SearchTerm, "limit": 25})
+	return err
+}
+
+// mixed is the mixed workload: half reads of a conversation, then lists,
+// searches, replies and short polls.
+func (e *env) mixed(ctx context.Context, w, i int) error {
+	r := rand.IntN(100)
+	tok := e.token(w)
+	var err error
+	switch {
+	case r < 50:
+		return e.getConversation(ctx, w, i)
+	case r < 65:
+		_, err = e.cl.call(ctx, tok, "list_conversations", map[string]any{"limit": 25})
+	case r < 80:
+		return e.search(ctx, w, i)
+	case r < 90:
+		_, err = e.cl.call(ctx, tok, "reply_to_conversation", map[string]any{"conversation_id": e.conv(rand.IntN(1 << 30)),
+			"content": "Thanks for waiting; here is an update.", "idempotency_key": fmt.Sprintf("bench-%d-%d-%d", w, i, time.Now().UnixNano())})
+	default:
+		args := map[string]any{"limit": 50}
+		if c, ok := e.cursors.Load(w); ok {
+			args["cursor"] = c
+		}
+		var raw []byte
+		if raw, err = e.cl.call(ctx, tok, "poll_events", args); err == nil {
+			if c := nextCursor(raw); c != "" {
+				e.cursors.Store(w, c)
+			}
+		}
+	}
+	return err
+}
+
+func (e *env) measure(ctx context.Context) ([]row, error) {
+	log, d := e.cfg.Log, e.cfg.Duration
+	warm := min(d/4, time.Second)
+	var rows []row
+	step := func(what string) { fmt.Fprintf(log, "measuring %s…\n", what) }
+
+	// get_conversation, one client, against the same SQL bare.
+	step("get_conversation, 1 client")
+	r := row{figure: "get_conversation (20 msgs) over MCP/HTTP vs the same SQL bare through pgx (one batch), 1 client",
+		baseName: "bare SQL", target: "≤ 1.5×"}
+	r.ours = run(ctx, 1, warm, d, e.getConversation)
+	if e.bare != nil {
+		r.base = run(ctx, 1, warm, d, func(ctx context.Context, w, i int) error {
+			return bareGet(ctx, e.bare, e.fx.AccountID, e.conv(w*7919+i))
+		})
+		r.ratio = times(r.ours.p50, r.base.p50)
+	} else {
+		r.skipped = "bare SQL needs --database-url"
+	}
+	rows = append(rows, r)
+
+	// The decision, embedded, against OPA's floor and OPA's server.
+	step("the tool decision")
+	eng, err := policy.New(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dec := decisionStats(ctx, eng, d)
+	floor, err := floorStats(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, row{figure: "tool decision vs OPA's fixed cost (a one-rule policy, same engine)", ours: dec,
+		baseName: "one-rule policy", base: floor, ratio: times(dec.p50, floor.p50), target: "≤ 3×"})
+	opaSrv, err := opaServerStats(ctx, d)
+	r = row{figure: "tool decision embedded vs the same decision via `opa run --server` over loopback HTTP", ours: dec,
+		baseName: "OPA server", base: opaSrv, target: "≥ 10× faster"}
+	if err != nil {
+		r.skipped = "OPA server: " + err.Error()
+	} else {
+		r.ratio = fmt.Sprintf("%.1f× faster", float64(opaSrv.p50)/float64(dec.p50))
+	}
+	rows = append(rows, r)
+
+	// RLS: the same batch through the app role under RLS vs bare.
+	if e.app != nil && e.bare != nil {
+		step("RLS")
+		r = row{figure: "the get_conversation batch under RLS (app role, tenant set in the batch) vs without (superuser)",
+			baseName: "bare SQL", target: "≤ 1.10×"}
+		r.ours = run(ctx, 1, warm, d, func(ctx context.Context, w, i int) error { return rlsGet(ctx, e.app, e.fx.AccountID, e.conv(w*7919+i)) })
+		r.base = run(ctx, 1, warm, d, func(ctx context.Context, w, i int) error {
+			return bareGet(ctx, e.bare, e.fx.AccountID, e.conv(w*7919+i))
+		})
+		r.ratio = times(r.ours.p50, r.base.p50)
+		rows = append(rows, r)
+	}
+
+	// Throughput at 8 connections.
+	step("get_conversation, 8 clients")
+	r = row{figure: "8 clients, calls/s of get_conversation vs the bare SQL's calls/s at 8 connections", baseName: "bare SQL",
+		target: "≥ 50 %, p99 ≤ 25 ms"}
+	r.ours = run(ctx, 8, warm, d, e.getConversation)
+	var bare8 stats
+	if e.bare != nil {
+		bare8 = run(ctx, 8, warm, d, func(ctx context.Context, w, i int) error {
+			return bareGet(ctx, e.bare, e.fx.AccountID, e.conv(w*7919+i))
+		})
+		r.base, r.ratio = bare8, percent(r.ours.perSec, bare8.perSec)
+	} else {
+		r.skipped = "bare SQL needs --database-url"
+	}
+	rows = append(rows, r)
+
+	// The mixed load, with long-polls waiting alongside.
+	step(fmt.Sprintf("mixed load, %d clients", e.cfg.Clients))
+	r = row{figure: fmt.Sprintf("mixed load, %d clients (50 %% get_conversation, 15 %% list, 15 %% search, 10 %% reply, 10 %% poll; 8 long-polls waiting) vs bare get_conversation SQL at %d connections", e.cfg.Clients, e.cfg.Clients),
+		baseName: "bare SQL", target: "≥ 50 %, p99 ≤ 25 ms"}
+	pollCtx, stopPolls := context.WithCancel(ctx)
+	var polls sync.WaitGroup
+	longPolls(pollCtx, e, 8, 5, &polls, nil)
+	r.ours = run(ctx, e.cfg.Clients, warm, d, e.mixed)
+	stopPolls()
+	polls.Wait()
+	if e.bare != nil {
+		base := bare8
+		if e.cfg.Clients != 8 {
+			base = run(ctx, e.cfg.Clients, warm, d, func(ctx context.Context, w, i int) error {
+				return bareGet(ctx, e.bare, e.fx.AccountID, e.conv(w*7919+i))
+			})
+		}
+		r.base, r.ratio = base, percent(r.ours.perSec, base.perSec)
+	} else {
+		r.skipped = "bare SQL needs --database-url"
+	}
+	rows = append(rows, r)
+
+	// Search over the dataset.
+	step("search_conversations")
+	var n int64
+	if e.bare != nil {
+		e.bare.QueryRow(ctx, `SELECT count(*) FROM messages`).Scan(&n)
+	}
+	r = row{figure: fmt.Sprintf("search_conversations over %s messages in %d tenants, p95 vs the bare SQL", count(n), e.cfg.Scale.Tenants),
+		baseName: "bare SQL", target: "≤ 1.5× (p95)"}
+	r.ours = run(ctx, 1, warm, d, e.search)
+	if e.bare != nil {
+		r.base = run(ctx, 1, warm, d, func(ctx context.Context, w, i int) error {
+			return bareSearch(ctx, e.bare, e.fx.AccountID, e.fx.SearchTerm)
+		})
+		r.ratio = times(r.ours.p95, r.base.p95)
+	} else {
+		r.skipped = "bare SQL needs --database-url"
+	}
+	rows = append(rows, r)
+
+	// Memory with many long-polling clients.
+	step(fmt.Sprintf("RSS with %d long-polling clients", e.cfg.Pollers))
+	rows = append(rows, e.memory(ctx))
+	return rows, nil
+}
+
+// memory is the server's RSS idle and with cfg.Pollers clients waiting in
+// poll_events at once.
+func (e *env) memory(ctx context.Context) row {
+	r := row{figure: fmt.Sprintf("RSS with %d concurrent MCP clients long-polling", e.cfg.Pollers), baseName: "idle server", target: "≤ 150 MB"}
+	if e.pid == 0 {
+		r.skipped = "RSS needs the server's pid (--server-pid)"
+		return r
+	}
+	idle, err := rss(e.pid)
+	if err != nil {
+		r.skipped = err.Error()
+		return r
+	}
+	pollCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var started atomic.Int64
+	longPolls(pollCtx, e, e.cfg.Pollers, 20, &wg, &started)
+	// Let every request reach the server and settle into its wait.
+	deadline := time.Now().Add(15 * time.Second)
+	for started.Load() < int64(e.cfg.Pollers) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(4 * time.Second)
+	var peak int64
+	for i := 0; i < 12; i++ {
+		if v, err := rss(e.pid); err == nil && v > peak {
+			peak = v
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	stop()
+	wg.Wait()
+	r.oursCell, r.baseCell = mb(peak), mb(idle)
+	if peak > 0 {
+		r.ratio = fmt.Sprintf("%s (%d clients in flight)", mb(peak), started.Load())
+	}
+	return r
+}
+
+// longPolls starts n clients that long-poll poll_events (wait seconds) in a
+// loop until ctx ends.
+func longPolls(ctx context.Context, e *env, n, wait int, wg *sync.WaitGroup, started *atomic.Int64) {
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cursor := ""
+			for first := true; ctx.Err() == nil; first = false {
+				args := map[string]any{"wait_seconds": wait, "limit": 50}
+				if cursor != "" {
+					args["cursor"] = cursor
+				}
+				if first && started != nil {
+					started.Add(1)
+				}
+				raw, err := e.cl.call(ctx, e.fx.PollToken, "poll_events", args)
+				if err != nil {
+					if ctx.Err() == nil {
+						time.Sleep(100 * time.Millisecond)
+					}
+					continue
+				}
+				if c := nextCursor(raw); c != "" {
+					cursor = c
+				}
+			}
+		}()
+	}
+}
+
+// The bare-SQL baselines: the SQL desk sends, as one batch, through a
+// superuser connection (no RLS) with the tenant as an explicit predicate.
+
+const bareConversationSQL = `SELECT c.id, c.inbox_id, c.subject, c.status, c.priority, c.labels,
+		ct.id, ct.name, ct.email, c.assignee_id, u.name, c.team_id, tm.name,
+		c.custom_attributes, c.snoozed_until, c.last_activity_at, c.created_at
+	FROM conversations c
+	JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
+	LEFT JOIN users u ON u.id = c.assignee_id
+	LEFT JOIN teams tm ON tm.account_id = c.account_id AND tm.id = c.team_id
+	WHERE c.account_id = $2 AND c.id = $1`
+
+const bareMessagesSQL = `SELECT id, conversation_id, type, content, private, sender_kind, sender_id, sender_name, delivery_status, delivery_error, approved_by, created_at
+	FROM messages WHERE account_id = $2 AND conversation_id = $1 AND id > 0 ORDER BY id LIMIT 21`
+
+func drain(rows pgx.Rows) error {
+	for rows.Next() {
+		if _, err := rows.Values(); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func bareGet(ctx context.Context, pool *pgxpool.Pool, acct, conv int64) error {
+	b := &pgx.Batch{}
+	b.Queue(bareConversationSQL, conv, acct).Query(drain)
+	b.Queue(bareMessagesSQL, conv, acct).Query(drain)
+	return pool.SendBatch(ctx, b).Close()
+}
+
+// rlsGet is bareGet as the app role: the tenant set first in the batch, as
+// tenancy.DB.Batch does, and the policy doing the fencing.
+func rlsGet(ctx context.Context, pool *pgxpool.Pool, acct, conv int64) error {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('deskwoot.account_id', $1::bigint::text, true)`, acct)
+	b.Queue(bareConversationSQL, conv, acct).Query(drain)
+	b.Queue(bareMessagesSQL, conv, acct).Query(drain)
+	return pool.SendBatch(ctx, b).Close()
+}
+
+func bareSearch(ctx context.Context, pool *pgxpool.Pool, acct int64, q string) error {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT c.id, c.inbox_id, c.subject, c.status, c.priority, c.labels, ct.id, ct.name, c.last_activity_at
+		FROM conversations c JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
+		WHERE c.account_id = $2 AND (ct.search @@ websearch_to_tsquery('simple', $1)
+			OR c.id IN (SELECT m.conversation_id FROM messages m WHERE m.account_id = $2 AND m.search @@ websearch_to_tsquery('simple', $1)))
+		ORDER BY c.last_activity_at DESC, c.id DESC LIMIT 26`, q, acct).Query(drain)
+	return pool.SendBatch(ctx, b).Close()
+}
