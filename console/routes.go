@@ -19,6 +19,36 @@ func (c *Console) routes() {
 
 	c.handle("GET /{$}", member, c.home)
 
+	// Working the queue (conversations.go, contacts.go, helpcenter.go).
+	c.handle("GET /conversations", member, c.conversationList)
+	c.handle("GET /conversations/{id}", member, c.conversationPage)
+	c.handle("POST /conversations/{id}", member, c.conversationUpdate)
+	c.handle("POST /conversations/{id}/messages", member, c.messagePost)
+	c.handle("GET /conversations/{id}/delete", admin, c.conversationDeletePage)
+	c.handle("POST /conversations/{id}/delete", admin, c.conversationDelete)
+	c.handle("GET /contacts", member, c.contactList)
+	c.handle("GET /contacts/{id}", member, c.contactPage)
+	c.handle("POST /contacts/{id}", member, c.contactUpdate)
+	c.handle("POST /contacts/{id}/notes", member, c.contactNote)
+	c.handle("GET /contacts/{id}/delete", admin, c.contactDeletePage)
+	c.handle("POST /contacts/{id}/delete", admin, c.contactDelete)
+	c.handle("GET /help-center", member, c.helpCenterPage)
+	c.handle("GET /help-center/{id}", member, c.articlePage)
+	c.handle("POST /help-center", admin, c.articleCreate)
+	c.handle("POST /help-center/{id}/status", admin, c.articleStatus)
+
+	// Settings → Inboxes, Team, Labels (settings.go).
+	c.handle("GET /settings/inboxes", admin, c.inboxesPage)
+	c.handle("POST /settings/inboxes", admin, c.inboxCreate)
+	c.handle("GET /settings/inboxes/{id}", admin, c.inboxPage)
+	c.handle("POST /settings/inboxes/{id}", admin, c.inboxUpdate)
+	c.handle("POST /settings/inboxes/{id}/members", admin, c.inboxMemberAdd)
+	c.handle("GET /settings/team", admin, c.teamPage)
+	c.handle("POST /settings/team/people", admin, c.teamInvite)
+	c.handle("POST /settings/team/teams", admin, c.teamCreate)
+	c.handle("GET /settings/labels", admin, c.labelsPage)
+	c.handle("POST /settings/labels", admin, c.labelCreate)
+
 	c.handle("GET /", public, c.notFound)
 }
 

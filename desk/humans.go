@@ -59,7 +59,7 @@ func personAudit(ctx context.Context, tx pgx.Tx, acct int64, by Author, action s
 // with one conversation.updated event and one audit row
 // (conversation.update).
 func (d *Desk) ConversationChange(ctx context.Context, acct int64, sc Scope, id int64, p HumanConversationPatch, by Author, now time.Time) (Conversation, error) {
-	if p.ConversationPatch.empty() && !p.Assignee.Set && !p.Team.Set {
+	if p.ConversationPatch.Empty() && !p.Assignee.Set && !p.Team.Set {
 		return Conversation{}, invalid("nothing to change; give status, priority, assignee_id, team_id, add_labels or remove_labels")
 	}
 	if p.Assignee.ID < 0 || p.Team.ID < 0 {
@@ -72,7 +72,7 @@ func (d *Desk) ConversationChange(ctx context.Context, acct int64, sc Scope, id 
 			return err
 		}
 		changes := map[string]any{}
-		if !p.ConversationPatch.empty() {
+		if !p.ConversationPatch.Empty() {
 			if changes, err = patchApply(ctx, tx, id, p.ConversationPatch, now); err != nil {
 				return err
 			}

@@ -43,8 +43,8 @@ func (d *Desk) ConversationUpdate(ctx context.Context, tx pgx.Tx, acct, id int64
 	return d.updated(ctx, tx, acct, id, changes)
 }
 
-// empty reports whether the patch changes nothing.
-func (p ConversationPatch) empty() bool {
+// Empty reports whether the patch changes nothing.
+func (p ConversationPatch) Empty() bool {
 	return p.Status == nil && p.Priority == nil && len(p.AddLabels) == 0 && len(p.RemoveLabels) == 0 &&
 		len(p.CustomAttributes) == 0 && p.SnoozedUntil == nil
 }

@@ -1,0 +1,511 @@
+package console
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/desk"
+)
+
+// The conversations pages: the queue with filters, a conversation's thread
+// with its composer and workflow controls, and deleting with a confirm
+// step. Handlers read the form, call one desk function, render.
+
+// catalog is what the filters and controls choose from.
+type catalog struct {
+	Inboxes []desk.Inbox
+	Labels  []desk.Label
+	People  []desk.Agent
+	Teams   []desk.Team
+}
+
+// catalogFor loads the inboxes in scope, labels, people and teams.
+func (c *Console) catalogFor(r *http.Request, sc desk.Scope) (catalog, error) {
+	acct := c.me(r).AccountID
+	var k catalog
+	var err error
+	if k.Inboxes, err = c.cfg.Desk.InboxList(r.Context(), acct, sc, false); err != nil {
+		return k, err
+	}
+	if k.Labels, err = c.cfg.Desk.LabelList(r.Context(), acct); err != nil {
+		return k, err
+	}
+	if k.People, err = c.cfg.Desk.AgentList(r.Context(), acct); err != nil {
+		return k, err
+	}
+	k.Teams, err = c.cfg.Desk.TeamList(r.Context(), acct)
+	return k, err
+}
+
+func (k catalog) inboxName(id int64) string {
+	for _, ib := range k.Inboxes {
+		if ib.ID == id {
+			return ib.Name
+		}
+	}
+	return "inbox " + strconv.FormatInt(id, 10)
+}
+
+func (k catalog) personName(id int64) string {
+	for _, p := range k.People {
+		if p.ID == id {
+			return p.Name
+		}
+	}
+	return "user " + strconv.FormatInt(id, 10)
+}
+
+// convRow is a row of the conversation list.
+type convRow struct {
+	desk.ConversationSummary
+	Inbox string
+}
+
+type convListData struct {
+	Rows    []convRow
+	NextURL string
+	Filters []field
+	Query   field
+	Any     bool // a filter is in use
+}
+
+// conversationList is the queue: filters (inbox, status, assignee, label,
+// text) and cursor paging, most recent activity first.
+func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
+	sc, err := c.scope(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	k, err := c.catalogFor(r, sc)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := &Form{Values: q, Errors: map[string]string{}}
+	filter := desk.ConversationFilter{Status: q.Get("status"), Label: q.Get("label"), Assignee: q.Get("assignee"),
+		Query: q.Get("q"), UserID: c.me(r).UserID, Cursor: q.Get("cursor"), Limit: 50}
+	if v := q.Get("inbox"); v != "" {
+		if filter.InboxID, err = strconv.ParseInt(v, 10, 64); err != nil || filter.InboxID <= 0 {
+			f.Fail("inbox", "Choose an inbox from the list.")
+		}
+	}
+	var rows []desk.ConversationSummary
+	var next *string
+	if f.OK() {
+		rows, next, err = c.cfg.Desk.ConversationList(r.Context(), c.me(r).AccountID, sc, filter)
+		if err != nil && !f.FailErr(err, map[string]string{"status": "status", "assignee": "assignee", "query": "q", "cursor": "q"}) {
+			c.fail(w, r, err)
+			return
+		}
+	}
+	d := convListData{Filters: k.filterFields(f), Query: textField(f, "q", "Search", "search"),
+		Any: q.Get("inbox")+q.Get("status")+q.Get("assignee")+q.Get("label")+q.Get("q") != ""}
+	for _, s := range rows {
+		d.Rows = append(d.Rows, convRow{ConversationSummary: s, Inbox: k.inboxName(s.InboxID)})
+	}
+	if next != nil {
+		nq := url.Values{}
+		for _, key := range []string{"inbox", "status", "assignee", "label", "q"} {
+			if v := q.Get(key); v != "" {
+				nq.Set(key, v)
+			}
+		}
+		nq.Set("cursor", *next)
+		d.NextURL = "/conversations?" + nq.Encode()
+	}
+	status := http.StatusOK
+	if !f.OK() {
+		status = http.StatusBadRequest
+	}
+	c.render(w, r, status, "conversations", Page{Title: "Conversations", Nav: "conversations", Form: f, Data: d})
+}
+
+// textField is a labelled text input filled from the form.
+func textField(f *Form, name, label, typ string) field {
+	return field{Name: name, Label: label, Type: typ, ID: "f-" + name, Value: f.Raw(name), Error: f.Err(name)}
+}
+
+// selectField is a labelled select whose options are value/label pairs;
+// the form's value is selected.
+func selectField(f *Form, name, label string, pairs ...string) field {
+	fl := field{Name: name, Label: label, Type: "select", ID: "f-" + name, Error: f.Err(name)}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		fl.Options = append(fl.Options, option{Value: pairs[i], Label: pairs[i+1], Selected: f.Raw(name) == pairs[i]})
+	}
+	return fl
+}
+
+var statusPairs = []string{"open", "Open", "pending", "Pending", "snoozed", "Snoozed", "resolved", "Resolved"}
+var statusValues = []string{"open", "pending", "snoozed", "resolved"}
+var priorityValues = []string{"none", "low", "medium", "high", "urgent"}
+var priorityPairs = []string{"none", "None", "low", "Low", "medium", "Medium", "high", "High", "urgent", "Urgent"}
+
+// filterFields are the list's filter selects.
+func (k catalog) filterFields(f *Form) []field {
+	inboxes := []string{"", "All inboxes"}
+	for _, ib := range k.Inboxes {
+		inboxes = append(inboxes, strconv.FormatInt(ib.ID, 10), ib.Name)
+	}
+	assignees := []string{"", "Anyone", "me", "Me", "unassigned", "Unassigned"}
+	for _, p := range k.People {
+		if p.Kind == "human" {
+			assignees = append(assignees, strconv.FormatInt(p.ID, 10), p.Name)
+		}
+	}
+	labels := []string{"", "Any label"}
+	for _, l := range k.Labels {
+		labels = append(labels, l.Name, l.Name)
+	}
+	return []field{
+		selectField(f, "inbox", "Inbox", inboxes...),
+		selectField(f, "status", "Status", append([]string{"", "Any status"}, statusPairs...)...),
+		selectField(f, "assignee", "Assignee", assignees...),
+		selectField(f, "label", "Label", labels...),
+	}
+}
+
+// msgView is a message with how the thread shows it.
+type msgView struct {
+	desk.Message
+	Kind     string // incoming, outgoing, note, activity: the CSS class
+	Marker   string // the words that tell it apart, not colour alone
+	Approver string
+}
+
+type threadData struct {
+	C         desk.Conversation
+	Inbox     string
+	Messages  []msgView
+	NextURL   string
+	Controls  []field
+	Snooze    field
+	Labels    []field
+	Composer  field
+	CanDelete bool
+}
+
+// markMessage words a message's kind and sender for the thread.
+func markMessage(m desk.Message, k catalog) msgView {
+	v := msgView{Message: m}
+	switch {
+	case m.Private || m.Type == "note":
+		v.Kind, v.Marker = "note", "Private note"
+	case m.Type == "incoming":
+		v.Kind, v.Marker = "incoming", "Customer"
+	case m.Type == "activity":
+		v.Kind, v.Marker = "activity", "Activity"
+	default:
+		v.Kind, v.Marker = "outgoing", "Reply"
+	}
+	if m.Sender.Kind == "agent" {
+		v.Marker += " · AI agent"
+	}
+	if m.ApprovedBy != nil {
+		v.Approver = k.personName(*m.ApprovedBy)
+	}
+	return v
+}
+
+// conversationPage is a conversation's thread with its controls.
+func (c *Console) conversationPage(w http.ResponseWriter, r *http.Request) {
+	c.showConversation(w, r, http.StatusOK, nil)
+}
+
+// showConversation renders the thread; f is a posted form coming back with
+// its errors (the composer or the controls), nil on a plain view.
+func (c *Console) showConversation(w http.ResponseWriter, r *http.Request, status int, f *Form) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return
+	}
+	sc, err := c.scope(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	v, err := c.cfg.Desk.ConversationFor(r.Context(), c.me(r).AccountID, sc, id, r.URL.Query().Get("after"), desk.MaxLimit)
+	if err != nil {
+		c.failDomain(w, r, err)
+		return
+	}
+	k, err := c.catalogFor(r, sc)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	conv := v.Conversation
+	if f == nil {
+		f = emptyForm()
+	}
+	if _, posted := f.Values["status"]; !posted {
+		f.Values.Set("status", conv.Status)
+		f.Values.Set("priority", conv.Priority)
+		if conv.Assignee != nil {
+			f.Values.Set("assignee", strconv.FormatInt(conv.Assignee.ID, 10))
+		}
+		if conv.Team != nil {
+			f.Values.Set("team", strconv.FormatInt(conv.Team.ID, 10))
+		}
+		if conv.SnoozedUntil != nil {
+			f.Values.Set("snoozed_until", conv.SnoozedUntil.UTC().Format("2006-01-02T15:04"))
+		}
+		f.Values["labels"] = conv.Labels
+	}
+	people := []string{"", "Unassigned"}
+	for _, p := range k.People {
+		if p.Kind == "human" {
+			people = append(people, strconv.FormatInt(p.ID, 10), p.Name)
+		}
+	}
+	teams := []string{"", "No team"}
+	for _, t := range k.Teams {
+		teams = append(teams, strconv.FormatInt(t.ID, 10), t.Name)
+	}
+	d := threadData{C: conv, Inbox: k.inboxName(conv.InboxID), CanDelete: c.me(r).Role == "admin",
+		Controls: []field{
+			selectField(f, "status", "Status", statusPairs...),
+			selectField(f, "priority", "Priority", priorityPairs...),
+			selectField(f, "assignee", "Assignee", people...),
+			selectField(f, "team", "Team", teams...),
+		},
+		Snooze:   field{Name: "snoozed_until", Label: "Snooze until (UTC)", Type: "datetime-local", ID: "f-snoozed_until", Value: f.Raw("snoozed_until"), Error: f.Err("snoozed_until"), Hint: "Only for status Snoozed."},
+		Composer: field{Name: "content", Label: "Message", ID: "f-content", Value: f.Raw("content"), Error: f.Err("content"), Required: true},
+	}
+	for _, l := range k.Labels {
+		d.Labels = append(d.Labels, field{Name: "labels", Value: l.Name, Label: l.Name, Type: "checkbox",
+			ID: "f-labels-" + idSafe(l.Name), Checked: f.Checked("labels", l.Name)})
+	}
+	for _, m := range v.Messages {
+		d.Messages = append(d.Messages, markMessage(m, k))
+	}
+	if v.NextCursor != nil {
+		d.NextURL = fmt.Sprintf("/conversations/%d?after=%s", id, url.QueryEscape(*v.NextCursor))
+	}
+	title := conv.Subject
+	if title == "" {
+		title = fmt.Sprintf("Conversation #%d", conv.ID)
+	}
+	c.render(w, r, status, "conversation", Page{Title: title, Nav: "conversations", Form: f, Data: d})
+}
+
+// messagePost sends a reply (kind=reply) or adds a private note (kind=note).
+func (c *Console) messagePost(w http.ResponseWriter, r *http.Request) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return
+	}
+	f := newForm(w, r)
+	private := f.Value("kind") == "note"
+	if f.Value("kind") != "reply" && !private {
+		f.Fail("content", "Choose Send reply or Add private note.")
+	}
+	if f.Value("content") == "" {
+		f.Fail("content", "Write a message first.")
+	}
+	if !f.OK() {
+		c.showConversation(w, r, http.StatusBadRequest, f)
+		return
+	}
+	sc, err := c.scope(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	p := c.me(r)
+	m, err := c.cfg.Desk.PersonMessage(r.Context(), p.AccountID, sc, id, f.Raw("content"), private, author(p))
+	if err != nil {
+		if errors.Is(err, desk.ErrNotFound) {
+			c.renderError(w, r, http.StatusNotFound, "This conversation does not exist, or it is not in your inboxes.")
+			return
+		}
+		if f.FailErr(err, map[string]string{"content": "content"}) {
+			c.showConversation(w, r, http.StatusBadRequest, f)
+			return
+		}
+		c.fail(w, r, err)
+		return
+	}
+	action, msg := "message.reply", "Reply sent."
+	if private {
+		action, msg = "message.note", "Private note added."
+	}
+	c.record(r, audit.Entry{Action: action, Target: map[string]int64{"conversation_id": id, "message_id": m.ID}})
+	c.flash(w, msg)
+	c.redirect(w, r, fmt.Sprintf("/conversations/%d#m%d", id, m.ID))
+}
+
+// conversationUpdate applies the controls: status (snoozed with a time),
+// priority, assignee, team and labels. Only what differs from the
+// conversation as it is goes into the change.
+func (c *Console) conversationUpdate(w http.ResponseWriter, r *http.Request) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return
+	}
+	f := newForm(w, r)
+	sc, err := c.scope(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	p := c.me(r)
+	v, err := c.cfg.Desk.ConversationFor(r.Context(), p.AccountID, sc, id, "", 1)
+	if err != nil {
+		c.failDomain(w, r, err)
+		return
+	}
+	patch, ok := controlsPatch(f, v.Conversation, c.cfg.Now())
+	if !ok {
+		c.showConversation(w, r, http.StatusBadRequest, f)
+		return
+	}
+	if patch.ConversationPatch.Empty() && !patch.Assignee.Set && !patch.Team.Set {
+		c.flash(w, "Nothing changed.")
+		c.redirect(w, r, fmt.Sprintf("/conversations/%d", id))
+		return
+	}
+	_, err = c.cfg.Desk.ConversationChange(r.Context(), p.AccountID, sc, id, patch, author(p), c.cfg.Now())
+	if err != nil {
+		if f.FailErr(err, map[string]string{"status": "status", "priority": "priority", "snoozed_until": "snoozed_until",
+			"label": "labels", "user": "assignee", "team": "team"}) {
+			c.showConversation(w, r, http.StatusBadRequest, f)
+			return
+		}
+		c.fail(w, r, err)
+		return
+	}
+	c.cfg.Audit.Touch(p.AccountID)
+	c.flash(w, "Conversation updated.")
+	c.redirect(w, r, fmt.Sprintf("/conversations/%d", id))
+}
+
+// controlsPatch reads the controls form into the change it asks for,
+// relative to the conversation as it is. It marks the form and reports
+// false on bad input.
+func controlsPatch(f *Form, cur desk.Conversation, now time.Time) (desk.HumanConversationPatch, bool) {
+	var p desk.HumanConversationPatch
+	switch s := f.Value("status"); {
+	case !slices.Contains(statusValues, s):
+		f.Fail("status", "Choose a status from the list.")
+	case s == "snoozed":
+		t, err := time.Parse("2006-01-02T15:04", f.Value("snoozed_until"))
+		switch {
+		case f.Value("snoozed_until") == "":
+			f.Fail("snoozed_until", "Give the time to snooze until.")
+		case err != nil:
+			f.Fail("snoozed_until", "Give a date and time like 2026-12-24T09:00.")
+		case !t.After(now):
+			f.Fail("snoozed_until", "Choose a time in the future.")
+		case cur.Status == "snoozed" && cur.SnoozedUntil != nil && t.Equal(cur.SnoozedUntil.UTC().Truncate(time.Minute)):
+			// the same snooze again: no change
+		default:
+			p.Status, p.SnoozedUntil = &s, &t
+		}
+	case s != cur.Status:
+		p.Status = &s
+	}
+	if pr := f.Value("priority"); pr != cur.Priority {
+		if !slices.Contains(priorityValues, pr) {
+			f.Fail("priority", "Choose a priority from the list.")
+		} else {
+			p.Priority = &pr
+		}
+	}
+	p.Assignee = choiceID(f, "assignee", cur.Assignee)
+	p.Team = choiceID(f, "team", cur.Team)
+	for _, l := range f.All("labels") {
+		if !slices.Contains(cur.Labels, l) {
+			p.AddLabels = append(p.AddLabels, l)
+		}
+	}
+	for _, l := range cur.Labels {
+		if !f.Checked("labels", l) {
+			p.RemoveLabels = append(p.RemoveLabels, l)
+		}
+	}
+	return p, f.OK()
+}
+
+// choiceID reads an id select ("" = none) as a change from cur.
+func choiceID(f *Form, name string, cur *desk.Ref) desk.OptionalID {
+	var now int64
+	if cur != nil {
+		now = cur.ID
+	}
+	v := f.Value(name)
+	id, err := strconv.ParseInt(v, 10, 64)
+	if v != "" && (err != nil || id <= 0) {
+		f.Fail(name, "Choose from the list.")
+		return desk.OptionalID{}
+	}
+	if id == now {
+		return desk.OptionalID{}
+	}
+	return desk.OptionalID{Set: true, ID: id}
+}
+
+type confirmData struct {
+	What    string // "conversation" or "contact"
+	Name    string
+	Details string
+	Action  string
+	Back    string
+	Confirm field
+}
+
+// conversationDeletePage asks before deleting (works without JavaScript:
+// the delete needs the ticked box).
+func (c *Console) conversationDeletePage(w http.ResponseWriter, r *http.Request) {
+	c.showConversationDelete(w, r, http.StatusOK, emptyForm())
+}
+
+func (c *Console) showConversationDelete(w http.ResponseWriter, r *http.Request, status int, f *Form) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return
+	}
+	v, err := c.cfg.Desk.ConversationFor(r.Context(), c.me(r).AccountID, desk.Scope{}, id, "", desk.MaxLimit)
+	if err != nil {
+		c.failDomain(w, r, err)
+		return
+	}
+	n := fmt.Sprint(len(v.Messages))
+	if v.NextCursor != nil {
+		n = "more than " + n
+	}
+	d := confirmData{What: "conversation", Name: fmt.Sprintf("#%d with %s", id, v.Conversation.Contact.Name),
+		Details: "Its " + n + " messages, notes and pending drafts are deleted with it. This cannot be undone.",
+		Action:  fmt.Sprintf("/conversations/%d/delete", id), Back: fmt.Sprintf("/conversations/%d", id),
+		Confirm: field{Name: "confirm", Value: "yes", Type: "checkbox", ID: "f-confirm", Label: "Yes, delete this conversation and its messages", Error: f.Err("confirm")}}
+	c.render(w, r, status, "confirm-delete", Page{Title: "Delete conversation", Nav: "conversations", Form: f, Data: d})
+}
+
+// conversationDelete deletes after the confirm box was ticked.
+func (c *Console) conversationDelete(w http.ResponseWriter, r *http.Request) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return
+	}
+	f := newForm(w, r)
+	if f.Value("confirm") != "yes" {
+		f.Fail("confirm", "Tick the box to confirm the deletion.")
+		c.showConversationDelete(w, r, http.StatusBadRequest, f)
+		return
+	}
+	p := c.me(r)
+	if err := c.cfg.Desk.ConversationDelete(r.Context(), p.AccountID, desk.Scope{}, id, author(p)); err != nil {
+		c.failDomain(w, r, err)
+		return
+	}
+	c.cfg.Audit.Touch(p.AccountID)
+	c.flash(w, fmt.Sprintf("Conversation #%d deleted.", id))
+	c.redirect(w, r, "/conversations")
+}

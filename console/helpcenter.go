@@ -1,0 +1,94 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/desk"
+)
+
+// The help center: everyone reads the published articles; admins also see
+// drafts, write articles, and publish or unpublish them.
+
+type helpData struct {
+	Articles []desk.Article
+	Title    field
+	Body     field
+	Status   field
+}
+
+func (c *Console) helpCenterPage(w http.ResponseWriter, r *http.Request) {
+	c.showHelpCenter(w, r, http.StatusOK, emptyForm())
+}
+
+func (c *Console) showHelpCenter(w http.ResponseWriter, r *http.Request, status int, f *Form) {
+	p := c.me(r)
+	as, err := c.cfg.Desk.ArticleList(r.Context(), p.AccountID, p.Role != "admin")
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if f.Value("status") == "" {
+		f.Values.Set("status", "draft")
+	}
+	d := helpData{Articles: as, Title: textField(f, "title", "Title", "text"),
+		Body:   field{Name: "body", Label: "Body", ID: "f-body", Value: f.Raw("body"), Error: f.Err("body")},
+		Status: selectField(f, "status", "Status", "draft", "Draft (only admins see it)", "published", "Published (agents and MCP clients read it)")}
+	d.Title.Required = true
+	c.render(w, r, status, "helpcenter", Page{Title: "Help center", Nav: "helpcenter", Form: f, Data: d})
+}
+
+// articleView shows one article (drafts to admins only).
+func (c *Console) articlePage(w http.ResponseWriter, r *http.Request) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return
+	}
+	p := c.me(r)
+	a, err := c.cfg.Desk.ArticleGet(r.Context(), p.AccountID, id, p.Role != "admin")
+	if err != nil {
+		c.failDomain(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "article", Page{Title: a.Title, Nav: "helpcenter", Data: a})
+}
+
+// articleCreate writes an article as a draft or published.
+func (c *Console) articleCreate(w http.ResponseWriter, r *http.Request) {
+	f := newForm(w, r)
+	if f.Value("title") == "" {
+		f.Fail("title", "Give the article a title.")
+		c.showHelpCenter(w, r, http.StatusBadRequest, f)
+		return
+	}
+	a, err := c.cfg.Desk.ArticleCreate(r.Context(), c.me(r).AccountID, f.Value("title"), f.Raw("body"), f.Value("status"))
+	if err != nil {
+		if f.FailErr(err, map[string]string{"title": "title", "body": "body", "status": "status"}) {
+			c.showHelpCenter(w, r, http.StatusBadRequest, f)
+			return
+		}
+		c.fail(w, r, err)
+		return
+	}
+	c.record(r, audit.Entry{Action: "article.create", Target: map[string]int64{"article_id": a.ID}, Reasons: []string{"status=" + a.Status}})
+	c.flash(w, fmt.Sprintf("Article %q saved as %s.", a.Title, a.Status))
+	c.redirect(w, r, "/help-center")
+}
+
+// articleStatus publishes an article or takes it back to draft.
+func (c *Console) articleStatus(w http.ResponseWriter, r *http.Request) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return
+	}
+	f := newForm(w, r)
+	a, err := c.cfg.Desk.ArticleStatusSet(r.Context(), c.me(r).AccountID, id, f.Value("status"))
+	if err != nil {
+		c.failDomain(w, r, err)
+		return
+	}
+	c.record(r, audit.Entry{Action: "article.update", Target: map[string]int64{"article_id": a.ID}, Reasons: []string{"status=" + a.Status}})
+	c.flash(w, fmt.Sprintf("Article %q is now %s.", a.Title, a.Status))
+	c.redirect(w, r, "/help-center")
+}

@@ -1,0 +1,43 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+// Helpers of the pages that work the queue (conversations, contacts,
+// settings, help center).
+
+// author is the signed-in person as the author of a change.
+func author(p tenancy.UserPrincipal) desk.Author {
+	return desk.Author{Kind: "user", UserID: p.UserID, Name: p.Name}
+}
+
+// idParam reads the {id} path segment; a malformed id gets the 404 page.
+func (c *Console) idParam(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		c.renderError(w, r, http.StatusNotFound, "There is nothing at "+r.URL.Path+".")
+		return 0, false
+	}
+	return id, true
+}
+
+// failDomain shows a domain error as a page: not found (also what lies
+// outside the person's inboxes or another workspace) is 404, bad input
+// 400, anything else the 500 page.
+func (c *Console) failDomain(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, tenancy.ErrNotFound):
+		c.renderError(w, r, http.StatusNotFound, "This does not exist, or it is not in your inboxes.")
+	case errors.Is(err, tenancy.ErrInvalid):
+		c.renderError(w, r, http.StatusBadRequest, sentence(strings.TrimPrefix(err.Error(), "invalid: ")))
+	default:
+		c.fail(w, r, err)
+	}
+}

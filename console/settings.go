@@ -1,0 +1,476 @@
+package console
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+// Settings → Inboxes, Team and Labels (admins). Channel secrets are
+// write-only: the pages say whether one is set, never what it is.
+
+// channelFields are the settings each channel's form shows, in order;
+// secrets are the password inputs.
+var channelFields = map[string][]channelField{
+	"api": {
+		{Key: "webhook_url", Label: "Webhook URL", Type: "url", Hint: "Outgoing messages are POSTed here."},
+		{Key: "webhook_secret", Label: "Webhook secret", Type: "password", Secret: true, Hint: "Signs each delivery (X-Deskwoot-Signature)."},
+	},
+	"email": {
+		{Key: "from_address", Label: "From address", Type: "email"},
+		{Key: "inbound_address", Label: "Inbound address", Type: "email", Hint: "Mail to this address lands in this inbox."},
+		{Key: "smtp_host", Label: "SMTP host", Type: "text"},
+		{Key: "smtp_port", Label: "SMTP port", Type: "text", Number: true},
+		{Key: "smtp_username", Label: "SMTP username", Type: "text"},
+		{Key: "smtp_password", Label: "SMTP password", Type: "password", Secret: true},
+		{Key: "smtp_starttls", Label: "Use STARTTLS", Type: "checkbox", Bool: true},
+	},
+}
+
+type channelField struct {
+	Key, Label, Type, Hint string
+	Secret, Number, Bool   bool
+}
+
+// settingsFromForm reads a channel's settings from the form (fields are
+// named CHANNEL.KEY so both channels' fields can share one create form).
+// An empty secret keeps the current one unless "clear" is ticked; creating,
+// empty fields are left out.
+func settingsFromForm(f *Form, channel string, updating bool) map[string]any {
+	out := map[string]any{}
+	for _, cf := range channelFields[channel] {
+		name := channel + "." + cf.Key
+		v := f.Value(name)
+		switch {
+		case cf.Bool:
+			out[cf.Key] = f.Checked(name, "true")
+		case cf.Secret:
+			if f.Checked(name+".clear", "true") {
+				out[cf.Key] = nil
+			} else if f.Raw(name) != "" {
+				out[cf.Key] = f.Raw(name)
+			}
+		case v == "":
+			if updating {
+				out[cf.Key] = nil
+			}
+		case cf.Number:
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				f.Fail(name, "Give a number such as 587.")
+				continue
+			}
+			out[cf.Key] = n
+		default:
+			out[cf.Key] = v
+		}
+	}
+	return out
+}
+
+// settingsErrFields maps the domain's "settings.KEY …" messages to fields.
+func settingsErrFields(channel string) map[string]string {
+	m := map[string]string{"name": "name", "channel": "channel"}
+	for _, cf := range channelFields[channel] {
+		m["settings."+cf.Key] = channel + "." + cf.Key
+	}
+	return m
+}
+
+// settingsView is a channel's form controls, filled from the form or the
+// inbox's (redacted) settings.
+type settingsField struct {
+	F      field
+	Secret bool
+	IsSet  bool // a secret has a value
+	Clear  field
+}
+
+func channelControls(f *Form, channel string, current map[string]any, posted bool) []settingsField {
+	var out []settingsField
+	for _, cf := range channelFields[channel] {
+		name := channel + "." + cf.Key
+		sf := settingsField{F: field{Name: name, Label: cf.Label, Type: cf.Type, ID: "f-" + idSafe(name), Hint: cf.Hint, Error: f.Err(name)}, Secret: cf.Secret}
+		cur, has := current[cf.Key]
+		switch {
+		case cf.Secret:
+			sf.IsSet = has && cur != nil && cur != ""
+			sf.Clear = field{Name: name + ".clear", Value: "true", Type: "checkbox", ID: "f-" + idSafe(name) + "-clear",
+				Label: "Remove the " + cf.Label, Checked: f.Checked(name+".clear", "true")}
+		case cf.Bool:
+			sf.F.Value = "true"
+			if posted {
+				sf.F.Checked = f.Checked(name, "true")
+			} else {
+				sf.F.Checked = cur == true
+			}
+		default:
+			if posted {
+				sf.F.Value = f.Raw(name)
+			} else if has && cur != nil {
+				sf.F.Value = fmt.Sprint(cur)
+			}
+		}
+		out = append(out, sf)
+	}
+	return out
+}
+
+type inboxesData struct {
+	Inboxes  []desk.Inbox
+	Name     field
+	Channel  field
+	Channels []channelForm
+}
+
+type channelForm struct {
+	Channel, Title string
+	Fields         []settingsField
+}
+
+// inboxesPage lists the inboxes with the create form.
+func (c *Console) inboxesPage(w http.ResponseWriter, r *http.Request) {
+	c.showInboxes(w, r, http.StatusOK, emptyForm())
+}
+
+func (c *Console) showInboxes(w http.ResponseWriter, r *http.Request, status int, f *Form) {
+	ibs, err := c.cfg.Desk.InboxList(r.Context(), c.me(r).AccountID, desk.Scope{}, false)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if f.Value("channel") == "" {
+		f.Values.Set("channel", "api")
+	}
+	d := inboxesData{Inboxes: ibs, Name: textField(f, "name", "Name", "text"),
+		Channel: selectField(f, "channel", "Channel", "api", "API (webhook)", "email", "Email (SMTP)")}
+	d.Name.Required = true
+	for _, ch := range []string{"api", "email"} {
+		title := map[string]string{"api": "API channel settings", "email": "Email channel settings"}[ch]
+		d.Channels = append(d.Channels, channelForm{Channel: ch, Title: title, Fields: channelControls(f, ch, nil, true)})
+	}
+	c.render(w, r, status, "inboxes", Page{Title: "Inboxes", Nav: "inboxes", Form: f, Data: d})
+}
+
+// inboxCreate creates an api or email inbox with its channel settings.
+func (c *Console) inboxCreate(w http.ResponseWriter, r *http.Request) {
+	f := newForm(w, r)
+	ch := f.Value("channel")
+	if ch != "api" && ch != "email" {
+		f.Fail("channel", "Choose API or Email.")
+	}
+	if f.Value("name") == "" {
+		f.Fail("name", "Give the inbox a name.")
+	}
+	settings := settingsFromForm(f, ch, false)
+	if !f.OK() {
+		c.showInboxes(w, r, http.StatusBadRequest, f)
+		return
+	}
+	ib, err := c.cfg.Desk.InboxCreate(r.Context(), c.me(r).AccountID, desk.InboxInput{Name: f.Value("name"), Channel: ch, Settings: settings})
+	if err != nil {
+		if f.FailErr(err, settingsErrFields(ch)) {
+			c.showInboxes(w, r, http.StatusBadRequest, f)
+			return
+		}
+		c.fail(w, r, err)
+		return
+	}
+	c.record(r, audit.Entry{Action: "inbox.create", Target: map[string]int64{"inbox_id": ib.ID}})
+	c.flash(w, "Inbox "+ib.Name+" created.")
+	c.redirect(w, r, fmt.Sprintf("/settings/inboxes/%d", ib.ID))
+}
+
+type inboxData struct {
+	Inbox     desk.Inbox
+	Name      field
+	Title     string
+	Fields    []settingsField
+	Members   []tenancy.User
+	AddMember field
+	CanAdd    bool
+}
+
+// inboxPage edits one inbox: name, channel settings, members.
+func (c *Console) inboxPage(w http.ResponseWriter, r *http.Request) {
+	c.showInbox(w, r, http.StatusOK, emptyForm())
+}
+
+func (c *Console) showInbox(w http.ResponseWriter, r *http.Request, status int, f *Form) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return
+	}
+	acct := c.me(r).AccountID
+	ibs, err := c.cfg.Desk.InboxList(r.Context(), acct, desk.Scope{InboxIDs: []int64{id}}, true)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if len(ibs) == 0 {
+		c.renderError(w, r, http.StatusNotFound, "There is no such inbox.")
+		return
+	}
+	ib := ibs[0]
+	var current map[string]any
+	json.Unmarshal(ib.Settings, &current)
+	members, err := c.cfg.Desk.InboxMemberIDs(r.Context(), acct, id)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	users, err := c.cfg.DB.UserList(r.Context(), acct)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	_, posted := f.Values["name"]
+	if !posted {
+		f.Values.Set("name", ib.Name)
+	}
+	d := inboxData{Inbox: ib, Name: textField(f, "name", "Name", "text"),
+		Title: map[string]string{"api": "API channel settings", "email": "Email channel settings"}[ib.Channel],
+		Fields: channelControls(f, ib.Channel, current, posted)}
+	choices := []string{}
+	for _, u := range users {
+		if u.Kind != "human" {
+			continue
+		}
+		if slices.Contains(members, u.ID) {
+			d.Members = append(d.Members, u)
+		} else {
+			choices = append(choices, strconv.FormatInt(u.ID, 10), u.Name+" ("+u.Role+")")
+		}
+	}
+	d.CanAdd = len(choices) > 0
+	d.AddMember = selectField(f, "user_id", "Person", choices...)
+	c.render(w, r, status, "inbox", Page{Title: "Inbox " + ib.Name, Nav: "inboxes", Form: f, Data: d})
+}
+
+// inboxUpdate saves the name and channel settings; empty secrets stay.
+func (c *Console) inboxUpdate(w http.ResponseWriter, r *http.Request) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return
+	}
+	f := newForm(w, r)
+	ib, err := c.cfg.Desk.InboxGet(r.Context(), c.me(r).AccountID, id)
+	if err != nil {
+		c.failDomain(w, r, err)
+		return
+	}
+	name := f.Value("name")
+	if name == "" {
+		f.Fail("name", "Give the inbox a name.")
+	}
+	settings := settingsFromForm(f, ib.Channel, true)
+	if !f.OK() {
+		c.showInbox(w, r, http.StatusBadRequest, f)
+		return
+	}
+	if _, err := c.cfg.Desk.InboxUpdate(r.Context(), c.me(r).AccountID, id, desk.InboxPatch{Name: &name, Settings: settings}); err != nil {
+		if f.FailErr(err, settingsErrFields(ib.Channel)) {
+			c.showInbox(w, r, http.StatusBadRequest, f)
+			return
+		}
+		c.fail(w, r, err)
+		return
+	}
+	c.record(r, audit.Entry{Action: "inbox.update", Target: map[string]int64{"inbox_id": id}})
+	c.flash(w, "Inbox saved.")
+	c.redirect(w, r, fmt.Sprintf("/settings/inboxes/%d", id))
+}
+
+// inboxMemberAdd makes a person a member of the inbox.
+func (c *Console) inboxMemberAdd(w http.ResponseWriter, r *http.Request) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return
+	}
+	f := newForm(w, r)
+	uid, err := strconv.ParseInt(f.Value("user_id"), 10, 64)
+	if err != nil || uid <= 0 {
+		f.Fail("user_id", "Choose a person from the list.")
+		c.showInbox(w, r, http.StatusBadRequest, f)
+		return
+	}
+	if err := c.cfg.Desk.InboxMemberAdd(r.Context(), c.me(r).AccountID, id, uid); err != nil {
+		if f.FailErr(err, map[string]string{"inbox or user": "user_id"}) {
+			c.showInbox(w, r, http.StatusBadRequest, f)
+			return
+		}
+		c.fail(w, r, err)
+		return
+	}
+	c.record(r, audit.Entry{Action: "inbox.member.add", Target: map[string]int64{"inbox_id": id, "user_id": uid}})
+	c.flash(w, "Member added.")
+	c.redirect(w, r, fmt.Sprintf("/settings/inboxes/%d", id))
+}
+
+type teamData struct {
+	People  []tenancy.User
+	Teams   []desk.Team
+	Names   map[int64]string
+	Invite  []field
+	Role    field
+	Team    []field
+	Members []field
+}
+
+// teamPage lists people and teams with the invite and team forms.
+func (c *Console) teamPage(w http.ResponseWriter, r *http.Request) {
+	c.showTeam(w, r, http.StatusOK, emptyForm())
+}
+
+func (c *Console) showTeam(w http.ResponseWriter, r *http.Request, status int, f *Form) {
+	acct := c.me(r).AccountID
+	users, err := c.cfg.DB.UserList(r.Context(), acct)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	teams, err := c.cfg.Desk.TeamList(r.Context(), acct)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if f.Value("role") == "" {
+		f.Values.Set("role", "agent")
+	}
+	d := teamData{People: users, Teams: teams, Names: map[int64]string{},
+		Invite: []field{textField(f, "invite_name", "Name", "text"), textField(f, "invite_email", "Email", "email"),
+			{Name: "invite_password", Label: "Password", Type: "password", ID: "f-invite_password", Error: f.Err("invite_password"), Hint: "8 to 72 characters; give it to them yourself.", Autocomplete: "new-password"}},
+		Role: selectField(f, "role", "Role", "agent", "Agent: works the inboxes they are members of", "admin", "Admin: everything, including settings and billing"),
+		Team: []field{textField(f, "team_name", "Team name", "text"), textField(f, "team_description", "Description", "text")},
+	}
+	for _, u := range users {
+		d.Names[u.ID] = u.Name
+		if u.Kind == "human" {
+			d.Members = append(d.Members, field{Name: "member", Value: strconv.FormatInt(u.ID, 10), Label: u.Name, Type: "checkbox",
+				ID: "f-member-" + strconv.FormatInt(u.ID, 10), Checked: f.Checked("member", strconv.FormatInt(u.ID, 10))})
+		}
+	}
+	c.render(w, r, status, "team", Page{Title: "Team", Nav: "team", Form: f, Data: d})
+}
+
+// teamInvite adds a person with a role and a password (as POST
+// /api/v1/users does).
+func (c *Console) teamInvite(w http.ResponseWriter, r *http.Request) {
+	f := newForm(w, r)
+	if f.Value("invite_email") == "" {
+		f.Fail("invite_email", "Give their email.")
+	}
+	if f.Raw("invite_password") == "" {
+		f.Fail("invite_password", "Set a password for them.")
+	}
+	if !f.OK() {
+		c.showTeam(w, r, http.StatusBadRequest, f)
+		return
+	}
+	u, _, err := c.cfg.Identities.UserCreate(r.Context(), c.me(r).AccountID, f.Value("invite_email"), f.Value("invite_name"), f.Raw("invite_password"), f.Value("role"))
+	if err != nil {
+		if errors.Is(err, tenancy.ErrConflict) {
+			f.Fail("invite_email", "Someone with this email already has a Deskwoot sign-in.")
+			c.showTeam(w, r, http.StatusBadRequest, f)
+			return
+		}
+		if f.FailErr(err, map[string]string{"email": "invite_email", "password": "invite_password", "role": "role"}) {
+			c.showTeam(w, r, http.StatusBadRequest, f)
+			return
+		}
+		c.fail(w, r, err)
+		return
+	}
+	c.record(r, audit.Entry{Action: "user.create", Target: map[string]int64{"user_id": u.ID}, Reasons: []string{"role=" + u.Role}})
+	c.flash(w, u.Name+" was added as "+u.Role+". They sign in with their email and the password you set.")
+	c.redirect(w, r, "/settings/team")
+}
+
+// teamCreate adds a team with members.
+func (c *Console) teamCreate(w http.ResponseWriter, r *http.Request) {
+	f := newForm(w, r)
+	if f.Value("team_name") == "" {
+		f.Fail("team_name", "Give the team a name.")
+		c.showTeam(w, r, http.StatusBadRequest, f)
+		return
+	}
+	var members []int64
+	for _, v := range f.All("member") {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			f.Fail("member", "Choose members from the list.")
+			c.showTeam(w, r, http.StatusBadRequest, f)
+			return
+		}
+		members = append(members, id)
+	}
+	t, err := c.cfg.Desk.TeamCreate(r.Context(), c.me(r).AccountID, f.Value("team_name"), f.Value("team_description"), members)
+	if err != nil {
+		if errors.Is(err, tenancy.ErrConflict) {
+			f.Fail("team_name", "A team with this name already exists.")
+			c.showTeam(w, r, http.StatusBadRequest, f)
+			return
+		}
+		if f.FailErr(err, map[string]string{"name": "team_name", "user": "member"}) {
+			c.showTeam(w, r, http.StatusBadRequest, f)
+			return
+		}
+		c.fail(w, r, err)
+		return
+	}
+	c.record(r, audit.Entry{Action: "team.create", Target: map[string]int64{"team_id": t.ID}})
+	c.flash(w, "Team "+t.Name+" created.")
+	c.redirect(w, r, "/settings/team")
+}
+
+type labelsData struct {
+	Labels []desk.Label
+	New    []field
+}
+
+// labelsPage lists the labels with the create form.
+func (c *Console) labelsPage(w http.ResponseWriter, r *http.Request) {
+	c.showLabels(w, r, http.StatusOK, emptyForm())
+}
+
+func (c *Console) showLabels(w http.ResponseWriter, r *http.Request, status int, f *Form) {
+	ls, err := c.cfg.Desk.LabelList(r.Context(), c.me(r).AccountID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d := labelsData{Labels: ls, New: []field{
+		{Name: "name", Label: "Name", Type: "text", ID: "f-name", Value: f.Raw("name"), Error: f.Err("name"), Hint: "Lower-case letters, digits, - and _; up to 50.", Required: true},
+		textField(f, "description", "Description", "text"),
+	}}
+	c.render(w, r, status, "labels", Page{Title: "Labels", Nav: "labels", Form: f, Data: d})
+}
+
+// labelCreate adds a label.
+func (c *Console) labelCreate(w http.ResponseWriter, r *http.Request) {
+	f := newForm(w, r)
+	l, err := c.cfg.Desk.LabelCreate(r.Context(), c.me(r).AccountID, f.Value("name"), f.Value("description"), "")
+	if err != nil {
+		if errors.Is(err, tenancy.ErrConflict) {
+			f.Fail("name", "A label with this name already exists.")
+			c.showLabels(w, r, http.StatusBadRequest, f)
+			return
+		}
+		if f.FailErr(err, map[string]string{"label name": "name"}) {
+			c.showLabels(w, r, http.StatusBadRequest, f)
+			return
+		}
+		c.fail(w, r, err)
+		return
+	}
+	c.record(r, audit.Entry{Action: "label.create", Target: map[string]int64{"label_id": l.ID}})
+	c.flash(w, "Label "+l.Name+" created.")
+	c.redirect(w, r, "/settings/labels")
+}
