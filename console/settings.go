@@ -236,7 +236,7 @@ func (c *Console) showInbox(w http.ResponseWriter, r *http.Request, status int, 
 		f.Values.Set("name", ib.Name)
 	}
 	d := inboxData{Inbox: ib, Name: textField(f, "name", "Name", "text"),
-		Title: map[string]string{"api": "API channel settings", "email": "Email channel settings"}[ib.Channel],
+		Title:  map[string]string{"api": "API channel settings", "email": "Email channel settings"}[ib.Channel],
 		Fields: channelControls(f, ib.Channel, current, posted)}
 	choices := []string{}
 	for _, u := range users {
