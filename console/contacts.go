@@ -295,20 +295,14 @@ func (c *Console) showContactDelete(w http.ResponseWriter, r *http.Request, stat
 		Details: fmt.Sprintf("Their %d conversations (with every message), %d notes and inbox links are deleted with them. This cannot be undone.",
 			len(v.Conversations), len(v.Notes)),
 		Action: fmt.Sprintf("/contacts/%d/delete", id), Back: fmt.Sprintf("/contacts/%d", id),
-		Confirm: field{Name: "confirm", Value: "yes", Type: "checkbox", ID: "f-confirm", Label: "Yes, delete this contact and their conversations", Error: f.Err("confirm")}}
+		Confirm: confirmBox(f, "Yes, delete this contact and their conversations")}
 	c.render(w, r, status, "confirm-delete", Page{Title: "Delete contact", Nav: "contacts", Form: f, Data: d})
 }
 
 // contactDelete deletes after the confirm box was ticked.
 func (c *Console) contactDelete(w http.ResponseWriter, r *http.Request) {
-	id, ok := c.idParam(w, r)
+	id, ok := c.confirmedDelete(w, r, c.showContactDelete)
 	if !ok {
-		return
-	}
-	f := newForm(w, r)
-	if f.Value("confirm") != "yes" {
-		f.Fail("confirm", "Tick the box to confirm the deletion.")
-		c.showContactDelete(w, r, http.StatusBadRequest, f)
 		return
 	}
 	p := c.me(r)

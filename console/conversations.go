@@ -484,20 +484,14 @@ func (c *Console) showConversationDelete(w http.ResponseWriter, r *http.Request,
 	d := confirmData{What: "conversation", Name: fmt.Sprintf("#%d with %s", id, v.Conversation.Contact.Name),
 		Details: "Its " + n + " messages, notes and pending drafts are deleted with it. This cannot be undone.",
 		Action:  fmt.Sprintf("/conversations/%d/delete", id), Back: fmt.Sprintf("/conversations/%d", id),
-		Confirm: field{Name: "confirm", Value: "yes", Type: "checkbox", ID: "f-confirm", Label: "Yes, delete this conversation and its messages", Error: f.Err("confirm")}}
+		Confirm: confirmBox(f, "Yes, delete this conversation and its messages")}
 	c.render(w, r, status, "confirm-delete", Page{Title: "Delete conversation", Nav: "conversations", Form: f, Data: d})
 }
 
 // conversationDelete deletes after the confirm box was ticked.
 func (c *Console) conversationDelete(w http.ResponseWriter, r *http.Request) {
-	id, ok := c.idParam(w, r)
+	id, ok := c.confirmedDelete(w, r, c.showConversationDelete)
 	if !ok {
-		return
-	}
-	f := newForm(w, r)
-	if f.Value("confirm") != "yes" {
-		f.Fail("confirm", "Tick the box to confirm the deletion.")
-		c.showConversationDelete(w, r, http.StatusBadRequest, f)
 		return
 	}
 	p := c.me(r)

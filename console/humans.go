@@ -41,3 +41,25 @@ func (c *Console) failDomain(w http.ResponseWriter, r *http.Request, err error) 
 		c.fail(w, r, err)
 	}
 }
+
+// confirmBox is the box a delete needs ticked (the confirm step works
+// without JavaScript).
+func confirmBox(f *Form, label string) field {
+	return field{Name: "confirm", Value: "yes", Type: "checkbox", ID: "f-confirm", Label: label, Error: f.Err("confirm")}
+}
+
+// confirmedDelete reads a delete post's id and checks its confirm box; an
+// unticked box shows the confirm page again with the error beside it.
+func (c *Console) confirmedDelete(w http.ResponseWriter, r *http.Request, show func(http.ResponseWriter, *http.Request, int, *Form)) (int64, bool) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return 0, false
+	}
+	f := newForm(w, r)
+	if f.Value("confirm") != "yes" {
+		f.Fail("confirm", "Tick the box to confirm the deletion.")
+		show(w, r, http.StatusBadRequest, f)
+		return 0, false
+	}
+	return id, true
+}
