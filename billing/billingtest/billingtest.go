@@ -122,7 +122,9 @@ func StripeMock(t testing.TB) *Mock {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	deadline := time.Now().Add(15 * time.Second)
+	// A loaded 2-core machine can take a while to start it; a minute is
+	// generous and still bounded.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
@@ -130,7 +132,11 @@ func StripeMock(t testing.TB) *Mock {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Skipf("stripe-mock did not listen on %s within 15s, skipping this Stripe API test: %s", addr, out.String())
+			// Stop it first: its output is written by another goroutine
+			// until Wait returns.
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Skipf("stripe-mock did not listen on %s within 60s, skipping this Stripe API test: %s", addr, out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
