@@ -36,10 +36,11 @@ type Entry struct {
 	ArgsDigest string           // sha256 of the canonical arguments
 	PolicyRev  string
 	RequestID  string
+	ClientID   string // the OAuth client, when the token is an OAuth grant
 }
 
-const insertSQL = `INSERT INTO audit_log (account_id, actor_kind, actor_id, token_id, action, decision, reasons, target, args_digest, policy_rev, request_id)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+const insertSQL = `INSERT INTO audit_log (account_id, actor_kind, actor_id, token_id, action, decision, reasons, target, args_digest, policy_rev, request_id, client_id)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
 
 func (e Entry) args(acct int64) []any {
 	reasons := e.Reasons
@@ -50,7 +51,7 @@ func (e Entry) args(acct int64) []any {
 	if target == nil {
 		target = map[string]int64{}
 	}
-	return []any{acct, e.ActorKind, nullID(e.ActorID), nullID(e.TokenID), e.Action, e.Decision, reasons, target, e.ArgsDigest, e.PolicyRev, e.RequestID}
+	return []any{acct, e.ActorKind, nullID(e.ActorID), nullID(e.TokenID), e.Action, e.Decision, reasons, target, e.ArgsDigest, e.PolicyRev, e.RequestID, e.ClientID}
 }
 
 func nullID(id int64) any {
@@ -179,13 +180,14 @@ type Row struct {
 	ArgsDigest string           `json:"args_digest"`
 	PolicyRev  string           `json:"policy_rev"`
 	RequestID  string           `json:"request_id"`
+	ClientID   string           `json:"client_id,omitempty"`
 }
 
-const rowColumns = `id, at, actor_kind, actor_id, token_id, action, decision, reasons, target, args_digest, policy_rev, request_id`
+const rowColumns = `id, at, actor_kind, actor_id, token_id, action, decision, reasons, target, args_digest, policy_rev, request_id, client_id`
 
 func scanRow(r pgx.CollectableRow) (Row, error) {
 	var x Row
-	err := r.Scan(&x.ID, &x.At, &x.ActorKind, &x.ActorID, &x.TokenID, &x.Action, &x.Decision, &x.Reasons, &x.Target, &x.ArgsDigest, &x.PolicyRev, &x.RequestID)
+	err := r.Scan(&x.ID, &x.At, &x.ActorKind, &x.ActorID, &x.TokenID, &x.Action, &x.Decision, &x.Reasons, &x.Target, &x.ArgsDigest, &x.PolicyRev, &x.RequestID, &x.ClientID)
 	return x, err
 }
 
@@ -201,8 +203,12 @@ func (x Row) canonical() []byte {
 	for _, k := range keys {
 		target = append(target, [2]any{k, x.Target[k]})
 	}
-	b, _ := json.Marshal([]any{x.ID, x.At.UTC().Format("2006-01-02T15:04:05.000000Z"), x.ActorKind, x.ActorID, x.TokenID,
-		x.Action, x.Decision, x.Reasons, target, x.ArgsDigest, x.PolicyRev, x.RequestID})
+	fields := []any{x.ID, x.At.UTC().Format("2006-01-02T15:04:05.000000Z"), x.ActorKind, x.ActorID, x.TokenID,
+		x.Action, x.Decision, x.Reasons, target, x.ArgsDigest, x.PolicyRev, x.RequestID}
+	if x.ClientID != "" { // only then, so rows sealed before the column existed verify unchanged
+		fields = append(fields, x.ClientID)
+	}
+	b, _ := json.Marshal(fields)
 	return b
 }
 
@@ -296,15 +302,15 @@ func Verify(ctx context.Context, db *tenancy.DB, acct int64) (VerifyResult, erro
 			var x Row
 			var id *int64
 			var at *time.Time
-			var kind, action, decision, digest, rev, reqID *string
-			if err := rows.Scan(&seq, &stored, &id, &at, &kind, &x.ActorID, &x.TokenID, &action, &decision, &x.Reasons, &x.Target, &digest, &rev, &reqID); err != nil {
+			var kind, action, decision, digest, rev, reqID, client *string
+			if err := rows.Scan(&seq, &stored, &id, &at, &kind, &x.ActorID, &x.TokenID, &action, &decision, &x.Reasons, &x.Target, &digest, &rev, &reqID, &client); err != nil {
 				return err
 			}
 			if id == nil {
 				res.Problem = fmt.Sprintf("chain link %d points at a missing audit row", seq)
 				return nil
 			}
-			x.ID, x.At, x.ActorKind, x.Action, x.Decision, x.ArgsDigest, x.PolicyRev, x.RequestID = *id, *at, *kind, *action, *decision, *digest, *rev, *reqID
+			x.ID, x.At, x.ActorKind, x.Action, x.Decision, x.ArgsDigest, x.PolicyRev, x.RequestID, x.ClientID = *id, *at, *kind, *action, *decision, *digest, *rev, *reqID, *client
 			if seq != want {
 				res.BrokenAt, res.Problem = &x.ID, fmt.Sprintf("chain sequence jumps from %d to %d", want-1, seq)
 				return nil

@@ -71,7 +71,7 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 		if c.args == nil {
 			c.args = map[string]any{}
 		}
-		entry := audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID, Action: t.def.Name,
+		entry := audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID, ClientID: p.ClientID, Action: t.def.Name,
 			ArgsDigest: audit.DigestArgs(c.args), PolicyRev: s.cfg.Policy.Revision(), RequestID: requestIDFrom(ctx)}
 		start := time.Now()
 		var inPolicy time.Duration

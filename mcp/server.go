@@ -45,6 +45,12 @@ type Config struct {
 	AllowedHosts []string
 	// IdempotencyTTL is how long idempotency keys last (DESKWOOT_IDEMPOTENCY_TTL).
 	IdempotencyTTL time.Duration
+	// Resource is the public MCP URL, which OAuth access tokens must be
+	// bound to (RFC 8707); ResourceMetadata is the URL of its RFC 9728
+	// metadata, named in every 401 so that OAuth clients find the
+	// authorization server.
+	Resource         string
+	ResourceMetadata string
 	// Observer, when set, receives every tool call's outcome and timings.
 	Observer Observer
 	Now      func() time.Time
@@ -111,20 +117,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, ok := bearer(r)
 	if !ok {
-		unauthorized(w, "missing bearer token; send Authorization: Bearer dw_mcp_…")
+		s.unauthorized(w, false, "missing bearer token; send Authorization: Bearer dw_mcp_… or connect through OAuth")
 		return
 	}
 	now := s.cfg.Now()
-	p, err := s.cfg.DB.AuthenticateMCP(r.Context(), raw, now)
+	var p tenancy.MCPPrincipal
+	var err error
+	if strings.HasPrefix(raw, tenancy.OAuthAccessPrefix) {
+		p, err = s.cfg.DB.AuthenticateOAuth(r.Context(), raw, s.cfg.Resource, now)
+	} else {
+		p, err = s.cfg.DB.AuthenticateMCP(r.Context(), raw, now)
+	}
 	switch {
 	case errors.Is(err, tenancy.ErrTokenRevoked):
-		unauthorized(w, "the token was revoked; ask an admin for a new one")
+		s.unauthorized(w, true, "the token was revoked; ask an admin for a new one")
 		return
 	case errors.Is(err, tenancy.ErrTokenExpired):
-		unauthorized(w, "the token has expired; ask an admin for a new one")
+		s.unauthorized(w, true, "the token has expired; refresh it or ask an admin for a new one")
+		return
+	case errors.Is(err, tenancy.ErrTokenWrongResource):
+		s.unauthorized(w, true, "the token was issued for another resource than "+s.cfg.Resource)
 		return
 	case errors.Is(err, tenancy.ErrUnauthenticated):
-		unauthorized(w, "unknown token")
+		s.unauthorized(w, true, "unknown token")
 		return
 	case err != nil:
 		slog.ErrorContext(r.Context(), "mcp authentication failed", "err", err)
@@ -137,7 +152,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if reason == "" {
 			reason = "access denied"
 		}
-		s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID,
+		s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID, ClientID: p.ClientID,
 			Action: "mcp.gate", Decision: "deny", Reasons: []string{gate.Code, reason}, PolicyRev: s.cfg.Policy.Revision(),
 			RequestID: requestID(r)})
 		gateClosed(w, rpcID(r), reason, gate.Code)
@@ -184,8 +199,18 @@ func bearer(r *http.Request) (string, bool) {
 	return strings.TrimSpace(h[7:]), true
 }
 
-func unauthorized(w http.ResponseWriter, msg string) {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="deskwoot", error="invalid_token", error_description="`+msg+`"`)
+// unauthorized answers 401. The challenge names the protected-resource
+// metadata (RFC 9728), from which OAuth clients find the authorization
+// server; sent says a token was presented, which makes it invalid_token.
+func (s *Server) unauthorized(w http.ResponseWriter, sent bool, msg string) {
+	challenge := `Bearer realm="deskwoot"`
+	if sent {
+		challenge += `, error="invalid_token", error_description="` + msg + `"`
+	}
+	if s.cfg.ResourceMetadata != "" {
+		challenge += `, resource_metadata="` + s.cfg.ResourceMetadata + `"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusUnauthorized)
 	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": "unauthorized", "message": msg}})
@@ -280,7 +305,7 @@ func (s *Server) auditProtocolError(ctx context.Context, _ any, method mcpgo.MCP
 	if len(name) > 100 {
 		name = name[:100]
 	}
-	s.cfg.Audit.Record(ctx, p.AccountID, audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID,
+	s.cfg.Audit.Record(ctx, p.AccountID, audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID, ClientID: p.ClientID,
 		Action: name, Decision: "deny", Reasons: []string{"unknown tool " + name}, ArgsDigest: audit.DigestArgs(req.Params.Arguments),
 		PolicyRev: s.cfg.Policy.Revision(), RequestID: requestIDFrom(ctx)})
 }

@@ -37,3 +37,9 @@ REVOKE ALL ON login_identities, login_memberships FROM deskwoot_app;
 
 -- Console sessions: the hash look-up is read only through SECURITY DEFINER functions.
 REVOKE ALL ON session_lookup FROM deskwoot_app;
+
+-- OAuth (issue 10): the token hash look-up and the registered clients are
+-- read only through SECURITY DEFINER functions; expired OAuth tokens are
+-- cleaned up by the app.
+REVOKE ALL ON oauth_token_lookup, oauth_clients FROM deskwoot_app;
+GRANT DELETE ON oauth_tokens TO deskwoot_app;

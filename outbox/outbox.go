@@ -27,6 +27,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/egress"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -110,7 +111,7 @@ func New(cfg Config) (*Outbox, error) {
 		cfg.FetchCooldown = 5 * time.Millisecond
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = publicOnlyClient(cfg.HTTPTimeout)
+		cfg.HTTPClient = egress.PublicOnlyClient(cfg.HTTPTimeout, "set DESKWOOT_WEBHOOK_ALLOW_PRIVATE=true to deliver to internal receivers")
 		if cfg.AllowPrivateTargets {
 			cfg.HTTPClient = &http.Client{Timeout: cfg.HTTPTimeout}
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/egress"
 )
 
 // Webhook headers.
@@ -91,7 +92,7 @@ func (o *Outbox) postWebhook(ctx context.Context, dl desk.Delivery) error {
 		req.Header.Set(HeaderSignature, Sign(dl.Webhook.Secret, ts, body))
 	}
 	resp, err := o.cfg.HTTPClient.Do(req)
-	if errors.Is(err, errPrivateTarget) {
+	if errors.Is(err, egress.ErrInternalAddress) {
 		return permanent("webhook POST: %v", err)
 	}
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/mailserver"
 	"github.com/deskwoot/deskwoot/mcp"
+	"github.com/deskwoot/deskwoot/oauth"
 	"github.com/deskwoot/deskwoot/outbox"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
@@ -56,6 +57,13 @@ type Config struct {
 	// AllowPrivateWebhooks lets api inboxes deliver to loopback and private
 	// addresses (DESKWOOT_WEBHOOK_ALLOW_PRIVATE); off in production.
 	AllowPrivateWebhooks bool
+	// OAuthAllowLoopbackMetadata lets OAuth client ID metadata documents be
+	// fetched from http loopback URLs (DESKWOOT_OAUTH_ALLOW_LOOPBACK_METADATA);
+	// off in production.
+	OAuthAllowLoopbackMetadata bool
+	// OAuthConsole replaces the console's sign-in on the OAuth consent page
+	// (tests); nil uses the console.
+	OAuthConsole oauth.Console
 }
 
 // App is a built server.
@@ -168,15 +176,26 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	ids := &tenancy.Identities{DB: db}
 	logins := throttle.NewSignIn() // one per replica, shared by both doors that take passwords
 	api.New(api.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill, Logins: logins}).Routes(r)
-	r.Handle("/api/mcp", mcp.New(mcp.Config{DB: db, Desk: d, Policy: engine, Audit: lg, AllowedHosts: hosts,
-		IdempotencyTTL: cfg.IdempotencyTTL, Observer: m}))
-	r.Handle("/metrics", m.handler()).Methods(http.MethodGet)
 	con, err := console.New(console.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, Billing: bill,
 		PublicURL: cfg.PublicURL, Logins: logins})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	var signIn oauth.Console = con
+	if cfg.OAuthConsole != nil {
+		signIn = cfg.OAuthConsole
+	}
+	as, err := oauth.New(oauth.Config{DB: db, Desk: d, Audit: lg, PublicURL: cfg.PublicURL, Scopes: engine.Scopes(),
+		Console: signIn, AllowLoopbackMetadata: cfg.OAuthAllowLoopbackMetadata})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	as.Routes(r)
+	r.Handle("/api/mcp", mcp.New(mcp.Config{DB: db, Desk: d, Policy: engine, Audit: lg, AllowedHosts: hosts,
+		IdempotencyTTL: cfg.IdempotencyTTL, Observer: m, Resource: as.Resource(), ResourceMetadata: as.ResourceMetadataURL()}))
+	r.Handle("/metrics", m.handler()).Methods(http.MethodGet)
 	r.PathPrefix("/").Handler(con) // the console: everything the routes above do not take
 	app := &App{DB: db, Handler: logRequests(r), Audit: lg, Hub: hub, Outbox: ob, Mail: mailSrv, mailLn: mailLn}
 	return app, nil

@@ -36,6 +36,10 @@ var globalTables = map[string]string{
 	// Console (issue 9).
 	"session_lookup": "pre-tenant console session hash -> account and session look-up, read and written only by SECURITY DEFINER functions",
 
+	// OAuth (issue 10).
+	"oauth_token_lookup": "pre-tenant OAuth token hash -> account look-up; written by a SECURITY DEFINER trigger on oauth_tokens, read by a SECURITY DEFINER function, no grant to the app",
+	"oauth_clients":      "dynamically registered OAuth clients, global because they register before any tenant; read and written only by SECURITY DEFINER functions",
+
 	// Channels (issue 5).
 	"email_inbound_addresses": "pre-tenant inbound mail address -> account and inbox look-up for the SMTP listener; written by a SECURITY DEFINER trigger on inboxes, read by a SECURITY DEFINER function, no grant to the app",
 }
@@ -70,6 +74,7 @@ func fillTenant(t *testing.T, owner *pgxpool.Pool, acct, userID int64) {
 		`INSERT INTO events (account_id, type, data) VALUES ($1, 'contact.created', '{}')`,
 		`INSERT INTO audit_chain (account_id, seq, audit_id, hash) SELECT $1, 1, max(id), '\x00' FROM audit_log`,
 		`INSERT INTO console_sessions (account_id, user_id, expires_at) VALUES ($1, (SELECT min(user_id) FROM account_users), now() + interval '1 day')`,
+		`INSERT INTO oauth_tokens (account_id, kind, signature, request_id, client_id, expires_at, resource, request) VALUES ($1, 'code', sha256($1::bigint::text::bytea), $1::bigint::text || '.r', 'dwc_x', now() + interval '1 hour', 'http://x/api/mcp', '{}')`,
 		`INSERT INTO stripe_events (account_id, event_id, type, created, outcome) VALUES ($1, 'evt_' || $1::bigint::text, 'customer.subscription.updated', now(), 'applied')`,
 	}
 	for _, s := range stmts {
@@ -285,7 +290,7 @@ func TestGeneratedColumnsAndGlobalTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The lookup tables have no grant for the app role at all.
-	for _, table := range []string{"token_lookup", "session_lookup", "schema_migrations"} {
+	for _, table := range []string{"token_lookup", "session_lookup", "schema_migrations", "oauth_token_lookup", "oauth_clients"} {
 		_, err := app.Pool.Exec(ctx, `SELECT 1 FROM `+table+` LIMIT 1`)
 		if !isPermission(err) {
 			t.Errorf("app reading %s: got %v, want permission denied", table, err)

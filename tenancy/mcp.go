@@ -23,9 +23,15 @@ type MCPToken struct {
 	CreatedAt          time.Time  `json:"created_at"`
 	LastUsedAt         *time.Time `json:"last_used_at"`
 	RevokedAt          *time.Time `json:"revoked_at"`
+	// Kind is static (a dw_mcp_ bearer token) or oauth (an OAuth grant,
+	// named "OAuth · client name", with its client).
+	Kind       string `json:"kind"`
+	ClientID   string `json:"client_id,omitempty"`
+	ClientName string `json:"client_name,omitempty"`
 }
 
-const mcpTokenColumns = `id, name, prefix, scopes, inbox_ids, require_approval, rate_limit_per_minute, expires_at, created_at, last_used_at, revoked_at`
+const mcpTokenColumns = `id, name, prefix, scopes, inbox_ids, require_approval, rate_limit_per_minute, expires_at, created_at, last_used_at, revoked_at,
+	kind, coalesce(client_id, ''), coalesce(client_name, '')`
 
 // MCPTokenInput is a validated mint request (scopes already expanded and
 // checked against the policy's catalog by the caller).
@@ -45,17 +51,35 @@ const DefaultRateLimit = 600
 // MCPTokenCreate mints a token and returns it with the raw secret, which is
 // never stored or shown again. Inboxes must all belong to the account.
 func (db *DB) MCPTokenCreate(ctx context.Context, accountID int64, in MCPTokenInput, now time.Time) (MCPToken, string, error) {
+	if err := in.validate(now); err != nil {
+		return MCPToken{}, "", err
+	}
+	raw, hash, display := NewToken(MCPTokenPrefix)
+	var t MCPToken
+	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
+		var err error
+		if t, err = mcpTokenInsert(ctx, tx, accountID, in, display, "", ""); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT deskwoot_token_register($1, 'mcp', $2)`, hash, t.ID)
+		return err
+	})
+	return t, raw, err
+}
+
+// validate checks a mint request and fills its defaults.
+func (in *MCPTokenInput) validate(now time.Time) error {
 	switch {
 	case in.Name == "" || len(in.Name) > 100:
-		return MCPToken{}, "", fmt.Errorf("%w: name must be 1 to 100 characters", ErrInvalid)
+		return fmt.Errorf("%w: name must be 1 to 100 characters", ErrInvalid)
 	case len(in.Scopes) == 0:
-		return MCPToken{}, "", fmt.Errorf("%w: give at least one scope or a preset", ErrInvalid)
+		return fmt.Errorf("%w: give at least one scope or a preset", ErrInvalid)
 	case in.InboxIDs != nil && len(in.InboxIDs) == 0:
-		return MCPToken{}, "", fmt.Errorf("%w: inbox_ids must not be empty; omit it or send null for every inbox", ErrInvalid)
+		return fmt.Errorf("%w: inbox_ids must not be empty; omit it or send null for every inbox", ErrInvalid)
 	case in.ExpiresAt != nil && !in.ExpiresAt.After(now):
-		return MCPToken{}, "", fmt.Errorf("%w: expires_at must be in the future", ErrInvalid)
+		return fmt.Errorf("%w: expires_at must be in the future", ErrInvalid)
 	case in.RateLimitPerMinute < 0 || in.RateLimitPerMinute > 60000:
-		return MCPToken{}, "", fmt.Errorf("%w: rate_limit_per_minute must be 1 to 60000", ErrInvalid)
+		return fmt.Errorf("%w: rate_limit_per_minute must be 1 to 60000", ErrInvalid)
 	}
 	if in.RateLimitPerMinute == 0 {
 		in.RateLimitPerMinute = DefaultRateLimit
@@ -63,30 +87,30 @@ func (db *DB) MCPTokenCreate(ctx context.Context, accountID int64, in MCPTokenIn
 	if in.InboxIDs != nil {
 		in.InboxIDs = slices.Compact(slices.Sorted(slices.Values(in.InboxIDs)))
 	}
-	raw, hash, display := NewToken(MCPTokenPrefix)
-	var t MCPToken
-	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
-		if in.InboxIDs != nil {
-			var missing []int64
-			if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(x), '{}') FROM unnest($1::bigint[]) x
-				WHERE NOT EXISTS (SELECT 1 FROM inboxes i WHERE i.id = x)`, in.InboxIDs).Scan(&missing); err != nil {
-				return err
-			}
-			if len(missing) > 0 {
-				return fmt.Errorf("%w: inbox %d not found", ErrInvalid, missing[0])
-			}
+	return nil
+}
+
+// mcpTokenInsert writes a token row in tx's tenant after checking that its
+// inboxes exist there. clientID is set for an OAuth grant.
+func mcpTokenInsert(ctx context.Context, tx pgx.Tx, accountID int64, in MCPTokenInput, display, clientID, clientName string) (MCPToken, error) {
+	if in.InboxIDs != nil {
+		var missing []int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(x), '{}') FROM unnest($1::bigint[]) x
+			WHERE NOT EXISTS (SELECT 1 FROM inboxes i WHERE i.id = x)`, in.InboxIDs).Scan(&missing); err != nil {
+			return MCPToken{}, err
 		}
-		rows, _ := tx.Query(ctx, `INSERT INTO mcp_tokens (account_id, name, prefix, scopes, inbox_ids, require_approval, rate_limit_per_minute, expires_at, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+mcpTokenColumns,
-			accountID, in.Name, display, in.Scopes, in.InboxIDs, in.RequireApproval, in.RateLimitPerMinute, in.ExpiresAt, in.CreatedBy)
-		var err error
-		if t, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[MCPToken]); err != nil {
-			return err
+		if len(missing) > 0 {
+			return MCPToken{}, fmt.Errorf("%w: inbox %d not found", ErrInvalid, missing[0])
 		}
-		_, err = tx.Exec(ctx, `SELECT deskwoot_token_register($1, 'mcp', $2)`, hash, t.ID)
-		return err
-	})
-	return t, raw, err
+	}
+	kind := "static"
+	if clientID != "" {
+		kind = "oauth"
+	}
+	rows, _ := tx.Query(ctx, `INSERT INTO mcp_tokens (account_id, name, prefix, scopes, inbox_ids, require_approval, rate_limit_per_minute, expires_at, created_by, kind, client_id, client_name)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), nullif($12, '')) RETURNING `+mcpTokenColumns,
+		accountID, in.Name, display, in.Scopes, in.InboxIDs, in.RequireApproval, in.RateLimitPerMinute, in.ExpiresAt, in.CreatedBy, kind, clientID, clientName)
+	return pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[MCPToken])
 }
 
 // MCPTokenList lists the account's tokens, newest first.
@@ -133,6 +157,8 @@ type MCPPrincipal struct {
 	RateLimitPerMinute int
 	ServiceUserID      int64
 	Account            AccountState
+	// ClientID is the OAuth client when the token is an OAuth grant.
+	ClientID string
 }
 
 // Errors AuthenticateMCP returns (each wraps ErrUnauthenticated).
@@ -154,34 +180,46 @@ func (db *DB) AuthenticateMCP(ctx context.Context, raw string, now time.Time) (M
 	var service *int64
 	b := &pgx.Batch{}
 	b.Queue(`SELECT set_config('deskwoot.account_id', coalesce((SELECT account_id::text FROM deskwoot_token_owner($1, 'mcp')), ''), true)`, hash)
-	b.Queue(`SELECT t.account_id, t.id, t.name, t.scopes, t.inbox_ids, t.require_approval, t.rate_limit_per_minute,
-			t.expires_at, t.revoked_at, a.service_user_id,
-			a.plan, a.subscription_status, a.trial_ends_at, a.grace_ends_at, a.mcp_enabled
-		FROM mcp_tokens t JOIN accounts a ON a.id = t.account_id
-		WHERE t.id = (SELECT token_id FROM deskwoot_token_owner($1, 'mcp'))`, hash).
-		QueryRow(func(r pgx.Row) error {
-			return r.Scan(&p.AccountID, &p.TokenID, &p.TokenName, &p.Scopes, &p.InboxIDs, &p.RequireApproval, &p.RateLimitPerMinute,
-				&expires, &revoked, &service,
-				&p.Account.Plan, &p.Account.Status, &p.Account.TrialEndsAt, &p.Account.GraceEndsAt, &p.Account.MCPEnabled)
-		})
+	b.Queue(principalSQL("")+`WHERE t.id = (SELECT token_id FROM deskwoot_token_owner($1, 'mcp'))`, hash).
+		QueryRow(func(r pgx.Row) error { return scanPrincipal(r, &p, &expires, &revoked, &service) })
 	b.Queue(`UPDATE mcp_tokens SET last_used_at = now()
 		WHERE id = (SELECT token_id FROM deskwoot_token_owner($1, 'mcp'))
 		  AND revoked_at IS NULL AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, hash)
-	err := db.Pool.SendBatch(ctx, b).Close()
+	return p, principalCheck(db.Pool.SendBatch(ctx, b).Close(), &p, expires, revoked, service, now)
+}
+
+// principalSQL reads a token row with its account, and the extra columns
+// given; the caller adds joins and the WHERE.
+func principalSQL(extra string) string {
+	return `SELECT t.account_id, t.id, t.name, t.scopes, t.inbox_ids, t.require_approval, t.rate_limit_per_minute,
+		t.expires_at, t.revoked_at, a.service_user_id,
+		a.plan, a.subscription_status, a.trial_ends_at, a.grace_ends_at, a.mcp_enabled, coalesce(t.client_id, '')` + extra + `
+	FROM mcp_tokens t JOIN accounts a ON a.id = t.account_id `
+}
+
+func scanPrincipal(r pgx.Row, p *MCPPrincipal, expires, revoked **time.Time, service **int64, extra ...any) error {
+	return r.Scan(append([]any{&p.AccountID, &p.TokenID, &p.TokenName, &p.Scopes, &p.InboxIDs, &p.RequireApproval, &p.RateLimitPerMinute,
+		expires, revoked, service,
+		&p.Account.Plan, &p.Account.Status, &p.Account.TrialEndsAt, &p.Account.GraceEndsAt, &p.Account.MCPEnabled, &p.ClientID}, extra...)...)
+}
+
+// principalCheck turns the batch's outcome and the token row's state into
+// the authentication result.
+func principalCheck(err error, p *MCPPrincipal, expires, revoked *time.Time, service *int64, now time.Time) error {
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return p, ErrTokenUnknown
+		return ErrTokenUnknown
 	case err != nil:
-		return p, err
+		return err
 	case revoked != nil:
-		return p, ErrTokenRevoked
+		return ErrTokenRevoked
 	case expires != nil && !now.Before(*expires):
-		return p, ErrTokenExpired
+		return ErrTokenExpired
 	}
 	if service != nil {
 		p.ServiceUserID = *service
 	}
-	return p, nil
+	return nil
 }
 
 // ServiceAccountName is the agent's display name; messages show the token's

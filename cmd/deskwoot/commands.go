@@ -87,6 +87,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	public := fs.String("public-url", env("DESKWOOT_PUBLIC_URL", ""), "public base URL, also an allowed Host (DESKWOOT_PUBLIC_URL)")
 	hosts := fs.String("allowed-hosts", env("DESKWOOT_ALLOWED_HOSTS", ""), "extra allowed Host names for /api/mcp, comma separated (DESKWOOT_ALLOWED_HOSTS)")
 	allowPrivate := fs.Bool("webhook-allow-private", env("DESKWOOT_WEBHOOK_ALLOW_PRIVATE", "") == "true", "let api inbox webhooks reach loopback and private addresses (DESKWOOT_WEBHOOK_ALLOW_PRIVATE=true)")
+	oauthLoopback := fs.Bool("oauth-allow-loopback-metadata", env("DESKWOOT_OAUTH_ALLOW_LOOPBACK_METADATA", "") == "true", "let OAuth client ID metadata documents be fetched from http loopback URLs, for tests and local clients (DESKWOOT_OAUTH_ALLOW_LOOPBACK_METADATA=true)")
 	smtpAddr := fs.String("smtp-addr", env("DESKWOOT_SMTP_ADDR", ""), "inbound mail listener address, e.g. :2525; off when empty (DESKWOOT_SMTP_ADDR)")
 	stripeFlags := addBillingFlags(fs)
 	limits := addRetentionFlags(fs)
@@ -100,7 +101,8 @@ func serveCmd(ctx context.Context, args []string) error {
 		*public = "http://" + *addr
 	}
 	mcp.Version = version
-	cfg := server.Config{AppDatabaseURL: *dbURL, Addr: *addr, PublicURL: *public, AllowedHosts: server.SplitHosts(*hosts), SMTPAddr: *smtpAddr, AllowPrivateWebhooks: *allowPrivate}
+	cfg := server.Config{AppDatabaseURL: *dbURL, Addr: *addr, PublicURL: *public, AllowedHosts: server.SplitHosts(*hosts), SMTPAddr: *smtpAddr, AllowPrivateWebhooks: *allowPrivate,
+		OAuthAllowLoopbackMetadata: *oauthLoopback}
 	if err := stripeFlags.apply(&cfg); err != nil {
 		return err
 	}

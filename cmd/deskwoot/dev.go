@@ -57,7 +57,7 @@ func devCmd(ctx context.Context, args []string) error {
 	mcp.Version = version
 	public := "http://" + *addr
 	// A local trial delivers webhooks to local receivers.
-	cfg := server.Config{AppDatabaseURL: app, Addr: *addr, PublicURL: public, AllowPrivateWebhooks: true}
+	cfg := server.Config{AppDatabaseURL: app, Addr: *addr, PublicURL: public, AllowPrivateWebhooks: true, OAuthAllowLoopbackMetadata: true}
 	if err := limits.apply(&cfg); err != nil {
 		return err
 	}

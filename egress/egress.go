@@ -1,4 +1,8 @@
-package outbox
+// Package egress is how the server reaches URLs that tenants or strangers
+// chose (api-inbox webhooks, OAuth client metadata documents): an HTTP
+// client that refuses internal addresses, so such a URL cannot become a way
+// into the server's own network.
+package egress
 
 import (
 	"errors"
@@ -10,16 +14,15 @@ import (
 	"time"
 )
 
-// errPrivateTarget is a webhook whose address is on the server's own
-// network: loopback, private, link-local, CGNAT or unspecified.
-var errPrivateTarget = errors.New("webhook_url points at an internal address")
+// ErrInternalAddress is a URL whose address is on the server's own network:
+// loopback, private, link-local, CGNAT, multicast or unspecified.
+var ErrInternalAddress = errors.New("the URL points at an internal address")
 
-// publicOnlyClient is an HTTP client that refuses to connect to internal
+// PublicOnlyClient is an HTTP client that refuses to connect to internal
 // addresses. The check runs on the address actually dialled (after DNS and
 // on every redirect), so a name that resolves inward, or rebinds, is
-// refused too. An admin-set webhook URL must not become a way to reach the
-// server's own network.
-func publicOnlyClient(timeout time.Duration) *http.Client {
+// refused too. hint is appended to the refusal (what setting allows it).
+func PublicOnlyClient(timeout time.Duration, hint string) *http.Client {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
 		host, _, err := net.SplitHostPort(address)
 		if err != nil {
@@ -29,8 +32,8 @@ func publicOnlyClient(timeout time.Duration) *http.Client {
 		if err != nil {
 			return err
 		}
-		if internal(ip) {
-			return fmt.Errorf("%w (%s); set DESKWOOT_WEBHOOK_ALLOW_PRIVATE=true to deliver to internal receivers", errPrivateTarget, ip)
+		if Internal(ip) {
+			return fmt.Errorf("%w (%s); %s", ErrInternalAddress, ip, hint)
 		}
 		return nil
 	}}
@@ -42,7 +45,8 @@ func publicOnlyClient(timeout time.Duration) *http.Client {
 
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
-func internal(ip netip.Addr) bool {
+// Internal reports whether ip is on the server's own network.
+func Internal(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
 		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() || cgnat.Contains(ip)

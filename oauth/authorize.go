@@ -1,0 +1,295 @@
+package oauth
+
+import (
+	"crypto/rand"
+	"embed"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+
+	"github.com/ory/fosite"
+
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+var pages = template.Must(template.ParseFS(templateFiles, "templates/*.html"))
+
+// consentView is what the consent page shows.
+type consentView struct {
+	ClientName   string
+	ClientID     string
+	RedirectHost string
+	Hidden       [][2]string // the authorization request, posted back unchanged
+	Scopes       []scopeChoice
+	Inboxes      []inboxChoice
+	AllInboxes   bool
+	Approval     bool
+	MCPOff       bool
+	Error        string
+	Account      string
+	Person       string
+}
+
+type scopeChoice struct {
+	ID      string
+	Checked bool
+}
+
+type inboxChoice struct {
+	ID      int64
+	Name    string
+	Checked bool
+}
+
+// errorView is the page shown when the request cannot be answered by a
+// redirect: the client or its redirect URI is not known, so redirecting
+// would be an open redirect.
+type errorView struct {
+	Title   string
+	Message string
+	Code    string
+}
+
+// authorize is the authorization endpoint. GET shows the consent page
+// (after the console's sign-in); POST is the consent form's answer.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		s.authorizeError(w, r, ar, err)
+		return
+	}
+	client, _ := ar.GetClient().(*Client)
+	if client == nil || !s.exactRedirect(ar) {
+		s.errorPage(w, http.StatusBadRequest, "invalid_request", "The redirect URI is not one the client registered, so Deskwoot will not send you there.")
+		return
+	}
+	// PKCE S256 is checked again by fosite when the code is issued; check
+	// it before anyone is asked to consent to a request that cannot succeed.
+	if f := ar.GetRequestForm(); f.Get("code_challenge") == "" || f.Get("code_challenge_method") != "S256" {
+		s.provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrInvalidRequest.WithHint("Send a PKCE code_challenge with code_challenge_method=S256."))
+		return
+	}
+	for _, res := range ar.GetRequestForm()["resource"] {
+		if res != s.resource {
+			s.provider.WriteAuthorizeError(ctx, w, ar, errInvalidTarget)
+			return
+		}
+	}
+	me, ok := s.signedIn(r)
+	if !ok {
+		if r.Method != http.MethodGet {
+			s.errorPage(w, http.StatusUnauthorized, "login_required", "Your session ended. Start connecting the app again.")
+			return
+		}
+		http.Redirect(w, r, s.cfg.SignInPath+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return
+	}
+	if me.Role != "admin" {
+		s.errorPage(w, http.StatusForbidden, "access_denied", "Only admins of this workspace can connect apps to its MCP server. Ask an admin to connect "+client.Name+".")
+		return
+	}
+	view, inboxes, err := s.consentView(r, ar, client, me)
+	if err != nil {
+		slog.ErrorContext(ctx, "oauth consent", "err", err)
+		s.errorPage(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The consent page could not be shown; try again.")
+		return
+	}
+	if r.Method == http.MethodGet {
+		s.render(w, http.StatusOK, "consent.html", view)
+		return
+	}
+	switch r.PostForm.Get("consent") {
+	case "deny":
+		s.provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrAccessDenied.WithHint("The admin denied access."))
+		return
+	case "allow":
+	default:
+		view.Error = "Choose Allow or Deny."
+		s.render(w, http.StatusBadRequest, "consent.html", view)
+		return
+	}
+	sess, scopes, problem := s.consentAnswer(r, view, inboxes, me)
+	if problem != "" {
+		view.Error = problem
+		s.render(w, http.StatusBadRequest, "consent.html", view)
+		return
+	}
+	sess.ClientName = client.Name
+	for _, sc := range scopes {
+		ar.GrantScope(sc)
+	}
+	if ar.GetRequestedScopes().Has("offline_access") {
+		ar.GrantScope("offline_access")
+	}
+	ar.SetID(requestID(me.AccountID, rand.Text()))
+	resp, err := s.provider.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		s.logServerError(r, err)
+		s.authorizeError(w, r, ar, err)
+		return
+	}
+	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+func (s *Server) signedIn(r *http.Request) (tenancy.UserPrincipal, bool) {
+	if s.cfg.Console == nil {
+		return tenancy.UserPrincipal{}, false
+	}
+	return s.cfg.Console.SignedIn(r)
+}
+
+// exactRedirect holds redirect URIs to exact string equality with a
+// registered one (fosite also lets loopback URIs vary their port).
+func (s *Server) exactRedirect(ar fosite.AuthorizeRequester) bool {
+	given := ar.GetRequestForm().Get("redirect_uri")
+	if given == "" {
+		return len(ar.GetClient().GetRedirectURIs()) == 1
+	}
+	return slices.Contains(ar.GetClient().GetRedirectURIs(), given)
+}
+
+// authorizeError redirects the error to the client only when the client
+// and its redirect URI are known and match exactly; anything else is shown
+// here, so the endpoint never redirects anywhere unregistered.
+func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	if ar != nil && ar.GetClient() != nil && ar.IsRedirectURIValid() && s.exactRedirect(ar) {
+		s.provider.WriteAuthorizeError(r.Context(), w, ar, err)
+		return
+	}
+	rfc := fosite.ErrorToRFC6749Error(err)
+	msg := rfc.GetDescription()
+	if errors.Is(err, fosite.ErrInvalidClient) {
+		msg = "The app asking for access is not known to this server."
+		if cause := rfc.Cause(); cause != nil {
+			msg += " " + sentence(cause.Error())
+		}
+	}
+	s.errorPage(w, rfc.CodeField, rfc.ErrorField, msg)
+}
+
+// consentView builds the consent page for a request. Scopes the client
+// asked for are ticked; with none asked, every scope is offered ticked.
+func (s *Server) consentView(r *http.Request, ar fosite.AuthorizeRequester, c *Client, me tenancy.UserPrincipal) (consentView, []desk.Inbox, error) {
+	v := consentView{ClientName: c.Name, ClientID: c.GetID(), AllInboxes: true, Person: me.Name}
+	if u, err := url.Parse(ar.GetRedirectURI().String()); err == nil {
+		v.RedirectHost = u.Host
+		if v.RedirectHost == "" {
+			v.RedirectHost = u.Scheme + ":"
+		}
+	}
+	for k, vals := range ar.GetRequestForm() {
+		if slices.Contains(oauthParams, k) {
+			for _, x := range vals {
+				v.Hidden = append(v.Hidden, [2]string{k, x})
+			}
+		}
+	}
+	slices.SortFunc(v.Hidden, func(a, b [2]string) int {
+		if a[0] < b[0] {
+			return -1
+		}
+		if a[0] > b[0] {
+			return 1
+		}
+		return 0
+	})
+	requested := ar.GetRequestedScopes()
+	for _, sc := range s.cfg.Scopes {
+		if len(requested) == 0 || requested.Has(sc) {
+			v.Scopes = append(v.Scopes, scopeChoice{ID: sc, Checked: true})
+		}
+	}
+	acct, err := s.cfg.DB.AccountGet(r.Context(), me.AccountID)
+	if err != nil {
+		return v, nil, err
+	}
+	v.Account, v.MCPOff = acct.Name, !acct.MCPEnabled
+	inboxes, err := s.cfg.Desk.InboxList(r.Context(), me.AccountID, desk.Scope{}, false)
+	if err != nil {
+		return v, nil, err
+	}
+	for _, ib := range inboxes {
+		v.Inboxes = append(v.Inboxes, inboxChoice{ID: ib.ID, Name: ib.Name})
+	}
+	return v, inboxes, nil
+}
+
+// oauthParams are the authorization request's parameters the consent form
+// carries back.
+var oauthParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
+	"code_challenge_method", "resource", "response_mode"}
+
+// consentAnswer reads the consent form: the scopes kept (a subset of those
+// offered), all or chosen inboxes, and the approval rule. It returns a
+// problem to show on the page instead when the answer cannot be granted.
+func (s *Server) consentAnswer(r *http.Request, v consentView, inboxes []desk.Inbox, me tenancy.UserPrincipal) (*Session, []string, string) {
+	f := r.PostForm
+	var scopes []string
+	for i, sc := range v.Scopes {
+		v.Scopes[i].Checked = slices.Contains(f["scope_grant"], sc.ID)
+		if v.Scopes[i].Checked {
+			scopes = append(scopes, sc.ID)
+		}
+	}
+	sess := &Session{AccountID: me.AccountID, UserID: me.UserID, Resource: s.resource, RequireApproval: f.Get("require_approval") == "on"}
+	if len(scopes) == 0 {
+		return nil, nil, "Keep at least one scope, or choose Deny."
+	}
+	if f.Get("inboxes") == "chosen" {
+		sess.InboxIDs = []int64{}
+		for _, raw := range f["inbox"] {
+			id, err := strconv.ParseInt(raw, 10, 64)
+			if err != nil || !slices.ContainsFunc(inboxes, func(ib desk.Inbox) bool { return ib.ID == id }) {
+				return nil, nil, "One of the chosen inboxes does not exist; reload the page."
+			}
+			sess.InboxIDs = append(sess.InboxIDs, id)
+		}
+		if len(sess.InboxIDs) == 0 {
+			return nil, nil, "Choose at least one inbox, or allow all inboxes."
+		}
+	}
+	return sess, scopes, ""
+}
+
+func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+		slog.Error("oauth page", "page", name, "err", err)
+	}
+}
+
+func (s *Server) errorPage(w http.ResponseWriter, status int, code, msg string) {
+	if status < 400 {
+		status = http.StatusBadRequest
+	}
+	s.render(w, status, "error.html", errorView{Title: "Cannot connect the app", Message: msg, Code: code})
+}
+
+// sentence capitalises the first letter and ends with a period.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	r := []rune(s)
+	if r[0] >= 'a' && r[0] <= 'z' {
+		r[0] -= 'a' - 'A'
+	}
+	if last := r[len(r)-1]; last != '.' && last != '?' && last != '!' {
+		r = append(r, '.')
+	}
+	return string(r)
+}
