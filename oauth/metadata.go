@@ -27,17 +27,17 @@ func (s *Server) authorizationServer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                s.base,
-		"authorization_endpoint":                s.base + "/oauth/authorize",
-		"token_endpoint":                        s.base + "/oauth/token",
-		"registration_endpoint":                 s.base + "/oauth/register",
-		"revocation_endpoint":                   s.base + "/oauth/revoke",
-		"scopes_supported":                      s.cfg.Scopes,
-		"response_types_supported":              []string{"code"},
-		"response_modes_supported":              []string{"query"},
-		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
-		"code_challenge_methods_supported":      []string{"S256"},
-		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_post", "client_secret_basic"},
+		"issuer":                                     s.base,
+		"authorization_endpoint":                     s.base + "/oauth/authorize",
+		"token_endpoint":                             s.base + "/oauth/token",
+		"registration_endpoint":                      s.base + "/oauth/register",
+		"revocation_endpoint":                        s.base + "/oauth/revoke",
+		"scopes_supported":                           s.cfg.Scopes,
+		"response_types_supported":                   []string{"code"},
+		"response_modes_supported":                   []string{"query"},
+		"grant_types_supported":                      []string{"authorization_code", "refresh_token"},
+		"code_challenge_methods_supported":           []string{"S256"},
+		"token_endpoint_auth_methods_supported":      []string{"none", "client_secret_post", "client_secret_basic"},
 		"revocation_endpoint_auth_methods_supported": []string{"none", "client_secret_post", "client_secret_basic"},
 		"client_id_metadata_document_supported":      true,
 	})

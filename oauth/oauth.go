@@ -103,11 +103,11 @@ func New(cfg Config) (*Server, error) {
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
 		// Every grant gets a refresh token; fosite would otherwise demand
 		// the offline_access scope for one.
-		RefreshTokenScopes: []string{},
-		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
-		TokenURL:                       base + "/oauth/token",
-		AccessTokenIssuer:              base,
-		ClientSecretsHasher:            secretHasher{},
+		RefreshTokenScopes:       []string{},
+		AudienceMatchingStrategy: fosite.DefaultAudienceMatchingStrategy,
+		TokenURL:                 base + "/oauth/token",
+		AccessTokenIssuer:        base,
+		ClientSecretsHasher:      secretHasher{},
 		// The state parameter is optional in OAuth 2.1 (PKCE carries the
 		// CSRF protection); clients that send one get it back.
 		MinParameterEntropy: 0,

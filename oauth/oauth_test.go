@@ -44,7 +44,9 @@ func (c *fakeConsole) SignedIn(r *http.Request) (tenancy.UserPrincipal, bool) {
 	return p, ok
 }
 
-func (c *fakeConsole) Protect(h http.Handler) http.Handler { return http.NewCrossOriginProtection().Handler(h) }
+func (c *fakeConsole) Protect(h http.Handler) http.Handler {
+	return http.NewCrossOriginProtection().Handler(h)
+}
 
 func (c *fakeConsole) signIn(p tenancy.UserPrincipal) string {
 	c.mu.Lock()

@@ -41,7 +41,9 @@ func validate(r fosite.Requester, kind fosite.TokenType, prefix, token string) e
 	return nil
 }
 
-func (tokenStrategy) AccessTokenSignature(_ context.Context, token string) string { return signature(token) }
+func (tokenStrategy) AccessTokenSignature(_ context.Context, token string) string {
+	return signature(token)
+}
 func (tokenStrategy) GenerateAccessToken(context.Context, fosite.Requester) (string, string, error) {
 	return generate(tenancy.OAuthAccessPrefix)
 }
@@ -49,7 +51,9 @@ func (tokenStrategy) ValidateAccessToken(_ context.Context, r fosite.Requester, 
 	return validate(r, fosite.AccessToken, tenancy.OAuthAccessPrefix, token)
 }
 
-func (tokenStrategy) RefreshTokenSignature(_ context.Context, token string) string { return signature(token) }
+func (tokenStrategy) RefreshTokenSignature(_ context.Context, token string) string {
+	return signature(token)
+}
 func (tokenStrategy) GenerateRefreshToken(context.Context, fosite.Requester) (string, string, error) {
 	return generate(tenancy.OAuthRefreshPrefix)
 }
@@ -57,7 +61,9 @@ func (tokenStrategy) ValidateRefreshToken(_ context.Context, r fosite.Requester,
 	return validate(r, fosite.RefreshToken, tenancy.OAuthRefreshPrefix, token)
 }
 
-func (tokenStrategy) AuthorizeCodeSignature(_ context.Context, token string) string { return signature(token) }
+func (tokenStrategy) AuthorizeCodeSignature(_ context.Context, token string) string {
+	return signature(token)
+}
 func (tokenStrategy) GenerateAuthorizeCode(context.Context, fosite.Requester) (string, string, error) {
 	return generate(tenancy.OAuthCodePrefix)
 }
