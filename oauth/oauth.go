@@ -85,6 +85,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SignInPath == "" {
 		cfg.SignInPath = "/signin"
 	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://127.0.0.1:8080" // serve's default address
+	}
 	base := strings.TrimRight(cfg.PublicURL, "/")
 	if u, err := url.Parse(base); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, errPublicURL
