@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,9 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
+// testInboundDomain is the test server's DESKWOOT_INBOUND_DOMAIN.
+const testInboundDomain = "in.deskwoot.test"
+
 var (
 	srvOnce sync.Once
 	srvURL  string
@@ -29,7 +33,8 @@ var (
 func base(t *testing.T) string {
 	t.Helper()
 	srvOnce.Do(func() {
-		app, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: "http://127.0.0.1"})
+		app, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: "http://127.0.0.1",
+			InboundDomain: testInboundDomain})
 		if err != nil {
 			srvErr = err
 			return
@@ -1017,5 +1022,9 @@ func TestLoginThrottle(t *testing.T) {
 	msg := wantErr(t, call(t, "POST", "/api/v1/login", "", obj{"email": a.Email, "password": "correct horse battery"}), 429, "rate_limited")
 	if !strings.Contains(msg, "try again in") {
 		t.Errorf("throttled login: %q", msg)
+	}
+	r := call(t, "POST", "/api/v1/login", "", obj{"email": a.Email, "password": "correct horse battery"})
+	if n, err := strconv.Atoi(r.Header.Get("Retry-After")); r.Status != 429 || err != nil || n < 1 || n > 60 {
+		t.Errorf("throttled login: status %d, Retry-After %q; want 429 with 1 to 60 seconds", r.Status, r.Header.Get("Retry-After"))
 	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -112,6 +113,22 @@ type inboxRequest struct {
 	Name     string         `json:"name"`
 	Channel  string         `json:"channel"`
 	Settings map[string]any `json:"settings"`
+	// InboundAddress is refused: Deskwoot assigns it. Read here so the
+	// answer says so instead of "unknown field".
+	InboundAddress json.RawMessage `json:"inbound_address"`
+}
+
+// inboundInSettings moves a top-level inbound_address into the settings,
+// where desk refuses it with the assigned address.
+func inboundInSettings(settings map[string]any, top json.RawMessage) map[string]any {
+	if top == nil {
+		return settings
+	}
+	if settings == nil {
+		settings = map[string]any{}
+	}
+	settings["inbound_address"] = top
+	return settings
 }
 
 func (s *Server) inboxCreate(w http.ResponseWriter, r *http.Request) {
@@ -120,7 +137,8 @@ func (s *Server) inboxCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	ib, err := s.cfg.Desk.InboxCreate(r.Context(), principal(r).AccountID, desk.InboxInput{Name: req.Name, Channel: req.Channel, Settings: req.Settings})
+	ib, err := s.cfg.Desk.InboxCreate(r.Context(), principal(r).AccountID, desk.InboxInput{Name: req.Name, Channel: req.Channel,
+		Settings: inboundInSettings(req.Settings, req.InboundAddress)})
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -152,20 +170,38 @@ func (s *Server) inboxUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		Name     *string        `json:"name"`
-		Settings map[string]any `json:"settings"`
+		Name           *string         `json:"name"`
+		Settings       map[string]any  `json:"settings"`
+		InboundAddress json.RawMessage `json:"inbound_address"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		writeError(w, r, err)
 		return
 	}
 	p := principal(r)
-	ib, err := s.cfg.Desk.InboxUpdate(r.Context(), p.AccountID, id, desk.InboxPatch{Name: req.Name, Settings: req.Settings})
+	ib, err := s.cfg.Desk.InboxUpdate(r.Context(), p.AccountID, id, desk.InboxPatch{Name: req.Name, Settings: inboundInSettings(req.Settings, req.InboundAddress)})
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	s.record(r, audit.Entry{Action: "inbox.update", Target: map[string]int64{"inbox_id": id}})
+	writeJSON(w, http.StatusOK, ib)
+}
+
+// inboxInboundRotate gives an email inbox a new receiving address; the old
+// one keeps receiving for the grace period (DESKWOOT_INBOUND_ROTATION_GRACE).
+func (s *Server) inboxInboundRotate(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ib, err := s.cfg.Desk.InboxInboundRotate(r.Context(), principal(r).AccountID, id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.record(r, audit.Entry{Action: "inbox.inbound_address.rotate", Target: map[string]int64{"inbox_id": id}})
 	writeJSON(w, http.StatusOK, ib)
 }
 
@@ -339,7 +375,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if wait := s.cfg.Logins.Take(req.Email, s.cfg.Now()); wait > 0 {
-		writeError(w, r, errorf(http.StatusTooManyRequests, "rate_limited", "too many sign-in attempts for this email; try again in %d seconds", int(wait.Seconds())+1))
+		writeError(w, r, tooMany(wait, "too many sign-in attempts for this email; try again in %d seconds", retrySeconds(wait)))
 		return
 	}
 	res, err := s.cfg.Identities.Login(r.Context(), req.Email, req.Password, req.AccountID)

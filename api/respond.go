@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -20,6 +23,20 @@ type apiError struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter is sent as Retry-After (whole seconds, at least 1) on a 429.
+	RetryAfter time.Duration
+}
+
+// tooMany is a 429 that says when to come back, in words and in Retry-After.
+func tooMany(wait time.Duration, format string, args ...any) *apiError {
+	e := errorf(http.StatusTooManyRequests, "rate_limited", format, args...)
+	e.RetryAfter = wait
+	return e
+}
+
+// retrySeconds rounds a wait up to whole seconds, at least one.
+func retrySeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -50,6 +67,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = errorf(http.StatusInternalServerError, "internal", "internal error; try again")
+	}
+	if ae.Status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(ae.RetryAfter)))
 	}
 	if ae.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="deskwoot"`)

@@ -22,6 +22,7 @@ func (s *Server) Routes(r *mux.Router) {
 	v1.HandleFunc("/inboxes", s.authenticated(s.inboxList)).Methods(http.MethodGet)
 	v1.HandleFunc("/inboxes", s.admin(s.inboxCreate)).Methods(http.MethodPost)
 	v1.HandleFunc("/inboxes/{id}", s.admin(s.inboxUpdate)).Methods(http.MethodPatch)
+	v1.HandleFunc("/inboxes/{id}/inbound_address/rotate", s.admin(s.inboxInboundRotate)).Methods(http.MethodPost)
 	v1.HandleFunc("/inboxes/{id}/members", s.admin(s.inboxMemberAdd)).Methods(http.MethodPost)
 	v1.HandleFunc("/inboxes/{id}/messages", s.authenticated(s.incomingMessage)).Methods(http.MethodPost)
 

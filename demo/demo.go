@@ -186,8 +186,7 @@ func (s *seeder) inboxes() error {
 		return err
 	}
 	email, err := s.d.InboxCreate(s.ctx, s.w.AccountID, desk.InboxInput{Name: "Email support", Channel: "email", Settings: map[string]any{
-		"from_address":    "support@acme.example",
-		"inbound_address": fmt.Sprintf("support+%d@in.acme.example", s.w.AccountID), // inbound addresses are unique across accounts
+		"from_address": "support@acme.example", // Deskwoot assigns its receiving address
 	}})
 	if err != nil {
 		return err

@@ -30,13 +30,12 @@ type WebhookSettings struct {
 
 // EmailSettings are an email inbox's SMTP relay and addresses.
 type EmailSettings struct {
-	SMTPHost       string `json:"smtp_host"`
-	SMTPPort       int    `json:"smtp_port"`
-	SMTPUsername   string `json:"smtp_username"`
-	SMTPPassword   string `json:"smtp_password"`
-	SMTPStartTLS   bool   `json:"smtp_starttls"`
-	FromAddress    string `json:"from_address"`
-	InboundAddress string `json:"inbound_address"`
+	SMTPHost     string `json:"smtp_host"`
+	SMTPPort     int    `json:"smtp_port"`
+	SMTPUsername string `json:"smtp_username"`
+	SMTPPassword string `json:"smtp_password"`
+	SMTPStartTLS bool   `json:"smtp_starttls"`
+	FromAddress  string `json:"from_address"`
 }
 
 // channelSettingsValidate checks the channel settings an admin sets on an
@@ -60,12 +59,9 @@ func channelSettingsValidate(channel string, settings map[string]any) error {
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return invalid("email settings: smtp_port must be a number, smtp_starttls a boolean, the others strings (%v)", err)
 		}
-		for name, addr := range map[string]string{"from_address": s.FromAddress, "inbound_address": s.InboundAddress} {
-			if addr == "" {
-				continue
-			}
+		if addr := s.FromAddress; addr != "" {
 			if a, err := mail.ParseAddress(addr); err != nil || a.Address != strings.TrimSpace(addr) {
-				return invalid("settings.%s must be a bare email address like support@example.com", name)
+				return invalid("settings.from_address must be a bare email address like support@example.com")
 			}
 		}
 		if s.SMTPPort < 0 || s.SMTPPort > 65535 {

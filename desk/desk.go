@@ -27,6 +27,16 @@ type Desk struct {
 	// Outbox enqueues the delivery of each outgoing message in the
 	// transaction that stores it; nil stores messages without delivering.
 	Outbox DeliveryQueue
+	// InboundDomain is the domain of the receiving addresses Deskwoot
+	// assigns to email inboxes (DESKWOOT_INBOUND_DOMAIN); empty receives
+	// no mail.
+	InboundDomain string
+	// InboundRotationGrace is how long a rotated-out receiving address
+	// still receives (DefaultInboundRotationGrace when 0).
+	InboundRotationGrace time.Duration
+	// Now is the clock of the inbound-address grace period (tests move
+	// it); time.Now when nil.
+	Now func() time.Time
 
 	mu       sync.Mutex
 	eventKey []byte              // signs event cursors; read once

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/mail"
 	"strings"
 	"unicode/utf8"
@@ -25,17 +24,6 @@ type IncomingEmail struct {
 	InReplyTo  []string
 	References []string
 	Text       string // the body as plain text
-}
-
-// EmailInbox routes an inbound address to its account and email inbox. It
-// runs before the tenant is known, through a narrow SECURITY DEFINER
-// function; an address no inbox claims is ErrNotFound.
-func (d *Desk) EmailInbox(ctx context.Context, address string) (acct, inboxID int64, err error) {
-	err = d.DB.Pool.QueryRow(ctx, `SELECT account_id, inbox_id FROM deskwoot_email_inbox($1)`, address).Scan(&acct, &inboxID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, 0, fmt.Errorf("%w: no inbox receives mail for %s", ErrNotFound, address)
-	}
-	return acct, inboxID, mapErr(err)
 }
 
 func (in *IncomingEmail) normalize() error {

@@ -17,6 +17,12 @@ type Inbox struct {
 	Channel   string          `json:"channel"`
 	Settings  json.RawMessage `json:"settings,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
+	// InboundAddress is where Deskwoot receives an email inbox's mail, with
+	// how to forward to it and the rotated-out addresses still accepted.
+	// Shown to admins only, with the settings.
+	InboundAddress           *string           `json:"inbound_address,omitempty"`
+	ForwardingInstructions   string            `json:"forwarding_instructions,omitempty"`
+	PreviousInboundAddresses []RetiringAddress `json:"previous_inbound_addresses,omitempty"`
 }
 
 // InboxInput creates an inbox.
@@ -51,17 +57,24 @@ func (d *Desk) InboxCreate(ctx context.Context, acct int64, in InboxInput) (Inbo
 	if err := in.validate(); err != nil {
 		return Inbox{}, err
 	}
+	if _, ok := in.Settings["inbound_address"]; ok {
+		return Inbox{}, d.errInboundAssigned(0, "")
+	}
 	if in.Settings == nil {
 		in.Settings = map[string]any{}
 	}
 	var ib Inbox
-	var raw []byte
 	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `INSERT INTO inboxes (account_id, name, channel, settings) VALUES ($1, $2, $3, $4)
+		var raw []byte
+		err := tx.QueryRow(ctx, `INSERT INTO inboxes (account_id, name, channel, settings) VALUES ($1, $2, $3, $4)
 			RETURNING id, name, channel, settings, created_at`, acct, in.Name, in.Channel, in.Settings).
 			Scan(&ib.ID, &ib.Name, &ib.Channel, &raw, &ib.CreatedAt)
+		if err != nil {
+			return err
+		}
+		ib.Settings = redact(raw)
+		return d.loadInbound(ctx, tx, []*Inbox{&ib}, d.now())
 	})
-	ib.Settings = redact(raw)
 	return ib, err
 }
 
@@ -84,7 +97,21 @@ func (d *Desk) InboxList(ctx context.Context, acct int64, sc Scope, withSettings
 			})
 			return err
 		})
-	return out, d.DB.Batch(ctx, acct, b)
+	var live []inboundRow
+	if withSettings {
+		b.Queue(inboundAddressesSQL, d.now()).Query(func(rows pgx.Rows) error {
+			var err error
+			live, err = scanInbound(rows)
+			return err
+		})
+	}
+	if err := d.DB.Batch(ctx, acct, b); err != nil {
+		return nil, err
+	}
+	if withSettings {
+		d.withInbound(out, live)
+	}
+	return out, nil
 }
 
 // InboxGet reads one inbox (without settings).
@@ -168,6 +195,13 @@ func (d *Desk) InboxUpdate(ctx context.Context, acct, id int64, p InboxPatch) (I
 			Scan(&name, &ib.Channel, &current); err != nil {
 			return withKind(err, "inbox", id)
 		}
+		if _, ok := p.Settings["inbound_address"]; ok {
+			current, err := d.currentInbound(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			return d.errInboundAssigned(id, current)
+		}
 		if p.Name != nil {
 			name = *p.Name
 		}
@@ -188,8 +222,11 @@ func (d *Desk) InboxUpdate(ctx context.Context, acct, id int64, p InboxPatch) (I
 		var raw []byte
 		err := tx.QueryRow(ctx, `UPDATE inboxes SET name = $2, settings = $3 WHERE id = $1
 			RETURNING id, name, channel, settings, created_at`, id, name, merged).Scan(&ib.ID, &ib.Name, &ib.Channel, &raw, &ib.CreatedAt)
+		if err != nil {
+			return mapErr(err)
+		}
 		ib.Settings = redact(raw)
-		return mapErr(err)
+		return d.loadInbound(ctx, tx, []*Inbox{&ib}, d.now())
 	})
 	return ib, err
 }

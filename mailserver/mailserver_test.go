@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/jackc/pgx/v5"
@@ -18,24 +20,33 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
+// inboundDomain is the test server's DESKWOOT_INBOUND_DOMAIN.
+const inboundDomain = "In.Deskwoot.test"
+
 type world struct {
 	dbtest.Tenant
 	d       *desk.Desk
+	clock   *clock
 	inbox   int64
-	address string
+	address string // the receiving address Deskwoot assigned
 	smtp    string // listener address
 }
 
+// clock is the desk's injected clock, moved by tests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
 func newWorld(t *testing.T, maxBytes int64) world {
 	t.Helper()
-	w := world{Tenant: dbtest.NewTenant(t), d: &desk.Desk{DB: dbtest.App(t)}}
-	w.address = dbtest.Unique("help") + "@In.Acme.test"
-	ib, err := w.d.InboxCreate(context.Background(), w.Account.ID, desk.InboxInput{Name: "Email", Channel: "email",
-		Settings: map[string]any{"from_address": "support@acme.test", "inbound_address": w.address}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.inbox = ib.ID
+	c := &clock{t: time.Now()}
+	w := world{Tenant: dbtest.NewTenant(t), clock: c, d: &desk.Desk{DB: dbtest.App(t), InboundDomain: inboundDomain, Now: c.Now}}
+	w.inbox, w.address = w.emailInbox(t, w.Account.ID)
 	srv := mailserver.New(mailserver.Config{Desk: w.d, MaxBytes: maxBytes})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -45,6 +56,21 @@ func newWorld(t *testing.T, maxBytes int64) world {
 	t.Cleanup(func() { srv.Close() })
 	w.smtp = ln.Addr().String()
 	return w
+}
+
+// emailInbox creates an email inbox in acct and returns it with the
+// receiving address Deskwoot assigned.
+func (w world) emailInbox(t *testing.T, acct int64) (int64, string) {
+	t.Helper()
+	ib, err := w.d.InboxCreate(context.Background(), acct, desk.InboxInput{Name: "Email", Channel: "email",
+		Settings: map[string]any{"from_address": "support@acme.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ib.InboundAddress == nil || !strings.HasSuffix(*ib.InboundAddress, "@"+strings.ToLower(inboundDomain)) {
+		t.Fatalf("a new email inbox has receiving address %v, want one under %s", ib.InboundAddress, inboundDomain)
+	}
+	return ib.ID, *ib.InboundAddress
 }
 
 // send delivers raw mail over SMTP to rcpt.
@@ -198,17 +224,207 @@ func TestOversizedMailIsRefused(t *testing.T) {
 	}
 }
 
-func TestInboundAddressIsUniqueAcrossAccounts(t *testing.T) {
+// rcpt is the listener's answer to RCPT TO addr (nil when accepted).
+func (w world) rcpt(t *testing.T, addr string) error {
+	t.Helper()
+	c, err := smtp.Dial(w.smtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("ann@customer.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	return c.Rcpt(addr, nil)
+}
+
+func refused550(err error) bool {
+	var se *smtp.SMTPError
+	return errors.As(err, &se) && se.Code == 550
+}
+
+// countIn counts the messages of an account (all its inboxes).
+func countIn(t *testing.T, d *desk.Desk, acct int64) int {
+	t.Helper()
+	var n int
+	err := d.DB.InTenant(context.Background(), acct, func(tx pgx.Tx) error {
+		return tx.QueryRow(context.Background(), `SELECT count(*) FROM messages`).Scan(&n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Two workspaces never share a receiving address, cannot choose one, and
+// mail to one's address never reaches the other: through the real listener.
+func TestReceivingAddressesAreAssignedAndNeverShared(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := newWorld(t, 0)
+	b := a // same listener and desk, another workspace
+	b.Tenant = dbtest.NewTenant(t)
+	b.inbox, b.address = b.emailInbox(t, b.Account.ID)
+	if strings.EqualFold(a.address, b.address) {
+		t.Fatalf("two workspaces got the same receiving address %s", a.address)
+	}
+	local := strings.Split(a.address, "@")[0]
+	if len(local) < 32 {
+		t.Fatalf("receiving address %s: the local part is too short to be unguessable", a.address)
+	}
+	// Many more inboxes: every address distinct.
+	seen := map[string]bool{a.address: true, b.address: true}
+	for i := 0; i < 20; i++ {
+		_, addr := b.emailInbox(t, []int64{a.Account.ID, b.Account.ID}[i%2])
+		if seen[addr] {
+			t.Fatalf("receiving address %s issued twice", addr)
+		}
+		seen[addr] = true
+	}
+
+	// B cannot claim A's address, in settings or on update; nothing changes.
+	for _, claim := range []any{a.address, strings.ToUpper(a.address), nil} {
+		_, err := b.d.InboxCreate(ctx, b.Account.ID, desk.InboxInput{Name: "Thief", Channel: "email",
+			Settings: map[string]any{"inbound_address": claim}})
+		if !errors.Is(err, desk.ErrInvalid) || !strings.Contains(err.Error(), "assigned by Deskwoot") {
+			t.Fatalf("creating an inbox with inbound_address %v: %v, want the assigned-address refusal", claim, err)
+		}
+		_, err = b.d.InboxUpdate(ctx, b.Account.ID, b.inbox, desk.InboxPatch{Settings: map[string]any{"inbound_address": claim}})
+		if !errors.Is(err, desk.ErrInvalid) || !strings.Contains(err.Error(), b.address) {
+			t.Fatalf("updating inbound_address to %v: %v, want a refusal naming %s", claim, err, b.address)
+		}
+	}
+	for _, w := range []world{a, b} {
+		acct, inbox, err := w.d.EmailInbox(ctx, strings.ToUpper(w.address))
+		if err != nil || acct != w.Account.ID || inbox != w.inbox {
+			t.Fatalf("%s routes to %d/%d (%v), want %d/%d", w.address, acct, inbox, err, w.Account.ID, w.inbox)
+		}
+	}
+
+	// Mail to A's address lands in A only; B's in B only.
+	before := countIn(t, b.d, b.Account.ID)
+	if err := a.send(t, a.address, mailText(dbtest.Unique("a")+"@customer.test", "", "For A", "Hello A")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(a.messages(t)); n != 1 {
+		t.Fatalf("A has %d messages, want 1", n)
+	}
+	if n := countIn(t, b.d, b.Account.ID); n != before {
+		t.Fatalf("A's mail reached B (%d messages, had %d)", n, before)
+	}
+	if err := b.send(t, b.address, mailText(dbtest.Unique("b")+"@customer.test", "", "For B", "Hello B")); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.messages(t); len(got) != 1 || got[0].content != "Hello B" {
+		t.Fatalf("B's inbox: %+v", got)
+	}
+	if n := len(a.messages(t)); n != 1 {
+		t.Fatalf("B's mail reached A (%d messages)", n)
+	}
+
+	// The same local part under another domain, a guessed one, and a
+	// tenant's own address are all refused at RCPT.
+	for _, addr := range []string{local + "@example.com", strings.Repeat("0", 32) + "@" + inboundDomain, "support@acme.test"} {
+		if err := a.rcpt(t, addr); !refused550(err) {
+			t.Fatalf("RCPT %s: %v, want 550", addr, err)
+		}
+	}
+}
+
+// Mail forwarded by the tenant's own mailbox: the customer in From, the
+// tenant's public address in To, a rewritten (SRS) envelope sender, and our
+// address only in the envelope RCPT. It lands as the customer's and threads.
+func TestForwardedMailLandsAndThreads(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, 0)
-	other := dbtest.NewTenant(t)
-	_, err := w.d.InboxCreate(context.Background(), other.Account.ID, desk.InboxInput{Name: "Thief", Channel: "email",
-		Settings: map[string]any{"inbound_address": strings.ToUpper(w.address)}})
-	if !errors.Is(err, desk.ErrConflict) {
-		t.Fatalf("taking another account's inbound address: %v, want a conflict", err)
+	forward := func(id, inReplyTo, subject, body string) error {
+		raw := strings.Replace(mailText(id, inReplyTo, subject, body), "To: help\n", "To: Acme Support <support@acme.test>\nX-Forwarded-To: "+w.address+"\n", 1)
+		c, err := smtp.Dial(w.smtp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.SendMail("SRS0=x1=AB=customer.test=ann@acme.test", []string{w.address}, strings.NewReader(strings.ReplaceAll(raw, "\n", "\r\n")))
 	}
-	acct, inbox, err := w.d.EmailInbox(context.Background(), w.address)
-	if err != nil || acct != w.Account.ID || inbox != w.inbox {
-		t.Fatalf("the address still routes to %d/%d (%v), want %d/%d", acct, inbox, err, w.Account.ID, w.inbox)
+	first := dbtest.Unique("f1") + "@customer.test"
+	if err := forward(first, "", "Order 1042", "Where is my order?"); err != nil {
+		t.Fatal(err)
+	}
+	second := dbtest.Unique("f2") + "@customer.test"
+	if err := forward(second, first, "Re: Order 1042", "Any news?"); err != nil {
+		t.Fatal(err)
+	}
+	ms := w.messages(t)
+	if len(ms) != 2 || ms[0].conv != ms[1].conv || ms[0].subject != "Order 1042" || ms[1].content != "Any news?" {
+		t.Fatalf("forwarded mail: %+v", ms)
+	}
+	var email string
+	err := w.d.DB.InTenant(context.Background(), w.Account.ID, func(tx pgx.Tx) error {
+		return tx.QueryRow(context.Background(), `SELECT ct.email FROM conversations c JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = $1`, ms[0].conv).Scan(&email)
+	})
+	if err != nil || email != "ann@customer.test" {
+		t.Fatalf("the conversation's contact is %q (%v), want the original sender ann@customer.test", email, err)
+	}
+}
+
+// A rotated-out address keeps receiving for the grace period, then is
+// refused at RCPT; the new one receives at once.
+func TestRotatedAddressWorksThroughGraceThenIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t, 0)
+	w.d.InboundRotationGrace = 72 * time.Hour
+	old := w.address
+	ib, err := w.d.InboxInboundRotate(ctx, w.Account.ID, w.inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ib.InboundAddress == nil || *ib.InboundAddress == old {
+		t.Fatalf("after rotation the address is %v (was %s)", ib.InboundAddress, old)
+	}
+	next := *ib.InboundAddress
+	if len(ib.PreviousInboundAddresses) != 1 || ib.PreviousInboundAddresses[0].Address != old ||
+		!ib.PreviousInboundAddresses[0].AcceptedUntil.Equal(w.clock.Now().Add(72*time.Hour).UTC().Truncate(time.Microsecond)) ||
+		!strings.Contains(ib.ForwardingInstructions, old) {
+		t.Fatalf("after rotation: previous %+v, instructions %q", ib.PreviousInboundAddresses, ib.ForwardingInstructions)
+	}
+	if err := w.send(t, next, mailText(dbtest.Unique("n")+"@customer.test", "", "New", "to the new address")); err != nil {
+		t.Fatalf("mail to the new address: %v", err)
+	}
+	w.clock.Add(71 * time.Hour)
+	if err := w.send(t, old, mailText(dbtest.Unique("o")+"@customer.test", "", "Old", "to the old address in grace")); err != nil {
+		t.Fatalf("mail to the old address within the grace period: %v", err)
+	}
+	w.clock.Add(2 * time.Hour)
+	if err := w.rcpt(t, old); !refused550(err) {
+		t.Fatalf("RCPT to the old address after the grace period: %v, want 550", err)
+	}
+	if err := w.rcpt(t, next); err != nil {
+		t.Fatalf("RCPT to the new address: %v", err)
+	}
+	if n := len(w.messages(t)); n != 2 {
+		t.Fatalf("%d messages, want 2", n)
+	}
+	list, err := w.d.InboxList(ctx, w.Account.ID, desk.Scope{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range list {
+		if x.ID == w.inbox && (x.InboundAddress == nil || *x.InboundAddress != next || len(x.PreviousInboundAddresses) != 0) {
+			t.Fatalf("after the grace period the inbox shows %v and previous %+v", x.InboundAddress, x.PreviousInboundAddresses)
+		}
+	}
+	// An api inbox has no address to rotate.
+	api, err := w.d.InboxCreate(ctx, w.Account.ID, desk.InboxInput{Name: "API", Channel: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.d.InboxInboundRotate(ctx, w.Account.ID, api.ID); !errors.Is(err, desk.ErrInvalid) {
+		t.Fatalf("rotating an api inbox: %v, want invalid", err)
+	}
+	// Another account cannot rotate it.
+	other := dbtest.NewTenant(t)
+	if _, err := w.d.InboxInboundRotate(ctx, other.Account.ID, w.inbox); !errors.Is(err, desk.ErrNotFound) {
+		t.Fatalf("rotating another account's inbox: %v, want not found", err)
 	}
 }

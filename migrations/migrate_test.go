@@ -15,9 +15,10 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-// TestMigrateIsRepeatableAndRefusesUnknownVersions runs against a database
-// of its own, so that the version it plants cannot disturb other packages.
-func TestMigrateIsRepeatableAndRefusesUnknownVersions(t *testing.T) {
+// scratchDB creates an empty database owned by the schema owner, dropped
+// when the test ends, and returns the owner's URL for it.
+func scratchDB(t *testing.T, prefix string) string {
+	t.Helper()
 	ctx := context.Background()
 	if dbtest.SuperuserURL() == "" {
 		t.Skip("needs the test cluster's superuser to create a scratch database")
@@ -26,14 +27,21 @@ func TestMigrateIsRepeatableAndRefusesUnknownVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer su.Close(ctx)
-	name := fmt.Sprintf("migtest_%d", os.Getpid())
+	t.Cleanup(func() { su.Close(context.Background()) })
+	name := fmt.Sprintf("%s_%d", prefix, os.Getpid())
 	su.Exec(ctx, "DROP DATABASE IF EXISTS "+name)
 	if _, err := su.Exec(ctx, "CREATE DATABASE "+name+" OWNER deskwoot_owner"); err != nil {
 		t.Fatal(err)
 	}
-	defer su.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)")
-	url := strings.Replace(dbtest.OwnerURL(), "/deskwoot?", "/"+name+"?", 1)
+	t.Cleanup(func() { su.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)") })
+	return strings.Replace(dbtest.OwnerURL(), "/deskwoot?", "/"+name+"?", 1)
+}
+
+// TestMigrateIsRepeatableAndRefusesUnknownVersions runs against a database
+// of its own, so that the version it plants cannot disturb other packages.
+func TestMigrateIsRepeatableAndRefusesUnknownVersions(t *testing.T) {
+	ctx := context.Background()
+	url := scratchDB(t, "migtest")
 
 	all, err := migrations.All()
 	if err != nil {

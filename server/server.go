@@ -52,6 +52,12 @@ type Config struct {
 	// SMTPAddr is where the inbound mail listener listens
 	// (DESKWOOT_SMTP_ADDR); empty leaves it off.
 	SMTPAddr string
+	// InboundDomain is the domain of the receiving addresses Deskwoot
+	// assigns to email inboxes (DESKWOOT_INBOUND_DOMAIN); its MX points at
+	// the SMTP listener. InboundRotationGrace is how long a rotated-out
+	// address still receives (DESKWOOT_INBOUND_ROTATION_GRACE, 7 days when 0).
+	InboundDomain        string
+	InboundRotationGrace time.Duration
 	// OutboxWorkers is how many deliveries one replica runs at once (10 when 0).
 	OutboxWorkers int
 	// AllowPrivateWebhooks lets api inboxes deliver to loopback and private
@@ -145,7 +151,8 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	}
 	lg := &audit.Log{DB: db}
 	hub := desk.NewEventHub(db.Pool)
-	d := &desk.Desk{DB: db, Hub: hub, EventRetention: cfg.EventRetention}
+	d := &desk.Desk{DB: db, Hub: hub, EventRetention: cfg.EventRetention,
+		InboundDomain: cfg.InboundDomain, InboundRotationGrace: cfg.InboundRotationGrace}
 	ob, err := outbox.New(outbox.Config{DB: db, Desk: d, Workers: cfg.OutboxWorkers, AllowPrivateTargets: cfg.AllowPrivateWebhooks})
 	if err != nil {
 		db.Close()
@@ -155,11 +162,15 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	var mailSrv *mailserver.Server
 	var mailLn net.Listener
 	if cfg.SMTPAddr != "" {
+		if cfg.InboundDomain == "" {
+			db.Close()
+			return nil, errors.New("DESKWOOT_SMTP_ADDR is set but DESKWOOT_INBOUND_DOMAIN is not: set the domain whose MX points at the listener, e.g. in.example.com")
+		}
 		if mailLn, err = net.Listen("tcp", cfg.SMTPAddr); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("smtp listener (DESKWOOT_SMTP_ADDR): %w", err)
 		}
-		mailSrv = mailserver.New(mailserver.Config{Desk: d})
+		mailSrv = mailserver.New(mailserver.Config{Desk: d, Domain: cfg.InboundDomain})
 	}
 	hosts := cfg.AllowedHosts
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" && !isLoopback(u.Hostname()) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/server"
 	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/trial"
 )
 
 var version = "dev"
@@ -36,7 +38,8 @@ Usage:
 
 Environment (flags mirror them; see --help of each command):
   DATABASE_URL, DESKWOOT_APP_DATABASE_URL, DESKWOOT_APP_PASSWORD, DESKWOOT_ADDR,
-  DESKWOOT_PUBLIC_URL, DESKWOOT_ALLOWED_HOSTS, DESKWOOT_SMTP_ADDR, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
+  DESKWOOT_PUBLIC_URL, DESKWOOT_ALLOWED_HOSTS, DESKWOOT_SMTP_ADDR, DESKWOOT_INBOUND_DOMAIN,
+  DESKWOOT_INBOUND_ROTATION_GRACE, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
   STRIPE_API_BASE, DESKWOOT_STRIPE_PRICE_{STARTER,BUSINESS,ENTERPRISE}, DESKWOOT_GRACE_PERIOD
 `
 
@@ -89,6 +92,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	allowPrivate := fs.Bool("webhook-allow-private", env("DESKWOOT_WEBHOOK_ALLOW_PRIVATE", "") == "true", "let api inbox webhooks reach loopback and private addresses (DESKWOOT_WEBHOOK_ALLOW_PRIVATE=true)")
 	oauthLoopback := fs.Bool("oauth-allow-loopback-metadata", env("DESKWOOT_OAUTH_ALLOW_LOOPBACK_METADATA", "") == "true", "let OAuth client ID metadata documents be fetched from http loopback URLs, for tests and local clients (DESKWOOT_OAUTH_ALLOW_LOOPBACK_METADATA=true)")
 	smtpAddr := fs.String("smtp-addr", env("DESKWOOT_SMTP_ADDR", ""), "inbound mail listener address, e.g. :2525; off when empty (DESKWOOT_SMTP_ADDR)")
+	inbound := addInboundFlags(fs, "")
 	stripeFlags := addBillingFlags(fs)
 	limits := addRetentionFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -109,12 +113,38 @@ func serveCmd(ctx context.Context, args []string) error {
 	if err := limits.apply(&cfg); err != nil {
 		return err
 	}
+	if err := inbound.apply(&cfg); err != nil {
+		return err
+	}
 	app, err := server.Build(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "deskwoot serving on http://%s (MCP at %s/api/mcp)\n", *addr, *public)
 	return app.Run(ctx, *addr)
+}
+
+// inboundFlags are the receiving addresses' domain and rotation grace.
+type inboundFlags struct{ domain, grace *string }
+
+func addInboundFlags(fs *flag.FlagSet, defaultDomain string) *inboundFlags {
+	return &inboundFlags{
+		domain: fs.String("inbound-domain", env("DESKWOOT_INBOUND_DOMAIN", defaultDomain), "domain of the receiving addresses assigned to email inboxes, e.g. in.example.com (DESKWOOT_INBOUND_DOMAIN)"),
+		grace:  fs.String("inbound-rotation-grace", env("DESKWOOT_INBOUND_ROTATION_GRACE", "7d"), "how long a rotated-out receiving address still receives, e.g. 7d or 36h (DESKWOOT_INBOUND_ROTATION_GRACE)"),
+	}
+}
+
+func (f *inboundFlags) apply(cfg *server.Config) error {
+	d := strings.ToLower(strings.TrimSpace(*f.domain))
+	if d != "" && (strings.ContainsAny(d, "@/: ") || !strings.Contains(d, ".")) {
+		return fmt.Errorf("DESKWOOT_INBOUND_DOMAIN must be a domain name such as in.example.com, not %q", *f.domain)
+	}
+	g, err := trial.ParseExtend(*f.grace)
+	if err != nil || g < 0 {
+		return fmt.Errorf("DESKWOOT_INBOUND_ROTATION_GRACE must be a duration such as 7d or 36h, not %q", *f.grace)
+	}
+	cfg.InboundDomain, cfg.InboundRotationGrace = d, g
+	return nil
 }
 
 // retentionFlags are how long idempotency keys and events are kept.

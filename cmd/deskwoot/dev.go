@@ -32,6 +32,10 @@ func devCmd(ctx context.Context, args []string) error {
 	addr := fs.String("addr", env("DESKWOOT_ADDR", "127.0.0.1:8080"), "listen address (DESKWOOT_ADDR)")
 	dir := fs.String("dir", ".deskwoot", "where the private PostgreSQL keeps its data")
 	limits := addRetentionFlags(fs)
+	// A local trial receives mail on a local domain; the listener is on
+	// when DESKWOOT_SMTP_ADDR is set.
+	inbound := addInboundFlags(fs, "in.deskwoot.localhost")
+	smtpAddr := fs.String("smtp-addr", env("DESKWOOT_SMTP_ADDR", ""), "inbound mail listener address, e.g. 127.0.0.1:2525; off when empty (DESKWOOT_SMTP_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,8 +61,11 @@ func devCmd(ctx context.Context, args []string) error {
 	mcp.Version = version
 	public := "http://" + *addr
 	// A local trial delivers webhooks to local receivers.
-	cfg := server.Config{AppDatabaseURL: app, Addr: *addr, PublicURL: public, AllowPrivateWebhooks: true, OAuthAllowLoopbackMetadata: true}
+	cfg := server.Config{AppDatabaseURL: app, Addr: *addr, PublicURL: public, AllowPrivateWebhooks: true, OAuthAllowLoopbackMetadata: true, SMTPAddr: *smtpAddr}
 	if err := limits.apply(&cfg); err != nil {
+		return err
+	}
+	if err := inbound.apply(&cfg); err != nil {
 		return err
 	}
 	srv, err := server.Build(ctx, cfg)
