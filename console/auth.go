@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/tenancy"
@@ -76,6 +77,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	if wait := c.cfg.Logins.Take(email, c.cfg.Now()); wait > 0 {
 		f.Message = fmt.Sprintf("Too many sign-in attempts for this email; try again in %d seconds.", int(wait.Seconds())+1)
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		c.render(w, r, http.StatusTooManyRequests, "signin", page)
 		return
 	}

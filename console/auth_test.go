@@ -158,6 +158,9 @@ func TestSignInErrorsAndThrottle(t *testing.T) {
 	}
 	p = wantStatus(t, b.post("/signin", url.Values{"email": {email}, "password": {"correct horse battery"}}), http.StatusTooManyRequests)
 	p.has(t, "Too many sign-in attempts")
+	if ra := p.Header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("a throttled sign-in carries Retry-After %q, want seconds", ra)
+	}
 	if b.cookie(sessionCookie) != nil {
 		t.Fatal("signed in past the throttle")
 	}
