@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -364,6 +365,20 @@ func TestSettingsPages(t *testing.T) {
 		t.Errorf("smtp host %q port %q", mp.fieldValue("email.smtp_host"), mp.fieldValue("email.smtp_port"))
 	}
 	mp.lacks(t, "mail-pass-xyz")
+	// The receiving address is Deskwoot's, shown read-only with how to
+	// forward to it, and rotates; no form field claims one.
+	addr := mp.fieldValue("receiving_address")
+	if !regexp.MustCompile(`^[0-9a-f]{32}@in\.deskwoot\.test$`).MatchString(addr) {
+		t.Errorf("receiving address field %q", addr)
+	}
+	mp.has(t, "Receiving address", "forward every message that arrives at help@example.com", "Rotate address")
+	mp.lacks(t, "Inbound address")
+	wantRedirect(t, b.post(p.Header.Get("Location")+"/inbound_address/rotate", url.Values{}), p.Header.Get("Location"))
+	rp := wantStatus(t, b.get(p.Header.Get("Location")), http.StatusOK)
+	if next := rp.fieldValue("receiving_address"); next == "" || next == addr {
+		t.Errorf("after rotation the address is %q (was %q)", next, addr)
+	}
+	rp.has(t, addr, "still receives until")
 
 	// Team: invite a person with a role; bad input keeps the fields.
 	p = wantStatus(t, b.post("/settings/team/people", url.Values{"invite_name": {"Bo"}, "invite_email": {"bo@example"}, "invite_password": {"short"}, "role": {"agent"}}), http.StatusBadRequest)

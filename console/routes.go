@@ -43,6 +43,7 @@ func (c *Console) routes() {
 	c.handle("GET /settings/inboxes/{id}", admin, c.inboxPage)
 	c.handle("POST /settings/inboxes/{id}", admin, c.inboxUpdate)
 	c.handle("POST /settings/inboxes/{id}/members", admin, c.inboxMemberAdd)
+	c.handle("POST /settings/inboxes/{id}/inbound_address/rotate", admin, c.inboxInboundRotate)
 	c.handle("GET /settings/team", admin, c.teamPage)
 	c.handle("POST /settings/team/people", admin, c.teamInvite)
 	c.handle("POST /settings/team/teams", admin, c.teamCreate)

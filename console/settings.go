@@ -24,8 +24,7 @@ var channelFields = map[string][]channelField{
 		{Key: "webhook_secret", Label: "Webhook secret", Type: "password", Secret: true, Hint: "Signs each delivery (X-Deskwoot-Signature)."},
 	},
 	"email": {
-		{Key: "from_address", Label: "From address", Type: "email"},
-		{Key: "inbound_address", Label: "Inbound address", Type: "email", Hint: "Mail to this address lands in this inbox."},
+		{Key: "from_address", Label: "From address", Type: "email", Hint: "Customers write to it and replies leave from it; its mailbox forwards to the receiving address Deskwoot assigns."},
 		{Key: "smtp_host", Label: "SMTP host", Type: "text"},
 		{Key: "smtp_port", Label: "SMTP port", Type: "text", Number: true},
 		{Key: "smtp_username", Label: "SMTP username", Type: "text"},
@@ -285,6 +284,22 @@ func (c *Console) inboxUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	c.record(r, audit.Entry{Action: "inbox.update", Target: map[string]int64{"inbox_id": id}})
 	c.flash(w, "Inbox saved.")
+	c.redirect(w, r, fmt.Sprintf("/settings/inboxes/%d", id))
+}
+
+// inboxInboundRotate gives an email inbox a new receiving address; the old
+// one keeps receiving for the grace period.
+func (c *Console) inboxInboundRotate(w http.ResponseWriter, r *http.Request) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return
+	}
+	if _, err := c.cfg.Desk.InboxInboundRotate(r.Context(), c.me(r).AccountID, id); err != nil {
+		c.failDomain(w, r, err)
+		return
+	}
+	c.record(r, audit.Entry{Action: "inbox.inbound_address.rotate", Target: map[string]int64{"inbox_id": id}})
+	c.flash(w, "New receiving address issued; the old one keeps receiving for the grace period.")
 	c.redirect(w, r, fmt.Sprintf("/settings/inboxes/%d", id))
 }
 
