@@ -66,9 +66,10 @@ func (f *Form) OK() bool { return len(f.Errors) == 0 && f.Message == "" }
 // FailErr files a domain error on the form and reports whether it was one
 // a person can fix (invalid input, a conflict, something not found). The
 // domain words its messages after the REST fields ("account_name must
-// be …"); fields maps such a leading name to the form field, and the rest
-// of the message ("Must be …") goes next to that field. Anything else is
-// for the caller to treat as a server error.
+// be …"); fields maps such a leading name to the form field, and the
+// message goes next to that field (without the name when it reads "must
+// …", since the field's label says it). Anything else is for the caller to
+// treat as a server error.
 func (f *Form) FailErr(err error, fields map[string]string) bool {
 	if !errors.Is(err, tenancy.ErrInvalid) && !errors.Is(err, tenancy.ErrConflict) && !errors.Is(err, tenancy.ErrNotFound) {
 		return false
@@ -79,6 +80,9 @@ func (f *Form) FailErr(err error, fields map[string]string) bool {
 	}
 	for key, field := range fields {
 		if rest, ok := strings.CutPrefix(msg, key+" "); ok {
+			if !strings.HasPrefix(rest, "must ") {
+				rest = msg
+			}
 			f.Fail(field, sentence(rest))
 			return true
 		}

@@ -60,9 +60,13 @@ type browser struct {
 }
 
 func newBrowser(t *testing.T, srv *httptest.Server) *browser {
+	return &browser{t: t, base: srv.URL, hc: newBrowserClient()}
+}
+
+func newBrowserClient() *http.Client {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, base: srv.URL, hc: &http.Client{Jar: jar, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 type page struct {

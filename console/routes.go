@@ -50,6 +50,15 @@ func (c *Console) routes() {
 	c.handle("GET /settings/labels", admin, c.labelsPage)
 	c.handle("POST /settings/labels", admin, c.labelCreate)
 
+	c.handle("GET /drafts", member, c.draftList)
+	c.handle("POST /drafts/{id}/approve", member, c.draftApprove)
+	c.handle("POST /drafts/{id}/reject", member, c.draftReject)
+
+	c.handle("GET /settings/mcp", admin, c.mcpSettings)
+	c.handle("POST /settings/mcp", admin, c.mcpSwitch)
+	c.handle("POST /settings/mcp/tokens", admin, c.mcpTokenCreate)
+	c.handle("POST /settings/mcp/tokens/{id}/revoke", admin, c.mcpTokenRevoke)
+
 	c.handle("GET /", public, c.notFound)
 }
 

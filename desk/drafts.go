@@ -221,3 +221,76 @@ func (d *Desk) DraftCount(ctx context.Context, acct int64, sc Scope) (int, error
 	b.Queue(`SELECT count(*) FROM drafts `+w.sql(), w.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
 	return n, d.DB.Batch(ctx, acct, b)
 }
+
+// DraftInContext is a pending draft with what a reviewer needs beside it:
+// the conversation's subject, contact and inbox, the token that drafted
+// it, and the conversation's last few messages (oldest first).
+type DraftInContext struct {
+	Draft
+	ConversationSubject string
+	ContactName         string
+	InboxName           string
+	TokenName           string
+	Recent              []Message
+}
+
+// DraftQueue pages the pending drafts in the scope's inboxes, newest
+// first, each with its context (recent messages per conversation), in two
+// round trips.
+func (d *Desk) DraftQueue(ctx context.Context, acct int64, sc Scope, cursor string, limit, recent int) ([]DraftInContext, *string, error) {
+	drafts, next, err := d.DraftList(ctx, acct, DraftFilter{Status: "pending", Scope: sc, Cursor: cursor, Limit: limit})
+	if err != nil || len(drafts) == 0 {
+		return []DraftInContext{}, next, err
+	}
+	if recent < 1 || recent > 20 {
+		return nil, nil, invalid("recent must be 1 to 20")
+	}
+	out := make([]DraftInContext, len(drafts))
+	ids := make([]int64, len(drafts))
+	var convs []int64
+	at := map[int64]int{}
+	for i, dr := range drafts {
+		out[i].Draft, ids[i], at[dr.ID] = dr, dr.ID, i
+		if dr.ConversationID != nil {
+			convs = append(convs, *dr.ConversationID)
+		}
+	}
+	recentBy := map[int64][]Message{}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT d.id, coalesce(c.subject, d.subject, ''), coalesce(ct.name, ''), i.name, coalesce(t.name, '')
+		FROM drafts d
+		LEFT JOIN conversations c ON c.id = d.conversation_id
+		LEFT JOIN contacts ct ON ct.id = coalesce(c.contact_id, d.contact_id)
+		JOIN inboxes i ON i.id = d.inbox_id
+		LEFT JOIN mcp_tokens t ON t.id = d.token_id
+		WHERE d.id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id int64
+			var subject, contact, inbox, token string
+			if err := rows.Scan(&id, &subject, &contact, &inbox, &token); err != nil {
+				return err
+			}
+			x := &out[at[id]]
+			x.ConversationSubject, x.ContactName, x.InboxName, x.TokenName = subject, contact, inbox, token
+		}
+		return rows.Err()
+	})
+	b.Queue(`SELECT m.* FROM unnest($1::bigint[]) AS c(id)
+		CROSS JOIN LATERAL (SELECT `+messageColumns+` FROM messages WHERE conversation_id = c.id ORDER BY id DESC LIMIT $2) m
+		ORDER BY m.id`, slices.Compact(slices.Sorted(slices.Values(convs))), recent).Query(func(rows pgx.Rows) error {
+		ms, err := pgx.CollectRows(rows, scanMessage)
+		for _, m := range ms {
+			recentBy[m.ConversationID] = append(recentBy[m.ConversationID], m)
+		}
+		return err
+	})
+	if err := d.DB.Batch(ctx, acct, b); err != nil {
+		return nil, nil, err
+	}
+	for i := range out {
+		if c := out[i].ConversationID; c != nil {
+			out[i].Recent = recentBy[*c]
+		}
+	}
+	return out, next, nil
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/deskwoot/deskwoot/clientconfig"
 	"github.com/deskwoot/deskwoot/demo"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/localpg"
@@ -99,7 +100,6 @@ func devCmd(ctx context.Context, args []string) error {
 }
 
 func printDevBanner(public string, ws demo.Workspace) {
-	url := public + "/api/mcp"
 	fmt.Printf(`
 Deskwoot demo workspace %q (account %d)
   console:          %s   (sign in with the admin login)
@@ -107,23 +107,10 @@ Deskwoot demo workspace %q (account %d)
   admin API token:  %s
   MCP token:        %s   (all ten scopes, every inbox)
 
-MCP client configuration — Claude Desktop, Cursor and most clients ("mcpServers"):
-{
-  "mcpServers": {
-    "deskwoot": {
-      "url": "%s",
-      "headers": { "Authorization": "Bearer %s" }
-    }
-  }
-}
-
-OpenClaw (~/.openclaw/openclaw.json):
-{ "mcp": { "servers": { "deskwoot": { "url": "%s", "transport": "streamable-http", "headers": { "Authorization": "Bearer %s" } } } } }
-or: openclaw mcp add deskwoot --url %s --transport streamable-http --header 'Authorization=Bearer %s'
-
-MCP Inspector CLI:
-npx -y @modelcontextprotocol/inspector@2.12.0 --cli %s --transport http --header "Authorization: Bearer %s" --method tools/list
-
-`, ws.AccountName, ws.AccountID, public, ws.AdminEmail, ws.AdminPassword, ws.AdminAPIToken, ws.MCPToken,
-		url, ws.MCPToken, url, ws.MCPToken, url, ws.MCPToken, url, ws.MCPToken)
+`, ws.AccountName, ws.AccountID, public, ws.AdminEmail, ws.AdminPassword, ws.AdminAPIToken, ws.MCPToken)
+	// The same configurations the console's MCP page shows.
+	cs := clientconfig.For(public+"/api/mcp", ws.MCPToken)
+	fmt.Printf("MCP client configuration — %s:\n%s\n\n", cs[0].Title, cs[0].Text)
+	fmt.Printf("%s:\n%s\nor: %s\n\n", cs[1].Title, cs[1].Text, cs[2].Text)
+	fmt.Printf("%s:\n%s\n\n", cs[3].Title, cs[3].Text)
 }
