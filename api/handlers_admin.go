@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -208,34 +209,10 @@ func (s *Server) mcpTokenRevoke(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) auditList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var f audit.Filter
-	var err error
-	if f.ActorID, err = queryInt(r, "actor"); err != nil {
+	f, err := audit.ParseFilter(q)
+	if err != nil {
 		writeError(w, r, err)
 		return
-	}
-	token := "token"
-	if q.Get(token) == "" {
-		token = "token_id" // accepted as a synonym
-	}
-	if f.TokenID, err = queryInt(r, token); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	f.Action = q.Get("tool")
-	if f.Action == "" {
-		f.Action = q.Get("action")
-	}
-	f.Decision = q.Get("decision")
-	for name, dst := range map[string]**time.Time{"since": &f.Since, "until": &f.Until} {
-		if v := q.Get(name); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "%s must be an RFC 3339 time", name))
-				return
-			}
-			*dst = &t
-		}
 	}
 	limit, err := queryInt(r, "limit")
 	if err != nil || limit > 100 {
@@ -264,4 +241,31 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request) {
 		next = &c
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"audit": rows, "next_cursor": next})
+}
+
+// auditExport streams every audit row the filters select as CSV or JSON
+// lines (?format=csv|jsonl, the same filters as GET /api/v1/audit). The
+// export itself is audited with the person as actor.
+func (s *Server) auditExport(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f, err := audit.ParseFilter(q)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	format := q.Get("format")
+	ctype := map[string]string{audit.FormatCSV: "text/csv; charset=utf-8", audit.FormatJSONL: "application/x-ndjson"}[format]
+	if ctype == "" {
+		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "format must be csv or jsonl"))
+		return
+	}
+	p := principal(r)
+	s.record(r, audit.Entry{Action: "audit.export", Reasons: []string{"format=" + format, "door=rest"}})
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Disposition", `attachment; filename="deskwoot-audit.`+format+`"`)
+	if err := audit.Export(r.Context(), s.cfg.DB, p.AccountID, f, format, w); err != nil {
+		// The status line is gone once rows stream; the cut-short body and
+		// the log say what happened.
+		slog.ErrorContext(r.Context(), "audit export failed", "err", err)
+	}
 }

@@ -56,6 +56,7 @@ func (s *Server) Routes(r *mux.Router) {
 	v1.HandleFunc("/mcp/tokens/{id}", s.admin(s.mcpTokenRevoke)).Methods(http.MethodDelete)
 
 	v1.HandleFunc("/audit", s.admin(s.auditList)).Methods(http.MethodGet)
+	v1.HandleFunc("/audit/export", s.admin(s.auditExport)).Methods(http.MethodGet)
 
 	v1.HandleFunc("/billing/checkout", s.admin(s.billingCheckout)).Methods(http.MethodPost)
 	v1.HandleFunc("/billing/portal", s.admin(s.billingPortal)).Methods(http.MethodPost)

@@ -277,11 +277,13 @@ func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 
 // VerifyResult is the outcome of a chain check.
 type VerifyResult struct {
-	Checked  int    `json:"checked"`
-	Unsealed int    `json:"unsealed"`
-	OK       bool   `json:"ok"`
-	BrokenAt *int64 `json:"broken_at_audit_id"`
-	Problem  string `json:"problem,omitempty"`
+	Checked int `json:"checked"`
+	// ThroughID is the audit row the verified chain ends at (0: none yet).
+	ThroughID int64  `json:"verified_through_audit_id"`
+	Unsealed  int    `json:"unsealed"`
+	OK        bool   `json:"ok"`
+	BrokenAt  *int64 `json:"broken_at_audit_id"`
+	Problem   string `json:"problem,omitempty"`
 }
 
 // Verify recomputes the account's chain from the audit rows and names the
@@ -321,6 +323,7 @@ func Verify(ctx context.Context, db *tenancy.DB, acct int64) (VerifyResult, erro
 				return nil
 			}
 			res.Checked++
+			res.ThroughID = x.ID
 			want++
 		}
 		if err := rows.Err(); err != nil {

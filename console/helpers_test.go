@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
@@ -203,3 +205,5 @@ func accountOf(t *testing.T, c *Console, b *browser) (tenancy.UserPrincipal, ten
 	}
 	return p, a
 }
+
+func ownerPool(t *testing.T) *pgxpool.Pool { return dbtest.Owner(t) }

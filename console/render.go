@@ -155,6 +155,13 @@ func funcs(assets map[string]string) template.FuncMap {
 		"at":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"date": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 		"join": strings.Join,
+		// short cuts a long id (a hash) to n characters for display.
+		"short": func(s string, n int) string {
+			if len(s) <= n {
+				return s
+			}
+			return s[:n] + "…"
+		},
 	}
 }
 

@@ -54,6 +54,9 @@ func (c *Console) routes() {
 	c.handle("POST /drafts/{id}/approve", member, c.draftApprove)
 	c.handle("POST /drafts/{id}/reject", member, c.draftReject)
 
+	c.handle("GET /audit", admin, c.auditLog)
+	c.handle("GET /audit/export", admin, c.auditExport)
+
 	c.handle("GET /settings/mcp", admin, c.mcpSettings)
 	c.handle("POST /settings/mcp", admin, c.mcpSwitch)
 	c.handle("POST /settings/mcp/tokens", admin, c.mcpTokenCreate)

@@ -1,0 +1,93 @@
+package console
+
+import (
+	"context"
+	"encoding/csv"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/deskwoot/deskwoot/audit"
+)
+
+func TestAuditPage(t *testing.T) {
+	t.Parallel()
+	c, srv := testConsole(t, nil)
+	b, _ := signUp(t, srv)
+	p, _ := accountOf(t, c, b)
+	wantRedirect(t, b.post("/settings/mcp", url.Values{"enabled": {"on"}}), "/settings/mcp")
+	if _, err := audit.Seal(context.Background(), c.cfg.DB, p.AccountID); err != nil {
+		t.Fatal(err)
+	}
+	pg := wantStatus(t, b.get("/audit"), http.StatusOK)
+	pg.has(t, "Verified through row", "settings.mcp", "enabled=true", "user.signup", "Export CSV", "Export JSON lines")
+
+	// Filters: the tool filter keeps only its rows; the form keeps the value.
+	pg = wantStatus(t, b.get("/audit?tool=settings.mcp"), http.StatusOK)
+	pg.lacks(t, ">user.signup<")
+	if pg.fieldValue("tool") != "settings.mcp" {
+		t.Fatal("the tool filter is not kept")
+	}
+	wantStatus(t, b.get("/audit?decision=deny"), http.StatusOK).has(t, "No audit rows match")
+	bad := wantStatus(t, b.get("/audit?actor=abc&tool=x"), http.StatusBadRequest)
+	if e := bad.fieldError("actor"); !strings.Contains(e, "non-negative integer") || bad.fieldValue("tool") != "x" {
+		t.Fatalf("bad actor: error %q, tool kept %q", e, bad.fieldValue("tool"))
+	}
+	bad = wantStatus(t, b.get("/audit?since=yesterday"), http.StatusBadRequest)
+	if bad.fieldError("since") == "" {
+		t.Fatal("no error next to Since")
+	}
+
+	// Export: CSV of the filtered rows, audited as an export.
+	ex := wantStatus(t, b.get("/audit/export?format=csv&tool=settings.mcp"), http.StatusOK)
+	recs, err := csv.NewReader(strings.NewReader(ex.Body)).ReadAll()
+	if err != nil || len(recs) != 2 || recs[1][5] != "settings.mcp" {
+		t.Fatalf("csv export %v (%v)", recs, err)
+	}
+	if cd := ex.Header.Get("Content-Disposition"); !strings.Contains(cd, "attachment") {
+		t.Fatalf("Content-Disposition %q", cd)
+	}
+	jl := wantStatus(t, b.get("/audit/export?format=jsonl"), http.StatusOK)
+	if !strings.Contains(jl.Body, `"action":"audit.export"`) {
+		t.Fatal("the export is not audited")
+	}
+	wantStatus(t, b.get("/audit/export?format=pdf"), http.StatusBadRequest)
+
+	// Agents and other workspaces see none of it.
+	ag := newAgent(t, srv, b, p.AccountID)
+	wantStatus(t, ag.get("/audit"), http.StatusForbidden)
+	wantStatus(t, ag.get("/audit/export?format=csv"), http.StatusForbidden)
+	other, _ := signUp(t, srv)
+	wantStatus(t, other.get("/audit"), http.StatusOK).lacks(t, "settings.mcp")
+	if body := wantStatus(t, other.get("/audit/export?format=jsonl"), http.StatusOK).Body; strings.Contains(body, "settings.mcp") {
+		t.Fatal("another workspace exported these rows")
+	}
+	wantRedirect(t, newBrowser(t, srv).get("/audit"), "/signin?next=%2Faudit")
+}
+
+func TestAuditPageShowsABrokenChain(t *testing.T) {
+	t.Parallel()
+	c, srv := testConsole(t, nil)
+	b, _ := signUp(t, srv)
+	p, _ := accountOf(t, c, b)
+	if _, err := audit.Seal(context.Background(), c.cfg.DB, p.AccountID); err != nil {
+		t.Fatal(err)
+	}
+	// Tamper with a sealed row as the owner would have to (the app cannot).
+	owner := ownerPool(t)
+	tx, err := owner.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	for _, s := range []string{`SELECT set_config('deskwoot.account_id', $1::bigint::text, true)`, `UPDATE audit_log SET action = 'tampered' WHERE account_id = $1`} {
+		if _, err := tx.Exec(context.Background(), s, p.AccountID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, b.get("/audit"), http.StatusOK).has(t, "Broken at row", "altered after sealing")
+}
