@@ -193,8 +193,10 @@ func (s *Service) Portal(ctx context.Context, accountID int64) (string, error) {
 	return sess.URL, nil
 }
 
+// returnURL is the console's billing page, where Checkout and the portal
+// send the admin back to.
 func (s *Service) returnURL(query string) string {
-	u := strings.TrimRight(s.cfg.PublicURL, "/") + "/"
+	u := strings.TrimRight(s.cfg.PublicURL, "/") + "/billing"
 	if query != "" {
 		u += "?" + query
 	}

@@ -334,7 +334,7 @@ func TestCheckoutAndPortal(t *testing.T) {
 			"mode": "subscription", "client_reference_id": fmt.Sprint(acct),
 			"line_items[0][price]": billingtest.Prices["enterprise"], "line_items[0][quantity]": "1",
 			"subscription_data[metadata][account_id]": fmt.Sprint(acct), "metadata[account_id]": fmt.Sprint(acct),
-			"success_url": "https://desk.example.com/?billing=success",
+			"success_url": "https://desk.example.com/billing?billing=success",
 		} {
 			if got := f.Get(k); got != want {
 				t.Errorf("%s = %q, want %q", k, got, want)

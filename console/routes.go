@@ -62,6 +62,10 @@ func (c *Console) routes() {
 	c.handle("POST /settings/mcp/tokens", admin, c.mcpTokenCreate)
 	c.handle("POST /settings/mcp/tokens/{id}/revoke", admin, c.mcpTokenRevoke)
 
+	c.handle("GET /billing", admin, c.billingShow)
+	c.handle("POST /billing/checkout", admin, c.billingCheckout)
+	c.handle("POST /billing/portal", admin, c.billingPortal)
+
 	c.handle("GET /", public, c.notFound)
 }
 
