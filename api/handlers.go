@@ -322,7 +322,7 @@ func (s *Server) visibleConversation(r *http.Request, id int64, cursor string, l
 	if err != nil {
 		return desk.ConversationView{}, err
 	}
-	return s.cfg.Desk.ConversationFor(r.Context(), principal(r).AccountID, sc, id, cursor, limit)
+	return s.cfg.Desk.ConversationFor(r.Context(), principal(r).AccountID, sc, id, cursor, limit, nil)
 }
 
 type messageRequest struct {

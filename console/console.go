@@ -116,6 +116,7 @@ type who struct {
 	me      tenancy.UserPrincipal
 	account tenancy.Account
 	scope   *desk.Scope
+	drafts  *int // the pending drafts count, when a page already read it
 }
 
 // handle registers a route (a net/http pattern such as "GET /drafts")

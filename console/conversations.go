@@ -18,29 +18,12 @@ import (
 // step. Handlers read the form, call one desk function, render.
 
 // catalog is what the filters and controls choose from.
-type catalog struct {
-	Inboxes []desk.Inbox
-	Labels  []desk.Label
-	People  []desk.Agent
-	Teams   []desk.Team
-}
+type catalog struct{ desk.Catalog }
 
-// catalogFor loads the inboxes in scope, labels, people and teams.
-func (c *Console) catalogFor(r *http.Request, sc desk.Scope) (catalog, error) {
-	acct := c.me(r).AccountID
-	var k catalog
-	var err error
-	if k.Inboxes, err = c.cfg.Desk.InboxList(r.Context(), acct, sc, false); err != nil {
-		return k, err
-	}
-	if k.Labels, err = c.cfg.Desk.LabelList(r.Context(), acct); err != nil {
-		return k, err
-	}
-	if k.People, err = c.cfg.Desk.AgentList(r.Context(), acct); err != nil {
-		return k, err
-	}
-	k.Teams, err = c.cfg.Desk.TeamList(r.Context(), acct)
-	return k, err
+// counted hands the catalog's drafts count to the layout, which then need
+// not count again.
+func (c *Console) counted(r *http.Request, k *catalog) {
+	c.who(r).drafts = &k.Drafts
 }
 
 func (k catalog) inboxName(id int64) string {
@@ -83,15 +66,11 @@ func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	k, err := c.catalogFor(r, sc)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
+	var k catalog
 	q := r.URL.Query()
 	f := &Form{Values: q, Errors: map[string]string{}}
 	filter := desk.ConversationFilter{Status: q.Get("status"), Label: q.Get("label"), Assignee: q.Get("assignee"),
-		Query: q.Get("q"), UserID: c.me(r).UserID, Cursor: q.Get("cursor"), Limit: 50}
+		Query: q.Get("q"), UserID: c.me(r).UserID, Cursor: q.Get("cursor"), Limit: 50, Catalog: &k.Catalog}
 	if v := q.Get("inbox"); v != "" {
 		if filter.InboxID, err = strconv.ParseInt(v, 10, 64); err != nil || filter.InboxID <= 0 {
 			f.Fail("inbox", "Choose an inbox from the list.")
@@ -106,6 +85,13 @@ func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !f.OK() { // the list refused the filters before reading the catalog
+		if k.Catalog, err = c.cfg.Desk.CatalogGet(r.Context(), c.me(r).AccountID, sc); err != nil {
+			c.fail(w, r, err)
+			return
+		}
+	}
+	c.counted(r, &k)
 	d := convListData{Filters: k.filterFields(f), Query: textField(f, "q", "Search", "search"),
 		Any: q.Get("inbox")+q.Get("status")+q.Get("assignee")+q.Get("label")+q.Get("q") != ""}
 	for _, s := range rows {
@@ -172,11 +158,18 @@ func (k catalog) filterFields(f *Form) []field {
 	}
 }
 
-// msgView is a message with how the thread shows it.
+// msgView is a message as the thread shows it, its words worked out here
+// so the template only prints (a thread has up to 100).
 type msgView struct {
-	desk.Message
+	ID       int64
 	Kind     string // incoming, outgoing, note, activity: the CSS class
 	Marker   string // the words that tell it apart, not colour alone
+	Sender   string
+	Agent    bool // written by an MCP token; Sender is the token's name
+	At       string
+	Content  string
+	Delivery string // pending, sent or failed; empty when not delivered
+	Error    string
 	Approver string
 }
 
@@ -194,7 +187,8 @@ type threadData struct {
 
 // markMessage words a message's kind and sender for the thread.
 func markMessage(m desk.Message, k catalog) msgView {
-	v := msgView{Message: m}
+	v := msgView{ID: m.ID, Sender: m.Sender.Name, Agent: m.Sender.Kind == "agent", Content: m.Content,
+		At: m.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC")}
 	switch {
 	case m.Private || m.Type == "note":
 		v.Kind, v.Marker = "note", "Private note"
@@ -205,8 +199,14 @@ func markMessage(m desk.Message, k catalog) msgView {
 	default:
 		v.Kind, v.Marker = "outgoing", "Reply"
 	}
-	if m.Sender.Kind == "agent" {
+	if v.Agent {
 		v.Marker += " · AI agent"
+	}
+	if m.DeliveryStatus != nil {
+		v.Delivery = *m.DeliveryStatus
+	}
+	if m.DeliveryError != nil {
+		v.Error = *m.DeliveryError
 	}
 	if m.ApprovedBy != nil {
 		v.Approver = k.personName(*m.ApprovedBy)
@@ -231,16 +231,13 @@ func (c *Console) showConversation(w http.ResponseWriter, r *http.Request, statu
 		c.fail(w, r, err)
 		return
 	}
-	v, err := c.cfg.Desk.ConversationFor(r.Context(), c.me(r).AccountID, sc, id, r.URL.Query().Get("after"), desk.MaxLimit)
+	var k catalog
+	v, err := c.cfg.Desk.ConversationFor(r.Context(), c.me(r).AccountID, sc, id, r.URL.Query().Get("after"), desk.MaxLimit, &k.Catalog)
 	if err != nil {
 		c.failDomain(w, r, err)
 		return
 	}
-	k, err := c.catalogFor(r, sc)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
+	c.counted(r, &k)
 	conv := v.Conversation
 	if f == nil {
 		f = emptyForm()
@@ -357,7 +354,7 @@ func (c *Console) conversationUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := c.me(r)
-	v, err := c.cfg.Desk.ConversationFor(r.Context(), p.AccountID, sc, id, "", 1)
+	v, err := c.cfg.Desk.ConversationFor(r.Context(), p.AccountID, sc, id, "", 1, nil)
 	if err != nil {
 		c.failDomain(w, r, err)
 		return
@@ -472,7 +469,7 @@ func (c *Console) showConversationDelete(w http.ResponseWriter, r *http.Request,
 	if !ok {
 		return
 	}
-	v, err := c.cfg.Desk.ConversationFor(r.Context(), c.me(r).AccountID, desk.Scope{}, id, "", desk.MaxLimit)
+	v, err := c.cfg.Desk.ConversationFor(r.Context(), c.me(r).AccountID, desk.Scope{}, id, "", desk.MaxLimit, nil)
 	if err != nil {
 		c.failDomain(w, r, err)
 		return

@@ -187,7 +187,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if who := c.who(r); who.me.UserID != 0 {
 		v.Me, v.Account, v.Admin = who.me, who.account, who.me.Role == "admin"
 		v.Banner = trialBanner(trial.Compute(who.account.State(), c.cfg.Now()), c.cfg.Now())
-		if sc, err := c.scope(r); err == nil {
+		if who.drafts != nil {
+			v.Drafts = *who.drafts
+		} else if sc, err := c.scope(r); err == nil {
 			v.Drafts, _ = c.cfg.Desk.DraftCount(r.Context(), who.me.AccountID, sc)
 		}
 	}

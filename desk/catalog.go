@@ -40,8 +40,10 @@ func (d *Desk) LabelCreate(ctx context.Context, acct int64, name, description, c
 
 // LabelList lists the account's labels by name.
 func (d *Desk) LabelList(ctx context.Context, acct int64) ([]Label, error) {
-	return all[Label](ctx, d.DB, acct, `SELECT id, name, description, color FROM labels ORDER BY name`)
+	return all[Label](ctx, d.DB, acct, labelListSQL)
 }
+
+const labelListSQL = `SELECT id, name, description, color FROM labels ORDER BY name`
 
 // Team is a group of agents conversations can be assigned to.
 type Team struct {
@@ -78,10 +80,12 @@ func (d *Desk) TeamCreate(ctx context.Context, acct int64, name, description str
 
 // TeamList lists teams with their member ids.
 func (d *Desk) TeamList(ctx context.Context, acct int64) ([]Team, error) {
-	return all[Team](ctx, d.DB, acct, `SELECT t.id, t.name, t.description,
-			coalesce((SELECT array_agg(user_id ORDER BY user_id) FROM team_members m WHERE m.team_id = t.id), '{}')
-		FROM teams t ORDER BY t.name`)
+	return all[Team](ctx, d.DB, acct, teamListSQL)
 }
+
+const teamListSQL = `SELECT t.id, t.name, t.description,
+		coalesce((SELECT array_agg(user_id ORDER BY user_id) FROM team_members m WHERE m.team_id = t.id), '{}')
+	FROM teams t ORDER BY t.name`
 
 // Agent is a member conversations can be assigned to.
 type Agent struct {
@@ -93,8 +97,10 @@ type Agent struct {
 
 // AgentList lists the account's members (people and the agent).
 func (d *Desk) AgentList(ctx context.Context, acct int64) ([]Agent, error) {
-	return all[Agent](ctx, d.DB, acct, `SELECT u.id, u.name, u.kind, au.role FROM account_users au JOIN users u ON u.id = au.user_id ORDER BY u.id`)
+	return all[Agent](ctx, d.DB, acct, agentListSQL)
 }
+
+const agentListSQL = `SELECT u.id, u.name, u.kind, au.role FROM account_users au JOIN users u ON u.id = au.user_id ORDER BY u.id`
 
 // Article is a help-center article.
 type Article struct {

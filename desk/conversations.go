@@ -84,6 +84,9 @@ type ConversationFilter struct {
 	UpdatedSince *time.Time
 	Cursor       string
 	Limit        int
+	// Catalog, when set, is filled in the list's own round trip (a
+	// screen that shows the list with its filters needs both).
+	Catalog *Catalog
 }
 
 var statuses = []string{"open", "pending", "resolved", "snoozed"}
@@ -151,21 +154,31 @@ func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f Con
 	if f.UpdatedSince != nil {
 		w.add("c.updated_at >= ?", *f.UpdatedSince)
 	}
-	return d.summaryPage(ctx, acct, w, cur, limit)
+	return d.summaryPage(ctx, acct, w, cur, limit, f.Catalog, sc)
 }
 
 // summaryPage runs a conversation list query, most recent activity first,
 // from the cursor on, one page of at most limit.
-func (d *Desk) summaryPage(ctx context.Context, acct int64, w where, cur *cursor, limit int) ([]ConversationSummary, *string, error) {
+// With k it also reads the catalog in scope sc, in the same round trip.
+func (d *Desk) summaryPage(ctx context.Context, acct int64, w where, cur *cursor, limit int, k *Catalog, sc Scope) ([]ConversationSummary, *string, error) {
 	if cur != nil {
 		w.add("(c.last_activity_at, c.id) < (?, ?)", cur.at, cur.id)
 	}
-	out, err := collect(ctx, d.DB, acct, scanSummary, `SELECT `+summaryColumns+`
+	var out []ConversationSummary
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+summaryColumns+`
 		FROM conversations c JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
 		`+w.sql()+`
 		ORDER BY c.last_activity_at DESC, c.id DESC
-		LIMIT `+strconv.Itoa(limit+1), w.args...)
-	if err != nil {
+		LIMIT `+strconv.Itoa(limit+1), w.args...).Query(func(rows pgx.Rows) error {
+		var err error
+		out, err = pgx.CollectRows(rows, scanSummary)
+		return err
+	})
+	if k != nil {
+		k.queue(b, sc)
+	}
+	if err := d.DB.Batch(ctx, acct, b); err != nil {
 		return nil, nil, err
 	}
 	return pageOf(out, limit, func(s ConversationSummary) (time.Time, int64) { return s.LastActivityAt, s.ID })
@@ -209,7 +222,7 @@ func (d *Desk) ConversationSearch(ctx context.Context, acct int64, sc Scope, f S
 	if f.Status != "" {
 		w.add("c.status = ?", f.Status)
 	}
-	return d.summaryPage(ctx, acct, w, cur, limit)
+	return d.summaryPage(ctx, acct, w, cur, limit, nil, sc)
 }
 
 const conversationSelect = `SELECT c.id, c.inbox_id, c.subject, c.status, c.priority, c.labels,
@@ -263,6 +276,12 @@ type ConversationView struct {
 // first) in one round trip. It does not apply an inbox scope: the caller
 // (the policy, or the human view) decides on the loaded conversation.
 func (d *Desk) ConversationGet(ctx context.Context, acct, id int64, msgCursor string, msgLimit int) (ConversationView, error) {
+	return d.conversationGet(ctx, acct, id, msgCursor, msgLimit, nil, Scope{})
+}
+
+// conversationGet is ConversationGet that, with k, also reads the catalog
+// in scope sc in the same round trip.
+func (d *Desk) conversationGet(ctx context.Context, acct, id int64, msgCursor string, msgLimit int, k *Catalog, sc Scope) (ConversationView, error) {
 	var v ConversationView
 	limit := msgLimit
 	if limit == 0 {
@@ -286,6 +305,9 @@ func (d *Desk) ConversationGet(ctx context.Context, acct, id int64, msgCursor st
 		v.Messages, err = pgx.CollectRows(rows, scanMessage)
 		return err
 	})
+	if k != nil {
+		k.queue(b, sc)
+	}
 	if err := d.DB.Batch(ctx, acct, b); err != nil {
 		return v, withKind(err, "conversation", id)
 	}

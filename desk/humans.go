@@ -327,9 +327,11 @@ func (d *Desk) PersonScope(ctx context.Context, acct, userID int64, role string)
 }
 
 // ConversationFor reads a conversation a person may see, with a page of its
-// messages (oldest first); one outside their inboxes is not found.
-func (d *Desk) ConversationFor(ctx context.Context, acct int64, sc Scope, id int64, msgCursor string, msgLimit int) (ConversationView, error) {
-	v, err := d.ConversationGet(ctx, acct, id, msgCursor, msgLimit)
+// messages (oldest first); one outside their inboxes is not found. With k
+// it also reads the catalog (for the thread's controls) in the same round
+// trip.
+func (d *Desk) ConversationFor(ctx context.Context, acct int64, sc Scope, id int64, msgCursor string, msgLimit int, k *Catalog) (ConversationView, error) {
+	v, err := d.conversationGet(ctx, acct, id, msgCursor, msgLimit, k, sc)
 	if err != nil {
 		return v, err
 	}
@@ -352,4 +354,53 @@ func (d *Desk) PersonMessage(ctx context.Context, acct int64, sc Scope, id int64
 		return err
 	})
 	return m, err
+}
+
+// Catalog is what a person's screens choose from: the inboxes in scope,
+// labels, people (and the agent) and teams.
+type Catalog struct {
+	Inboxes []Inbox
+	Labels  []Label
+	People  []Agent
+	Teams   []Team
+	// Drafts counts the pending drafts in scope (the navigation shows it).
+	Drafts int
+}
+
+// queue adds the catalog's reads to b (the caller's round trip).
+func (k *Catalog) queue(b *pgx.Batch, sc Scope) {
+	b.Queue(`SELECT count(*) FROM drafts WHERE status = 'pending' AND ($1::bigint[] IS NULL OR inbox_id = ANY($1))`, sc.InboxIDs).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&k.Drafts) })
+	b.Queue(`SELECT id, name, channel, created_at FROM inboxes WHERE ($1::bigint[] IS NULL OR id = ANY($1)) ORDER BY id`, sc.InboxIDs).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			k.Inboxes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Inbox, error) {
+				var ib Inbox
+				return ib, r.Scan(&ib.ID, &ib.Name, &ib.Channel, &ib.CreatedAt)
+			})
+			return err
+		})
+	b.Queue(labelListSQL).Query(func(rows pgx.Rows) error {
+		var err error
+		k.Labels, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Label])
+		return err
+	})
+	b.Queue(agentListSQL).Query(func(rows pgx.Rows) error {
+		var err error
+		k.People, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Agent])
+		return err
+	})
+	b.Queue(teamListSQL).Query(func(rows pgx.Rows) error {
+		var err error
+		k.Teams, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Team])
+		return err
+	})
+}
+
+// CatalogGet reads the catalog in scope in one round trip.
+func (d *Desk) CatalogGet(ctx context.Context, acct int64, sc Scope) (Catalog, error) {
+	var k Catalog
+	b := &pgx.Batch{}
+	k.queue(b, sc)
+	return k, d.DB.Batch(ctx, acct, b)
 }
