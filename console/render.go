@@ -50,6 +50,7 @@ type banner struct {
 }
 
 type templates struct {
+	base   *template.Template // the layout and partials, for other doors' pages
 	byName map[string]*template.Template
 	assets map[string]string // file -> ?v= content hash, for caching
 }
@@ -66,6 +67,7 @@ func parseTemplates() (*templates, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.base = base
 	pages, _ := fs.Glob(files, "templates/pages/*.html")
 	for _, p := range pages {
 		clone := template.Must(base.Clone())

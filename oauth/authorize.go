@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"html/template"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -20,7 +21,33 @@ import (
 //go:embed templates/*.html
 var templateFiles embed.FS
 
-var pages = template.Must(template.ParseFS(templateFiles, "templates/*.html"))
+// Layout renders pages in the console's layout (console.Console does): a
+// page is a template defining "content", which sees .Title and .Data.
+type Layout interface {
+	ParseContent(fsys fs.FS, patterns ...string) (*template.Template, error)
+	RenderContent(w http.ResponseWriter, r *http.Request, status int, t *template.Template, title string, data any)
+}
+
+// parsePages parses the consent and error pages into the console's layout
+// when the console offers one, else into a plain page of their own.
+func parsePages(c Console) (map[string]*template.Template, Layout, error) {
+	layout, _ := c.(Layout)
+	pages := map[string]*template.Template{}
+	for _, name := range []string{"consent.html", "error.html"} {
+		var t *template.Template
+		var err error
+		if layout != nil {
+			t, err = layout.ParseContent(templateFiles, "templates/"+name)
+		} else {
+			t, err = template.ParseFS(templateFiles, "templates/standalone.html", "templates/"+name)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		pages[name] = t
+	}
+	return pages, layout, nil
+}
 
 // consentView is what the consent page shows.
 type consentView struct {
@@ -53,7 +80,6 @@ type inboxChoice struct {
 // redirect: the client or its redirect URI is not known, so redirecting
 // would be an open redirect.
 type errorView struct {
-	Title   string
 	Message string
 	Code    string
 }
@@ -69,7 +95,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	client, _ := ar.GetClient().(*Client)
 	if client == nil || !s.exactRedirect(ar) {
-		s.errorPage(w, http.StatusBadRequest, "invalid_request", "The redirect URI is not one the client registered, so Deskwoot will not send you there.")
+		s.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The redirect URI is not one the client registered, so Deskwoot will not send you there.")
 		return
 	}
 	// PKCE S256 is checked again by fosite when the code is issued; check
@@ -87,24 +113,24 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	me, ok := s.signedIn(r)
 	if !ok {
 		if r.Method != http.MethodGet {
-			s.errorPage(w, http.StatusUnauthorized, "login_required", "Your session ended. Start connecting the app again.")
+			s.errorPage(w, r, http.StatusUnauthorized, "login_required", "Your session ended. Start connecting the app again.")
 			return
 		}
 		http.Redirect(w, r, s.cfg.SignInPath+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 		return
 	}
 	if me.Role != "admin" {
-		s.errorPage(w, http.StatusForbidden, "access_denied", "Only admins of this workspace can connect apps to its MCP server. Ask an admin to connect "+client.Name+".")
+		s.errorPage(w, r, http.StatusForbidden, "access_denied", "Only admins of this workspace can connect apps to its MCP server. Ask an admin to connect "+client.Name+".")
 		return
 	}
 	view, inboxes, err := s.consentView(r, ar, client, me)
 	if err != nil {
 		slog.ErrorContext(ctx, "oauth consent", "err", err)
-		s.errorPage(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The consent page could not be shown; try again.")
+		s.errorPage(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The consent page could not be shown; try again.")
 		return
 	}
 	if r.Method == http.MethodGet {
-		s.render(w, http.StatusOK, "consent.html", view)
+		s.render(w, r, http.StatusOK, "consent.html", view)
 		return
 	}
 	switch r.PostForm.Get("consent") {
@@ -114,13 +140,13 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	case "allow":
 	default:
 		view.Error = "Choose Allow or Deny."
-		s.render(w, http.StatusBadRequest, "consent.html", view)
+		s.render(w, r, http.StatusBadRequest, "consent.html", view)
 		return
 	}
 	sess, scopes, problem := s.consentAnswer(r, view, inboxes, me)
 	if problem != "" {
 		view.Error = problem
-		s.render(w, http.StatusBadRequest, "consent.html", view)
+		s.render(w, r, http.StatusBadRequest, "consent.html", view)
 		return
 	}
 	sess.ClientName = client.Name
@@ -173,7 +199,7 @@ func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosit
 			msg += " " + sentence(cause.Error())
 		}
 	}
-	s.errorPage(w, rfc.CodeField, rfc.ErrorField, msg)
+	s.errorPage(w, r, rfc.CodeField, rfc.ErrorField, msg)
 }
 
 // consentView builds the consent page for a request. Scopes the client
@@ -260,23 +286,34 @@ func (s *Server) consentAnswer(r *http.Request, v consentView, inboxes []desk.In
 	return sess, scopes, ""
 }
 
-func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	title := "Cannot connect the app"
+	if v, ok := data.(consentView); ok {
+		title = "Connect " + v.ClientName
+	}
+	if s.layout != nil {
+		s.layout.RenderContent(w, r, status, s.pages[name], title, data)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 	w.WriteHeader(status)
-	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+	if err := s.pages[name].ExecuteTemplate(w, "layout", struct {
+		Title string
+		Data  any
+	}{title, data}); err != nil {
 		slog.Error("oauth page", "page", name, "err", err)
 	}
 }
 
-func (s *Server) errorPage(w http.ResponseWriter, status int, code, msg string) {
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
 	if status < 400 {
 		status = http.StatusBadRequest
 	}
-	s.render(w, status, "error.html", errorView{Title: "Cannot connect the app", Message: msg, Code: code})
+	s.render(w, r, status, "error.html", errorView{Message: msg, Code: code})
 }
 
 // sentence capitalises the first letter and ends with a period.

@@ -12,6 +12,7 @@
 package oauth
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -75,6 +76,8 @@ type Server struct {
 	store    *store
 	clients  *clients
 	register *rate.Limiter
+	pages    map[string]*template.Template
+	layout   Layout // nil: the pages render on their own
 }
 
 // New builds the authorization server.
@@ -95,6 +98,10 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, base: base, resource: base + "/api/mcp",
 		// Registration is open to anyone; bound how fast the table grows.
 		register: rate.NewLimiter(rate.Every(time.Second), 30)}
+	var err error
+	if s.pages, s.layout, err = parsePages(cfg.Console); err != nil {
+		return nil, err
+	}
 	s.clients = newClients(cfg.DB, append(append([]string{}, cfg.Scopes...), "offline_access"), cfg.AllowLoopbackMetadata, cfg.MetadataClient)
 	s.store = &store{db: cfg.DB, clients: s.clients, audit: cfg.Audit, now: cfg.Now}
 	fc := &fosite.Config{
