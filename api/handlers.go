@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -16,7 +17,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if err := s.cfg.DB.Pool.Ping(r.Context()); err != nil {
+	// Bounded: a load balancer's probe must get its answer even when the
+	// database host has stopped answering.
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.DB.Pool.Ping(ctx); err != nil {
 		writeError(w, r, errorf(http.StatusServiceUnavailable, "unavailable", "database unreachable"))
 		return
 	}

@@ -64,6 +64,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = errorf(http.StatusConflict, "conflict", "%s", strings.TrimPrefix(err.Error(), "conflict: "))
 	case errors.Is(err, tenancy.ErrUnauthenticated):
 		ae = errorf(http.StatusUnauthorized, "unauthorized", "%s", err.Error())
+	case errors.Is(err, tenancy.ErrUnavailable):
+		slog.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = errorf(http.StatusServiceUnavailable, "unavailable", "%s", tenancy.ErrUnavailable.Error())
 	default:
 		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = errorf(http.StatusInternalServerError, "internal", "internal error; try again")
@@ -73,6 +76,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if ae.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="deskwoot"`)
+	}
+	if ae.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, ae.Status, map[string]any{"error": map[string]string{"code": ae.Code, "message": ae.Message}})
 }

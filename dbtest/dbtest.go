@@ -11,10 +11,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/bcrypt"
 
@@ -139,4 +141,44 @@ func NewTenant(t testing.TB) Tenant {
 		t.Fatal(err)
 	}
 	return Tenant{res}
+}
+
+// Scratch creates and migrates a database of the test's own on the test
+// cluster (dropped at cleanup), for tests whose background workers must
+// not meet other packages' (the outbox's River queue is shared by every
+// process on one database). It skips without the cluster's superuser.
+func Scratch(t *testing.T, name string) (ownerURL, appURL string) {
+	t.Helper()
+	ctx := context.Background()
+	if superURL == "" {
+		t.Skip("needs the test cluster's superuser to create a scratch database")
+	}
+	su, err := pgx.Connect(ctx, superURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer su.Close(ctx)
+	name = fmt.Sprintf("%s_%d", name, os.Getpid())
+	su.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	if _, err := su.Exec(ctx, "CREATE DATABASE "+name+" OWNER deskwoot_owner"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		su, err := pgx.Connect(context.Background(), superURL)
+		if err == nil {
+			su.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
+			su.Close(context.Background())
+		}
+	})
+	swap := func(u string) string {
+		if !strings.Contains(u, "/deskwoot?") {
+			t.Skipf("cannot derive a scratch database URL from %q", u)
+		}
+		return strings.Replace(u, "/deskwoot?", "/"+name+"?", 1)
+	}
+	ownerURL, appURL = swap(OwnerURL()), swap(AppURL())
+	if _, err := migrations.Run(ctx, ownerURL, migrations.Options{AppPassword: os.Getenv("DESKWOOT_APP_PASSWORD")}); err != nil {
+		t.Fatal(err)
+	}
+	return ownerURL, appURL
 }

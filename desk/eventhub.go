@@ -3,8 +3,10 @@ package desk
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,7 +17,9 @@ import (
 // the deskwoot_events channel, so a commit on any replica wakes pollers on
 // all of them.
 type EventHub struct {
-	cfg *pgx.ConnConfig
+	cfg       *pgx.ConnConfig
+	listening atomic.Bool
+	connects  atomic.Int64
 
 	mu      sync.Mutex
 	waiters map[int64]map[chan struct{}]struct{}
@@ -27,40 +31,67 @@ func NewEventHub(pool *pgxpool.Pool) *EventHub {
 	return &EventHub{cfg: pool.Config().ConnConfig.Copy(), waiters: map[int64]map[chan struct{}]struct{}{}}
 }
 
-// Run listens until ctx ends, reconnecting after errors. ready, when not
-// nil, is closed once the first LISTEN is in place.
+// Reconnect backoff of the listener: from the first to the last step,
+// doubling, with jitter. Long-polls keep re-checking every second while
+// the listener is down, so a lost notification costs at most that.
+const (
+	hubBackoffMin = 50 * time.Millisecond
+	hubBackoffMax = 2 * time.Second
+)
+
+// Listening reports whether the hub's LISTEN is in place now.
+func (h *EventHub) Listening() bool { return h.listening.Load() }
+
+// Connects counts the LISTEN connections the hub has made (1 + reconnects).
+func (h *EventHub) Connects() int64 { return h.connects.Load() }
+
+// Run listens until ctx ends, reconnecting with backoff after errors (the
+// database restarting, a dropped connection). ready, when not nil, is
+// closed once the first LISTEN is in place.
 func (h *EventHub) Run(ctx context.Context, ready chan<- struct{}) {
+	backoff := hubBackoffMin
 	for ctx.Err() == nil {
-		err := h.listen(ctx, ready)
-		ready = nil
+		established, err := h.listen(ctx, &ready)
 		if ctx.Err() != nil {
 			return
 		}
-		slog.Warn("event listener reconnecting", "err", err)
+		if established {
+			backoff = hubBackoffMin
+			slog.Warn("event listener lost its connection; reconnecting", "err", err)
+		}
 		h.wakeAll() // pollers re-check: a notification may have been missed
+		wait := backoff + time.Duration(rand.Int64N(int64(backoff)/2+1))
+		backoff = min(2*backoff, hubBackoffMax)
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Second):
+		case <-time.After(wait):
 		}
 	}
 }
 
-func (h *EventHub) listen(ctx context.Context, ready chan<- struct{}) error {
+func (h *EventHub) listen(ctx context.Context, ready *chan<- struct{}) (established bool, err error) {
 	conn, err := pgx.ConnectConfig(ctx, h.cfg)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "LISTEN deskwoot_events"); err != nil {
-		return err
+		return false, err
 	}
-	if ready != nil {
-		close(ready)
+	h.listening.Store(true)
+	defer h.listening.Store(false)
+	if h.connects.Add(1) > 1 {
+		slog.Info("event listener reconnected")
+		h.wakeAll() // events that committed while it was away
+	}
+	if *ready != nil {
+		close(*ready)
+		*ready = nil
 	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			return err
+			return true, err
 		}
 		acct, err := strconv.ParseInt(n.Payload, 10, 64)
 		if err != nil {

@@ -49,6 +49,7 @@ type Cluster struct {
 
 	bin       string
 	socketDir string
+	opts      string // the server's options, kept for Restart
 	cred      *syscall.Credential
 	log       io.Writer
 }
@@ -249,11 +250,27 @@ func (c *Cluster) start(ctx context.Context, fast bool) error {
 	if fast {
 		opts = append(opts, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
-	// A stale postmaster.pid from a killed server would stop pg_ctl; the
-	// server itself checks whether that pid still runs, so leave it to it.
-	return c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-l", filepath.Join(c.Dir, "server.log"),
-		"-o", strings.Join(opts, " "), "-w", "-t", "60", "start")
+	c.opts = strings.Join(opts, " ")
+	return c.launch(ctx)
 }
+
+// launch starts the server on the port and socket folder already chosen.
+// A stale postmaster.pid from a killed server would stop pg_ctl; the
+// server itself checks whether that pid still runs, so leave it to it.
+func (c *Cluster) launch(ctx context.Context) error {
+	return c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-l", filepath.Join(c.Dir, "server.log"),
+		"-o", c.opts, "-w", "-t", "60", "start")
+}
+
+// Halt stops the server but keeps its data, port and socket folder, so
+// that Restart brings the same cluster back at the same address (fault
+// tests). mode is pg_ctl's: "fast" (clean) or "immediate" (a crash).
+func (c *Cluster) Halt(mode string) error {
+	return c.run(context.Background(), "pg_ctl", "-D", c.dataDir(), "-m", mode, "-w", "stop")
+}
+
+// Restart starts a halted server again at the same address.
+func (c *Cluster) Restart(ctx context.Context) error { return c.launch(ctx) }
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

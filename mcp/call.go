@@ -83,7 +83,7 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 			s.record(ctx, p.AccountID, entry)
 			return mcpgo.NewToolResultError(msg), nil
 		}
-		if ok, wait := s.allow(p, now); !ok {
+		if wait := p.RateRetryAfter; wait > 0 {
 			return fail("deny", fmt.Sprintf("rate limit of %d calls per minute exceeded; retry in %d seconds", p.RateLimitPerMinute, int(math.Ceil(wait.Seconds()))))
 		}
 		c.target.Kind = targetKind(s.cfg.Policy, t.def.Name)
@@ -187,6 +187,8 @@ func (s *Server) message(ctx context.Context, err error) string {
 		return strings.TrimPrefix(err.Error(), "invalid: ")
 	case errors.Is(err, tenancy.ErrConflict):
 		return strings.TrimPrefix(err.Error(), "conflict: ")
+	case errors.Is(err, tenancy.ErrUnavailable):
+		return tenancy.ErrUnavailable.Error()
 	}
 	slog.ErrorContext(ctx, "tool failed", "err", err)
 	return "internal error; try again"
@@ -210,13 +212,22 @@ func targetIDs(t policy.Target) map[string]int64 {
 }
 
 // structured returns v as structured content with its JSON as the text
-// fallback for clients that read only text.
+// fallback for clients that read only text. Customer-written text in it is
+// wrapped in a boundary (see markUntrusted), whose id _meta carries.
 func structured(v any) (*mcpgo.CallToolResult, error) {
-	b, err := json.Marshal(v)
+	b, err := encodeJSON(v)
 	if err != nil {
 		return nil, err
 	}
-	return mcpgo.NewToolResultStructured(json.RawMessage(b), string(b)), nil
+	b, marker, err := markUntrusted(b)
+	if err != nil {
+		return nil, err
+	}
+	res := mcpgo.NewToolResultStructured(json.RawMessage(b), string(b))
+	if marker != "" {
+		res.Meta = mcpgo.NewMetaFromMap(map[string]any{MetaUntrustedMarker: marker})
+	}
+	return res, nil
 }
 
 func newRequestID() string {

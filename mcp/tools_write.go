@@ -104,7 +104,7 @@ func (s *Server) writeTools() []tool {
 		},
 		{
 			def: mcpgo.NewTool("update_conversation", append(writeHints("Update a conversation", true),
-				mcpgo.WithDescription("Change a conversation's status (open, pending, resolved, snoozed with snoozed_until), priority, labels (existing labels only; see list_labels) or custom attributes."),
+				mcpgo.WithDescription("Change a conversation's status (open, pending, resolved, snoozed with snoozed_until), priority, labels (existing labels only; see list_labels) or custom attributes."+untrustedNote),
 				conversationArg,
 				mcpgo.WithString("status", mcpgo.Enum("open", "pending", "resolved", "snoozed")),
 				mcpgo.WithString("priority", mcpgo.Enum("none", "low", "medium", "high", "urgent")),
@@ -117,7 +117,7 @@ func (s *Server) writeTools() []tool {
 		},
 		{
 			def: mcpgo.NewTool("assign_conversation", append(writeHints("Assign a conversation", true),
-				mcpgo.WithDescription("Assign a conversation to a person (assignee_id) and/or a team (team_id); see list_team for ids."),
+				mcpgo.WithDescription("Assign a conversation to a person (assignee_id) and/or a team (team_id); see list_team for ids."+untrustedNote),
 				conversationArg,
 				mcpgo.WithInteger("assignee_id", mcpgo.Min(1), mcpgo.Description("A user id from list_team.")),
 				mcpgo.WithInteger("team_id", mcpgo.Min(1), mcpgo.Description("A team id from list_team.")),
@@ -126,7 +126,7 @@ func (s *Server) writeTools() []tool {
 		},
 		{
 			def: mcpgo.NewTool("escalate_to_human", append(writeHints("Escalate to a human", false),
-				mcpgo.WithDescription("Hand the conversation to people: it is reopened, assigned to the team (or unassigned from the agent), its priority raised (to at least high unless given), and a private note records the reason."),
+				mcpgo.WithDescription("Hand the conversation to people: it is reopened, assigned to the team (or unassigned from the agent), its priority raised (to at least high unless given), and a private note records the reason."+untrustedNote),
 				conversationArg,
 				mcpgo.WithString("reason", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.MaxLength(2000), mcpgo.Description("Why a person is needed.")),
 				mcpgo.WithString("priority", mcpgo.Enum("none", "low", "medium", "high", "urgent")),
@@ -136,7 +136,7 @@ func (s *Server) writeTools() []tool {
 		},
 		{
 			def: mcpgo.NewTool("create_contact", append(writeHints("Create a contact", true),
-				mcpgo.WithDescription("Create a customer record. A token limited to some inboxes must name one of them in inbox_id; the contact is linked to it."),
+				mcpgo.WithDescription("Create a customer record. A token limited to some inboxes must name one of them in inbox_id; the contact is linked to it."+untrustedNote),
 				mcpgo.WithString("name", mcpgo.MaxLength(200)), mcpgo.WithString("email", mcpgo.MaxLength(200)),
 				mcpgo.WithString("phone", mcpgo.MaxLength(200)), mcpgo.WithString("identifier", mcpgo.MaxLength(200)),
 				attrsArg,
@@ -147,7 +147,7 @@ func (s *Server) writeTools() []tool {
 		},
 		{
 			def: mcpgo.NewTool("update_contact", append(writeHints("Update a contact", true),
-				mcpgo.WithDescription("Change a customer's name, email, phone or custom attributes (merged; a null value removes a key)."),
+				mcpgo.WithDescription("Change a customer's name, email, phone or custom attributes (merged; a null value removes a key)."+untrustedNote),
 				contactArg,
 				mcpgo.WithString("name", mcpgo.MaxLength(200)), mcpgo.WithString("email", mcpgo.MaxLength(200)),
 				mcpgo.WithString("phone", mcpgo.MaxLength(200)), attrsArg,
@@ -163,7 +163,7 @@ func (s *Server) writeTools() []tool {
 		},
 		{
 			def: mcpgo.NewTool("start_conversation", append(writeHints("Start an outbound conversation", true),
-				mcpgo.WithDescription("Start a new conversation with one contact in an inbox and send the first message. One contact per call. If this token requires approval, it becomes a draft for a human instead."),
+				mcpgo.WithDescription("Start a new conversation with one contact in an inbox and send the first message. One contact per call. If this token requires approval, it becomes a draft for a human instead."+untrustedNote),
 				mcpgo.WithInteger("inbox_id", mcpgo.Required(), mcpgo.Min(1), mcpgo.Description("The inbox (channel) to write from.")),
 				contactArg, contentArg("The first message."),
 				mcpgo.WithString("subject", mcpgo.MaxLength(300), mcpgo.Description("Subject (email inboxes).")),

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +17,6 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
-	"github.com/deskwoot/deskwoot/migrations"
 	"github.com/deskwoot/deskwoot/outbox"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -34,10 +32,7 @@ func TestCrashBetweenCommitAndDelivery(t *testing.T) {
 	}
 	t.Parallel()
 	ctx := context.Background()
-	if dbtest.SuperuserURL() == "" {
-		t.Skip("needs the test cluster's superuser to create a scratch database")
-	}
-	ownerURL, appURL := scratchDatabase(t)
+	ownerURL, appURL := dbtest.Scratch(t, "crashtest")
 
 	bin := filepath.Join(t.TempDir(), "deskwoot")
 	build := exec.Command("go", "build", "-o", bin, "../cmd/deskwoot")
@@ -171,38 +166,4 @@ func startServe(t *testing.T, bin, appURL, addr string) *exec.Cmd {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// scratchDatabase creates and migrates a database of the test's own.
-func scratchDatabase(t *testing.T) (ownerURL, appURL string) {
-	t.Helper()
-	ctx := context.Background()
-	su, err := pgx.Connect(ctx, dbtest.SuperuserURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer su.Close(ctx)
-	name := fmt.Sprintf("crashtest_%d", os.Getpid())
-	su.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	if _, err := su.Exec(ctx, "CREATE DATABASE "+name+" OWNER deskwoot_owner"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		su, err := pgx.Connect(context.Background(), dbtest.SuperuserURL())
-		if err == nil {
-			su.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
-			su.Close(context.Background())
-		}
-	})
-	swap := func(u string) string {
-		if !strings.Contains(u, "/deskwoot?") {
-			t.Skipf("cannot derive a scratch database URL from %q", u)
-		}
-		return strings.Replace(u, "/deskwoot?", "/"+name+"?", 1)
-	}
-	ownerURL, appURL = swap(dbtest.OwnerURL()), swap(dbtest.AppURL())
-	if _, err := migrations.Run(ctx, ownerURL, migrations.Options{AppPassword: os.Getenv("DESKWOOT_APP_PASSWORD")}); err != nil {
-		t.Fatal(err)
-	}
-	return ownerURL, appURL
 }

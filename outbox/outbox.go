@@ -202,6 +202,8 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	}
 	if errors.Is(err, desk.ErrInvalid) {
 		err = permanentError{err}
+	} else if errors.Is(err, tenancy.ErrUnavailable) {
+		return river.JobSnooze(time.Second) // the database is away: no attempt spent
 	} else if err != nil {
 		return err // the database: retry
 	}
@@ -215,6 +217,9 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	if err == nil {
 		if err := d.DeliveryRecord(ctx, acct, id, desk.DeliverySent, "", sourceID); err != nil {
 			// Sent but not recorded: the retry sends again with the same key.
+			if errors.Is(err, tenancy.ErrUnavailable) {
+				return river.JobSnooze(time.Second)
+			}
 			return fmt.Errorf("record delivery of message %d: %w", id, err)
 		}
 		return nil

@@ -261,7 +261,7 @@ func (db *DB) AuthenticateUser(ctx context.Context, raw string) (UserPrincipal, 
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, fmt.Errorf("%w: unknown or revoked token", ErrUnauthenticated)
 	}
-	return p, err
+	return p, MapError(err)
 }
 
 // UserList lists the account's members, people and the agent.

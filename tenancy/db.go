@@ -10,7 +10,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -23,7 +28,16 @@ var (
 	ErrConflict = errors.New("conflict")
 	ErrInvalid  = errors.New("invalid")
 	ErrNoTenant = errors.New("no tenant")
+	// ErrUnavailable is PostgreSQL out of reach (stopped, restarting,
+	// unreachable, out of connections): the doors answer 503 and the
+	// caller may retry.
+	ErrUnavailable = errors.New("the database is unavailable for a moment; try again shortly")
 )
+
+// DefaultConnectTimeout bounds a new connection when the URL sets no
+// connect_timeout, so that a database host that stops answering turns
+// into ErrUnavailable instead of a hanging request.
+const DefaultConnectTimeout = 3 * time.Second
 
 // DB is the pool the server shares, connected as deskwoot_app.
 type DB struct {
@@ -35,6 +49,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -99,6 +116,9 @@ func MapError(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
+	if unavailable(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
@@ -111,4 +131,29 @@ func MapError(err error) error {
 		}
 	}
 	return err
+}
+
+// unavailable reports whether err means PostgreSQL is out of reach rather
+// than that the statement was wrong: connection failures, a connection
+// lost mid-query, the server shutting down or starting up, too many
+// connections, or a timeout waiting for it. A caller's own cancellation
+// is not one.
+func unavailable(err error) bool {
+	if errors.Is(err, ErrUnavailable) {
+		return false // mapped already
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// 08: connection exception; 57P01-03: admin or crash shutdown,
+		// cannot connect now; 53300: too many connections.
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" || pe.Code == "53300"
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

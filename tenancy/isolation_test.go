@@ -75,6 +75,7 @@ func fillTenant(t *testing.T, owner *pgxpool.Pool, acct, userID int64) {
 		`INSERT INTO audit_chain (account_id, seq, audit_id, hash) SELECT $1, 1, max(id), '\x00' FROM audit_log`,
 		`INSERT INTO console_sessions (account_id, user_id, expires_at) VALUES ($1, (SELECT min(user_id) FROM account_users), now() + interval '1 day')`,
 		`INSERT INTO oauth_tokens (account_id, kind, signature, request_id, client_id, expires_at, resource, request) VALUES ($1, 'code', sha256($1::bigint::text::bytea), $1::bigint::text || '.r', 'dwc_x', now() + interval '1 hour', 'http://x/api/mcp', '{}')`,
+		`INSERT INTO mcp_token_rates (account_id, token_id, tat) SELECT $1, max(id), now() FROM mcp_tokens`,
 		`INSERT INTO stripe_events (account_id, event_id, type, created, outcome) VALUES ($1, 'evt_' || $1::bigint::text, 'customer.subscription.updated', now(), 'applied')`,
 	}
 	for _, s := range stmts {

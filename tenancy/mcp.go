@@ -159,6 +159,9 @@ type MCPPrincipal struct {
 	Account            AccountState
 	// ClientID is the OAuth client when the token is an OAuth grant.
 	ClientID string
+	// RateRetryAfter is set when the request's tool calls would exceed the
+	// token's rate limit: how long until they would fit.
+	RateRetryAfter time.Duration
 }
 
 // Errors AuthenticateMCP returns (each wraps ErrUnauthenticated).
@@ -171,6 +174,59 @@ var (
 // AuthenticateMCP resolves an MCP token and its account state in one round
 // trip (see AuthenticateUser) and notes its use at most once a minute.
 func (db *DB) AuthenticateMCP(ctx context.Context, raw string, now time.Time) (MCPPrincipal, error) {
+	return db.AuthenticateMCPCalls(ctx, raw, now, 0)
+}
+
+// rateSQL spends $2 calls of the token's per-minute limit (GCRA on
+// mcp_token_rates, shared by every replica) unless that would exceed it. It
+// answers whether they were allowed and, if not, in how many seconds they
+// would be. tokenID is an SQL expression of $1 (the presented token's hash)
+// naming the token. The row lock serialises one token's concurrent calls
+// for the span of one statement.
+func rateSQL(tokenID string) string {
+	return `WITH t AS (
+		SELECT account_id, id, clock_timestamp() AS now,
+			make_interval(secs => $2 * 60.0 / greatest(rate_limit_per_minute, 1)) AS cost
+		FROM mcp_tokens WHERE id = ` + tokenID + ` AND revoked_at IS NULL
+	), prior AS (
+		SELECT r.tat FROM mcp_token_rates r JOIN t ON r.account_id = t.account_id AND r.token_id = t.id
+	), spent AS (
+		INSERT INTO mcp_token_rates AS r (account_id, token_id, tat)
+		SELECT account_id, id, now + cost FROM t WHERE cost <= interval '1 minute'
+		ON CONFLICT (account_id, token_id) DO UPDATE
+			SET tat = greatest(r.tat, (SELECT now FROM t)) + (SELECT cost FROM t)
+			WHERE greatest(r.tat, (SELECT now FROM t)) + (SELECT cost FROM t) <= (SELECT now FROM t) + interval '1 minute'
+		RETURNING tat
+	)
+	SELECT EXISTS (SELECT 1 FROM spent),
+		coalesce((SELECT extract(epoch FROM greatest(p.tat, t.now) + t.cost - interval '1 minute' - t.now) FROM t LEFT JOIN prior p ON true), 60)::float8`
+}
+
+// rateSpend is the rate-limit statement of an authentication batch.
+type rateSpend struct {
+	allowed bool
+	retry   float64
+}
+
+// queue adds the spending of calls (when there are any) to b.
+func (r *rateSpend) queue(b *pgx.Batch, tokenID string, hash []byte, calls int) {
+	r.allowed = true
+	if calls > 0 {
+		b.Queue(rateSQL(tokenID), hash, calls).QueryRow(func(row pgx.Row) error { return row.Scan(&r.allowed, &r.retry) })
+	}
+}
+
+func (r rateSpend) apply(p *MCPPrincipal) {
+	if !r.allowed {
+		p.RateRetryAfter = max(time.Duration(r.retry*float64(time.Second)), time.Millisecond)
+	}
+}
+
+// AuthenticateMCPCalls is AuthenticateMCP for a request that makes calls
+// tool calls: in the same round trip it spends them from the token's rate
+// limit, which every replica shares. Over the limit, the principal's
+// RateRetryAfter says how long to wait and nothing is spent.
+func (db *DB) AuthenticateMCPCalls(ctx context.Context, raw string, now time.Time, calls int) (MCPPrincipal, error) {
 	hash, ok := ParseToken(raw, MCPTokenPrefix)
 	if !ok {
 		return MCPPrincipal{}, ErrTokenUnknown
@@ -185,7 +241,13 @@ func (db *DB) AuthenticateMCP(ctx context.Context, raw string, now time.Time) (M
 	b.Queue(`UPDATE mcp_tokens SET last_used_at = now()
 		WHERE id = (SELECT token_id FROM deskwoot_token_owner($1, 'mcp'))
 		  AND revoked_at IS NULL AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, hash)
-	return p, principalCheck(db.Pool.SendBatch(ctx, b).Close(), &p, expires, revoked, service, now)
+	var rate rateSpend
+	rate.queue(b, `(SELECT token_id FROM deskwoot_token_owner($1, 'mcp'))`, hash, calls)
+	if err := principalCheck(db.Pool.SendBatch(ctx, b).Close(), &p, expires, revoked, service, now); err != nil {
+		return p, err
+	}
+	rate.apply(&p)
+	return p, nil
 }
 
 // principalSQL reads a token row with its account, and the extra columns
@@ -210,7 +272,7 @@ func principalCheck(err error, p *MCPPrincipal, expires, revoked *time.Time, ser
 	case errors.Is(err, pgx.ErrNoRows):
 		return ErrTokenUnknown
 	case err != nil:
-		return err
+		return MapError(err)
 	case revoked != nil:
 		return ErrTokenRevoked
 	case expires != nil && !now.Before(*expires):

@@ -25,6 +25,12 @@ var ErrTokenWrongResource = fmt.Errorf("%w: token issued for another resource", 
 // token of kind oauth) and the account state, in one round trip like
 // AuthenticateMCP. resource is the MCP URL the token must be bound to.
 func (db *DB) AuthenticateOAuth(ctx context.Context, raw, resource string, now time.Time) (MCPPrincipal, error) {
+	return db.AuthenticateOAuthCalls(ctx, raw, resource, now, 0)
+}
+
+// AuthenticateOAuthCalls is AuthenticateOAuth that also spends calls tool
+// calls from the grant's rate limit (see AuthenticateMCPCalls).
+func (db *DB) AuthenticateOAuthCalls(ctx context.Context, raw, resource string, now time.Time, calls int) (MCPPrincipal, error) {
 	hash, ok := ParseToken(raw, OAuthAccessPrefix)
 	if !ok {
 		return MCPPrincipal{}, ErrTokenUnknown
@@ -44,9 +50,12 @@ func (db *DB) AuthenticateOAuth(ctx context.Context, raw, resource string, now t
 	b.Queue(`UPDATE mcp_tokens SET last_used_at = now()
 		WHERE id = (SELECT grant_id FROM oauth_tokens WHERE kind = 'access' AND signature = $1)
 		  AND revoked_at IS NULL AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, hash)
+	var rate rateSpend
+	rate.queue(b, `(SELECT grant_id FROM oauth_tokens WHERE kind = 'access' AND signature = $1 AND active)`, hash, calls)
 	if err := principalCheck(db.Pool.SendBatch(ctx, b).Close(), &p, expires, revoked, service, now); err != nil {
 		return p, err
 	}
+	rate.apply(&p)
 	switch {
 	case !active:
 		return p, ErrTokenRevoked

@@ -1,0 +1,158 @@
+package server_test
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/outbox"
+)
+
+// TestReplicas runs three replicas on one database (a scratch database of
+// its own, so that no other package's outbox workers take its jobs) and
+// checks what DESIGN §11 promises of them: revocation on one reaches the
+// others' next request, a long-poll on one wakes on another's commit,
+// idempotent retries raced across all three post and deliver once, and the
+// per-token rate limit holds for the three together.
+func TestReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three replicas")
+	}
+	_, appURL := dbtest.Scratch(t, "replicas")
+	f := startFleet(t, appURL, 3)
+	w := newWorkspace(t, f.urls[0])
+
+	t.Run("revocation reaches every replica", func(t *testing.T) {
+		id, raw := w.token(t, 60000)
+		for _, u := range f.urls {
+			mustTool(t, u, raw, "list_labels", nil)
+		}
+		mustCall(t, 200, "DELETE", fmt.Sprintf("%s/api/v1/mcp/tokens/%d", f.urls[0], id), w.admin, nil)
+		for _, u := range f.urls[1:] {
+			if status, _, err := tool(u, raw, "list_labels", nil); err != nil || status != 401 {
+				t.Errorf("revoked token on another replica: HTTP %d %v, want 401", status, err)
+			}
+		}
+	})
+
+	t.Run("a long-poll on one replica wakes on another's commit", func(t *testing.T) {
+		_, raw := w.token(t, 60000)
+		cursor := mustTool(t, f.urls[1], raw, "poll_events", nil)["next_cursor"].(string)
+		type polled struct {
+			sc  map[string]any
+			at  time.Time
+			err string
+		}
+		done := make(chan polled, 1)
+		go func() {
+			status, res, err := tool(f.urls[1], raw, "poll_events", map[string]any{"cursor": cursor, "wait_seconds": 15})
+			p := polled{at: time.Now()}
+			if err != nil || status != 200 || res["isError"] == true {
+				p.err = fmt.Sprintf("HTTP %d %v %s", status, err, toolText(res))
+			} else {
+				p.sc, _ = res["structuredContent"].(map[string]any)
+			}
+			done <- p
+		}()
+		time.Sleep(500 * time.Millisecond) // the poll is waiting by now
+		out := mustCall(t, 201, "POST", fmt.Sprintf("%s/api/v1/inboxes/%d/messages", f.urls[2], w.inbox), w.admin,
+			map[string]any{"contact": map[string]any{"email": "dog@customer.test"}, "content": "Hello?", "source_id": "wake-1"})
+		committed := time.Now()
+		p := <-done
+		if p.err != "" {
+			t.Fatal(p.err)
+		}
+		evs, _ := p.sc["events"].([]any)
+		var ids []map[string]any
+		for _, e := range evs {
+			ids = append(ids, e.(map[string]any))
+		}
+		if !messageIDs(ids)[int64(out["message_id"].(float64))] {
+			t.Fatalf("the long-poll returned %v, not the new message", evs)
+		}
+		t.Logf("long-poll on replica 2 woke %v after replica 3's commit", p.at.Sub(committed).Round(time.Millisecond))
+	})
+
+	t.Run("idempotent retries raced over three replicas post and deliver once", func(t *testing.T) {
+		_, raw := w.token(t, 60000)
+		args := map[string]any{"conversation_id": w.conv, "content": "Your order ships today.", "idempotency_key": "race-1"}
+		var wg sync.WaitGroup
+		ids := make([]int64, 9)
+		for i := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				status, res, err := tool(f.urls[i%3], raw, "reply_to_conversation", args)
+				if err != nil || status != 200 || res["isError"] == true {
+					t.Errorf("retry %d: HTTP %d %v %s", i, status, err, toolText(res))
+					return
+				}
+				msg := res["structuredContent"].(map[string]any)["message"].(map[string]any)
+				ids[i] = int64(msg["id"].(float64))
+			}()
+		}
+		wg.Wait()
+		for _, id := range ids {
+			if id != ids[0] {
+				t.Fatalf("racing retries returned different messages: %v", ids)
+			}
+		}
+		view := mustCall(t, 200, "GET", fmt.Sprintf("%s/api/v1/conversations/%d", f.urls[0], w.conv), w.admin, nil)
+		n := 0
+		for _, m := range view["messages"].([]any) {
+			if m.(map[string]any)["content"] == "Your order ships today." {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d messages posted, want 1", n)
+		}
+		key := outbox.IdempotencyKey(ids[0])
+		waitUntil(t, 20*time.Second, "the delivery", func() bool { return w.rx.count(key) > 0 })
+		time.Sleep(time.Second) // a second delivery would have come by now
+		if got := w.rx.count(key); got != 1 {
+			t.Fatalf("the receiver got %d deliveries, want 1", got)
+		}
+	})
+
+	t.Run("the rate limit holds across replicas", func(t *testing.T) {
+		const limit = 60
+		_, raw := w.token(t, limit)
+		var allowed, limited, other atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for g := 0; g < 12; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 15; i++ { // 180 calls, 60 on each replica
+					status, res, err := tool(f.urls[(g+i)%3], raw, "list_labels", nil)
+					switch {
+					case err == nil && status == 200 && res["isError"] != true:
+						allowed.Add(1)
+					case err == nil && status == 200 && isRateLimited(res):
+						limited.Add(1)
+					default:
+						other.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		// The bucket refills one call a second: a burst taking elapsed
+		// may see that many more.
+		refill := int64(elapsed / time.Second)
+		t.Logf("rate limit %d/min over 3 replicas: %d of 180 calls allowed in %v (accuracy %.3f; refill allowance %d), %d refused",
+			limit, allowed.Load(), elapsed.Round(time.Millisecond), float64(allowed.Load())/limit, refill, limited.Load())
+		if other.Load() != 0 {
+			t.Fatalf("%d calls failed otherwise", other.Load())
+		}
+		if a := allowed.Load(); a < limit || a > limit+refill+1 {
+			t.Fatalf("%d calls allowed across three replicas, want %d (+%d refilled)", a, limit, refill)
+		}
+	})
+}
