@@ -48,6 +48,8 @@ var (
 	ErrNotFound = tenancy.ErrNotFound
 	ErrConflict = tenancy.ErrConflict
 	ErrInvalid  = tenancy.ErrInvalid
+	// ErrUnavailable: PostgreSQL is out of reach for a moment.
+	ErrUnavailable = tenancy.ErrUnavailable
 )
 
 func invalid(format string, args ...any) error {

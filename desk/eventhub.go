@@ -2,6 +2,7 @@ package desk
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -150,13 +151,25 @@ func (h *EventHub) wakeAll() {
 // and every second in any case.
 func (d *Desk) EventPollWait(ctx context.Context, acct int64, q EventQuery, wait time.Duration, now func() time.Time) (EventPage, error) {
 	deadline := time.Now().Add(wait)
+	polled := false
+	poll := func() (EventPage, error) {
+		page, err := d.EventPoll(ctx, acct, q, now())
+		if err != nil && polled && errors.Is(err, ErrUnavailable) {
+			// The database went away during the wait: wait on from the
+			// cursor already reached, so the poll resumes there once it
+			// is back (or ends empty at the deadline) and skips nothing.
+			return EventPage{Events: []Event{}, NextCursor: q.Cursor}, nil
+		}
+		polled = polled || err == nil
+		return page, err
+	}
 	for {
 		var ch <-chan struct{}
 		stop := func() {}
 		if d.Hub != nil && wait > 0 {
 			ch, stop = d.Hub.Wait(acct) // before polling, so no commit slips between
 		}
-		page, err := d.EventPoll(ctx, acct, q, now())
+		page, err := poll()
 		if err != nil || len(page.Events) > 0 || wait <= 0 || !time.Now().Before(deadline) {
 			stop()
 			return page, err
@@ -175,7 +188,7 @@ func (d *Desk) EventPollWait(ctx context.Context, acct int64, q EventQuery, wait
 			stop()
 			timer.Stop()
 			for i := 0; i < 20 && time.Now().Before(deadline); i++ {
-				page, err = d.EventPoll(ctx, acct, q, now())
+				page, err = poll()
 				if err != nil || len(page.Events) > 0 {
 					return page, err
 				}

@@ -110,6 +110,20 @@ func TestPostgresRestart(t *testing.T) {
 	}
 
 	time.Sleep(700 * time.Millisecond)
+	// A long-poll in flight across the outage, for an event that only
+	// comes after it: it waits through, and resumes where it was.
+	_, mid := pollAll(t, a, tok, cursor)
+	type polled struct {
+		status int
+		res    map[string]any
+		err    error
+	}
+	inFlight := make(chan polled, 1)
+	go func() {
+		status, res, err := tool(a, tok, "poll_events", map[string]any{"cursor": mid, "wait_seconds": 25, "types": []string{"contact.created"}})
+		inFlight <- polled{status, res, err}
+	}()
+	time.Sleep(200 * time.Millisecond)
 	if err := c.Halt("fast"); err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +161,18 @@ func TestPostgresRestart(t *testing.T) {
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	fresh := mustCall(t, 201, "POST", fmt.Sprintf("%s/api/v1/inboxes/%d/messages", b, w.inbox), w.admin,
+		map[string]any{"contact": map[string]any{"email": "fresh@customer.test"}, "content": "new here", "source_id": "fresh"})
+	select {
+	case p := <-inFlight:
+		sc, _ := p.res["structuredContent"].(map[string]any)
+		evs, _ := sc["events"].([]any)
+		if p.err != nil || p.status != 200 || len(evs) != 1 || evs[0].(map[string]any)["contact_id"] != fresh["contact_id"] {
+			t.Errorf("the long-poll across the outage: HTTP %d %v %s %v, want the new contact's event", p.status, p.err, toolText(p.res), evs)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("the long-poll across the outage did not return")
 	}
 	time.Sleep(time.Second)
 	close(stopLoad)

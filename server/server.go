@@ -88,7 +88,11 @@ type App struct {
 // sealer and the events listener) until ctx ends. It returns once the
 // listener is in place.
 func (a *App) Background(ctx context.Context) {
-	go a.Audit.RunSealer(ctx, 250*time.Millisecond, func(err error) { slog.Error("audit sealer", "err", err) })
+	go a.Audit.RunSealer(ctx, 250*time.Millisecond, func(err error) {
+		if ctx.Err() == nil { // not the shutdown
+			slog.Error("audit sealer", "err", err)
+		}
+	})
 	ready := make(chan struct{})
 	go a.Hub.Run(ctx, ready)
 	select {
