@@ -47,6 +47,7 @@ func TestRateLimitIsShared(t *testing.T) {
 	}
 	var allowed, refused atomic.Int64
 	var wg sync.WaitGroup
+	start := time.Now()
 	for i := 0; i < 90; i++ {
 		wg.Add(1)
 		go func() {
@@ -67,17 +68,18 @@ func TestRateLimitIsShared(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	// 30 a minute refill one every 2 s; the burst takes well under that.
-	if a := allowed.Load(); a < 30 || a > 31 {
-		t.Fatalf("%d of 90 calls allowed across 3 pools, want the limit (30)", a)
+	// 30 a minute refill one every 2 s: a slow burst may see that many more.
+	refill := int64(time.Since(start) / (2 * time.Second))
+	if a := allowed.Load(); a < 30 || a > 31+refill {
+		t.Fatalf("%d of 90 calls allowed across 3 pools, want the limit (30, +%d refilled)", a, refill)
 	}
 	if p, err := pools[0].AuthenticateMCPCalls(ctx, raw, time.Now(), 0); err != nil || p.RateRetryAfter != 0 {
 		t.Fatalf("a request without tool calls: %v %v", p.RateRetryAfter, err)
 	}
 }
 
-// TestRateLimitRevokedTokenSpendsNothing: revoked tokens are refused
-// before the limit is read.
+// TestRateLimitRevokedToken: revoked and unknown tokens are refused
+// whatever the limit says.
 func TestRateLimitRevokedToken(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
