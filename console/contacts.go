@@ -292,7 +292,7 @@ func (c *Console) showContactDelete(w http.ResponseWriter, r *http.Request, stat
 		name += " <" + e + ">"
 	}
 	d := confirmData{What: "contact", Name: name,
-		Details: fmt.Sprintf("Their %d conversations (with every message), %d notes and inbox links are deleted with them. This cannot be undone.",
+		Details: fmt.Sprintf("Deleted with them: conversations %d (with every message), notes %d, and their inbox links. This cannot be undone.",
 			len(v.Conversations), len(v.Notes)),
 		Action: fmt.Sprintf("/contacts/%d/delete", id), Back: fmt.Sprintf("/contacts/%d", id),
 		Confirm: confirmBox(f, "Yes, delete this contact and their conversations")}

@@ -476,10 +476,10 @@ func (c *Console) showConversationDelete(w http.ResponseWriter, r *http.Request,
 	}
 	n := fmt.Sprint(len(v.Messages))
 	if v.NextCursor != nil {
-		n = "more than " + n
+		n = "over " + n
 	}
 	d := confirmData{What: "conversation", Name: fmt.Sprintf("#%d with %s", id, v.Conversation.Contact.Name),
-		Details: "Its " + n + " messages, notes and pending drafts are deleted with it. This cannot be undone.",
+		Details: "Messages deleted with it: " + n + ", with its notes and pending drafts. This cannot be undone.",
 		Action:  fmt.Sprintf("/conversations/%d/delete", id), Back: fmt.Sprintf("/conversations/%d", id),
 		Confirm: confirmBox(f, "Yes, delete this conversation and its messages")}
 	c.render(w, r, status, "confirm-delete", Page{Title: "Delete conversation", Nav: "conversations", Form: f, Data: d})

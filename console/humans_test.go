@@ -307,7 +307,7 @@ func TestContactPages(t *testing.T) {
 	wantStatus(t, b.get(cpath), http.StatusOK).has(t, "Prefers phone calls")
 
 	// Delete with its confirm step.
-	wantStatus(t, b.get(cpath+"/delete"), http.StatusOK).has(t, "Delete contact", "1 conversations", "cannot be undone")
+	wantStatus(t, b.get(cpath+"/delete"), http.StatusOK).has(t, "Delete contact", "conversations 1", "cannot be undone")
 	p = wantStatus(t, b.post(cpath+"/delete", url.Values{}), http.StatusBadRequest)
 	if p.fieldError("confirm") == "" {
 		t.Errorf("delete without the box has no error beside it")
