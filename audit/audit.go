@@ -96,6 +96,13 @@ func (l *Log) Record(ctx context.Context, acct int64, e Entry) error {
 	return nil
 }
 
+// Rider is the entry as a statement that rides in the next tenant batch of
+// ctx (tenancy.WithRider): the audit row of a read commits with the read,
+// in its round trip. Call Touch once it has ridden.
+func Rider(acct int64, e Entry) *tenancy.Rider {
+	return &tenancy.Rider{AccountID: acct, SQL: insertSQL, Args: e.args(acct)}
+}
+
 // Touch marks an account as having rows to seal.
 func (l *Log) Touch(acct int64) {
 	l.mu.Lock()

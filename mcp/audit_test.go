@@ -49,6 +49,10 @@ func TestAuditTrailAndChain(t *testing.T) {
 		{full, "get_conversation", map[string]any{"conversation_id": w.conv1}, "allow"},
 		{narrow, "get_conversation", map[string]any{"conversation_id": w.conv1}, "deny"},
 		{full, "list_inboxes", nil, "allow"},
+		// Reads whose audit row rides in their own batch (one or several).
+		{full, "search_conversations", map[string]any{"query": "refund"}, "allow"},
+		{full, "list_team", nil, "allow"},
+		{full, "poll_events", map[string]any{"backfill": 5}, "allow"},
 		{narrow, "search_help_center", map[string]any{"query": "refund"}, "allow"},
 		{narrow, "search_contacts", map[string]any{"query": "ann"}, "deny"},
 		{full, "get_conversation", map[string]any{"conversation_id": 999999999}, "error"},

@@ -111,12 +111,20 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 			s.cfg.Audit.Touch(p.AccountID)
 			return structured(out)
 		}
-		out, err := t.run(ctx, c)
+		// The audit row of an allowed read rides in the read's own batch:
+		// one round trip, and it commits with the read. A read that makes no
+		// tenant batch (its answer came with the target) records it here.
+		entry.Decision, entry.Target = "allow", targetIDs(c.target)
+		rider := audit.Rider(p.AccountID, entry)
+		out, err := t.run(tenancy.WithRider(ctx, rider), c)
 		if err != nil {
 			return fail("error", s.message(ctx, err))
 		}
-		entry.Decision, entry.Target = "allow", targetIDs(c.target)
-		s.record(ctx, p.AccountID, entry)
+		if rider.Rode() {
+			s.cfg.Audit.Touch(p.AccountID)
+		} else {
+			s.record(ctx, p.AccountID, entry)
+		}
 		return structured(out)
 	}
 }

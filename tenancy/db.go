@@ -94,17 +94,21 @@ func (db *DB) InTenant(ctx context.Context, accountID int64, fn func(tx pgx.Tx) 
 
 const setTenantSQL = `SELECT set_config('deskwoot.account_id', $1::bigint::text, true)`
 
-// Batch sends b in one round trip, with the tenant setting queued first. A
-// pgx batch runs as one implicit transaction, so the setting covers exactly
-// the queued statements. The callbacks set on b's queued queries (Query,
-// QueryRow, Exec) run before Batch returns. Use it for hot reads and for
+// Batch sends b in one round trip, with the tenant setting queued first and
+// ctx's Rider, if any, last. A pgx batch runs as one implicit transaction,
+// so the setting covers exactly the queued statements and the rider commits
+// with them. The callbacks set on b's queued queries (Query, QueryRow,
+// Exec) run before Batch returns. Use it for hot reads and for
 // single-statement writes that need no Go logic between statements.
 func (db *DB) Batch(ctx context.Context, accountID int64, b *pgx.Batch) error {
 	if accountID <= 0 {
 		return ErrNoTenant
 	}
 	b.QueuedQueries = append([]*pgx.QueuedQuery{{SQL: setTenantSQL, Arguments: []any{accountID}}}, b.QueuedQueries...)
-	return MapError(db.Pool.SendBatch(ctx, b).Close())
+	done := attachRider(ctx, accountID, b)
+	err := db.Pool.SendBatch(ctx, b).Close()
+	done(err)
+	return MapError(err)
 }
 
 // MapError turns driver errors into the package's sentinels (wrapped, so the
