@@ -34,7 +34,7 @@ func base(t *testing.T) string {
 	t.Helper()
 	srvOnce.Do(func() {
 		app, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: "http://127.0.0.1",
-			InboundDomain: testInboundDomain})
+			InboundDomain: testInboundDomain, SignupsPerHour: 1_000_000})
 		if err != nil {
 			srvErr = err
 			return

@@ -37,8 +37,16 @@ type signupRequest struct {
 
 func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	var req signupRequest
+	if err := jsonOnly(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if err := decode(w, r, &req); err != nil {
 		writeError(w, r, err)
+		return
+	}
+	if wait := s.cfg.Throttle.Signup(r, s.cfg.Now()); wait > 0 {
+		writeError(w, r, tooMany(wait, "too many workspaces created from your address; try again in %d seconds", retrySeconds(wait)))
 		return
 	}
 	res, err := s.cfg.Identities.Signup(r.Context(), tenancy.SignupInput{
@@ -375,12 +383,16 @@ type loginRequest struct {
 // when the token from signup or invitation is lost.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	var req loginRequest
+	if err := jsonOnly(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if err := decode(w, r, &req); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	if wait := s.cfg.Logins.Take(req.Email, s.cfg.Now()); wait > 0 {
-		writeError(w, r, tooMany(wait, "too many sign-in attempts for this email; try again in %d seconds", retrySeconds(wait)))
+	if wait := s.cfg.Throttle.SignIn(r, req.Email, s.cfg.Now()); wait > 0 {
+		writeError(w, r, tooMany(wait, "too many sign-in attempts for this email from your address; try again in %d seconds", retrySeconds(wait)))
 		return
 	}
 	res, err := s.cfg.Identities.Login(r.Context(), req.Email, req.Password, req.AccountID)

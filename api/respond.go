@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -81,6 +82,18 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, ae.Status, map[string]any{"error": map[string]string{"code": ae.Code, "message": ae.Message}})
+}
+
+// jsonOnly refuses a body that is not declared as JSON (415). A browser
+// form on another site can post text/plain or form data without a
+// preflight, never application/json: signup and sign-in take only JSON so
+// that no page can create accounts or sign in in a visitor's name.
+func jsonOnly(r *http.Request) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
+	}
+	return nil
 }
 
 // decode reads a JSON body into v, bounded and strict about its shape.

@@ -33,9 +33,9 @@ type Config struct {
 	PublicURL string
 	// Now is the clock (tests move it); time.Now when nil.
 	Now func() time.Time
-	// Logins throttles sign-in per email; share it with every door that
-	// takes a password (the console). A fresh one when nil.
-	Logins *throttle.Throttle
+	// Throttle holds the per-address abuse limits (sign-in, signup); share
+	// it with the other doors (console, MCP). A fresh one when nil.
+	Throttle *throttle.Guard
 }
 
 // Server serves /api/v1.
@@ -48,8 +48,8 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Logins == nil {
-		cfg.Logins = throttle.NewSignIn()
+	if cfg.Throttle == nil {
+		cfg.Throttle = throttle.NewGuard(throttle.Limits{})
 	}
 	return &Server{cfg: cfg}
 }

@@ -26,6 +26,13 @@ func (c *Console) signup(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusBadRequest, "signup", page)
 		return
 	}
+	if wait := c.cfg.Throttle.Signup(r, c.cfg.Now()); wait > 0 {
+		secs := int(wait.Seconds()) + 1
+		f.Message = fmt.Sprintf("Too many workspaces created from your address; try again in %d seconds.", secs)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		c.render(w, r, http.StatusTooManyRequests, "signup", page)
+		return
+	}
 	res, err := c.cfg.Identities.Signup(r.Context(), tenancy.SignupInput{
 		AccountName: f.Value("workspace"), Email: f.Value("email"), Password: f.Raw("password"), NoAPIToken: true,
 	}, c.cfg.Now())
@@ -75,7 +82,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusBadRequest, "signin", page)
 		return
 	}
-	if wait := c.cfg.Logins.Take(email, c.cfg.Now()); wait > 0 {
+	if wait := c.cfg.Throttle.SignIn(r, email, c.cfg.Now()); wait > 0 {
 		f.Message = fmt.Sprintf("Too many sign-in attempts for this email; try again in %d seconds.", int(wait.Seconds())+1)
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		c.render(w, r, http.StatusTooManyRequests, "signin", page)

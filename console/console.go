@@ -29,9 +29,9 @@ type Config struct {
 	// PublicURL is the base URL people reach the server at; an https URL
 	// makes the session cookie Secure, and its origin is trusted for posts.
 	PublicURL string
-	// Logins throttles sign-in per email; share REST's so that both doors
-	// count together. A fresh one when nil.
-	Logins *throttle.Throttle
+	// Throttle holds the per-address abuse limits (sign-in, signup); share
+	// REST's so that the doors count together. A fresh one when nil.
+	Throttle *throttle.Guard
 	// Now is the clock (tests move it); time.Now when nil.
 	Now func() time.Time
 }
@@ -51,8 +51,8 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Logins == nil {
-		cfg.Logins = throttle.NewSignIn()
+	if cfg.Throttle == nil {
+		cfg.Throttle = throttle.NewGuard(throttle.Limits{})
 	}
 	pages, err := parseTemplates()
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/throttle"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -40,7 +41,8 @@ func testConsole(t *testing.T, extra func(c *Console)) (*Console, *httptest.Serv
 	if engineErr != nil {
 		t.Fatal(engineErr)
 	}
-	c, err := New(Config{DB: db, Identities: dbtest.Identities(t), Desk: &desk.Desk{DB: db, InboundDomain: "in.deskwoot.test"}, Policy: engine,
+	c, err := New(Config{DB: db, Identities: dbtest.Identities(t), Desk: &desk.Desk{DB: db, InboundDomain: "in.deskwoot.test"},
+		Throttle: throttle.NewGuard(throttle.Limits{SignupsPerHour: 100000}), Policy: engine,
 		Audit: &audit.Log{DB: db}, PublicURL: "http://127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)

@@ -8,13 +8,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
@@ -24,6 +28,7 @@ import (
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/throttle"
 )
 
 // Version is reported in serverInfo.
@@ -58,6 +63,15 @@ type Config struct {
 	// Observer, when set, receives every tool call's outcome and timings.
 	Observer Observer
 	Now      func() time.Time
+	// Throttle limits failed authentications per client address; a fresh
+	// one when nil.
+	Throttle *throttle.Guard
+	// StreamsPerToken bounds the GET /api/mcp streams one token holds open
+	// on this replica (DefaultStreamsPerToken when 0); StreamTimeout ends
+	// each stream (DefaultStreamTimeout when 0), inside the HTTP server's
+	// write timeout.
+	StreamsPerToken int
+	StreamTimeout   time.Duration
 }
 
 // Server is the MCP endpoint.
@@ -66,7 +80,17 @@ type Server struct {
 	mcp     *server.MCPServer
 	http    http.Handler
 	toolSet map[string]bool
+
+	streamMu sync.Mutex
+	streams  map[int64]int // token id -> open GET streams
 }
+
+// Bounds of the GET streams: a stateless server sends nothing on them, so
+// a client that holds many, or one for long, only holds connections.
+const (
+	DefaultStreamsPerToken = 4
+	DefaultStreamTimeout   = 50 * time.Second
+)
 
 // New builds the MCP server and registers every tool.
 func New(cfg Config) *Server {
@@ -76,7 +100,16 @@ func New(cfg Config) *Server {
 	if cfg.IdempotencyTTL <= 0 {
 		cfg.IdempotencyTTL = DefaultIdempotencyTTL
 	}
-	s := &Server{cfg: cfg, toolSet: map[string]bool{}}
+	if cfg.Throttle == nil {
+		cfg.Throttle = throttle.NewGuard(throttle.Limits{})
+	}
+	if cfg.StreamsPerToken <= 0 {
+		cfg.StreamsPerToken = DefaultStreamsPerToken
+	}
+	if cfg.StreamTimeout <= 0 {
+		cfg.StreamTimeout = DefaultStreamTimeout
+	}
+	s := &Server{cfg: cfg, toolSet: map[string]bool{}, streams: map[int64]int{}}
 	hooks := &server.Hooks{}
 	hooks.AddAfterListTools(s.filterTools)
 	hooks.AddOnError(s.auditProtocolError)
@@ -113,9 +146,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Forbidden: invalid Origin header", http.StatusForbidden)
 		return
 	}
+	now := s.cfg.Now()
+	// An address that keeps failing authentication is turned away before
+	// any token is looked up.
+	if wait := s.cfg.Throttle.MCPAuthWait(r, now); wait > 0 {
+		tooMany(w, wait, json.RawMessage("null"), "too many requests with a missing or invalid token from your address")
+		return
+	}
+	deny := func(sent bool, msg string) {
+		s.cfg.Throttle.MCPAuthFailed(r, now)
+		s.unauthorized(w, sent, msg)
+	}
 	raw, ok := bearer(r)
 	if !ok {
-		s.unauthorized(w, false, "missing bearer token; send Authorization: Bearer dw_mcp_… or connect through OAuth")
+		deny(false, "missing bearer token; send Authorization: Bearer dw_mcp_… or connect through OAuth")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
@@ -124,7 +168,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	now := s.cfg.Now()
 	// The request's tool calls are spent from the token's rate limit in the
 	// round trip that authenticates it (shared by every replica).
 	var p tenancy.MCPPrincipal
@@ -135,16 +178,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case errors.Is(err, tenancy.ErrTokenRevoked):
-		s.unauthorized(w, true, "the token was revoked; ask an admin for a new one")
+		deny(true, "the token was revoked; ask an admin for a new one")
 		return
 	case errors.Is(err, tenancy.ErrTokenExpired):
-		s.unauthorized(w, true, "the token has expired; refresh it or ask an admin for a new one")
+		deny(true, "the token has expired; refresh it or ask an admin for a new one")
 		return
 	case errors.Is(err, tenancy.ErrTokenWrongResource):
-		s.unauthorized(w, true, "the token was issued for another resource than "+s.cfg.Resource)
+		deny(true, "the token was issued for another resource than "+s.cfg.Resource)
 		return
 	case errors.Is(err, tenancy.ErrUnauthenticated):
-		s.unauthorized(w, true, "unknown token")
+		deny(true, "unknown token")
 		return
 	case err != nil:
 		slog.WarnContext(r.Context(), "mcp authentication failed", "err", err)
@@ -165,7 +208,58 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), principalKey{}, &p)
 	ctx = context.WithValue(ctx, requestKey{}, requestID(r))
+	switch r.Method {
+	case http.MethodGet:
+		release, ok := s.openStream(p.TokenID)
+		if !ok {
+			tooMany(w, s.cfg.StreamTimeout, json.RawMessage("null"), fmt.Sprintf("this token already holds %d open GET streams; close one first", s.cfg.StreamsPerToken))
+			return
+		}
+		defer release()
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.StreamTimeout)
+		defer cancel()
+	case http.MethodPost:
+		// tools/list costs a policy decision per tool, so it spends the
+		// token's rate limit like a tool call (see toolCalls); over the
+		// limit it has no tool result to carry the refusal, so it is a 429.
+		if _, lists, id := rpcCalls(body); lists > 0 && p.RateRetryAfter > 0 {
+			tooMany(w, p.RateRetryAfter, id, fmt.Sprintf("rate limit of %d calls per minute exceeded", p.RateLimitPerMinute))
+			return
+		}
+	}
 	s.http.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// openStream counts an open GET stream of a token; ok is false when the
+// token holds its maximum already.
+func (s *Server) openStream(tokenID int64) (release func(), ok bool) {
+	s.streamMu.Lock()
+	defer s.streamMu.Unlock()
+	if s.streams[tokenID] >= s.cfg.StreamsPerToken {
+		return nil, false
+	}
+	s.streams[tokenID]++
+	return func() {
+		s.streamMu.Lock()
+		defer s.streamMu.Unlock()
+		if s.streams[tokenID]--; s.streams[tokenID] <= 0 {
+			delete(s.streams, tokenID)
+		}
+	}, true
+}
+
+// tooMany answers 429 with Retry-After and a JSON-RPC error saying when to
+// come back.
+func tooMany(w http.ResponseWriter, wait time.Duration, id json.RawMessage, msg string) {
+	secs := max(1, int(math.Ceil(wait.Seconds())))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusTooManyRequests)
+	json.NewEncoder(w).Encode(map[string]any{
+		"jsonrpc": "2.0", "id": id,
+		"error": map[string]any{"code": -32029, "message": fmt.Sprintf("%s; retry in %d seconds", msg, secs)},
+	})
 }
 
 // Observer receives per-call measurements; the server exports them as
@@ -323,28 +417,42 @@ func (s *Server) auditProtocolError(ctx context.Context, _ any, method mcpgo.MCP
 		PolicyRev: s.cfg.Policy.Revision(), RequestID: requestIDFrom(ctx)})
 }
 
-// toolCalls counts the tools/call requests in a JSON-RPC body (a single
-// message or a batch); anything unreadable counts as none and is left to
-// mcp-go to refuse.
+// toolCalls is what a request spends from the token's rate limit: its
+// tools/call and tools/list requests (a single message or a batch).
 func toolCalls(body []byte) int {
+	calls, lists, _ := rpcCalls(body)
+	return calls + lists
+}
+
+// rpcCalls counts the tools/call and tools/list requests in a JSON-RPC body
+// and returns the id of a single message (null for a batch). Anything
+// unreadable counts as none and is left to mcp-go to refuse.
+func rpcCalls(body []byte) (calls, lists int, id json.RawMessage) {
 	type msg struct {
-		Method string `json:"method"`
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
 	}
+	id = json.RawMessage("null")
+	var batch []msg
 	body = bytes.TrimSpace(body)
 	if len(body) > 0 && body[0] == '[' {
-		var batch []msg
 		json.Unmarshal(body, &batch)
-		n := 0
-		for _, m := range batch {
-			if m.Method == string(mcpgo.MethodToolsCall) {
-				n++
+	} else {
+		var m msg
+		if json.Unmarshal(body, &m) == nil {
+			batch = []msg{m}
+			if len(m.ID) > 0 {
+				id = m.ID
 			}
 		}
-		return n
 	}
-	var m msg
-	if json.Unmarshal(body, &m) == nil && m.Method == string(mcpgo.MethodToolsCall) {
-		return 1
+	for _, m := range batch {
+		switch m.Method {
+		case string(mcpgo.MethodToolsCall):
+			calls++
+		case string(mcpgo.MethodToolsList):
+			lists++
+		}
 	}
-	return 0
+	return calls, lists, id
 }

@@ -4,6 +4,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,6 +60,22 @@ type Config struct {
 	// address still receives (DESKWOOT_INBOUND_ROTATION_GRACE, 7 days when 0).
 	InboundDomain        string
 	InboundRotationGrace time.Duration
+
+	// MetricsAddr, when set, is the only place /metrics is served
+	// (DESKWOOT_METRICS_ADDR, e.g. 127.0.0.1:9090). MetricsToken, when set,
+	// is the bearer token /metrics requires (DESKWOOT_METRICS_TOKEN). With
+	// neither, /metrics is off: it lists tools and decision counts.
+	MetricsAddr  string
+	MetricsToken string
+	// SignupsPerHour bounds workspaces created per client address
+	// (DESKWOOT_SIGNUPS_PER_HOUR, 5 when 0); ClientIPHeader names the header
+	// a reverse proxy sets to the client's address (DESKWOOT_CLIENT_IP_HEADER).
+	SignupsPerHour int
+	ClientIPHeader string
+	// MCPStreamsPerToken and MCPStreamTimeout bound the open GET /api/mcp
+	// streams of one token and their lifetime (4 and 50 s when 0).
+	MCPStreamsPerToken int
+	MCPStreamTimeout   time.Duration
 	// OutboxWorkers is how many deliveries one replica runs at once (10 when 0).
 	OutboxWorkers int
 	// AllowPrivateWebhooks lets api inboxes deliver to loopback and private
@@ -82,6 +100,10 @@ type App struct {
 	Outbox *outbox.Outbox
 	Mail   *mailserver.Server
 	mailLn net.Listener
+	// Metrics serves /metrics on its own listener (MetricsAddr); nil when
+	// /metrics is on the main handler behind a token, or off.
+	Metrics     http.Handler
+	metricsAddr string
 }
 
 // Background starts the work every replica does beside serving (the audit
@@ -189,10 +211,11 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	r := mux.NewRouter()
 	r.Use(m.middleware)
 	ids := &tenancy.Identities{DB: db}
-	logins := throttle.NewSignIn() // one per replica, shared by both doors that take passwords
-	api.New(api.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill, Logins: logins}).Routes(r)
+	// One set of abuse limits per replica, shared by every door.
+	guard := throttle.NewGuard(throttle.Limits{SignupsPerHour: cfg.SignupsPerHour, IPHeader: cfg.ClientIPHeader})
+	api.New(api.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill, Throttle: guard}).Routes(r)
 	con, err := console.New(console.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, Billing: bill,
-		PublicURL: cfg.PublicURL, Logins: logins})
+		PublicURL: cfg.PublicURL, Throttle: guard})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -209,10 +232,23 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	}
 	as.Routes(r)
 	r.Handle("/api/mcp", mcp.New(mcp.Config{DB: db, Desk: d, Policy: engine, Audit: lg, AllowedHosts: hosts,
-		IdempotencyTTL: cfg.IdempotencyTTL, Observer: m, Resource: as.Resource(), ResourceMetadata: as.ResourceMetadataURL()}))
-	r.Handle("/metrics", m.handler()).Methods(http.MethodGet)
+		IdempotencyTTL: cfg.IdempotencyTTL, Observer: m, Resource: as.Resource(), ResourceMetadata: as.ResourceMetadataURL(),
+		Throttle: guard, StreamsPerToken: cfg.MCPStreamsPerToken, StreamTimeout: cfg.MCPStreamTimeout}))
+	app := &App{DB: db, Audit: lg, Hub: hub, Outbox: ob, Mail: mailSrv, mailLn: mailLn, metricsAddr: cfg.MetricsAddr}
+	metrics := m.handler()
+	if cfg.MetricsToken != "" {
+		metrics = requireToken(cfg.MetricsToken, metrics)
+	}
+	switch {
+	case cfg.MetricsAddr != "": // its own listener only
+		only := http.NewServeMux()
+		only.Handle("GET /metrics", metrics)
+		app.Metrics = securityHeaders(only)
+	case cfg.MetricsToken != "":
+		r.Handle("/metrics", metrics).Methods(http.MethodGet)
+	}
 	r.PathPrefix("/").Handler(con) // the console: everything the routes above do not take
-	app := &App{DB: db, Handler: logRequests(r), Audit: lg, Hub: hub, Outbox: ob, Mail: mailSrv, mailLn: mailLn}
+	app.Handler = securityHeaders(logRequests(r))
 	return app, nil
 }
 
@@ -237,8 +273,14 @@ func (a *App) Run(ctx context.Context, addr string) error {
 	bg, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
 	a.Background(bg)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.ListenAndServe() }()
+	if a.Metrics != nil {
+		msrv := &http.Server{Addr: a.metricsAddr, Handler: a.Metrics, ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+		go func() { errc <- fmt.Errorf("metrics listener (DESKWOOT_METRICS_ADDR): %w", msrv.ListenAndServe()) }()
+		defer msrv.Close()
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -254,6 +296,34 @@ func (a *App) Run(ctx context.Context, addr string) error {
 	}
 	a.DB.Close()
 	return err
+}
+
+// securityHeaders marks every answer nosniff (a JSON or text body is never
+// run as a script or style) and every API answer no-store: API answers
+// carry tokens, secrets and customer data that no cache may keep.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/oauth/") {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireToken answers 401 unless the request carries Bearer token
+// (compared in constant time).
+func requireToken(token string, next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte("Bearer " + token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="deskwoot-metrics"`)
+			http.Error(w, "send Authorization: Bearer DESKWOOT_METRICS_TOKEN", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // SplitHosts parses a comma-separated host list.

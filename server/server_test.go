@@ -36,14 +36,16 @@ func TestServeRefusesPrivilegedRoles(t *testing.T) {
 }
 
 func TestMetricsEndpoint(t *testing.T) {
-	app, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL()})
+	app, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), MetricsToken: "m"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(app.Handler)
 	defer ts.Close()
 	for _, path := range []string{"/healthz", "/healthz", "/metrics"} {
-		resp, err := http.Get(ts.URL + path)
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer m")
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,11 @@
-// Package throttle slows down password guessing: a token bucket per key
-// (an email), shared by every door that takes a password (REST's
-// /api/v1/login and the console's sign-in), so that using both doors does
-// not double an attacker's attempts.
+// Package throttle keeps the abuse limits that guard the doors before
+// anyone is authenticated: token buckets per key (sign-in attempts per email
+// and address, per address; signups per address; failed MCP
+// authentications per address), shared by every door (REST, console, MCP)
+// so that using several doors does not multiply an attacker's budget. They
+// live in this replica's memory: N replicas allow up to N times a limit.
+// They make abuse slow and costly; they are not quotas (per-token MCP rate
+// limits are).
 package throttle
 
 import (
@@ -61,4 +65,21 @@ func (t *Throttle) Take(key string, now time.Time) time.Duration {
 		return d
 	}
 	return 0
+}
+
+// Wait is how long until key has an attempt left (0 when it has), spending
+// nothing.
+func (t *Throttle) Wait(key string, now time.Time) time.Duration {
+	key = strings.ToLower(strings.TrimSpace(key))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l := t.per[key]
+	if l == nil {
+		return 0
+	}
+	missing := 1 - l.TokensAt(now)
+	if missing <= 0 {
+		return 0
+	}
+	return time.Duration(missing * float64(t.every))
 }

@@ -39,7 +39,8 @@ Usage:
 Environment (flags mirror them; see --help of each command):
   DATABASE_URL, DESKWOOT_APP_DATABASE_URL, DESKWOOT_APP_PASSWORD, DESKWOOT_ADDR,
   DESKWOOT_PUBLIC_URL, DESKWOOT_ALLOWED_HOSTS, DESKWOOT_SMTP_ADDR, DESKWOOT_INBOUND_DOMAIN,
-  DESKWOOT_INBOUND_ROTATION_GRACE, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
+  DESKWOOT_INBOUND_ROTATION_GRACE, DESKWOOT_METRICS_ADDR, DESKWOOT_METRICS_TOKEN, DESKWOOT_SIGNUPS_PER_HOUR,
+  DESKWOOT_CLIENT_IP_HEADER, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
   STRIPE_API_BASE, DESKWOOT_STRIPE_PRICE_{STARTER,BUSINESS,ENTERPRISE}, DESKWOOT_GRACE_PERIOD
 `
 
@@ -93,6 +94,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	oauthLoopback := fs.Bool("oauth-allow-loopback-metadata", env("DESKWOOT_OAUTH_ALLOW_LOOPBACK_METADATA", "") == "true", "let OAuth client ID metadata documents be fetched from http loopback URLs, for tests and local clients (DESKWOOT_OAUTH_ALLOW_LOOPBACK_METADATA=true)")
 	smtpAddr := fs.String("smtp-addr", env("DESKWOOT_SMTP_ADDR", ""), "inbound mail listener address, e.g. :2525; off when empty (DESKWOOT_SMTP_ADDR)")
 	inbound := addInboundFlags(fs, "")
+	edge := addEdgeFlags(fs)
 	stripeFlags := addBillingFlags(fs)
 	limits := addRetentionFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -116,12 +118,36 @@ func serveCmd(ctx context.Context, args []string) error {
 	if err := inbound.apply(&cfg); err != nil {
 		return err
 	}
+	if err := edge.apply(&cfg); err != nil {
+		return err
+	}
 	app, err := server.Build(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "deskwoot serving on http://%s (MCP at %s/api/mcp)\n", *addr, *public)
 	return app.Run(ctx, *addr)
+}
+
+// edgeFlags are where /metrics is served and the per-address abuse limits.
+type edgeFlags struct{ metricsAddr, metricsToken, signups, ipHeader *string }
+
+func addEdgeFlags(fs *flag.FlagSet) *edgeFlags {
+	return &edgeFlags{
+		metricsAddr:  fs.String("metrics-addr", env("DESKWOOT_METRICS_ADDR", ""), "serve /metrics only on this address, e.g. 127.0.0.1:9090 (DESKWOOT_METRICS_ADDR)"),
+		metricsToken: fs.String("metrics-token", env("DESKWOOT_METRICS_TOKEN", ""), "bearer token /metrics requires; without it and without --metrics-addr /metrics is off (DESKWOOT_METRICS_TOKEN)"),
+		signups:      fs.String("signups-per-hour", env("DESKWOOT_SIGNUPS_PER_HOUR", "5"), "workspaces one client address may create an hour (DESKWOOT_SIGNUPS_PER_HOUR)"),
+		ipHeader:     fs.String("client-ip-header", env("DESKWOOT_CLIENT_IP_HEADER", ""), "header a reverse proxy sets to the client's address, e.g. X-Forwarded-For (DESKWOOT_CLIENT_IP_HEADER)"),
+	}
+}
+
+func (f *edgeFlags) apply(cfg *server.Config) error {
+	n, err := strconv.Atoi(*f.signups)
+	if err != nil || n < 1 {
+		return fmt.Errorf("DESKWOOT_SIGNUPS_PER_HOUR must be a whole number of at least 1, not %q", *f.signups)
+	}
+	cfg.MetricsAddr, cfg.MetricsToken, cfg.SignupsPerHour, cfg.ClientIPHeader = *f.metricsAddr, *f.metricsToken, n, strings.TrimSpace(*f.ipHeader)
+	return nil
 }
 
 // inboundFlags are the receiving addresses' domain and rotation grace.

@@ -1,0 +1,112 @@
+package throttle
+
+import (
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Limits are the abuse limits of one replica (zero fields take defaults).
+type Limits struct {
+	// SignupsPerHour is how many workspaces one address may create an hour
+	// (DESKWOOT_SIGNUPS_PER_HOUR, default 5).
+	SignupsPerHour int
+	// IPHeader names the header a reverse proxy puts the client's address
+	// in (DESKWOOT_CLIENT_IP_HEADER, e.g. X-Forwarded-For); empty uses the
+	// connection's peer address.
+	IPHeader string
+}
+
+// Defaults of the limits that are not settable.
+const (
+	DefaultSignupsPerHour = 5
+	// SignInPerAddress: one address may try 30 passwords at once, then one
+	// every 6 seconds, whatever the emails (password spraying).
+	SignInPerAddressBurst = 30
+	SignInPerAddressEvery = 6 * time.Second
+	// MCPAuthFailures: one address may fail MCP authentication (missing,
+	// unknown, revoked or expired token) 100 times at once, then twice a
+	// second; past that it gets 429 before any token is looked up.
+	MCPAuthFailureBurst = 100
+	MCPAuthFailureEvery = 500 * time.Millisecond
+)
+
+// Guard is every per-address abuse limit of one replica, shared by the doors
+// (REST, console, MCP) so that using several doors does not multiply an
+// attacker's budget. Safe for concurrent use.
+type Guard struct {
+	ipHeader string
+	// signIn counts per email and address together, so a stranger failing
+	// on purpose elsewhere cannot lock the owner out; signInAddr counts per
+	// address, so one address spraying many emails is slowed.
+	signIn, signInAddr, signup, mcpAuth *Throttle
+}
+
+// NewGuard builds the limits.
+func NewGuard(l Limits) *Guard {
+	if l.SignupsPerHour <= 0 {
+		l.SignupsPerHour = DefaultSignupsPerHour
+	}
+	return &Guard{
+		ipHeader:   l.IPHeader,
+		signIn:     NewSignIn(),
+		signInAddr: New(SignInPerAddressEvery, SignInPerAddressBurst),
+		signup:     New(time.Hour/time.Duration(l.SignupsPerHour), l.SignupsPerHour),
+		mcpAuth:    New(MCPAuthFailureEvery, MCPAuthFailureBurst),
+	}
+}
+
+// SignIn spends one password attempt for email from r's address; it
+// returns how long to wait when either budget is spent (0: go ahead).
+func (g *Guard) SignIn(r *http.Request, email string, now time.Time) time.Duration {
+	ip := ClientIP(r, g.ipHeader)
+	if d := g.signInAddr.Take(ip, now); d > 0 {
+		return d
+	}
+	return g.signIn.Take(strings.ToLower(strings.TrimSpace(email))+" "+ip, now)
+}
+
+// Signup spends one signup for r's address.
+func (g *Guard) Signup(r *http.Request, now time.Time) time.Duration {
+	return g.signup.Take(ClientIP(r, g.ipHeader), now)
+}
+
+// MCPAuthWait is how long r's address must wait because of earlier failed
+// MCP authentications (0: go ahead). It spends nothing.
+func (g *Guard) MCPAuthWait(r *http.Request, now time.Time) time.Duration {
+	return g.mcpAuth.Wait(ClientIP(r, g.ipHeader), now)
+}
+
+// MCPAuthFailed records a failed MCP authentication from r's address.
+func (g *Guard) MCPAuthFailed(r *http.Request, now time.Time) {
+	g.mcpAuth.Take(ClientIP(r, g.ipHeader), now)
+}
+
+// ClientIP is the key for "one address": the connection's peer, or, behind
+// a reverse proxy, the last address in header (the one the proxy itself
+// saw, which a client cannot forge) when header is set. IPv6 addresses
+// count by their /64, which one client usually holds whole.
+func ClientIP(r *http.Request, header string) string {
+	s := ""
+	if header != "" {
+		if v := r.Header.Values(header); len(v) > 0 {
+			parts := strings.Split(v[len(v)-1], ",")
+			s = strings.TrimSpace(parts[len(parts)-1])
+		}
+	}
+	if s == "" {
+		s = r.RemoteAddr
+		if h, _, err := net.SplitHostPort(s); err == nil {
+			s = h
+		}
+	}
+	ip := net.ParseIP(strings.Trim(s, "[]"))
+	if ip == nil {
+		return s
+	}
+	if ip.To4() == nil {
+		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
+	return ip.String()
+}
