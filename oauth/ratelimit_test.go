@@ -36,16 +36,19 @@ func TestOAuthGrantRateLimit(t *testing.T) {
 		}
 		return ""
 	}
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 2; i++ {
 		if e := call(); e != "" {
 			t.Fatalf("call %d within the limit: %s", i+1, e)
 		}
 	}
-	// tools/list spends nothing.
+	// tools/list spends the limit like a tool call (issue 11): the third.
 	if r := w.mcp(t, access, "tools/list", map[string]any{}); r.Status != 200 {
 		t.Fatalf("tools/list: %d %s", r.Status, r.Body)
 	}
 	if e := call(); !strings.Contains(e, "rate limit of 3 calls per minute exceeded") {
 		t.Fatalf("4th call: %q, want the rate limit", e)
+	}
+	if r := w.mcp(t, access, "tools/list", map[string]any{}); r.Status != 429 {
+		t.Fatalf("tools/list past the limit: %d %s, want 429", r.Status, r.Body)
 	}
 }
