@@ -724,3 +724,20 @@ func TestTokenBoundToResource(t *testing.T) {
 		t.Errorf("token for another resource: %d %q", r.Status, r.Header.Get("WWW-Authenticate"))
 	}
 }
+
+// TestAccountGateApplies: an OAuth grant meets the same account gate as a
+// static token (here: MCP switched off answers 403 with -32003).
+func TestAccountGateApplies(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	redirect := "https://client.example/cb"
+	client := w.register(t, redirect)
+	access, _ := w.tokens(t, client, redirect, newPKCE())
+	if _, err := dbtest.App(t).MCPEnable(context.Background(), w.Account.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	r := w.mcp(t, access, "tools/list", map[string]any{})
+	if e, _ := r.JSON["error"].(map[string]any); r.Status != http.StatusForbidden || e == nil || e["code"] != float64(-32003) {
+		t.Errorf("gate closed: %d %s", r.Status, r.Body)
+	}
+}
