@@ -94,7 +94,7 @@ type world struct {
 	conv1, conv2   int64
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
 	w := &world{Tenant: dbtest.NewTenant(t), base: endpoint(t)}
@@ -129,7 +129,7 @@ type response struct {
 	JSON   map[string]any
 }
 
-func do(t *testing.T, req *http.Request) response {
+func do(t testing.TB, req *http.Request) response {
 	t.Helper()
 	resp, err := noRedirect.Do(req)
 	if err != nil {
@@ -142,7 +142,7 @@ func do(t *testing.T, req *http.Request) response {
 	return r
 }
 
-func (w *world) get(t *testing.T, path string, session string) response {
+func (w *world) get(t testing.TB, path string, session string) response {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, w.base+path, nil)
 	if session != "" {
@@ -151,7 +151,7 @@ func (w *world) get(t *testing.T, path string, session string) response {
 	return do(t, req)
 }
 
-func (w *world) postForm(t *testing.T, path string, form url.Values, session string) response {
+func (w *world) postForm(t testing.TB, path string, form url.Values, session string) response {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, w.base+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -162,7 +162,7 @@ func (w *world) postForm(t *testing.T, path string, form url.Values, session str
 	return do(t, req)
 }
 
-func (w *world) postJSON(t *testing.T, path string, body any) response {
+func (w *world) postJSON(t testing.TB, path string, body any) response {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(http.MethodPost, w.base+path, bytes.NewReader(b))
@@ -170,7 +170,7 @@ func (w *world) postJSON(t *testing.T, path string, body any) response {
 	return do(t, req)
 }
 
-func (w *world) rest(t *testing.T, method, path string) response {
+func (w *world) rest(t testing.TB, method, path string) response {
 	t.Helper()
 	req, _ := http.NewRequest(method, w.base+path, nil)
 	req.Header.Set("Authorization", "Bearer "+w.APIToken)
@@ -178,7 +178,7 @@ func (w *world) rest(t *testing.T, method, path string) response {
 }
 
 // register registers a public client with one redirect URI.
-func (w *world) register(t *testing.T, redirect string) string {
+func (w *world) register(t testing.TB, redirect string) string {
 	t.Helper()
 	r := w.postJSON(t, "/oauth/register", map[string]any{"client_name": "Test client", "redirect_uris": []string{redirect},
 		"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code", "refresh_token"}})
@@ -204,7 +204,7 @@ func (w *world) authParams(client, redirect string, p pkce) url.Values {
 }
 
 // consent posts the consent form's answer for an authorization request.
-func (w *world) consent(t *testing.T, params url.Values, answer url.Values) response {
+func (w *world) consent(t testing.TB, params url.Values, answer url.Values) response {
 	t.Helper()
 	form := url.Values{}
 	for k, v := range params {
@@ -218,7 +218,7 @@ func (w *world) consent(t *testing.T, params url.Values, answer url.Values) resp
 
 // grantCode runs authorize and consent (only conversations:read, inbox 1)
 // and returns the code from the redirect.
-func (w *world) grantCode(t *testing.T, client, redirect string, p pkce) string {
+func (w *world) grantCode(t testing.TB, client, redirect string, p pkce) string {
 	t.Helper()
 	r := w.consent(t, w.authParams(client, redirect, p), url.Values{"consent": {"allow"}, "scope_grant": {"conversations:read"},
 		"inboxes": {"chosen"}, "inbox": {fmt.Sprint(w.inbox1)}})
@@ -232,14 +232,14 @@ func (w *world) grantCode(t *testing.T, client, redirect string, p pkce) string 
 	return loc.Query().Get("code")
 }
 
-func (w *world) exchange(t *testing.T, client, redirect, code, verifier string) response {
+func (w *world) exchange(t testing.TB, client, redirect, code, verifier string) response {
 	t.Helper()
 	return w.postForm(t, "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {client}, "code": {code},
 		"redirect_uri": {redirect}, "code_verifier": {verifier}, "resource": {w.base + "/api/mcp"}}, "")
 }
 
 // tokens runs the flow and returns the access and refresh tokens.
-func (w *world) tokens(t *testing.T, client, redirect string, p pkce) (string, string) {
+func (w *world) tokens(t testing.TB, client, redirect string, p pkce) (string, string) {
 	t.Helper()
 	tok := w.exchange(t, client, redirect, w.grantCode(t, client, redirect, p), p.verifier)
 	access, _ := tok.JSON["access_token"].(string)
@@ -250,13 +250,13 @@ func (w *world) tokens(t *testing.T, client, redirect string, p pkce) (string, s
 	return access, refresh
 }
 
-func (w *world) refresh(t *testing.T, client, refresh string) response {
+func (w *world) refresh(t testing.TB, client, refresh string) response {
 	t.Helper()
 	return w.postForm(t, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {client}, "refresh_token": {refresh}}, "")
 }
 
 // mcp posts one JSON-RPC request to /api/mcp.
-func (w *world) mcp(t *testing.T, token, method string, params any) response {
+func (w *world) mcp(t testing.TB, token, method string, params any) response {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 	req, _ := http.NewRequest(http.MethodPost, w.base+"/api/mcp", bytes.NewReader(body))
@@ -269,7 +269,7 @@ func (w *world) mcp(t *testing.T, token, method string, params any) response {
 	return do(t, req)
 }
 
-func wantOAuthError(t *testing.T, what string, r response, status int, code string) {
+func wantOAuthError(t testing.TB, what string, r response, status int, code string) {
 	t.Helper()
 	if r.Status != status || r.JSON["error"] != code {
 		t.Errorf("%s: got %d %s, want %d %s", what, r.Status, r.Body, status, code)
@@ -277,7 +277,7 @@ func wantOAuthError(t *testing.T, what string, r response, status int, code stri
 }
 
 // wantRedirectError checks an error sent back to the client's redirect URI.
-func wantRedirectError(t *testing.T, what string, r response, redirect, code string) {
+func wantRedirectError(t testing.TB, what string, r response, redirect, code string) {
 	t.Helper()
 	loc, _ := url.Parse(r.Header.Get("Location"))
 	if r.Status/100 != 3 || loc == nil || !strings.HasPrefix(loc.String(), redirect) || loc.Query().Get("error") != code {
@@ -287,14 +287,14 @@ func wantRedirectError(t *testing.T, what string, r response, redirect, code str
 
 // wantErrorPage checks an error shown on the server's own page, never
 // redirected.
-func wantErrorPage(t *testing.T, what string, r response, status int, text string) {
+func wantErrorPage(t testing.TB, what string, r response, status int, text string) {
 	t.Helper()
 	if r.Status != status || r.Header.Get("Location") != "" || !strings.Contains(string(r.Body), text) {
 		t.Errorf("%s: got %d Location %q %s, want page %d with %q", what, r.Status, r.Header.Get("Location"), r.Body, status, text)
 	}
 }
 
-func tokenList(t *testing.T, w *world) []map[string]any {
+func tokenList(t testing.TB, w *world) []map[string]any {
 	t.Helper()
 	r := w.rest(t, http.MethodGet, "/api/v1/mcp/tokens")
 	if r.Status != 200 {

@@ -1,0 +1,40 @@
+package oauth_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+// BenchmarkAuthenticate compares resolving an OAuth access token at
+// /api/mcp with resolving a static dw_mcp_ token: both are one round trip,
+// so the ratio should stay near 1.
+func BenchmarkAuthenticate(b *testing.B) {
+	w := newWorld(b)
+	redirect := "https://client.example/cb"
+	client := w.register(b, redirect)
+	access, _ := w.tokens(b, client, redirect, newPKCE())
+	db := dbtest.App(b)
+	_, static, err := db.MCPTokenCreate(context.Background(), w.Account.ID, tenancy.MCPTokenInput{Name: "bench", Scopes: []string{"conversations:read"}}, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	resource := w.base + "/api/mcp"
+	b.Run("static", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := db.AuthenticateMCP(context.Background(), static, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("oauth", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := db.AuthenticateOAuth(context.Background(), access, resource, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
