@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -236,8 +237,15 @@ func (c *Console) renderError(w http.ResponseWriter, r *http.Request, status int
 	c.render(w, r, status, "error", Page{Title: title, Data: msg})
 }
 
-// fail logs an unexpected error and shows a 500 page that reveals nothing.
+// fail logs an unexpected error and shows a 500 page that reveals nothing
+// (a 503 asking to retry while the database is out of reach).
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, tenancy.ErrUnavailable) {
+		slog.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		c.renderError(w, r, http.StatusServiceUnavailable, "The database is unavailable for a moment. Try again shortly.")
+		return
+	}
 	slog.ErrorContext(r.Context(), "console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	t := c.pages.byName["error"]
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -56,6 +56,13 @@ func TestPostgresRestart(t *testing.T) {
 	w := newWorkspace(t, a)
 	_, tok := w.token(t, 60000)
 	cursor := mustTool(t, a, tok, "poll_events", nil)["next_cursor"].(string)
+	session, err := f.apps[0].DB.SessionCreate(ctx, w.accountID, w.userID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, err := page(a+"/conversations", session); err != nil || status != 200 {
+		t.Fatalf("console page: %d %v", status, err)
+	}
 
 	// The load: customer messages and human replies over REST, and MCP
 	// reads, on both replicas, until stopped.
@@ -131,13 +138,18 @@ func TestPostgresRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	down := time.Now()
-	// While it is away: /readyz on both replicas says 503, quickly.
+	// While it is away: /readyz and a console page on both replicas say
+	// 503, quickly.
 	for time.Since(down) < 1500*time.Millisecond {
 		for _, u := range f.urls {
 			start := time.Now()
 			status, _, err := call("GET", u+"/readyz", "", nil)
 			if err != nil || status != 503 || time.Since(start) > 2500*time.Millisecond {
 				t.Errorf("/readyz with the database away: HTTP %d %v after %v, want a quick 503", status, err, time.Since(start))
+			}
+			start = time.Now()
+			if status, err := page(u+"/conversations", session); err != nil || status != 503 || time.Since(start) > 2500*time.Millisecond {
+				t.Errorf("console page with the database away: HTTP %d %v after %v, want a quick 503", status, err, time.Since(start))
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -268,4 +280,7 @@ func TestPostgresRestart(t *testing.T) {
 		t.Error("a long-poll after the restart did not wake on the other replica's commit")
 	}
 	mustCall(t, 200, "GET", a+"/readyz", "", nil)
+	if status, err := page(b+"/conversations", session); err != nil || status != 200 {
+		t.Errorf("console page after the restart: %d %v", status, err)
+	}
 }

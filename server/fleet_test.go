@@ -132,6 +132,7 @@ type workspace struct {
 	rx        *receiver
 	base      string
 	accountID int64
+	userID    int64
 }
 
 func newWorkspace(t *testing.T, base string) *workspace {
@@ -141,6 +142,7 @@ func newWorkspace(t *testing.T, base string) *workspace {
 	out := mustCall(t, 201, "POST", base+"/api/v1/signup", "", map[string]any{"account_name": "Fleet Co", "email": email, "password": "correct horse battery"})
 	w := &workspace{admin: out["api_token"].(string), rx: rx, base: base}
 	w.accountID = int64(out["account"].(map[string]any)["id"].(float64))
+	w.userID = int64(out["user"].(map[string]any)["id"].(float64))
 	ib := mustCall(t, 201, "POST", base+"/api/v1/inboxes", w.admin, map[string]any{"name": "API", "channel": "api",
 		"settings": map[string]any{"webhook_url": rx.url, "webhook_secret": "s3cret-s3cret-s3cret"}})
 	w.inbox = int64(ib["id"].(float64))
@@ -231,3 +233,18 @@ func messageIDs(events []map[string]any) map[int64]bool {
 func isRateLimited(res map[string]any) bool {
 	return res["isError"] == true && strings.Contains(toolText(res), "rate limit")
 }
+
+// page GETs a console page with a session cookie (no redirects followed).
+func page(url, session string) (int, error) {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.AddCookie(&http.Cookie{Name: "deskwoot_session", Value: session})
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+var noRedirect = &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -67,7 +67,7 @@ func (db *DB) SessionAuthenticate(ctx context.Context, raw string, now time.Time
 	if errors.Is(err, pgx.ErrNoRows) {
 		return UserPrincipal{}, Account{}, ErrSessionUnknown
 	}
-	return p, a, err
+	return p, a, MapError(err)
 }
 
 // SessionEnd ends a session server-side (sign-out): the row is marked
