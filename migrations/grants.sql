@@ -40,6 +40,10 @@ REVOKE ALL ON session_lookup FROM deskwoot_app;
 
 -- OAuth (issue 10): the token hash look-up and the registered clients are
 -- read only through SECURITY DEFINER functions; expired OAuth tokens are
--- cleaned up by the app.
-REVOKE ALL ON oauth_token_lookup, oauth_clients FROM deskwoot_app;
-GRANT DELETE ON oauth_tokens TO deskwoot_app;
+-- cleaned up by the app. (Only once 0013 ran: migrations may stop earlier.)
+DO $$ BEGIN
+    IF to_regclass('public.oauth_tokens') IS NOT NULL THEN
+        REVOKE ALL ON oauth_token_lookup, oauth_clients FROM deskwoot_app;
+        GRANT DELETE ON oauth_tokens TO deskwoot_app;
+    END IF;
+END $$;
