@@ -384,7 +384,7 @@ func TestCheckoutAndPortal(t *testing.T) {
 		t.Fatalf("portal: %q, %v", u, err)
 	}
 	last := mock.Requests()[len(mock.Requests())-1]
-	if last.Path != "/v1/billing_portal/sessions" || last.Form.Get("customer") != cus || last.Form.Get("return_url") != "https://desk.example.com/" {
+	if last.Path != "/v1/billing_portal/sessions" || last.Form.Get("customer") != cus || last.Form.Get("return_url") != "https://desk.example.com/billing" {
 		t.Fatalf("portal request %s %v", last.Path, last.Form)
 	}
 	// Checkout reuses the linked customer.
