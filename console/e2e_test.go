@@ -30,7 +30,7 @@ import (
 // test is skipped, except in CI (CI=true), where that is a failure.
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{os.Getenv("DESKWOOT_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
 		if p != "" {
 			if _, err := os.Stat(p); err == nil {
 				return p
@@ -43,7 +43,7 @@ func chromium(t *testing.T) string {
 	if os.Getenv("CI") == "true" {
 		t.Fatal("chromium is not installed, and CI needs the browser test: apt-get install -y chromium (.ci/run does)")
 	}
-	t.Skip("skipping the browser test: chromium is not installed (apt-get install chromium); set CI=true to make this a failure")
+	t.Skip("skipping the browser test: chromium is not installed (apt-get install chromium, or set CHROMIUM); set CI=true to make this a failure")
 	return ""
 }
 
