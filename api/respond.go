@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -55,8 +56,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError is the one place that maps domain errors to HTTP statuses.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
+	var rule *policy.RuleError
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &rule): // an account's policy module, rejected with its line
+		ae = errorf(http.StatusBadRequest, "bad_request", "%s", rule.Error())
 	case errors.Is(err, tenancy.ErrInvalid):
 		ae = errorf(http.StatusBadRequest, "bad_request", "%s", strings.TrimPrefix(err.Error(), "invalid: "))
 	case errors.Is(err, tenancy.ErrNotFound):

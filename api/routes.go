@@ -57,6 +57,15 @@ func (s *Server) Routes(r *mux.Router) {
 
 	v1.HandleFunc("/audit", s.admin(s.auditList)).Methods(http.MethodGet)
 	v1.HandleFunc("/audit/export", s.admin(s.auditExport)).Methods(http.MethodGet)
+	v1.HandleFunc("/audit/decisions", s.admin(s.auditDecisions)).Methods(http.MethodGet)
+	v1.HandleFunc("/audit/{id}/explanation", s.admin(s.auditExplanation)).Methods(http.MethodGet)
+
+	v1.HandleFunc("/policy", s.admin(s.policyGet)).Methods(http.MethodGet)
+	v1.HandleFunc("/policy/versions", s.admin(s.policyVersions)).Methods(http.MethodGet)
+	v1.HandleFunc("/policy/versions/{n}/activate", s.admin(s.policyVersionActivate)).Methods(http.MethodPost)
+	v1.HandleFunc("/policy/candidates", s.admin(s.policyCandidateCreate)).Methods(http.MethodPost)
+	v1.HandleFunc("/policy/candidates/{id}/activate", s.admin(s.policyCandidateActivate)).Methods(http.MethodPost)
+	v1.HandleFunc("/policy/tenant", s.admin(s.policyTenantRemove)).Methods(http.MethodDelete)
 
 	v1.HandleFunc("/billing/checkout", s.admin(s.billingCheckout)).Methods(http.MethodPost)
 	v1.HandleFunc("/billing/portal", s.admin(s.billingPortal)).Methods(http.MethodPost)

@@ -37,10 +37,14 @@ type Entry struct {
 	PolicyRev  string
 	RequestID  string
 	ClientID   string // the OAuth client, when the token is an OAuth grant
+	// Explanation is the policy decision the row records, as
+	// policy.Explain builds it (redacted input, result, rule); nil when
+	// the row records no policy decision.
+	Explanation []byte
 }
 
-const insertSQL = `INSERT INTO audit_log (account_id, actor_kind, actor_id, token_id, action, decision, reasons, target, args_digest, policy_rev, request_id, client_id)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+const insertSQL = `INSERT INTO audit_log (account_id, actor_kind, actor_id, token_id, action, decision, reasons, target, args_digest, policy_rev, request_id, client_id, explanation)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
 
 func (e Entry) args(acct int64) []any {
 	reasons := e.Reasons
@@ -51,7 +55,11 @@ func (e Entry) args(acct int64) []any {
 	if target == nil {
 		target = map[string]int64{}
 	}
-	return []any{acct, e.ActorKind, nullID(e.ActorID), nullID(e.TokenID), e.Action, e.Decision, reasons, target, e.ArgsDigest, e.PolicyRev, e.RequestID, e.ClientID}
+	var explanation any
+	if len(e.Explanation) > 0 {
+		explanation = string(e.Explanation)
+	}
+	return []any{acct, e.ActorKind, nullID(e.ActorID), nullID(e.TokenID), e.Action, e.Decision, reasons, target, e.ArgsDigest, e.PolicyRev, e.RequestID, e.ClientID, explanation}
 }
 
 func nullID(id int64) any {

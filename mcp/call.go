@@ -93,12 +93,14 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 			}
 		}
 		decideStart := time.Now()
-		d, err := s.cfg.Policy.Decide(ctx, policy.Input{Principal: principalInput(p), Account: accountInput(p.Account),
-			Tool: t.def.Name, Args: c.args, Target: c.target, Now: now})
+		in := policy.Input{Principal: principalInput(p), Account: accountInput(p.Account),
+			Tool: t.def.Name, Args: c.args, Target: c.target, Now: now}
+		d, err := s.decide(ctx, p, in)
 		inPolicy = time.Since(decideStart)
 		if err != nil {
 			slog.ErrorContext(ctx, "policy decision failed", "tool", t.def.Name, "err", err)
 		}
+		entry.Explanation = policy.Explain(in, d, entry.ArgsDigest, err)
 		c.decision = d
 		if !d.Allow {
 			return fail("deny", strings.Join(d.Reasons, "; "))

@@ -202,7 +202,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID, ClientID: p.ClientID,
 			Action: "mcp.gate", Decision: "deny", Reasons: []string{gate.Code, reason}, PolicyRev: s.cfg.Policy.Revision(),
-			RequestID: requestID(r)})
+			RequestID: requestID(r), Explanation: policy.ExplainGate(accountInput(p.Account), now, gate)})
 		gateClosed(w, rpcID(r), reason, gate.Code)
 		return
 	}

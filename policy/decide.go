@@ -23,7 +23,27 @@ type Decision struct {
 	// NotFound means the object lies outside the token's inboxes; answer
 	// exactly as for a missing object (Reasons already read that way).
 	NotFound bool `json:"not_found"`
+	// ApprovalReasons are the account rules' reasons for making the call a
+	// draft (DraftOnly); empty when none applies.
+	ApprovalReasons []string `json:"approval_reasons,omitempty"`
+	// Rule names the branch of the decision that produced it (RuleAllow,
+	// RuleDeny, ...), for explanations.
+	Rule string `json:"rule"`
+	// TenantVersion is the version of the account's own rules the decision
+	// was made with; 0 when the account has none.
+	TenantVersion int `json:"tenant_rules_version,omitempty"`
 }
+
+// The branches a decision can come from (Decision.Rule).
+const (
+	RuleAllow        = "allow"                // every condition of authz.rego's allow body held
+	RuleNotFound     = "not_found"            // the object lies outside the token's inboxes
+	RuleDeny         = "deny"                 // the base policy denied, with reasons
+	RuleAccountRule  = "account_rule"         // the base policy allowed; the account's rules denied
+	RuleMalformed    = "malformed"            // the input did not have the expected shape
+	RuleEvalError    = "error"                // the policy could not be evaluated
+	RuleTenantFailed = "account_rules_failed" // the account's rules failed or ran too long
+)
 
 // GateDecision is the account gate's answer: may this account use MCP now.
 type GateDecision struct {
@@ -35,13 +55,16 @@ type GateDecision struct {
 	Code string `json:"code"`
 }
 
+// reasonMalformed is authz.rego's default decision's reason.
+const reasonMalformed = "the request is malformed; access denied"
+
 // errFailed is the reason given when evaluation itself fails.
 const errFailed = "the policy could not be evaluated; access denied"
 
 // Decide evaluates the tool decision for one call. On an error the decision
 // is a denial, so a caller that ignores the error still fails closed.
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
-	deny := Decision{Reasons: []string{errFailed}}
+	deny := Decision{Reasons: []string{errFailed}, Rule: RuleEvalError}
 	v, err := in.value()
 	if err != nil {
 		return deny, err
@@ -158,6 +181,26 @@ func parseDecision(v any) (Decision, error) {
 			return Decision{}, fmt.Errorf("decision reason is %T, want a string", r)
 		}
 		d.Reasons = append(d.Reasons, s)
+	}
+	if ar, ok := m["approval_reasons"].([]any); ok && len(ar) > 0 {
+		d.ApprovalReasons = make([]string, 0, len(ar))
+		for _, r := range ar {
+			if s, ok := r.(string); ok {
+				d.ApprovalReasons = append(d.ApprovalReasons, s)
+			}
+		}
+	}
+	switch {
+	case d.Allow:
+		d.Rule = RuleAllow
+	case d.NotFound:
+		d.Rule = RuleNotFound
+	case m["rule"] == RuleAccountRule:
+		d.Rule = RuleAccountRule
+	case len(d.Reasons) == 1 && d.Reasons[0] == reasonMalformed:
+		d.Rule = RuleMalformed
+	default:
+		d.Rule = RuleDeny
 	}
 	if !d.Allow {
 		d.DraftOnly = false

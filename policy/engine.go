@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
@@ -60,11 +61,19 @@ type Engine struct {
 	noop     metrics.Metrics
 
 	revision  string
+	sources   []source // the base policy files, tests excluded
 	catalog   map[string]Tool
 	scopes    []string
 	presets   map[string][]string
 	forbidden map[string]string
 	fragments []string // forbidden's keys, sorted
+
+	tmu     sync.RWMutex
+	tenants map[tenantKey]*TenantPolicy // prepared account rules by (account, version)
+
+	testsOnce sync.Once
+	tests     TestReport
+	testsErr  error
 }
 
 // New loads the embedded policies, compiles them, prepares the decision,
@@ -89,6 +98,8 @@ func New(ctx context.Context) (*Engine, error) {
 		store:    inmem.NewWithOpts(inmem.OptRoundTripOnWrite(false)),
 		noop:     metrics.NoOp(),
 		revision: revision(srcs),
+		sources:  srcs,
+		tenants:  map[tenantKey]*TenantPolicy{},
 	}
 	prepare := func(query string) (rego.PreparedEvalQuery, error) {
 		pq, err := rego.New(

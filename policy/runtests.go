@@ -15,25 +15,102 @@ import (
 	policies "github.com/deskwoot/deskwoot/rego"
 )
 
+// TestResult is one Rego test's outcome.
+type TestResult struct {
+	Name  string `json:"name"` // package.rule, without "data."
+	Pass  bool   `json:"pass"`
+	Skip  bool   `json:"skip,omitempty"`
+	Error string `json:"error,omitempty"` // why it failed
+}
+
+// FileCoverage is the share of a policy file's lines the tests ran.
+type FileCoverage struct {
+	File       string  `json:"file"`
+	Percent    float64 `json:"percent"`
+	Covered    int     `json:"covered_lines"`
+	NotCovered int     `json:"not_covered_lines"`
+}
+
+// TestReport is the outcome of a test run.
+type TestReport struct {
+	Passed   int            `json:"passed"`
+	Failed   int            `json:"failed"`
+	Results  []TestResult   `json:"results"`
+	Coverage []FileCoverage `json:"coverage,omitempty"`
+}
+
 // RunTests runs every Rego test (the *_test.rego files beside the policies)
 // with OPA's tester, writes one line per test to w and, with coverage, the
 // coverage of each policy file. It is what `deskwoot policy test` runs and
 // what `go test ./policy` checks. err reports a policy that does not load;
 // failing tests are counted in failed.
 func RunTests(ctx context.Context, w io.Writer, withCoverage bool) (passed, failed int, err error) {
-	srcs, err := readSources(policies.FS, true)
+	rep, err := baseTests(ctx, withCoverage)
 	if err != nil {
 		return 0, 0, err
+	}
+	rep.Write(w)
+	return rep.Passed, rep.Failed, nil
+}
+
+// Write prints the report as `deskwoot policy test` does.
+func (rep TestReport) Write(w io.Writer) {
+	for _, r := range rep.Results {
+		switch {
+		case r.Skip:
+			fmt.Fprintf(w, "SKIP %s\n", r.Name)
+		case r.Pass:
+			fmt.Fprintf(w, "PASS %s\n", r.Name)
+		default:
+			fmt.Fprintf(w, "FAIL %s: %s\n", r.Name, r.Error)
+		}
+	}
+	for _, c := range rep.Coverage {
+		fmt.Fprintf(w, "coverage %-14s %5.1f%% (%d of %d lines)\n", c.File, c.Percent, c.Covered, c.Covered+c.NotCovered)
+	}
+	fmt.Fprintf(w, "%d passed, %d failed\n", rep.Passed, rep.Failed)
+}
+
+// Tests returns the base policy's test report with coverage, run once per
+// process and cached (GET /api/v1/policy shows it).
+func (e *Engine) Tests(ctx context.Context) (TestReport, error) {
+	e.testsOnce.Do(func() { e.tests, e.testsErr = baseTests(context.WithoutCancel(ctx), true) })
+	return e.tests, e.testsErr
+}
+
+func baseTests(ctx context.Context, withCoverage bool) (TestReport, error) {
+	srcs, err := readSources(policies.FS, true)
+	if err != nil {
+		return TestReport{}, err
 	}
 	modules, err := parseModules(srcs)
 	if err != nil {
-		return 0, 0, err
+		return TestReport{}, err
 	}
-	runner := tester.NewRunner().
-		SetDefaultRegoVersion(ast.RegoV1).
-		SetStore(inmem.New()).
-		SetModules(modules).
-		CapturePrintOutput(true)
+	runner := tester.NewRunner().SetDefaultRegoVersion(ast.RegoV1).SetModules(modules)
+	return runTests(ctx, runner, modules, withCoverage)
+}
+
+// RunTenantTests runs an account's tests against its module compiled beside
+// the base policy, in the sandbox, bounded by TenantTestTimeout.
+func (e *Engine) RunTenantTests(ctx context.Context, tr TenantRules) (TestReport, error) {
+	modules, c, err := e.tenantModules(tr, true)
+	if err != nil {
+		return TestReport{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, TenantTestTimeout)
+	defer cancel()
+	runner := tester.NewRunner().SetCompiler(c).SetModules(modules).SetTimeout(TenantTestTimeout)
+	rep, err := runTests(ctx, runner, modules, false)
+	if err != nil {
+		return rep, err
+	}
+	// Only the account's own tests count; the base policy's are not here.
+	return rep, nil
+}
+
+func runTests(ctx context.Context, runner *tester.Runner, modules map[string]*ast.Module, withCoverage bool) (TestReport, error) {
+	runner = runner.SetStore(inmem.New()).CapturePrintOutput(true)
 	var cov *cover.Cover
 	if withCoverage {
 		cov = cover.New()
@@ -41,7 +118,7 @@ func RunTests(ctx context.Context, w io.Writer, withCoverage bool) (passed, fail
 	}
 	ch, err := runner.RunTests(ctx, nil)
 	if err != nil {
-		return 0, 0, fmt.Errorf("policy: run tests: %w", err)
+		return TestReport{}, fmt.Errorf("policy: run tests: %w", err)
 	}
 	var results []*tester.Result
 	for r := range ch {
@@ -53,30 +130,31 @@ func RunTests(ctx context.Context, w io.Writer, withCoverage bool) (passed, fail
 		}
 		return results[i].Name < results[j].Name
 	})
+	rep := TestReport{Results: make([]TestResult, 0, len(results))}
 	for _, r := range results {
-		name := strings.TrimPrefix(r.Package, "data.") + "." + r.Name
+		tr := TestResult{Name: strings.TrimPrefix(r.Package, "data.") + "." + r.Name}
 		switch {
 		case r.Skip:
-			fmt.Fprintf(w, "SKIP %s\n", name)
+			tr.Skip = true
 		case r.Pass():
-			passed++
-			fmt.Fprintf(w, "PASS %s (%s)\n", name, r.Duration.Round(1000))
+			tr.Pass = true
+			rep.Passed++
 		default:
-			failed++
-			why := "the test body was false"
+			rep.Failed++
+			tr.Error = "the test body was false"
 			if r.Error != nil {
-				why = r.Error.Error()
+				tr.Error = r.Error.Error()
 			} else if r.FailedAt != nil {
-				why = "failed at " + r.FailedAt.String()
+				tr.Error = "failed at " + r.FailedAt.String()
 				if r.FailedAt.Location != nil {
-					why = fmt.Sprintf("failed at %s:%d: %s", r.FailedAt.Location.File, r.FailedAt.Location.Row, r.FailedAt.String())
+					tr.Error = fmt.Sprintf("failed at %s:%d: %s", r.FailedAt.Location.File, r.FailedAt.Location.Row, r.FailedAt.String())
 				}
 			}
-			fmt.Fprintf(w, "FAIL %s: %s\n", name, why)
 			if len(r.Output) > 0 {
-				fmt.Fprintf(w, "     output: %s\n", strings.TrimSpace(string(r.Output)))
+				tr.Error += "; output: " + strings.TrimSpace(string(r.Output))
 			}
 		}
+		rep.Results = append(rep.Results, tr)
 	}
 	if withCoverage {
 		report := cov.Report(modules)
@@ -89,9 +167,8 @@ func RunTests(ctx context.Context, w io.Writer, withCoverage bool) (passed, fail
 		sort.Strings(files)
 		for _, f := range files {
 			fr := report.Files[f]
-			fmt.Fprintf(w, "coverage %-14s %5.1f%% (%d of %d lines)\n", f, fr.Coverage, fr.CoveredLines, fr.CoveredLines+fr.NotCoveredLines)
+			rep.Coverage = append(rep.Coverage, FileCoverage{File: f, Percent: fr.Coverage, Covered: fr.CoveredLines, NotCovered: fr.NotCoveredLines})
 		}
 	}
-	fmt.Fprintf(w, "%d passed, %d failed\n", passed, failed)
-	return passed, failed, nil
+	return rep, nil
 }

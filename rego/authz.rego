@@ -42,7 +42,7 @@ default decision := {
 	"not_found": false,
 }
 
-decision := {"allow": true, "reasons": [], "draft_only": draft_only, "not_found": false} if {
+decision := {"allow": true, "reasons": [], "draft_only": draft_only, "not_found": false, "approval_reasons": approval_reasons} if {
 	# The account gate is open.
 	gate.allow
 
@@ -66,9 +66,13 @@ decision := {"allow": true, "reasons": [], "draft_only": draft_only, "not_found"
 	# token's inboxes.
 	_within
 
-	# A require_approval token drafts instead of reaching the customer.
+	# No rule of the account's own policy (package deskwoot.tenant) objects.
+	not _tenant_objects
+
+	# A require_approval token, or an account rule requiring approval,
+	# drafts instead of reaching the customer.
 	approval := {true: def.drafts_on_approval, false: false}
-	draft_only := approval[p.require_approval]
+	draft_only := approval[_needs_approval]
 } else := {
 	"allow": false,
 	"reasons": array.concat(_gate_reasons, sort(_hidden)),
@@ -78,7 +82,49 @@ decision := {"allow": true, "reasons": [], "draft_only": draft_only, "not_found"
 	count(_hidden) > 0
 } else := {"allow": false, "reasons": _reasons, "draft_only": false, "not_found": false} if {
 	count(_reasons) > 0
+} else := {"allow": false, "reasons": _tenant_reasons, "draft_only": false, "not_found": false, "rule": "account_rule"} if {
+	count(_tenant_reasons) > 0
 }
+
+# ---- the account's own rules (restrict-only) ---------------------------------
+#
+# An account may add its own rules in one module, package deskwoot.tenant,
+# that reads this same input and defines only two sets of reasons (strings):
+# deny and require_approval. Deskwoot checks that module before it compiles
+# it beside this policy. This policy only ever consults those two sets, and
+# only to take something away: a reason in deny turns an allow into a denial
+# that carries it; a reason in require_approval turns a reply or an outbound
+# start into a draft, and denies a tool that cannot be drafted. Nothing an
+# account writes can turn a denial of the rules above into an allow. Without
+# such a module both sets are empty.
+
+_tenant_deny := {r | some r in data.deskwoot.tenant.deny}
+
+_tenant_approval := {r | some r in data.deskwoot.tenant.require_approval}
+
+_tenant_objects if count(_tenant_deny) > 0
+
+_tenant_objects if {
+	count(_tenant_approval) > 0
+	not catalog.tools[input.tool].drafts_on_approval
+}
+
+_needs_approval := true if {
+	count(_tenant_approval) > 0
+} else := input.principal.require_approval
+
+# approval_reasons are the account rules' reasons for making this call a
+# draft (empty when none applies), for the audit trail.
+approval_reasons := sort([sprintf("%v", [r]) | some r in _tenant_approval])
+
+_tenant_reasons := array.concat(
+	sort([sprintf("denied by this account's policy rules: %v", [r]) | some r in _tenant_deny]),
+	sort([sprintf("this account's policy rules require approval (%v) but %s cannot be drafted; access denied", [r, _tool_name]) |
+		some r in _tenant_approval
+		count(_tenant_deny) == 0
+		not catalog.tools[input.tool].drafts_on_approval
+	]),
+)
 
 # allow is the decision's verdict, for readers and tests.
 allow := decision.allow

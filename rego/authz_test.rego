@@ -258,7 +258,7 @@ test_account_wide_tools_allowed_for_restricted_token if {
 
 test_require_approval_turns_reply_into_draft if {
 	d := _decide(_input("reply_to_conversation", {"require_approval": true}, {}, _inside))
-	d == {"allow": true, "reasons": [], "draft_only": true, "not_found": false}
+	d == {"allow": true, "reasons": [], "draft_only": true, "not_found": false, "approval_reasons": []}
 }
 
 test_require_approval_turns_start_into_draft if {
@@ -462,4 +462,41 @@ test_visible_tools_empty_when_gate_closed if {
 test_visible_tools_empty_for_malformed_input if {
 	count(authz.visible_tools) == 0 with input as {}
 	count(authz.visible_tools) == 0 with input as _input("", {"scopes": "conversations:read"}, {}, {})
+}
+
+# ---- the account's own rules only restrict ------------------------------------
+
+test_account_deny_turns_an_allow_into_a_denial_with_its_reason if {
+	d := _decide(_input("get_conversation", {}, {}, _inside)) with data.deskwoot.tenant.deny as {"no reads on Sundays"}
+	not d.allow
+	d.reasons == ["denied by this account's policy rules: no reads on Sundays"]
+	d.not_found == false
+}
+
+test_account_deny_never_replaces_a_base_denial if {
+	d := _decide(_input("reply_to_conversation", {"scopes": ["conversations:read"]}, {}, _inside)) with data.deskwoot.tenant.deny as {"x"}
+	not d.allow
+	d.reasons == [_lacks("conversations:reply")]
+}
+
+test_account_rules_cannot_allow_what_the_base_denies if {
+	every name, t in catalog.tools {
+		every s in catalog.scopes - {t.scope} {
+			d := _decide(_input(name, {"scopes": [s]}, {}, _inside)) with data.deskwoot.tenant.deny as set() with data.deskwoot.tenant.require_approval as set()
+			not d.allow
+		}
+	}
+}
+
+test_account_require_approval_turns_a_reply_into_a_draft if {
+	d := _decide(_input("reply_to_conversation", {}, {}, _inside)) with data.deskwoot.tenant.require_approval as {"replies need a human"}
+	d.allow
+	d.draft_only
+	d.approval_reasons == ["replies need a human"]
+}
+
+test_account_require_approval_denies_a_tool_that_cannot_draft if {
+	d := _decide(_input("add_private_note", {}, {}, _inside)) with data.deskwoot.tenant.require_approval as {"notes need a human"}
+	not d.allow
+	contains(d.reasons[0], "require approval (notes need a human)")
 }

@@ -144,6 +144,9 @@ type AccountState struct {
 	TrialEndsAt *time.Time
 	GraceEndsAt *time.Time
 	MCPEnabled  bool
+	// TenantRulesVersion is the version of the account's own policy rules
+	// in force; 0 when it has none.
+	TenantRulesVersion int
 }
 
 // MCPPrincipal is who an MCP token speaks for, with its account's state.
@@ -255,14 +258,16 @@ func (db *DB) AuthenticateMCPCalls(ctx context.Context, raw string, now time.Tim
 func principalSQL(extra string) string {
 	return `SELECT t.account_id, t.id, t.name, t.scopes, t.inbox_ids, t.require_approval, t.rate_limit_per_minute,
 		t.expires_at, t.revoked_at, a.service_user_id,
-		a.plan, a.subscription_status, a.trial_ends_at, a.grace_ends_at, a.mcp_enabled, coalesce(t.client_id, '')` + extra + `
+		a.plan, a.subscription_status, a.trial_ends_at, a.grace_ends_at, a.mcp_enabled, coalesce(t.client_id, ''),
+		coalesce(a.tenant_rules_version, 0)` + extra + `
 	FROM mcp_tokens t JOIN accounts a ON a.id = t.account_id `
 }
 
 func scanPrincipal(r pgx.Row, p *MCPPrincipal, expires, revoked **time.Time, service **int64, extra ...any) error {
 	return r.Scan(append([]any{&p.AccountID, &p.TokenID, &p.TokenName, &p.Scopes, &p.InboxIDs, &p.RequireApproval, &p.RateLimitPerMinute,
 		expires, revoked, service,
-		&p.Account.Plan, &p.Account.Status, &p.Account.TrialEndsAt, &p.Account.GraceEndsAt, &p.Account.MCPEnabled, &p.ClientID}, extra...)...)
+		&p.Account.Plan, &p.Account.Status, &p.Account.TrialEndsAt, &p.Account.GraceEndsAt, &p.Account.MCPEnabled, &p.ClientID,
+		&p.Account.TenantRulesVersion}, extra...)...)
 }
 
 // principalCheck turns the batch's outcome and the token row's state into
