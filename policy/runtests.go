@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/cover"
@@ -87,7 +88,10 @@ func baseTests(ctx context.Context, withCoverage bool) (TestReport, error) {
 	if err != nil {
 		return TestReport{}, err
 	}
-	runner := tester.NewRunner().SetDefaultRegoVersion(ast.RegoV1).SetModules(modules)
+	// The base policy is trusted; its slowest tests (every tool × every
+	// scope) need more than the tester's default 5 s on a busy machine with
+	// coverage on.
+	runner := tester.NewRunner().SetDefaultRegoVersion(ast.RegoV1).SetModules(modules).SetTimeout(2 * time.Minute)
 	return runTests(ctx, runner, modules, withCoverage)
 }
 

@@ -31,6 +31,10 @@ Usage:
   deskwoot dev              private PostgreSQL under ./.deskwoot, migrate, demo workspace, serve on 127.0.0.1:8080
   deskwoot policy test      run the Rego policy tests with coverage
   deskwoot policy eval --input FILE.json   print the decision for an input document
+  deskwoot policy show [--json]            the policy in force: revision, files, tests, coverage, catalog
+  deskwoot policy explain --audit-id N     why an audit row's call was allowed or denied (DATABASE_URL = the owner)
+  deskwoot policy replay --account N --candidate DIR   test a candidate of account rules and replay it on the account's decisions (DATABASE_URL = the owner)
+  deskwoot audit export --account N [--since T]        decisions as OPA decision-log JSON lines (DATABASE_URL = the owner)
   deskwoot audit verify --account N        recompute an account's audit hash chain (DATABASE_URL = the owner)
   deskwoot accounts list | show ID | trial --account ID (--ends-at RFC3339 | --extend 7d)   plan state; extend or end a trial (DATABASE_URL = the owner)
   deskwoot bench [--scale small|large] [--url URL --token T]   the performance table (DESIGN §16)
@@ -214,9 +218,15 @@ func migrateCmd(ctx context.Context, args []string) error {
 
 func policyCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("policy: say test or eval --input FILE.json")
+		return errors.New("policy: say test, eval --input FILE.json, show, explain --audit-id N or replay --account N --candidate DIR")
 	}
 	switch args[0] {
+	case "show":
+		return policyShowCmd(ctx, args[1:])
+	case "explain":
+		return policyExplainCmd(ctx, args[1:])
+	case "replay":
+		return policyReplayCmd(ctx, args[1:])
 	case "test":
 		fs := flag.NewFlagSet("policy test", flag.ContinueOnError)
 		cover := fs.Bool("coverage", true, "print coverage per policy file")
@@ -255,8 +265,11 @@ func policyCmd(ctx context.Context, args []string) error {
 }
 
 func auditCmd(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "export" {
+		return auditExportCmd(ctx, args[1:])
+	}
 	if len(args) == 0 || args[0] != "verify" {
-		return errors.New("audit: say verify --account N")
+		return errors.New("audit: say verify --account N or export --account N --since TIME")
 	}
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	dbURL := fs.String("database-url", env("DATABASE_URL", ""), "PostgreSQL URL of the owner (DATABASE_URL)")
