@@ -27,7 +27,7 @@ func Export(ctx context.Context, db *tenancy.DB, acct int64, since time.Time, w 
 	f := audit.DecisionFilter{Since: since, Limit: 1000}
 	n := 0
 	for {
-		rows, err := audit.Decisions(ctx, db, acct, f)
+		rows, err := audit.DecisionList(ctx, db, acct, f)
 		if err != nil {
 			return n, err
 		}
