@@ -11,17 +11,14 @@ package migrations
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 //go:embed *.sql
@@ -149,45 +146,10 @@ func Run(ctx context.Context, ownerURL string, o Options) (int, error) {
 	if err != nil {
 		return current, err
 	}
-	if o.UpTo > 0 {
-		return current, applyPartialGrants(ctx, conn, string(grants))
-	}
 	if _, err := conn.Exec(ctx, string(grants)); err != nil {
 		return current, fmt.Errorf("migrate: grants: %w", err)
 	}
 	return current, nil
-}
-
-// applyPartialGrants applies grants.sql to an old schema built by a test
-// (Options.UpTo): statement by statement, skipping those that name a table a
-// later migration creates. A full run applies the file whole, so a typo there
-// still fails.
-func applyPartialGrants(ctx context.Context, conn *pgx.Conn, grants string) error {
-	for _, stmt := range strings.Split(grants, ";\n") {
-		if strings.TrimSpace(stripComments(stmt)) == "" {
-			continue
-		}
-		_, err := conn.Exec(ctx, stmt)
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("migrate: grants: %w", err)
-		}
-	}
-	return nil
-}
-
-func stripComments(sql string) string {
-	var b strings.Builder
-	for _, line := range strings.Split(sql, "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
-			b.WriteString(line)
-			b.WriteByte('\n')
-		}
-	}
-	return b.String()
 }
 
 // ensureAppRole creates or updates deskwoot_app: it may log in, and is never
