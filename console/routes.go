@@ -56,6 +56,8 @@ func (c *Console) routes() {
 
 	c.handle("GET /audit", admin, c.auditLog)
 	c.handle("GET /audit/export", admin, c.auditExport)
+	c.handle("GET /audit/{id}/explanation", admin, c.explanationPage)
+	c.handle("GET /policy", admin, c.policyPage)
 
 	c.handle("GET /settings/mcp", admin, c.mcpSettings)
 	c.handle("POST /settings/mcp", admin, c.mcpSwitch)

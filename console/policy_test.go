@@ -1,0 +1,48 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/deskwoot/deskwoot/audit"
+)
+
+// TestPolicyPages: a security reviewer reads the policy in force and the
+// explanation of an audit row in the console; agents and other workspaces
+// cannot.
+func TestPolicyPages(t *testing.T) {
+	t.Parallel()
+	c, srv := testConsole(t, nil)
+	b, _ := signUp(t, srv)
+	p, _ := accountOf(t, c, b)
+
+	pg := wantStatus(t, b.get("/policy"), http.StatusOK)
+	pg.has(t, c.cfg.Policy.Revision(), "reply_to_conversation", "conversations:reply", "authz.rego",
+		"none: the base policy alone decides", "passed, 0 failed")
+
+	// The explanation of a person's action says it records no decision.
+	wantRedirect(t, b.post("/settings/mcp", url.Values{"enabled": {"on"}}), "/settings/mcp")
+	rows, err := audit.List(context.Background(), c.cfg.DB, p.AccountID, audit.Filter{Action: "settings.mcp", Limit: 10})
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("audit rows: %v, %v", rows, err)
+	}
+	id := rows[0].ID
+	if link := fmt.Sprintf(`href="/audit/%d/explanation"`, id); !strings.Contains(wantStatus(t, b.get("/audit"), http.StatusOK).Body, link) {
+		t.Fatalf("the audit page does not link row %d to its explanation", id)
+	}
+	wantStatus(t, b.get(fmt.Sprintf("/audit/%d/explanation", id)), http.StatusOK).
+		has(t, "settings.mcp", "records no policy decision")
+	wantStatus(t, b.get("/audit/987654321/explanation"), http.StatusNotFound)
+	wantStatus(t, b.get("/audit/abc/explanation"), http.StatusNotFound)
+
+	// Another workspace's row is not found; an agent may not read either page.
+	other, _ := signUp(t, srv)
+	wantStatus(t, other.get(fmt.Sprintf("/audit/%d/explanation", id)), http.StatusNotFound)
+	ag := newAgent(t, srv, b, p.AccountID)
+	wantStatus(t, ag.get("/policy"), http.StatusForbidden)
+	wantStatus(t, ag.get(fmt.Sprintf("/audit/%d/explanation", id)), http.StatusForbidden)
+}
