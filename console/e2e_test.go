@@ -464,6 +464,24 @@ func TestConsoleEndToEnd(t *testing.T) {
 	p.has("settings.mcp", "mcp.token.create", "mcp.token.revoke", "list_conversations", "reply_to_conversation", "draft.approved", "triage-reader", "careful-replier")
 	p.shot("audit")
 
+	// A security reviewer asks why the agent's reply was allowed, and reads
+	// the policy that decided it.
+	why := eval[string](p, "find the reply's explanation", `(() => {
+		for (const tr of document.querySelectorAll("tbody tr")) {
+			if (tr.innerText.includes("reply_to_conversation")) { return tr.querySelector('a[href$="/explanation"]').getAttribute("href"); }
+		}
+		return "";
+	})()`)
+	if why == "" {
+		t.Fatal("no explanation link on the reply's audit row")
+	}
+	p.open(why)
+	p.has("reply_to_conversation", "Rules that decided", "Input", "Policy revision")
+	p.shot("explanation")
+	p.open("/policy")
+	p.has("Revision", "Coverage", "Catalog", "reply_to_conversation", "authz.rego")
+	p.shot("policy")
+
 	p.open("/billing")
 	p.has("Plan and billing", "Billing is not configured on this server")
 	p.shot("billing")
