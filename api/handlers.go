@@ -29,10 +29,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 type signupRequest struct {
-	AccountName string `json:"account_name"`
-	Email       string `json:"email"`
-	Password    string `json:"password"`
-	Name        string `json:"name"`
+	AccountName string `json:"account_name" max:"200"`
+	Email       string `json:"email" max:"254"`
+	Password    string `json:"password" max:"72"`
+	Name        string `json:"name" max:"200"`
 }
 
 func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
@@ -95,10 +95,10 @@ func (s *Server) userList(w http.ResponseWriter, r *http.Request) {
 }
 
 type userRequest struct {
-	Email    string `json:"email"`
-	Name     string `json:"name"`
-	Password string `json:"password"`
-	Role     string `json:"role"`
+	Email    string `json:"email" max:"254"`
+	Name     string `json:"name" max:"200"`
+	Password string `json:"password" max:"72"`
+	Role     string `json:"role" max:"20"`
 }
 
 func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) {
@@ -123,8 +123,8 @@ func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 type inboxRequest struct {
-	Name     string         `json:"name"`
-	Channel  string         `json:"channel"`
+	Name     string         `json:"name" max:"200"`
+	Channel  string         `json:"channel" max:"20"`
 	Settings map[string]any `json:"settings"`
 	// InboundAddress is refused: Deskwoot assigns it. Read here so the
 	// answer says so instead of "unknown field".
@@ -183,7 +183,7 @@ func (s *Server) inboxUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		Name           *string         `json:"name"`
+		Name           *string         `json:"name" max:"200"`
 		Settings       map[string]any  `json:"settings"`
 		InboundAddress json.RawMessage `json:"inbound_address"`
 	}
@@ -241,12 +241,12 @@ func (s *Server) inboxMemberAdd(w http.ResponseWriter, r *http.Request) {
 
 type incomingRequest struct {
 	Contact struct {
-		Email      string `json:"email"`
-		Identifier string `json:"identifier"`
-		Name       string `json:"name"`
+		Email      string `json:"email" max:"254"`
+		Identifier string `json:"identifier" max:"200"`
+		Name       string `json:"name" max:"200"`
 	} `json:"contact"`
-	Content  string `json:"content"`
-	SourceID string `json:"source_id"`
+	Content  string `json:"content" max:"100000"`
+	SourceID string `json:"source_id" max:"200"`
 }
 
 func (s *Server) incomingMessage(w http.ResponseWriter, r *http.Request) {
@@ -258,6 +258,17 @@ func (s *Server) incomingMessage(w http.ResponseWriter, r *http.Request) {
 	var req incomingRequest
 	if err := decode(w, r, &req); err != nil {
 		writeError(w, r, err)
+		return
+	}
+	// An agent posts only into inboxes they are a member of; any other
+	// inbox reads as not found, like every object outside their inboxes.
+	sc, err := s.scopeFor(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if !sc.Allows(id) {
+		writeError(w, r, errorf(http.StatusNotFound, "not_found", "inbox %d not found", id))
 		return
 	}
 	res, err := s.cfg.Desk.IncomingMessage(r.Context(), principal(r).AccountID, id, desk.IncomingInput{
@@ -339,7 +350,7 @@ func (s *Server) visibleConversation(r *http.Request, id int64, cursor string, l
 }
 
 type messageRequest struct {
-	Content string `json:"content"`
+	Content string `json:"content" max:"100000"`
 	Private bool   `json:"private"`
 }
 
@@ -374,8 +385,8 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 type loginRequest struct {
-	Email     string `json:"email"`
-	Password  string `json:"password"`
+	Email     string `json:"email" max:"254"`
+	Password  string `json:"password" max:"72"`
 	AccountID int64  `json:"account_id"`
 }
 

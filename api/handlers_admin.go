@@ -23,9 +23,9 @@ func (s *Server) labelList(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) labelCreate(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Name        string `json:"name"`
-		Description string `json:"description"`
-		Color       string `json:"color"`
+		Name        string `json:"name" max:"50"`
+		Description string `json:"description" max:"1000"`
+		Color       string `json:"color" max:"20"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		writeError(w, r, err)
@@ -51,8 +51,8 @@ func (s *Server) teamList(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) teamCreate(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Name        string  `json:"name"`
-		Description string  `json:"description"`
+		Name        string  `json:"name" max:"200"`
+		Description string  `json:"description" max:"1000"`
 		MemberIDs   []int64 `json:"member_ids"`
 	}
 	if err := decode(w, r, &req); err != nil {
@@ -79,8 +79,8 @@ func (s *Server) articleList(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) articleCreate(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Title  string `json:"title"`
-		Body   string `json:"body"`
+		Title  string `json:"title" max:"300"`
+		Body   string `json:"body" max:"200000"`
 		Status string `json:"status"`
 	}
 	if err := decode(w, r, &req); err != nil {
@@ -130,7 +130,7 @@ func (s *Server) mcpSettingsPut(w http.ResponseWriter, r *http.Request) {
 }
 
 type tokenRequest struct {
-	Name               string     `json:"name"`
+	Name               string     `json:"name" max:"100"`
 	Scopes             []string   `json:"scopes"`
 	Preset             string     `json:"preset"`
 	InboxIDs           *[]int64   `json:"inbox_ids"`

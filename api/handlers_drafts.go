@@ -30,7 +30,7 @@ func (s *Server) draftList(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) draftApprove(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Content *string `json:"content"`
+		Content *string `json:"content" max:"100000"`
 	}
 	if r.ContentLength != 0 {
 		if err := decode(w, r, &req); err != nil {
@@ -43,7 +43,7 @@ func (s *Server) draftApprove(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) draftReject(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Reason string `json:"reason"`
+		Reason string `json:"reason" max:"2000"`
 	}
 	if r.ContentLength != 0 {
 		if err := decode(w, r, &req); err != nil {

@@ -10,11 +10,11 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/input"
 	"github.com/deskwoot/deskwoot/policy"
-	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // MaxBody bounds every request body.
@@ -53,7 +53,25 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// writeError is the one place that maps domain errors to HTTP statuses.
+// statuses maps each domain error kind to its HTTP status and code; the
+// one place that does.
+var statuses = map[fault.Kind]struct {
+	status int
+	code   string
+}{
+	fault.Invalid:         {http.StatusBadRequest, "bad_request"},
+	fault.NotFound:        {http.StatusNotFound, "not_found"},
+	fault.Conflict:        {http.StatusConflict, "conflict"},
+	fault.Unauthenticated: {http.StatusUnauthorized, "unauthorized"},
+	fault.Forbidden:       {http.StatusForbidden, "forbidden"},
+	fault.TooLarge:        {http.StatusRequestEntityTooLarge, "payload_too_large"},
+	fault.RateLimited:     {http.StatusTooManyRequests, "rate_limited"},
+	fault.Unavailable:     {http.StatusServiceUnavailable, "unavailable"},
+}
+
+// writeError is the one place that maps errors to HTTP answers: the door's
+// own (*apiError) as they are, domain errors by kind, anything else as a
+// logged 500 that shows no cause.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	var rule *policy.RuleError
@@ -61,20 +79,17 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &ae):
 	case errors.As(err, &rule): // an account's policy module, rejected with its line
 		ae = errorf(http.StatusBadRequest, "bad_request", "%s", rule.Error())
-	case errors.Is(err, tenancy.ErrInvalid):
-		ae = errorf(http.StatusBadRequest, "bad_request", "%s", strings.TrimPrefix(err.Error(), "invalid: "))
-	case errors.Is(err, tenancy.ErrNotFound):
-		ae = errorf(http.StatusNotFound, "not_found", "%s", strings.TrimPrefix(err.Error(), "not found: "))
-	case errors.Is(err, tenancy.ErrConflict):
-		ae = errorf(http.StatusConflict, "conflict", "%s", strings.TrimPrefix(err.Error(), "conflict: "))
-	case errors.Is(err, tenancy.ErrUnauthenticated):
-		ae = errorf(http.StatusUnauthorized, "unauthorized", "%s", err.Error())
-	case errors.Is(err, tenancy.ErrUnavailable):
-		slog.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
-		ae = errorf(http.StatusServiceUnavailable, "unavailable", "%s", tenancy.ErrUnavailable.Error())
 	default:
-		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		ae = errorf(http.StatusInternalServerError, "internal", "internal error; try again")
+		fe := fault.From(err)
+		st, ok := statuses[fe.Kind]
+		if fe.Kind == fault.Unavailable {
+			slog.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		if !ok {
+			slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			st.status, st.code = http.StatusInternalServerError, "internal"
+		}
+		ae = errorf(st.status, st.code, "%s", fe.Sentence)
 	}
 	if ae.Status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(ae.RetryAfter)))
@@ -125,5 +140,27 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if dec.More() {
 		return errorf(http.StatusBadRequest, "bad_request", "request body must be a single JSON object")
 	}
-	return nil
+	// Every text in every body passes the one input layer: valid UTF-8, no
+	// NUL, bounded (by the field's max tag, else input.MaxText).
+	return input.Struct(v)
+}
+
+// checkQuery puts every query parameter through the input layer before a
+// handler reads it: search text, filters and cursors are bounded text.
+func checkQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for name, vals := range r.URL.Query() {
+			if err := input.Text("query parameter", name, input.MaxAttrKey); err != nil {
+				writeError(w, r, err)
+				return
+			}
+			for _, v := range vals {
+				if err := input.Text(name, v, input.MaxQuery); err != nil {
+					writeError(w, r, err)
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -13,6 +13,7 @@ func (s *Server) Routes(r *mux.Router) {
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
 
 	v1 := r.PathPrefix("/api/v1").Subrouter()
+	v1.Use(checkQuery)
 	v1.HandleFunc("/signup", s.signup).Methods(http.MethodPost)
 	v1.HandleFunc("/login", s.login).Methods(http.MethodPost)
 	v1.HandleFunc("/account", s.authenticated(s.accountGet)).Methods(http.MethodGet)

@@ -372,10 +372,10 @@ func List(ctx context.Context, db *tenancy.DB, acct int64, f Filter) ([]Row, err
 	var out []Row
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+rowColumns+` FROM audit_log
-		WHERE ($1 = 0 OR actor_id = $1) AND ($2 = 0 OR token_id = $2) AND ($3 = '' OR action = $3)
-		  AND ($4 = '' OR decision = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
-		  AND ($7 = 0 OR id < $7)
-		ORDER BY id DESC LIMIT $8`, f.ActorID, f.TokenID, f.Action, f.Decision, f.Since, f.Until, f.BeforeID, f.Limit).
+		WHERE ($1::bigint = 0 OR actor_id = $1) AND ($2::bigint = 0 OR token_id = $2) AND ($3::text = '' OR action = $3)
+		  AND ($4::text = '' OR decision = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
+		  AND ($7::bigint = 0 OR id < $7)
+		ORDER BY id DESC LIMIT $8::int`, f.ActorID, f.TokenID, f.Action, f.Decision, f.Since, f.Until, f.BeforeID, f.Limit).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			out, err = pgx.CollectRows(rows, scanRow)

@@ -24,6 +24,7 @@ import (
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/fault"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/trial"
 )
@@ -130,7 +131,7 @@ func validPlan(p string) bool { return p == "starter" || p == "business" || p ==
 // stripe-go's retries of that call reuse.
 func (s *Service) Checkout(ctx context.Context, accountID int64, plan string) (string, error) {
 	if !validPlan(plan) {
-		return "", fmt.Errorf("%w: plan must be one of %s", tenancy.ErrInvalid, strings.Join(Plans, ", "))
+		return "", fault.Invalidf("plan", "plan must be one of %s", strings.Join(Plans, ", "))
 	}
 	if s.sc == nil {
 		return "", fmt.Errorf("%w: STRIPE_SECRET_KEY is not set", ErrNotConfigured)
@@ -179,7 +180,7 @@ func (s *Service) Portal(ctx context.Context, accountID int64) (string, error) {
 		return "", err
 	}
 	if b.StripeCustomerID == nil {
-		return "", fmt.Errorf("%w: the account has no Stripe customer yet; upgrade through POST /api/v1/billing/checkout first", tenancy.ErrConflict)
+		return "", fault.Conflictf("", "the account has no Stripe customer yet; upgrade through POST /api/v1/billing/checkout first")
 	}
 	p := &stripe.BillingPortalSessionParams{
 		Customer:  b.StripeCustomerID,

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/fault"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -121,7 +122,7 @@ func Seed(ctx context.Context, ids *tenancy.Identities, d *desk.Desk, opt Option
 	}
 	at := strings.LastIndexByte(opt.AdminEmail, '@')
 	if at <= 0 {
-		return Workspace{}, fmt.Errorf("%w: admin email must be an address like name@example.com", tenancy.ErrInvalid)
+		return Workspace{}, fault.Invalidf("email", "admin email must be an address like name@example.com")
 	}
 
 	res, err := ids.Signup(ctx, tenancy.SignupInput{

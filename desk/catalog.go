@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/input"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // Label tags conversations.
@@ -24,6 +27,12 @@ func (d *Desk) LabelCreate(ctx context.Context, acct int64, name, description, c
 	if !labelName.MatchString(name) {
 		return Label{}, invalid("label name must be 1 to 50 lower-case letters, digits, - or _")
 	}
+	if err := input.Text("description", description, input.MaxDescription); err != nil {
+		return Label{}, err
+	}
+	if err := input.Text("color", color, 20); err != nil {
+		return Label{}, err
+	}
 	if color == "" {
 		color = "#1f93ff"
 	}
@@ -33,7 +42,7 @@ func (d *Desk) LabelCreate(ctx context.Context, acct int64, name, description, c
 			RETURNING id, name, description, color`, acct, name, description, color)
 		var err error
 		l, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Label])
-		return err
+		return mapErr(err, tenancy.Fields{"name": name})
 	})
 	return l, err
 }
@@ -55,8 +64,11 @@ type Team struct {
 
 // TeamCreate adds a team with its members (users of the account).
 func (d *Desk) TeamCreate(ctx context.Context, acct int64, name, description string, members []int64) (Team, error) {
-	if strings.TrimSpace(name) == "" || len(name) > 200 {
-		return Team{}, invalid("name must be 1 to 200 characters")
+	if err := input.Required("name", name, input.MaxName); err != nil {
+		return Team{}, err
+	}
+	if err := input.Text("description", description, input.MaxDescription); err != nil {
+		return Team{}, err
 	}
 	t := Team{Name: name, Description: description, MemberIDs: members}
 	if t.MemberIDs == nil {
@@ -65,7 +77,7 @@ func (d *Desk) TeamCreate(ctx context.Context, acct int64, name, description str
 	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `INSERT INTO teams (account_id, name, description) VALUES ($1, $2, $3) RETURNING id`,
 			acct, name, description).Scan(&t.ID); err != nil {
-			return err
+			return mapErr(err, tenancy.Fields{"name": name})
 		}
 		for _, u := range members {
 			if _, err := tx.Exec(ctx, `INSERT INTO team_members (account_id, team_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,

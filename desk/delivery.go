@@ -57,7 +57,7 @@ func channelSettingsValidate(channel string, settings map[string]any) error {
 	case "email":
 		var s EmailSettings
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return invalid("email settings: smtp_port must be a number, smtp_starttls a boolean, the others strings (%v)", err)
+			return invalid("email settings: smtp_port must be a number, smtp_starttls a boolean, the others strings")
 		}
 		if addr := s.FromAddress; addr != "" {
 			if a, err := mail.ParseAddress(addr); err != nil || a.Address != strings.TrimSpace(addr) {

@@ -7,13 +7,13 @@ package desk
 import (
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/deskwoot/deskwoot/fault"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -52,12 +52,13 @@ var (
 	ErrUnavailable = tenancy.ErrUnavailable
 )
 
+// invalid is bad input; its sentence names the field.
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	return fault.Invalidf("", format, args...)
 }
 
 func notFound(kind string, id int64) error {
-	return fmt.Errorf("%w: %s %d not found", ErrNotFound, kind, id)
+	return fault.NotFoundf("%s %d not found", kind, id)
 }
 
 // Scope narrows what a caller sees: an MCP token's inbox list (nil = every
@@ -153,4 +154,6 @@ func (sc Scope) Allows(inboxID int64) bool {
 	return sc.InboxIDs == nil || slices.Contains(sc.InboxIDs, inboxID)
 }
 
-func mapErr(err error) error { return tenancy.MapError(err) }
+// mapErr maps a database error (see tenancy.MapError); values name what
+// the write sent, so a conflict can say what collided.
+func mapErr(err error, values ...tenancy.Fields) error { return tenancy.MapError(err, values...) }

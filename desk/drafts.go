@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/fault"
 )
 
 // Draft is an agent's reply (or outbound start) waiting for a human.
@@ -150,7 +152,7 @@ func (d *Desk) DraftDecide(ctx context.Context, acct, id int64, sc Scope, dec Dr
 			return notFound("draft", id)
 		}
 		if dr.Status != "pending" {
-			return fmt.Errorf("%w: draft %d was already %s", ErrConflict, id, dr.Status)
+			return fault.Conflictf("", "draft %d was already %s", id, dr.Status)
 		}
 		if !dec.Approve {
 			if len(dec.Reason) > 2000 {

@@ -71,6 +71,10 @@ func (d *Desk) IncomingEmail(ctx context.Context, acct, inboxID int64, in Incomi
 	if err := in.normalize(); err != nil {
 		return IncomingResult{}, err
 	}
+	return retryRaced(ctx, func() (IncomingResult, error) { return d.incomingEmail(ctx, acct, inboxID, in) })
+}
+
+func (d *Desk) incomingEmail(ctx context.Context, acct, inboxID int64, in IncomingEmail) (IncomingResult, error) {
 	var res IncomingResult
 	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
 		if err := requireChannel(ctx, tx, inboxID, "email"); err != nil {
@@ -116,7 +120,7 @@ func (d *Desk) IncomingEmail(ctx context.Context, acct, inboxID int64, in Incomi
 			SELECT $1, $2, $3, 'incoming', $4, 'contact', id, name, $5 FROM contacts WHERE id = $6
 			ON CONFLICT DO NOTHING RETURNING id`, acct, res.ConversationID, inboxID, in.Text, in.MessageID, contactID).Scan(&res.MessageID)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return errDuplicateSource // a concurrent delivery of the same mail won
+			return errRaced // a concurrent delivery of the same mail won
 		}
 		if err != nil {
 			return err
@@ -129,8 +133,5 @@ func (d *Desk) IncomingEmail(ctx context.Context, acct, inboxID int64, in Incomi
 		_, err = tx.Exec(ctx, `UPDATE conversations SET last_activity_at = now(), updated_at = now() WHERE id = $1`, res.ConversationID)
 		return err
 	})
-	if errors.Is(err, errDuplicateSource) {
-		return d.IncomingEmail(ctx, acct, inboxID, in)
-	}
 	return res, err
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/fault"
 )
 
 // Event types.
@@ -195,7 +197,8 @@ func (d *Desk) EventPoll(ctx context.Context, acct int64, q EventQuery, now time
 			return EventPage{}, err
 		}
 		if now.Sub(p.at) > retention {
-			return EventPage{}, fmt.Errorf("%w: %w: the cursor is older than the event retention (%s); start again without a cursor, or with backfill", ErrInvalid, ErrCursorExpired, retention)
+			return EventPage{}, &fault.Error{Kind: fault.Invalid, Field: "cursor", Err: ErrCursorExpired,
+				Sentence: fmt.Sprintf("the cursor is older than the event retention (%s); start again without a cursor, or with backfill", retention)}
 		}
 		after = &p
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/fault"
 )
 
 // DefaultInboundRotationGrace is how long a rotated-out inbound address
@@ -205,11 +207,11 @@ func (d *Desk) EmailInbox(ctx context.Context, address string) (acct, inboxID in
 	address = strings.Trim(strings.TrimSpace(address), "<>")
 	at := strings.LastIndexByte(address, '@')
 	if d.InboundDomain == "" || at < 1 || !strings.EqualFold(address[at+1:], d.InboundDomain) {
-		return 0, 0, fmt.Errorf("%w: no inbox receives mail for %s", ErrNotFound, address)
+		return 0, 0, fault.NotFoundf("no inbox receives mail for %s", address)
 	}
 	err = d.DB.Pool.QueryRow(ctx, `SELECT account_id, inbox_id FROM deskwoot_inbound_mailbox($1, $2)`, address[:at], d.now()).Scan(&acct, &inboxID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, 0, fmt.Errorf("%w: no inbox receives mail for %s", ErrNotFound, address)
+		return 0, 0, fault.NotFoundf("no inbox receives mail for %s", address)
 	}
 	return acct, inboxID, mapErr(err)
 }

@@ -6,6 +6,9 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/input"
 )
 
 // MaxContent bounds a message body.
@@ -38,8 +41,8 @@ func (in IncomingInput) validate() error {
 	switch {
 	case in.Contact.Email == "" && in.Contact.Identifier == "":
 		return invalid("contact needs an email or an identifier")
-	case in.Contact.Email != "" && !strings.Contains(in.Contact.Email, "@"):
-		return invalid("contact.email is not an email address")
+	case in.Contact.Email != "" && input.Email("contact.email", in.Contact.Email) != nil:
+		return input.Email("contact.email", in.Contact.Email)
 	case len(in.Contact.Identifier) > 200 || len(in.Contact.Name) > 200:
 		return invalid("contact identifier and name are at most 200 characters")
 	case strings.TrimSpace(in.Content) == "" || len(in.Content) > MaxContent:
@@ -50,14 +53,11 @@ func (in IncomingInput) validate() error {
 	return nil
 }
 
-// IncomingMessage records a customer message on an api inbox: it finds or
-// creates the contact, continues the contact's unresolved conversation in
-// that inbox or starts one, and appends the message. A repeated source_id
-// returns the first message and writes nothing.
-func (d *Desk) IncomingMessage(ctx context.Context, acct, inboxID int64, in IncomingInput) (IncomingResult, error) {
-	if err := in.validate(); err != nil {
-		return IncomingResult{}, err
-	}
+// incomingMessage finds or creates the contact, continues the contact's
+// unresolved conversation in that inbox or starts one, and appends the
+// message. A repeated source_id returns the first message and writes
+// nothing.
+func (d *Desk) incomingMessage(ctx context.Context, acct, inboxID int64, in IncomingInput) (IncomingResult, error) {
 	var res IncomingResult
 	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
 		if err := requireChannel(ctx, tx, inboxID, "api"); err != nil {
@@ -98,8 +98,7 @@ func (d *Desk) IncomingMessage(ctx context.Context, acct, inboxID int64, in Inco
 			SELECT $1, $2, $3, 'incoming', $4, 'contact', id, name, $5 FROM contacts WHERE id = $6
 			ON CONFLICT DO NOTHING RETURNING id`, acct, res.ConversationID, inboxID, in.Content, src, contactID).Scan(&res.MessageID)
 		if errors.Is(err, pgx.ErrNoRows) {
-			// A concurrent delivery of the same source id won the race.
-			return errDuplicateSource
+			return errRaced // a concurrent delivery of the same source id won
 		}
 		if err != nil {
 			return err
@@ -113,13 +112,19 @@ func (d *Desk) IncomingMessage(ctx context.Context, acct, inboxID int64, in Inco
 			status = CASE WHEN status = 'snoozed' THEN 'open' ELSE status END, snoozed_until = NULL WHERE id = $1`, res.ConversationID)
 		return err
 	})
-	if errors.Is(err, errDuplicateSource) {
-		return d.IncomingMessage(ctx, acct, inboxID, in) // now the first message is visible
-	}
 	return res, err
 }
 
-var errDuplicateSource = errors.New("duplicate source id")
+// IncomingMessage records a customer message on an api inbox (see
+// incomingMessage); a write that lost a race to a concurrent one (the same
+// source id, the same new contact) runs again, a bounded number of times,
+// and then sees the winner's rows.
+func (d *Desk) IncomingMessage(ctx context.Context, acct, inboxID int64, in IncomingInput) (IncomingResult, error) {
+	if err := in.validate(); err != nil {
+		return IncomingResult{}, err
+	}
+	return retryRaced(ctx, func() (IncomingResult, error) { return d.incomingMessage(ctx, acct, inboxID, in) })
+}
 
 // requireChannel checks that the inbox exists and is of the channel a
 // message arrives by.
@@ -146,11 +151,29 @@ func messageBySource(ctx context.Context, tx pgx.Tx, inboxID int64, sourceID str
 	return res, err == nil, err
 }
 
+// findOrCreateContact finds the customer of an incoming message by
+// identifier, else by email, else creates them, and links them to the inbox.
+// A new identifier with the email of a contact that has none is attached to
+// that contact (the integrator now names a customer the desk already knows
+// by email, as a help desk merges them); with the email of a contact that
+// has another identifier it is a conflict: two customers cannot share an
+// email.
 func findOrCreateContact(ctx context.Context, tx pgx.Tx, acct, inboxID int64, c IncomingContact) (id int64, created bool, err error) {
+	err = pgx.ErrNoRows
 	if c.Identifier != "" {
 		err = tx.QueryRow(ctx, `SELECT id FROM contacts WHERE identifier = $1 FOR UPDATE`, c.Identifier).Scan(&id)
-	} else {
-		err = tx.QueryRow(ctx, `SELECT id FROM contacts WHERE lower(email) = lower($1) FOR UPDATE`, c.Email).Scan(&id)
+	}
+	if errors.Is(err, pgx.ErrNoRows) && c.Email != "" {
+		var ident *string
+		err = tx.QueryRow(ctx, `SELECT id, identifier FROM contacts WHERE lower(email) = lower($1) FOR UPDATE`, c.Email).Scan(&id, &ident)
+		if err == nil && c.Identifier != "" {
+			if ident != nil {
+				return 0, false, fault.Conflictf("contact.email", "contact.email %s belongs to a contact with a different identifier; send that identifier, or leave out the email", c.Email)
+			}
+			if err = attachIdentifier(ctx, tx, acct, inboxID, id, c.Identifier); err != nil {
+				return 0, false, err
+			}
+		}
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		var email, ident any
@@ -167,7 +190,7 @@ func findOrCreateContact(ctx context.Context, tx pgx.Tx, acct, inboxID int64, c 
 		err = tx.QueryRow(ctx, `INSERT INTO contacts (account_id, name, email, identifier) VALUES ($1, $2, $3, $4)
 			ON CONFLICT DO NOTHING RETURNING id`, acct, name, email, ident).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, false, errDuplicateSource // a concurrent insert made the contact: retry the whole message
+			return 0, false, errRaced // a concurrent message made the contact: the next attempt finds it
 		}
 		created = err == nil
 	}
@@ -180,6 +203,20 @@ func findOrCreateContact(ctx context.Context, tx pgx.Tx, acct, inboxID int64, c 
 		err = eventAppend(ctx, tx, acct, newEvent{typ: EventContactCreated, inboxID: inboxID, contactID: id})
 	}
 	return id, created, err
+}
+
+// attachIdentifier gives a known contact the identifier an integrator now
+// sends for it.
+func attachIdentifier(ctx context.Context, tx pgx.Tx, acct, inboxID, id int64, identifier string) error {
+	_, err := tx.Exec(ctx, `UPDATE contacts SET identifier = $2, updated_at = now() WHERE id = $1`, id, identifier)
+	if errors.Is(mapErr(err), ErrConflict) {
+		return errRaced // a concurrent message gave the identifier to a new contact: the next attempt finds it
+	}
+	if err != nil {
+		return err
+	}
+	return eventAppend(ctx, tx, acct, newEvent{typ: EventContactUpdated, inboxID: inboxID, contactID: id,
+		data: map[string]any{"changed": []string{"identifier"}}})
 }
 
 // Author is who writes an outgoing message or note.

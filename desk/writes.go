@@ -2,12 +2,14 @@ package desk
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/input"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // The functions here run inside the caller's transaction (the MCP door puts
@@ -83,6 +85,9 @@ func patchApply(ctx context.Context, tx pgx.Tx, id int64, p ConversationPatch, n
 		s := "snoozed"
 		status = &s
 	}
+	if err := input.Attributes("custom_attributes", p.CustomAttributes); err != nil {
+		return nil, err
+	}
 	attrs := p.CustomAttributes
 	if attrs == nil {
 		attrs = map[string]any{}
@@ -157,8 +162,8 @@ func (d *Desk) ConversationAssign(ctx context.Context, tx pgx.Tx, acct, id, assi
 		}
 	}
 	tag, err := tx.Exec(ctx, `UPDATE conversations SET
-			assignee_id = CASE WHEN $2 = 0 THEN assignee_id ELSE $2 END,
-			team_id = CASE WHEN $3 = 0 THEN team_id ELSE $3 END,
+			assignee_id = CASE WHEN $2::bigint = 0 THEN assignee_id ELSE $2 END,
+			team_id = CASE WHEN $3::bigint = 0 THEN team_id ELSE $3 END,
 			updated_at = now()
 		WHERE id = $1`, id, assigneeID, teamID)
 	if err != nil {
@@ -212,7 +217,7 @@ func (d *Desk) ConversationEscalate(ctx context.Context, tx pgx.Tx, acct, id int
 		}
 	}
 	_, err = tx.Exec(ctx, `UPDATE conversations SET status = 'open', snoozed_until = NULL, priority = $2,
-			team_id = CASE WHEN $3 = 0 THEN team_id ELSE $3 END,
+			team_id = CASE WHEN $3::bigint = 0 THEN team_id ELSE $3 END,
 			assignee_id = CASE WHEN assignee_id = $4 THEN NULL ELSE assignee_id END,
 			updated_at = now()
 		WHERE id = $1`, id, priority, e.TeamID, e.By.UserID)
@@ -276,17 +281,37 @@ type ContactInput struct {
 
 func (in ContactInput) validate(creating bool) error {
 	for name, v := range map[string]*string{"name": in.Name, "email": in.Email, "phone": in.Phone, "identifier": in.Identifier} {
-		if v != nil && len(*v) > 200 {
-			return invalid("%s is at most 200 characters", name)
+		if v == nil {
+			continue
+		}
+		if err := input.Text(name, *v, input.MaxName); err != nil {
+			return err
 		}
 	}
-	if in.Email != nil && *in.Email != "" && !strings.Contains(*in.Email, "@") {
-		return invalid("email is not an email address")
+	if in.Email != nil && *in.Email != "" {
+		if err := input.Email("email", *in.Email); err != nil {
+			return err
+		}
+	}
+	if err := input.Attributes("custom_attributes", in.CustomAttributes); err != nil {
+		return err
 	}
 	if creating && empty(in.Name) && empty(in.Email) && empty(in.Phone) && empty(in.Identifier) {
 		return invalid("give at least one of name, email, phone or identifier")
 	}
 	return nil
+}
+
+// contactFields names the values a contact write sent.
+func contactFields(in ContactInput) tenancy.Fields {
+	f := tenancy.Fields{}
+	if in.Email != nil {
+		f["email"] = *in.Email
+	}
+	if in.Identifier != nil {
+		f["identifier"] = *in.Identifier
+	}
+	return f
 }
 
 func empty(s *string) bool { return s == nil || strings.TrimSpace(*s) == "" }
@@ -317,11 +342,12 @@ func (d *Desk) ContactCreate(ctx context.Context, tx pgx.Tx, acct int64, in Cont
 	err := tx.QueryRow(ctx, `INSERT INTO contacts (account_id, name, email, phone, identifier, custom_attributes, created_by_token_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
 		acct, name, nullable(in.Email), nullable(in.Phone), nullable(in.Identifier), attrs, nullID(tokenID)).Scan(&id)
-	if errors.Is(mapErr(err), ErrConflict) {
-		return Contact{}, invalid("a contact with that email or identifier already exists; find it with search_contacts")
-	}
 	if err != nil {
-		return Contact{}, err
+		// One sentence whoever asks ("a contact with email … already
+		// exists"): it names the value sent, never the contact that has it,
+		// so a token limited to some inboxes learns that the value is taken
+		// and nothing about a contact outside them (README, "Contacts").
+		return Contact{}, mapErr(err, contactFields(in))
 	}
 	if inboxID != 0 {
 		if _, err := tx.Exec(ctx, `INSERT INTO contact_inboxes (account_id, contact_id, inbox_id) VALUES ($1, $2, $3)`, acct, id, inboxID); err != nil {
@@ -351,11 +377,8 @@ func (d *Desk) ContactUpdate(ctx context.Context, tx pgx.Tx, acct, id int64, in 
 			custom_attributes = jsonb_strip_nulls(custom_attributes || $5::jsonb),
 			updated_at = now()
 		WHERE id = $1`, id, in.Name, in.Email, in.Phone, attrs)
-	if errors.Is(mapErr(err), ErrConflict) {
-		return Contact{}, invalid("another contact already has that email")
-	}
 	if err != nil {
-		return Contact{}, err
+		return Contact{}, mapErr(err, contactFields(in)) // as in ContactCreate
 	}
 	if tag.RowsAffected() == 0 {
 		return Contact{}, notFound("contact", id)

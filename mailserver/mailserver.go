@@ -13,12 +13,12 @@ import (
 	"log"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/fault"
 )
 
 // DefaultMaxBytes bounds one message (10 MiB).
@@ -147,7 +147,7 @@ func (ss *session) Data(r io.Reader) error {
 	for _, rc := range ss.rcpts {
 		_, err := ss.s.cfg.Desk.IncomingEmail(ctx, rc.acct, rc.inboxID, in)
 		if errors.Is(err, desk.ErrInvalid) {
-			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: strings.TrimPrefix(err.Error(), "invalid: ")}
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: fault.From(err).Sentence}
 		}
 		if err != nil {
 			ss.s.cfg.Logger.Error("smtp: record incoming mail", "account_id", rc.acct, "inbox_id", rc.inboxID, "err", err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/fault"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -185,23 +186,19 @@ func (s *Server) record(ctx context.Context, acct int64, e audit.Entry) {
 	}
 }
 
-// message is the one place that maps domain errors to tool error text.
+// message is the one place that maps errors to tool error text: the
+// door's own argument errors as they are, domain errors by their sentence,
+// anything else as a logged internal error that shows no cause.
 func (s *Server) message(ctx context.Context, err error) string {
 	var te toolError
-	switch {
-	case errors.As(err, &te):
+	if errors.As(err, &te) {
 		return te.msg
-	case errors.Is(err, tenancy.ErrNotFound):
-		return strings.TrimPrefix(err.Error(), "not found: ")
-	case errors.Is(err, tenancy.ErrInvalid):
-		return strings.TrimPrefix(err.Error(), "invalid: ")
-	case errors.Is(err, tenancy.ErrConflict):
-		return strings.TrimPrefix(err.Error(), "conflict: ")
-	case errors.Is(err, tenancy.ErrUnavailable):
-		return tenancy.ErrUnavailable.Error()
 	}
-	slog.ErrorContext(ctx, "tool failed", "err", err)
-	return "internal error; try again"
+	fe := fault.From(err)
+	if fe.Kind == fault.Internal {
+		slog.ErrorContext(ctx, "tool failed", "err", err)
+	}
+	return fe.Sentence
 }
 
 func targetKind(e *policy.Engine, name string) string {

@@ -3,12 +3,14 @@ package tenancy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/deskwoot/deskwoot/fault"
 )
 
 // TrialLength is the Enterprise trial every new account starts with.
@@ -67,11 +69,11 @@ const accountColumns = `id, name, plan, subscription_status, trial_ends_at, grac
 func (in SignupInput) Validate() error {
 	switch {
 	case strings.TrimSpace(in.AccountName) == "" || len(in.AccountName) > 200:
-		return fmt.Errorf("%w: account_name must be 1 to 200 characters", ErrInvalid)
+		return fault.Invalidf("account_name", "account_name must be 1 to 200 characters")
 	case !validEmail(in.Email):
-		return fmt.Errorf("%w: email must be an address like name@example.com", ErrInvalid)
+		return fault.Invalidf("email", "email must be an address like name@example.com")
 	case len(in.Password) < 8 || len(in.Password) > 72:
-		return fmt.Errorf("%w: password must be 8 to 72 characters", ErrInvalid)
+		return fault.Invalidf("password", "password must be 8 to 72 characters")
 	}
 	return nil
 }
@@ -130,10 +132,11 @@ func (ids *Identities) Signup(ctx context.Context, in SignupInput, now time.Time
 
 // ErrEmailTaken is a signup or invitation with an email that already
 // belongs to someone (emails are unique across accounts).
-var ErrEmailTaken = fmt.Errorf("%w: an account with this email already exists; sign in instead", ErrConflict)
+var ErrEmailTaken = fault.Conflictf("email", "an account with this email already exists; sign in instead")
 
 func emailTaken(err error) error {
-	if errors.Is(err, ErrConflict) && strings.Contains(err.Error(), "users_email_key") {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.ConstraintName == "users_email_key" {
 		return ErrEmailTaken
 	}
 	return err
@@ -143,13 +146,13 @@ func emailTaken(err error) error {
 // account. A taken email is ErrConflict.
 func (ids *Identities) UserCreate(ctx context.Context, accountID int64, email, name, password, role string) (User, string, error) {
 	if !validEmail(email) {
-		return User{}, "", fmt.Errorf("%w: email must be an address like name@example.com", ErrInvalid)
+		return User{}, "", fault.Invalidf("email", "email must be an address like name@example.com")
 	}
 	if len(password) < 8 || len(password) > 72 {
-		return User{}, "", fmt.Errorf("%w: password must be 8 to 72 characters", ErrInvalid)
+		return User{}, "", fault.Invalidf("password", "password must be 8 to 72 characters")
 	}
 	if role != "admin" && role != "agent" {
-		return User{}, "", fmt.Errorf("%w: role must be admin or agent", ErrInvalid)
+		return User{}, "", fault.Invalidf("role", "role must be admin or agent")
 	}
 	if strings.TrimSpace(name) == "" {
 		name = email[:strings.IndexByte(email, '@')]
@@ -192,7 +195,7 @@ func createUser(ctx context.Context, tx pgx.Tx, acct int64, kind, email, name st
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO users (id, kind, email, name, password_hash) VALUES ($1, $2, $3, $4, $5)`,
 		u.ID, kind, emailArg, name, nilIfEmpty(hash)); err != nil {
-		return u, err
+		return u, MapError(err, Fields{"email": email})
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO account_users (account_id, user_id, role) VALUES ($1, $2, $3)`, acct, u.ID, role)
 	return u, err
@@ -238,7 +241,7 @@ type UserPrincipal struct {
 }
 
 // ErrUnauthenticated is a missing, malformed, unknown or revoked credential.
-var ErrUnauthenticated = errors.New("unauthenticated")
+var ErrUnauthenticated = fault.ErrUnauthenticated
 
 // AuthenticateUser resolves a user API token in one round trip: the first
 // statement sets the tenant from the token's hash (through the narrow
@@ -246,7 +249,7 @@ var ErrUnauthenticated = errors.New("unauthenticated")
 func (db *DB) AuthenticateUser(ctx context.Context, raw string) (UserPrincipal, error) {
 	hash, ok := ParseToken(raw, UserTokenPrefix)
 	if !ok {
-		return UserPrincipal{}, fmt.Errorf("%w: malformed token", ErrUnauthenticated)
+		return UserPrincipal{}, fault.New(fault.Unauthenticated, "", "malformed token")
 	}
 	var p UserPrincipal
 	b := &pgx.Batch{}
@@ -259,7 +262,7 @@ func (db *DB) AuthenticateUser(ctx context.Context, raw string) (UserPrincipal, 
 		QueryRow(func(r pgx.Row) error { return r.Scan(&p.AccountID, &p.UserID, &p.TokenID, &p.Role, &p.Name) })
 	err := db.Pool.SendBatch(ctx, b).Close()
 	if errors.Is(err, pgx.ErrNoRows) {
-		return p, fmt.Errorf("%w: unknown or revoked token", ErrUnauthenticated)
+		return p, fault.New(fault.Unauthenticated, "", "unknown or revoked token")
 	}
 	return p, MapError(err)
 }

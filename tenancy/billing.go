@@ -3,10 +3,11 @@ package tenancy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/fault"
 )
 
 // State is the part of the account the MCP gate and the entitlement read.
@@ -68,7 +69,7 @@ func billingRow(ctx context.Context, tx pgx.Tx, accountID int64, lock bool) (Bil
 	rows, _ := tx.Query(ctx, q, accountID)
 	b, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Billing])
 	if errors.Is(err, pgx.ErrNoRows) {
-		return b, fmt.Errorf("%w: account %d", ErrNotFound, accountID)
+		return b, fault.NotFoundf("account %d not found", accountID)
 	}
 	return b, err
 }
@@ -105,7 +106,7 @@ func (db *DB) BillingCustomerAccount(ctx context.Context, customerID string) (in
 		return 0, MapError(err)
 	}
 	if acct == nil {
-		return 0, fmt.Errorf("%w: Stripe customer %s is not linked to an account", ErrNotFound, customerID)
+		return 0, fault.NotFoundf("Stripe customer %s is not linked to an account", customerID)
 	}
 	return *acct, nil
 }

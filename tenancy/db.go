@@ -20,18 +20,21 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/deskwoot/deskwoot/fault"
 )
 
-// Sentinel errors every caller maps to a status; see MapError.
+// Sentinel errors every caller can test with errors.Is; the errors
+// themselves are *fault.Error values built by MapError and the domain.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrConflict = errors.New("conflict")
-	ErrInvalid  = errors.New("invalid")
+	ErrNotFound = fault.ErrNotFound
+	ErrConflict = fault.ErrConflict
+	ErrInvalid  = fault.ErrInvalid
 	ErrNoTenant = errors.New("no tenant")
 	// ErrUnavailable is PostgreSQL out of reach (stopped, restarting,
 	// unreachable, out of connections): the doors answer 503 and the
 	// caller may retry.
-	ErrUnavailable = errors.New("the database is unavailable for a moment; try again shortly")
+	ErrUnavailable = fault.New(fault.Unavailable, "", "the database is unavailable for a moment; try again shortly")
 )
 
 // DefaultConnectTimeout bounds a new connection when the URL sets no
@@ -111,30 +114,90 @@ func (db *DB) Batch(ctx context.Context, accountID int64, b *pgx.Batch) error {
 	return MapError(err)
 }
 
-// MapError turns driver errors into the package's sentinels (wrapped, so the
-// original stays readable) and leaves every other error as it is.
-func MapError(err error) error {
+// Fields are the values a write sent, by field name, so that MapError can
+// say what collided ("a label named "billing" already exists"): with RLS on,
+// PostgreSQL leaves the colliding key out of its error detail.
+type Fields map[string]string
+
+// constraint says in words what a named constraint protects.
+type constraint struct {
+	kind  fault.Kind
+	field string
+	// with is the sentence when the field's value is known (%q or %s gets
+	// it); without is the sentence when it is not.
+	with, without string
+}
+
+// constraints maps every constraint a caller can trip to a sentence. A
+// constraint not listed still maps to its kind with a generic sentence;
+// no answer ever names a constraint.
+var constraints = map[string]constraint{
+	"labels_account_id_name_key":   {fault.Conflict, "name", "a label named %q already exists", "a label with that name already exists"},
+	"teams_name_key":               {fault.Conflict, "name", "a team named %q already exists", "a team with that name already exists"},
+	"contacts_email_key":           {fault.Conflict, "email", "a contact with email %s already exists", "a contact with that email already exists"},
+	"contacts_identifier_key":      {fault.Conflict, "identifier", "a contact with identifier %q already exists", "a contact with that identifier already exists"},
+	"email_inbound_address_in_use": {fault.Conflict, "settings.inbound_address", "the inbound address %s is already used by another inbox", "that inbound address is already used by another inbox"},
+	"users_email_key":              {fault.Conflict, "email", "a user with email %s already exists; sign in with it, or use another email", "a user with that email already exists; sign in with it, or use another email"},
+	"messages_source_key":          {fault.Conflict, "source_id", "a message with source_id %q already exists in this inbox", "a message with that source_id already exists in this inbox"},
+	"labels_name_check":            {fault.Invalid, "name", "label name %q must be 1 to 50 lowercase letters, digits, - or _, starting with a letter or digit", "a label name must be 1 to 50 lowercase letters, digits, - or _, starting with a letter or digit"},
+}
+
+// MapError is the one place that turns driver errors into *fault.Error
+// values (each still matches ErrNotFound, ErrConflict or ErrInvalid). It
+// leaves a *fault.Error as it is and every other error unchanged (doors
+// treat those as internal). values, when given, name what the write sent.
+func MapError(err error, values ...Fields) error {
 	if err == nil {
 		return nil
 	}
+	var fe *fault.Error
+	if errors.As(err, &fe) {
+		return err
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%w: %w", ErrNotFound, err)
+		return &fault.Error{Kind: fault.NotFound, Sentence: "not found", Err: err}
 	}
 	if unavailable(err) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch pe.Code {
-		case "23505": // unique_violation
-			return fmt.Errorf("%w: %s", ErrConflict, pe.ConstraintName)
-		case "23503": // foreign_key_violation: the referenced row is not in this tenant
-			return fmt.Errorf("%w: %s", ErrNotFound, pe.ConstraintName)
-		case "23514", "23502", "22P02", "22001", "22007", "22008", "22023": // check, not null, bad text, too long, bad dates
-			return fmt.Errorf("%w: %s", ErrInvalid, pe.Message)
-		}
+	if !errors.As(err, &pe) {
+		return err
 	}
-	return err
+	if c, ok := constraints[pe.ConstraintName]; ok {
+		e := &fault.Error{Kind: c.kind, Field: c.field, Sentence: c.without, Err: err}
+		for _, v := range values {
+			if val, ok := v[c.field]; ok {
+				e.Sentence = fmt.Sprintf(c.with, val)
+			}
+		}
+		return e
+	}
+	e := &fault.Error{Kind: fault.Invalid, Field: pe.ColumnName, Err: err}
+	switch {
+	case pe.Code == "23505": // unique_violation
+		e.Kind, e.Sentence = fault.Conflict, "that already exists"
+	case pe.Code == "23503": // foreign_key_violation: the referenced row is not in this tenant
+		e.Kind, e.Sentence = fault.NotFound, "a referenced object was not found"
+	case pe.Code == "23502":
+		e.Sentence = "a required value is missing"
+		if pe.ColumnName != "" {
+			e.Sentence = pe.ColumnName + " is required"
+		}
+	case pe.Code == "22021", pe.Code == "22P05": // NUL or bad bytes in text or JSON
+		e.Sentence = "text must be valid UTF-8 without NUL characters"
+	case pe.Code == "22001", pe.Code == "54000": // too long for the column, an index row or a search vector
+		e.Sentence = "a value is too long"
+	case pe.Code == "22003":
+		e.Sentence = "a number is out of range"
+	case pe.Code == "22007", pe.Code == "22008":
+		e.Sentence = "a date or time is not valid"
+	case pe.Code == "23514", pe.Code == "23P01", pe.Code == "22P02", pe.Code == "22023", pe.Code == "2201B":
+		e.Sentence = "a value is not allowed here"
+	default:
+		return err
+	}
+	return e
 }
 
 // unavailable reports whether err means PostgreSQL is out of reach rather

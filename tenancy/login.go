@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/deskwoot/deskwoot/fault"
 )
 
 // dummyHash is compared against when the email is unknown, so that a wrong
@@ -26,7 +28,7 @@ type LoginResult struct {
 }
 
 // ErrBadCredentials is a wrong email or password (never which of the two).
-var ErrBadCredentials = fmt.Errorf("%w: email or password is wrong", ErrUnauthenticated)
+var ErrBadCredentials = fault.New(fault.Unauthenticated, "", "email or password is wrong")
 
 // Login checks a person's email and password and mints a new user API token
 // in one of their accounts: accountID when given (it must be one of theirs),
@@ -81,7 +83,7 @@ func (ids *Identities) checkPassword(ctx context.Context, email, password string
 	case accountID != 0:
 		pick = slices.IndexFunc(ms, func(m membership) bool { return m.Account == accountID })
 		if pick < 0 {
-			return fmt.Errorf("%w: you are not a member of account %d", ErrInvalid, accountID)
+			return fault.Invalidf("account_id", "you are not a member of account %d", accountID)
 		}
 	case len(ms) == 1:
 		pick = 0
@@ -90,7 +92,7 @@ func (ids *Identities) checkPassword(ctx context.Context, email, password string
 		for i, m := range ms {
 			accts[i] = fmt.Sprint(m.Account)
 		}
-		return fmt.Errorf("%w: you belong to several accounts; give account_id (one of %s)", ErrInvalid, strings.Join(accts, ", "))
+		return fault.Invalidf("account_id", "you belong to several accounts; give account_id (one of %s)", strings.Join(accts, ", "))
 	}
 	m := ms[pick]
 	return ids.DB.InTenant(ctx, m.Account, func(tx pgx.Tx) error {

@@ -3,11 +3,12 @@ package tenancy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/fault"
 )
 
 // MCPToken is a scoped bearer token as admins see it (never the secret).
@@ -71,15 +72,15 @@ func (db *DB) MCPTokenCreate(ctx context.Context, accountID int64, in MCPTokenIn
 func (in *MCPTokenInput) validate(now time.Time) error {
 	switch {
 	case in.Name == "" || len(in.Name) > 100:
-		return fmt.Errorf("%w: name must be 1 to 100 characters", ErrInvalid)
+		return fault.Invalidf("name", "name must be 1 to 100 characters")
 	case len(in.Scopes) == 0:
-		return fmt.Errorf("%w: give at least one scope or a preset", ErrInvalid)
+		return fault.Invalidf("scopes", "give at least one scope or a preset")
 	case in.InboxIDs != nil && len(in.InboxIDs) == 0:
-		return fmt.Errorf("%w: inbox_ids must not be empty; omit it or send null for every inbox", ErrInvalid)
+		return fault.Invalidf("inbox_ids", "inbox_ids must not be empty; omit it or send null for every inbox")
 	case in.ExpiresAt != nil && !in.ExpiresAt.After(now):
-		return fmt.Errorf("%w: expires_at must be in the future", ErrInvalid)
+		return fault.Invalidf("expires_at", "expires_at must be in the future")
 	case in.RateLimitPerMinute < 0 || in.RateLimitPerMinute > 60000:
-		return fmt.Errorf("%w: rate_limit_per_minute must be 1 to 60000", ErrInvalid)
+		return fault.Invalidf("rate_limit_per_minute", "rate_limit_per_minute must be 1 to 60000")
 	}
 	if in.RateLimitPerMinute == 0 {
 		in.RateLimitPerMinute = DefaultRateLimit
@@ -100,7 +101,7 @@ func mcpTokenInsert(ctx context.Context, tx pgx.Tx, accountID int64, in MCPToken
 			return MCPToken{}, err
 		}
 		if len(missing) > 0 {
-			return MCPToken{}, fmt.Errorf("%w: inbox %d not found", ErrInvalid, missing[0])
+			return MCPToken{}, fault.Invalidf("inbox_ids", "inbox %d not found", missing[0])
 		}
 	}
 	kind := "static"
@@ -131,7 +132,7 @@ func (db *DB) MCPTokenRevoke(ctx context.Context, accountID, tokenID int64) erro
 	return db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE mcp_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, tokenID)
 		if err == nil && tag.RowsAffected() == 0 {
-			return fmt.Errorf("%w: token %d", ErrNotFound, tokenID)
+			return fault.NotFoundf("token %d not found", tokenID)
 		}
 		return err
 	})
@@ -169,9 +170,9 @@ type MCPPrincipal struct {
 
 // Errors AuthenticateMCP returns (each wraps ErrUnauthenticated).
 var (
-	ErrTokenUnknown = fmt.Errorf("%w: unknown token", ErrUnauthenticated)
-	ErrTokenRevoked = fmt.Errorf("%w: token revoked", ErrUnauthenticated)
-	ErrTokenExpired = fmt.Errorf("%w: token expired", ErrUnauthenticated)
+	ErrTokenUnknown = fault.New(fault.Unauthenticated, "", "unknown token")
+	ErrTokenRevoked = fault.New(fault.Unauthenticated, "", "token revoked")
+	ErrTokenExpired = fault.New(fault.Unauthenticated, "", "token expired")
 )
 
 // AuthenticateMCP resolves an MCP token and its account state in one round

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/fault"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -149,7 +150,7 @@ var ErrNotTrial = errors.New("the account has a subscription")
 // new audit row.
 func Set(ctx context.Context, db *tenancy.DB, lg *audit.Log, accountID int64, c Change, operator string, now time.Time) (tenancy.Billing, error) {
 	if (c.EndsAt == nil) == (c.Extend == 0) {
-		return tenancy.Billing{}, fmt.Errorf("%w: give either a new end or an extension", tenancy.ErrInvalid)
+		return tenancy.Billing{}, fault.Invalidf("", "give either a new end or an extension")
 	}
 	var b tenancy.Billing
 	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
