@@ -39,7 +39,7 @@ type conversationPatchRequest struct {
 	TeamID           optionalID     `json:"team_id"`
 	AddLabels        []string       `json:"add_labels"`
 	RemoveLabels     []string       `json:"remove_labels"`
-	CustomAttributes map[string]any `json:"custom_attributes"`
+	CustomAttributes map[string]any `json:"custom_attributes" max:"10000"`
 }
 
 // conversationPatch changes a conversation's status (snoozed with
@@ -142,10 +142,10 @@ func (s *Server) contactPatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		Name             *string        `json:"name"`
-		Email            *string        `json:"email"`
-		Phone            *string        `json:"phone"`
-		CustomAttributes map[string]any `json:"custom_attributes"`
+		Name             *string        `json:"name" max:"200"`
+		Email            *string        `json:"email" max:"254"`
+		Phone            *string        `json:"phone" max:"200"`
+		CustomAttributes map[string]any `json:"custom_attributes" max:"10000"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		writeError(w, r, err)
@@ -192,7 +192,7 @@ func (s *Server) contactNoteCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		Content string `json:"content"`
+		Content string `json:"content" max:"10000"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		writeError(w, r, err)

@@ -87,6 +87,9 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 		if wait := p.RateRetryAfter; wait > 0 {
 			return fail("deny", fmt.Sprintf("rate limit of %d calls per minute exceeded; retry in %d seconds", p.RateLimitPerMinute, int(math.Ceil(wait.Seconds()))))
 		}
+		if err := checkArgs(t.def, c.args); err != nil {
+			return fail("error", s.message(ctx, err))
+		}
 		c.target.Kind = targetKind(s.cfg.Policy, t.def.Name)
 		if t.target != nil {
 			if err := t.target(ctx, c); err != nil {

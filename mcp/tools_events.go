@@ -2,12 +2,14 @@ package mcp
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/fault"
 )
 
 // MaxWait bounds a long-poll.
@@ -46,5 +48,17 @@ func (s *Server) pollEvents(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.cfg.Desk.EventPollWait(ctx, c.p.AccountID, q, time.Duration(wait)*time.Second, s.cfg.Now)
+	page, err := s.cfg.Desk.EventPollWait(ctx, c.p.AccountID, q, time.Duration(wait)*time.Second, s.cfg.Now)
+	if err != nil || wait == 0 {
+		return page, err
+	}
+	// The token was checked when the request arrived, up to MaxWait ago: a
+	// revocation or expiry since then must win over the events.
+	if err := s.cfg.DB.MCPTokenCheck(ctx, c.p.AccountID, c.p.TokenID, s.cfg.Now()); err != nil {
+		if !errors.Is(err, fault.ErrUnauthenticated) {
+			return nil, err
+		}
+		return nil, fault.New(fault.Unauthenticated, "", "the token was revoked or expired while the poll waited; ask an admin for a new one")
+	}
+	return page, nil
 }

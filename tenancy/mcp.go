@@ -138,6 +138,29 @@ func (db *DB) MCPTokenRevoke(ctx context.Context, accountID, tokenID int64) erro
 	})
 }
 
+// MCPTokenCheck says whether a token authenticated earlier in a request is
+// still good now: ErrTokenRevoked or ErrTokenExpired when it is not. A
+// long-poll calls it when its wait ends, so a revocation made while it
+// waited reaches it before any event does.
+func (db *DB) MCPTokenCheck(ctx context.Context, accountID, tokenID int64, now time.Time) error {
+	var expires, revoked *time.Time
+	b := &pgx.Batch{}
+	b.Queue(`SELECT expires_at, revoked_at FROM mcp_tokens WHERE id = $1`, tokenID).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&expires, &revoked) })
+	err := db.Batch(ctx, accountID, b)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return ErrTokenUnknown
+	case err != nil:
+		return err
+	case revoked != nil:
+		return ErrTokenRevoked
+	case expires != nil && !now.Before(*expires):
+		return ErrTokenExpired
+	}
+	return nil
+}
+
 // AccountState is the part of an account the MCP gate decides on.
 type AccountState struct {
 	Plan        string
