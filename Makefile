@@ -1,7 +1,7 @@
 # The two commands: `make dev` runs Deskwoot locally, `make test` runs every test.
 GO ?= go
 
-.PHONY: dev test build vet policy-test bench bench-go
+.PHONY: dev test build vet policy-test bench bench-go fuzz
 
 dev:
 	$(GO) run ./cmd/deskwoot dev
@@ -26,3 +26,12 @@ bench:
 
 bench-go:
 	$(GO) run ./cmd/pgrun -- $(GO) test -run XXX -bench . -benchmem ./...
+
+# Fuzzing: each target runs for FUZZTIME (go test -fuzz takes one target at
+# a time) against one throwaway PostgreSQL. make test runs the committed
+# seed corpora (testdata/fuzz/...) as ordinary tests.
+FUZZTIME ?= 1m
+FUZZ_TARGETS = ./mcp:FuzzToolCall ./api:FuzzRESTBody ./api:FuzzCursor ./mailserver:FuzzParse ./billing:FuzzWebhook ./policy:FuzzDecide
+fuzz:
+	$(GO) run ./cmd/pgrun -- sh -c 'set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $$t"; $(GO) test "$${t%%:*}" -run '"'"'^$$'"'"' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME); done'

@@ -260,13 +260,16 @@ func TestContacts(t *testing.T) {
 	for _, body := range []any{
 		obj{},
 		obj{"name": "Changed", "email": "not-an-email"},
-		obj{"name": "Changed", "email": emails[1]},
 		obj{"name": "Changed", "identifier": "x"},
 		obj{"name": "   "},
 		obj{"name": strings.Repeat("n", 201)},
 		`{"name": 5}`,
 	} {
 		wantErr(t, call(t, "PATCH", cpath, a.Token, body), 400, "bad_request")
+	}
+	// A taken email is a conflict that says which email collided.
+	if msg := wantErr(t, call(t, "PATCH", cpath, a.Token, obj{"name": "Changed", "email": emails[1]}), 409, "conflict"); !strings.Contains(msg, emails[1]) {
+		t.Errorf("conflict says %q", msg)
 	}
 	wantErr(t, call(t, "POST", cpath+"/notes", a.Token, obj{"content": " "}), 400, "bad_request")
 	wantErr(t, call(t, "POST", cpath+"/notes", a.Token, obj{"content": strings.Repeat("n", 10001)}), 400, "bad_request")

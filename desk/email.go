@@ -35,19 +35,35 @@ func (in *IncomingEmail) normalize() error {
 	if in.FromName == "" {
 		in.FromName = a.Name
 	}
-	in.Subject = clip(strings.TrimSpace(in.Subject), 300)
-	in.FromName = clip(strings.TrimSpace(in.FromName), 200)
-	in.Text = strings.TrimSpace(strings.ToValidUTF8(in.Text, "\uFFFD"))
+	// Mail is the outside world's text: it is cleaned into storable text
+	// (valid UTF-8, no NUL) rather than refused.
+	in.Subject = clip(strings.TrimSpace(storable(in.Subject)), 300)
+	in.FromName = clip(strings.TrimSpace(storable(in.FromName)), 200)
+	in.Text = strings.TrimSpace(storable(in.Text))
 	if in.Text == "" {
 		in.Text = "(no text content)"
 	}
 	in.Text = clip(in.Text, MaxContent)
-	in.MessageID = strings.Trim(strings.TrimSpace(in.MessageID), "<>")
+	in.MessageID = strings.Trim(strings.TrimSpace(storable(in.MessageID)), "<>")
+	// Threading looks at the last references only; each is bounded text.
+	refs := append(append([]string{}, in.InReplyTo...), in.References...)
+	in.InReplyTo, in.References = nil, nil
+	for i := max(0, len(refs)-50); i < len(refs); i++ {
+		if r := storable(refs[i]); r != "" && len(r) <= 900 {
+			in.References = append(in.References, r)
+		}
+	}
 	if in.MessageID == "" || len(in.MessageID) > 900 {
 		sum := sha256.Sum256([]byte(in.From + "\x00" + in.Subject + "\x00" + in.Text))
 		in.MessageID = "deskwoot-derived-" + hex.EncodeToString(sum[:16]) + "@invalid"
 	}
 	return nil
+}
+
+// storable makes text PostgreSQL accepts: invalid bytes become U+FFFD and
+// NUL characters go.
+func storable(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }
 
 // clip cuts s to at most n bytes without splitting a character.

@@ -408,12 +408,12 @@ func (s *Server) auditProtocolError(ctx context.Context, _ any, method mcpgo.MCP
 	if p == nil || req == nil {
 		return
 	}
-	name := req.Params.Name
-	if len(name) > 100 {
-		name = name[:100]
-	}
+	// The name is the caller's text: make it storable (valid UTF-8, no NUL,
+	// 100 characters) so that the denial is audited whatever was sent.
+	name := []rune(strings.ToValidUTF8(strings.ReplaceAll(req.Params.Name, "\x00", "\uFFFD"), "\uFFFD"))
+	name = name[:min(len(name), 100)]
 	s.cfg.Audit.Record(ctx, p.AccountID, audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID, ClientID: p.ClientID,
-		Action: name, Decision: "deny", Reasons: []string{"unknown tool " + name}, ArgsDigest: audit.DigestArgs(req.Params.Arguments),
+		Action: string(name), Decision: "deny", Reasons: []string{"unknown tool " + string(name)}, ArgsDigest: audit.DigestArgs(req.Params.Arguments),
 		PolicyRev: s.cfg.Policy.Revision(), RequestID: requestIDFrom(ctx)})
 }
 
