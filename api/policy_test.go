@@ -68,7 +68,7 @@ func newMCPWorkspace(t *testing.T, marker string) mcpWorkspace {
 	for i := 0; i < 2; i++ {
 		for _, ib := range []int64{w.inboxX, w.inboxY} {
 			b := want(t, call(t, "POST", fmt.Sprintf("/api/v1/inboxes/%d/messages", ib), w.Token, obj{
-				"contact":   obj{"email": strings.ToLower(marker) + fmt.Sprint(i, ib) + "@example.com", "name": marker + " Customer"},
+				"contact":   obj{"email": strings.ToLower(marker) + fmt.Sprintf("-%d-%d", i, ib) + "@example.com", "name": marker + " Customer"},
 				"content":   "my order is late " + marker,
 				"source_id": dbtest.Unique("src"),
 			}), 201)
