@@ -2,6 +2,7 @@ package mailserver
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 
@@ -24,6 +25,11 @@ func Parse(r io.Reader) (desk.IncomingEmail, error) {
 	mr, err := mail.CreateReader(r)
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
 		return in, err
+	}
+	if mr == nil {
+		// go-message returns no reader at all for some unknown
+		// top-level encodings (found by FuzzParse).
+		return in, fmt.Errorf("unreadable mail: %w", err)
 	}
 	defer mr.Close()
 	h := mr.Header
