@@ -303,10 +303,12 @@ type VerifyResult struct {
 
 // Verify recomputes the account's chain from the audit rows and names the
 // first row whose content, order or link does not match. db may be any
-// connection that can enter the tenant (operators use the owner's).
+// connection that can enter the tenant (operators use the owner's). It
+// reads the chain and counts the unsealed rows in one snapshot: a sealer
+// committing in between would otherwise hide the rows it sealed from both.
 func Verify(ctx context.Context, db *tenancy.DB, acct int64) (VerifyResult, error) {
 	var res VerifyResult
-	err := db.InTenant(ctx, acct, func(tx pgx.Tx) error {
+	err := db.InTenantSnapshot(ctx, acct, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `SELECT c.seq, c.hash, `+prefixed(rowColumns, "l.")+`
 			FROM audit_chain c LEFT JOIN audit_log l ON l.account_id = c.account_id AND l.id = c.audit_id
 			ORDER BY c.seq`)

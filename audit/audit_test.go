@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,5 +132,81 @@ func TestSweepSealsUntouchedAccounts(t *testing.T) {
 	}
 	if !res.OK || res.Checked != 1 || res.Unsealed != 0 {
 		t.Fatalf("after a sweep: %+v", res)
+	}
+}
+
+// TestVerifyReadsOneSnapshot: Verify's count of checked and unsealed rows
+// describes one moment. A sealer committing between its reading of the
+// chain and its count of unsealed rows must not make rows vanish from the
+// report (the chain read before the seal, the count after it: "760 checked,
+// 0 unsealed" of 800 rows, which once failed TestChainUnderConcurrentWriters).
+func TestVerifyReadsOneSnapshot(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.App(t)
+	acct := dbtest.NewTenant(t).Account.ID
+	lg := &audit.Log{DB: db}
+	var committed atomic.Int64
+	record := func() bool {
+		if err := lg.Record(ctx, acct, audit.Entry{ActorKind: "agent", Action: "snap", Decision: "allow"}); err != nil {
+			t.Error(err)
+			return false
+		}
+		committed.Add(1)
+		return true
+	}
+	for range 300 {
+		record()
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	writing := make(chan struct{})
+	go func() { // a row about every millisecond, 1,500 in all
+		defer wg.Done()
+		defer close(writing)
+		for committed.Load() < 1500 {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+				if !record() {
+					return
+				}
+			}
+		}
+	}()
+	go func() { // sealed in chunks every 10 ms
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+				if _, err := audit.Seal(ctx, db, acct); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	}()
+	defer func() { close(done); wg.Wait() }()
+	for i := 0; i < 250; i++ {
+		select {
+		case <-writing:
+			if i < 5 {
+				t.Fatalf("only %d verifies ran while rows were written", i)
+			}
+			return
+		default:
+		}
+		before := committed.Load()
+		res, err := audit.Verify(ctx, db, acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.OK || int64(res.Checked+res.Unsealed) < before {
+			t.Fatalf("verify %d: %d rows had committed before it began, it reports %d checked and %d unsealed: %+v",
+				i, before, res.Checked, res.Unsealed, res)
+		}
 	}
 }

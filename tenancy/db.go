@@ -70,10 +70,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 // Close closes the pool.
 func (db *DB) Close() { db.Pool.Close() }
 
-// beginTenant is BEGIN and the tenant setting in one simple-protocol round
-// trip. The id is an int64 we format ourselves, so it cannot inject SQL.
-func beginTenant(accountID int64) string {
-	return "BEGIN; SELECT set_config('deskwoot.account_id', '" + strconv.FormatInt(accountID, 10) + "', true)"
+// beginTenant is begin (BEGIN with its options) and the tenant setting in
+// one simple-protocol round trip. The id is an int64 we format ourselves, so
+// it cannot inject SQL.
+func beginTenant(begin string, accountID int64) string {
+	return begin + "; SELECT set_config('deskwoot.account_id', '" + strconv.FormatInt(accountID, 10) + "', true)"
 }
 
 // InTenant runs fn in a transaction whose tenant is accountID, and commits
@@ -81,10 +82,23 @@ func beginTenant(accountID int64) string {
 // connection never carries it to its next user. BEGIN and the setting travel
 // in one round trip.
 func (db *DB) InTenant(ctx context.Context, accountID int64, fn func(tx pgx.Tx) error) error {
+	return db.inTenant(ctx, accountID, "BEGIN", fn)
+}
+
+// InTenantSnapshot is InTenant for a read-only report whose statements
+// must agree with each other: every statement reads the same snapshot
+// (REPEATABLE READ), so a writer committing between two of them cannot
+// make the report count a row twice or not at all (the audit chain check
+// reads the chain, then counts the rows not yet in it).
+func (db *DB) InTenantSnapshot(ctx context.Context, accountID int64, fn func(tx pgx.Tx) error) error {
+	return db.inTenant(ctx, accountID, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", fn)
+}
+
+func (db *DB) inTenant(ctx context.Context, accountID int64, begin string, fn func(tx pgx.Tx) error) error {
 	if accountID <= 0 {
 		return ErrNoTenant
 	}
-	tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginTenant(accountID)})
+	tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginTenant(begin, accountID)})
 	if err != nil {
 		return MapError(err)
 	}
