@@ -184,7 +184,7 @@ func (s *Server) writeTx(ctx context.Context, t tool, c *call, entry audit.Entry
 }
 
 func (s *Server) record(ctx context.Context, acct int64, e audit.Entry) {
-	if err := s.cfg.Audit.Record(ctx, acct, e); err != nil {
+	if err := s.cfg.Audit.Record(ctx, acct, e); err != nil && !tenancy.GuardRefused(err) {
 		slog.ErrorContext(ctx, "audit write failed", "action", e.Action, "err", err)
 	}
 }

@@ -83,6 +83,10 @@ type Server struct {
 
 	streamMu sync.Mutex
 	streams  map[int64]int // token id -> open GET streams
+
+	// principals keeps static tokens' principals between requests; each
+	// use is re-checked by a tenancy.Guard.
+	principals tenancy.PrincipalCache
 }
 
 // Bounds of the GET streams: a stateless server sends nothing on them, so
@@ -167,14 +171,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "request body is larger than 1 MiB or unreadable", http.StatusRequestEntityTooLarge)
 		return
 	}
+	calls := toolCalls(body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	// POSTs of static tokens may use a principal kept in memory; GET
+	// streams, which cannot hold their answer back, authenticate each time.
+	cacheable := r.Method == http.MethodPost && strings.HasPrefix(raw, tenancy.MCPTokenPrefix)
+	if cacheable {
+		if p, ok := s.principals.Get(raw, now); ok {
+			if s.serveCached(w, r, body, p, calls, now) {
+				return
+			}
+			s.principals.Drop(raw)
+		}
+	}
 	// The request's tool calls are spent from the token's rate limit in the
 	// round trip that authenticates it (shared by every replica).
 	var p tenancy.MCPPrincipal
 	if strings.HasPrefix(raw, tenancy.OAuthAccessPrefix) {
-		p, err = s.cfg.DB.AuthenticateOAuthCalls(r.Context(), raw, s.cfg.Resource, now, toolCalls(body))
+		p, err = s.cfg.DB.AuthenticateOAuthCalls(r.Context(), raw, s.cfg.Resource, now, calls)
 	} else {
-		p, err = s.cfg.DB.AuthenticateMCPCalls(r.Context(), raw, now, toolCalls(body))
+		p, err = s.cfg.DB.AuthenticateMCPCalls(r.Context(), raw, now, calls)
 	}
 	switch {
 	case errors.Is(err, tenancy.ErrTokenRevoked):
@@ -194,6 +210,42 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		unavailable(w)
 		return
 	}
+	if cacheable {
+		s.principals.Put(raw, p, now)
+	}
+	s.serve(w, r, body, p, now)
+}
+
+// serveCached serves a request with a principal kept in memory. Its answer
+// is held back until the request's guard (see tenancy.Guard) has checked,
+// in the request's first transaction or in a round trip of its own, that
+// the principal is still current; it reports false, with nothing written
+// and nothing committed, when it is not, and the request is then
+// authenticated afresh.
+func (s *Server) serveCached(w http.ResponseWriter, r *http.Request, body []byte, p tenancy.MCPPrincipal, calls int, now time.Time) bool {
+	g := &tenancy.Guard{AccountID: p.AccountID, TokenID: p.TokenID, Stamp: p.Stamp, Calls: calls, Now: now}
+	ctx := tenancy.WithGuard(r.Context(), g)
+	held := newHeldResponse()
+	s.serve(held, r.WithContext(ctx), body, p, now)
+	s.cfg.DB.Check(ctx, g)
+	if g.Verified() {
+		held.sendTo(w)
+		return true
+	}
+	if wait, ok := g.Limited(); ok {
+		// The principal was current (the guard checks it before spending);
+		// the calls would exceed the rate limit, and nothing was done.
+		p.RateRetryAfter = wait
+		s.serve(w, r, body, p, now)
+		return true
+	}
+	return false
+}
+
+// serve answers an authenticated request: the account gate, then mcp-go
+// with the principal in the request's context.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte, p tenancy.MCPPrincipal, now time.Time) {
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	gate, err := s.cfg.Policy.Gate(r.Context(), accountInput(p.Account), now)
 	if err != nil || !gate.Allow {
 		reason := gate.Reason
@@ -203,7 +255,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID, ClientID: p.ClientID,
 			Action: "mcp.gate", Decision: "deny", Reasons: []string{gate.Code, reason}, PolicyRev: s.cfg.Policy.Revision(),
 			RequestID: requestID(r), Explanation: policy.ExplainGate(accountInput(p.Account), now, gate)})
-		gateClosed(w, rpcID(r), reason, gate.Code)
+		gateClosed(w, rpcID(body), reason, gate.Code)
 		return
 	}
 	ctx := context.WithValue(r.Context(), principalKey{}, &p)
@@ -334,13 +386,13 @@ func gateClosed(w http.ResponseWriter, id json.RawMessage, reason, code string) 
 	})
 }
 
-// rpcID is the id of the JSON-RPC request in r's body (null when there is
+// rpcID is the id of the JSON-RPC request in body (null when there is
 // none, or for a batch), so that an error answer can be matched to it.
-func rpcID(r *http.Request) json.RawMessage {
+func rpcID(body []byte) json.RawMessage {
 	var msg struct {
 		ID json.RawMessage `json:"id"`
 	}
-	if json.NewDecoder(io.LimitReader(r.Body, MaxBody)).Decode(&msg) != nil || len(msg.ID) == 0 {
+	if json.Unmarshal(body, &msg) != nil || len(msg.ID) == 0 {
 		return json.RawMessage("null")
 	}
 	return msg.ID

@@ -1,11 +1,14 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/outbox"
@@ -21,19 +24,108 @@ func TestReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three replicas")
 	}
-	_, appURL := dbtest.Scratch(t, "replicas")
+	ownerURL, appURL := dbtest.Scratch(t, "replicas")
 	f := startFleet(t, appURL, 3)
 	w := newWorkspace(t, f.urls[0])
 
 	t.Run("revocation reaches every replica", func(t *testing.T) {
 		id, raw := w.token(t, 60000)
 		for _, u := range f.urls {
+			// Twice: the second call is served from the replica's cache
+			// of principals, which the revocation must not get past.
+			mustTool(t, u, raw, "list_labels", nil)
 			mustTool(t, u, raw, "list_labels", nil)
 		}
 		mustCall(t, 200, "DELETE", fmt.Sprintf("%s/api/v1/mcp/tokens/%d", f.urls[0], id), w.admin, nil)
-		for _, u := range f.urls[1:] {
+		for _, u := range f.urls {
 			if status, _, err := tool(u, raw, "list_labels", nil); err != nil || status != 401 {
-				t.Errorf("revoked token on another replica: HTTP %d %v, want 401", status, err)
+				t.Errorf("revoked token on a replica: HTTP %d %v, want 401", status, err)
+			}
+		}
+	})
+
+	// The window is closed: callers hammer every replica with a cached
+	// token while it is revoked; no call sent after the revocation
+	// committed may succeed, and every call that succeeded is audited.
+	t.Run("no call sent after a revocation commits succeeds", func(t *testing.T) {
+		id, raw := w.token(t, 60000)
+		for _, u := range f.urls {
+			mustTool(t, u, raw, "list_labels", nil)
+		}
+		var revokedAt atomic.Int64 // unix nanos once the DELETE has answered
+		var late, allowed, refused atomic.Int64
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for g := 0; g < 6; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					sent := time.Now().UnixNano()
+					status, res, err := tool(f.urls[(g+i)%len(f.urls)], raw, "list_labels", nil)
+					switch {
+					case err == nil && status == 200 && res["isError"] != true:
+						allowed.Add(1)
+						if r := revokedAt.Load(); r != 0 && sent > r {
+							late.Add(1)
+						}
+					case err == nil && status == 401:
+						refused.Add(1)
+					default:
+						t.Errorf("call: HTTP %d %v %s", status, err, toolText(res))
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(300 * time.Millisecond)
+		mustCall(t, 200, "DELETE", fmt.Sprintf("%s/api/v1/mcp/tokens/%d", f.urls[1], id), w.admin, nil)
+		revokedAt.Store(time.Now().UnixNano())
+		time.Sleep(300 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+		t.Logf("%d calls answered before the revocation, %d refused after it", allowed.Load(), refused.Load())
+		if late.Load() != 0 {
+			t.Fatalf("%d calls sent after the revocation committed were answered", late.Load())
+		}
+		if refused.Load() == 0 || allowed.Load() == 0 {
+			t.Fatalf("the race did not happen: %d allowed, %d refused", allowed.Load(), refused.Load())
+		}
+		var audited int64
+		owner, err := pgx.Connect(context.Background(), ownerURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer owner.Close(context.Background())
+		// Every table forces RLS, on its owner too: name the tenant.
+		if _, err := owner.Exec(context.Background(), `SELECT set_config('deskwoot.account_id', $1::bigint::text, false)`, w.accountID); err != nil {
+			t.Fatal(err)
+		}
+		if err := owner.QueryRow(context.Background(), `SELECT count(*) FROM audit_log
+			WHERE token_id = $1 AND action = 'list_labels' AND decision = 'allow'`, id).Scan(&audited); err != nil {
+			t.Fatal(err)
+		}
+		if audited != allowed.Load()+int64(len(f.urls)) {
+			t.Fatalf("%d allowed calls (and %d warm-ups) but %d audit rows", allowed.Load(), len(f.urls), audited)
+		}
+	})
+
+	t.Run("switching MCP off reaches every replica", func(t *testing.T) {
+		_, raw := w.token(t, 60000)
+		for _, u := range f.urls {
+			mustTool(t, u, raw, "list_labels", nil)
+			mustTool(t, u, raw, "list_labels", nil)
+		}
+		mustCall(t, 200, "PUT", f.urls[2]+"/api/v1/settings/mcp", w.admin, map[string]any{"enabled": false})
+		defer mustCall(t, 200, "PUT", f.urls[2]+"/api/v1/settings/mcp", w.admin, map[string]any{"enabled": true})
+		for _, u := range f.urls {
+			if status, _, err := tool(u, raw, "list_labels", nil); err != nil || status != 403 {
+				t.Errorf("MCP switched off, a replica answered HTTP %d %v, want 403", status, err)
 			}
 		}
 	})

@@ -98,6 +98,11 @@ func (db *DB) inTenant(ctx context.Context, accountID int64, begin string, fn fu
 	if accountID <= 0 {
 		return ErrNoTenant
 	}
+	// An unsettled guard is checked in a round trip of its own before the
+	// transaction: failing inside BEGIN would cost pgx the connection.
+	if err := db.checkGuard(ctx, accountID); err != nil {
+		return err
+	}
 	tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginTenant(begin, accountID)})
 	if err != nil {
 		return MapError(err)
@@ -111,20 +116,41 @@ func (db *DB) inTenant(ctx context.Context, accountID int64, begin string, fn fu
 
 const setTenantSQL = `SELECT set_config('deskwoot.account_id', $1::bigint::text, true)`
 
-// Batch sends b in one round trip, with the tenant setting queued first and
-// ctx's Rider, if any, last. A pgx batch runs as one implicit transaction,
-// so the setting covers exactly the queued statements and the rider commits
-// with them. The callbacks set on b's queued queries (Query, QueryRow,
+// Batch sends b in one round trip, with the tenant setting queued first,
+// then ctx's Guard while it is unsettled, and ctx's Rider, if any, last. A
+// pgx batch runs as one implicit transaction, so the setting covers exactly
+// the queued statements and the guard and the rider commit with them. The callbacks set on b's queued queries (Query, QueryRow,
 // Exec) run before Batch returns. Use it for hot reads and for
 // single-statement writes that need no Go logic between statements.
 func (db *DB) Batch(ctx context.Context, accountID int64, b *pgx.Batch) error {
 	if accountID <= 0 {
 		return ErrNoTenant
 	}
-	b.QueuedQueries = append([]*pgx.QueuedQuery{{SQL: setTenantSQL, Arguments: []any{accountID}}}, b.QueuedQueries...)
+	head := &pgx.Batch{}
+	head.Queue(setTenantSQL, accountID)
+	g, err := takeGuard(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	if g != nil {
+		g.queue(head)
+	}
+	b.QueuedQueries = append(head.QueuedQueries, b.QueuedQueries...)
 	done := attachRider(ctx, accountID, b)
-	err := db.Pool.SendBatch(ctx, b).Close()
+	err = db.Pool.SendBatch(ctx, b).Close()
 	done(err)
+	if g != nil {
+		g.settle(err)
+		return mapGuardError(err)
+	}
+	return MapError(err)
+}
+
+// mapGuardError is MapError that names a guard's own failure.
+func mapGuardError(err error) error {
+	if ge := guardError(err); ge != nil {
+		return ge
+	}
 	return MapError(err)
 }
 

@@ -189,6 +189,9 @@ type MCPPrincipal struct {
 	// RateRetryAfter is set when the request's tool calls would exceed the
 	// token's rate limit: how long until they would fit.
 	RateRetryAfter time.Duration
+	// Stamp digests the token's and the account's rows as read (see
+	// Guard): a principal kept in memory is good while it still matches.
+	Stamp string
 }
 
 // Errors AuthenticateMCP returns (each wraps ErrUnauthenticated).
@@ -208,12 +211,19 @@ func (db *DB) AuthenticateMCP(ctx context.Context, raw string, now time.Time) (M
 // mcp_token_rates, shared by every replica) unless that would exceed it. It
 // answers whether they were allowed and, if not, in how many seconds they
 // would be. tokenID is an SQL expression of $1 (the presented token's hash)
-// naming the token. The row lock serialises one token's concurrent calls
-// for the span of one statement.
-func rateSQL(tokenID string) string {
+// naming the token, and calls one giving the number of calls. The row lock
+// serialises one token's concurrent calls for the span of one statement.
+// With raise, the statement fails with DW429 (see deskwoot_rate_exceeded)
+// instead of answering false, so that the transaction it rides in does
+// nothing.
+func rateSQL(tokenID, calls string, raise bool) string {
+	final := `SELECT EXISTS (SELECT 1 FROM spent), ` + rateRetrySQL
+	if raise {
+		final = `SELECT CASE WHEN EXISTS (SELECT 1 FROM spent) THEN true ELSE deskwoot_rate_exceeded(EXISTS (SELECT 1 FROM t), ` + rateRetrySQL + `) END`
+	}
 	return `WITH t AS (
 		SELECT account_id, id, clock_timestamp() AS now,
-			make_interval(secs => $2 * 60.0 / greatest(rate_limit_per_minute, 1)) AS cost
+			make_interval(secs => ` + calls + ` * 60.0 / greatest(rate_limit_per_minute, 1)) AS cost
 		FROM mcp_tokens WHERE id = ` + tokenID + ` AND revoked_at IS NULL
 	), prior AS (
 		SELECT r.tat FROM mcp_token_rates r JOIN t ON r.account_id = t.account_id AND r.token_id = t.id
@@ -225,9 +235,11 @@ func rateSQL(tokenID string) string {
 			WHERE greatest(r.tat, (SELECT now FROM t)) + (SELECT cost FROM t) <= (SELECT now FROM t) + interval '1 minute'
 		RETURNING tat
 	)
-	SELECT EXISTS (SELECT 1 FROM spent),
-		coalesce((SELECT extract(epoch FROM greatest(p.tat, t.now) + t.cost - interval '1 minute' - t.now) FROM t LEFT JOIN prior p ON true), 60)::float8`
+	` + final
 }
+
+// rateRetrySQL is the seconds until the calls would fit.
+const rateRetrySQL = `coalesce((SELECT extract(epoch FROM greatest(p.tat, t.now) + t.cost - interval '1 minute' - t.now) FROM t LEFT JOIN prior p ON true), 60)::float8`
 
 // rateSpend is the rate-limit statement of an authentication batch.
 type rateSpend struct {
@@ -239,7 +251,7 @@ type rateSpend struct {
 func (r *rateSpend) queue(b *pgx.Batch, tokenID string, hash []byte, calls int) {
 	r.allowed = true
 	if calls > 0 {
-		b.Queue(rateSQL(tokenID), hash, calls).QueryRow(func(row pgx.Row) error { return row.Scan(&r.allowed, &r.retry) })
+		b.Queue(rateSQL(tokenID, "$2", false), hash, calls).QueryRow(func(row pgx.Row) error { return row.Scan(&r.allowed, &r.retry) })
 	}
 }
 
@@ -283,7 +295,7 @@ func principalSQL(extra string) string {
 	return `SELECT t.account_id, t.id, t.name, t.scopes, t.inbox_ids, t.require_approval, t.rate_limit_per_minute,
 		t.expires_at, t.revoked_at, a.service_user_id,
 		a.plan, a.subscription_status, a.trial_ends_at, a.grace_ends_at, a.mcp_enabled, coalesce(t.client_id, ''),
-		coalesce(a.tenant_rules_version, 0)` + extra + `
+		coalesce(a.tenant_rules_version, 0), deskwoot_mcp_stamp(t, a)` + extra + `
 	FROM mcp_tokens t JOIN accounts a ON a.id = t.account_id `
 }
 
@@ -291,7 +303,7 @@ func scanPrincipal(r pgx.Row, p *MCPPrincipal, expires, revoked **time.Time, ser
 	return r.Scan(append([]any{&p.AccountID, &p.TokenID, &p.TokenName, &p.Scopes, &p.InboxIDs, &p.RequireApproval, &p.RateLimitPerMinute,
 		expires, revoked, service,
 		&p.Account.Plan, &p.Account.Status, &p.Account.TrialEndsAt, &p.Account.GraceEndsAt, &p.Account.MCPEnabled, &p.ClientID,
-		&p.Account.TenantRulesVersion}, extra...)...)
+		&p.Account.TenantRulesVersion, &p.Stamp}, extra...)...)
 }
 
 // principalCheck turns the batch's outcome and the token row's state into
