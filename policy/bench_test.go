@@ -2,8 +2,12 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
 )
 
 // BenchmarkDecision measures one allowed tool decision for an
@@ -127,6 +131,75 @@ require_approval contains "outbound needs a human" if input.tool == "start_conve
 			if d, err := tp.Decide(ctx, in); err != nil || !d.Allow {
 				b.Fatalf("decision %+v, %v", d, err)
 			}
+		}
+	})
+}
+
+// BenchmarkDecisionVsFloor measures, side by side in one run, OPA's fixed
+// cost on this machine (a one-rule policy, same engine, the same input
+// document already converted: what deskwoot bench calls the floor) and the
+// tool decision for the same input, the way the MCP server asks it
+// (get_conversation by an inbox-restricted token). DESIGN §16: decision ≤ 3×
+// floor.
+func BenchmarkDecisionVsFloor(b *testing.B) {
+	ctx := context.Background()
+	e, err := New(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	trial := now.Add(72 * time.Hour)
+	in := Input{
+		Principal: Principal{AccountID: 1, TokenID: 7, Scopes: []string{"conversations:read", "conversations:reply", "conversations:note"}, InboxIDs: []int64{3, 4}},
+		Account:   Account{Plan: "enterprise", Status: "trialing", TrialEndsAt: &trial, MCPEnabled: true},
+		Tool:      "get_conversation",
+		Args:      map[string]any{"conversation_id": float64(12), "messages_limit": float64(20)},
+		Target:    Target{Kind: "conversation", ConversationID: 12, InboxID: 4, ContactID: 9},
+		Now:       now,
+	}
+	pq, err := rego.New(rego.Query("data.floor.allow"),
+		rego.Module("floor.rego", "package floor\n\nallow if input.tool == \"get_conversation\"\n")).PrepareForEval(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, _ := json.Marshal(in)
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		b.Fatal(err)
+	}
+	v, err := ast.InterfaceToValue(doc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("floor", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if rs, err := pq.Eval(ctx, rego.EvalParsedInput(v)); err != nil || !rs.Allowed() {
+				b.Fatalf("floor %v, %v", rs, err)
+			}
+		}
+	})
+	b.Run("decision", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if d, err := e.Decide(ctx, in); err != nil || !d.Allow {
+				b.Fatalf("decision %+v, %v", d, err)
+			}
+		}
+	})
+	b.Run("gate", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if g, err := e.Gate(ctx, in.Account, now); err != nil || !g.Allow {
+				b.Fatalf("gate %+v, %v", g, err)
+			}
+		}
+	})
+	b.Run("explain", func(b *testing.B) {
+		b.ReportAllocs()
+		d := Decision{Allow: true, Reasons: []string{}, Rule: RuleAllow}
+		for b.Loop() {
+			_ = Explain(in, d, "digest", nil)
 		}
 	})
 }
