@@ -187,7 +187,15 @@ func BenchmarkDecisionVsFloor(b *testing.B) {
 			}
 		}
 	})
-	b.Run("gate", func(b *testing.B) {
+	b.Run("gate_rego", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if g, err := e.evalGate(ctx, in.Account, now); err != nil || !g.Allow {
+				b.Fatalf("gate %+v, %v", g, err)
+			}
+		}
+	})
+	b.Run("gate_cached", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if g, err := e.Gate(ctx, in.Account, now); err != nil || !g.Allow {

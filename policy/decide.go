@@ -80,8 +80,8 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	return d, nil
 }
 
-// Gate evaluates the account gate. On an error the gate is shut.
-func (e *Engine) Gate(ctx context.Context, acct Account, now time.Time) (GateDecision, error) {
+// evalGate evaluates the account gate in Rego. On an error the gate is shut.
+func (e *Engine) evalGate(ctx context.Context, acct Account, now time.Time) (GateDecision, error) {
 	shut := GateDecision{Reason: errFailed, Code: "invalid_input"}
 	res, err := e.eval(ctx, e.gate, gateValue(acct, now))
 	if err != nil {

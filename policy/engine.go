@@ -68,6 +68,8 @@ type Engine struct {
 	forbidden map[string]string
 	fragments []string // forbidden's keys, sorted
 
+	gates gateCache // the gate's answers by account state (gatecache.go)
+
 	tmu     sync.RWMutex
 	tenants map[tenantKey]*TenantPolicy // prepared account rules by (account, version)
 

@@ -13,6 +13,12 @@
 # input, keeps it shut with a reason that says what is wrong and what to do.
 #
 # The reasons are worked out only when the gate is shut.
+#
+# The clock is read only to compare it with the trial end and the grace end,
+# so the answer for an account state cannot change between those instants:
+# the server keeps it per account state until the clock crosses the next
+# one (policy/gatecache.go, tested against this policy at the boundaries).
+# Reading input.now in any other way needs that cache changed with it.
 package deskwoot.gate
 
 default decision := {
