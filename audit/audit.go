@@ -111,6 +111,22 @@ func Rider(acct int64, e Entry) *tenancy.Rider {
 	return &tenancy.Rider{AccountID: acct, SQL: insertSQL, Args: e.args(acct)}
 }
 
+// RiderIf is Rider for a read whose target the door took from memory
+// rather than from the database: the row is written only when cond (an SQL
+// condition whose parameters are numbered from $14, given in condArgs)
+// holds in the read's own transaction. When it does not, the rider has
+// not ridden (Rode is false) and the door records the call's outcome
+// itself, so no answered call goes unaudited.
+func RiderIf(acct int64, e Entry, cond string, condArgs ...any) *tenancy.Rider {
+	return &tenancy.Rider{AccountID: acct, SQL: insertIfSQL + cond, Args: append(e.args(acct), condArgs...)}
+}
+
+// insertIfSQL is insertSQL as an INSERT … SELECT, to be followed by a
+// condition; the casts name the types PostgreSQL cannot infer there.
+const insertIfSQL = `INSERT INTO audit_log (account_id, actor_kind, actor_id, token_id, action, decision, reasons, target, args_digest, policy_rev, request_id, client_id, explanation)
+	SELECT $1::bigint, $2::text, $3::bigint, $4::bigint, $5::text, $6::text, $7::text[], $8::jsonb, $9::text, $10::text, $11::text, $12::text, $13::jsonb
+	WHERE `
+
 // Touch marks an account as having rows to seal.
 func (l *Log) Touch(acct int64) {
 	l.mu.Lock()

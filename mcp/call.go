@@ -45,6 +45,18 @@ type call struct {
 	// loaded is what a target loader already read for run (a read that
 	// fetched its target and its answer in one round trip).
 	loaded any
+	// later, set by a target loader that took the target from memory, reads
+	// the answer after the decision; auditIf is then the condition under
+	// which the audit row riding with that read is written (see
+	// audit.RiderIf).
+	later   func(ctx context.Context) (any, error)
+	auditIf *auditCondition
+}
+
+// auditCondition is an SQL condition on the target, parameters from $14.
+type auditCondition struct {
+	sql  string
+	args []any
 }
 
 // scope is what the desk shows this token.
@@ -122,6 +134,9 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 		// tenant batch (its answer came with the target) records it here.
 		entry.Decision, entry.Target = "allow", targetIDs(c.target)
 		rider := audit.Rider(p.AccountID, entry)
+		if c.auditIf != nil {
+			rider = audit.RiderIf(p.AccountID, entry, c.auditIf.sql, c.auditIf.args...)
+		}
 		out, err := t.run(tenancy.WithRider(ctx, rider), c)
 		if err != nil {
 			return fail("error", s.message(ctx, err))

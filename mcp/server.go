@@ -87,6 +87,8 @@ type Server struct {
 	// principals keeps static tokens' principals between requests; each
 	// use is re-checked by a tenancy.Guard.
 	principals tenancy.PrincipalCache
+	// hints keeps the policy targets of conversations read here.
+	hints targetHints
 }
 
 // Bounds of the GET streams: a stateless server sends nothing on them, so

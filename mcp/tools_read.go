@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
@@ -266,6 +267,11 @@ func (s *Server) searchConversations(ctx context.Context, c *call) (any, error) 
 // conversationWithMessages loads the whole view in the one round trip that
 // also yields the target: the policy decides on its inbox, and only an
 // allowed call returns it.
+// conversationWithMessages loads get_conversation's target and, in the same
+// round trip, its answer. A conversation read before by this replica has
+// its target in memory (its inbox and contact never change): then nothing
+// is read now, and getConversation reads the answer after the decision,
+// with the audit row in the same batch (see targetHints).
 func (s *Server) conversationWithMessages(ctx context.Context, c *call) error {
 	id, err := argID(c.args, "conversation_id", true)
 	if err != nil {
@@ -279,16 +285,44 @@ func (s *Server) conversationWithMessages(ctx context.Context, c *call) error {
 	if err != nil {
 		return err
 	}
+	if h, ok := s.hints.get(c.p.AccountID, id); ok {
+		c.target.ConversationID, c.target.InboxID, c.target.ContactID = id, h.inboxID, h.contactID
+		c.auditIf = &auditCondition{sql: `EXISTS (SELECT 1 FROM conversations WHERE id = $14 AND inbox_id = $15 AND contact_id = $16)`,
+			args: []any{id, h.inboxID, h.contactID}}
+		c.later = func(ctx context.Context) (any, error) { return s.conversationAsHinted(ctx, c, id, cur, limit, h) }
+		return nil
+	}
 	v, err := s.cfg.Desk.ConversationGet(ctx, c.p.AccountID, id, cur, limit)
 	if err != nil {
 		return err
 	}
 	c.target.ConversationID, c.target.InboxID, c.target.ContactID = v.Conversation.ID, v.Conversation.InboxID, v.Conversation.Contact.ID
+	s.hints.put(c.p.AccountID, id, targetHint{inboxID: v.Conversation.InboxID, contactID: v.Conversation.Contact.ID})
 	c.loaded = v
 	return nil
 }
 
+// conversationAsHinted reads a conversation whose target came from memory
+// and checks that it is still the object the policy decided on: a
+// conversation deleted since is not found, and nothing else may differ.
+func (s *Server) conversationAsHinted(ctx context.Context, c *call, id int64, cur string, limit int, h targetHint) (any, error) {
+	v, err := s.cfg.Desk.ConversationGet(ctx, c.p.AccountID, id, cur, limit)
+	if err != nil {
+		s.hints.drop(c.p.AccountID, id)
+		return nil, err
+	}
+	if v.Conversation.InboxID != h.inboxID || v.Conversation.Contact.ID != h.contactID {
+		s.hints.drop(c.p.AccountID, id)
+		return nil, fmt.Errorf("conversation %d is not the one decided on (inbox %d, contact %d; remembered %d, %d)",
+			id, v.Conversation.InboxID, v.Conversation.Contact.ID, h.inboxID, h.contactID)
+	}
+	return v, nil
+}
+
 func (s *Server) getConversation(ctx context.Context, c *call) (any, error) {
+	if c.later != nil {
+		return c.later(ctx)
+	}
 	return c.loaded, nil
 }
 

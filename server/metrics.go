@@ -6,10 +6,11 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // metrics is what /metrics exports: HTTP traffic by route, MCP tool calls
@@ -23,7 +24,8 @@ type metrics struct {
 	policy    prometheus.Histogram
 }
 
-func newMetrics(pool *pgxpool.Pool) *metrics {
+func newMetrics(db *tenancy.DB) *metrics {
+	pool := db.Pool
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -51,6 +53,8 @@ func newMetrics(pool *pgxpool.Pool) *metrics {
 			func() float64 { return float64(pool.Stat().AcquiredConns()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "deskwoot_db_pool_total_conns", Help: "Database connections open."},
 			func() float64 { return float64(pool.Stat().TotalConns()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "deskwoot_db_round_trips_total", Help: "Round trips to PostgreSQL (queries, batches, BEGIN and COMMIT)."},
+			func() float64 { return float64(db.RoundTrips()) }),
 	)
 	return m
 }

@@ -207,7 +207,7 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	m := newMetrics(db.Pool)
+	m := newMetrics(db)
 	r := mux.NewRouter()
 	r.Use(m.middleware)
 	ids := &tenancy.Identities{DB: db}

@@ -44,7 +44,8 @@ const DefaultConnectTimeout = 3 * time.Second
 
 // DB is the pool the server shares, connected as deskwoot_app.
 type DB struct {
-	Pool *pgxpool.Pool
+	Pool  *pgxpool.Pool
+	trips *roundTrips // set by Open
 }
 
 // Open connects a pool. The caller closes it with Close.
@@ -56,6 +57,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
+	trips := &roundTrips{}
+	if cfg.ConnConfig.Tracer == nil {
+		cfg.ConnConfig.Tracer = trips
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -64,7 +69,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	return &DB{Pool: pool}, nil
+	return &DB{Pool: pool, trips: trips}, nil
 }
 
 // Close closes the pool.

@@ -120,7 +120,9 @@ func (g *Guard) settle(err error) {
 	defer g.mu.Unlock()
 	var pe *pgconn.PgError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, pgx.ErrNoRows):
+		// ErrNoRows comes from a Go callback reading a result, after the
+		// server ran the whole batch: it committed.
 		g.state = guardVerified
 	case errors.As(err, &pe) && pe.Code == "DW401":
 		g.state = guardStale

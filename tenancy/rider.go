@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Rider is one statement that rides at the end of the next tenant batch
@@ -17,6 +18,7 @@ type Rider struct {
 	SQL       string
 	Args      []any
 	state     atomic.Int32 // riderWaiting, riderInFlight, riderCommitted
+	rows      atomic.Int64 // rows the statement wrote
 }
 
 const (
@@ -33,11 +35,12 @@ func WithRider(ctx context.Context, r *Rider) context.Context {
 }
 
 // Rode reports whether the rider went out in a batch that succeeded, and so
-// committed. When it did not (the request made no tenant batch, or its batch
+// committed, and wrote at least one row (a conditional insert whose
+// condition failed has not ridden). When it did not (the request made no tenant batch, or its batch
 // failed), the caller writes the statement itself. A batch that failed only
 // in a Go callback after the server committed leaves it written twice at
 // worst, never not at all.
-func (r *Rider) Rode() bool { return r.state.Load() == riderCommitted }
+func (r *Rider) Rode() bool { return r.state.Load() == riderCommitted && r.rows.Load() > 0 }
 
 // attachRider appends ctx's rider to b when it is for this account and is
 // not already out; the returned done settles it with the batch's error.
@@ -46,7 +49,10 @@ func attachRider(ctx context.Context, accountID int64, b *pgx.Batch) (done func(
 	if r == nil || r.AccountID != accountID || !r.state.CompareAndSwap(riderWaiting, riderInFlight) {
 		return func(error) {}
 	}
-	b.Queue(r.SQL, r.Args...)
+	b.Queue(r.SQL, r.Args...).Exec(func(tag pgconn.CommandTag) error {
+		r.rows.Store(tag.RowsAffected())
+		return nil
+	})
 	return func(err error) {
 		if err != nil {
 			r.state.Store(riderWaiting)
