@@ -240,13 +240,23 @@ func targetIDs(t policy.Target) map[string]int64 {
 // fallback for clients that read only text. Customer-written text in it is
 // wrapped in a boundary (see markUntrusted), whose id _meta carries.
 func structured(v any) (*mcpgo.CallToolResult, error) {
-	b, err := encodeJSON(v)
-	if err != nil {
-		return nil, err
-	}
-	b, marker, err := markUntrusted(b)
-	if err != nil {
-		return nil, err
+	var b []byte
+	var marker string
+	var err error
+	if typed, bound, ok := markTyped(v); ok {
+		if b, err = encodeJSON(typed); err != nil {
+			return nil, err
+		}
+		if bound.used {
+			marker = bound.id
+		}
+	} else {
+		if b, err = encodeJSON(v); err != nil {
+			return nil, err
+		}
+		if b, marker, err = markUntrusted(b); err != nil {
+			return nil, err
+		}
 	}
 	res := mcpgo.NewToolResultStructured(json.RawMessage(b), string(b))
 	if marker != "" {

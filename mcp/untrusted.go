@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"regexp"
+
+	"github.com/deskwoot/deskwoot/desk"
 )
 
 // Customer text is untrusted input to the agent (DESIGN §15). Every tool
@@ -161,4 +163,48 @@ func encodeJSON(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// markTyped applies the same rules as markUntrusted to the results of the
+// hottest reads before they are encoded, so that they are encoded once
+// instead of encoded, decoded, walked and encoded again. It reports false
+// for any other value, which takes the general path. TestMarkTypedMatches
+// holds it to the general walk's output.
+func markTyped(v any) (any, *boundary, bool) {
+	b := newBoundary()
+	switch x := v.(type) {
+	case desk.ConversationView:
+		x.Conversation = b.conversation(x.Conversation)
+		msgs := make([]desk.Message, len(x.Messages))
+		for i, m := range x.Messages {
+			if m.Sender.Kind == "contact" {
+				m.Content, m.Sender.Name = b.wrap(m.Content), b.wrap(m.Sender.Name)
+			}
+			msgs[i] = m
+		}
+		if x.Messages != nil {
+			x.Messages = msgs
+		}
+		return x, b, true
+	case conversationsOut:
+		list := make([]desk.ConversationSummary, len(x.Conversations))
+		for i, c := range x.Conversations {
+			c.Subject, c.Contact.Name = b.wrap(c.Subject), b.wrap(c.Contact.Name)
+			list[i] = c
+		}
+		if x.Conversations != nil {
+			x.Conversations = list
+		}
+		return x, b, true
+	}
+	return v, nil, false
+}
+
+func (b *boundary) conversation(c desk.Conversation) desk.Conversation {
+	c.Subject, c.Contact.Name = b.wrap(c.Subject), b.wrap(c.Contact.Name)
+	if c.Contact.Email != nil {
+		e := b.wrap(*c.Contact.Email)
+		c.Contact.Email = &e
+	}
+	return c
 }
