@@ -8,6 +8,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // BenchmarkDecision measures one allowed tool decision for an
@@ -176,6 +177,39 @@ func BenchmarkDecisionVsFloor(b *testing.B) {
 		for b.Loop() {
 			if rs, err := pq.Eval(ctx, rego.EvalParsedInput(v)); err != nil || !rs.Allowed() {
 				b.Fatalf("floor %v, %v", rs, err)
+			}
+		}
+	})
+	// The floor again, with the cancel that Engine hands OPA instead of
+	// the goroutine OPA otherwise starts per evaluation to watch a
+	// cancellable context (the server's and deskwoot bench's contexts are).
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b.Run("floor_cancellable_ctx", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if rs, err := pq.Eval(cctx, rego.EvalParsedInput(v)); err != nil || !rs.Allowed() {
+				b.Fatalf("floor %v, %v", rs, err)
+			}
+		}
+	})
+	b.Run("floor_cancellable_ctx_external_cancel", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c := topdown.NewCancel()
+			stop := context.AfterFunc(cctx, c.Cancel)
+			rs, err := pq.Eval(cctx, rego.EvalParsedInput(v), rego.EvalExternalCancel(c))
+			stop()
+			if err != nil || !rs.Allowed() {
+				b.Fatalf("floor %v, %v", rs, err)
+			}
+		}
+	})
+	b.Run("decision_cancellable_ctx", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if d, err := e.Decide(cctx, in); err != nil || !d.Allow {
+				b.Fatalf("decision %+v, %v", d, err)
 			}
 		}
 	})

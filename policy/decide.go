@@ -9,6 +9,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/util"
 )
 
@@ -150,7 +151,12 @@ var errUndefined = errors.New("the query is undefined")
 
 // eval runs one prepared query on a ready input value and returns its value.
 func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (any, error) {
-	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(e.noop))
+	// OPA watches ctx with a goroutine per evaluation unless it is given a
+	// cancel to watch; context.AfterFunc trips that cancel without one.
+	c := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, c.Cancel)
+	defer stop()
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(e.noop), rego.EvalExternalCancel(c))
 	if err != nil {
 		return nil, err
 	}
