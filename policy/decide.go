@@ -70,7 +70,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	if err != nil {
 		return deny, err
 	}
-	res, err := e.eval(ctx, e.decision, v)
+	res, err := e.eval(ctx, e.decisionQuery(ctx, in, e.decision, e.tool), v)
 	if err != nil {
 		return deny, fmt.Errorf("policy: decide %s: %w", in.Tool, err)
 	}
@@ -145,6 +145,18 @@ func (e *Engine) EvalJSON(ctx context.Context, raw []byte) (any, error) {
 		out[key] = res
 	}
 	return out, nil
+}
+
+// decisionQuery picks the query for a decision: authz.rego's decision is
+// tool_decision when gate.allow holds, and the server has just asked the
+// gate about this very account state and clock (Engine.Gate, cached), so
+// when that answer is open the gate is not worked out again in Rego. Any
+// other answer, or an error, takes the whole decision.
+func (e *Engine) decisionQuery(ctx context.Context, in Input, decision, tool rego.PreparedEvalQuery) rego.PreparedEvalQuery {
+	if g, err := e.Gate(ctx, in.Account, in.Now); err == nil && g.Allow {
+		return tool
+	}
+	return decision
 }
 
 var errUndefined = errors.New("the query is undefined")

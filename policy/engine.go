@@ -28,6 +28,7 @@ import (
 // The queries the engine prepares.
 const (
 	queryDecision = "data.deskwoot.authz.decision"
+	queryTool     = "data.deskwoot.authz.tool_decision" // the decision past an open gate
 	queryGate     = "data.deskwoot.gate.decision"
 	queryVisible  = "data.deskwoot.authz.visible_tools"
 	queryCatalog  = "data.deskwoot.catalog"
@@ -55,6 +56,7 @@ type Tool struct {
 // concurrent use.
 type Engine struct {
 	decision rego.PreparedEvalQuery
+	tool     rego.PreparedEvalQuery // tool_decision: decision when the gate is open
 	gate     rego.PreparedEvalQuery
 	visible  rego.PreparedEvalQuery
 	store    storage.Store
@@ -115,6 +117,9 @@ func New(ctx context.Context) (*Engine, error) {
 		return pq, nil
 	}
 	if e.decision, err = prepare(queryDecision); err != nil {
+		return nil, err
+	}
+	if e.tool, err = prepare(queryTool); err != nil {
 		return nil, err
 	}
 	if e.gate, err = prepare(queryGate); err != nil {

@@ -2,9 +2,14 @@ package policy
 
 import (
 	"context"
+	"maps"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/open-policy-agent/opa/v1/rego"
 )
 
 // TestGateCacheBoundary walks a trial account and a past-due account across
@@ -133,4 +138,89 @@ func TestGateCacheIsExact(t *testing.T) {
 			t.Fatalf("step %d: account %+v at %s: cached %+v, Rego %+v", i, a, now.Format(time.RFC3339Nano), got, want)
 		}
 	}
+}
+
+// TestDecidePastAnOpenGateIsTheDecision checks that Decide, which asks
+// tool_decision when the cached gate is open, answers exactly what the whole
+// decision query answers, for every tool under open and shut gates, inside
+// and outside the token's inboxes, with and without scopes, approval and
+// account rules.
+func TestDecidePastAnOpenGateIsTheDecision(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := e.CompileTenant(ctx, 1, 1, `package deskwoot.tenant
+
+deny contains "no notes" if input.tool == "add_private_note"
+
+require_approval contains "replies need a human" if input.tool == "reply_to_conversation"
+`)
+	if tenant.err != nil {
+		t.Fatal(tenant.err)
+	}
+	trialEnd := testNow.Add(time.Hour)
+	accounts := []Account{
+		activeEnterprise(),
+		{Plan: "business", Status: "trialing", TrialEndsAt: &trialEnd, MCPEnabled: true},
+		{Plan: "business", Status: "active", MCPEnabled: true},
+		{Plan: "enterprise", Status: "active"},
+		{Plan: "enterprise", Status: "canceled", MCPEnabled: true},
+	}
+	principals := []Principal{
+		{AccountID: 1, TokenID: 7, Scopes: e.Scopes(), InboxIDs: []int64{1, 2}},
+		{AccountID: 1, TokenID: 7, Scopes: []string{"conversations:read"}, RequireApproval: true},
+		{AccountID: 1, TokenID: 7, Scopes: e.Scopes(), RequireApproval: true},
+	}
+	targets := []Target{
+		{Kind: "conversation", ConversationID: 12, InboxID: 2, ContactInboxIDs: []int64{1}},
+		{Kind: "conversation", ConversationID: 12, InboxID: 3, ContactInboxIDs: []int64{3}},
+	}
+	tools := append(slices.Sorted(maps.Keys(e.Catalog())), "export_contacts", "frobnicate")
+	whole := func(pq rego.PreparedEvalQuery, in Input) Decision {
+		v, err := in.value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.eval(ctx, pq, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := parseDecision(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	n := 0
+	for _, a := range accounts {
+		for _, p := range principals {
+			for _, tg := range targets {
+				for _, tool := range tools {
+					for _, args := range []map[string]any{nil, {"inbox_id": 1}, {"inbox_id": 3}} {
+						in := Input{Principal: p, Account: a, Tool: tool, Args: args, Target: tg, Now: testNow}
+						got, err := e.Decide(ctx, in)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if want := whole(e.decision, in); !reflect.DeepEqual(got, want) {
+							t.Fatalf("%+v: Decide %+v, the whole decision %+v", in, got, want)
+						}
+						got, err = tenant.Decide(ctx, in)
+						if err != nil {
+							t.Fatal(err)
+						}
+						want := whole(tenant.decision, in)
+						want.TenantVersion = tenant.Version
+						if !reflect.DeepEqual(got, want) {
+							t.Fatalf("%+v with account rules: Decide %+v, the whole decision %+v", in, got, want)
+						}
+						n++
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d inputs compared", n)
 }

@@ -295,7 +295,8 @@ type TenantPolicy struct {
 	AccountID int64
 	Version   int
 	decision  rego.PreparedEvalQuery
-	err       error // the version does not compile: every decision denies
+	tool      rego.PreparedEvalQuery // tool_decision, for an open gate (Engine.decisionQuery)
+	err       error                  // the version does not compile: every decision denies
 	e         *Engine
 }
 
@@ -326,11 +327,16 @@ func (e *Engine) PrepareTenant(ctx context.Context, version int, tr TenantRules)
 	if err != nil {
 		return nil, err
 	}
-	pq, err := rego.New(rego.Query(queryDecision), rego.Compiler(c), rego.Store(e.store)).PrepareForEval(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("policy: prepare account rules: %w", err)
+	tp := &TenantPolicy{Version: version, e: e}
+	for _, q := range []struct {
+		query string
+		pq    *rego.PreparedEvalQuery
+	}{{queryDecision, &tp.decision}, {queryTool, &tp.tool}} {
+		if *q.pq, err = rego.New(rego.Query(q.query), rego.Compiler(c), rego.Store(e.store)).PrepareForEval(ctx); err != nil {
+			return nil, fmt.Errorf("policy: prepare account rules: %w", err)
+		}
 	}
-	return &TenantPolicy{Version: version, decision: pq, e: e}, nil
+	return tp, nil
 }
 
 // CompileTenant compiles an activated version of an account's rules and
@@ -368,13 +374,14 @@ func (tp *TenantPolicy) Decide(ctx context.Context, in Input) (Decision, error) 
 	if err != nil {
 		return Decision{Reasons: []string{errFailed}, Rule: RuleEvalError}, err
 	}
-	return tp.decideValue(ctx, in.Tool, v)
+	return tp.decideValue(ctx, in, v)
 }
 
-func (tp *TenantPolicy) decideValue(ctx context.Context, tool string, v ast.Value) (Decision, error) {
+func (tp *TenantPolicy) decideValue(ctx context.Context, in Input, v ast.Value) (Decision, error) {
+	tool := in.Tool
 	ctx, cancel := context.WithTimeout(ctx, TenantTimeout)
 	defer cancel()
-	res, err := tp.e.eval(ctx, tp.decision, v)
+	res, err := tp.e.eval(ctx, tp.e.decisionQuery(ctx, in, tp.decision, tp.tool), v)
 	if err == nil {
 		var d Decision
 		if d, err = parseDecision(res); err == nil {

@@ -20,21 +20,28 @@
 #
 #   {"allow": bool, "reasons": [..], "draft_only": bool, "not_found": bool}
 #
+# The decision is the account gate (gate.rego) and then the tool decision
+# proper (tool_decision, the same output). With the gate shut every call is
+# denied, the gate's reason first.
+#
 # Default deny. A call is allowed only when every positive condition of the
-# first decision body holds; anything missing or of the wrong type fails one
-# of them. The reasons are worked out only for a denial. When the denial is
+# first tool_decision body holds; anything missing or of the wrong type fails
+# one of them. The reasons are worked out only for a denial. When the denial is
 # about an object outside the token's inboxes, the reasons read exactly like
 # "not found" and not_found is true, so a token cannot learn what exists
 # beyond its inboxes.
 #
-# Every allowed call runs the first body, so it reads input directly and uses
+# Every allowed call runs that first body, so it reads input directly and uses
 # unification and lookups rather than helper rules: each rule evaluated costs
 # about a microsecond, as much as OPA's whole fixed cost per query. For the
 # same reason _within and _approval are functions whose first arguments are
 # constants: OPA's rule index then picks the one body that applies instead
 # of trying each, and an account without rules of its own is told apart by
 # a single lookup (not data.deskwoot.tenant). The denial branches below
-# work the reasons out in full; they run only for a denial.
+# work the reasons out in full; they run only for a denial. The server,
+# which has just passed the request through the gate, asks tool_decision
+# directly when the gate is open (policy.Engine.Decide), so that the gate is
+# not worked out twice per call.
 package deskwoot.authz
 
 import data.deskwoot.catalog
@@ -47,10 +54,31 @@ default decision := {
 	"not_found": false,
 }
 
-decision := {"allow": true, "reasons": [], "draft_only": approval.draft_only, "not_found": false, "approval_reasons": approval.reasons} if {
-	# The account gate is open.
+decision := tool_decision if {
 	gate.allow
+} else := {
+	"allow": false,
+	"reasons": array.concat([gate.decision.reason], sort(_hidden)),
+	"draft_only": false,
+	"not_found": true,
+} if {
+	count(_hidden) > 0
+} else := {
+	"allow": false,
+	"reasons": array.concat([gate.decision.reason], _reasons),
+	"draft_only": false,
+	"not_found": false,
+}
 
+# tool_decision is the decision past an open account gate.
+default tool_decision := {
+	"allow": false,
+	"reasons": ["the request is malformed; access denied"],
+	"draft_only": false,
+	"not_found": false,
+}
+
+tool_decision := {"allow": true, "reasons": [], "draft_only": approval.draft_only, "not_found": false, "approval_reasons": approval.reasons} if {
 	# The principal is well formed: ids are numbers, scopes an array,
 	# inbox_ids null (every inbox) or an array, require_approval a boolean.
 	p := input.principal
@@ -77,7 +105,7 @@ decision := {"allow": true, "reasons": [], "draft_only": approval.draft_only, "n
 	approval := _approval(def.drafts_on_approval)
 } else := {
 	"allow": false,
-	"reasons": array.concat(_gate_reasons, sort(_hidden)),
+	"reasons": sort(_hidden),
 	"draft_only": false,
 	"not_found": true,
 } if {
@@ -257,11 +285,9 @@ _forbidden_labels contains label if {
 
 # ---- reasons (worked out only for a denial) ---------------------------------
 
-_gate_reasons := [] if {
-	gate.allow
-} else := [gate.decision.reason]
-
-_reasons := array.concat(array.concat(_gate_reasons, sort(_problems)), sort(_scope_reasons))
+# _reasons are the tool decision's reasons to deny (the gate's come first in
+# decision, when it is shut).
+_reasons := array.concat(sort(_problems), sort(_scope_reasons))
 
 _problems contains "the request has no principal; access denied" if {
 	not is_object(_p)
