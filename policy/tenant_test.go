@@ -252,3 +252,24 @@ func TestExplanationRedactsArguments(t *testing.T) {
 		t.Errorf("masked %v, digest %q", x.Masked, x.ArgsDigest)
 	}
 }
+
+// TestExplanationMarshalIsJSONMarshal keeps Explanation.marshal byte for byte
+// equal to encoding/json's output, for every optional field set or not.
+func TestExplanationMarshalIsJSONMarshal(t *testing.T) {
+	in := Input{Principal: Principal{AccountID: 1, TokenID: 7, Scopes: []string{"conversations:read"}, InboxIDs: []int64{3}},
+		Tool: "get_conversation", Args: map[string]any{"conversation_id": 12.0, "body": "<b>\u2028é</b>"}, Now: testNow}
+	raw, masked := in.Redacted()
+	for _, x := range []Explanation{
+		{Path: PathDecision, Input: raw, Masked: masked, Result: Decision{Allow: true, Reasons: []string{}, Rule: RuleAllow}, ArgsDigest: "abc"},
+		{Path: PathDecision, Input: raw, Result: Decision{Reasons: []string{"token lacks scope <x> & \"y\""}, Rule: RuleDeny}, Error: "boom\n<br>"},
+		{Path: PathGate},
+	} {
+		want, err := json.Marshal(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := x.marshal(); string(got) != string(want) {
+			t.Errorf("marshal\n%s\nwant\n%s", got, want)
+		}
+	}
+}
