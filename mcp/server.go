@@ -175,12 +175,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	calls := toolCalls(body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	// POSTs of static tokens may use a principal kept in memory; GET
-	// streams, which cannot hold their answer back, authenticate each time.
-	cacheable := r.Method == http.MethodPost && strings.HasPrefix(raw, tenancy.MCPTokenPrefix)
+	// POSTs may use a principal kept in memory; GET streams, which cannot
+	// hold their answer back, authenticate each time.
+	cacheable := r.Method == http.MethodPost
 	if cacheable {
 		if p, ok := s.principals.Get(raw, now); ok {
-			if s.serveCached(w, r, body, p, calls, now) {
+			if s.serveCached(w, r, raw, body, p, calls, now) {
 				return
 			}
 			s.principals.Drop(raw)
@@ -224,8 +224,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the principal is still current; it reports false, with nothing written
 // and nothing committed, when it is not, and the request is then
 // authenticated afresh.
-func (s *Server) serveCached(w http.ResponseWriter, r *http.Request, body []byte, p tenancy.MCPPrincipal, calls int, now time.Time) bool {
+func (s *Server) serveCached(w http.ResponseWriter, r *http.Request, raw string, body []byte, p tenancy.MCPPrincipal, calls int, now time.Time) bool {
 	g := &tenancy.Guard{AccountID: p.AccountID, TokenID: p.TokenID, Stamp: p.Stamp, Calls: calls, Now: now}
+	if sig, ok := tenancy.ParseToken(raw, tenancy.OAuthAccessPrefix); ok {
+		g.AccessSignature = sig
+	}
 	ctx := tenancy.WithGuard(r.Context(), g)
 	held := newHeldResponse()
 	s.serve(held, r.WithContext(ctx), body, p, now)

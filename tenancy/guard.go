@@ -36,6 +36,9 @@ type Guard struct {
 	Stamp     string
 	Calls     int
 	Now       time.Time
+	// AccessSignature is set for an OAuth access token: the hash of the
+	// token presented, which must still be active and unexpired.
+	AccessSignature []byte
 
 	// mu is held from the moment a transaction takes the guard until its
 	// outcome settles, so a second transaction of the same request waits
@@ -158,7 +161,7 @@ func guardError(err error) error {
 
 // queue adds the guard's statements to b (after the tenant setting).
 func (g *Guard) queue(b *pgx.Batch) {
-	b.Queue(`SELECT deskwoot_mcp_guard($1, $2, $3)`, g.TokenID, g.Stamp, g.Now)
+	b.Queue(`SELECT deskwoot_mcp_guard($1, $2, $3, $4)`, g.TokenID, g.Stamp, g.Now, g.AccessSignature)
 	if g.Calls > 0 {
 		b.Queue(rateSQL("$1::bigint", "$2::int", true), g.TokenID, g.Calls)
 	}

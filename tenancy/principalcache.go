@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// PrincipalCache keeps the principals of static MCP tokens that
-// authenticated on this replica, so that their next requests skip the
+// PrincipalCache keeps the principals of MCP tokens (static and OAuth)
+// that authenticated on this replica, so that their next requests skip the
 // authentication round trip. A principal served from it is only ever used
 // with a Guard, which re-checks it inside the request's own transaction:
 // the cache saves time, never trust. Entries live for TTL at most, and
