@@ -66,7 +66,7 @@ const errFailed = "the policy could not be evaluated; access denied"
 // is a denial, so a caller that ignores the error still fails closed.
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	deny := Decision{Reasons: []string{errFailed}, Rule: RuleEvalError}
-	v, err := in.value()
+	v, err := in.valueWith(&e.terms)
 	if err != nil {
 		return deny, err
 	}

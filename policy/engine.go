@@ -71,6 +71,7 @@ type Engine struct {
 	fragments []string // forbidden's keys, sorted
 
 	gates gateCache // the gate's answers by account state (gatecache.go)
+	terms termCache // principals and accounts in Rego's form (termcache.go)
 
 	tmu     sync.RWMutex
 	tenants map[tenantKey]*TenantPolicy // prepared account rules by (account, version)

@@ -83,14 +83,24 @@ var (
 
 // value converts the input to the ast form Rego evaluates, without a JSON
 // round trip.
-func (in Input) value() (ast.Value, error) {
+func (in Input) value() (ast.Value, error) { return in.valueWith(nil) }
+
+// valueWith is value with the principal and account taken from c when it
+// holds them (c may be nil).
+func (in Input) valueWith(c *termCache) (ast.Value, error) {
 	args, err := argsTerm(in.Args)
 	if err != nil {
 		return nil, err
 	}
+	var principal, account *ast.Term
+	if c != nil {
+		principal, account = c.principal(in.Principal), c.account(in.Account)
+	} else {
+		principal, account = in.Principal.term(), in.Account.term()
+	}
 	obj := ast.NewObject(
-		ast.Item(keyPrincipal, in.Principal.term()),
-		ast.Item(keyAccount, in.Account.term()),
+		ast.Item(keyPrincipal, principal),
+		ast.Item(keyAccount, account),
 		ast.Item(keyTool, ast.StringTerm(in.Tool)),
 		ast.Item(keyArgs, args),
 		ast.Item(keyTarget, in.Target.term()),

@@ -370,7 +370,7 @@ func (tp *TenantPolicy) Decide(ctx context.Context, in Input) (Decision, error) 
 	if tp.err != nil {
 		return TenantFailure(tp.Version, tp.err), fmt.Errorf("%w: %w", ErrTenantFailed, tp.err)
 	}
-	v, err := in.value()
+	v, err := in.valueWith(&tp.e.terms)
 	if err != nil {
 		return Decision{Reasons: []string{errFailed}, Rule: RuleEvalError}, err
 	}
