@@ -304,19 +304,19 @@ func (x Explanation) Rules() []string {
 	case RuleAllow:
 		out = append(out,
 			"deskwoot.gate.allow: the account gate is open",
-			"deskwoot.authz.decision (allow body): the tool is in the catalog (deskwoot.catalog.tools) and of no forbidden kind, the token holds its scope, and the object lies within the token's inboxes (deskwoot.authz._within)")
+			"deskwoot.authz.tool_decision (allow body): the tool is in the catalog (deskwoot.catalog.tools) and of no forbidden kind, the token holds its scope, and the object lies within the token's inboxes (deskwoot.authz._within)")
 		if d.DraftOnly && len(d.ApprovalReasons) == 0 {
-			out = append(out, "deskwoot.authz.decision (draft_only): the token requires approval and the tool reaches a customer (drafts_on_approval)")
+			out = append(out, "deskwoot.authz.tool_decision (draft_only): the token requires approval and the tool reaches a customer (drafts_on_approval)")
 		}
 		for _, r := range d.ApprovalReasons {
 			out = append(out, "deskwoot.tenant.require_approval: "+r)
 		}
 	case RuleNotFound:
-		out = append(out, "deskwoot.authz.decision (not found): the object lies outside the token's inboxes (deskwoot.authz._hidden)")
+		out = append(out, "deskwoot.authz.tool_decision (not found): the object lies outside the token's inboxes (deskwoot.authz._hidden)")
 	case RuleDeny:
 		out = append(out, "deskwoot.authz.decision (denied): deskwoot.authz._reasons gave the reasons below")
 	case RuleAccountRule:
-		out = append(out, "deskwoot.authz.decision (denied by the account's rules): the base policy allowed the call; the account's rules took it away")
+		out = append(out, "deskwoot.authz.tool_decision (denied by the account's rules): the base policy allowed the call; the account's rules took it away")
 		for _, r := range d.Reasons {
 			out = append(out, "deskwoot.tenant: "+r)
 		}
