@@ -159,20 +159,40 @@ func guardError(err error) error {
 	return nil
 }
 
-// queue adds the guard's statements to b (after the tenant setting).
+// queue adds the guard's statement to b (after the tenant setting).
 func (g *Guard) queue(b *pgx.Batch) {
-	b.Queue(`SELECT deskwoot_mcp_guard($1, $2, $3, $4)`, g.TokenID, g.Stamp, g.Now, g.AccessSignature)
-	if g.Calls > 0 {
-		b.Queue(rateSQL("$1::bigint", "$2::int", true), g.TokenID, g.Calls)
-	}
-	b.Queue(lastUsedSQL("$1::bigint"), g.TokenID)
+	b.Queue(guardSQL, g.TokenID, g.Stamp, g.Now, g.AccessSignature, g.Calls)
 }
 
-// lastUsedSQL notes a token's use at most once a minute.
-func lastUsedSQL(tokenID string) string {
-	return `UPDATE mcp_tokens SET last_used_at = now()
-		WHERE id = ` + tokenID + ` AND revoked_at IS NULL AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`
-}
+// guardSQL is the guard in one statement (each statement of a batch costs
+// the server as much as a small read). g is the token's row, current when
+// its stamp ($2) still matches and it is unrevoked and unexpired at $3
+// (and, for OAuth, the access token $4 is still active and unexpired);
+// touched notes its use at most once a minute; t, prior and spent spend $5
+// calls from its rate limit. The statement fails with DW401 when the
+// principal is not current and with DW429 (the seconds to wait) when the
+// calls do not fit, so that nothing in its transaction commits.
+const guardSQL = `WITH g AS (
+		SELECT t.account_id, t.id, t.rate_limit_per_minute,
+			deskwoot_mcp_stamp(t, a) = $2 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR $3 < t.expires_at)
+			AND ($4::bytea IS NULL OR EXISTS (SELECT 1 FROM oauth_tokens o
+				WHERE o.kind = 'access' AND o.signature = $4::bytea AND o.grant_id = t.id AND o.active AND $3 < o.expires_at)) AS current
+		FROM mcp_tokens t JOIN accounts a ON a.id = t.account_id
+		WHERE t.id = $1
+	), touched AS (
+		UPDATE mcp_tokens SET last_used_at = now()
+		WHERE id = (SELECT id FROM g WHERE current) AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+		RETURNING 1
+	), t AS (
+		SELECT account_id, id, clock_timestamp() AS now,
+			make_interval(secs => $5::int * 60.0 / greatest(rate_limit_per_minute, 1)) AS cost
+		FROM g WHERE current AND $5::int > 0
+	), ` + rateSpendCTEs + `
+	SELECT CASE
+		WHEN NOT coalesce((SELECT current FROM g), false) THEN deskwoot_guard_refuse(false, 0)
+		WHEN $5::int = 0 OR EXISTS (SELECT 1 FROM spent) THEN true
+		ELSE deskwoot_guard_refuse(true, ` + rateRetrySQL + `)
+	END`
 
 // Check settles ctx's guard in a round trip of its own, for a request that
 // made no tenant batch (or whose batches failed before the guard settled).

@@ -211,21 +211,21 @@ func (db *DB) AuthenticateMCP(ctx context.Context, raw string, now time.Time) (M
 // mcp_token_rates, shared by every replica) unless that would exceed it. It
 // answers whether they were allowed and, if not, in how many seconds they
 // would be. tokenID is an SQL expression of $1 (the presented token's hash)
-// naming the token, and calls one giving the number of calls. The row lock
-// serialises one token's concurrent calls for the span of one statement.
-// With raise, the statement fails with DW429 (see deskwoot_rate_exceeded)
-// instead of answering false, so that the transaction it rides in does
-// nothing.
-func rateSQL(tokenID, calls string, raise bool) string {
-	final := `SELECT EXISTS (SELECT 1 FROM spent), ` + rateRetrySQL
-	if raise {
-		final = `SELECT CASE WHEN EXISTS (SELECT 1 FROM spent) THEN true ELSE deskwoot_rate_exceeded(EXISTS (SELECT 1 FROM t), ` + rateRetrySQL + `) END`
-	}
+// naming the token. The row lock serialises one token's concurrent calls
+// for the span of one statement.
+func rateSQL(tokenID string) string {
 	return `WITH t AS (
 		SELECT account_id, id, clock_timestamp() AS now,
-			make_interval(secs => ` + calls + ` * 60.0 / greatest(rate_limit_per_minute, 1)) AS cost
+			make_interval(secs => $2 * 60.0 / greatest(rate_limit_per_minute, 1)) AS cost
 		FROM mcp_tokens WHERE id = ` + tokenID + ` AND revoked_at IS NULL
-	), prior AS (
+	), ` + rateSpendCTEs + `
+	SELECT EXISTS (SELECT 1 FROM spent), ` + rateRetrySQL
+}
+
+// rateSpendCTEs spend the cost of the token row in CTE t (account_id, id,
+// now, cost): prior is the token's bucket before, spent its new state,
+// empty when the cost does not fit within the minute.
+const rateSpendCTEs = `prior AS (
 		SELECT r.tat FROM mcp_token_rates r JOIN t ON r.account_id = t.account_id AND r.token_id = t.id
 	), spent AS (
 		INSERT INTO mcp_token_rates AS r (account_id, token_id, tat)
@@ -234,9 +234,7 @@ func rateSQL(tokenID, calls string, raise bool) string {
 			SET tat = greatest(r.tat, (SELECT now FROM t)) + (SELECT cost FROM t)
 			WHERE greatest(r.tat, (SELECT now FROM t)) + (SELECT cost FROM t) <= (SELECT now FROM t) + interval '1 minute'
 		RETURNING tat
-	)
-	` + final
-}
+	)`
 
 // rateRetrySQL is the seconds until the calls would fit.
 const rateRetrySQL = `coalesce((SELECT extract(epoch FROM greatest(p.tat, t.now) + t.cost - interval '1 minute' - t.now) FROM t LEFT JOIN prior p ON true), 60)::float8`
@@ -251,7 +249,7 @@ type rateSpend struct {
 func (r *rateSpend) queue(b *pgx.Batch, tokenID string, hash []byte, calls int) {
 	r.allowed = true
 	if calls > 0 {
-		b.Queue(rateSQL(tokenID, "$2", false), hash, calls).QueryRow(func(row pgx.Row) error { return row.Scan(&r.allowed, &r.retry) })
+		b.Queue(rateSQL(tokenID), hash, calls).QueryRow(func(row pgx.Row) error { return row.Scan(&r.allowed, &r.retry) })
 	}
 }
 
