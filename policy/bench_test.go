@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -144,34 +145,7 @@ require_approval contains "outbound needs a human" if input.tool == "start_conve
 // floor.
 func BenchmarkDecisionVsFloor(b *testing.B) {
 	ctx := context.Background()
-	e, err := New(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	trial := now.Add(72 * time.Hour)
-	in := Input{
-		Principal: Principal{AccountID: 1, TokenID: 7, Scopes: []string{"conversations:read", "conversations:reply", "conversations:note"}, InboxIDs: []int64{3, 4}},
-		Account:   Account{Plan: "enterprise", Status: "trialing", TrialEndsAt: &trial, MCPEnabled: true},
-		Tool:      "get_conversation",
-		Args:      map[string]any{"conversation_id": float64(12), "messages_limit": float64(20)},
-		Target:    Target{Kind: "conversation", ConversationID: 12, InboxID: 4, ContactID: 9},
-		Now:       now,
-	}
-	pq, err := rego.New(rego.Query("data.floor.allow"),
-		rego.Module("floor.rego", "package floor\n\nallow if input.tool == \"get_conversation\"\n")).PrepareForEval(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	raw, _ := json.Marshal(in)
-	var doc any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		b.Fatal(err)
-	}
-	v, err := ast.InterfaceToValue(doc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	e, in, now, pq, v := floorSetup(b)
 	b.Run("floor", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -244,4 +218,77 @@ func BenchmarkDecisionVsFloor(b *testing.B) {
 			_ = Explain(in, d, "digest", nil)
 		}
 	})
+}
+
+// floorSetup builds the engine, the get_conversation input of deskwoot
+// bench, and the one-rule floor policy with that input already converted.
+func floorSetup(b *testing.B) (*Engine, Input, time.Time, rego.PreparedEvalQuery, ast.Value) {
+	ctx := context.Background()
+	e, err := New(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	trial := now.Add(72 * time.Hour)
+	in := Input{
+		Principal: Principal{AccountID: 1, TokenID: 7, Scopes: []string{"conversations:read", "conversations:reply", "conversations:note"}, InboxIDs: []int64{3, 4}},
+		Account:   Account{Plan: "enterprise", Status: "trialing", TrialEndsAt: &trial, MCPEnabled: true},
+		Tool:      "get_conversation",
+		Args:      map[string]any{"conversation_id": float64(12), "messages_limit": float64(20)},
+		Target:    Target{Kind: "conversation", ConversationID: 12, InboxID: 4, ContactID: 9},
+		Now:       now,
+	}
+	pq, err := rego.New(rego.Query("data.floor.allow"),
+		rego.Module("floor.rego", "package floor\n\nallow if input.tool == \"get_conversation\"\n")).PrepareForEval(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, _ := json.Marshal(in)
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		b.Fatal(err)
+	}
+	v, err := ast.InterfaceToValue(doc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e, in, now, pq, v
+}
+
+// BenchmarkDecisionRatio reports the decision's cost as a multiple of the
+// floor (x_floor), measured in alternating rounds of a few hundred calls so
+// that a busy machine slows both alike; the median round is reported. The
+// context is cancellable, as the server's is. DESIGN §16: ≤ 3.
+func BenchmarkDecisionRatio(b *testing.B) {
+	e, in, _, pq, v := floorSetup(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	floor := func() {
+		if rs, err := pq.Eval(ctx, rego.EvalParsedInput(v)); err != nil || !rs.Allowed() {
+			b.Fatalf("floor %v, %v", rs, err)
+		}
+	}
+	decide := func() {
+		if d, err := e.Decide(ctx, in); err != nil || !d.Allow {
+			b.Fatalf("decision %+v, %v", d, err)
+		}
+	}
+	const n = 200
+	timed := func(f func()) float64 {
+		start := time.Now()
+		for range n {
+			f()
+		}
+		return float64(time.Since(start)) / n
+	}
+	var ratios []float64
+	for b.Loop() {
+		f1 := timed(floor)
+		d := timed(decide)
+		f2 := timed(floor)
+		ratios = append(ratios, 2*d/(f1+f2))
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "x_floor")
+	b.ReportMetric(0, "ns/op")
 }
