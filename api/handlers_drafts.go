@@ -3,7 +3,6 @@ package api
 import (
 	"net/http"
 
-	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
 )
 
@@ -74,11 +73,7 @@ func (s *Server) draftDecide(w http.ResponseWriter, r *http.Request, dec desk.Dr
 		writeError(w, r, err)
 		return
 	}
-	action := "draft.rejected"
-	if dec.Approve {
-		action = "draft.approved"
-	}
-	s.record(r, audit.Entry{TokenID: d.TokenID, Action: action, Target: map[string]int64{"draft_id": d.ID}})
+	s.cfg.Audit.Touch(p.AccountID) // the audit row committed with the decision
 	out := map[string]any{"draft": d}
 	if m != nil {
 		out["message_id"] = m.ID

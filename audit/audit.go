@@ -92,6 +92,13 @@ func Insert(ctx context.Context, tx pgx.Tx, acct int64, e Entry) error {
 	return err
 }
 
+// Queue adds the entry's insert to b, a batch sent inside the transaction
+// of the action it records (a unit of work's final batch): it commits or
+// rolls back with the action. Call Touch after commit.
+func Queue(b *pgx.Batch, acct int64, e Entry) {
+	b.Queue(insertSQL, e.args(acct)...)
+}
+
 // Record writes an entry on its own (for reads and denials, which have no
 // other effect to share a transaction with).
 func (l *Log) Record(ctx context.Context, acct int64, e Entry) error {

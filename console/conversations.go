@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
 )
 
@@ -330,11 +329,11 @@ func (c *Console) messagePost(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	action, msg := "message.reply", "Reply sent."
+	msg := "Reply sent."
 	if private {
-		action, msg = "message.note", "Private note added."
+		msg = "Private note added."
 	}
-	c.record(r, audit.Entry{Action: action, Target: map[string]int64{"conversation_id": id, "message_id": m.ID}})
+	c.cfg.Audit.Touch(p.AccountID) // the audit row committed with the message
 	c.flash(w, msg)
 	c.redirect(w, r, fmt.Sprintf("/conversations/%d#m%d", id, m.ID))
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -75,7 +74,7 @@ func (c *Console) draftDecide(w http.ResponseWriter, r *http.Request, f *Form, d
 	}
 	p := c.me(r)
 	dec.UserID = p.UserID
-	d, _, err := c.cfg.Desk.DraftDecide(r.Context(), p.AccountID, id, sc, dec)
+	_, _, err = c.cfg.Desk.DraftDecide(r.Context(), p.AccountID, id, sc, dec)
 	switch {
 	case errors.Is(err, tenancy.ErrNotFound):
 		c.renderError(w, r, http.StatusNotFound, "There is no such draft.")
@@ -92,11 +91,7 @@ func (c *Console) draftDecide(w http.ResponseWriter, r *http.Request, f *Form, d
 		c.renderDrafts(w, r, http.StatusBadRequest, f, id)
 		return
 	}
-	action := "draft.rejected"
-	if dec.Approve {
-		action = "draft.approved"
-	}
-	c.record(r, audit.Entry{TokenID: d.TokenID, Action: action, Target: map[string]int64{"draft_id": d.ID}})
+	c.cfg.Audit.Touch(p.AccountID) // the audit row committed with the decision
 	c.flash(w, done)
 	c.redirect(w, r, "/drafts")
 }

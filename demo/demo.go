@@ -304,7 +304,7 @@ func (s *seeder) workflow(convID int64, wf workflow) error {
 			return err
 		}
 		if wf.toTeam {
-			_, err := s.d.ConversationAssign(s.ctx, tx, s.w.AccountID, convID, s.w.AgentUserID, s.w.TeamID)
+			_, err := s.d.ConversationAssign(s.ctx, tx, s.w.AccountID, desk.Assignment{ConversationID: convID, AssigneeID: s.w.AgentUserID, TeamID: s.w.TeamID})
 			return err
 		}
 		return nil

@@ -56,28 +56,41 @@ type DraftInput struct {
 
 // DraftCreate stores a pending draft; nothing reaches the customer.
 func (d *Desk) DraftCreate(ctx context.Context, tx pgx.Tx, acct int64, in DraftInput) (Draft, error) {
+	return d.draftCreate(ctx, tx, tx, acct, in)
+}
+
+// draftCreate is DraftCreate with its draft.created event going to later
+// (see messageAppend). A reply's draft takes its conversation's inbox in
+// the same statement.
+func (d *Desk) draftCreate(ctx context.Context, tx pgx.Tx, later execer, acct int64, in DraftInput) (Draft, error) {
 	if strings.TrimSpace(in.Content) == "" || len(in.Content) > MaxContent {
 		return Draft{}, invalid("content must be 1 to %d characters", MaxContent)
 	}
 	if len(in.Rationale) > 2000 {
 		return Draft{}, invalid("rationale is at most 2000 characters")
 	}
+	var rows pgx.Rows
 	if in.Kind == "reply" {
-		if err := tx.QueryRow(ctx, `SELECT inbox_id FROM conversations WHERE id = $1`, in.ConversationID).Scan(&in.InboxID); err != nil {
-			return Draft{}, withKind(err, "conversation", in.ConversationID)
-		}
+		rows, _ = tx.Query(ctx, `INSERT INTO drafts (account_id, kind, conversation_id, inbox_id, subject, content, rationale, token_id, created_by)
+			SELECT $1, $2, c.id, c.inbox_id, $4, $5, $6, $7, $8 FROM conversations c WHERE c.id = $3
+			RETURNING `+draftColumns,
+			acct, in.Kind, in.ConversationID, in.Subject, in.Content, in.Rationale, in.TokenID, nullID(in.CreatedBy))
+	} else {
+		rows, _ = tx.Query(ctx, `INSERT INTO drafts (account_id, kind, conversation_id, inbox_id, contact_id, subject, content, rationale, token_id, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+draftColumns,
+			acct, in.Kind, nullID(in.ConversationID), in.InboxID, nullID(in.ContactID), in.Subject, in.Content, in.Rationale, in.TokenID, nullID(in.CreatedBy))
 	}
-	rows, _ := tx.Query(ctx, `INSERT INTO drafts (account_id, kind, conversation_id, inbox_id, contact_id, subject, content, rationale, token_id, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+draftColumns,
-		acct, in.Kind, nullID(in.ConversationID), in.InboxID, nullID(in.ContactID), in.Subject, in.Content, in.Rationale, in.TokenID, nullID(in.CreatedBy))
 	dr, err := pgx.CollectExactlyOneRow(rows, scanDraft)
 	if err != nil {
+		if in.Kind == "reply" {
+			return dr, withKind(err, "conversation", in.ConversationID)
+		}
 		return dr, mapErr(err)
 	}
-	return dr, draftEvent(ctx, tx, acct, EventDraftCreated, dr)
+	return dr, draftEvent(ctx, later, acct, EventDraftCreated, dr)
 }
 
-func draftEvent(ctx context.Context, tx pgx.Tx, acct int64, typ string, dr Draft) error {
+func draftEvent(ctx context.Context, tx execer, acct int64, typ string, dr Draft) error {
 	data := map[string]any{"draft_id": dr.ID, "kind": dr.Kind, "token_id": dr.TokenID}
 	if dr.MessageID != nil {
 		data["message_id"] = *dr.MessageID
@@ -141,32 +154,40 @@ type DraftDecision struct {
 // DraftDecide approves (sending the message, attributed to the agent and
 // the approving human) or rejects a pending draft, once: a draft already
 // decided is ErrConflict. The scope hides drafts of inboxes an agent
-// cannot see.
+// cannot see. The decision and its audit row (draft.approved or
+// draft.rejected, with the person as actor) are one unit of work.
 func (d *Desk) DraftDecide(ctx context.Context, acct, id int64, sc Scope, dec DraftDecision) (Draft, *Message, error) {
 	var out Draft
 	var msg *Message
-	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+	action := "draft.rejected"
+	if dec.Approve {
+		action = "draft.approved"
+	}
+	entry := personEntry(Author{UserID: dec.UserID}, action, map[string]int64{"draft_id": id})
+	_, err := d.unitOfWork(ctx, WriteParams{AccountID: acct, Audit: entry}, func(ctx context.Context, u *unit) (any, error) {
+		tx := u.tx
 		rows, _ := tx.Query(ctx, `SELECT `+draftColumns+` FROM drafts WHERE id = $1 FOR UPDATE`, id)
 		dr, err := pgx.CollectExactlyOneRow(rows, scanDraft)
 		if err != nil || !sc.Allows(dr.InboxID) {
-			return notFound("draft", id)
+			return nil, notFound("draft", id)
 		}
+		u.audit.TokenID = dr.TokenID
 		if dr.Status != "pending" {
-			return fault.Conflictf("", "draft %d was already %s", id, dr.Status)
+			return nil, fault.Conflictf("", "draft %d was already %s", id, dr.Status)
 		}
 		if !dec.Approve {
 			if len(dec.Reason) > 2000 {
-				return invalid("reason is at most 2000 characters")
+				return nil, invalid("reason is at most 2000 characters")
 			}
 			_, err := tx.Exec(ctx, `UPDATE drafts SET status = 'rejected', decided_at = now(), decided_by = $2, decision_reason = $3 WHERE id = $1`,
 				id, dec.UserID, dec.Reason)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if out, err = draftRead(ctx, tx, id); err != nil {
-				return err
+				return nil, err
 			}
-			return draftEvent(ctx, tx, acct, EventDraftRejected, out)
+			return nil, draftEvent(ctx, u, acct, EventDraftRejected, out)
 		}
 		content := dr.Content
 		if dec.Content != nil {
@@ -176,30 +197,30 @@ func (d *Desk) DraftDecide(ctx context.Context, acct, id int64, sc Scope, dec Dr
 		var agentID int64
 		if err := tx.QueryRow(ctx, `SELECT coalesce(t.name, 'agent'), coalesce(a.service_user_id, 0)
 			FROM accounts a LEFT JOIN mcp_tokens t ON t.id = $1 LIMIT 1`, dr.TokenID).Scan(&agentName, &agentID); err != nil {
-			return err
+			return nil, err
 		}
 		by := Author{Kind: "agent", UserID: agentID, Name: agentName, TokenID: dr.TokenID, ApprovedBy: dec.UserID}
 		var m Message
 		if dr.Kind == "reply" {
-			m, err = d.MessageInsert(ctx, tx, acct, *dr.ConversationID, content, false, by)
+			m, err = d.messageAppend(ctx, tx, u, acct, MessageParams{ConversationID: *dr.ConversationID, Content: content, By: by})
 		} else {
 			var c Conversation
-			c, m, err = d.ConversationStart(ctx, tx, acct, dr.InboxID, *dr.ContactID, dr.Subject, content, by)
+			c, m, err = d.conversationStart(ctx, tx, acct, Outreach{InboxID: dr.InboxID, ContactID: *dr.ContactID, Subject: dr.Subject, Content: content, By: by})
 			dr.ConversationID = &c.ID
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		msg = &m
 		// The draft keeps what the agent wrote; the message carries any edit.
 		if _, err := tx.Exec(ctx, `UPDATE drafts SET status = 'approved', decided_at = now(), decided_by = $2, message_id = $3,
 				conversation_id = $4 WHERE id = $1`, id, dec.UserID, m.ID, *dr.ConversationID); err != nil {
-			return err
+			return nil, err
 		}
 		if out, err = draftRead(ctx, tx, id); err != nil {
-			return err
+			return nil, err
 		}
-		return draftEvent(ctx, tx, acct, EventDraftApproved, out)
+		return nil, draftEvent(ctx, u, acct, EventDraftApproved, out)
 	})
 	return out, msg, err
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/deskwoot/deskwoot/fault"
 )
@@ -59,10 +60,16 @@ type newEvent struct {
 	data           map[string]any
 }
 
+// execer runs a statement whose only answer is its command tag: a
+// transaction runs it at once, a unit of work holds it for its final batch.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
 // eventAppend writes an event in the caller's transaction and notifies
 // long-polls (NOTIFY is delivered at commit, so a poller never wakes for
 // an event that rolls back).
-func eventAppend(ctx context.Context, tx pgx.Tx, acct int64, e newEvent) error {
+func eventAppend(ctx context.Context, tx execer, acct int64, e newEvent) error {
 	if e.data == nil {
 		e.data = map[string]any{}
 	}
@@ -75,14 +82,14 @@ func eventAppend(ctx context.Context, tx pgx.Tx, acct int64, e newEvent) error {
 }
 
 // messageEvent is the message.created event of m.
-func messageEvent(ctx context.Context, tx pgx.Tx, acct int64, m Message, inboxID, contactID int64) error {
+func messageEvent(ctx context.Context, tx execer, acct int64, m Message, inboxID, contactID int64) error {
 	return eventAppend(ctx, tx, acct, newEvent{typ: EventMessageCreated, inboxID: inboxID, conversationID: m.ConversationID,
 		contactID: contactID, data: map[string]any{"message_id": m.ID, "type": m.Type, "private": m.Private, "sender_kind": m.Sender.Kind}})
 }
 
 // conversationEvent appends conversation.created or .updated for a
 // conversation, reading its inbox and contact.
-func conversationEvent(ctx context.Context, tx pgx.Tx, acct int64, typ string, c Conversation, changes map[string]any) error {
+func conversationEvent(ctx context.Context, tx execer, acct int64, typ string, c Conversation, changes map[string]any) error {
 	return eventAppend(ctx, tx, acct, newEvent{typ: typ, inboxID: c.InboxID, conversationID: c.ID, contactID: c.Contact.ID,
 		data: map[string]any{"changes": changes, "status": c.Status}})
 }

@@ -51,8 +51,14 @@ func lockConversation(ctx context.Context, tx pgx.Tx, sc Scope, id int64) (inbox
 
 // personAudit inserts the audit row of a person's action inside tx.
 func personAudit(ctx context.Context, tx pgx.Tx, acct int64, by Author, action string, target map[string]int64, reasons []string) error {
-	return audit.Insert(ctx, tx, acct, audit.Entry{ActorKind: "user", ActorID: by.UserID, Action: action, Decision: "allow",
-		Target: target, Reasons: reasons})
+	e := personEntry(by, action, target)
+	e.Reasons = reasons
+	return audit.Insert(ctx, tx, acct, e)
+}
+
+// personEntry is the audit row of a person's action.
+func personEntry(by Author, action string, target map[string]int64) audit.Entry {
+	return audit.Entry{ActorKind: "user", ActorID: by.UserID, Action: action, Decision: "allow", Target: target}
 }
 
 // ConversationChange applies a person's patch to a conversation in scope,
@@ -270,7 +276,7 @@ func (d *Desk) ContactChange(ctx context.Context, acct int64, sc Scope, id int64
 			return err
 		}
 		var err error
-		if c, err = d.ContactUpdate(ctx, tx, acct, id, in); err != nil {
+		if c, err = d.contactUpdate(ctx, tx, acct, ContactEdit{ContactID: id, Input: in}); err != nil {
 			return err
 		}
 		var reasons []string
@@ -295,7 +301,7 @@ func (d *Desk) ContactNoteAdd(ctx context.Context, acct int64, sc Scope, id int6
 			return err
 		}
 		var err error
-		if n, err = d.ContactNoteCreate(ctx, tx, acct, id, content, by); err != nil {
+		if n, err = d.contactNoteCreate(ctx, tx, acct, ContactNoteNew{ContactID: id, Content: content, By: by}); err != nil {
 			return err
 		}
 		return personAudit(ctx, tx, acct, by, "contact.note", map[string]int64{"contact_id": id, "note_id": n.ID}, nil)
@@ -342,17 +348,24 @@ func (d *Desk) ConversationFor(ctx context.Context, acct int64, sc Scope, id int
 }
 
 // PersonMessage writes a person's reply (queued for delivery) or private
-// note on a conversation in scope; one outside it is not found.
+// note on a conversation in scope (one outside it is not found), with its
+// audit row (message.reply or message.note) in the same unit of work.
 func (d *Desk) PersonMessage(ctx context.Context, acct int64, sc Scope, id int64, content string, private bool, by Author) (Message, error) {
+	action := "message.reply"
+	if private {
+		action = "message.note"
+	}
 	var m Message
-	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
-		if _, _, err := lockConversation(ctx, tx, sc, id); err != nil {
-			return err
-		}
-		var err error
-		m, err = d.MessageInsert(ctx, tx, acct, id, content, private, by)
-		return err
-	})
+	_, err := d.unitOfWork(ctx, WriteParams{AccountID: acct, Audit: personEntry(by, action, map[string]int64{"conversation_id": id})},
+		func(ctx context.Context, u *unit) (any, error) {
+			if _, _, err := lockConversation(ctx, u.tx, sc, id); err != nil {
+				return nil, err
+			}
+			var err error
+			m, err = d.messageAppend(ctx, u.tx, u, acct, MessageParams{ConversationID: id, Content: content, Private: private, By: by})
+			u.created("message_id", m.ID)
+			return nil, err
+		})
 	return m, err
 }
 

@@ -236,6 +236,15 @@ func nullID(id int64) any {
 	return id
 }
 
+// MessageParams is a message to append to a conversation: a reply
+// (outgoing, delivered by the outbox) or a private note.
+type MessageParams struct {
+	ConversationID int64
+	Content        string
+	Private        bool
+	By             Author
+}
+
 // MessageCreate appends a human or agent reply (outgoing) or a private note
 // to a conversation, and moves its activity time.
 func (d *Desk) MessageCreate(ctx context.Context, acct, conversationID int64, content string, private bool, by Author) (Message, error) {
@@ -248,20 +257,24 @@ func (d *Desk) MessageCreate(ctx context.Context, acct, conversationID int64, co
 	return m, err
 }
 
-// MessageInsert is MessageCreate inside the caller's transaction (used by
-// flows that write more in the same transaction: audit, idempotency).
+// MessageInsert is MessageCreate inside the caller's transaction.
 func (d *Desk) MessageInsert(ctx context.Context, tx pgx.Tx, acct, conversationID int64, content string, private bool, by Author) (Message, error) {
-	if strings.TrimSpace(content) == "" || len(content) > MaxContent {
+	return d.messageAppend(ctx, tx, tx, acct, MessageParams{ConversationID: conversationID, Content: content, Private: private, By: by})
+}
+
+// messageAppend writes a message in tx, with its delivery job (outgoing
+// messages) and its message.created event; later takes the statements
+// whose answers nobody reads (a unit of work holds them for its final
+// batch; a plain transaction runs them at once).
+func (d *Desk) messageAppend(ctx context.Context, tx pgx.Tx, later execer, acct int64, p MessageParams) (Message, error) {
+	if strings.TrimSpace(p.Content) == "" || len(p.Content) > MaxContent {
 		return Message{}, invalid("content must be 1 to %d characters", MaxContent)
 	}
-	typ, delivery := "outgoing", any("pending") // the outbox carries outgoing messages
-	if private {
+	typ, delivery := "outgoing", any(DeliveryPending) // the outbox carries outgoing messages
+	if p.Private {
 		typ, delivery = "note", nil
 	}
-	var token any
-	if by.TokenID != 0 {
-		token = by.TokenID
-	}
+	by := p.By
 	var m Message
 	var inboxID, contactID int64
 	err := tx.QueryRow(ctx, `WITH c AS (
@@ -269,17 +282,17 @@ func (d *Desk) MessageInsert(ctx context.Context, tx pgx.Tx, acct, conversationI
 		INSERT INTO messages (account_id, conversation_id, inbox_id, type, content, private, sender_kind, sender_id, sender_name, token_id, delivery_status, approved_by)
 		SELECT $1, $2, c.inbox_id, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM c
 		RETURNING `+messageColumns+`, inbox_id, (SELECT contact_id FROM c)`,
-		acct, conversationID, typ, content, private, by.Kind, by.UserID, by.Name, token, delivery, nullID(by.ApprovedBy)).
+		acct, p.ConversationID, typ, p.Content, p.Private, by.Kind, by.UserID, by.Name, nullID(by.TokenID), delivery, nullID(by.ApprovedBy)).
 		Scan(&m.ID, &m.ConversationID, &m.Type, &m.Content, &m.Private, &m.Sender.Kind, &m.Sender.ID, &m.Sender.Name,
 			&m.DeliveryStatus, &m.DeliveryError, &m.ApprovedBy, &m.CreatedAt, &inboxID, &contactID)
 	if err != nil {
-		return Message{}, withKind(err, "conversation", conversationID)
+		return Message{}, withKind(err, "conversation", p.ConversationID)
 	}
-	if !private && d.Outbox != nil {
+	if !p.Private && d.Outbox != nil {
 		// The delivery job commits with the message, or neither does.
 		if err := d.Outbox.EnqueueDelivery(ctx, tx, acct, m.ID); err != nil {
 			return Message{}, err
 		}
 	}
-	return m, messageEvent(ctx, tx, acct, m, inboxID, contactID)
+	return m, messageEvent(ctx, later, acct, m, inboxID, contactID)
 }

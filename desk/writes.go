@@ -12,9 +12,10 @@ import (
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
-// The functions here run inside the caller's transaction (the MCP door puts
-// the idempotency claim, the effect and the audit row in one), so they take
-// a pgx.Tx rather than entering the tenant themselves.
+// The functions here run inside the caller's transaction (a unit of work,
+// see unitofwork.go, puts the idempotency claim, the effect and the audit
+// row in one), so they take a pgx.Tx rather than entering the tenant
+// themselves.
 
 // ConversationRead reads a conversation inside tx.
 func ConversationRead(ctx context.Context, tx pgx.Tx, id int64) (Conversation, error) {
@@ -147,7 +148,8 @@ func nonNilStrings(s []string) []string {
 
 // ConversationAssign sets the assignee and/or team. A zero id leaves that
 // side as it is; the assignee must be a member, the team must exist.
-func (d *Desk) ConversationAssign(ctx context.Context, tx pgx.Tx, acct, id, assigneeID, teamID int64) (Conversation, error) {
+func (d *Desk) ConversationAssign(ctx context.Context, tx pgx.Tx, acct int64, a Assignment) (Conversation, error) {
+	id, assigneeID, teamID := a.ConversationID, a.AssigneeID, a.TeamID
 	if assigneeID == 0 && teamID == 0 {
 		return Conversation{}, invalid("give assignee_id, team_id or both")
 	}
@@ -182,18 +184,20 @@ func (d *Desk) ConversationAssign(ctx context.Context, tx pgx.Tx, acct, id, assi
 	return d.updated(ctx, tx, acct, id, changes)
 }
 
-// Escalation hands a conversation from the agent to people.
+// Escalation hands a conversation from the agent to people: it is
+// reopened, assigned to the team (or unassigned from the agent), its
+// priority raised, and a private note records the reason.
 type Escalation struct {
-	Reason   string
-	Priority string // "" raises to at least high
-	TeamID   int64
-	By       Author
+	ConversationID int64
+	Reason         string
+	Priority       string // "" raises to at least high
+	TeamID         int64
+	By             Author
 }
 
-// ConversationEscalate reopens the conversation for people: status open,
-// assigned to the team (or unassigned from the agent), priority raised, and
-// a private note with the reason.
-func (d *Desk) ConversationEscalate(ctx context.Context, tx pgx.Tx, acct, id int64, e Escalation) (Conversation, Message, error) {
+// conversationEscalate runs an Escalation in tx.
+func (d *Desk) conversationEscalate(ctx context.Context, tx pgx.Tx, acct int64, e Escalation) (Conversation, Message, error) {
+	id := e.ConversationID
 	if strings.TrimSpace(e.Reason) == "" || len(e.Reason) > 2000 {
 		return Conversation{}, Message{}, invalid("reason must be 1 to 2000 characters")
 	}
@@ -236,9 +240,11 @@ func (d *Desk) ConversationEscalate(ctx context.Context, tx pgx.Tx, acct, id int
 	return c, note, err
 }
 
-// ConversationStart opens an outbound conversation with one contact in an
-// inbox and writes its first outgoing message.
-func (d *Desk) ConversationStart(ctx context.Context, tx pgx.Tx, acct, inboxID, contactID int64, subject, content string, by Author) (Conversation, Message, error) {
+// conversationStart opens an outbound conversation with one contact in an
+// inbox and writes its first outgoing message (o.NeedsApproval is the
+// caller's to handle).
+func (d *Desk) conversationStart(ctx context.Context, tx pgx.Tx, acct int64, o Outreach) (Conversation, Message, error) {
+	inboxID, contactID, subject, content, by := o.InboxID, o.ContactID, o.Subject, o.Content, o.By
 	if len(subject) > 300 {
 		return Conversation{}, Message{}, invalid("subject is at most 300 characters")
 	}
@@ -323,10 +329,11 @@ func nullable(s *string) any {
 	return *s
 }
 
-// ContactCreate adds a contact, linked to inboxID when given, and records the
-// token that created it (a restricted token may see what it created). A
-// taken email or identifier is ErrConflict.
-func (d *Desk) ContactCreate(ctx context.Context, tx pgx.Tx, acct int64, in ContactInput, inboxID, tokenID int64) (Contact, error) {
+// contactCreate adds a contact, linked to the inbox when given, and
+// records the token that created it (a restricted token may see what it
+// created). A taken email or identifier is ErrConflict.
+func (d *Desk) contactCreate(ctx context.Context, tx pgx.Tx, acct int64, c ContactNew) (Contact, error) {
+	in, inboxID, tokenID := c.Input, c.InboxID, c.By.TokenID
 	if err := in.validate(true); err != nil {
 		return Contact{}, err
 	}
@@ -360,9 +367,10 @@ func (d *Desk) ContactCreate(ctx context.Context, tx pgx.Tx, acct int64, in Cont
 	return ContactRead(ctx, tx, id)
 }
 
-// ContactUpdate changes a contact's fields; custom attributes are merged
+// contactUpdate changes a contact's fields; custom attributes are merged
 // (a null value removes a key).
-func (d *Desk) ContactUpdate(ctx context.Context, tx pgx.Tx, acct, id int64, in ContactInput) (Contact, error) {
+func (d *Desk) contactUpdate(ctx context.Context, tx pgx.Tx, acct int64, c ContactEdit) (Contact, error) {
+	id, in := c.ContactID, c.Input
 	if err := in.validate(false); err != nil {
 		return Contact{}, err
 	}
@@ -406,8 +414,9 @@ func ContactRead(ctx context.Context, tx pgx.Tx, id int64) (Contact, error) {
 	return c, withKind(err, "contact", id)
 }
 
-// ContactNoteCreate adds an internal note to a contact.
-func (d *Desk) ContactNoteCreate(ctx context.Context, tx pgx.Tx, acct, contactID int64, content string, by Author) (ContactNote, error) {
+// contactNoteCreate adds an internal note to a contact.
+func (d *Desk) contactNoteCreate(ctx context.Context, tx pgx.Tx, acct int64, cn ContactNoteNew) (ContactNote, error) {
+	contactID, content, by := cn.ContactID, cn.Content, cn.By
 	if strings.TrimSpace(content) == "" || len(content) > 10000 {
 		return ContactNote{}, invalid("content must be 1 to 10000 characters")
 	}

@@ -9,11 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	mrand "math/rand/v2"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/deskwoot/deskwoot/audit"
@@ -25,13 +23,13 @@ import (
 
 // tool is one MCP tool: its definition, how to load the object it touches
 // (under RLS, before the policy decides), and what it does once allowed:
-// run for reads, write for writes (inside one transaction with the
-// idempotency claim and the audit row).
+// run for reads; for writes, write builds the desk command that desk.Write
+// runs as one unit of work with the idempotency claim and the audit row.
 type tool struct {
 	def    mcpgo.Tool
 	target func(ctx context.Context, c *call) error
 	run    func(ctx context.Context, c *call) (any, error)
-	write  func(ctx context.Context, tx pgx.Tx, c *call) (any, error)
+	write  func(c *call) (desk.Command, error)
 	// keyed tools take a required idempotency_key.
 	keyed bool
 }
@@ -122,7 +120,7 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 			return fail("deny", strings.Join(d.Reasons, "; "))
 		}
 		if t.write != nil {
-			out, err := s.writeTx(ctx, t, c, entry, now)
+			out, err := s.write(ctx, t, c, entry, now)
 			if err != nil {
 				return fail("error", s.message(ctx, err))
 			}
@@ -150,52 +148,25 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 	}
 }
 
-// writeTx runs a write in one transaction with its idempotency claim and
-// its audit row: all of it commits, or none of it.
-func (s *Server) writeTx(ctx context.Context, t tool, c *call, entry audit.Entry, now time.Time) (any, error) {
-	var out any
-	key := ""
+// write runs a write tool as one unit of work in the desk: the
+// idempotency claim, the effect and the audit row commit together, or none
+// of them does (desk.Write).
+func (s *Server) write(ctx context.Context, t tool, c *call, entry audit.Entry, now time.Time) (any, error) {
+	p := desk.WriteParams{AccountID: c.p.AccountID, Audit: entry}
 	if t.keyed {
-		var err error
-		if key, err = argString(c.args, "idempotency_key", 200, true); err != nil {
+		key, err := argString(c.args, "idempotency_key", 200, true)
+		if err != nil {
 			return nil, err
 		}
+		p.Key = &desk.IdempotencyKey{TokenID: c.p.TokenID, Key: key, Tool: t.def.Name,
+			Fingerprint: desk.Fingerprint(t.def.Name, c.args), Expires: now.Add(s.cfg.IdempotencyTTL)}
 	}
-	err := s.cfg.DB.InTenant(ctx, c.p.AccountID, func(tx pgx.Tx) error {
-		if t.keyed {
-			fresh, prior, err := claimKey(ctx, tx, c.p.AccountID, c.p.TokenID, key, t.def.Name, fingerprint(t.def.Name, c.args), now.Add(s.cfg.IdempotencyTTL))
-			if err != nil {
-				return err
-			}
-			if fresh && mrand.IntN(100) == 0 {
-				if err := pruneKeys(ctx, tx, c.p.TokenID); err != nil {
-					return err
-				}
-			}
-			if !fresh {
-				out = prior
-				entry.Decision, entry.Reasons, entry.Target = "allow", []string{"idempotent replay"}, targetIDs(c.target)
-				return audit.Insert(ctx, tx, c.p.AccountID, entry)
-			}
-		}
-		res, err := t.write(ctx, tx, c)
-		if err != nil {
-			return err
-		}
-		out = res
-		if t.keyed {
-			b, err := json.Marshal(res)
-			if err != nil {
-				return err
-			}
-			if err := storeResult(ctx, tx, c.p.TokenID, key, b); err != nil {
-				return err
-			}
-		}
-		entry.Decision, entry.Target = "allow", targetIDs(c.target)
-		return audit.Insert(ctx, tx, c.p.AccountID, entry)
-	})
-	return out, err
+	cmd, err := t.write(c)
+	if err != nil {
+		return nil, err
+	}
+	p.Audit.Target = targetIDs(c.target)
+	return s.cfg.Desk.Write(ctx, p, cmd)
 }
 
 func (s *Server) record(ctx context.Context, acct int64, e audit.Entry) {

@@ -4,47 +4,28 @@ import (
 	"context"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/deskwoot/deskwoot/desk"
 )
 
-// Output shapes of the write tools.
+// DefaultIdempotencyTTL is how long a key remembers its first result.
+const DefaultIdempotencyTTL = desk.DefaultIdempotencyTTL
+
+// Output shapes of the write tools: the results of the desk's commands
+// (what a replay returns too), and the drafts list.
 type (
-	replyOut struct {
-		Message         *desk.Message `json:"message,omitempty"`
-		Draft           *desk.Draft   `json:"draft,omitempty"`
-		PendingApproval bool          `json:"pending_approval"`
-	}
-	messageOut struct {
-		Message desk.Message `json:"message"`
-	}
-	draftOut struct {
-		Draft desk.Draft `json:"draft"`
-	}
-	draftsOut struct {
+	replyOut        = desk.ReplyResult
+	messageOut      = desk.MessageResult
+	draftOut        = desk.DraftResult
+	conversationOut = desk.ConversationResult
+	escalateOut     = desk.EscalationResult
+	contactOut      = desk.ContactResult
+	contactNoteOut  = desk.ContactNoteResult
+	startOut        = desk.OutreachResult
+	draftsOut       struct {
 		Drafts     []desk.Draft `json:"drafts"`
 		NextCursor *string      `json:"next_cursor"`
-	}
-	conversationOut struct {
-		Conversation desk.Conversation `json:"conversation"`
-	}
-	escalateOut struct {
-		Conversation desk.Conversation `json:"conversation"`
-		Note         desk.Message      `json:"note"`
-	}
-	contactOut struct {
-		Contact desk.Contact `json:"contact"`
-	}
-	contactNoteOut struct {
-		Note desk.ContactNote `json:"note"`
-	}
-	startOut struct {
-		Conversation    *desk.Conversation `json:"conversation,omitempty"`
-		Message         *desk.Message      `json:"message,omitempty"`
-		Draft           *desk.Draft        `json:"draft,omitempty"`
-		PendingApproval bool               `json:"pending_approval"`
 	}
 )
 
@@ -189,41 +170,23 @@ func (s *Server) startTarget(ctx context.Context, c *call) error {
 	return s.optionalInbox(ctx, c)
 }
 
-func (s *Server) reply(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+func (s *Server) reply(c *call) (desk.Command, error) {
 	content, err := argString(c.args, "content", desk.MaxContent, true)
-	if err != nil {
-		return nil, err
-	}
-	if c.decision.DraftOnly {
-		d, err := s.cfg.Desk.DraftCreate(ctx, tx, c.p.AccountID, desk.DraftInput{Kind: "reply", ConversationID: c.target.ConversationID,
-			Content: content, TokenID: c.p.TokenID, CreatedBy: c.p.ServiceUserID})
-		return replyOut{Draft: &d, PendingApproval: true}, err
-	}
-	m, err := s.cfg.Desk.MessageInsert(ctx, tx, c.p.AccountID, c.target.ConversationID, content, false, c.author())
-	return replyOut{Message: &m}, err
+	return desk.Reply{ConversationID: c.target.ConversationID, Content: content, By: c.author(), NeedsApproval: c.decision.DraftOnly}, err
 }
 
-func (s *Server) note(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+func (s *Server) note(c *call) (desk.Command, error) {
 	content, err := argString(c.args, "content", desk.MaxContent, true)
-	if err != nil {
-		return nil, err
-	}
-	m, err := s.cfg.Desk.MessageInsert(ctx, tx, c.p.AccountID, c.target.ConversationID, content, true, c.author())
-	return messageOut{Message: m}, err
+	return desk.Note{ConversationID: c.target.ConversationID, Content: content, By: c.author()}, err
 }
 
-func (s *Server) draft(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+func (s *Server) draft(c *call) (desk.Command, error) {
 	content, err := argString(c.args, "content", desk.MaxContent, true)
 	if err != nil {
 		return nil, err
 	}
 	rationale, err := argString(c.args, "rationale", 2000, false)
-	if err != nil {
-		return nil, err
-	}
-	d, err := s.cfg.Desk.DraftCreate(ctx, tx, c.p.AccountID, desk.DraftInput{Kind: "reply", ConversationID: c.target.ConversationID,
-		Content: content, Rationale: rationale, TokenID: c.p.TokenID, CreatedBy: c.p.ServiceUserID})
-	return draftOut{Draft: d}, err
+	return desk.DraftReply{ConversationID: c.target.ConversationID, Content: content, Rationale: rationale, By: c.author()}, err
 }
 
 func (s *Server) listDrafts(ctx context.Context, c *call) (any, error) {
@@ -239,7 +202,7 @@ func (s *Server) listDrafts(ctx context.Context, c *call) (any, error) {
 	return draftsOut{Drafts: ds, NextCursor: next}, err
 }
 
-func (s *Server) updateConversation(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+func (s *Server) updateConversation(c *call) (desk.Command, error) {
 	var p desk.ConversationPatch
 	for name, dst := range map[string]**string{"status": &p.Status, "priority": &p.Priority} {
 		v, err := argString(c.args, name, 20, false)
@@ -263,25 +226,20 @@ func (s *Server) updateConversation(ctx context.Context, tx pgx.Tx, c *call) (an
 	if p.SnoozedUntil, err = argTime(c.args, "snoozed_until"); err != nil {
 		return nil, err
 	}
-	conv, err := s.cfg.Desk.ConversationUpdate(ctx, tx, c.p.AccountID, c.target.ConversationID, p, s.cfg.Now())
-	return conversationOut{Conversation: conv}, err
+	return desk.ConversationEdit{ConversationID: c.target.ConversationID, Patch: p, Now: s.cfg.Now()}, nil
 }
 
-func (s *Server) assign(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+func (s *Server) assign(c *call) (desk.Command, error) {
 	assignee, err := argID(c.args, "assignee_id", false)
 	if err != nil {
 		return nil, err
 	}
 	team, err := argID(c.args, "team_id", false)
-	if err != nil {
-		return nil, err
-	}
-	conv, err := s.cfg.Desk.ConversationAssign(ctx, tx, c.p.AccountID, c.target.ConversationID, assignee, team)
-	return conversationOut{Conversation: conv}, err
+	return desk.Assignment{ConversationID: c.target.ConversationID, AssigneeID: assignee, TeamID: team}, err
 }
 
-func (s *Server) escalate(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
-	e := desk.Escalation{By: c.author()}
+func (s *Server) escalate(c *call) (desk.Command, error) {
+	e := desk.Escalation{ConversationID: c.target.ConversationID, By: c.author()}
 	var err error
 	if e.Reason, err = argString(c.args, "reason", 2000, true); err != nil {
 		return nil, err
@@ -289,11 +247,8 @@ func (s *Server) escalate(ctx context.Context, tx pgx.Tx, c *call) (any, error) 
 	if e.Priority, err = argString(c.args, "priority", 20, false); err != nil {
 		return nil, err
 	}
-	if e.TeamID, err = argID(c.args, "team_id", false); err != nil {
-		return nil, err
-	}
-	conv, note, err := s.cfg.Desk.ConversationEscalate(ctx, tx, c.p.AccountID, c.target.ConversationID, e)
-	return escalateOut{Conversation: conv, Note: note}, err
+	e.TeamID, err = argID(c.args, "team_id", false)
+	return e, err
 }
 
 func contactInput(args map[string]any, withIdentifier bool) (desk.ContactInput, error) {
@@ -317,51 +272,29 @@ func contactInput(args map[string]any, withIdentifier bool) (desk.ContactInput, 
 	return in, err
 }
 
-func (s *Server) createContact(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+func (s *Server) createContact(c *call) (desk.Command, error) {
 	in, err := contactInput(c.args, true)
-	if err != nil {
-		return nil, err
-	}
-	ct, err := s.cfg.Desk.ContactCreate(ctx, tx, c.p.AccountID, in, c.target.InboxID, c.p.TokenID)
-	c.target.ContactID = ct.ID
-	return contactOut{Contact: ct}, err
+	return desk.ContactNew{Input: in, InboxID: c.target.InboxID, By: c.author()}, err
 }
 
-func (s *Server) updateContact(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+func (s *Server) updateContact(c *call) (desk.Command, error) {
 	in, err := contactInput(c.args, false)
-	if err != nil {
-		return nil, err
-	}
-	ct, err := s.cfg.Desk.ContactUpdate(ctx, tx, c.p.AccountID, c.target.ContactID, in)
-	return contactOut{Contact: ct}, err
+	return desk.ContactEdit{ContactID: c.target.ContactID, Input: in}, err
 }
 
-func (s *Server) contactNote(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+func (s *Server) contactNote(c *call) (desk.Command, error) {
 	content, err := argString(c.args, "content", 10000, true)
-	if err != nil {
-		return nil, err
-	}
-	n, err := s.cfg.Desk.ContactNoteCreate(ctx, tx, c.p.AccountID, c.target.ContactID, content, c.author())
-	return contactNoteOut{Note: n}, err
+	return desk.ContactNoteNew{ContactID: c.target.ContactID, Content: content, By: c.author()}, err
 }
 
-func (s *Server) startConversation(ctx context.Context, tx pgx.Tx, c *call) (any, error) {
+func (s *Server) startConversation(c *call) (desk.Command, error) {
 	content, err := argString(c.args, "content", desk.MaxContent, true)
 	if err != nil {
 		return nil, err
 	}
 	subject, err := argString(c.args, "subject", 300, false)
-	if err != nil {
-		return nil, err
-	}
-	if c.decision.DraftOnly {
-		d, err := s.cfg.Desk.DraftCreate(ctx, tx, c.p.AccountID, desk.DraftInput{Kind: "start", InboxID: c.target.InboxID,
-			ContactID: c.target.ContactID, Subject: subject, Content: content, TokenID: c.p.TokenID, CreatedBy: c.p.ServiceUserID})
-		return startOut{Draft: &d, PendingApproval: true}, err
-	}
-	conv, m, err := s.cfg.Desk.ConversationStart(ctx, tx, c.p.AccountID, c.target.InboxID, c.target.ContactID, subject, content, c.author())
-	c.target.ConversationID = conv.ID
-	return startOut{Conversation: &conv, Message: &m}, err
+	return desk.Outreach{InboxID: c.target.InboxID, ContactID: c.target.ContactID, Subject: subject, Content: content,
+		By: c.author(), NeedsApproval: c.decision.DraftOnly}, err
 }
 
 // argStrings reads an optional array of short strings.

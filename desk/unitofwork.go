@@ -1,0 +1,195 @@
+package desk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/fault"
+)
+
+// One unit of work for every write a door makes on behalf of an agent or a
+// person: the idempotency claim, the effect with its events and outbox
+// jobs, and the audit row that records it commit in one transaction, or
+// none of them does. The doors decode and authorize, then call Write (the
+// MCP door) or a person's write such as PersonMessage (REST and the
+// console), which run here; no door holds a transaction or SQL.
+//
+// Round trips are what a write costs (issue 12), so a unit sends the
+// statements whose answers nobody reads (events, the idempotency result,
+// the audit row, River's wake-up) together, in one batch just before
+// COMMIT, and the claim and its look-up of a prior result in another.
+
+// DefaultIdempotencyTTL is how long a key remembers its first result.
+const DefaultIdempotencyTTL = 24 * time.Hour
+
+// IdempotencyKey makes a write happen at most once per token and key.
+type IdempotencyKey struct {
+	TokenID int64
+	Key     string
+	// Tool and Fingerprint (see Fingerprint) identify the action and its
+	// arguments: the same key with any other action is a conflict.
+	Tool        string
+	Fingerprint string
+	// Expires is when the key is forgotten and may act again.
+	Expires time.Time
+}
+
+// WriteParams says whose write it is, under which idempotency key, and the
+// audit row that records it.
+type WriteParams struct {
+	AccountID int64
+	// Key, when set, makes the write idempotent: a repeat with the same key
+	// and arguments returns the first result, acts no more, and is audited
+	// as an "idempotent replay"; with other arguments it is a conflict.
+	Key *IdempotencyKey
+	// Audit records the write. Write sets the decision to allow when empty,
+	// and adds the ids of what the write created (a contact, a
+	// conversation) to its target.
+	Audit audit.Entry
+}
+
+// Command is one write of the desk (Reply, Note, ContactNew…). Doors build
+// commands from their decoded input; only Write runs them.
+type Command interface {
+	run(ctx context.Context, u *unit) (any, error)
+}
+
+// Write runs cmd as one unit of work (see the top of this file) and
+// returns its result: a value of the command's result type, or on an
+// idempotent replay the first result's JSON as it was stored
+// (json.RawMessage).
+func (d *Desk) Write(ctx context.Context, p WriteParams, cmd Command) (any, error) {
+	return d.unitOfWork(ctx, p, cmd.run)
+}
+
+// unit is a write in progress: its transaction, the statements held back
+// for the final batch, and its audit row.
+type unit struct {
+	d     *Desk
+	tx    pgx.Tx
+	acct  int64
+	audit *audit.Entry
+	tail  pgx.Batch
+}
+
+// Exec holds a statement whose answer nobody reads (an event, River's
+// notification) for the unit's final batch, where it runs before the
+// audit row and COMMIT. Its error, if any, rolls the whole unit back.
+func (u *unit) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	u.tail.Queue(sql, args...)
+	return pgconn.CommandTag{}, nil
+}
+
+// created adds the id of something the write created to its audit target.
+func (u *unit) created(name string, id int64) {
+	u.audit.Target[name] = id
+}
+
+// unitOfWork runs effect inside one tenant transaction with the claim of
+// p.Key before it and the audit row after it.
+func (d *Desk) unitOfWork(ctx context.Context, p WriteParams, effect func(ctx context.Context, u *unit) (any, error)) (any, error) {
+	entry := p.Audit
+	entry.Target = maps.Clone(entry.Target)
+	if entry.Target == nil {
+		entry.Target = map[string]int64{}
+	}
+	if entry.Decision == "" {
+		entry.Decision = "allow"
+	}
+	var out any
+	err := d.DB.InTenant(ctx, p.AccountID, func(tx pgx.Tx) error {
+		u := &unit{d: d, tx: tx, acct: p.AccountID, audit: &entry}
+		if k := p.Key; k != nil {
+			prior, fresh, err := u.claim(ctx, *k)
+			if err != nil {
+				return err
+			}
+			if !fresh {
+				out = prior
+				entry.Reasons = []string{"idempotent replay"}
+				return u.finish(ctx)
+			}
+		}
+		res, err := effect(ctx, u)
+		if err != nil {
+			return err
+		}
+		out = res
+		if k := p.Key; k != nil {
+			b, err := json.Marshal(res)
+			if err != nil {
+				return err
+			}
+			u.tail.Queue(`UPDATE idempotency_keys SET result = $3 WHERE token_id = $1 AND key = $2`, k.TokenID, k.Key, b)
+		}
+		return u.finish(ctx)
+	})
+	return out, err
+}
+
+// finish sends the held statements and the audit row in one round trip.
+func (u *unit) finish(ctx context.Context) error {
+	audit.Queue(&u.tail, u.acct, *u.audit)
+	return u.tx.SendBatch(ctx, &u.tail).Close()
+}
+
+// claim claims an idempotency key. fresh means this call owns the key and
+// performs the effect. Otherwise the key was used before: prior is its
+// first result, or a conflict when the action or arguments differ. The
+// primary key decides between concurrent callers: a second INSERT waits
+// for the first transaction and then finds its row (the look-up, a
+// statement of its own, reads it committed), so exactly one effect
+// happens. An expired key is taken over. The claim and the look-up travel
+// in one round trip; now and then a fresh claim also prunes the token's
+// expired keys, in the unit's final batch.
+func (u *unit) claim(ctx context.Context, k IdempotencyKey) (prior json.RawMessage, fresh bool, err error) {
+	var usedTool, usedFP string
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO idempotency_keys (account_id, token_id, key, tool, fingerprint, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (account_id, token_id, key) DO UPDATE
+			SET tool = excluded.tool, fingerprint = excluded.fingerprint, result = NULL, created_at = now(), expires_at = excluded.expires_at
+			WHERE idempotency_keys.expires_at < now()
+		RETURNING true`, u.acct, k.TokenID, k.Key, k.Tool, k.Fingerprint, k.Expires).QueryRow(func(r pgx.Row) error {
+		err := r.Scan(&fresh)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	b.Queue(`SELECT tool, fingerprint, result FROM idempotency_keys WHERE token_id = $1 AND key = $2`, k.TokenID, k.Key).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&usedTool, &usedFP, &prior) })
+	if err := u.tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, false, err
+	}
+	if fresh {
+		if rand.IntN(100) == 0 {
+			u.tail.Queue(`DELETE FROM idempotency_keys WHERE token_id = $1 AND expires_at < now()`, k.TokenID)
+		}
+		return nil, true, nil
+	}
+	if usedTool != k.Tool || usedFP != k.Fingerprint {
+		return nil, false, fault.Conflictf("idempotency_key", "idempotency_key %q was already used with other arguments (tool %s); send a new key for a new action", k.Key, usedTool)
+	}
+	return prior, false, nil
+}
+
+// Fingerprint identifies a call's tool and arguments, without the
+// idempotency key itself.
+func Fingerprint(tool string, args map[string]any) string {
+	rest := make(map[string]any, len(args))
+	for k, v := range args {
+		if k != "idempotency_key" {
+			rest[k] = v
+		}
+	}
+	return audit.DigestArgs([]any{tool, rest}) // Go sorts map keys: canonical
+}
