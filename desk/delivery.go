@@ -10,7 +10,9 @@ import (
 )
 
 // DeliveryQueue enqueues the delivery of an outgoing message inside the
-// transaction that stores it (the outbox; see package outbox).
+// transaction that stores it (the outbox; see package outbox). Inside a
+// unit of work, statements it sends with tx.Exec are held for the unit's
+// final batch (see outboxTx): Exec only what needs no answer.
 type DeliveryQueue interface {
 	EnqueueDelivery(ctx context.Context, tx pgx.Tx, accountID, messageID int64) error
 }

@@ -290,7 +290,7 @@ func (d *Desk) messageAppend(ctx context.Context, tx pgx.Tx, later execer, acct 
 	}
 	if !p.Private && d.Outbox != nil {
 		// The delivery job commits with the message, or neither does.
-		if err := d.Outbox.EnqueueDelivery(ctx, tx, acct, m.ID); err != nil {
+		if err := d.Outbox.EnqueueDelivery(ctx, outboxTx(tx, later), acct, m.ID); err != nil {
 			return Message{}, err
 		}
 	}

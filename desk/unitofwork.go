@@ -88,6 +88,29 @@ func (u *unit) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandT
 	return pgconn.CommandTag{}, nil
 }
 
+// heldExecs is a unit's transaction as the outbox sees it: queries run at
+// once, and Exec statements (River's NOTIFY that wakes the workers, whose
+// command tag River ignores) wait for the unit's final batch, which saves
+// a reply a round trip.
+type heldExecs struct {
+	pgx.Tx
+	u *unit
+}
+
+func (h heldExecs) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return h.u.Exec(ctx, sql, args...)
+}
+
+// outboxTx is the transaction to enqueue deliveries in: tx itself, or
+// within a unit of work (later is the unit) one whose Exec statements the
+// unit holds back.
+func outboxTx(tx pgx.Tx, later execer) pgx.Tx {
+	if u, ok := later.(*unit); ok {
+		return heldExecs{Tx: tx, u: u}
+	}
+	return tx
+}
+
 // created adds the id of something the write created to its audit target.
 func (u *unit) created(name string, id int64) {
 	u.audit.Target[name] = id
