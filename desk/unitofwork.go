@@ -22,10 +22,12 @@ import (
 // MCP door) or a person's write such as PersonMessage (REST and the
 // console), which run here; no door holds a transaction or SQL.
 //
-// Round trips are what a write costs (issue 12), so a unit sends the
-// statements whose answers nobody reads (events, the idempotency result,
-// the audit row, River's wake-up) together, in one batch just before
-// COMMIT, and the claim and its look-up of a prior result in another.
+// Round trips are what a write costs (issue 12). A unit's transaction
+// (tenancy.Unit) begins in the round trip that claims the idempotency key
+// and looks up a prior result, and commits in the round trip that carries
+// the statements whose answers nobody reads: events, the idempotency
+// result, the audit row, River's wake-up. Only statements whose answers
+// the effect needs travel on their own.
 
 // DefaultIdempotencyTTL is how long a key remembers its first result.
 const DefaultIdempotencyTTL = 24 * time.Hour
@@ -127,82 +129,91 @@ func (d *Desk) unitOfWork(ctx context.Context, p WriteParams, effect func(ctx co
 	if entry.Decision == "" {
 		entry.Decision = "allow"
 	}
+	u := &unit{d: d, acct: p.AccountID, audit: &entry}
+	var first *pgx.Batch
+	var c *claim
+	if p.Key != nil {
+		first, c = &pgx.Batch{}, &claim{key: *p.Key}
+		c.queue(first, p.AccountID)
+	}
 	var out any
-	err := d.DB.InTenant(ctx, p.AccountID, func(tx pgx.Tx) error {
-		u := &unit{d: d, tx: tx, acct: p.AccountID, audit: &entry}
-		if k := p.Key; k != nil {
-			prior, fresh, err := u.claim(ctx, *k)
-			if err != nil {
-				return err
+	err := d.DB.Unit(ctx, p.AccountID, first, func(tx pgx.Tx) (*pgx.Batch, error) {
+		u.tx = tx
+		if c != nil {
+			if err := c.check(); err != nil {
+				return nil, err
 			}
-			if !fresh {
-				out = prior
+			if !c.fresh {
+				out = c.prior
 				entry.Reasons = []string{"idempotent replay"}
-				return u.finish(ctx)
+				return u.finish(), nil
+			}
+			if rand.IntN(100) == 0 { // now and then, so the table stays as small as the window
+				u.tail.Queue(`DELETE FROM idempotency_keys WHERE token_id = $1 AND expires_at < now()`, c.key.TokenID)
 			}
 		}
 		res, err := effect(ctx, u)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		out = res
-		if k := p.Key; k != nil {
+		if c != nil {
 			b, err := json.Marshal(res)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			u.tail.Queue(`UPDATE idempotency_keys SET result = $3 WHERE token_id = $1 AND key = $2`, k.TokenID, k.Key, b)
+			u.tail.Queue(`UPDATE idempotency_keys SET result = $3 WHERE token_id = $1 AND key = $2`, c.key.TokenID, c.key.Key, b)
 		}
-		return u.finish(ctx)
+		return u.finish(), nil
 	})
 	return out, err
 }
 
-// finish sends the held statements and the audit row in one round trip.
-func (u *unit) finish(ctx context.Context) error {
+// finish adds the audit row to the statements held for COMMIT.
+func (u *unit) finish() *pgx.Batch {
 	audit.Queue(&u.tail, u.acct, *u.audit)
-	return u.tx.SendBatch(ctx, &u.tail).Close()
+	return &u.tail
 }
 
-// claim claims an idempotency key. fresh means this call owns the key and
-// performs the effect. Otherwise the key was used before: prior is its
-// first result, or a conflict when the action or arguments differ. The
-// primary key decides between concurrent callers: a second INSERT waits
-// for the first transaction and then finds its row (the look-up, a
-// statement of its own, reads it committed), so exactly one effect
-// happens. An expired key is taken over. The claim and the look-up travel
-// in one round trip; now and then a fresh claim also prunes the token's
-// expired keys, in the unit's final batch.
-func (u *unit) claim(ctx context.Context, k IdempotencyKey) (prior json.RawMessage, fresh bool, err error) {
-	var usedTool, usedFP string
-	b := &pgx.Batch{}
+// claim is the claim of an idempotency key. fresh means this call owns
+// the key and performs the effect. Otherwise the key was used before:
+// prior is its first result, or check reports a conflict when the action
+// or arguments differ. The primary key decides between concurrent callers:
+// a second INSERT waits for the first transaction and then finds its row
+// (the look-up, a statement of its own, reads it committed), so exactly
+// one effect happens. An expired key is taken over. The claim and the
+// look-up ride in the round trip that begins the unit's transaction.
+type claim struct {
+	key              IdempotencyKey
+	fresh            bool
+	prior            json.RawMessage
+	usedTool, usedFP string
+}
+
+func (c *claim) queue(b *pgx.Batch, acct int64) {
+	k := c.key
 	b.Queue(`INSERT INTO idempotency_keys (account_id, token_id, key, tool, fingerprint, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (account_id, token_id, key) DO UPDATE
 			SET tool = excluded.tool, fingerprint = excluded.fingerprint, result = NULL, created_at = now(), expires_at = excluded.expires_at
 			WHERE idempotency_keys.expires_at < now()
-		RETURNING true`, u.acct, k.TokenID, k.Key, k.Tool, k.Fingerprint, k.Expires).QueryRow(func(r pgx.Row) error {
-		err := r.Scan(&fresh)
+		RETURNING true`, acct, k.TokenID, k.Key, k.Tool, k.Fingerprint, k.Expires).QueryRow(func(r pgx.Row) error {
+		err := r.Scan(&c.fresh)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
 		return err
 	})
 	b.Queue(`SELECT tool, fingerprint, result FROM idempotency_keys WHERE token_id = $1 AND key = $2`, k.TokenID, k.Key).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&usedTool, &usedFP, &prior) })
-	if err := u.tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, false, err
+		QueryRow(func(r pgx.Row) error { return r.Scan(&c.usedTool, &c.usedFP, &c.prior) })
+}
+
+// check is the conflict of a key used before with another action.
+func (c *claim) check() error {
+	if !c.fresh && (c.usedTool != c.key.Tool || c.usedFP != c.key.Fingerprint) {
+		return fault.Conflictf("idempotency_key", "idempotency_key %q was already used with other arguments (tool %s); send a new key for a new action", c.key.Key, c.usedTool)
 	}
-	if fresh {
-		if rand.IntN(100) == 0 {
-			u.tail.Queue(`DELETE FROM idempotency_keys WHERE token_id = $1 AND expires_at < now()`, k.TokenID)
-		}
-		return nil, true, nil
-	}
-	if usedTool != k.Tool || usedFP != k.Fingerprint {
-		return nil, false, fault.Conflictf("idempotency_key", "idempotency_key %q was already used with other arguments (tool %s); send a new key for a new action", k.Key, usedTool)
-	}
-	return prior, false, nil
+	return nil
 }
 
 // Fingerprint identifies a call's tool and arguments, without the
