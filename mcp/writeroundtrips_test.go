@@ -1,0 +1,55 @@
+package mcp_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/server"
+)
+
+// TestReplyRoundTrips pins how many round trips to PostgreSQL a
+// reply_to_conversation costs once the token is known (tenancy.Guard), from
+// its target to the commit of the message, its event, its delivery job, the
+// idempotency record and the audit row (one unit of work, desk.Write), and
+// what a replay of it costs. A change that adds a round trip fails here.
+//
+// Before the unit of work a reply took 9 or 10: the target; then BEGIN,
+// the claim, the message, the delivery job, River's NOTIFY (which River
+// sends at most so often per queue), the event, the stored result, the
+// audit row and COMMIT, each on its own; a replay 6.
+// Now: the target (with the token's re-check); BEGIN with the claim and its
+// look-up; the message; the delivery job; everything else with COMMIT.
+func TestReplyRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	app, err := server.Build(ctx, server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: "http://127.0.0.1", AllowPrivateWebhooks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.DB.Close()
+	srv := httptest.NewServer(app.Handler)
+	defer srv.Close()
+	url := srv.URL + "/api/mcp"
+	w := newWorld(t)
+	token := w.token(t, allScopes, nil)
+	reply := func(key string) int64 {
+		t.Helper()
+		before := app.DB.RoundTrips()
+		if text, isErr, _ := callTool(t, url, token, "reply_to_conversation", map[string]any{
+			"conversation_id": w.conv1, "content": "We are on it.", "idempotency_key": key}); isErr {
+			t.Fatal(text)
+		}
+		return app.DB.RoundTrips() - before
+	}
+	for i := range 4 { // authenticate the token, prepare the statements
+		reply(fmt.Sprint("warm-", i))
+	}
+	if got := reply("measured"); got != 5 {
+		t.Errorf("a reply took %d round trips, want 5", got)
+	}
+	if got := reply("measured"); got != 3 {
+		t.Errorf("its replay took %d round trips, want 3", got)
+	}
+}
