@@ -2,12 +2,9 @@ package mcp_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 
-	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
-	"github.com/deskwoot/deskwoot/server"
 )
 
 // TestReadRoundTrips pins how many round trips to PostgreSQL a read costs
@@ -19,14 +16,7 @@ import (
 // other test's queries are counted.
 func TestReadRoundTrips(t *testing.T) {
 	ctx := context.Background()
-	app, err := server.Build(ctx, server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: "http://127.0.0.1", AllowPrivateWebhooks: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.DB.Close()
-	srv := httptest.NewServer(app.Handler)
-	defer srv.Close()
-	url := srv.URL + "/api/mcp"
+	app, url := countedServer(t)
 	w := newWorld(t)
 	token := w.token(t, allScopes, nil)
 

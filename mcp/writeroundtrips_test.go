@@ -23,15 +23,7 @@ import (
 // Now: the target (with the token's re-check); BEGIN with the claim and its
 // look-up; the message; the delivery job; everything else with COMMIT.
 func TestReplyRoundTrips(t *testing.T) {
-	ctx := context.Background()
-	app, err := server.Build(ctx, server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: "http://127.0.0.1", AllowPrivateWebhooks: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.DB.Close()
-	srv := httptest.NewServer(app.Handler)
-	defer srv.Close()
-	url := srv.URL + "/api/mcp"
+	app, url := countedServer(t)
 	w := newWorld(t)
 	token := w.token(t, allScopes, nil)
 	reply := func(key string) int64 {
@@ -52,4 +44,18 @@ func TestReplyRoundTrips(t *testing.T) {
 	if got := reply("measured"); got != 3 {
 		t.Errorf("its replay took %d round trips, want 3", got)
 	}
+}
+
+// countedServer is a server of the test's own, so that no other test's
+// queries are counted in its app.DB.RoundTrips, and its MCP URL.
+func countedServer(t *testing.T) (*server.App, string) {
+	t.Helper()
+	app, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: "http://127.0.0.1", AllowPrivateWebhooks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.DB.Close)
+	srv := httptest.NewServer(app.Handler)
+	t.Cleanup(srv.Close)
+	return app, srv.URL + "/api/mcp"
 }
