@@ -37,6 +37,11 @@ type Config struct {
 	Addr           string
 	PublicURL      string
 	AllowedHosts   []string
+
+	// DBMaxConns bounds the PostgreSQL pool (DESKWOOT_DB_MAX_CONNS); 0 takes
+	// the URL's pool_max_conns, else tenancy.DefaultMaxConns.
+	DBMaxConns int
+
 	// EventRetention and IdempotencyTTL take their defaults when zero.
 	EventRetention time.Duration
 	IdempotencyTTL time.Duration
@@ -162,7 +167,7 @@ func CheckRole(ctx context.Context, db *tenancy.DB) error {
 
 // Build opens the database and assembles the handler.
 func Build(ctx context.Context, cfg Config) (*App, error) {
-	db, err := tenancy.Open(ctx, cfg.AppDatabaseURL)
+	db, err := tenancy.OpenPool(ctx, cfg.AppDatabaseURL, cfg.DBMaxConns)
 	if err != nil {
 		return nil, err
 	}

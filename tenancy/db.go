@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,8 +49,20 @@ type DB struct {
 	trips *roundTrips // set by Open
 }
 
-// Open connects a pool. The caller closes it with Close.
-func Open(ctx context.Context, url string) (*DB, error) {
+// DefaultMaxConns is the pool's size when neither the URL
+// (pool_max_conns) nor the caller sets one: four connections per processor
+// the process may use, at least four. A request spends most of its life
+// waiting on round trips, so pgx's own default of one per processor
+// leaves the processors idle under concurrent load. The database's own
+// limit (max_connections, about 100 by default) bounds replicas × this.
+func DefaultMaxConns() int { return max(4, 4*runtime.GOMAXPROCS(0)) }
+
+// Open connects a pool of the default size. The caller closes it with Close.
+func Open(ctx context.Context, url string) (*DB, error) { return OpenPool(ctx, url, 0) }
+
+// OpenPool connects a pool of at most maxConns connections. With 0 the
+// URL's pool_max_conns decides, else DefaultMaxConns.
+func OpenPool(ctx context.Context, url string, maxConns int) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
@@ -61,6 +74,13 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if cfg.ConnConfig.Tracer == nil {
 		cfg.ConnConfig.Tracer = trips
 	}
+	switch {
+	case maxConns > 0:
+		cfg.MaxConns = int32(maxConns)
+	case !strings.Contains(url, "pool_max_conns"):
+		cfg.MaxConns = int32(DefaultMaxConns())
+	}
+	cfg.MinConns = min(cfg.MinConns, cfg.MaxConns)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err

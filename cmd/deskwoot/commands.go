@@ -96,6 +96,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	hosts := fs.String("allowed-hosts", env("DESKWOOT_ALLOWED_HOSTS", ""), "extra allowed Host names for /api/mcp, comma separated (DESKWOOT_ALLOWED_HOSTS)")
 	allowPrivate := fs.Bool("webhook-allow-private", env("DESKWOOT_WEBHOOK_ALLOW_PRIVATE", "") == "true", "let api inbox webhooks reach loopback and private addresses (DESKWOOT_WEBHOOK_ALLOW_PRIVATE=true)")
 	oauthLoopback := fs.Bool("oauth-allow-loopback-metadata", env("DESKWOOT_OAUTH_ALLOW_LOOPBACK_METADATA", "") == "true", "let OAuth client ID metadata documents be fetched from http loopback URLs, for tests and local clients (DESKWOOT_OAUTH_ALLOW_LOOPBACK_METADATA=true)")
+	maxConns := fs.String("db-max-conns", env("DESKWOOT_DB_MAX_CONNS", "0"), "most PostgreSQL connections this replica opens; 0 means the URL's pool_max_conns, else 4 per CPU, at least 4 (DESKWOOT_DB_MAX_CONNS)")
 	smtpAddr := fs.String("smtp-addr", env("DESKWOOT_SMTP_ADDR", ""), "inbound mail listener address, e.g. :2525; off when empty (DESKWOOT_SMTP_ADDR)")
 	inbound := addInboundFlags(fs, "")
 	edge := addEdgeFlags(fs)
@@ -110,8 +111,12 @@ func serveCmd(ctx context.Context, args []string) error {
 	if *public == "" {
 		*public = "http://" + *addr
 	}
+	conns, err := strconv.Atoi(*maxConns)
+	if err != nil || conns < 0 || conns > 10000 {
+		return fmt.Errorf("serve: DESKWOOT_DB_MAX_CONNS must be a whole number from 0 (the default) to 10000, not %q", *maxConns)
+	}
 	mcp.Version = version
-	cfg := server.Config{AppDatabaseURL: *dbURL, Addr: *addr, PublicURL: *public, AllowedHosts: server.SplitHosts(*hosts), SMTPAddr: *smtpAddr, AllowPrivateWebhooks: *allowPrivate,
+	cfg := server.Config{AppDatabaseURL: *dbURL, DBMaxConns: conns, Addr: *addr, PublicURL: *public, AllowedHosts: server.SplitHosts(*hosts), SMTPAddr: *smtpAddr, AllowPrivateWebhooks: *allowPrivate,
 		OAuthAllowLoopbackMetadata: *oauthLoopback}
 	if err := stripeFlags.apply(&cfg); err != nil {
 		return err
