@@ -145,10 +145,22 @@ func (h *EventHub) wakeAll() {
 	h.mu.Unlock()
 }
 
+// Re-check intervals of a waiting poll. Without a working listener it
+// polls every pollRecheck. With one, a commit wakes it, so it only
+// re-checks every listenRecheck (plus jitter, so a thousand waiting
+// pollers do not poll in step) in case a notification was lost on a
+// connection that died silently: a thousand long-polls polling every second
+// kept the pool busy and their goroutines' stacks grown for nothing.
+const (
+	pollRecheck   = time.Second
+	listenRecheck = 10 * time.Second
+)
+
 // EventPollWait is EventPoll that, when nothing is there yet, waits up to
-// wait for the account's next event. It re-checks shortly after each wake
-// (an event commits below the horizon only once older transactions end)
-// and every second in any case.
+// wait for the account's next event. After a wake it polls again at once
+// and then in growing steps while the event waits for older transactions
+// to finish (an event is released only below the horizon); it holds no
+// database connection while it waits.
 func (d *Desk) EventPollWait(ctx context.Context, acct int64, q EventQuery, wait time.Duration, now func() time.Time) (EventPage, error) {
 	deadline := time.Now().Add(wait)
 	polled := false
@@ -163,6 +175,8 @@ func (d *Desk) EventPollWait(ctx context.Context, acct int64, q EventQuery, wait
 		polled = polled || err == nil
 		return page, err
 	}
+	// step is the next re-check; 0 while nothing woke the poll.
+	var step time.Duration
 	for {
 		var ch <-chan struct{}
 		stop := func() {}
@@ -175,7 +189,15 @@ func (d *Desk) EventPollWait(ctx context.Context, acct int64, q EventQuery, wait
 			return page, err
 		}
 		q.Cursor, q.Backfill = page.NextCursor, 0
-		recheck := time.Second
+		recheck := pollRecheck
+		switch {
+		case step > 0:
+			// Woken earlier: the event is still held back behind an
+			// older transaction.
+			recheck, step = step, min(2*step, pollRecheck)
+		case d.Hub != nil && d.Hub.Listening():
+			recheck = listenRecheck + rand.N(listenRecheck/5)
+		}
 		timer := time.NewTimer(min(recheck, time.Until(deadline)))
 		select {
 		case <-ctx.Done():
@@ -183,18 +205,10 @@ func (d *Desk) EventPollWait(ctx context.Context, acct int64, q EventQuery, wait
 			timer.Stop()
 			return page, nil
 		case <-ch:
-			// Woken: poll again right away, then in short steps while the
-			// event waits for older transactions to finish.
+			// Woken: poll again right away, then in growing steps.
 			stop()
 			timer.Stop()
-			for i := 0; i < 20 && time.Now().Before(deadline); i++ {
-				page, err = poll()
-				if err != nil || len(page.Events) > 0 {
-					return page, err
-				}
-				q.Cursor = page.NextCursor
-				time.Sleep(5 * time.Millisecond)
-			}
+			step = 5 * time.Millisecond
 		case <-timer.C:
 			stop()
 		}
