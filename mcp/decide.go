@@ -16,7 +16,7 @@ import (
 func (s *Server) decide(ctx context.Context, p *tenancy.MCPPrincipal, in policy.Input) (policy.Decision, error) {
 	v := p.Account.TenantRulesVersion
 	if v == 0 {
-		return s.cfg.Policy.Decide(ctx, in)
+		return onDeepStack(func() (policy.Decision, error) { return s.cfg.Policy.Decide(ctx, in) })
 	}
 	tp, ok := s.cfg.Policy.CachedTenant(p.AccountID, v)
 	if !ok {
@@ -26,5 +26,5 @@ func (s *Server) decide(ctx context.Context, p *tenancy.MCPPrincipal, in policy.
 		}
 		tp = s.cfg.Policy.CompileTenant(ctx, p.AccountID, v, src)
 	}
-	return tp.Decide(ctx, in)
+	return onDeepStack(func() (policy.Decision, error) { return tp.Decide(ctx, in) })
 }
