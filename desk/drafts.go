@@ -163,31 +163,31 @@ func (d *Desk) DraftDecide(ctx context.Context, acct, id int64, sc Scope, dec Dr
 	if dec.Approve {
 		action = "draft.approved"
 	}
-	entry := personEntry(Author{UserID: dec.UserID}, action, map[string]int64{"draft_id": id})
-	_, err := d.unitOfWork(ctx, WriteParams{AccountID: acct, Audit: entry}, func(ctx context.Context, u *unit) (any, error) {
+	err := d.personWrite(ctx, acct, Author{UserID: dec.UserID}, action, func(ctx context.Context, u *unit) error {
 		tx := u.tx
+		u.audit.Target = map[string]int64{"draft_id": id}
 		rows, _ := tx.Query(ctx, `SELECT `+draftColumns+` FROM drafts WHERE id = $1 FOR UPDATE`, id)
 		dr, err := pgx.CollectExactlyOneRow(rows, scanDraft)
 		if err != nil || !sc.Allows(dr.InboxID) {
-			return nil, notFound("draft", id)
+			return notFound("draft", id)
 		}
 		u.audit.TokenID = dr.TokenID
 		if dr.Status != "pending" {
-			return nil, fault.Conflictf("", "draft %d was already %s", id, dr.Status)
+			return fault.Conflictf("", "draft %d was already %s", id, dr.Status)
 		}
 		if !dec.Approve {
 			if len(dec.Reason) > 2000 {
-				return nil, invalid("reason is at most 2000 characters")
+				return invalid("reason is at most 2000 characters")
 			}
 			_, err := tx.Exec(ctx, `UPDATE drafts SET status = 'rejected', decided_at = now(), decided_by = $2, decision_reason = $3 WHERE id = $1`,
 				id, dec.UserID, dec.Reason)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if out, err = draftRead(ctx, tx, id); err != nil {
-				return nil, err
+				return err
 			}
-			return nil, draftEvent(ctx, u, acct, EventDraftRejected, out)
+			return draftEvent(ctx, u, acct, EventDraftRejected, out)
 		}
 		content := dr.Content
 		if dec.Content != nil {
@@ -197,7 +197,7 @@ func (d *Desk) DraftDecide(ctx context.Context, acct, id int64, sc Scope, dec Dr
 		var agentID int64
 		if err := tx.QueryRow(ctx, `SELECT coalesce(t.name, 'agent'), coalesce(a.service_user_id, 0)
 			FROM accounts a LEFT JOIN mcp_tokens t ON t.id = $1 LIMIT 1`, dr.TokenID).Scan(&agentName, &agentID); err != nil {
-			return nil, err
+			return err
 		}
 		by := Author{Kind: "agent", UserID: agentID, Name: agentName, TokenID: dr.TokenID, ApprovedBy: dec.UserID}
 		var m Message
@@ -209,18 +209,18 @@ func (d *Desk) DraftDecide(ctx context.Context, acct, id int64, sc Scope, dec Dr
 			dr.ConversationID = &c.ID
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		msg = &m
 		// The draft keeps what the agent wrote; the message carries any edit.
 		if _, err := tx.Exec(ctx, `UPDATE drafts SET status = 'approved', decided_at = now(), decided_by = $2, message_id = $3,
 				conversation_id = $4 WHERE id = $1`, id, dec.UserID, m.ID, *dr.ConversationID); err != nil {
-			return nil, err
+			return err
 		}
 		if out, err = draftRead(ctx, tx, id); err != nil {
-			return nil, err
+			return err
 		}
-		return nil, draftEvent(ctx, u, acct, EventDraftApproved, out)
+		return draftEvent(ctx, u, acct, EventDraftApproved, out)
 	})
 	return out, msg, err
 }

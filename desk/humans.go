@@ -16,9 +16,10 @@ import (
 // fields, delete conversations and contacts, edit contacts and write notes
 // on them. Both human doors (REST and the console) call these functions; no
 // MCP tool reaches them. Each runs in one tenant transaction that checks
-// the person's scope, writes the change and its event, and inserts the
-// audit row with the person as actor, so the action and its record commit
-// or roll back together. The caller touches the audit sealer after commit.
+// the person's scope, writes the change and its event, and writes the
+// audit row with the person as actor in one unit of work (unitofwork.go),
+// so the action and its record commit or roll back together. The caller
+// touches the audit sealer after commit.
 
 // OptionalID is an id a change may leave alone (Set false), set (ID > 0)
 // or clear (Set with ID 0).
@@ -49,11 +50,14 @@ func lockConversation(ctx context.Context, tx pgx.Tx, sc Scope, id int64) (inbox
 	return inboxID, contactID, nil
 }
 
-// personAudit inserts the audit row of a person's action inside tx.
-func personAudit(ctx context.Context, tx pgx.Tx, acct int64, by Author, action string, target map[string]int64, reasons []string) error {
-	e := personEntry(by, action, target)
-	e.Reasons = reasons
-	return audit.Insert(ctx, tx, acct, e)
+// personWrite runs a person's action as a unit of work audited as action,
+// with the person as actor; fn does it in u.tx and fills in the audit
+// row's target and reasons (u.audit).
+func (d *Desk) personWrite(ctx context.Context, acct int64, by Author, action string, fn func(ctx context.Context, u *unit) error) error {
+	_, err := d.unitOfWork(ctx, WriteParams{AccountID: acct, Audit: personEntry(by, action, nil)}, func(ctx context.Context, u *unit) (any, error) {
+		return nil, fn(ctx, u)
+	})
+	return err
 }
 
 // personEntry is the audit row of a person's action.
@@ -72,7 +76,8 @@ func (d *Desk) ConversationChange(ctx context.Context, acct int64, sc Scope, id 
 		return Conversation{}, invalid("assignee_id and team_id are positive ids, or null to clear")
 	}
 	var c Conversation
-	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+	err := d.personWrite(ctx, acct, by, "conversation.update", func(ctx context.Context, u *unit) error {
+		tx, e := u.tx, u.audit
 		inboxID, _, err := lockConversation(ctx, tx, sc, id)
 		if err != nil {
 			return err
@@ -91,8 +96,8 @@ func (d *Desk) ConversationChange(ctx context.Context, acct int64, sc Scope, id 
 		if c, err = d.updated(ctx, tx, acct, id, changes); err != nil {
 			return err
 		}
-		return personAudit(ctx, tx, acct, by, "conversation.update",
-			map[string]int64{"conversation_id": id, "inbox_id": inboxID}, changedKeys(changes))
+		e.Target, e.Reasons = map[string]int64{"conversation_id": id, "inbox_id": inboxID}, changedKeys(changes)
+		return nil
 	})
 	return c, err
 }
@@ -141,7 +146,8 @@ func changedKeys(changes map[string]any) []string {
 // drafts, appends conversation.deleted and audits conversation.delete.
 // Queued deliveries of its messages find nothing and stop.
 func (d *Desk) ConversationDelete(ctx context.Context, acct int64, sc Scope, id int64, by Author) error {
-	return d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+	return d.personWrite(ctx, acct, by, "conversation.delete", func(ctx context.Context, u *unit) error {
+		tx, e := u.tx, u.audit
 		inboxID, contactID, err := lockConversation(ctx, tx, sc, id)
 		if err != nil {
 			return err
@@ -150,9 +156,9 @@ func (d *Desk) ConversationDelete(ctx context.Context, acct int64, sc Scope, id 
 		if err != nil {
 			return err
 		}
-		return personAudit(ctx, tx, acct, by, "conversation.delete",
-			map[string]int64{"conversation_id": id, "inbox_id": inboxID, "contact_id": contactID},
-			[]string{"messages=" + strconv.FormatInt(n, 10)})
+		e.Target = map[string]int64{"conversation_id": id, "inbox_id": inboxID, "contact_id": contactID}
+		e.Reasons = []string{"messages=" + strconv.FormatInt(n, 10)}
+		return nil
 	})
 }
 
@@ -222,7 +228,8 @@ type ContactDeleted struct {
 // gone too. It appends contact.deleted and audits contact.delete.
 func (d *Desk) ContactDelete(ctx context.Context, acct int64, sc Scope, id int64, by Author) (ContactDeleted, error) {
 	var out ContactDeleted
-	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+	err := d.personWrite(ctx, acct, by, "contact.delete", func(ctx context.Context, u *unit) error {
+		tx, e := u.tx, u.audit
 		if err := lockContact(ctx, tx, sc, id); err != nil {
 			return err
 		}
@@ -251,8 +258,8 @@ func (d *Desk) ContactDelete(ctx context.Context, acct int64, sc Scope, id int64
 			data: map[string]any{"conversations": len(convs)}}); err != nil {
 			return err
 		}
-		return personAudit(ctx, tx, acct, by, "contact.delete", map[string]int64{"contact_id": id},
-			[]string{"conversations=" + strconv.Itoa(len(convs))})
+		e.Target, e.Reasons = map[string]int64{"contact_id": id}, []string{"conversations=" + strconv.Itoa(len(convs))}
+		return nil
 	})
 	return out, err
 }
@@ -271,7 +278,8 @@ func (d *Desk) ContactChange(ctx context.Context, acct int64, sc Scope, id int64
 		return Contact{}, invalid("name cannot be blank")
 	}
 	var c Contact
-	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+	err := d.personWrite(ctx, acct, by, "contact.update", func(ctx context.Context, u *unit) error {
+		tx, e := u.tx, u.audit
 		if err := lockContact(ctx, tx, sc, id); err != nil {
 			return err
 		}
@@ -287,7 +295,8 @@ func (d *Desk) ContactChange(ctx context.Context, acct int64, sc Scope, id int64
 			}
 		}
 		slices.Sort(reasons)
-		return personAudit(ctx, tx, acct, by, "contact.update", map[string]int64{"contact_id": id}, reasons)
+		e.Target, e.Reasons = map[string]int64{"contact_id": id}, reasons
+		return nil
 	})
 	return c, err
 }
@@ -296,7 +305,8 @@ func (d *Desk) ContactChange(ctx context.Context, acct int64, sc Scope, id int64
 // contact.note.
 func (d *Desk) ContactNoteAdd(ctx context.Context, acct int64, sc Scope, id int64, content string, by Author) (ContactNote, error) {
 	var n ContactNote
-	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+	err := d.personWrite(ctx, acct, by, "contact.note", func(ctx context.Context, u *unit) error {
+		tx, e := u.tx, u.audit
 		if err := lockContact(ctx, tx, sc, id); err != nil {
 			return err
 		}
@@ -304,7 +314,8 @@ func (d *Desk) ContactNoteAdd(ctx context.Context, acct int64, sc Scope, id int6
 		if n, err = d.contactNoteCreate(ctx, tx, acct, ContactNoteNew{ContactID: id, Content: content, By: by}); err != nil {
 			return err
 		}
-		return personAudit(ctx, tx, acct, by, "contact.note", map[string]int64{"contact_id": id, "note_id": n.ID}, nil)
+		e.Target = map[string]int64{"contact_id": id, "note_id": n.ID}
+		return nil
 	})
 	return n, err
 }
@@ -356,16 +367,15 @@ func (d *Desk) PersonMessage(ctx context.Context, acct int64, sc Scope, id int64
 		action = "message.note"
 	}
 	var m Message
-	_, err := d.unitOfWork(ctx, WriteParams{AccountID: acct, Audit: personEntry(by, action, map[string]int64{"conversation_id": id})},
-		func(ctx context.Context, u *unit) (any, error) {
-			if _, _, err := lockConversation(ctx, u.tx, sc, id); err != nil {
-				return nil, err
-			}
-			var err error
-			m, err = d.messageAppend(ctx, u.tx, u, acct, MessageParams{ConversationID: id, Content: content, Private: private, By: by})
-			u.created("message_id", m.ID)
-			return nil, err
-		})
+	err := d.personWrite(ctx, acct, by, action, func(ctx context.Context, u *unit) error {
+		if _, _, err := lockConversation(ctx, u.tx, sc, id); err != nil {
+			return err
+		}
+		var err error
+		m, err = d.messageAppend(ctx, u.tx, u, acct, MessageParams{ConversationID: id, Content: content, Private: private, By: by})
+		u.audit.Target = map[string]int64{"conversation_id": id, "message_id": m.ID}
+		return err
+	})
 	return m, err
 }
 
