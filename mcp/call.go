@@ -166,7 +166,11 @@ func (s *Server) write(ctx context.Context, t tool, c *call, entry audit.Entry, 
 		return nil, err
 	}
 	p.Audit.Target = targetIDs(c.target)
-	return s.cfg.Desk.Write(ctx, p, cmd)
+	out, err := s.cfg.Desk.Write(ctx, p, cmd)
+	if fault.KindOf(err) == fault.NotFound && c.target.ConversationID != 0 {
+		s.hints.drop(c.p.AccountID, c.target.ConversationID) // perhaps deleted: read it afresh next time
+	}
+	return out, err
 }
 
 func (s *Server) record(ctx context.Context, acct int64, e audit.Entry) {

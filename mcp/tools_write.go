@@ -57,14 +57,14 @@ func (s *Server) writeTools() []tool {
 				mcpgo.WithDescription("Send a reply to the customer on the conversation's own channel (email or the api inbox's webhook). If this token requires approval, the reply becomes a draft for a human to approve instead (pending_approval: true) and nothing reaches the customer."),
 				conversationArg, contentArg("The reply text the customer will read."), keyArg,
 				mcpgo.WithOutputSchema[replyOut]())...),
-			target: s.conversationTarget, write: s.reply, keyed: true,
+			target: s.conversationWriteTarget, write: s.reply, keyed: true,
 		},
 		{
 			def: mcpgo.NewTool("add_private_note", append(writeHints("Add a private note", true),
 				mcpgo.WithDescription("Add an internal note to a conversation. Only people in the help desk see it, never the customer."),
 				conversationArg, contentArg("The note text."), keyArg,
 				mcpgo.WithOutputSchema[messageOut]())...),
-			target: s.conversationTarget, write: s.note, keyed: true,
+			target: s.conversationWriteTarget, write: s.note, keyed: true,
 		},
 		{
 			def: mcpgo.NewTool("draft_reply", append(writeHints("Draft a reply for approval", true),
@@ -73,7 +73,7 @@ func (s *Server) writeTools() []tool {
 				mcpgo.WithString("rationale", mcpgo.MaxLength(2000), mcpgo.Description("Why this reply; shown to the reviewer.")),
 				keyArg,
 				mcpgo.WithOutputSchema[draftOut]())...),
-			target: s.conversationTarget, write: s.draft, keyed: true,
+			target: s.conversationWriteTarget, write: s.draft, keyed: true,
 		},
 		{
 			def: mcpgo.NewTool("list_drafts", opts(readOnly("List my drafts"),
@@ -94,7 +94,7 @@ func (s *Server) writeTools() []tool {
 				attrsArg,
 				mcpgo.WithString("snoozed_until", mcpgo.MaxLength(40), mcpgo.Description("RFC 3339 time in the future; snoozes the conversation until then.")),
 				mcpgo.WithOutputSchema[conversationOut]())...),
-			target: s.conversationTarget, write: s.updateConversation,
+			target: s.conversationWriteTarget, write: s.updateConversation,
 		},
 		{
 			def: mcpgo.NewTool("assign_conversation", append(writeHints("Assign a conversation", true),
@@ -103,7 +103,7 @@ func (s *Server) writeTools() []tool {
 				mcpgo.WithInteger("assignee_id", mcpgo.Min(1), mcpgo.Description("A user id from list_team.")),
 				mcpgo.WithInteger("team_id", mcpgo.Min(1), mcpgo.Description("A team id from list_team.")),
 				mcpgo.WithOutputSchema[conversationOut]())...),
-			target: s.conversationTarget, write: s.assign,
+			target: s.conversationWriteTarget, write: s.assign,
 		},
 		{
 			def: mcpgo.NewTool("escalate_to_human", append(writeHints("Escalate to a human", false),
@@ -113,7 +113,7 @@ func (s *Server) writeTools() []tool {
 				mcpgo.WithString("priority", mcpgo.Enum("none", "low", "medium", "high", "urgent")),
 				mcpgo.WithInteger("team_id", mcpgo.Min(1), mcpgo.Description("The team to hand it to.")),
 				mcpgo.WithOutputSchema[escalateOut]())...),
-			target: s.conversationTarget, write: s.escalate,
+			target: s.conversationWriteTarget, write: s.escalate,
 		},
 		{
 			def: mcpgo.NewTool("create_contact", append(writeHints("Create a contact", true),
@@ -153,6 +153,28 @@ func (s *Server) writeTools() []tool {
 			target: s.startTarget, write: s.startConversation, keyed: true,
 		},
 	}
+}
+
+// conversationWriteTarget is conversationTarget for a write, from memory
+// when this replica has read the conversation before (its inbox and
+// contact never change; see targetHints), so that the write's first round
+// trip is the one that begins its unit of work. The write's own statements
+// find a conversation deleted since, and fail with not found, writing
+// nothing.
+func (s *Server) conversationWriteTarget(ctx context.Context, c *call) error {
+	id, err := argID(c.args, "conversation_id", true)
+	if err != nil {
+		return err
+	}
+	if h, ok := s.hints.get(c.p.AccountID, id); ok {
+		c.target.ConversationID, c.target.InboxID, c.target.ContactID = id, h.inboxID, h.contactID
+		return nil
+	}
+	if err := s.conversationTarget(ctx, c); err != nil {
+		return err
+	}
+	s.hints.put(c.p.AccountID, id, targetHint{inboxID: c.target.InboxID, contactID: c.target.ContactID})
+	return nil
 }
 
 // author is the agent as the sender of what this token writes.

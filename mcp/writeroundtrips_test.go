@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/server"
 )
 
@@ -20,8 +21,9 @@ import (
 // the claim, the message, the delivery job, River's NOTIFY (which River
 // sends at most so often per queue), the event, the stored result, the
 // audit row and COMMIT, each on its own; a replay 6.
-// Now: the target (with the token's re-check); BEGIN with the claim and its
-// look-up; the message; the delivery job; everything else with COMMIT.
+// Now, the conversation's target being remembered from the first reply:
+// BEGIN with the token's re-check, the claim and its look-up; the message;
+// the delivery job; everything else with COMMIT.
 func TestReplyRoundTrips(t *testing.T) {
 	app, url := countedServer(t)
 	w := newWorld(t)
@@ -38,11 +40,29 @@ func TestReplyRoundTrips(t *testing.T) {
 	for i := range 4 { // authenticate the token, prepare the statements
 		reply(fmt.Sprint("warm-", i))
 	}
-	if got := reply("measured"); got != 5 {
-		t.Errorf("a reply took %d round trips, want 5", got)
+	if got := reply("measured"); got != 4 {
+		t.Errorf("a reply took %d round trips, want 4", got)
 	}
-	if got := reply("measured"); got != 3 {
-		t.Errorf("its replay took %d round trips, want 3", got)
+	if got := reply("measured"); got != 2 {
+		t.Errorf("its replay took %d round trips, want 2", got)
+	}
+
+	// A conversation deleted after its target was remembered: the reply is
+	// not found, writes nothing, and is audited as an error.
+	if err := w.d.ConversationDelete(context.Background(), w.Account.ID, desk.Scope{}, w.conv1, desk.Author{Kind: "user", UserID: w.User.ID, Name: "Admin"}); err != nil {
+		t.Fatal(err)
+	}
+	before := counts(t, w.Account.ID)
+	text, isErr, _ := callTool(t, url, token, "reply_to_conversation", map[string]any{
+		"conversation_id": w.conv1, "content": "Still there?", "idempotency_key": "after-delete"})
+	if !isErr || text != fmt.Sprintf("conversation %d not found", w.conv1) {
+		t.Fatalf("reply to a deleted conversation: error %v %q", isErr, text)
+	}
+	if after := counts(t, w.Account.ID); !sameCounts(before, after) {
+		t.Fatalf("reply to a deleted conversation wrote rows: %v → %v", before, after)
+	}
+	if rows := auditRows(t, w.Account.ID); rows[0].action != "reply_to_conversation" || rows[0].decision != "error" {
+		t.Fatalf("reply to a deleted conversation audited as %+v", rows[0])
 	}
 }
 

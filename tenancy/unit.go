@@ -11,22 +11,34 @@ import (
 
 // Unit runs a write in one tenant transaction whose BEGIN travels with
 // its first statements and whose COMMIT travels with its last, so a write
-// pays no round trip for either: first (after the tenant setting) goes in
-// the round trip that begins the transaction, fn does the rest with the
-// transaction and returns last, the statements sent with COMMIT. Any
-// error rolls everything back. The callbacks queued on first run before
-// fn; those on last before Unit returns. The transaction has no savepoints
-// (Begin) and fn must not Commit it.
+// pays no round trip for either: first (after the tenant setting and ctx's
+// unsettled Guard) goes in the round trip that begins the transaction, fn
+// does the rest with the transaction and returns last, the statements sent
+// with COMMIT. Any error rolls everything back; a guard that refuses the
+// principal rolls back the unit before fn runs, and the connection, rolled
+// back, stays usable. The callbacks queued on first run before fn; those
+// on last before Unit returns. The transaction has no savepoints (Begin)
+// and fn must not Commit it.
 func (db *DB) Unit(ctx context.Context, accountID int64, first *pgx.Batch, fn func(tx pgx.Tx) (last *pgx.Batch, err error)) error {
 	if accountID <= 0 {
 		return ErrNoTenant
 	}
-	if err := db.checkGuard(ctx, accountID); err != nil {
+	g, err := takeGuard(ctx, accountID)
+	if err != nil {
 		return err
 	}
+	err = db.unit(ctx, accountID, g, first, fn)
+	if g != nil {
+		g.settle(err) // verified only when the unit committed
+		return mapGuardError(err)
+	}
+	return MapError(err)
+}
+
+func (db *DB) unit(ctx context.Context, accountID int64, g *Guard, first *pgx.Batch, fn func(tx pgx.Tx) (*pgx.Batch, error)) error {
 	c, err := db.Pool.Acquire(ctx)
 	if err != nil {
-		return MapError(err)
+		return err
 	}
 	// The pool closes a connection released inside a transaction, so a
 	// failed rollback cannot hand a half-done unit to its next user.
@@ -35,17 +47,20 @@ func (db *DB) Unit(ctx context.Context, accountID int64, first *pgx.Batch, fn fu
 	head := &pgx.Batch{}
 	head.Queue("BEGIN")
 	head.Queue(setTenantSQL, accountID)
+	if g != nil {
+		g.queue(head)
+	}
 	if first != nil {
 		head.QueuedQueries = append(head.QueuedQueries, first.QueuedQueries...)
 	}
 	if err := c.SendBatch(ctx, head).Close(); err != nil {
 		tx.rollback()
-		return MapError(err)
+		return err
 	}
 	last, err := fn(tx)
 	if err != nil {
 		tx.rollback()
-		return MapError(err)
+		return err
 	}
 	if last == nil {
 		last = &pgx.Batch{}
@@ -58,7 +73,7 @@ func (db *DB) Unit(ctx context.Context, accountID int64, first *pgx.Batch, fn fu
 	})
 	if err := c.SendBatch(ctx, last).Close(); err != nil {
 		tx.rollback()
-		return MapError(err)
+		return err
 	}
 	return nil
 }

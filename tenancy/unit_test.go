@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -80,5 +81,61 @@ func TestUnit(t *testing.T) {
 		if !labelExists(t, db, acct, name) {
 			t.Errorf("label %s of a unit that succeeded is missing", name)
 		}
+	}
+}
+
+// TestUnitCarriesTheGuard: a unit of work carries the request's guard in
+// the round trip that begins it. With the token current the unit commits
+// and the guard is verified; once the token is revoked the unit fails with
+// ErrPrincipalChanged before its function runs, commits nothing, and its
+// connection (the pool's only one) is rolled back and reused.
+func TestUnitCarriesTheGuard(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(dbtest.AppURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	db := &tenancy.DB{Pool: pool}
+	ten, raw := mintMCP(t, 100)
+	acct := ten.Account.ID
+	p, err := db.AuthenticateMCP(ctx, raw, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard := func() (*tenancy.Guard, context.Context) {
+		g := &tenancy.Guard{AccountID: acct, TokenID: p.TokenID, Stamp: p.Stamp, Calls: 1, Now: time.Now()}
+		return g, tenancy.WithGuard(ctx, g)
+	}
+	g, gctx := guard()
+	if err := db.Unit(gctx, acct, labelInsert("guarded"), func(tx pgx.Tx) (*pgx.Batch, error) { return nil, nil }); err != nil || !g.Verified() {
+		t.Fatalf("current principal: %v, verified %v", err, g.Verified())
+	}
+	if err := db.MCPTokenRevoke(ctx, acct, p.TokenID); err != nil {
+		t.Fatal(err)
+	}
+	var pid, pidAfter int
+	if err := pool.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	g, gctx = guard()
+	err = db.Unit(gctx, acct, labelInsert("revoked"), func(tx pgx.Tx) (*pgx.Batch, error) {
+		t.Error("a unit ran its function for a revoked token")
+		return nil, nil
+	})
+	if !errors.Is(err, tenancy.ErrPrincipalChanged) || !g.Stale() {
+		t.Fatalf("revoked token: %v, stale %v", err, g.Stale())
+	}
+	if err := pool.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pidAfter); err != nil || pidAfter != pid {
+		t.Fatalf("after the refusal: backend %d (was %d), %v", pidAfter, pid, err)
+	}
+	if !labelExists(t, db, acct, "guarded") || labelExists(t, db, acct, "revoked") {
+		t.Fatal("the current unit did not commit, or the revoked one did")
 	}
 }
