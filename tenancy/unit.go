@@ -18,7 +18,8 @@ import (
 // principal rolls back the unit before fn runs, and the connection, rolled
 // back, stays usable. The callbacks queued on first run before fn; those
 // on last before Unit returns. The transaction has no savepoints (Begin)
-// and fn must not Commit it.
+// and fn must not Commit it. fn does all its work in tx: while the unit
+// holds ctx's guard, another transaction of ctx would wait for it.
 func (db *DB) Unit(ctx context.Context, accountID int64, first *pgx.Batch, fn func(tx pgx.Tx) (last *pgx.Batch, err error)) error {
 	if accountID <= 0 {
 		return ErrNoTenant
