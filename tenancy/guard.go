@@ -20,8 +20,8 @@ import (
 // committed, unless the token is still unrevoked and unexpired and its row
 // and its account's row are unchanged since the principal was read. They
 // also spend the request's calls from the token's rate limit, as the full
-// authentication does. (A write transaction, InTenant, checks the guard in
-// a round trip before it begins.)
+// authentication does. (InTenant checks the guard in a round trip before
+// it begins; a unit of work, Unit, carries it in the batch that begins it.)
 //
 // Because the check runs inside the transaction that does the request's
 // work, a revocation (or scope, inbox, plan change) committed before that
