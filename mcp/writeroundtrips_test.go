@@ -3,8 +3,10 @@ package mcp_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
@@ -78,4 +80,39 @@ func countedServer(t *testing.T) (*server.App, string) {
 	srv := httptest.NewServer(app.Handler)
 	t.Cleanup(srv.Close)
 	return app, srv.URL + "/api/mcp"
+}
+
+// TestRevokedTokenWritesNothing: a write carries the token's re-check in
+// the round trip that begins its unit of work, so once the token is
+// revoked its very next write is refused (HTTP 401), and nothing of it
+// commits: no message, no idempotency key, no delivery.
+func TestRevokedTokenWritesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := endpoint(t)
+	w := newWorld(t)
+	token := w.token(t, allScopes, nil)
+	args := func(key string) map[string]any {
+		return map[string]any{"conversation_id": w.conv1, "content": "On it.", "idempotency_key": key}
+	}
+	for _, key := range []string{"before-1", "before-2"} { // the principal and the target are now cached
+		if text, isErr, _ := callTool(t, url, token, "reply_to_conversation", args(key)); isErr {
+			t.Fatal(text)
+		}
+	}
+	p, err := w.d.DB.AuthenticateMCP(ctx, token, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.d.DB.MCPTokenRevoke(ctx, w.Account.ID, p.TokenID); err != nil {
+		t.Fatal(err)
+	}
+	before := counts(t, w.Account.ID)
+	r := rpc(t, url, token, "tools/call", map[string]any{"name": "reply_to_conversation", "arguments": args("after")})
+	if r.Status != http.StatusUnauthorized {
+		t.Fatalf("a write with a revoked token: HTTP %d %v, want 401", r.Status, r.Body)
+	}
+	if after := counts(t, w.Account.ID); !sameCounts(before, after) {
+		t.Fatalf("a write with a revoked token wrote rows: %v → %v", before, after)
+	}
 }
