@@ -32,6 +32,9 @@ type tool struct {
 	write  func(c *call) (desk.Command, error)
 	// keyed tools take a required idempotency_key.
 	keyed bool
+	// waits marks a tool that can hold its request open (a long-poll): its
+	// decision runs off the request's stack (see onDeepStack).
+	waits bool
 }
 
 // call is one tools/call in flight.
@@ -109,7 +112,7 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 		decideStart := time.Now()
 		in := policy.Input{Principal: principalInput(p), Account: accountInput(p.Account),
 			Tool: t.def.Name, Args: c.args, Target: c.target, Now: now}
-		d, err := s.decide(ctx, p, in)
+		d, err := s.decide(ctx, p, in, t.waits)
 		inPolicy = time.Since(decideStart)
 		if err != nil {
 			slog.ErrorContext(ctx, "policy decision failed", "tool", t.def.Name, "err", err)

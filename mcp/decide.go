@@ -13,10 +13,21 @@ import (
 // next call on every replica; a version is compiled once per replica. Rules
 // that cannot be loaded, compiled or evaluated in time deny the call (fail
 // closed) for this account only, with a reason that says so.
-func (s *Server) decide(ctx context.Context, p *tenancy.MCPPrincipal, in policy.Input) (policy.Decision, error) {
+//
+// A tool that waits (a long-poll) is decided on a goroutine of its own, so
+// that the request's goroutine does not keep OPA's deep stack while it
+// waits; other tools are decided in place, which spares them a goroutine
+// and its stack growth (about 150 µs per call on a busy 2-core machine).
+func (s *Server) decide(ctx context.Context, p *tenancy.MCPPrincipal, in policy.Input, waits bool) (policy.Decision, error) {
+	run := func(f func() (policy.Decision, error)) (policy.Decision, error) {
+		if waits {
+			return onDeepStack(f)
+		}
+		return f()
+	}
 	v := p.Account.TenantRulesVersion
 	if v == 0 {
-		return onDeepStack(func() (policy.Decision, error) { return s.cfg.Policy.Decide(ctx, in) })
+		return run(func() (policy.Decision, error) { return s.cfg.Policy.Decide(ctx, in) })
 	}
 	tp, ok := s.cfg.Policy.CachedTenant(p.AccountID, v)
 	if !ok {
@@ -26,5 +37,5 @@ func (s *Server) decide(ctx context.Context, p *tenancy.MCPPrincipal, in policy.
 		}
 		tp = s.cfg.Policy.CompileTenant(ctx, p.AccountID, v, src)
 	}
-	return onDeepStack(func() (policy.Decision, error) { return tp.Decide(ctx, in) })
+	return run(func() (policy.Decision, error) { return tp.Decide(ctx, in) })
 }

@@ -25,7 +25,8 @@ func (s *Server) eventTools() []tool {
 			mcpgo.WithArray("types", mcpgo.WithStringItems(mcpgo.Enum(desk.EventTypes...)), mcpgo.Description("Only these event types.")),
 			mcpgo.WithInteger("backfill", mcpgo.Min(0), mcpgo.Max(500), mcpgo.Description("Without a cursor: return the last N events instead of starting from now.")),
 			mcpgo.WithOutputSchema[desk.EventPage]())...),
-		run: s.pollEvents,
+		run:   s.pollEvents,
+		waits: true,
 	}}
 }
 
