@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deskwoot/deskwoot/audit"
 )
@@ -17,8 +18,19 @@ func TestAuditPage(t *testing.T) {
 	b, _ := signUp(t, srv)
 	p, _ := accountOf(t, c, b)
 	wantRedirect(t, b.post("/settings/mcp", url.Values{"enabled": {"on"}}), "/settings/mcp")
-	if _, err := audit.Seal(context.Background(), c.cfg.DB, p.AccountID); err != nil {
-		t.Fatal(err)
+	// Sealing takes only rows below the oldest running transaction, so a
+	// concurrent test's open transaction can hold the rows back a moment.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := audit.Seal(context.Background(), c.cfg.DB, p.AccountID); err != nil {
+			t.Fatal(err)
+		}
+		res, err := audit.Verify(context.Background(), c.cfg.DB, p.AccountID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Unsealed == 0 || time.Now().After(deadline) {
+			break
+		}
 	}
 	pg := wantStatus(t, b.get("/audit"), http.StatusOK)
 	pg.has(t, "Verified through row", "settings.mcp", "enabled=true", "user.signup", "Export CSV", "Export JSON lines")
