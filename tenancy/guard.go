@@ -181,7 +181,7 @@ const guardSQL = `WITH g AS (
 		WHERE t.id = $1
 	), touched AS (
 		UPDATE mcp_tokens SET last_used_at = now()
-		WHERE id = (SELECT id FROM g WHERE current) AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+		WHERE id = (SELECT id FROM g WHERE current) AND ` + lastUseDue + `
 		RETURNING 1
 	), t AS (
 		SELECT account_id, id, clock_timestamp() AS now,

@@ -239,6 +239,10 @@ const rateSpendCTEs = `prior AS (
 // rateRetrySQL is the seconds until the calls would fit.
 const rateRetrySQL = `coalesce((SELECT extract(epoch FROM greatest(p.tat, t.now) + t.cost - interval '1 minute' - t.now) FROM t LEFT JOIN prior p ON true), 60)::float8`
 
+// lastUseDue is the condition under which a token's last_used_at is
+// written: at most once a minute, so that authentication rarely writes.
+const lastUseDue = `(last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`
+
 // rateSpend is the rate-limit statement of an authentication batch.
 type rateSpend struct {
 	allowed bool
@@ -277,7 +281,7 @@ func (db *DB) AuthenticateMCPCalls(ctx context.Context, raw string, now time.Tim
 		QueryRow(func(r pgx.Row) error { return scanPrincipal(r, &p, &expires, &revoked, &service) })
 	b.Queue(`UPDATE mcp_tokens SET last_used_at = now()
 		WHERE id = (SELECT token_id FROM deskwoot_token_owner($1, 'mcp'))
-		  AND revoked_at IS NULL AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, hash)
+		  AND revoked_at IS NULL AND `+lastUseDue, hash)
 	var rate rateSpend
 	rate.queue(b, `(SELECT token_id FROM deskwoot_token_owner($1, 'mcp'))`, hash, calls)
 	if err := principalCheck(db.Pool.SendBatch(ctx, b).Close(), &p, expires, revoked, service, now); err != nil {

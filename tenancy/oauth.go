@@ -49,7 +49,7 @@ func (db *DB) AuthenticateOAuthCalls(ctx context.Context, raw, resource string, 
 		})
 	b.Queue(`UPDATE mcp_tokens SET last_used_at = now()
 		WHERE id = (SELECT grant_id FROM oauth_tokens WHERE kind = 'access' AND signature = $1)
-		  AND revoked_at IS NULL AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, hash)
+		  AND revoked_at IS NULL AND `+lastUseDue, hash)
 	var rate rateSpend
 	rate.queue(b, `(SELECT grant_id FROM oauth_tokens WHERE kind = 'access' AND signature = $1 AND active)`, hash, calls)
 	if err := principalCheck(db.Pool.SendBatch(ctx, b).Close(), &p, expires, revoked, service, now); err != nil {

@@ -77,10 +77,3 @@ func (c *PrincipalCache) Drop(raw string) {
 	defer c.mu.Unlock()
 	delete(c.entries, c.key(raw))
 }
-
-// Len is how many principals are kept.
-func (c *PrincipalCache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
