@@ -31,6 +31,8 @@ type Throttle struct {
 
 	mu  sync.Mutex
 	per map[string]*rate.Limiter
+	// sweepAt is the map size at which idle buckets are next forgotten.
+	sweepAt int
 }
 
 // New makes a throttle that allows burst attempts per key, then one every
@@ -42,8 +44,16 @@ func New(every time.Duration, burst int) *Throttle {
 // NewSignIn is the throttle for sign-in attempts per email.
 func NewSignIn() *Throttle { return New(SignInEvery, SignInBurst) }
 
-// maxKeys bounds memory: past it, every bucket is forgotten at once.
-const maxKeys = 100000
+// Memory stays bounded by forgetting idle buckets: one that has refilled
+// to full answers exactly as a new one would, so forgetting it changes no
+// decision. The sweep runs when the map has doubled since the last one
+// (at least minSweep keys), which keeps Take amortised constant time.
+// maxKeys is the last resort when every bucket is busy (a flood from that
+// many keys at once): past it, every bucket is forgotten at once.
+const (
+	minSweep = 1024
+	maxKeys  = 100000
+)
 
 // Take spends one attempt for key (case and surrounding space ignored) and
 // returns how long to wait when none is left; 0 means go ahead.
@@ -51,11 +61,9 @@ func (t *Throttle) Take(key string, now time.Time) time.Duration {
 	key = strings.ToLower(strings.TrimSpace(key))
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.per == nil || len(t.per) > maxKeys {
-		t.per = map[string]*rate.Limiter{}
-	}
 	l := t.per[key]
 	if l == nil {
+		t.makeRoom(now)
 		l = rate.NewLimiter(rate.Every(t.every), t.burst)
 		t.per[key] = l
 	}
@@ -65,6 +73,33 @@ func (t *Throttle) Take(key string, now time.Time) time.Duration {
 		return d
 	}
 	return 0
+}
+
+// makeRoom forgets the idle buckets when the map has grown enough since
+// the last sweep, and every bucket past maxKeys. The caller holds t.mu.
+func (t *Throttle) makeRoom(now time.Time) {
+	if t.per == nil {
+		t.per = map[string]*rate.Limiter{}
+	}
+	if len(t.per) < max(t.sweepAt, minSweep) {
+		return
+	}
+	for k, l := range t.per {
+		if l.TokensAt(now) >= float64(t.burst) {
+			delete(t.per, k)
+		}
+	}
+	if len(t.per) >= maxKeys {
+		clear(t.per)
+	}
+	t.sweepAt = 2 * len(t.per)
+}
+
+// Len is how many buckets the throttle holds (memory in use).
+func (t *Throttle) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.per)
 }
 
 // Wait is how long until key has an attempt left (0 when it has), spending

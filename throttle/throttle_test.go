@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -25,5 +26,31 @@ func TestBurstThenOneAnInterval(t *testing.T) {
 	}
 	if d := th.Take("a@example.com", now.Add(SignInEvery)); d == 0 {
 		t.Fatal("a refused attempt must not have been counted as a refill")
+	}
+}
+
+// Buckets that have refilled are forgotten, so memory follows the keys in
+// use, not every key ever seen (50,000 one-off keys here); a spent bucket
+// is kept.
+func TestIdleBucketsAreForgotten(t *testing.T) {
+	t.Parallel()
+	th := New(time.Second, 2)
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for round := range 100 {
+		for i := range 500 {
+			th.Take(fmt.Sprintf("key-%d-%d", round, i), now)
+		}
+		if n := th.Len(); n > 2*minSweep {
+			t.Fatalf("round %d: %d buckets held, want at most %d", round, n, 2*minSweep)
+		}
+		now = now.Add(10 * time.Second)
+	}
+	th.Take("busy", now)
+	th.Take("busy", now)
+	for i := range 2 * minSweep { // forces a sweep at this instant
+		th.Take(fmt.Sprintf("last-%d", i), now)
+	}
+	if d := th.Take("busy", now); d == 0 {
+		t.Fatal("a spent bucket was forgotten while still spent")
 	}
 }
