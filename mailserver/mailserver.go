@@ -1,7 +1,9 @@
 // Package mailserver is the inbound SMTP listener of `deskwoot serve`
 // (DESKWOOT_SMTP_ADDR): it accepts mail for the inbound addresses of email
 // inboxes, parses it, and hands it to desk.IncomingEmail. Unknown
-// recipients are refused at RCPT, before any data is taken.
+// recipients are refused at RCPT, before any data is taken. Mail is
+// limited per connecting address and per inbox: past a limit the answer
+// is a temporary 451, which the sending server retries later.
 package mailserver
 
 import (
@@ -13,12 +15,15 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/throttle"
 )
 
 // DefaultMaxBytes bounds one message (10 MiB).
@@ -34,13 +39,39 @@ type Config struct {
 	MaxBytes int64
 	// MaxRecipients bounds RCPT commands per message (50 when 0).
 	MaxRecipients int
-	Logger        *slog.Logger
+	// MailsPerAddress is how many mails one connecting address may send a
+	// minute (DESKWOOT_SMTP_MAILS_PER_ADDRESS, DefaultMailsPerAddress when
+	// 0), counted at MAIL; MailsPerInbox is how many one inbox may receive
+	// a minute from all senders together (DESKWOOT_SMTP_MAILS_PER_INBOX,
+	// DefaultMailsPerInbox when 0), counted at RCPT. A third of a minute's
+	// worth may come at once.
+	MailsPerAddress, MailsPerInbox int
+	// Now is the limits' clock (time.Now when nil).
+	Now    func() time.Time
+	Logger *slog.Logger
 }
+
+// Default inbound limits. Mail to a help desk is written by people: a
+// customer's address or a workspace's forwarding relay sends a few mails a
+// minute, so 30 a minute per address (10 at once) never holds back real
+// mail, while a flood (300 mails in a second from one address) is slowed
+// to a trickle. One inbox takes 120 a minute (40 at once, about 170,000 a
+// day), far above a busy support mailbox, so that a flood spread over many
+// addresses fills one inbox's budget and not the server. Past a limit the
+// sender's server keeps the mail and retries: mail is delayed, never lost.
+const (
+	DefaultMailsPerAddress = 30
+	DefaultMailsPerInbox   = 120
+)
 
 // Server is the SMTP listener.
 type Server struct {
 	cfg  Config
 	smtp *smtp.Server
+	// perAddress and perInbox are the limits' buckets, in this process's
+	// memory (N replicas allow up to N times a limit); idle buckets are
+	// forgotten, so memory follows the senders of the last minutes.
+	perAddress, perInbox *throttle.Throttle
 }
 
 // New builds a server; Serve runs it on a listener.
@@ -54,10 +85,19 @@ func New(cfg Config) *Server {
 	if cfg.MaxRecipients <= 0 {
 		cfg.MaxRecipients = 50
 	}
+	if cfg.MailsPerAddress <= 0 {
+		cfg.MailsPerAddress = DefaultMailsPerAddress
+	}
+	if cfg.MailsPerInbox <= 0 {
+		cfg.MailsPerInbox = DefaultMailsPerInbox
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, perAddress: perMinute(cfg.MailsPerAddress), perInbox: perMinute(cfg.MailsPerInbox)}
 	srv := smtp.NewServer(s)
 	srv.Domain = cfg.Domain
 	srv.MaxMessageBytes = cfg.MaxBytes
@@ -81,9 +121,36 @@ func (s *Server) Serve(l net.Listener) error {
 // Close stops accepting and closes open sessions.
 func (s *Server) Close() error { return s.smtp.Close() }
 
+// perMinute is a bucket of n mails a minute, a third of them at once.
+func perMinute(n int) *throttle.Throttle {
+	return throttle.New(time.Minute/time.Duration(n), max(1, n/3))
+}
+
 // NewSession implements smtp.Backend.
-func (s *Server) NewSession(*smtp.Conn) (smtp.Session, error) {
-	return &session{s: s}, nil
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{s: s, sender: senderKey(c.Conn().RemoteAddr())}, nil
+}
+
+// senderKey is "one address" for the per-address limit: the peer's IP;
+// IPv6 counts by its /64, which one host usually holds whole.
+func senderKey(a net.Addr) string {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	ip := ap.Addr().Unmap().WithZone("")
+	if ip.Is6() {
+		return netip.PrefixFrom(ip, 64).Masked().String()
+	}
+	return ip.String()
+}
+
+// tooMany is the answer past a limit: 451 4.7.1, temporary, so the
+// sending server keeps the mail and retries after wait.
+func tooMany(what string, wait time.Duration) error {
+	secs := int64((wait + time.Second - 1) / time.Second)
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1},
+		Message: what + "; try again in " + strconv.FormatInt(secs, 10) + " seconds"}
 }
 
 type recipient struct {
@@ -92,21 +159,30 @@ type recipient struct {
 }
 
 type session struct {
-	s     *Server
-	from  string
-	rcpts []recipient
+	s      *Server
+	sender string // the connecting address, as the per-address limit counts it
+	from   string
+	rcpts  []recipient
 }
 
 func (ss *session) Reset() { ss.from, ss.rcpts = "", nil }
 
 func (ss *session) Logout() error { return nil }
 
+// Mail spends one of the connecting address's mails, before anything is
+// looked up.
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	if wait := ss.s.perAddress.Take(ss.sender, ss.s.cfg.Now()); wait > 0 {
+		ss.s.cfg.Logger.Debug("smtp: mail deferred: per-address limit", "sender", ss.sender)
+		return tooMany("Too many mails from "+ss.sender, wait)
+	}
 	ss.from = from
 	return nil
 }
 
-// Rcpt accepts only addresses an email inbox receives on.
+// Rcpt accepts only addresses an email inbox receives on, and spends one
+// of that inbox's mails: a full inbox defers its recipient alone, so the
+// same mail still reaches the others.
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -122,6 +198,10 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		if r.inboxID == inboxID && r.acct == acct {
 			return nil // the same inbox twice takes the mail once
 		}
+	}
+	if wait := ss.s.perInbox.Take(strconv.FormatInt(acct, 10)+"/"+strconv.FormatInt(inboxID, 10), ss.s.cfg.Now()); wait > 0 {
+		ss.s.cfg.Logger.Debug("smtp: mail deferred: per-inbox limit", "account_id", acct, "inbox_id", inboxID)
+		return tooMany("Too many mails for "+to+" right now", wait)
 	}
 	ss.rcpts = append(ss.rcpts, recipient{address: to, acct: acct, inboxID: inboxID})
 	return nil

@@ -44,10 +44,18 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 
 func newWorld(t *testing.T, maxBytes int64) world {
 	t.Helper()
+	return newWorldWith(t, mailserver.Config{MaxBytes: maxBytes})
+}
+
+// newWorldWith starts a listener with cfg; the desk and the clock (of the
+// desk and the limits) are the world's.
+func newWorldWith(t *testing.T, cfg mailserver.Config) world {
+	t.Helper()
 	c := &clock{t: time.Now()}
 	w := world{Tenant: dbtest.NewTenant(t), clock: c, d: &desk.Desk{DB: dbtest.App(t), InboundDomain: inboundDomain, Now: c.Now}}
 	w.inbox, w.address = w.emailInbox(t, w.Account.ID)
-	srv := mailserver.New(mailserver.Config{Desk: w.d, MaxBytes: maxBytes})
+	cfg.Desk, cfg.Now = w.d, c.Now
+	srv := mailserver.New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

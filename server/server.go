@@ -65,6 +65,11 @@ type Config struct {
 	// address still receives (DESKWOOT_INBOUND_ROTATION_GRACE, 7 days when 0).
 	InboundDomain        string
 	InboundRotationGrace time.Duration
+	// InboundMailsPerAddress and InboundMailsPerInbox limit inbound mail a
+	// minute per connecting address and per inbox
+	// (DESKWOOT_SMTP_MAILS_PER_ADDRESS, _PER_INBOX; the mailserver's
+	// defaults when 0).
+	InboundMailsPerAddress, InboundMailsPerInbox int
 
 	// MetricsAddr, when set, is the only place /metrics is served
 	// (DESKWOOT_METRICS_ADDR, e.g. 127.0.0.1:9090). MetricsToken, when set,
@@ -201,7 +206,8 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 			db.Close()
 			return nil, fmt.Errorf("smtp listener (DESKWOOT_SMTP_ADDR): %w", err)
 		}
-		mailSrv = mailserver.New(mailserver.Config{Desk: d, Domain: cfg.InboundDomain})
+		mailSrv = mailserver.New(mailserver.Config{Desk: d, Domain: cfg.InboundDomain,
+			MailsPerAddress: cfg.InboundMailsPerAddress, MailsPerInbox: cfg.InboundMailsPerInbox})
 	}
 	hosts := cfg.AllowedHosts
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() != "" && !isLoopback(u.Hostname()) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/mailserver"
 	"github.com/deskwoot/deskwoot/mcp"
 	"github.com/deskwoot/deskwoot/migrations"
 	"github.com/deskwoot/deskwoot/policy"
@@ -43,7 +44,8 @@ Usage:
 Environment (flags mirror them; see --help of each command):
   DATABASE_URL, DESKWOOT_APP_DATABASE_URL, DESKWOOT_APP_PASSWORD, DESKWOOT_ADDR,
   DESKWOOT_PUBLIC_URL, DESKWOOT_ALLOWED_HOSTS, DESKWOOT_SMTP_ADDR, DESKWOOT_INBOUND_DOMAIN,
-  DESKWOOT_INBOUND_ROTATION_GRACE, DESKWOOT_METRICS_ADDR, DESKWOOT_METRICS_TOKEN, DESKWOOT_SIGNUPS_PER_HOUR,
+  DESKWOOT_INBOUND_ROTATION_GRACE, DESKWOOT_SMTP_MAILS_PER_ADDRESS, DESKWOOT_SMTP_MAILS_PER_INBOX,
+  DESKWOOT_METRICS_ADDR, DESKWOOT_METRICS_TOKEN, DESKWOOT_SIGNUPS_PER_HOUR,
   DESKWOOT_CLIENT_IP_HEADER, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
   STRIPE_API_BASE, DESKWOOT_STRIPE_PRICE_{STARTER,BUSINESS,ENTERPRISE}, DESKWOOT_GRACE_PERIOD
 `
@@ -159,13 +161,18 @@ func (f *edgeFlags) apply(cfg *server.Config) error {
 	return nil
 }
 
-// inboundFlags are the receiving addresses' domain and rotation grace.
-type inboundFlags struct{ domain, grace *string }
+// inboundFlags are the receiving addresses' domain and rotation grace, and
+// the inbound mail limits.
+type inboundFlags struct{ domain, grace, perAddress, perInbox *string }
 
 func addInboundFlags(fs *flag.FlagSet, defaultDomain string) *inboundFlags {
 	return &inboundFlags{
 		domain: fs.String("inbound-domain", env("DESKWOOT_INBOUND_DOMAIN", defaultDomain), "domain of the receiving addresses assigned to email inboxes, e.g. in.example.com (DESKWOOT_INBOUND_DOMAIN)"),
 		grace:  fs.String("inbound-rotation-grace", env("DESKWOOT_INBOUND_ROTATION_GRACE", "7d"), "how long a rotated-out receiving address still receives, e.g. 7d or 36h (DESKWOOT_INBOUND_ROTATION_GRACE)"),
+		perAddress: fs.String("smtp-mails-per-address", env("DESKWOOT_SMTP_MAILS_PER_ADDRESS", strconv.Itoa(mailserver.DefaultMailsPerAddress)),
+			"inbound mails one connecting address may send a minute, a third of them at once; past it 451 (DESKWOOT_SMTP_MAILS_PER_ADDRESS)"),
+		perInbox: fs.String("smtp-mails-per-inbox", env("DESKWOOT_SMTP_MAILS_PER_INBOX", strconv.Itoa(mailserver.DefaultMailsPerInbox)),
+			"inbound mails one inbox may receive a minute, a third of them at once; past it 451 (DESKWOOT_SMTP_MAILS_PER_INBOX)"),
 	}
 }
 
@@ -179,6 +186,16 @@ func (f *inboundFlags) apply(cfg *server.Config) error {
 		return fmt.Errorf("DESKWOOT_INBOUND_ROTATION_GRACE must be a duration such as 7d or 36h, not %q", *f.grace)
 	}
 	cfg.InboundDomain, cfg.InboundRotationGrace = d, g
+	for _, l := range []struct {
+		env, val string
+		to       *int
+	}{{"DESKWOOT_SMTP_MAILS_PER_ADDRESS", *f.perAddress, &cfg.InboundMailsPerAddress}, {"DESKWOOT_SMTP_MAILS_PER_INBOX", *f.perInbox, &cfg.InboundMailsPerInbox}} {
+		n, err := strconv.Atoi(strings.TrimSpace(l.val))
+		if err != nil || n < 1 || n > 1_000_000 {
+			return fmt.Errorf("%s must be a whole number of mails a minute from 1 to 1000000, not %q", l.env, l.val)
+		}
+		*l.to = n
+	}
 	return nil
 }
 
