@@ -79,16 +79,36 @@ func clip(s string, n int) string {
 }
 
 // IncomingEmail records a customer's mail on an email inbox. It continues
-// the conversation that one of In-Reply-To / References points at (reopening
-// it when resolved or snoozed), else it starts a conversation with the
-// mail's subject. A Message-ID seen before in the inbox returns the first
-// message and writes nothing.
+// the conversation that one of In-Reply-To / References points at
+// (reopening it when resolved or snoozed) when the mail comes from that
+// conversation's contact (see emailThreadSQL); otherwise, a stranger's
+// reply included, it starts a conversation with the mail's subject and its
+// sender as the contact. A Message-ID seen before in the inbox returns the
+// first message and writes nothing.
 func (d *Desk) IncomingEmail(ctx context.Context, acct, inboxID int64, in IncomingEmail) (IncomingResult, error) {
 	if err := in.normalize(); err != nil {
 		return IncomingResult{}, err
 	}
 	return retryRaced(ctx, func() (IncomingResult, error) { return d.incomingEmail(ctx, acct, inboxID, in) })
 }
+
+// emailThreadSQL finds the conversation a reply continues: the latest one
+// that the mail's references ($2) name in the inbox ($1) and whose contact
+// sent it. The sender is the conversation's contact when that contact
+// holds the From address ($4) now ($3, the holder's id), or, when no
+// contact holds it now, when the conversation's contact has written from
+// it in that conversation (its email changed since). References are no
+// secret (anyone copied on a thread sees them), so a reference from anyone
+// else names a conversation that is not theirs: no row, and the mail
+// starts its own.
+const emailThreadSQL = `SELECT c.id, c.status, c.contact_id FROM messages m
+	JOIN conversations c ON c.account_id = m.account_id AND c.id = m.conversation_id
+	WHERE m.inbox_id = $1 AND m.source_id = ANY($2)
+	  AND (c.contact_id = $3 OR ($3::bigint IS NULL AND EXISTS (
+		SELECT 1 FROM messages p WHERE p.account_id = c.account_id AND p.conversation_id = c.id
+		  AND p.type = 'incoming' AND p.sender_kind = 'contact' AND p.sender_id = c.contact_id
+		  AND lower(p.sender_address) = lower($4))))
+	ORDER BY m.id DESC LIMIT 1 FOR UPDATE OF c`
 
 func (d *Desk) incomingEmail(ctx context.Context, acct, inboxID int64, in IncomingEmail) (IncomingResult, error) {
 	var res IncomingResult
@@ -101,19 +121,21 @@ func (d *Desk) incomingEmail(ctx context.Context, acct, inboxID int64, in Incomi
 		if res, seen, err = messageBySource(ctx, tx, inboxID, in.MessageID); seen || err != nil {
 			return err // the same mail again, or a failure
 		}
-		contactID, _, err := findOrCreateContact(ctx, tx, acct, inboxID, IncomingContact{Email: in.From, Name: in.FromName})
-		if err != nil {
+		// The contact that holds the sender's address now, if any; locked,
+		// so that two mails of one sender thread one after the other.
+		var senderID *int64
+		err = tx.QueryRow(ctx, `SELECT id FROM contacts WHERE lower(email) = lower($1) FOR UPDATE`, in.From).Scan(&senderID)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		res.ContactID = contactID
-		refs := append(append([]string{}, in.InReplyTo...), in.References...)
+		var contactID int64
 		var status string
-		err = tx.QueryRow(ctx, `SELECT c.id, c.status FROM messages m
-			JOIN conversations c ON c.account_id = m.account_id AND c.id = m.conversation_id
-			WHERE m.inbox_id = $1 AND m.source_id = ANY($2) ORDER BY m.id DESC LIMIT 1 FOR UPDATE OF c`,
-			inboxID, refs).Scan(&res.ConversationID, &status)
+		err = tx.QueryRow(ctx, emailThreadSQL, inboxID, in.References, senderID, in.From).Scan(&res.ConversationID, &status, &contactID)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
+			if contactID, _, err = findOrCreateContact(ctx, tx, acct, inboxID, IncomingContact{Email: in.From, Name: in.FromName}); err != nil {
+				return err
+			}
 			err = tx.QueryRow(ctx, `INSERT INTO conversations (account_id, inbox_id, contact_id, subject) VALUES ($1, $2, $3, $4) RETURNING id`,
 				acct, inboxID, contactID, in.Subject).Scan(&res.ConversationID)
 			if err == nil {
@@ -132,9 +154,10 @@ func (d *Desk) incomingEmail(ctx context.Context, acct, inboxID int64, in Incomi
 		if err != nil {
 			return err
 		}
-		err = tx.QueryRow(ctx, `INSERT INTO messages (account_id, conversation_id, inbox_id, type, content, sender_kind, sender_id, sender_name, source_id)
-			SELECT $1, $2, $3, 'incoming', $4, 'contact', id, name, $5 FROM contacts WHERE id = $6
-			ON CONFLICT DO NOTHING RETURNING id`, acct, res.ConversationID, inboxID, in.Text, in.MessageID, contactID).Scan(&res.MessageID)
+		res.ContactID = contactID
+		err = tx.QueryRow(ctx, `INSERT INTO messages (account_id, conversation_id, inbox_id, type, content, sender_kind, sender_id, sender_name, source_id, sender_address)
+			SELECT $1, $2, $3, 'incoming', $4, 'contact', id, name, $5, $7 FROM contacts WHERE id = $6
+			ON CONFLICT DO NOTHING RETURNING id`, acct, res.ConversationID, inboxID, in.Text, in.MessageID, contactID, in.From).Scan(&res.MessageID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errRaced // a concurrent delivery of the same mail won
 		}
