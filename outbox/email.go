@@ -18,12 +18,18 @@ import (
 	"github.com/deskwoot/deskwoot/desk"
 )
 
-// EmailMessageID is the stable Message-ID (without angle brackets) of an
-// outgoing message sent from domain: the same on every retry, so a repeat
-// after a crash is recognisably the same mail, and replies to it thread
-// back into its conversation.
-func EmailMessageID(messageID int64, domain string) string {
-	return "deskwoot-message-" + strconv.FormatInt(messageID, 10) + "@" + domain
+// EmailMessageID is the Message-ID (without angle brackets) of an outgoing
+// message sent from domain with the job's token: the same on every retry,
+// so a repeat after a crash is recognisably the same mail, and replies to
+// it thread back into its conversation; random (the token has 130 bits), so
+// no one can name it in References without having been sent the mail.
+// Jobs enqueued before tokens existed have none and keep the message-id
+// form they were first tried with.
+func EmailMessageID(token string, messageID int64, domain string) string {
+	if token == "" {
+		return "deskwoot-message-" + strconv.FormatInt(messageID, 10) + "@" + domain
+	}
+	return "deskwoot-" + token + "@" + domain
 }
 
 // maxReferences bounds the References header: the first message of the
@@ -71,7 +77,7 @@ func composeEmail(dl desk.Delivery, to string, msgID string, now time.Time) ([]b
 
 // sendEmail delivers through the inbox's SMTP relay. A 5xx reply is
 // permanent; 4xx replies and network errors are retried.
-func (o *Outbox) sendEmail(ctx context.Context, dl desk.Delivery) (string, error) {
+func (o *Outbox) sendEmail(ctx context.Context, dl desk.Delivery, token string) (string, error) {
 	s := dl.Email
 	if s.SMTPHost == "" || s.FromAddress == "" {
 		return "", permanent("email inbox %q needs smtp_host and from_address in its settings to send replies", dl.InboxName)
@@ -81,7 +87,7 @@ func (o *Outbox) sendEmail(ctx context.Context, dl desk.Delivery) (string, error
 	}
 	to := *dl.Contact.Email
 	domain := s.FromAddress[strings.LastIndexByte(s.FromAddress, '@')+1:]
-	msgID := EmailMessageID(dl.Message.ID, domain)
+	msgID := EmailMessageID(token, dl.Message.ID, domain)
 	raw, err := composeEmail(dl, to, msgID, dl.Message.CreatedAt)
 	if err != nil {
 		return "", permanent("compose mail: %v", err)
@@ -96,9 +102,9 @@ func (o *Outbox) sendEmail(ctx context.Context, dl desk.Delivery) (string, error
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.SMTPTimeout)
 	defer cancel()
 	addr := net.JoinHostPort(s.SMTPHost, strconv.Itoa(port))
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	conn, err := o.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return "", fmt.Errorf("connect to SMTP relay %s: %w", addr, err)
+		return "", connectError{what: "the SMTP server", addr: addr, fix: "check smtp_host and smtp_port", err: err}
 	}
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline)

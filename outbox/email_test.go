@@ -5,7 +5,9 @@ import (
 	"context"
 	"io"
 	"net"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -120,11 +122,14 @@ func TestEmailRepliesThreadThroughTheRelay(t *testing.T) {
 	irt, _ := h.MsgIDList("In-Reply-To")
 	refs, _ := h.MsgIDList("References")
 	subj, _ := h.Subject()
-	if id1 != outbox.EmailMessageID(m1.ID, "acme.test") || !slices.Equal(irt, []string{customerID}) || !slices.Equal(refs, []string{customerID}) ||
+	if !randomMessageID(id1, "acme.test") || !slices.Equal(irt, []string{customerID}) || !slices.Equal(refs, []string{customerID}) ||
 		subj != "Re: Refund" || strings.TrimSpace(body) != "We sent your refund — ünïcode too." {
 		t.Fatalf("first reply: Message-ID %q In-Reply-To %v References %v Subject %q body %q", id1, irt, refs, subj, body)
 	}
 	waitFor(t, 5*time.Second, "sent", func() bool { s, _ := r.status(t, m1.ID); return s == "sent" })
+	if got := sourceID(t, r, m1.ID); got != id1 {
+		t.Fatalf("reply recorded with Message-ID %q, sent with %q", got, id1)
+	}
 
 	// The customer answers the reply; the answer threads into the conversation.
 	res, err := r.d.IncomingEmail(ctx, r.Account.ID, inbox, desk.IncomingEmail{From: "ann@customer.test", Subject: "Re: Refund",
@@ -134,13 +139,13 @@ func TestEmailRepliesThreadThroughTheRelay(t *testing.T) {
 	}
 	answerID := sourceID(t, r, res.MessageID)
 
-	m2 := r.reply(t, conv, "You're welcome.")
+	r.reply(t, conv, "You're welcome.")
 	waitFor(t, 15*time.Second, "second mail", func() bool { return len(relay.got()) == 2 })
 	h, _ = header(t, relay.got()[1].data)
 	id2, _ := h.MessageID()
 	irt, _ = h.MsgIDList("In-Reply-To")
 	refs, _ = h.MsgIDList("References")
-	if id2 != outbox.EmailMessageID(m2.ID, "acme.test") || !slices.Equal(irt, []string{answerID}) ||
+	if !randomMessageID(id2, "acme.test") || id2 == id1 || !slices.Equal(irt, []string{answerID}) ||
 		!slices.Equal(refs, []string{customerID, id1, answerID}) {
 		t.Fatalf("second reply: Message-ID %q In-Reply-To %v References %v", id2, irt, refs)
 	}
@@ -187,4 +192,109 @@ func sourceID(t *testing.T, r rig, msgID int64) string {
 		t.Fatalf("source id of message %d: %q %v", msgID, s, err)
 	}
 	return s
+}
+
+// randomMessageID reports whether id is a Message-ID of the outbox's random
+// form at domain: "deskwoot-", 26 base32 characters (130 random bits).
+var randomForm = regexp.MustCompile(`^deskwoot-[A-Z2-7]{26}@`)
+
+func randomMessageID(id, domain string) bool {
+	return randomForm.MatchString(id) && strings.HasSuffix(id, "@"+domain)
+}
+
+// flaky is a relay that answers the end of the first DATA with 451 (try
+// again later) and takes every later mail; it keeps every DATA it read.
+type flaky struct {
+	sink
+	refused bool
+}
+
+type flakySession struct {
+	sinkSession
+	f *flaky
+}
+
+func (fs *flakySession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	fs.f.mu.Lock()
+	defer fs.f.mu.Unlock()
+	fs.f.mail = append(fs.f.mail, sunk{fs.from, fs.to, b})
+	if !fs.f.refused {
+		fs.f.refused = true
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	}
+	return nil
+}
+
+// TestEmailMessageIDIsRandomAndTheSameOnEveryRetry: a mail the relay put
+// off (451) is sent again with the Message-ID of the first try; that id has
+// 130 random bits (no counter a stranger could name in References), differs
+// between messages, and is what the reply is recorded with.
+func TestEmailMessageIDIsRandomAndTheSameOnEveryRetry(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, outbox.Config{})
+	f := &flaky{}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return &flakySession{sinkSession: sinkSession{s: &f.sink}, f: f}, nil
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	_, conv := r.conversation(t, "email", map[string]any{"smtp_host": "127.0.0.1", "smtp_port": ln.Addr().(*net.TCPAddr).Port,
+		"from_address": "support@acme.test"})
+	m1 := r.reply(t, conv, "First.")
+	waitFor(t, 15*time.Second, "the retried mail", func() bool { s, _ := r.status(t, m1.ID); return s == "sent" })
+	m2 := r.reply(t, conv, "Second.")
+	waitFor(t, 15*time.Second, "the second reply", func() bool { s, _ := r.status(t, m2.ID); return s == "sent" })
+
+	got := f.got()
+	if len(got) != 3 {
+		t.Fatalf("relay read %d mails, want 3 (first reply twice, second once)", len(got))
+	}
+	var ids []string
+	for _, g := range got {
+		h, _ := header(t, g.data)
+		id, _ := h.MessageID()
+		ids = append(ids, id)
+	}
+	if ids[0] != ids[1] {
+		t.Errorf("the retry sent Message-ID %q, the first try %q: want the same", ids[1], ids[0])
+	}
+	for _, id := range ids {
+		if !randomMessageID(id, "acme.test") || strings.Contains(id, strconv.FormatInt(m1.ID, 10)+"@") {
+			t.Errorf("Message-ID %q is not 130 random bits at acme.test", id)
+		}
+	}
+	if ids[2] == ids[0] {
+		t.Errorf("two messages share Message-ID %q", ids[0])
+	}
+	if src := sourceID(t, r, m1.ID); src != ids[0] {
+		t.Errorf("reply recorded with Message-ID %q, sent with %q", src, ids[0])
+	}
+}
+
+// TestSMTPRelayOnLocalhostIsRefusedUnderProductionDefaults: an email inbox
+// whose relay is the server's own localhost gets no connection; the reply
+// fails with the text a closed port gives (see also the unit-level
+// TestSMTPToInternalAddressesFailsLikeAClosedPort).
+func TestSMTPRelayOnLocalhostIsRefusedUnderProductionDefaults(t *testing.T) {
+	t.Parallel()
+	r := startRig(t, outbox.Config{MaxAttempts: 1})
+	relay := startSink(t)
+	_, conv := r.conversation(t, "email", map[string]any{"smtp_host": "localhost", "smtp_port": relay.addr.Port, "from_address": "support@acme.test"})
+	m := r.reply(t, conv, "Hello, port scanner?")
+	waitFor(t, 10*time.Second, "failure", func() bool { s, _ := r.status(t, m.ID); return s == "failed" })
+	want := "gave up after 1 attempts: could not connect to the SMTP server at localhost:" + strconv.Itoa(relay.addr.Port) + "; check smtp_host and smtp_port"
+	if _, e := r.status(t, m.ID); e != want {
+		t.Fatalf("delivery_error %q, want %q", e, want)
+	}
+	if n := len(relay.got()); n != 0 {
+		t.Fatalf("the relay on localhost took %d mails", n)
+	}
 }

@@ -10,10 +10,18 @@
 // pending/sent/failed and the last error). Delivery is at least once: a
 // crash between sending and recording repeats the send with the same
 // Idempotency-Key (email: the same Message-ID), so receivers can drop it.
+//
+// Deliveries are fair between accounts: one account's slow, hanging or
+// failing endpoints never hold more than AccountWorkers of a replica's
+// Workers (the rest of its jobs are snoozed, holding no worker), every
+// attempt has a short connect and a total deadline, and backoff is River's
+// retry schedule, never a sleeping worker. Every connection goes through
+// the egress guard.
 package outbox
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -33,18 +41,25 @@ import (
 
 // Defaults for Config's zero values.
 const (
-	DefaultQueue       = "outbox"
-	DefaultWorkers     = 10
-	DefaultMaxAttempts = 8
-	DefaultHTTPTimeout = 15 * time.Second
-	DefaultSMTPTimeout = 30 * time.Second
+	DefaultQueue          = "outbox"
+	DefaultWorkers        = 10
+	DefaultAccountWorkers = 3
+	DefaultMaxAttempts    = 8
+	DefaultConnectTimeout = egress.DefaultConnectTimeout
+	DefaultHTTPTimeout    = 10 * time.Second
+	DefaultSMTPTimeout    = 20 * time.Second
 )
 
-// DeliverArgs is the deliver_message job: which message of which account.
-// It carries ids only; the worker reads the rest under the tenant.
+// DeliverArgs is the deliver_message job: which message of which account,
+// and the random token its email Message-ID is made of. It carries ids
+// only; the worker reads the rest under the tenant.
 type DeliverArgs struct {
 	AccountID int64 `json:"account_id"`
 	MessageID int64 `json:"message_id"`
+	// Token is drawn once, when the job is enqueued, so that every retry
+	// sends the same Message-ID (receivers drop repeats by it) while no one
+	// can guess it. Empty on jobs enqueued before tokens existed.
+	Token string `json:"token,omitempty"`
 }
 
 // Kind is the River job kind.
@@ -58,11 +73,19 @@ type Config struct {
 	Queue string
 	// Workers is how many deliveries one replica runs at once.
 	Workers int
+	// AccountWorkers is how many of them one account may hold at once
+	// (DefaultAccountWorkers when 0); an account's further jobs are snoozed
+	// without holding a worker. Keep it below Workers, so that one account's
+	// hanging endpoint always leaves workers for the others.
+	AccountWorkers int
 	// MaxAttempts bounds the tries of one delivery; after the last the
 	// message is failed with the last error.
 	MaxAttempts int
-	HTTPTimeout time.Duration
-	SMTPTimeout time.Duration
+	// ConnectTimeout bounds DNS and the TCP handshake of one attempt;
+	// HTTPTimeout and SMTPTimeout bound the whole attempt.
+	ConnectTimeout time.Duration
+	HTTPTimeout    time.Duration
+	SMTPTimeout    time.Duration
 	// RetryPolicy spaces the retries (River's default when nil: about
 	// attempt^4 seconds, so 1s, 16s, 81s, ... up to ~40 min).
 	RetryPolicy river.ClientRetryPolicy
@@ -70,11 +93,12 @@ type Config struct {
 	// replica (5ms when 0). River's default of 100ms caps a replica at
 	// Workers jobs per 100ms: 20 deliveries a second with 2 workers.
 	FetchCooldown time.Duration
-	// HTTPClient posts webhooks. When nil, one with HTTPTimeout that refuses
-	// internal addresses unless AllowPrivateTargets.
+	// HTTPClient posts webhooks. When nil, one with HTTPTimeout whose
+	// connections go through the egress guard.
 	HTTPClient *http.Client
-	// AllowPrivateTargets lets webhooks reach loopback and private
-	// networks (DESKWOOT_WEBHOOK_ALLOW_PRIVATE; dev and tests).
+	// AllowPrivateTargets lets webhooks and SMTP relays reach loopback,
+	// private and other special-purpose addresses: the operator's switch
+	// DESKWOOT_WEBHOOK_ALLOW_PRIVATE, for dev and tests.
 	AllowPrivateTargets bool
 	Logger              *slog.Logger
 }
@@ -83,6 +107,8 @@ type Config struct {
 // implements desk.DeliveryQueue.
 type Outbox struct {
 	cfg     Config
+	dialer  egress.Dialer
+	slots   *accountSlots
 	client  *river.Client[pgx.Tx]
 	started atomic.Bool
 }
@@ -98,8 +124,14 @@ func New(cfg Config) (*Outbox, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
+	if cfg.AccountWorkers <= 0 {
+		cfg.AccountWorkers = DefaultAccountWorkers
+	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
 	}
 	if cfg.HTTPTimeout <= 0 {
 		cfg.HTTPTimeout = DefaultHTTPTimeout
@@ -110,16 +142,15 @@ func New(cfg Config) (*Outbox, error) {
 	if cfg.FetchCooldown <= 0 {
 		cfg.FetchCooldown = 5 * time.Millisecond
 	}
+	dialer := egress.Dialer{AllowPrivate: cfg.AllowPrivateTargets, Timeout: cfg.ConnectTimeout,
+		Hint: "set DESKWOOT_WEBHOOK_ALLOW_PRIVATE=true to deliver to internal webhooks and SMTP relays"}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = egress.PublicOnlyClient(cfg.HTTPTimeout, "set DESKWOOT_WEBHOOK_ALLOW_PRIVATE=true to deliver to internal receivers")
-		if cfg.AllowPrivateTargets {
-			cfg.HTTPClient = &http.Client{Timeout: cfg.HTTPTimeout}
-		}
+		cfg.HTTPClient = dialer.HTTPClient(cfg.HTTPTimeout)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	o := &Outbox{cfg: cfg}
+	o := &Outbox{cfg: cfg, dialer: dialer, slots: newAccountSlots(cfg.AccountWorkers)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &deliverWorker{o: o})
 	jobTimeout := max(cfg.HTTPTimeout, cfg.SMTPTimeout) + 15*time.Second
@@ -143,9 +174,10 @@ func New(cfg Config) (*Outbox, error) {
 }
 
 // EnqueueDelivery inserts the delivery job of an outgoing message in the
-// caller's transaction (River's InsertTx).
+// caller's transaction (River's InsertTx), with the message's Message-ID
+// token drawn now: 26 base32 characters, 130 random bits.
 func (o *Outbox) EnqueueDelivery(ctx context.Context, tx pgx.Tx, accountID, messageID int64) error {
-	_, err := o.client.InsertTx(ctx, tx, DeliverArgs{AccountID: accountID, MessageID: messageID},
+	_, err := o.client.InsertTx(ctx, tx, DeliverArgs{AccountID: accountID, MessageID: messageID, Token: rand.Text()},
 		&river.InsertOpts{Queue: o.cfg.Queue, MaxAttempts: o.cfg.MaxAttempts})
 	if err != nil {
 		return fmt.Errorf("outbox: enqueue delivery of message %d: %w", messageID, err)
@@ -192,9 +224,15 @@ type deliverWorker struct {
 
 // Work delivers one message and records the outcome. A failure retries with
 // backoff until the last attempt, when (as for a permanent failure) the
-// message is marked failed and the job cancelled.
+// message is marked failed and the job cancelled. When the account already
+// has AccountWorkers deliveries in flight here, the job is snoozed: it
+// holds no worker and spends no attempt.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	acct, id := job.Args.AccountID, job.Args.MessageID
+	if !w.o.slots.take(acct) {
+		return river.JobSnooze(snoozeDelay(job.Metadata))
+	}
+	defer w.o.slots.give(acct)
 	d := w.o.cfg.Desk
 	dl, err := d.DeliveryLoad(ctx, acct, id)
 	if errors.Is(err, desk.ErrNotFound) {
@@ -212,7 +250,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	}
 	var sourceID string
 	if err == nil {
-		sourceID, err = w.o.deliver(ctx, dl)
+		sourceID, err = w.o.deliver(ctx, dl, job.Args.Token)
 	}
 	if err == nil {
 		if err := d.DeliveryRecord(ctx, acct, id, desk.DeliverySent, "", sourceID); err != nil {
@@ -240,7 +278,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		w.o.cfg.Logger.Error("outbox: record delivery failure", "account_id", acct, "message_id", id, "err", rerr)
 		return err // the job retries and records again
 	}
-	w.o.cfg.Logger.Warn("outbox: delivery failed", "account_id", acct, "message_id", id, "attempt", job.Attempt, "final", final, "err", err)
+	w.o.cfg.Logger.Warn("outbox: delivery failed", "account_id", acct, "message_id", id, "attempt", job.Attempt, "final", final, "err", err, "cause", cause(err))
 	if final {
 		return river.JobCancel(err)
 	}
@@ -249,12 +287,38 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 
 // deliver sends the message on its inbox's channel. It returns the source
 // id to record on the message (email: its Message-ID).
-func (o *Outbox) deliver(ctx context.Context, dl desk.Delivery) (string, error) {
+func (o *Outbox) deliver(ctx context.Context, dl desk.Delivery, token string) (string, error) {
 	switch dl.Channel {
 	case "api":
 		return "", o.postWebhook(ctx, dl)
 	case "email":
-		return o.sendEmail(ctx, dl)
+		return o.sendEmail(ctx, dl, token)
 	}
 	return "", permanent("inbox channel %q cannot deliver messages", dl.Channel)
+}
+
+// connectError is a failed connection to a tenant's endpoint. Its text is
+// the same whatever the cause (an address the egress guard refuses, a
+// closed port, a timeout, a name that does not resolve), so that delivery
+// errors cannot map the server's network; the cause goes to the log only.
+// It is retried like any network error: failing at once would tell a
+// refused address from a closed port by the delivery status.
+type connectError struct {
+	what, addr, fix string
+	err             error
+}
+
+func (e connectError) Error() string {
+	return fmt.Sprintf("could not connect to %s at %s; %s", e.what, e.addr, e.fix)
+}
+func (e connectError) Unwrap() error { return e.err }
+
+// cause is what the server logs of a delivery error: the egress cause of a
+// failed connection, which the recorded error leaves out.
+func cause(err error) string {
+	var de *egress.DialError
+	if errors.As(err, &de) && de.Err != nil {
+		return de.Err.Error()
+	}
+	return ""
 }

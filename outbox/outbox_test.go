@@ -200,7 +200,7 @@ func TestReplyWhileReceiverIsDownIsRetriedAndDeliveredOnce(t *testing.T) {
 		_, e := r.status(t, m.ID)
 		return e != ""
 	})
-	if s, e := r.status(t, m.ID); s != "pending" || !strings.Contains(e, "attempt 1 of 8") || !strings.Contains(e, "refused") {
+	if s, e := r.status(t, m.ID); s != "pending" || e != "attempt 1 of 8: could not connect to the webhook at "+addr+"; check webhook_url; retrying" {
 		t.Fatalf("after the failed attempt: %s %q, want pending with the connection error", s, e)
 	}
 	rc := startReceiver(t, addr)
@@ -285,17 +285,33 @@ func TestReceiverAnswering400FailsAtOnce(t *testing.T) {
 	}
 }
 
-// TestWebhooksRefuseInternalAddresses: without DESKWOOT_WEBHOOK_ALLOW_PRIVATE
-// a webhook to a loopback receiver fails at once and nothing is sent.
-func TestWebhooksRefuseInternalAddresses(t *testing.T) {
+// TestWebhookToAnInternalAddressFailsLikeAClosedPort: under production
+// defaults (no DESKWOOT_WEBHOOK_ALLOW_PRIVATE) a webhook to a live loopback
+// receiver gets no request, and its delivery_error reads exactly like the
+// one of a webhook to a closed port, so the error maps nothing.
+func TestWebhookToAnInternalAddressFailsLikeAClosedPort(t *testing.T) {
 	t.Parallel()
-	r := startRig(t, outbox.Config{})
+	prod := startRig(t, outbox.Config{MaxAttempts: 1})
 	rc := startReceiver(t, "127.0.0.1:0", http.StatusOK)
-	_, conv := r.conversation(t, "api", map[string]any{"webhook_url": rc.url()})
-	m := r.reply(t, conv, "Hello from the inside?")
-	waitFor(t, 10*time.Second, "failure", func() bool { s, _ := r.status(t, m.ID); return s == "failed" })
-	if _, e := r.status(t, m.ID); !strings.Contains(e, "internal address") || !strings.Contains(e, "DESKWOOT_WEBHOOK_ALLOW_PRIVATE") {
-		t.Fatalf("delivery_error %q, want the internal-address refusal and what to do", e)
+	_, conv := prod.conversation(t, "api", map[string]any{"webhook_url": rc.url()})
+	m := prod.reply(t, conv, "Hello from the inside?")
+
+	dev := newRig(t, outbox.Config{MaxAttempts: 1})
+	closed := downAddr(t)
+	_, devConv := dev.conversation(t, "api", map[string]any{"webhook_url": "http://" + closed + "/hooks/deskwoot"})
+	devM := dev.reply(t, devConv, "Anyone?")
+
+	waitFor(t, 10*time.Second, "failures", func() bool {
+		s1, _ := prod.status(t, m.ID)
+		s2, _ := dev.status(t, devM.ID)
+		return s1 == "failed" && s2 == "failed"
+	})
+	_, refused := prod.status(t, m.ID)
+	_, closedPort := dev.status(t, devM.ID)
+	refused = strings.ReplaceAll(refused, rc.ln.Addr().String(), "HOST:PORT")
+	closedPort = strings.ReplaceAll(closedPort, closed, "HOST:PORT")
+	if want := "gave up after 1 attempts: could not connect to the webhook at HOST:PORT; check webhook_url"; refused != want || closedPort != want {
+		t.Fatalf("internal address: %q\nclosed port:      %q\nwant both %q", refused, closedPort, want)
 	}
 	if n := len(rc.got()); n != 0 {
 		t.Fatalf("an internal receiver got %d requests", n)

@@ -35,7 +35,9 @@ type WebhookPayload struct {
 }
 
 // IdempotencyKey is the stable key of a message's delivery: the same on
-// every retry and after a crash, so a receiver can drop repeats.
+// every retry and after a crash, so a receiver can drop repeats. It is
+// made of the message id, which the payload carries anyway; nothing threads
+// by it (unlike an email Message-ID), so it need not be secret.
 func IdempotencyKey(messageID int64) string {
 	return "deskwoot-message-" + strconv.FormatInt(messageID, 10)
 }
@@ -92,8 +94,9 @@ func (o *Outbox) postWebhook(ctx context.Context, dl desk.Delivery) error {
 		req.Header.Set(HeaderSignature, Sign(dl.Webhook.Secret, ts, body))
 	}
 	resp, err := o.cfg.HTTPClient.Do(req)
-	if errors.Is(err, egress.ErrInternalAddress) {
-		return permanent("webhook POST: %v", err)
+	var de *egress.DialError
+	if errors.As(err, &de) {
+		return connectError{what: "the webhook", addr: de.Addr, fix: "check webhook_url", err: de}
 	}
 	if err != nil {
 		return fmt.Errorf("webhook POST: %w", err)
