@@ -42,7 +42,11 @@ type Config struct {
 	ServerPID int
 	// Binary is the deskwoot executable to run as the server.
 	Binary string
-	Scale  Scale
+	// OPA is the opa executable whose server is the decision's baseline;
+	// empty means `opa` on PATH, else OPA's release of this build installed
+	// with `go install` (see opaExecutable).
+	OPA   string
+	Scale Scale
 	// Clients is the mixed load's concurrency; Pollers the number of
 	// long-polling clients for the memory figure.
 	Clients, Pollers int
@@ -294,7 +298,7 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 	}
 	rows = append(rows, row{figure: "tool decision vs OPA's fixed cost (a one-rule policy, same engine)", ours: dec,
 		baseName: "one-rule policy", base: floor, ratio: times(dec.p50, floor.p50), target: "≤ 3×"})
-	opaSrv, err := opaServerStats(ctx, d)
+	opaSrv, err := opaServerStats(ctx, e.cfg.OPA, e.cfg.Log, d)
 	r = row{figure: "tool decision embedded vs the same decision via `opa run --server` over loopback HTTP", ours: dec,
 		baseName: "OPA server", base: opaSrv, target: "≥ 10× faster"}
 	if err != nil {

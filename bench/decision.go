@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
-	"github.com/open-policy-agent/opa/v1/runtime"
 
 	"github.com/deskwoot/deskwoot/policy"
 	policies "github.com/deskwoot/deskwoot/rego"
@@ -75,49 +73,42 @@ func floorStats(ctx context.Context, d time.Duration) (stats, error) {
 }
 
 // opaServerStats measures the same decision through OPA's own server
-// (`opa run --server`, here OPA's runtime in this process) over loopback
-// HTTP: the policies written to a folder, one POST per decision.
-func opaServerStats(ctx context.Context, d time.Duration) (stats, error) {
+// (`opa run --server`, a separate process started here: see opaserver.go)
+// over loopback HTTP: the policies written to a folder, one POST per
+// decision.
+func opaServerStats(ctx context.Context, opaBin string, log io.Writer, d time.Duration) (stats, error) {
 	dir, err := os.MkdirTemp("", "deskwoot-bench-opa-")
 	if err != nil {
 		return stats{}, err
 	}
 	defer os.RemoveAll(dir)
+	policyDir := filepath.Join(dir, "policies")
+	if err := os.Mkdir(policyDir, 0o700); err != nil {
+		return stats{}, err
+	}
 	names, _ := fs.Glob(policies.FS, "*.rego")
 	for _, n := range names {
 		if strings.HasSuffix(n, "_test.rego") {
 			continue
 		}
 		b, _ := fs.ReadFile(policies.FS, n)
-		if err := os.WriteFile(filepath.Join(dir, n), b, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(policyDir, n), b, 0o600); err != nil {
 			return stats{}, err
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	bin, err := opaExecutable(ctx, opaBin, log)
 	if err != nil {
 		return stats{}, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	params := runtime.NewParams()
-	params.Addrs = &[]string{addr}
-	params.Paths = []string{dir}
-	params.Output = io.Discard
-	params.Logging = runtime.LoggingConfig{Level: "error"}
-	params.GracefulShutdownPeriod = 1
-	srvCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	rt, err := runtime.NewRuntime(srvCtx, params)
+	srv, err := startOPA(ctx, bin, policyDir, filepath.Join(dir, "opa.log"))
 	if err != nil {
-		return stats{}, fmt.Errorf("opa runtime: %w", err)
+		return stats{}, err
 	}
-	done := make(chan error, 1)
-	go func() { done <- rt.Serve(srvCtx) }()
-	defer func() { stop(); <-done }()
+	defer srv.stop()
 
 	body, _ := json.Marshal(map[string]any{"input": decisionInput()})
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	url := "http://" + addr + "/v1/data/deskwoot/authz/decision"
+	url := srv.url + "/v1/data/deskwoot/authz/decision"
 	decide := func(ctx context.Context, _, _ int) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -136,16 +127,8 @@ func opaServerStats(ctx context.Context, d time.Duration) (stats, error) {
 		}
 		return nil
 	}
-	// Wait for the listener.
-	var last error
-	for i := 0; i < 100; i++ {
-		if last = decide(ctx, 0, 0); last == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if last != nil {
-		return stats{}, last
+	if err := decide(ctx, 0, 0); err != nil {
+		return stats{}, err
 	}
 	return run(ctx, 1, d/5, d, decide), nil
 }

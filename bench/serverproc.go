@@ -15,37 +15,53 @@ import (
 	"time"
 )
 
-// serverProc is `deskwoot serve` as a child process, so that its RSS is
-// the server's own and not the load generator's.
+// serverProc is a server the bench runs as a child process: `deskwoot
+// serve`, so that its RSS is the server's own and not the load generator's,
+// and OPA's own server for the decision baseline.
 type serverProc struct {
+	name string
 	cmd  *exec.Cmd
 	url  string // base URL
 	done chan error
 }
 
-func startServer(ctx context.Context, bin, appURL, logPath string) (*serverProc, error) {
+// freeAddr is a loopback address with a port nobody listens on now.
+func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	logf, err := os.Create(logPath)
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func startServer(ctx context.Context, bin, appURL, logPath string) (*serverProc, error) {
+	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--webhook-allow-private")
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+appURL, "DESKWOOT_APP_DATABASE_URL=", "DESKWOOT_PUBLIC_URL=")
+	return startProc(ctx, "deskwoot serve", cmd, "http://"+addr, "/healthz", logPath)
+}
+
+// startProc starts cmd with its output in logPath and waits until
+// base+health answers 200 (30 s at most).
+func startProc(ctx context.Context, name string, cmd *exec.Cmd, base, health, logPath string) (*serverProc, error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("start %s serve: %w", bin, err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	s := &serverProc{cmd: cmd, url: "http://" + addr, done: make(chan error, 1)}
+	s := &serverProc{name: name, cmd: cmd, url: base, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait(); logf.Close() }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(s.url + "/healthz")
+		resp, err := http.Get(s.url + health)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -54,7 +70,7 @@ func startServer(ctx context.Context, bin, appURL, logPath string) (*serverProc,
 		}
 		select {
 		case err := <-s.done:
-			return nil, fmt.Errorf("deskwoot serve exited (%v); see %s", err, logPath)
+			return nil, fmt.Errorf("%s exited (%v); see %s", name, err, logPath)
 		case <-ctx.Done():
 			s.stop()
 			return nil, ctx.Err()
@@ -62,7 +78,7 @@ func startServer(ctx context.Context, bin, appURL, logPath string) (*serverProc,
 		}
 		if time.Now().After(deadline) {
 			s.stop()
-			return nil, fmt.Errorf("deskwoot serve did not answer /healthz within 30 s; see %s", logPath)
+			return nil, fmt.Errorf("%s did not answer %s within 30 s; see %s", name, health, logPath)
 		}
 	}
 }

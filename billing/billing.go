@@ -3,8 +3,11 @@
 // that keeps each account's plan and subscription state (each event applied
 // once, never an older event over newer state).
 //
-// It uses stripe-go's client API with its own key and backend (no package
-// globals), so the API base URL can point at stripe-mock. What the state
+// It calls stripe-go's resource packages for the two APIs it uses
+// (checkout/session, billingportal/session), each a Client value with its
+// own key and backend (no package globals), so the API base URL can point at
+// stripe-mock. It does not use stripe-go/v76/client, which compiles every
+// one of Stripe's APIs into the binary. What the state
 // means for MCP is decided elsewhere: rego/gate.rego for the gate, package
 // trial for what people are shown.
 package billing
@@ -21,7 +24,8 @@ import (
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/client"
+	portalsession "github.com/stripe/stripe-go/v76/billingportal/session"
+	checkoutsession "github.com/stripe/stripe-go/v76/checkout/session"
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/fault"
@@ -63,7 +67,8 @@ type Config struct {
 // Service talks to Stripe for one deployment. It is safe for concurrent use.
 type Service struct {
 	cfg         Config
-	sc          *client.API
+	checkout    *checkoutsession.Client // nil without a secret key
+	portal      *portalsession.Client
 	planOfPrice map[string]string
 }
 
@@ -112,11 +117,9 @@ func New(cfg Config) (*Service, error) {
 		if cfg.APIBase != "" {
 			bc.URL = stripe.String(cfg.APIBase)
 		}
-		s.sc = client.New(cfg.SecretKey, &stripe.Backends{
-			API:     stripe.GetBackendWithConfig(stripe.APIBackend, bc),
-			Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, &stripe.BackendConfig{}),
-			Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, &stripe.BackendConfig{}),
-		})
+		api := stripe.GetBackendWithConfig(stripe.APIBackend, bc)
+		s.checkout = &checkoutsession.Client{B: api, Key: cfg.SecretKey}
+		s.portal = &portalsession.Client{B: api, Key: cfg.SecretKey}
 	}
 	return s, nil
 }
@@ -133,7 +136,7 @@ func (s *Service) Checkout(ctx context.Context, accountID int64, plan string) (s
 	if !validPlan(plan) {
 		return "", fault.Invalidf("plan", "plan must be one of %s", strings.Join(Plans, ", "))
 	}
-	if s.sc == nil {
+	if s.checkout == nil {
 		return "", fmt.Errorf("%w: STRIPE_SECRET_KEY is not set", ErrNotConfigured)
 	}
 	price := s.cfg.Prices[plan]
@@ -161,7 +164,7 @@ func (s *Service) Checkout(ctx context.Context, accountID int64, plan string) (s
 	p.AddMetadata("account_id", acct)
 	p.Context = ctx
 	p.SetIdempotencyKey("deskwoot-checkout-" + acct + "-" + randomKey())
-	sess, err := s.sc.CheckoutSessions.New(p)
+	sess, err := s.checkout.New(p)
 	if err != nil {
 		return "", stripeError("create the Checkout session", err)
 	}
@@ -172,7 +175,7 @@ func (s *Service) Checkout(ctx context.Context, accountID int64, plan string) (s
 // and returns its URL. An account that never went through Checkout has no
 // customer yet (ErrConflict).
 func (s *Service) Portal(ctx context.Context, accountID int64) (string, error) {
-	if s.sc == nil {
+	if s.portal == nil {
 		return "", fmt.Errorf("%w: STRIPE_SECRET_KEY is not set", ErrNotConfigured)
 	}
 	b, err := s.cfg.DB.BillingGet(ctx, accountID)
@@ -187,7 +190,7 @@ func (s *Service) Portal(ctx context.Context, accountID int64) (string, error) {
 		ReturnURL: stripe.String(s.returnURL("")),
 	}
 	p.Context = ctx
-	sess, err := s.sc.BillingPortalSessions.New(p)
+	sess, err := s.portal.New(p)
 	if err != nil {
 		return "", stripeError("create the portal session", err)
 	}

@@ -22,6 +22,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	scale := fs.String("scale", "small", "dataset: small (20 tenants, 20k messages) or large (1,000 tenants, 1M messages)")
 	clients := fs.Int("clients", 8, "concurrent clients of the mixed load")
 	pollers := fs.Int("pollers", 1000, "long-polling clients for the memory figure")
+	opa := fs.String("opa", "", "the opa executable whose server is the decision baseline; empty: opa on PATH, else OPA of this build installed once with go install")
 	dur := fs.Duration("duration", 3*time.Second, "how long each figure is measured")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -36,6 +37,6 @@ func benchCmd(ctx context.Context, args []string) error {
 	if *url == "" && slices.ContainsFunc([]string{*token, *dbURL}, func(s string) bool { return s != "" }) {
 		return errors.New("bench: --token and --database-url go with --url")
 	}
-	return bench.Run(ctx, bench.Config{URL: *url, Token: *token, DatabaseURL: *dbURL, ServerPID: *pid, Scale: sc,
+	return bench.Run(ctx, bench.Config{URL: *url, Token: *token, DatabaseURL: *dbURL, ServerPID: *pid, OPA: *opa, Scale: sc,
 		Clients: *clients, Pollers: *pollers, Duration: *dur, Log: os.Stderr}, os.Stdout)
 }

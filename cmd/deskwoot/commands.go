@@ -38,7 +38,7 @@ Usage:
   deskwoot audit export --account N [--since T]        decisions as OPA decision-log JSON lines (DATABASE_URL = the owner)
   deskwoot audit verify --account N        recompute an account's audit hash chain (DATABASE_URL = the owner)
   deskwoot accounts list | show ID | trial --account ID (--ends-at RFC3339 | --extend 7d)   plan state; extend or end a trial (DATABASE_URL = the owner)
-  deskwoot bench [--scale small|large] [--url URL --token T]   the performance table (DESIGN §16)
+  deskwoot bench [--scale small|large] [--url URL --token T] [--opa PATH]   the performance table (DESIGN §16)
   deskwoot version
 
 Environment (flags mirror them; see --help of each command):
