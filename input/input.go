@@ -8,7 +8,6 @@
 package input
 
 import (
-	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -120,7 +119,8 @@ func Attributes(field string, m map[string]any) error {
 
 // Struct checks every text inside a decoded request body: each string
 // field (also behind pointers, in slices, maps and nested structs) is Text
-// with the limit of its `max:"N"` tag, or MaxText without one, and is
+// with the limit of its max (a `max:"N"` or `input:"max=N"` tag, see
+// Decl), or MaxText without one, and is
 // named by its JSON path ("contact.email"). Fields of type map[string]any
 // or any are checked with Value. The REST door runs it on every body, so a
 // new field is bounded the day it is added.
@@ -168,11 +168,15 @@ func walk(path string, v reflect.Value, max int) error {
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			if !f.IsExported() {
+			name := strings.Split(f.Tag.Get("json"), ",")[0]
+			if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+				// An embedded struct's fields are the outer struct's, as in JSON.
+				if err := walk(path, v.Field(i), max); err != nil {
+					return err
+				}
 				continue
 			}
-			name := strings.Split(f.Tag.Get("json"), ",")[0]
-			if name == "-" {
+			if !f.IsExported() || name == "-" {
 				continue
 			}
 			if name == "" {
@@ -182,12 +186,8 @@ func walk(path string, v reflect.Value, max int) error {
 				name = path + "." + name
 			}
 			limit := MaxText
-			if tag := f.Tag.Get("max"); tag != "" {
-				n, err := strconv.Atoi(tag)
-				if err != nil {
-					panic(fmt.Sprintf("input: field %s has max tag %q, not a number", name, tag))
-				}
-				limit = n
+			if fd := parseField(name, f, i); fd.max != nil {
+				limit = *fd.max
 			}
 			if err := walk(name, v.Field(i), limit); err != nil {
 				return err

@@ -1,61 +1,102 @@
 package mcp
 
 import (
-	"fmt"
+	"context"
+	"time"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/fault"
 	"github.com/deskwoot/deskwoot/input"
 )
 
-// checkArgs puts every argument of a call through the input layer with
-// the bounds the tool's input schema declares (maxLength, maxItems and the
-// items' maxLength), so the schema a client reads is also the one
-// declaration of what is accepted. Strings the schema does not bound get
-// input.MaxText; objects are custom attributes (input.Attributes);
-// arguments no schema names are still checked as JSON values. It runs before
-// the target is loaded or the policy asked, so bad text never reaches the
-// database.
-func checkArgs(def mcpgo.Tool, args map[string]any) error {
-	for name, v := range args {
-		if err := input.Text("argument name", name, input.MaxAttrKey); err != nil {
-			return err
-		}
-		schema, _ := def.InputSchema.Properties[name].(map[string]any)
-		if err := checkArg(name, schema, v); err != nil {
-			return err
-		}
+// Each tool declares its arguments once, as an input struct whose tags
+// (see input.Decl) give the input schema tools/list shows, the parsing of
+// a call's arguments and their checks. The pieces below are shared by
+// several tools; an input struct embeds them.
+type (
+	// conversationRef names the conversation a tool works on.
+	conversationRef struct {
+		ConversationID int64 `json:"conversation_id" input:"required,id" desc:"The conversation id."`
 	}
-	return nil
+	// contactRef names the contact a tool works on.
+	contactRef struct {
+		ContactID int64 `json:"contact_id" input:"required,id" desc:"The contact id."`
+	}
+	// idempotent is the key of a write that acts once per key (see
+	// keyed).
+	idempotent struct {
+		IdempotencyKey string `json:"idempotency_key" input:"required,max=200" desc:"A unique key for this action (e.g. a UUID). Retrying with the same key and arguments returns the first result and never acts twice."`
+	}
+	// pageCursor is the cursor of a paged list.
+	pageCursor struct {
+		Cursor string `json:"cursor" input:"max=200" desc:"Opaque cursor from a previous page's next_cursor; omit for the first page."`
+	}
+	// pageLimit is the page size of a list (0: the list's default).
+	pageLimit struct {
+		Limit int `json:"limit" input:"min=1,max=100" desc:"Page size, 1 to 100 (default 25)."`
+	}
+	// attributes are custom attributes to merge into an object's.
+	attributes struct {
+		CustomAttributes map[string]any `json:"custom_attributes" desc:"Attributes to merge in; a null value removes a key."`
+	}
+	// noArgs is the input of a tool that takes no arguments.
+	noArgs struct{}
+)
+
+// keyed is the input of a write tool that takes an idempotency key.
+type keyed interface{ idempotencyKey() string }
+
+func (k idempotent) idempotencyKey() string { return k.IdempotencyKey }
+
+// spec declares one tool with its input struct In: its name, its other
+// options (description, hints, output schema) and its steps, each given
+// the call and the input parsed from the call's arguments. tool() turns
+// it into what the server registers.
+type spec[In any] struct {
+	name string
+	opts []mcpgo.ToolOption
+	// target loads the object the policy decides on (under RLS).
+	target func(ctx context.Context, c *call, in *In) error
+	// run is a read once allowed; write builds a write's desk command.
+	run   func(ctx context.Context, c *call, in *In) (any, error)
+	write func(c *call, in *In) (desk.Command, error)
+	// waits marks a tool that can hold its request open (a long-poll): its
+	// decision runs off the request's stack (see onDeepStack).
+	waits bool
 }
 
-func checkArg(name string, schema map[string]any, v any) error {
-	switch x := v.(type) {
-	case string:
-		return input.Text(name, x, bound(schema, "maxLength", input.MaxText))
-	case []any:
-		if n := bound(schema, "maxItems", input.MaxItems); len(x) > n {
-			return badArg("%s holds at most %d items", name, n)
-		}
-		items, _ := schema["items"].(map[string]any)
-		for i, e := range x {
-			if err := checkArg(fmt.Sprintf("%s[%d]", name, i), items, e); err != nil {
-				return err
-			}
-		}
-	case map[string]any:
-		return input.Attributes(name, x)
+// tool builds the tool: its input schema from In's declaration, and steps
+// that read the call's input as the *In that bind parsed.
+func (sp spec[In]) tool() tool {
+	decl := input.Declare[In]()
+	schema := decl.Schema()
+	def := mcpgo.NewTool(sp.name, sp.opts...)
+	def.InputSchema = mcpgo.ToolInputSchema{Type: "object", Properties: schema.Properties, Required: schema.Required}
+	t := tool{def: def, waits: sp.waits}
+	t.bind = func(args map[string]any) (any, error) { return decl.Bind(args) }
+	_, t.keyed = any((*In)(nil)).(keyed)
+	if sp.target != nil {
+		t.target = func(ctx context.Context, c *call) error { return sp.target(ctx, c, c.in.(*In)) }
 	}
-	return nil
+	if sp.run != nil {
+		t.run = func(ctx context.Context, c *call) (any, error) { return sp.run(ctx, c, c.in.(*In)) }
+	}
+	if sp.write != nil {
+		t.write = func(c *call) (desk.Command, error) { return sp.write(c, c.in.(*In)) }
+	}
+	return t
 }
 
-// bound reads a numeric schema keyword, or def when the schema has none.
-func bound(schema map[string]any, key string, def int) int {
-	switch n := schema[key].(type) {
-	case int:
-		return n
-	case float64:
-		return int(n)
+// rfc3339 reads an optional RFC 3339 time argument ("" is none).
+func rfc3339(field, s, example string) (*time.Time, error) {
+	if s == "" {
+		return nil, nil
 	}
-	return def
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return nil, fault.Invalidf(field, "%s must be an RFC 3339 time such as %s", field, example)
+	}
+	return &t, nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -21,16 +20,19 @@ import (
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
-// tool is one MCP tool: its definition, how to load the object it touches
-// (under RLS, before the policy decides), and what it does once allowed:
-// run for reads; for writes, write builds the desk command that desk.Write
-// runs as one unit of work with the idempotency claim and the audit row.
+// tool is one MCP tool as the server registers it (built from a spec):
+// its definition, how to parse a call's arguments into its input struct,
+// how to load the object it touches (under RLS, before the policy
+// decides), and what it does once allowed: run for reads; for writes,
+// write builds the desk command that desk.Write runs as one unit of work
+// with the idempotency claim and the audit row.
 type tool struct {
 	def    mcpgo.Tool
+	bind   func(args map[string]any) (any, error)
 	target func(ctx context.Context, c *call) error
 	run    func(ctx context.Context, c *call) (any, error)
 	write  func(c *call) (desk.Command, error)
-	// keyed tools take a required idempotency_key.
+	// keyed tools take a required idempotency_key (their input is keyed).
 	keyed bool
 	// waits marks a tool that can hold its request open (a long-poll): its
 	// decision runs off the request's stack (see onDeepStack).
@@ -39,8 +41,12 @@ type tool struct {
 
 // call is one tools/call in flight.
 type call struct {
-	p        *tenancy.MCPPrincipal
+	p *tenancy.MCPPrincipal
+	// args are the arguments as sent (what the policy reads, the audit
+	// digests and an idempotency key fingerprints); in is the tool's input
+	// struct parsed from them, once.
 	args     map[string]any
+	in       any
 	target   policy.Target
 	decision policy.Decision
 	// loaded is what a target loader already read for run (a read that
@@ -65,15 +71,10 @@ func (c *call) scope() desk.Scope {
 	return desk.Scope{InboxIDs: c.p.InboxIDs, TokenID: c.p.TokenID}
 }
 
-// toolError is a failure the agent should read: bad arguments, not found.
-type toolError struct{ msg string }
-
-func (e toolError) Error() string { return e.msg }
-
-func badArg(format string, args ...any) error { return toolError{fmt.Sprintf(format, args...)} }
-
-// wrap turns a tool into an mcp-go handler: rate limit, load the target,
-// ask the policy, run, and audit the outcome either way.
+// wrap turns a tool into an mcp-go handler: rate limit, parse the
+// arguments into the tool's input (once; a bad argument is refused before
+// anything is read), load the target, ask the policy, run, and audit the
+// outcome either way.
 func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
 	return func(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
 		p := principalFrom(ctx)
@@ -100,7 +101,8 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 		if wait := p.RateRetryAfter; wait > 0 {
 			return fail("deny", fmt.Sprintf("rate limit of %d calls per minute exceeded; retry in %d seconds", p.RateLimitPerMinute, int(math.Ceil(wait.Seconds()))))
 		}
-		if err := checkArgs(t.def, c.args); err != nil {
+		var err error
+		if c.in, err = t.bind(c.args); err != nil {
 			return fail("error", s.message(ctx, err))
 		}
 		c.target.Kind = targetKind(s.cfg.Policy, t.def.Name)
@@ -157,11 +159,7 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 func (s *Server) write(ctx context.Context, t tool, c *call, entry audit.Entry, now time.Time) (any, error) {
 	p := desk.WriteParams{AccountID: c.p.AccountID, Audit: entry}
 	if t.keyed {
-		key, err := argString(c.args, "idempotency_key", 200, true)
-		if err != nil {
-			return nil, err
-		}
-		p.Key = &desk.IdempotencyKey{TokenID: c.p.TokenID, Key: key, Tool: t.def.Name,
+		p.Key = &desk.IdempotencyKey{TokenID: c.p.TokenID, Key: c.in.(keyed).idempotencyKey(), Tool: t.def.Name,
 			Fingerprint: desk.Fingerprint(t.def.Name, c.args), Expires: now.Add(s.cfg.IdempotencyTTL)}
 	}
 	cmd, err := t.write(c)
@@ -182,14 +180,10 @@ func (s *Server) record(ctx context.Context, acct int64, e audit.Entry) {
 	}
 }
 
-// message is the one place that maps errors to tool error text: the
-// door's own argument errors as they are, domain errors by their sentence,
-// anything else as a logged internal error that shows no cause.
+// message is the one place that maps errors to tool error text: bad
+// arguments and other domain errors by their sentence, anything else as a
+// logged internal error that shows no cause.
 func (s *Server) message(ctx context.Context, err error) string {
-	var te toolError
-	if errors.As(err, &te) {
-		return te.msg
-	}
 	fe := fault.From(err)
 	if fe.Kind == fault.Internal {
 		slog.ErrorContext(ctx, "tool failed", "err", err)
@@ -247,54 +241,4 @@ func newRequestID() string {
 	var b [8]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// Argument readers: each names the argument and the expected shape.
-
-func argID(args map[string]any, name string, required bool) (int64, error) {
-	v, ok := args[name]
-	if !ok || v == nil {
-		if required {
-			return 0, badArg("%s is required", name)
-		}
-		return 0, nil
-	}
-	f, ok := v.(float64)
-	if !ok || f != math.Trunc(f) || f < 1 || f > 1<<53 {
-		return 0, badArg("%s must be a positive integer id", name)
-	}
-	return int64(f), nil
-}
-
-func argString(args map[string]any, name string, maxLen int, required bool) (string, error) {
-	v, ok := args[name]
-	if !ok || v == nil {
-		if required {
-			return "", badArg("%s is required", name)
-		}
-		return "", nil
-	}
-	s, ok := v.(string)
-	if !ok {
-		return "", badArg("%s must be a string", name)
-	}
-	if required && strings.TrimSpace(s) == "" {
-		return "", badArg("%s must not be empty", name)
-	}
-	if len(s) > maxLen {
-		return "", badArg("%s is at most %d characters", name, maxLen)
-	}
-	return s, nil
-}
-
-func argInt(args map[string]any, name string, lo, hi int) (int, error) {
-	v, ok := args[name]
-	if !ok || v == nil {
-		return 0, nil
-	}
-	f, ok := v.(float64)
-	if !ok || f != math.Trunc(f) || f < float64(lo) || f > float64(hi) {
-		return 0, badArg("%s must be an integer from %d to %d", name, lo, hi)
-	}
-	return int(f), nil
 }

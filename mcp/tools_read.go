@@ -3,7 +3,6 @@ package mcp
 import (
 	"context"
 	"fmt"
-	"time"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
@@ -55,10 +54,48 @@ func opts(base []mcpgo.ToolOption, more ...mcpgo.ToolOption) []mcpgo.ToolOption 
 	return append(base, more...)
 }
 
-var (
-	cursorArg = mcpgo.WithString("cursor", mcpgo.MaxLength(200), mcpgo.Description("Opaque cursor from a previous page's next_cursor; omit for the first page."))
-	limitArg  = mcpgo.WithInteger("limit", mcpgo.Min(1), mcpgo.Max(100), mcpgo.Description("Page size, 1 to 100 (default 25)."))
-	statusArg = mcpgo.WithString("status", mcpgo.Enum("open", "pending", "resolved", "snoozed"), mcpgo.Description("Only conversations in this status."))
+// Input structs of the read tools (see args.go).
+type (
+	// statusFilter keeps conversations in one status.
+	statusFilter struct {
+		Status string `json:"status" input:"enum=open|pending|resolved|snoozed" desc:"Only conversations in this status."`
+	}
+	listConversationsArgs struct {
+		statusFilter
+		InboxID      int64  `json:"inbox_id" input:"id" desc:"Only conversations in this inbox."`
+		Label        string `json:"label" input:"max=50" desc:"Only conversations with this label."`
+		Assignee     string `json:"assignee" input:"max=20" desc:"\"me\", \"unassigned\", or a user id."`
+		UpdatedSince string `json:"updated_since" input:"max=40" desc:"RFC 3339 time; only conversations updated since then."`
+		pageCursor
+		pageLimit
+	}
+	searchConversationsArgs struct {
+		Query   string `json:"query" input:"required,max=500" desc:"What to search for."`
+		InboxID int64  `json:"inbox_id" input:"id" desc:"Only conversations in this inbox."`
+		statusFilter
+		pageCursor
+		pageLimit
+	}
+	getConversationArgs struct {
+		conversationRef
+		MessagesCursor string `json:"messages_cursor" input:"max=200" desc:"Cursor from next_cursor to read further messages."`
+		MessagesLimit  int    `json:"messages_limit" input:"min=1,max=100" desc:"Messages per page, 1 to 100 (default 50)."`
+	}
+	searchContactsArgs struct {
+		Query string `json:"query" input:"required,max=500" desc:"Name, email, phone or identifier to look for."`
+		pageCursor
+		pageLimit
+	}
+	getContactArgs struct {
+		contactRef
+	}
+	searchHelpCenterArgs struct {
+		Query string `json:"query" input:"required,max=500" desc:"The customer's question or keywords."`
+		pageLimit
+	}
+	getArticleArgs struct {
+		ArticleID int64 `json:"article_id" input:"required,id" desc:"The article id."`
+	}
 )
 
 // untrustedNote ends the description of every tool whose result can carry
@@ -68,99 +105,86 @@ const untrustedNote = " Text customers wrote comes inside <" + BoundaryTag + " i
 // tools lists every tool the server registers.
 func (s *Server) tools() []tool {
 	return []tool{
-		{
-			def: mcpgo.NewTool("list_inboxes", opts(readOnly("List inboxes"),
+		spec[noArgs]{
+			name: "list_inboxes", opts: opts(readOnly("List inboxes"),
 				mcpgo.WithDescription("List the inboxes (support channels) this token can work in, with their ids and channel type (api or email). Use an inbox id to filter conversations."),
-				mcpgo.WithOutputSchema[inboxesOut]())...),
+				mcpgo.WithOutputSchema[inboxesOut]()),
 			run: s.listInboxes,
-		},
-		{
-			def: mcpgo.NewTool("list_conversations", opts(readOnly("List conversations"),
+		}.tool(),
+		spec[listConversationsArgs]{
+			name: "list_conversations", opts: opts(readOnly("List conversations"),
 				mcpgo.WithDescription("List conversations in the support queue, most recent activity first. Filter by status, inbox, label, assignee (\"me\" is the agent service account, \"unassigned\", or a user id) and updated_since. Page with next_cursor."+untrustedNote),
-				statusArg,
-				mcpgo.WithInteger("inbox_id", mcpgo.Min(1), mcpgo.Description("Only conversations in this inbox.")),
-				mcpgo.WithString("label", mcpgo.MaxLength(50), mcpgo.Description("Only conversations with this label.")),
-				mcpgo.WithString("assignee", mcpgo.MaxLength(20), mcpgo.Description(`"me", "unassigned", or a user id.`)),
-				mcpgo.WithString("updated_since", mcpgo.MaxLength(40), mcpgo.Description("RFC 3339 time; only conversations updated since then.")),
-				cursorArg, limitArg,
-				mcpgo.WithOutputSchema[conversationsOut]())...),
-			target: s.optionalInbox,
-			run:    s.listConversations,
-		},
-		{
-			def: mcpgo.NewTool("search_conversations", opts(readOnly("Search conversations"),
+				mcpgo.WithOutputSchema[conversationsOut]()),
+			target: func(ctx context.Context, c *call, in *listConversationsArgs) error {
+				return s.optionalInbox(ctx, c, in.InboxID)
+			},
+			run: s.listConversations,
+		}.tool(),
+		spec[searchConversationsArgs]{
+			name: "search_conversations", opts: opts(readOnly("Search conversations"),
 				mcpgo.WithDescription("Full-text search over message content and contact name, email, phone and identifier. Supports quoted phrases, OR and -exclusion. Returns matching conversations, most recent first."+untrustedNote),
-				mcpgo.WithString("query", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.MaxLength(500), mcpgo.Description("What to search for.")),
-				mcpgo.WithInteger("inbox_id", mcpgo.Min(1), mcpgo.Description("Only conversations in this inbox.")),
-				statusArg, cursorArg, limitArg,
-				mcpgo.WithOutputSchema[conversationsOut]())...),
-			target: s.optionalInbox,
-			run:    s.searchConversations,
-		},
-		{
-			def: mcpgo.NewTool("get_conversation", opts(readOnly("Get a conversation"),
+				mcpgo.WithOutputSchema[conversationsOut]()),
+			target: func(ctx context.Context, c *call, in *searchConversationsArgs) error {
+				return s.optionalInbox(ctx, c, in.InboxID)
+			},
+			run: s.searchConversations,
+		}.tool(),
+		spec[getConversationArgs]{
+			name: "get_conversation", opts: opts(readOnly("Get a conversation"),
 				mcpgo.WithDescription("Read one conversation: status, priority, labels, assignee, team, custom attributes, the contact, and its messages oldest first (incoming from the customer, outgoing replies, private notes). Page long threads with messages_cursor."+untrustedNote),
-				mcpgo.WithInteger("conversation_id", mcpgo.Required(), mcpgo.Min(1), mcpgo.Description("The conversation id.")),
-				mcpgo.WithString("messages_cursor", mcpgo.MaxLength(200), mcpgo.Description("Cursor from next_cursor to read further messages.")),
-				mcpgo.WithInteger("messages_limit", mcpgo.Min(1), mcpgo.Max(100), mcpgo.Description("Messages per page, 1 to 100 (default 50).")),
-				mcpgo.WithOutputSchema[desk.ConversationView]())...),
+				mcpgo.WithOutputSchema[desk.ConversationView]()),
 			target: s.conversationWithMessages,
 			run:    s.getConversation,
-		},
-		{
-			def: mcpgo.NewTool("list_labels", opts(readOnly("List labels"),
+		}.tool(),
+		spec[noArgs]{
+			name: "list_labels", opts: opts(readOnly("List labels"),
 				mcpgo.WithDescription("List the labels conversations can carry."),
-				mcpgo.WithOutputSchema[labelsOut]())...),
+				mcpgo.WithOutputSchema[labelsOut]()),
 			run: s.listLabels,
-		},
-		{
-			def: mcpgo.NewTool("list_team", opts(readOnly("List agents and teams"),
+		}.tool(),
+		spec[noArgs]{
+			name: "list_team", opts: opts(readOnly("List agents and teams"),
 				mcpgo.WithDescription("List the people (and the agent service account) and the teams that conversations can be assigned or escalated to, with their ids."),
-				mcpgo.WithOutputSchema[teamOut]())...),
+				mcpgo.WithOutputSchema[teamOut]()),
 			run: s.listTeam,
-		},
-		{
-			def: mcpgo.NewTool("search_contacts", opts(readOnly("Search contacts"),
+		}.tool(),
+		spec[searchContactsArgs]{
+			name: "search_contacts", opts: opts(readOnly("Search contacts"),
 				mcpgo.WithDescription("Find customers by name, email, phone or identifier."+untrustedNote),
-				mcpgo.WithString("query", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.MaxLength(500), mcpgo.Description("Name, email, phone or identifier to look for.")),
-				cursorArg, limitArg,
-				mcpgo.WithOutputSchema[contactsOut]())...),
+				mcpgo.WithOutputSchema[contactsOut]()),
 			run: s.searchContacts,
-		},
-		{
-			def: mcpgo.NewTool("get_contact", opts(readOnly("Get a contact"),
+		}.tool(),
+		spec[getContactArgs]{
+			name: "get_contact", opts: opts(readOnly("Get a contact"),
 				mcpgo.WithDescription("Read one customer: attributes, internal notes, and the conversations with them that this token can see."+untrustedNote),
-				mcpgo.WithInteger("contact_id", mcpgo.Required(), mcpgo.Min(1), mcpgo.Description("The contact id.")),
-				mcpgo.WithOutputSchema[desk.ContactView]())...),
-			target: s.contactTarget,
-			run:    s.getContact,
-		},
-		{
-			def: mcpgo.NewTool("search_help_center", opts(readOnly("Search the help center"),
+				mcpgo.WithOutputSchema[desk.ContactView]()),
+			target: func(ctx context.Context, c *call, in *getContactArgs) error {
+				return s.contactTarget(ctx, c, in.ContactID)
+			},
+			run: s.getContact,
+		}.tool(),
+		spec[searchHelpCenterArgs]{
+			name: "search_help_center", opts: opts(readOnly("Search the help center"),
 				mcpgo.WithDescription("Search published help-center articles to answer routine questions (refunds, passwords, shipping…). Returns titles and snippets; read one with get_article."),
-				mcpgo.WithString("query", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.MaxLength(500), mcpgo.Description("The customer's question or keywords.")),
-				limitArg,
-				mcpgo.WithOutputSchema[articlesOut]())...),
+				mcpgo.WithOutputSchema[articlesOut]()),
 			run: s.searchHelpCenter,
-		},
-		{
-			def: mcpgo.NewTool("get_article", opts(readOnly("Get a help-center article"),
+		}.tool(),
+		spec[getArticleArgs]{
+			name: "get_article", opts: opts(readOnly("Get a help-center article"),
 				mcpgo.WithDescription("Read a published help-center article in full."),
-				mcpgo.WithInteger("article_id", mcpgo.Required(), mcpgo.Min(1), mcpgo.Description("The article id.")),
-				mcpgo.WithOutputSchema[articleOut]())...),
-			target: s.articleTarget,
-			run:    s.getArticle,
-		},
+				mcpgo.WithOutputSchema[articleOut]()),
+			target: func(ctx context.Context, c *call, in *getArticleArgs) error {
+				c.target.ArticleID = in.ArticleID
+				return nil
+			},
+			run: s.getArticle,
+		}.tool(),
 	}
 }
 
 // Targets: loaded under RLS before the policy decides.
 
-func (s *Server) conversationTarget(ctx context.Context, c *call) error {
-	id, err := argID(c.args, "conversation_id", true)
-	if err != nil {
-		return err
-	}
+func (s *Server) conversationTarget(ctx context.Context, c *call, id int64) error {
 	t, err := s.cfg.Desk.ConversationTargetGet(ctx, c.p.AccountID, id)
 	if err != nil {
 		return err
@@ -169,11 +193,7 @@ func (s *Server) conversationTarget(ctx context.Context, c *call) error {
 	return nil
 }
 
-func (s *Server) contactTarget(ctx context.Context, c *call) error {
-	id, err := argID(c.args, "contact_id", true)
-	if err != nil {
-		return err
-	}
+func (s *Server) contactTarget(ctx context.Context, c *call, id int64) error {
 	t, err := s.cfg.Desk.ContactTargetGet(ctx, c.p.AccountID, id)
 	if err != nil {
 		return err
@@ -182,11 +202,11 @@ func (s *Server) contactTarget(ctx context.Context, c *call) error {
 	return nil
 }
 
-// optionalInbox loads args.inbox_id when given, so the policy can decide on it.
-func (s *Server) optionalInbox(ctx context.Context, c *call) error {
-	id, err := argID(c.args, "inbox_id", false)
-	if err != nil || id == 0 {
-		return err
+// optionalInbox loads the inbox an inbox_id argument names (0: none), so
+// the policy can decide on it.
+func (s *Server) optionalInbox(ctx context.Context, c *call, id int64) error {
+	if id == 0 {
+		return nil
 	}
 	if _, err := s.cfg.Desk.InboxGet(ctx, c.p.AccountID, id); err != nil {
 		return err
@@ -195,15 +215,9 @@ func (s *Server) optionalInbox(ctx context.Context, c *call) error {
 	return nil
 }
 
-func (s *Server) articleTarget(ctx context.Context, c *call) error {
-	id, err := argID(c.args, "article_id", true)
-	c.target.ArticleID = id
-	return err
-}
-
 // Runs: the domain call and its output.
 
-func (s *Server) listInboxes(ctx context.Context, c *call) (any, error) {
+func (s *Server) listInboxes(ctx context.Context, c *call, _ *noArgs) (any, error) {
 	ibs, err := s.cfg.Desk.InboxList(ctx, c.p.AccountID, c.scope(), false)
 	out := inboxesOut{Inboxes: make([]inboxOut, 0, len(ibs))}
 	for _, ib := range ibs {
@@ -212,79 +226,30 @@ func (s *Server) listInboxes(ctx context.Context, c *call) (any, error) {
 	return out, err
 }
 
-func (s *Server) listConversations(ctx context.Context, c *call) (any, error) {
-	f := desk.ConversationFilter{InboxID: c.target.InboxID, UserID: c.p.ServiceUserID}
+func (s *Server) listConversations(ctx context.Context, c *call, in *listConversationsArgs) (any, error) {
+	f := desk.ConversationFilter{InboxID: c.target.InboxID, UserID: c.p.ServiceUserID, Status: in.Status, Label: in.Label,
+		Assignee: in.Assignee, Cursor: in.Cursor, Limit: in.Limit}
 	var err error
-	if f.Status, err = argString(c.args, "status", 20, false); err != nil {
+	if f.UpdatedSince, err = rfc3339("updated_since", in.UpdatedSince, "2026-11-26T09:00:00Z"); err != nil {
 		return nil, err
-	}
-	if f.Label, err = argString(c.args, "label", 50, false); err != nil {
-		return nil, err
-	}
-	if f.Assignee, err = argString(c.args, "assignee", 20, false); err != nil {
-		return nil, err
-	}
-	if f.Cursor, err = argString(c.args, "cursor", 200, false); err != nil {
-		return nil, err
-	}
-	if f.Limit, err = argInt(c.args, "limit", 1, 100); err != nil {
-		return nil, err
-	}
-	since, err := argString(c.args, "updated_since", 40, false)
-	if err != nil {
-		return nil, err
-	}
-	if since != "" {
-		t, err := time.Parse(time.RFC3339, since)
-		if err != nil {
-			return nil, badArg("updated_since must be an RFC 3339 time such as 2026-11-26T09:00:00Z")
-		}
-		f.UpdatedSince = &t
 	}
 	list, next, err := s.cfg.Desk.ConversationList(ctx, c.p.AccountID, c.scope(), f)
 	return conversationsOut{Conversations: list, NextCursor: next}, err
 }
 
-func (s *Server) searchConversations(ctx context.Context, c *call) (any, error) {
-	f := desk.SearchFilter{InboxID: c.target.InboxID}
-	var err error
-	if f.Query, err = argString(c.args, "query", 500, true); err != nil {
-		return nil, err
-	}
-	if f.Status, err = argString(c.args, "status", 20, false); err != nil {
-		return nil, err
-	}
-	if f.Cursor, err = argString(c.args, "cursor", 200, false); err != nil {
-		return nil, err
-	}
-	if f.Limit, err = argInt(c.args, "limit", 1, 100); err != nil {
-		return nil, err
-	}
+func (s *Server) searchConversations(ctx context.Context, c *call, in *searchConversationsArgs) (any, error) {
+	f := desk.SearchFilter{InboxID: c.target.InboxID, Query: in.Query, Status: in.Status, Cursor: in.Cursor, Limit: in.Limit}
 	list, next, err := s.cfg.Desk.ConversationSearch(ctx, c.p.AccountID, c.scope(), f)
 	return conversationsOut{Conversations: list, NextCursor: next}, err
 }
 
-// conversationWithMessages loads the whole view in the one round trip that
-// also yields the target: the policy decides on its inbox, and only an
-// allowed call returns it.
 // conversationWithMessages loads get_conversation's target and, in the same
 // round trip, its answer. A conversation read before by this replica has
 // its target in memory (its inbox and contact never change): then nothing
 // is read now, and getConversation reads the answer after the decision,
 // with the audit row in the same batch (see targetHints).
-func (s *Server) conversationWithMessages(ctx context.Context, c *call) error {
-	id, err := argID(c.args, "conversation_id", true)
-	if err != nil {
-		return err
-	}
-	cur, err := argString(c.args, "messages_cursor", 200, false)
-	if err != nil {
-		return err
-	}
-	limit, err := argInt(c.args, "messages_limit", 1, 100)
-	if err != nil {
-		return err
-	}
+func (s *Server) conversationWithMessages(ctx context.Context, c *call, in *getConversationArgs) error {
+	id, cur, limit := in.ConversationID, in.MessagesCursor, in.MessagesLimit
 	if h, ok := s.hints.get(c.p.AccountID, id); ok {
 		c.target.ConversationID, c.target.InboxID, c.target.ContactID = id, h.inboxID, h.contactID
 		c.auditIf = &auditCondition{sql: `EXISTS (SELECT 1 FROM conversations WHERE id = $14 AND inbox_id = $15 AND contact_id = $16)`,
@@ -319,19 +284,19 @@ func (s *Server) conversationAsHinted(ctx context.Context, c *call, id int64, cu
 	return v, nil
 }
 
-func (s *Server) getConversation(ctx context.Context, c *call) (any, error) {
+func (s *Server) getConversation(ctx context.Context, c *call, _ *getConversationArgs) (any, error) {
 	if c.later != nil {
 		return c.later(ctx)
 	}
 	return c.loaded, nil
 }
 
-func (s *Server) listLabels(ctx context.Context, c *call) (any, error) {
+func (s *Server) listLabels(ctx context.Context, c *call, _ *noArgs) (any, error) {
 	ls, err := s.cfg.Desk.LabelList(ctx, c.p.AccountID)
 	return labelsOut{Labels: ls}, err
 }
 
-func (s *Server) listTeam(ctx context.Context, c *call) (any, error) {
+func (s *Server) listTeam(ctx context.Context, c *call, _ *noArgs) (any, error) {
 	agents, err := s.cfg.Desk.AgentList(ctx, c.p.AccountID)
 	if err != nil {
 		return nil, err
@@ -340,43 +305,23 @@ func (s *Server) listTeam(ctx context.Context, c *call) (any, error) {
 	return teamOut{Agents: agents, Teams: teams}, err
 }
 
-func (s *Server) searchContacts(ctx context.Context, c *call) (any, error) {
-	q, err := argString(c.args, "query", 500, true)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := argString(c.args, "cursor", 200, false)
-	if err != nil {
-		return nil, err
-	}
-	limit, err := argInt(c.args, "limit", 1, 100)
-	if err != nil {
-		return nil, err
-	}
-	list, next, err := s.cfg.Desk.ContactSearch(ctx, c.p.AccountID, c.scope(), q, cur, limit)
+func (s *Server) searchContacts(ctx context.Context, c *call, in *searchContactsArgs) (any, error) {
+	list, next, err := s.cfg.Desk.ContactSearch(ctx, c.p.AccountID, c.scope(), in.Query, in.Cursor, in.Limit)
 	return contactsOut{Contacts: list, NextCursor: next}, err
 }
 
-func (s *Server) getContact(ctx context.Context, c *call) (any, error) {
+func (s *Server) getContact(ctx context.Context, c *call, _ *getContactArgs) (any, error) {
 	v, err := s.cfg.Desk.ContactGet(ctx, c.p.AccountID, c.scope(), c.target.ContactID)
 	v.Notes, v.Conversations = nonNil(v.Notes), nonNil(v.Conversations)
 	return v, err
 }
 
-func (s *Server) searchHelpCenter(ctx context.Context, c *call) (any, error) {
-	q, err := argString(c.args, "query", 500, true)
-	if err != nil {
-		return nil, err
-	}
-	limit, err := argInt(c.args, "limit", 1, 100)
-	if err != nil {
-		return nil, err
-	}
-	as, err := s.cfg.Desk.ArticleSearch(ctx, c.p.AccountID, q, limit)
+func (s *Server) searchHelpCenter(ctx context.Context, c *call, in *searchHelpCenterArgs) (any, error) {
+	as, err := s.cfg.Desk.ArticleSearch(ctx, c.p.AccountID, in.Query, in.Limit)
 	return articlesOut{Articles: nonNil(as)}, err
 }
 
-func (s *Server) getArticle(ctx context.Context, c *call) (any, error) {
+func (s *Server) getArticle(ctx context.Context, c *call, _ *getArticleArgs) (any, error) {
 	a, err := s.cfg.Desk.ArticleGet(ctx, c.p.AccountID, c.target.ArticleID, true)
 	return articleOut{Article: a}, err
 }

@@ -2,7 +2,6 @@ package mcp
 
 import (
 	"context"
-	"time"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
@@ -38,120 +37,178 @@ func writeHints(title string, idempotent bool) []mcpgo.ToolOption {
 	}
 }
 
-var (
-	keyArg = mcpgo.WithString("idempotency_key", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.MaxLength(200),
-		mcpgo.Description("A unique key for this action (e.g. a UUID). Retrying with the same key and arguments returns the first result and never acts twice."))
-	conversationArg = mcpgo.WithInteger("conversation_id", mcpgo.Required(), mcpgo.Min(1), mcpgo.Description("The conversation id."))
-	contactArg      = mcpgo.WithInteger("contact_id", mcpgo.Required(), mcpgo.Min(1), mcpgo.Description("The contact id."))
-	contentArg      = func(what string) mcpgo.ToolOption {
-		return mcpgo.WithString("content", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.MaxLength(desk.MaxContent), mcpgo.Description(what))
+// Input structs of the write tools (see args.go).
+type (
+	replyArgs struct {
+		conversationRef
+		Content string `json:"content" input:"required,max=100000" desc:"The reply text the customer will read."`
+		idempotent
 	}
-	attrsArg = mcpgo.WithObject("custom_attributes", mcpgo.Description("Attributes to merge in; a null value removes a key."))
+	noteArgs struct {
+		conversationRef
+		Content string `json:"content" input:"required,max=100000" desc:"The note text."`
+		idempotent
+	}
+	draftArgs struct {
+		conversationRef
+		Content   string `json:"content" input:"required,max=100000" desc:"The proposed reply."`
+		Rationale string `json:"rationale" input:"max=2000" desc:"Why this reply; shown to the reviewer."`
+		idempotent
+	}
+	listDraftsArgs struct {
+		Status string `json:"status" input:"enum=pending|approved|rejected" desc:"Only drafts in this status."`
+		pageCursor
+	}
+	updateConversationArgs struct {
+		conversationRef
+		Status       string   `json:"status" input:"enum=open|pending|resolved|snoozed"`
+		Priority     string   `json:"priority" input:"enum=none|low|medium|high|urgent"`
+		AddLabels    []string `json:"add_labels" input:"items=20,max=50" desc:"Labels to add."`
+		RemoveLabels []string `json:"remove_labels" input:"items=20,max=50" desc:"Labels to remove."`
+		attributes
+		SnoozedUntil string `json:"snoozed_until" input:"max=40" desc:"RFC 3339 time in the future; snoozes the conversation until then."`
+	}
+	assignArgs struct {
+		conversationRef
+		AssigneeID int64 `json:"assignee_id" input:"id" desc:"A user id from list_team."`
+		TeamID     int64 `json:"team_id" input:"id" desc:"A team id from list_team."`
+	}
+	escalateArgs struct {
+		conversationRef
+		Reason   string `json:"reason" input:"required,max=2000" desc:"Why a person is needed."`
+		Priority string `json:"priority" input:"enum=none|low|medium|high|urgent"`
+		TeamID   int64  `json:"team_id" input:"id" desc:"The team to hand it to."`
+	}
+	// contactFields are a contact's own fields; a field not given stays as
+	// it is, an empty one is cleared.
+	contactFields struct {
+		Name  *string `json:"name" input:"max=200"`
+		Email *string `json:"email" input:"max=200"`
+		Phone *string `json:"phone" input:"max=200"`
+	}
+	createContactArgs struct {
+		contactFields
+		Identifier *string `json:"identifier" input:"max=200"`
+		attributes
+		InboxID int64 `json:"inbox_id" input:"id" desc:"The inbox to link the contact to."`
+		idempotent
+	}
+	updateContactArgs struct {
+		contactRef
+		contactFields
+		attributes
+	}
+	contactNoteArgs struct {
+		contactRef
+		Content string `json:"content" input:"required,max=10000"`
+		idempotent
+	}
+	startConversationArgs struct {
+		InboxID int64 `json:"inbox_id" input:"required,id" desc:"The inbox (channel) to write from."`
+		contactRef
+		Content string `json:"content" input:"required,max=100000" desc:"The first message."`
+		Subject string `json:"subject" input:"max=300" desc:"Subject (email inboxes)."`
+		idempotent
+	}
 )
 
 // writeTools lists the tools that change things.
 func (s *Server) writeTools() []tool {
 	return []tool{
-		{
-			def: mcpgo.NewTool("reply_to_conversation", append(writeHints("Reply to the customer", true),
+		spec[replyArgs]{
+			name: "reply_to_conversation", opts: append(writeHints("Reply to the customer", true),
 				mcpgo.WithDescription("Send a reply to the customer on the conversation's own channel (email or the api inbox's webhook). If this token requires approval, the reply becomes a draft for a human to approve instead (pending_approval: true) and nothing reaches the customer."),
-				conversationArg, contentArg("The reply text the customer will read."), keyArg,
-				mcpgo.WithOutputSchema[replyOut]())...),
-			target: s.conversationWriteTarget, write: s.reply, keyed: true,
-		},
-		{
-			def: mcpgo.NewTool("add_private_note", append(writeHints("Add a private note", true),
+				mcpgo.WithOutputSchema[replyOut]()),
+			target: func(ctx context.Context, c *call, in *replyArgs) error {
+				return s.conversationWriteTarget(ctx, c, in.ConversationID)
+			},
+			write: s.reply,
+		}.tool(),
+		spec[noteArgs]{
+			name: "add_private_note", opts: append(writeHints("Add a private note", true),
 				mcpgo.WithDescription("Add an internal note to a conversation. Only people in the help desk see it, never the customer."),
-				conversationArg, contentArg("The note text."), keyArg,
-				mcpgo.WithOutputSchema[messageOut]())...),
-			target: s.conversationWriteTarget, write: s.note, keyed: true,
-		},
-		{
-			def: mcpgo.NewTool("draft_reply", append(writeHints("Draft a reply for approval", true),
+				mcpgo.WithOutputSchema[messageOut]()),
+			target: func(ctx context.Context, c *call, in *noteArgs) error {
+				return s.conversationWriteTarget(ctx, c, in.ConversationID)
+			},
+			write: s.note,
+		}.tool(),
+		spec[draftArgs]{
+			name: "draft_reply", opts: append(writeHints("Draft a reply for approval", true),
 				mcpgo.WithDescription("Propose a reply that waits for a human to approve, edit or reject it. Use it when unsure; check the outcome with list_drafts."),
-				conversationArg, contentArg("The proposed reply."),
-				mcpgo.WithString("rationale", mcpgo.MaxLength(2000), mcpgo.Description("Why this reply; shown to the reviewer.")),
-				keyArg,
-				mcpgo.WithOutputSchema[draftOut]())...),
-			target: s.conversationWriteTarget, write: s.draft, keyed: true,
-		},
-		{
-			def: mcpgo.NewTool("list_drafts", opts(readOnly("List my drafts"),
+				mcpgo.WithOutputSchema[draftOut]()),
+			target: func(ctx context.Context, c *call, in *draftArgs) error {
+				return s.conversationWriteTarget(ctx, c, in.ConversationID)
+			},
+			write: s.draft,
+		}.tool(),
+		spec[listDraftsArgs]{
+			name: "list_drafts", opts: opts(readOnly("List my drafts"),
 				mcpgo.WithDescription("List the drafts this token made and their outcome (pending, approved, rejected), newest first."),
-				mcpgo.WithString("status", mcpgo.Enum("pending", "approved", "rejected"), mcpgo.Description("Only drafts in this status.")),
-				cursorArg,
-				mcpgo.WithOutputSchema[draftsOut]())...),
+				mcpgo.WithOutputSchema[draftsOut]()),
 			run: s.listDrafts,
-		},
-		{
-			def: mcpgo.NewTool("update_conversation", append(writeHints("Update a conversation", true),
+		}.tool(),
+		spec[updateConversationArgs]{
+			name: "update_conversation", opts: append(writeHints("Update a conversation", true),
 				mcpgo.WithDescription("Change a conversation's status (open, pending, resolved, snoozed with snoozed_until), priority, labels (existing labels only; see list_labels) or custom attributes."+untrustedNote),
-				conversationArg,
-				mcpgo.WithString("status", mcpgo.Enum("open", "pending", "resolved", "snoozed")),
-				mcpgo.WithString("priority", mcpgo.Enum("none", "low", "medium", "high", "urgent")),
-				mcpgo.WithArray("add_labels", mcpgo.WithStringItems(mcpgo.MaxLength(50)), mcpgo.MaxItems(20), mcpgo.Description("Labels to add.")),
-				mcpgo.WithArray("remove_labels", mcpgo.WithStringItems(mcpgo.MaxLength(50)), mcpgo.MaxItems(20), mcpgo.Description("Labels to remove.")),
-				attrsArg,
-				mcpgo.WithString("snoozed_until", mcpgo.MaxLength(40), mcpgo.Description("RFC 3339 time in the future; snoozes the conversation until then.")),
-				mcpgo.WithOutputSchema[conversationOut]())...),
-			target: s.conversationWriteTarget, write: s.updateConversation,
-		},
-		{
-			def: mcpgo.NewTool("assign_conversation", append(writeHints("Assign a conversation", true),
+				mcpgo.WithOutputSchema[conversationOut]()),
+			target: func(ctx context.Context, c *call, in *updateConversationArgs) error {
+				return s.conversationWriteTarget(ctx, c, in.ConversationID)
+			},
+			write: s.updateConversation,
+		}.tool(),
+		spec[assignArgs]{
+			name: "assign_conversation", opts: append(writeHints("Assign a conversation", true),
 				mcpgo.WithDescription("Assign a conversation to a person (assignee_id) and/or a team (team_id); see list_team for ids."+untrustedNote),
-				conversationArg,
-				mcpgo.WithInteger("assignee_id", mcpgo.Min(1), mcpgo.Description("A user id from list_team.")),
-				mcpgo.WithInteger("team_id", mcpgo.Min(1), mcpgo.Description("A team id from list_team.")),
-				mcpgo.WithOutputSchema[conversationOut]())...),
-			target: s.conversationWriteTarget, write: s.assign,
-		},
-		{
-			def: mcpgo.NewTool("escalate_to_human", append(writeHints("Escalate to a human", false),
+				mcpgo.WithOutputSchema[conversationOut]()),
+			target: func(ctx context.Context, c *call, in *assignArgs) error {
+				return s.conversationWriteTarget(ctx, c, in.ConversationID)
+			},
+			write: s.assign,
+		}.tool(),
+		spec[escalateArgs]{
+			name: "escalate_to_human", opts: append(writeHints("Escalate to a human", false),
 				mcpgo.WithDescription("Hand the conversation to people: it is reopened, assigned to the team (or unassigned from the agent), its priority raised (to at least high unless given), and a private note records the reason."+untrustedNote),
-				conversationArg,
-				mcpgo.WithString("reason", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.MaxLength(2000), mcpgo.Description("Why a person is needed.")),
-				mcpgo.WithString("priority", mcpgo.Enum("none", "low", "medium", "high", "urgent")),
-				mcpgo.WithInteger("team_id", mcpgo.Min(1), mcpgo.Description("The team to hand it to.")),
-				mcpgo.WithOutputSchema[escalateOut]())...),
-			target: s.conversationWriteTarget, write: s.escalate,
-		},
-		{
-			def: mcpgo.NewTool("create_contact", append(writeHints("Create a contact", true),
+				mcpgo.WithOutputSchema[escalateOut]()),
+			target: func(ctx context.Context, c *call, in *escalateArgs) error {
+				return s.conversationWriteTarget(ctx, c, in.ConversationID)
+			},
+			write: s.escalate,
+		}.tool(),
+		spec[createContactArgs]{
+			name: "create_contact", opts: append(writeHints("Create a contact", true),
 				mcpgo.WithDescription("Create a customer record. A token limited to some inboxes must name one of them in inbox_id; the contact is linked to it."+untrustedNote),
-				mcpgo.WithString("name", mcpgo.MaxLength(200)), mcpgo.WithString("email", mcpgo.MaxLength(200)),
-				mcpgo.WithString("phone", mcpgo.MaxLength(200)), mcpgo.WithString("identifier", mcpgo.MaxLength(200)),
-				attrsArg,
-				mcpgo.WithInteger("inbox_id", mcpgo.Min(1), mcpgo.Description("The inbox to link the contact to.")),
-				keyArg,
-				mcpgo.WithOutputSchema[contactOut]())...),
-			target: s.optionalInbox, write: s.createContact, keyed: true,
-		},
-		{
-			def: mcpgo.NewTool("update_contact", append(writeHints("Update a contact", true),
+				mcpgo.WithOutputSchema[contactOut]()),
+			target: func(ctx context.Context, c *call, in *createContactArgs) error {
+				return s.optionalInbox(ctx, c, in.InboxID)
+			},
+			write: s.createContact,
+		}.tool(),
+		spec[updateContactArgs]{
+			name: "update_contact", opts: append(writeHints("Update a contact", true),
 				mcpgo.WithDescription("Change a customer's name, email, phone or custom attributes (merged; a null value removes a key)."+untrustedNote),
-				contactArg,
-				mcpgo.WithString("name", mcpgo.MaxLength(200)), mcpgo.WithString("email", mcpgo.MaxLength(200)),
-				mcpgo.WithString("phone", mcpgo.MaxLength(200)), attrsArg,
-				mcpgo.WithOutputSchema[contactOut]())...),
-			target: s.contactTarget, write: s.updateContact,
-		},
-		{
-			def: mcpgo.NewTool("add_contact_note", append(writeHints("Add a note to a contact", true),
+				mcpgo.WithOutputSchema[contactOut]()),
+			target: func(ctx context.Context, c *call, in *updateContactArgs) error {
+				return s.contactTarget(ctx, c, in.ContactID)
+			},
+			write: s.updateContact,
+		}.tool(),
+		spec[contactNoteArgs]{
+			name: "add_contact_note", opts: append(writeHints("Add a note to a contact", true),
 				mcpgo.WithDescription("Add an internal note to a customer record."),
-				contactArg, mcpgo.WithString("content", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.MaxLength(10000)), keyArg,
-				mcpgo.WithOutputSchema[contactNoteOut]())...),
-			target: s.contactTarget, write: s.contactNote, keyed: true,
-		},
-		{
-			def: mcpgo.NewTool("start_conversation", append(writeHints("Start an outbound conversation", true),
+				mcpgo.WithOutputSchema[contactNoteOut]()),
+			target: func(ctx context.Context, c *call, in *contactNoteArgs) error {
+				return s.contactTarget(ctx, c, in.ContactID)
+			},
+			write: s.contactNote,
+		}.tool(),
+		spec[startConversationArgs]{
+			name: "start_conversation", opts: append(writeHints("Start an outbound conversation", true),
 				mcpgo.WithDescription("Start a new conversation with one contact in an inbox and send the first message. One contact per call. If this token requires approval, it becomes a draft for a human instead."+untrustedNote),
-				mcpgo.WithInteger("inbox_id", mcpgo.Required(), mcpgo.Min(1), mcpgo.Description("The inbox (channel) to write from.")),
-				contactArg, contentArg("The first message."),
-				mcpgo.WithString("subject", mcpgo.MaxLength(300), mcpgo.Description("Subject (email inboxes).")),
-				keyArg,
-				mcpgo.WithOutputSchema[startOut]())...),
-			target: s.startTarget, write: s.startConversation, keyed: true,
-		},
+				mcpgo.WithOutputSchema[startOut]()),
+			target: s.startTarget,
+			write:  s.startConversation,
+		}.tool(),
 	}
 }
 
@@ -161,16 +218,12 @@ func (s *Server) writeTools() []tool {
 // trip is the one that begins its unit of work. The write's own statements
 // find a conversation deleted since, and fail with not found, writing
 // nothing.
-func (s *Server) conversationWriteTarget(ctx context.Context, c *call) error {
-	id, err := argID(c.args, "conversation_id", true)
-	if err != nil {
-		return err
-	}
+func (s *Server) conversationWriteTarget(ctx context.Context, c *call, id int64) error {
 	if h, ok := s.hints.get(c.p.AccountID, id); ok {
 		c.target.ConversationID, c.target.InboxID, c.target.ContactID = id, h.inboxID, h.contactID
 		return nil
 	}
-	if err := s.conversationTarget(ctx, c); err != nil {
+	if err := s.conversationTarget(ctx, c, id); err != nil {
 		return err
 	}
 	s.hints.put(c.p.AccountID, id, targetHint{inboxID: c.target.InboxID, contactID: c.target.ContactID})
@@ -182,189 +235,72 @@ func (c *call) author() desk.Author {
 	return desk.Author{Kind: "agent", UserID: c.p.ServiceUserID, Name: c.p.TokenName, TokenID: c.p.TokenID}
 }
 
-func (s *Server) startTarget(ctx context.Context, c *call) error {
-	if err := s.contactTarget(ctx, c); err != nil {
+func (s *Server) startTarget(ctx context.Context, c *call, in *startConversationArgs) error {
+	if err := s.contactTarget(ctx, c, in.ContactID); err != nil {
 		return err
 	}
-	if _, err := argID(c.args, "inbox_id", true); err != nil {
-		return err
-	}
-	return s.optionalInbox(ctx, c)
+	return s.optionalInbox(ctx, c, in.InboxID)
 }
 
-func (s *Server) reply(c *call) (desk.Command, error) {
-	content, err := argString(c.args, "content", desk.MaxContent, true)
-	return desk.Reply{ConversationID: c.target.ConversationID, Content: content, By: c.author(), NeedsApproval: c.decision.DraftOnly}, err
+func (s *Server) reply(c *call, in *replyArgs) (desk.Command, error) {
+	return desk.Reply{ConversationID: c.target.ConversationID, Content: in.Content, By: c.author(), NeedsApproval: c.decision.DraftOnly}, nil
 }
 
-func (s *Server) note(c *call) (desk.Command, error) {
-	content, err := argString(c.args, "content", desk.MaxContent, true)
-	return desk.Note{ConversationID: c.target.ConversationID, Content: content, By: c.author()}, err
+func (s *Server) note(c *call, in *noteArgs) (desk.Command, error) {
+	return desk.Note{ConversationID: c.target.ConversationID, Content: in.Content, By: c.author()}, nil
 }
 
-func (s *Server) draft(c *call) (desk.Command, error) {
-	content, err := argString(c.args, "content", desk.MaxContent, true)
-	if err != nil {
-		return nil, err
-	}
-	rationale, err := argString(c.args, "rationale", 2000, false)
-	return desk.DraftReply{ConversationID: c.target.ConversationID, Content: content, Rationale: rationale, By: c.author()}, err
+func (s *Server) draft(c *call, in *draftArgs) (desk.Command, error) {
+	return desk.DraftReply{ConversationID: c.target.ConversationID, Content: in.Content, Rationale: in.Rationale, By: c.author()}, nil
 }
 
-func (s *Server) listDrafts(ctx context.Context, c *call) (any, error) {
-	status, err := argString(c.args, "status", 20, false)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := argString(c.args, "cursor", 200, false)
-	if err != nil {
-		return nil, err
-	}
-	ds, next, err := s.cfg.Desk.DraftList(ctx, c.p.AccountID, desk.DraftFilter{Status: status, TokenID: c.p.TokenID, Scope: c.scope(), Cursor: cur})
+func (s *Server) listDrafts(ctx context.Context, c *call, in *listDraftsArgs) (any, error) {
+	ds, next, err := s.cfg.Desk.DraftList(ctx, c.p.AccountID, desk.DraftFilter{Status: in.Status, TokenID: c.p.TokenID, Scope: c.scope(), Cursor: in.Cursor})
 	return draftsOut{Drafts: ds, NextCursor: next}, err
 }
 
-func (s *Server) updateConversation(c *call) (desk.Command, error) {
-	var p desk.ConversationPatch
-	for name, dst := range map[string]**string{"status": &p.Status, "priority": &p.Priority} {
-		v, err := argString(c.args, name, 20, false)
-		if err != nil {
-			return nil, err
-		}
-		if v != "" {
-			*dst = &v
-		}
-	}
+func (s *Server) updateConversation(c *call, in *updateConversationArgs) (desk.Command, error) {
+	p := desk.ConversationPatch{Status: given(in.Status), Priority: given(in.Priority),
+		AddLabels: in.AddLabels, RemoveLabels: in.RemoveLabels, CustomAttributes: in.CustomAttributes}
 	var err error
-	if p.AddLabels, err = argStrings(c.args, "add_labels", 20, 50); err != nil {
-		return nil, err
-	}
-	if p.RemoveLabels, err = argStrings(c.args, "remove_labels", 20, 50); err != nil {
-		return nil, err
-	}
-	if p.CustomAttributes, err = argObject(c.args, "custom_attributes"); err != nil {
-		return nil, err
-	}
-	if p.SnoozedUntil, err = argTime(c.args, "snoozed_until"); err != nil {
+	if p.SnoozedUntil, err = rfc3339("snoozed_until", in.SnoozedUntil, "2026-12-01T09:00:00Z"); err != nil {
 		return nil, err
 	}
 	return desk.ConversationEdit{ConversationID: c.target.ConversationID, Patch: p, Now: s.cfg.Now()}, nil
 }
 
-func (s *Server) assign(c *call) (desk.Command, error) {
-	assignee, err := argID(c.args, "assignee_id", false)
-	if err != nil {
-		return nil, err
+// given is an optional string argument as the desk takes it: nil when it
+// was not given (or empty).
+func given(s string) *string {
+	if s == "" {
+		return nil
 	}
-	team, err := argID(c.args, "team_id", false)
-	return desk.Assignment{ConversationID: c.target.ConversationID, AssigneeID: assignee, TeamID: team}, err
+	return &s
 }
 
-func (s *Server) escalate(c *call) (desk.Command, error) {
-	e := desk.Escalation{ConversationID: c.target.ConversationID, By: c.author()}
-	var err error
-	if e.Reason, err = argString(c.args, "reason", 2000, true); err != nil {
-		return nil, err
-	}
-	if e.Priority, err = argString(c.args, "priority", 20, false); err != nil {
-		return nil, err
-	}
-	e.TeamID, err = argID(c.args, "team_id", false)
-	return e, err
+func (s *Server) assign(c *call, in *assignArgs) (desk.Command, error) {
+	return desk.Assignment{ConversationID: c.target.ConversationID, AssigneeID: in.AssigneeID, TeamID: in.TeamID}, nil
 }
 
-func contactInput(args map[string]any, withIdentifier bool) (desk.ContactInput, error) {
-	var in desk.ContactInput
-	fields := map[string]**string{"name": &in.Name, "email": &in.Email, "phone": &in.Phone}
-	if withIdentifier {
-		fields["identifier"] = &in.Identifier
-	}
-	for name, dst := range fields {
-		if _, ok := args[name]; !ok {
-			continue
-		}
-		v, err := argString(args, name, 200, false)
-		if err != nil {
-			return in, err
-		}
-		*dst = &v
-	}
-	var err error
-	in.CustomAttributes, err = argObject(args, "custom_attributes")
-	return in, err
+func (s *Server) escalate(c *call, in *escalateArgs) (desk.Command, error) {
+	return desk.Escalation{ConversationID: c.target.ConversationID, Reason: in.Reason, Priority: in.Priority, TeamID: in.TeamID, By: c.author()}, nil
 }
 
-func (s *Server) createContact(c *call) (desk.Command, error) {
-	in, err := contactInput(c.args, true)
-	return desk.ContactNew{Input: in, InboxID: c.target.InboxID, By: c.author()}, err
+func (s *Server) createContact(c *call, in *createContactArgs) (desk.Command, error) {
+	return desk.ContactNew{Input: desk.ContactInput{Name: in.Name, Email: in.Email, Phone: in.Phone, Identifier: in.Identifier,
+		CustomAttributes: in.CustomAttributes}, InboxID: c.target.InboxID, By: c.author()}, nil
 }
 
-func (s *Server) updateContact(c *call) (desk.Command, error) {
-	in, err := contactInput(c.args, false)
-	return desk.ContactEdit{ContactID: c.target.ContactID, Input: in}, err
+func (s *Server) updateContact(c *call, in *updateContactArgs) (desk.Command, error) {
+	return desk.ContactEdit{ContactID: c.target.ContactID, Input: desk.ContactInput{Name: in.Name, Email: in.Email, Phone: in.Phone,
+		CustomAttributes: in.CustomAttributes}}, nil
 }
 
-func (s *Server) contactNote(c *call) (desk.Command, error) {
-	content, err := argString(c.args, "content", 10000, true)
-	return desk.ContactNoteNew{ContactID: c.target.ContactID, Content: content, By: c.author()}, err
+func (s *Server) contactNote(c *call, in *contactNoteArgs) (desk.Command, error) {
+	return desk.ContactNoteNew{ContactID: c.target.ContactID, Content: in.Content, By: c.author()}, nil
 }
 
-func (s *Server) startConversation(c *call) (desk.Command, error) {
-	content, err := argString(c.args, "content", desk.MaxContent, true)
-	if err != nil {
-		return nil, err
-	}
-	subject, err := argString(c.args, "subject", 300, false)
-	return desk.Outreach{InboxID: c.target.InboxID, ContactID: c.target.ContactID, Subject: subject, Content: content,
-		By: c.author(), NeedsApproval: c.decision.DraftOnly}, err
-}
-
-// argStrings reads an optional array of short strings.
-func argStrings(args map[string]any, name string, maxItems, maxLen int) ([]string, error) {
-	v, ok := args[name]
-	if !ok || v == nil {
-		return nil, nil
-	}
-	arr, ok := v.([]any)
-	if !ok || len(arr) > maxItems {
-		return nil, badArg("%s must be an array of at most %d strings", name, maxItems)
-	}
-	out := make([]string, 0, len(arr))
-	for _, x := range arr {
-		s, ok := x.(string)
-		if !ok || s == "" || len(s) > maxLen {
-			return nil, badArg("%s must hold strings of 1 to %d characters", name, maxLen)
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-// argObject reads an optional JSON object.
-func argObject(args map[string]any, name string) (map[string]any, error) {
-	v, ok := args[name]
-	if !ok || v == nil {
-		return nil, nil
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, badArg("%s must be an object", name)
-	}
-	if len(m) > 50 {
-		return nil, badArg("%s holds at most 50 keys", name)
-	}
-	return m, nil
-}
-
-// argTime reads an optional RFC 3339 time.
-func argTime(args map[string]any, name string) (*time.Time, error) {
-	s, err := argString(args, name, 40, false)
-	if err != nil || s == "" {
-		return nil, err
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return nil, badArg("%s must be an RFC 3339 time such as 2026-12-01T09:00:00Z", name)
-	}
-	return &t, nil
+func (s *Server) startConversation(c *call, in *startConversationArgs) (desk.Command, error) {
+	return desk.Outreach{InboxID: c.target.InboxID, ContactID: c.target.ContactID, Subject: in.Subject, Content: in.Content,
+		By: c.author(), NeedsApproval: c.decision.DraftOnly}, nil
 }

@@ -318,3 +318,33 @@ func TestForbiddenKindsNeverListed(t *testing.T) {
 		}
 	}
 }
+
+// Limits count characters, not bytes: a 150-character Japanese name (450
+// bytes) is within create_contact's 200 characters, and 201 characters are
+// refused naming the field, writing nothing.
+func TestContactNameLimitCountsCharacters(t *testing.T) {
+	t.Parallel()
+	url := endpoint(t)
+	w := newWorld(t)
+	token := w.token(t, allScopes, nil)
+	name := strings.Repeat("山田太郎花子", 25) // 150 characters
+	text, isErr, sc := callTool(t, url, token, "create_contact", map[string]any{"name": name, "idempotency_key": dbtest.Unique("k")})
+	if isErr {
+		t.Fatalf("150-character Japanese name refused: %s", text)
+	}
+	if got, _ := sc["contact"].(map[string]any)["name"].(string); !strings.Contains(got, ">"+name+"</") { // inside its boundary
+		t.Errorf("stored name %q, want the 150 characters sent", got)
+	}
+	before := counts(t, w.Account.ID)
+	for tool, args := range map[string]map[string]any{
+		"create_contact": {"name": name + strings.Repeat("語", 51), "idempotency_key": dbtest.Unique("k")},
+		"update_contact": {"contact_id": w.contact1, "name": name + strings.Repeat("語", 51)},
+	} {
+		if text, isErr, _ := callTool(t, url, token, tool, args); !isErr || text != "name is at most 200 characters" {
+			t.Errorf("%s with a 201-character name: isError=%v %q", tool, isErr, text)
+		}
+	}
+	if after := counts(t, w.Account.ID); !sameCounts(before, after) {
+		t.Errorf("refused names wrote rows: %v -> %v", before, after)
+	}
+}
