@@ -5,6 +5,11 @@
 // insert-only table and is sealed shortly after commit by a sealer, in
 // commit-safe order, so that a busy account's concurrent calls never queue
 // behind one chain head (DESIGN §10).
+//
+// Every statement here names its account as well as running in the
+// tenant's transaction: operator commands run them as the owner, which may
+// be a superuser that RLS does not bind (DESIGN §12). RLS is the fence
+// behind that, not the only thing between one account's chain and another's.
 package audit
 
 import (
@@ -278,7 +283,8 @@ func Seal(ctx context.Context, db *tenancy.DB, acct int64) (int, error) {
 		var lastID int64
 		err := tx.QueryRow(ctx, `SELECT c.seq, c.hash, l.xid::text, l.id FROM audit_chain c
 			JOIN audit_log l ON l.account_id = c.account_id AND l.id = c.audit_id
-			ORDER BY c.seq DESC LIMIT 1`).Scan(&seq, &prev, &lastXID, &lastID)
+			WHERE c.account_id = $1
+			ORDER BY c.seq DESC LIMIT 1`, acct).Scan(&seq, &prev, &lastXID, &lastID)
 		if err != nil && !isNoRows(err) {
 			return err
 		}
@@ -286,8 +292,8 @@ func Seal(ctx context.Context, db *tenancy.DB, acct int64) (int, error) {
 			lastXID, lastID = "0", 0
 		}
 		rows, _ := tx.Query(ctx, `SELECT `+rowColumns+` FROM audit_log
-			WHERE xid < $1::xid8 AND (xid, id) > ($2::xid8, $3)
-			ORDER BY xid, id LIMIT 5000`, horizon, lastXID, lastID)
+			WHERE account_id = $1 AND xid < $2::xid8 AND (xid, id) > ($3::xid8, $4)
+			ORDER BY xid, id LIMIT 5000`, acct, horizon, lastXID, lastID)
 		todo, err := pgx.CollectRows(rows, scanRow)
 		if err != nil {
 			return err
@@ -326,7 +332,8 @@ type VerifyResult struct {
 
 // Verify recomputes the account's chain from the audit rows and names the
 // first row whose content, order or link does not match. db may be any
-// connection that can enter the tenant (operators use the owner's). It
+// connection that can enter the tenant (operators use the owner's, which
+// may bypass RLS: the statements name the account). It
 // reads the chain and counts the unsealed rows in one snapshot: a sealer
 // committing in between would otherwise hide the rows it sealed from both.
 func Verify(ctx context.Context, db *tenancy.DB, acct int64) (VerifyResult, error) {
@@ -334,7 +341,8 @@ func Verify(ctx context.Context, db *tenancy.DB, acct int64) (VerifyResult, erro
 	err := db.InTenantSnapshot(ctx, acct, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `SELECT c.seq, c.hash, `+prefixed(rowColumns, "l.")+`
 			FROM audit_chain c LEFT JOIN audit_log l ON l.account_id = c.account_id AND l.id = c.audit_id
-			ORDER BY c.seq`)
+			WHERE c.account_id = $1
+			ORDER BY c.seq`, acct)
 		defer rows.Close()
 		var prev []byte
 		var want int64 = 1
@@ -370,7 +378,8 @@ func Verify(ctx context.Context, db *tenancy.DB, acct int64) (VerifyResult, erro
 			return err
 		}
 		rows.Close()
-		return tx.QueryRow(ctx, `SELECT count(*) FROM audit_log l WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.audit_id = l.id)`).Scan(&res.Unsealed)
+		return tx.QueryRow(ctx, `SELECT count(*) FROM audit_log l
+			WHERE l.account_id = $1 AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.account_id = l.account_id AND c.audit_id = l.id)`, acct).Scan(&res.Unsealed)
 	})
 	res.OK = err == nil && res.BrokenAt == nil && res.Problem == ""
 	return res, err
@@ -397,10 +406,11 @@ func List(ctx context.Context, db *tenancy.DB, acct int64, f Filter) ([]Row, err
 	var out []Row
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+rowColumns+` FROM audit_log
-		WHERE ($1::bigint = 0 OR actor_id = $1) AND ($2::bigint = 0 OR token_id = $2) AND ($3::text = '' OR action = $3)
-		  AND ($4::text = '' OR decision = $4) AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
-		  AND ($7::bigint = 0 OR id < $7)
-		ORDER BY id DESC LIMIT $8::int`, f.ActorID, f.TokenID, f.Action, f.Decision, f.Since, f.Until, f.BeforeID, f.Limit).
+		WHERE account_id = $1
+		  AND ($2::bigint = 0 OR actor_id = $2) AND ($3::bigint = 0 OR token_id = $3) AND ($4::text = '' OR action = $4)
+		  AND ($5::text = '' OR decision = $5) AND ($6::timestamptz IS NULL OR at >= $6) AND ($7::timestamptz IS NULL OR at < $7)
+		  AND ($8::bigint = 0 OR id < $8)
+		ORDER BY id DESC LIMIT $9::int`, acct, f.ActorID, f.TokenID, f.Action, f.Decision, f.Since, f.Until, f.BeforeID, f.Limit).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			out, err = pgx.CollectRows(rows, scanRow)

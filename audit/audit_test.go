@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -208,5 +210,69 @@ func TestVerifyReadsOneSnapshot(t *testing.T) {
 			t.Fatalf("verify %d: %d rows had committed before it began, it reports %d checked and %d unsealed: %+v",
 				i, before, res.Checked, res.Unsealed, res)
 		}
+	}
+}
+
+// TestStatementsNameTheirAccount reads and seals one account's audit over
+// a superuser connection, which RLS does not bind (operators may connect
+// so), while another account has rows of its own, sealed and unsealed:
+// every read and the seal keep to the account they were given.
+func TestStatementsNameTheirAccount(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.SuperuserURL()
+	if url == "" {
+		t.Skip("needs the test cluster's superuser (DESKWOOT_TEST_SUPERUSER_URL)")
+	}
+	su, err := tenancy.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer su.Close()
+	app := dbtest.App(t)
+	lg := &audit.Log{DB: app}
+	a, b := dbtest.NewTenant(t).Account.ID, dbtest.NewTenant(t).Account.ID
+	for _, acct := range []int64{a, b, a, b} {
+		if err := lg.Record(ctx, acct, audit.Entry{ActorKind: "agent", Action: "list_inboxes", Decision: "allow", Explanation: []byte(`{"path":"p"}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := audit.Seal(ctx, app, acct); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := lg.Record(ctx, b, audit.Entry{ActorKind: "agent", Action: "unsealed", Decision: "allow"}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := audit.List(ctx, app, a, audit.Filter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherB, err := audit.List(ctx, app, b, audit.Filter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if n, err := audit.Seal(ctx, su, a); err != nil || n != 0 {
+		t.Errorf("sealing account %d as a superuser sealed %d rows, %v; it has none unsealed", a, n, err)
+	}
+	if res, err := audit.Verify(ctx, su, a); err != nil || !res.OK || res.Checked != len(want) || res.Unsealed != 0 {
+		t.Errorf("verify account %d as a superuser: %+v, %v", a, res, err)
+	}
+	got, err := audit.List(ctx, su, a, audit.Filter{Limit: 100})
+	if err != nil || len(got) != len(want) {
+		t.Errorf("list of account %d as a superuser: %d rows (want %d), %v", a, len(got), len(want), err)
+	}
+	ds, err := audit.DecisionList(ctx, su, a, audit.DecisionFilter{Limit: 100})
+	if err != nil || len(ds) != 2 {
+		t.Errorf("decisions of account %d as a superuser: %d (want 2), %v", a, len(ds), err)
+	}
+	if _, err := audit.Get(ctx, su, a, otherB[0].ID); err == nil {
+		t.Errorf("account %d's audit row %d was read in account %d", b, otherB[0].ID, a)
+	}
+	var out strings.Builder
+	if err := audit.Export(ctx, su, a, audit.Filter{}, audit.FormatJSONL, &out); err != nil || strings.Count(out.String(), "\n") != len(want) {
+		t.Errorf("export of account %d as a superuser: %d lines (want %d), %v", a, strings.Count(out.String(), "\n"), len(want), err)
+	}
+	if res, err := audit.Verify(ctx, app, b); err != nil || !res.OK || res.Unsealed != 1 {
+		t.Errorf("account %d after the superuser's seal of %d: %+v, %v", b, a, res, err)
 	}
 }

@@ -30,7 +30,7 @@ func scanDecision(r pgx.CollectableRow) (Decision, error) {
 func Get(ctx context.Context, db *tenancy.DB, acct, id int64) (Decision, error) {
 	var out Decision
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+rowColumns+`, explanation FROM audit_log WHERE id = $1`, id).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT `+rowColumns+`, explanation FROM audit_log WHERE account_id = $1 AND id = $2`, acct, id).Query(func(rows pgx.Rows) error {
 		var err error
 		out, err = pgx.CollectExactlyOneRow(rows, scanDecision)
 		return err
@@ -52,8 +52,8 @@ func DecisionList(ctx context.Context, db *tenancy.DB, acct int64, f DecisionFil
 	var out []Decision
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+rowColumns+`, explanation FROM audit_log
-		WHERE explanation IS NOT NULL AND at >= $1 AND id > $2 AND ($3 = '' OR explanation->>'path' = $3)
-		ORDER BY id LIMIT $4`, f.Since, f.AfterID, f.Path, f.Limit).Query(func(rows pgx.Rows) error {
+		WHERE account_id = $1 AND explanation IS NOT NULL AND at >= $2 AND id > $3 AND ($4 = '' OR explanation->>'path' = $4)
+		ORDER BY id LIMIT $5`, acct, f.Since, f.AfterID, f.Path, f.Limit).Query(func(rows pgx.Rows) error {
 		var err error
 		out, err = pgx.CollectRows(rows, scanDecision)
 		return err

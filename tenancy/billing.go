@@ -140,11 +140,13 @@ func StripeEventOutcome(ctx context.Context, tx pgx.Tx, accountID int64, eventID
 }
 
 // StripeEventList lists the Stripe events recorded in the account, newest
-// first.
+// first. The statement names the account: `deskwoot accounts show` runs it
+// as the owner, which may be a superuser that RLS does not bind.
 func (db *DB) StripeEventList(ctx context.Context, accountID int64) ([]StripeEvent, error) {
 	var evs []StripeEvent
 	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT event_id, type, created, outcome FROM stripe_events ORDER BY received_at DESC, event_id`)
+		rows, _ := tx.Query(ctx, `SELECT event_id, type, created, outcome FROM stripe_events
+			WHERE account_id = $1 ORDER BY received_at DESC, event_id`, accountID)
 		var err error
 		evs, err = pgx.CollectRows(rows, pgx.RowToStructByPos[StripeEvent])
 		return err
