@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/ory/fosite"
 
@@ -86,8 +87,33 @@ type errorView struct {
 
 // authorize is the authorization endpoint. GET shows the consent page
 // (after the console's sign-in); POST is the consent form's answer.
+//
+// Nothing about the request is looked at before the person has signed
+// in: an anonymous request is sent to the sign-in page, so it can never
+// make the server fetch a client's metadata document, nor learn anything
+// about the client it names.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	me, ok := s.signedIn(r)
+	if !ok {
+		if r.Method != http.MethodGet {
+			s.errorPage(w, r, http.StatusUnauthorized, "login_required", "Your session ended. Start connecting the app again.")
+			return
+		}
+		http.Redirect(w, r, s.cfg.SignInPath+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return
+	}
+	if id := r.FormValue("client_id"); isMetadataURL(id) {
+		err := s.clients.resolve(ctx, id, "person "+strconv.FormatInt(me.UserID, 10), "address "+s.clientIP(r))
+		if errors.Is(err, errMetadataThrottled) {
+			s.errorPage(w, r, http.StatusTooManyRequests, "temporarily_unavailable", sentence(err.Error()))
+			return
+		}
+		if err != nil {
+			s.errorPage(w, r, http.StatusUnauthorized, "invalid_client", "The app asking for access cannot be identified. "+sentence(clientProblem(err)))
+			return
+		}
+	}
 	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		s.authorizeError(w, r, ar, err)
@@ -109,15 +135,6 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			s.provider.WriteAuthorizeError(ctx, w, ar, errInvalidTarget)
 			return
 		}
-	}
-	me, ok := s.signedIn(r)
-	if !ok {
-		if r.Method != http.MethodGet {
-			s.errorPage(w, r, http.StatusUnauthorized, "login_required", "Your session ended. Start connecting the app again.")
-			return
-		}
-		http.Redirect(w, r, s.cfg.SignInPath+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-		return
 	}
 	if me.Role != "admin" {
 		s.errorPage(w, r, http.StatusForbidden, "access_denied", "Only admins of this workspace can connect apps to its MCP server. Ask an admin to connect "+client.Name+".")
@@ -196,7 +213,7 @@ func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosit
 	if errors.Is(err, fosite.ErrInvalidClient) {
 		msg = "The app asking for access is not known to this server."
 		if cause := rfc.Cause(); cause != nil {
-			msg += " " + sentence(cause.Error())
+			msg += " " + sentence(clientProblem(cause))
 		}
 	}
 	s.errorPage(w, r, rfc.CodeField, rfc.ErrorField, msg)
@@ -314,6 +331,12 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, c
 		status = http.StatusBadRequest
 	}
 	s.render(w, r, status, "error.html", errorView{Message: msg, Code: code})
+}
+
+// clientProblem is a client look-up error as a person reads it, without
+// the "not_found: " of the fosite error it wraps.
+func clientProblem(err error) string {
+	return strings.TrimPrefix(err.Error(), fosite.ErrNotFound.Error()+": ")
 }
 
 // sentence capitalises the first letter and ends with a period.

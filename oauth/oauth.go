@@ -21,11 +21,11 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
-	"golang.org/x/time/rate"
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/throttle"
 )
 
 // Lifespans (DESIGN §14).
@@ -64,8 +64,20 @@ type Config struct {
 	// MetadataClient fetches client ID metadata documents; by default an
 	// egress client that refuses internal addresses.
 	MetadataClient *http.Client
+	// ClientIPHeader names the header a reverse proxy puts the client's
+	// address in (DESKWOOT_CLIENT_IP_HEADER), as for every per-address
+	// limit (throttle.ClientIP); empty uses the connection's peer.
+	ClientIPHeader string
 	Now            func() time.Time
 }
+
+// Dynamic client registration is open to anyone: one address (an IPv6
+// /64) may register registerBurst clients at once, then one every
+// registerEvery, whatever other addresses do.
+const (
+	registerBurst = 20
+	registerEvery = 3 * time.Minute
+)
 
 // Server is the authorization server.
 type Server struct {
@@ -75,7 +87,7 @@ type Server struct {
 	provider fosite.OAuth2Provider
 	store    *store
 	clients  *clients
-	register *rate.Limiter
+	register *throttle.Throttle // registrations per address
 	pages    map[string]*template.Template
 	layout   Layout // nil: the pages render on their own
 }
@@ -95,9 +107,7 @@ func New(cfg Config) (*Server, error) {
 	if u, err := url.Parse(base); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, errPublicURL
 	}
-	s := &Server{cfg: cfg, base: base, resource: base + "/api/mcp",
-		// Registration is open to anyone; bound how fast the table grows.
-		register: rate.NewLimiter(rate.Every(time.Second), 30)}
+	s := &Server{cfg: cfg, base: base, resource: base + "/api/mcp", register: throttle.New(registerEvery, registerBurst)}
 	var err error
 	if s.pages, s.layout, err = parsePages(cfg.Console); err != nil {
 		return nil, err
@@ -130,6 +140,9 @@ func New(cfg Config) (*Server, error) {
 	)
 	return s, nil
 }
+
+// clientIP is the key of r's address for the per-address limits.
+func (s *Server) clientIP(r *http.Request) string { return throttle.ClientIP(r, s.cfg.ClientIPHeader) }
 
 // Resource is the protected resource: the public MCP URL.
 func (s *Server) Resource() string { return s.resource }

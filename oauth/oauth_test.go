@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/deskwoot/deskwoot/dbtest"
@@ -73,7 +74,7 @@ func endpoint(t testing.TB) string {
 		}
 		base = "http://" + ln.Addr().String()
 		app, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: base,
-			OAuthConsole: console, OAuthAllowLoopbackMetadata: true})
+			OAuthConsole: console, OAuthAllowLoopbackMetadata: true, ClientIPHeader: "X-Forwarded-For"})
 		if err != nil {
 			panic(err)
 		}
@@ -85,19 +86,30 @@ func endpoint(t testing.TB) string {
 }
 
 // world is a tenant with MCP on, two inboxes with a conversation each, and
-// a signed-in admin.
+// a signed-in admin. Its requests come from an address of its own (the
+// test server reads X-Forwarded-For), so per-address limits apply to each
+// world apart.
 type world struct {
 	dbtest.Tenant
 	base           string
+	addr           string
 	session        string
 	inbox1, inbox2 int64
 	conv1, conv2   int64
 }
 
+var worlds atomic.Int64
+
+// newAddr is an address no other world uses.
+func newAddr() string {
+	n := worlds.Add(1)
+	return fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255)
+}
+
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
-	w := &world{Tenant: dbtest.NewTenant(t), base: endpoint(t)}
+	w := &world{Tenant: dbtest.NewTenant(t), base: endpoint(t), addr: newAddr()}
 	d := &desk.Desk{DB: dbtest.App(t)}
 	if _, err := d.DB.MCPEnable(ctx, w.Account.ID, true); err != nil {
 		t.Fatal(err)
@@ -145,6 +157,7 @@ func do(t testing.TB, req *http.Request) response {
 func (w *world) get(t testing.TB, path string, session string) response {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, w.base+path, nil)
+	req.Header.Set("X-Forwarded-For", w.addr)
 	if session != "" {
 		req.AddCookie(&http.Cookie{Name: "test_session", Value: session})
 	}
@@ -155,6 +168,7 @@ func (w *world) postForm(t testing.TB, path string, form url.Values, session str
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, w.base+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", w.addr)
 	if session != "" {
 		req.AddCookie(&http.Cookie{Name: "test_session", Value: session})
 		req.Header.Set("Sec-Fetch-Site", "same-origin")
@@ -167,6 +181,7 @@ func (w *world) postJSON(t testing.TB, path string, body any) response {
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(http.MethodPost, w.base+path, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", w.addr)
 	return do(t, req)
 }
 
@@ -711,11 +726,15 @@ func TestClientMetadataDocument(t *testing.T) {
 	if l := tokenList(t, w); len(l) != 1 || l[0]["name"] != "OAuth · Metadata client" || l[0]["client_id"] != good {
 		t.Errorf("token list: %v", l)
 	}
-	wantErrorPage(t, "other client_id", w.get(t, "/oauth/authorize?"+w.authParams(other, redirect, p).Encode(), w.session), 401, "not its own URL")
-	wantErrorPage(t, "too large", w.get(t, "/oauth/authorize?"+w.authParams(meta.URL+"/big.json", redirect, p).Encode(), w.session), 401, "larger than")
-	wantErrorPage(t, "missing", w.get(t, "/oauth/authorize?"+w.authParams(meta.URL+"/gone.json", redirect, p).Encode(), w.session), 401, "404")
+	wantErrorPage(t, "other client_id", w.get(t, "/oauth/authorize?"+w.authParams(other, redirect, p).Encode(), w.session), 401, unusable)
+	wantErrorPage(t, "too large", w.get(t, "/oauth/authorize?"+w.authParams(meta.URL+"/big.json", redirect, p).Encode(), w.session), 401, unusable)
+	wantErrorPage(t, "missing", w.get(t, "/oauth/authorize?"+w.authParams(meta.URL+"/gone.json", redirect, p).Encode(), w.session), 401, unusable)
+	// A rule of the URL itself is named: nothing was fetched to find it.
 	wantErrorPage(t, "http elsewhere", w.get(t, "/oauth/authorize?"+w.authParams("http://client.example/c.json", redirect, p).Encode(), w.session), 401, "https")
 }
+
+// unusable is what every failed metadata document fetch answers.
+const unusable = "client&#39;s metadata document could not be used"
 
 // TestTokenBoundToResource refuses an access token bound to another
 // resource at /api/mcp (as after a change of the public URL).

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/ory/fosite"
@@ -35,6 +37,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	// RFC 6749 says unsupported_grant_type.
 	if g := r.PostFormValue("grant_type"); g != "" && g != "authorization_code" && g != "refresh_token" {
 		s.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(&Session{}), fosite.ErrUnsupportedGrantType)
+		return
+	}
+	if !s.resolveClient(w, r) {
 		return
 	}
 	sess := &Session{}
@@ -78,9 +83,30 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if !s.resolveClient(w, r) {
+		return
+	}
 	err := s.provider.NewRevocationRequest(r.Context(), r)
 	s.logServerError(r, err)
 	s.provider.WriteRevocationResponse(r.Context(), w, err)
+}
+
+// resolveClient makes a metadata document client of a token or revocation
+// request known before fosite authenticates it (fetching its document when
+// the cache does not hold it, within the address's budget). A failure is
+// left for fosite to answer as invalid_client; only a spent budget is
+// answered here, with 429. It reports whether to go on.
+func (s *Server) resolveClient(w http.ResponseWriter, r *http.Request) bool {
+	id := r.PostFormValue("client_id")
+	if !isMetadataURL(id) {
+		return true
+	}
+	if err := s.clients.resolve(r.Context(), id, "address "+s.clientIP(r)); errors.Is(err, errMetadataThrottled) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(metadataFetchEvery.Seconds())))
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "temporarily_unavailable", "error_description": err.Error()})
+		return false
+	}
+	return true
 }
 
 func (s *Server) logServerError(r *http.Request, err error) {
@@ -106,9 +132,11 @@ func (s *Server) registerClient(w http.ResponseWriter, r *http.Request) {
 	if cors(w, r) {
 		return
 	}
-	if !s.register.Allow() {
+	if wait := s.register.Take(s.clientIP(r), s.cfg.Now()); wait > 0 {
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "temporarily_unavailable",
-			"error_description": "too many registrations; try again in a minute"})
+			"error_description": fmt.Sprintf("too many registrations from this address; try again in %d seconds", secs)})
 		return
 	}
 	var in registration
@@ -130,6 +158,14 @@ func (s *Server) registerClient(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	name := strings.TrimSpace(in.ClientName)
+	if err := checkText("client_name", name, maxClientName); err != nil {
+		registrationError(w, "invalid_client_metadata", err.Error())
+		return
+	}
+	if name == "" {
+		name = "MCP client"
+	}
 	if err := checkGrants(in.GrantTypes, in.ResponseTypes); err != nil {
 		registrationError(w, "invalid_client_metadata", err.Error())
 		return
@@ -148,10 +184,6 @@ func (s *Server) registerClient(w http.ResponseWriter, r *http.Request) {
 			registrationError(w, "invalid_client_metadata", fmt.Sprintf("scope %q is not one of this server's scopes", sc))
 			return
 		}
-	}
-	name := truncate(strings.TrimSpace(in.ClientName), 100)
-	if name == "" {
-		name = "MCP client"
 	}
 	c := tenancy.OAuthClient{ID: "dwc_" + rand.Text(), Name: name, RedirectURIs: in.RedirectURIs, AuthMethod: method}
 	var secret string

@@ -236,7 +236,7 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 		signIn = cfg.OAuthConsole
 	}
 	as, err := oauth.New(oauth.Config{DB: db, Desk: d, Audit: lg, PublicURL: cfg.PublicURL, Scopes: engine.Scopes(),
-		Console: signIn, AllowLoopbackMetadata: cfg.OAuthAllowLoopbackMetadata})
+		Console: signIn, AllowLoopbackMetadata: cfg.OAuthAllowLoopbackMetadata, ClientIPHeader: cfg.ClientIPHeader})
 	if err != nil {
 		db.Close()
 		return nil, err
