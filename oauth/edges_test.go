@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -69,15 +70,19 @@ func TestRegistrationTexts(t *testing.T) {
 // other) and counts the requests it gets.
 type metadataServer struct {
 	*httptest.Server
-	docs    map[string]string
 	fetches atomic.Int32
+
+	mu   sync.Mutex
+	docs map[string]string
 }
 
 func newMetadataServer(t *testing.T) *metadataServer {
 	m := &metadataServer{docs: map[string]string{}}
 	m.Server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		m.fetches.Add(1)
+		m.mu.Lock()
 		body, ok := m.docs[r.URL.Path]
+		m.mu.Unlock()
 		if !ok {
 			http.NotFound(rw, r)
 			return
@@ -89,10 +94,17 @@ func newMetadataServer(t *testing.T) *metadataServer {
 	return m
 }
 
-// doc adds a good document at path and returns its URL, the client_id.
+// serve serves body at path.
+func (m *metadataServer) serve(path, body string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.docs[path] = body
+}
+
+// doc serves a good document at path and returns its URL, the client_id.
 func (m *metadataServer) doc(path, name, redirect string) string {
 	id := m.URL + path
-	m.docs[path] = fmt.Sprintf(`{"client_id": %q, "client_name": %q, "redirect_uris": [%q]}`, id, name, redirect)
+	m.serve(path, fmt.Sprintf(`{"client_id": %q, "client_name": %q, "redirect_uris": [%q]}`, id, name, redirect))
 	return id
 }
 
@@ -131,10 +143,10 @@ func TestMetadataFailuresReadAlike(t *testing.T) {
 	w := newWorld(t)
 	meta := newMetadataServer(t)
 	redirect := "http://127.0.0.1:9/callback"
-	meta.docs["/not-json.json"] = "nope"
-	meta.docs["/other.json"] = fmt.Sprintf(`{"client_id": "https://someone.else/client.json", "redirect_uris": [%q]}`, redirect)
-	meta.docs["/no-redirects.json"] = fmt.Sprintf(`{"client_id": %q}`, meta.URL+"/no-redirects.json")
-	meta.docs["/nul.json"] = fmt.Sprintf(`{"client_id": %q, "client_name": "Evil\u0000", "redirect_uris": [%q]}`, meta.URL+"/nul.json", redirect)
+	meta.serve("/not-json.json", "nope")
+	meta.serve("/other.json", fmt.Sprintf(`{"client_id": "https://someone.else/client.json", "redirect_uris": [%q]}`, redirect))
+	meta.serve("/no-redirects.json", fmt.Sprintf(`{"client_id": %q}`, meta.URL+"/no-redirects.json"))
+	meta.serve("/nul.json", fmt.Sprintf(`{"client_id": %q, "client_name": "Evil\u0000", "redirect_uris": [%q]}`, meta.URL+"/nul.json", redirect))
 	// A listener that accepts and never answers: the fetch times out.
 	hang, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
