@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/deskwoot/deskwoot/fault"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -40,7 +40,7 @@ func ParseFilter(q url.Values) (Filter, error) {
 	}
 	f.Decision = q.Get("decision")
 	if f.Decision != "" && f.Decision != "allow" && f.Decision != "deny" && f.Decision != "error" {
-		return f, fmt.Errorf("%w: decision must be allow, deny or error", tenancy.ErrInvalid)
+		return f, fault.Invalidf("decision", "decision must be allow, deny or error")
 	}
 	if f.Since, err = filterTime(q, "since"); err != nil {
 		return f, err
@@ -58,7 +58,7 @@ func nonNegative(q url.Values, name string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%w: %s must be a non-negative integer", tenancy.ErrInvalid, name)
+		return 0, fault.Invalidf(name, "%s must be a non-negative integer", name)
 	}
 	return n, nil
 }
@@ -73,7 +73,7 @@ func filterTime(q url.Values, name string) (*time.Time, error) {
 			return &t, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: %s must be an RFC 3339 time such as 2026-12-01T09:00:00Z", tenancy.ErrInvalid, name)
+	return nil, fault.Invalidf(name, "%s must be an RFC 3339 time such as 2026-12-01T09:00:00Z", name)
 }
 
 // Export formats.
@@ -108,7 +108,7 @@ func Export(ctx context.Context, db *tenancy.DB, acct int64, f Filter, format st
 		write = func(x Row) error { return enc.Encode(x) }
 		flush = func() error { return nil }
 	default:
-		return fmt.Errorf("%w: format must be csv or jsonl", tenancy.ErrInvalid)
+		return fault.Invalidf("format", "format must be csv or jsonl")
 	}
 	f.Limit = exportPage
 	for {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/fault"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -128,7 +129,7 @@ func (c *Console) auditExport(w http.ResponseWriter, r *http.Request) {
 	ctype := map[string]string{audit.FormatCSV: "text/csv; charset=utf-8", audit.FormatJSONL: "application/x-ndjson"}[format]
 	switch {
 	case err != nil:
-		c.renderError(w, r, http.StatusBadRequest, sentence(trimKind(err.Error())))
+		c.renderError(w, r, http.StatusBadRequest, sentence(fault.From(err).Sentence))
 		return
 	case ctype == "":
 		c.renderError(w, r, http.StatusBadRequest, "Choose an export format: csv or jsonl.")

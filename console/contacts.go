@@ -2,7 +2,6 @@ package console
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -224,11 +223,6 @@ func (c *Console) contactUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := c.cfg.Desk.ContactChange(r.Context(), p.AccountID, sc, id, in, author(p)); err != nil {
-		if errors.Is(err, desk.ErrInvalid) && strings.Contains(err.Error(), "another contact") {
-			f.Fail("email", "Another contact already has this email.")
-			c.showContact(w, r, http.StatusBadRequest, f)
-			return
-		}
 		if f.FailErr(err, map[string]string{"name": "name", "email": "email", "phone": "phone"}) {
 			c.showContact(w, r, http.StatusBadRequest, f)
 			return

@@ -173,15 +173,17 @@ type msgView struct {
 }
 
 type threadData struct {
-	C         desk.Conversation
-	Inbox     string
-	Messages  []msgView
-	NextURL   string
-	Controls  []field
-	Snooze    field
-	Labels    []field
-	Composer  field
-	CanDelete bool
+	C        desk.Conversation
+	Inbox    string
+	Messages []msgView
+	NextURL  string
+	Controls []field
+	Snooze   field
+	Labels   []field
+	// LabelsError is the error about the labels, shown in their fieldset.
+	LabelsError string
+	Composer    field
+	CanDelete   bool
 }
 
 // markMessage words a message's kind and sender for the thread.
@@ -279,6 +281,7 @@ func (c *Console) showConversation(w http.ResponseWriter, r *http.Request, statu
 		d.Labels = append(d.Labels, field{Name: "labels", Value: l.Name, Label: l.Name, Type: "checkbox",
 			ID: "f-labels-" + idSafe(l.Name), Checked: f.Checked("labels", l.Name)})
 	}
+	d.LabelsError = f.Err("labels")
 	for _, m := range v.Messages {
 		d.Messages = append(d.Messages, markMessage(m, k))
 	}
@@ -371,7 +374,7 @@ func (c *Console) conversationUpdate(w http.ResponseWriter, r *http.Request) {
 	_, err = c.cfg.Desk.ConversationChange(r.Context(), p.AccountID, sc, id, patch, author(p), c.cfg.Now())
 	if err != nil {
 		if f.FailErr(err, map[string]string{"status": "status", "priority": "priority", "snoozed_until": "snoozed_until",
-			"label": "labels", "user": "assignee", "team": "team"}) {
+			"add_labels": "labels", "remove_labels": "labels", "assignee_id": "assignee", "team_id": "team"}) {
 			c.showConversation(w, r, http.StatusBadRequest, f)
 			return
 		}

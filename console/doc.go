@@ -29,8 +29,8 @@
 //
 // Forms: f := newForm(r) reads the posted fields; f.Fail("email", "…")
 // marks a field; f.FailErr(err, map[string]string{"account_name":
-// "workspace"}) files a domain error (tenancy.ErrInvalid, ErrConflict,
-// ErrNotFound) next to the field its message names and reports whether it
+// "workspace"}) files a domain error (fault.Invalid, Conflict, NotFound)
+// next to the form field its fault.Field maps to and reports whether it
 // was one; re-render the same page with the form and status 400. After a
 // successful post, c.flash(w, "Saved") and c.redirect(w, r, "/path")
 // (303, Post/Redirect/Get).

@@ -1,13 +1,12 @@
 package console
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 
-	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/fault"
 )
 
 // maxForm bounds a posted form.
@@ -65,29 +64,26 @@ func (f *Form) OK() bool { return len(f.Errors) == 0 && f.Message == "" }
 
 // FailErr files a domain error on the form and reports whether it was one
 // a person can fix (invalid input, a conflict, something not found). The
-// domain words its messages after the REST fields ("account_name must
-// be …"); fields maps such a leading name to the form field, and the
-// message goes next to that field (without the name when it reads "must
-// …", since the field's label says it). Anything else is for the caller to
-// treat as a server error.
+// error's fault.Field names the input at fault as the domain knows it
+// (REST's field names: "account_name", "settings.smtp_port"); fields maps
+// such a name to the form's field, and the sentence goes next to that
+// field (from "must …" when it reads "[…] <field> must …", since the
+// field's label names it). An error about no mapped field is shown above the form.
+// Anything else is for the caller to treat as a server error.
 func (f *Form) FailErr(err error, fields map[string]string) bool {
-	if !errors.Is(err, tenancy.ErrInvalid) && !errors.Is(err, tenancy.ErrConflict) && !errors.Is(err, tenancy.ErrNotFound) {
+	fe := fault.From(err)
+	if fe == nil || (fe.Kind != fault.Invalid && fe.Kind != fault.Conflict && fe.Kind != fault.NotFound) {
 		return false
 	}
-	msg := err.Error()
-	for _, p := range []string{"invalid: ", "conflict: ", "not found: "} {
-		msg = strings.TrimPrefix(msg, p)
-	}
-	for key, field := range fields {
-		if rest, ok := strings.CutPrefix(msg, key+" "); ok {
-			if !strings.HasPrefix(rest, "must ") {
-				rest = msg
-			}
-			f.Fail(field, sentence(rest))
-			return true
+	if field, ok := fields[fe.Field]; ok && fe.Field != "" {
+		msg := fe.Sentence
+		if before, rest, ok := strings.Cut(msg, " must "); ok && (before == fe.Field || strings.HasSuffix(before, " "+fe.Field)) {
+			msg = "must " + rest // "label name must …" beside the name field
 		}
+		f.Fail(field, sentence(msg))
+		return true
 	}
-	f.Message = sentence(msg)
+	f.Message = sentence(fe.Sentence)
 	return true
 }
 

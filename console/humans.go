@@ -4,9 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/fault"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -36,7 +36,7 @@ func (c *Console) failDomain(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, tenancy.ErrNotFound):
 		c.renderError(w, r, http.StatusNotFound, "This does not exist, or it is not in your inboxes.")
 	case errors.Is(err, tenancy.ErrInvalid):
-		c.renderError(w, r, http.StatusBadRequest, sentence(strings.TrimPrefix(err.Error(), "invalid: ")))
+		c.renderError(w, r, http.StatusBadRequest, sentence(fault.From(err).Sentence))
 	default:
 		c.fail(w, r, err)
 	}

@@ -317,7 +317,7 @@ func (c *Console) inboxMemberAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := c.cfg.Desk.InboxMemberAdd(r.Context(), c.me(r).AccountID, id, uid); err != nil {
-		if f.FailErr(err, map[string]string{"inbox or user": "user_id"}) {
+		if f.FailErr(err, map[string]string{"user_id": "user_id"}) {
 			c.showInbox(w, r, http.StatusBadRequest, f)
 			return
 		}
@@ -433,7 +433,7 @@ func (c *Console) teamCreate(w http.ResponseWriter, r *http.Request) {
 			c.showTeam(w, r, http.StatusBadRequest, f)
 			return
 		}
-		if f.FailErr(err, map[string]string{"name": "team_name", "user": "member"}) {
+		if f.FailErr(err, map[string]string{"name": "team_name", "member_ids": "member"}) {
 			c.showTeam(w, r, http.StatusBadRequest, f)
 			return
 		}
@@ -478,7 +478,7 @@ func (c *Console) labelCreate(w http.ResponseWriter, r *http.Request) {
 			c.showLabels(w, r, http.StatusBadRequest, f)
 			return
 		}
-		if f.FailErr(err, map[string]string{"label name": "name"}) {
+		if f.FailErr(err, map[string]string{"name": "name"}) {
 			c.showLabels(w, r, http.StatusBadRequest, f)
 			return
 		}

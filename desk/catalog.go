@@ -25,7 +25,7 @@ var labelName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,49}$`)
 // LabelCreate adds a label; names are lower-case slugs, unique per account.
 func (d *Desk) LabelCreate(ctx context.Context, acct int64, name, description, color string) (Label, error) {
 	if !labelName.MatchString(name) {
-		return Label{}, invalid("label name must be 1 to 50 lower-case letters, digits, - or _")
+		return Label{}, invalid("name", "label name must be 1 to 50 lower-case letters, digits, - or _")
 	}
 	if err := input.Text("description", description, input.MaxDescription); err != nil {
 		return Label{}, err
@@ -82,7 +82,7 @@ func (d *Desk) TeamCreate(ctx context.Context, acct int64, name, description str
 		for _, u := range members {
 			if _, err := tx.Exec(ctx, `INSERT INTO team_members (account_id, team_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
 				acct, t.ID, u); err != nil {
-				return withKind(err, "user", u)
+				return named(err, "member_ids", "user", u)
 			}
 		}
 		return nil
@@ -131,11 +131,11 @@ func (d *Desk) ArticleCreate(ctx context.Context, acct int64, title, body, statu
 	}
 	switch {
 	case strings.TrimSpace(title) == "" || len(title) > 300:
-		return Article{}, invalid("title must be 1 to 300 characters")
+		return Article{}, invalid("title", "title must be 1 to 300 characters")
 	case len(body) > 200000:
-		return Article{}, invalid("body is at most 200000 characters")
+		return Article{}, invalid("body", "body is at most 200000 characters")
 	case status != "published" && status != "draft":
-		return Article{}, invalid("status must be published or draft")
+		return Article{}, invalid("status", "status must be published or draft")
 	}
 	var a Article
 	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
@@ -153,7 +153,7 @@ func (d *Desk) ArticleList(ctx context.Context, acct int64, onlyPublished bool) 
 // ArticleSearch ranks published articles against a query.
 func (d *Desk) ArticleSearch(ctx context.Context, acct int64, query string, limit int) ([]Article, error) {
 	if len(query) == 0 || len(query) > 500 {
-		return nil, invalid("query must be 1 to 500 characters")
+		return nil, invalid("query", "query must be 1 to 500 characters")
 	}
 	limit, err := clampLimit(limit)
 	if err != nil {
@@ -183,7 +183,7 @@ func (d *Desk) ArticleGet(ctx context.Context, acct, id int64, publishedOnly boo
 // ArticleStatusSet publishes an article or takes it back to draft.
 func (d *Desk) ArticleStatusSet(ctx context.Context, acct, id int64, status string) (Article, error) {
 	if status != "published" && status != "draft" {
-		return Article{}, invalid("status must be published or draft")
+		return Article{}, invalid("status", "status must be published or draft")
 	}
 	var a Article
 	b := &pgx.Batch{}

@@ -54,7 +54,7 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // scoped inbox or created by the caller's token.
 func (d *Desk) ContactSearch(ctx context.Context, acct int64, sc Scope, query, cursorStr string, limit int) ([]Contact, *string, error) {
 	if len(query) == 0 {
-		return nil, nil, invalid("query must be 1 to 500 characters")
+		return nil, nil, invalid("query", "query must be 1 to 500 characters")
 	}
 	return d.ContactList(ctx, acct, sc, query, cursorStr, limit)
 }
@@ -63,7 +63,7 @@ func (d *Desk) ContactSearch(ctx context.Context, acct int64, sc Scope, query, c
 // 500 characters) narrows them as ContactSearch does.
 func (d *Desk) ContactList(ctx context.Context, acct int64, sc Scope, query, cursorStr string, limit int) ([]Contact, *string, error) {
 	if len(query) > 500 {
-		return nil, nil, invalid("query must be 1 to 500 characters")
+		return nil, nil, invalid("query", "query must be 1 to 500 characters")
 	}
 	limit, cur, err := pageArgs(limit, cursorStr)
 	if err != nil {

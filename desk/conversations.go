@@ -106,7 +106,7 @@ func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f Con
 		return nil, nil, err
 	}
 	if f.Status != "" && !slices.Contains(statuses, f.Status) {
-		return nil, nil, invalid("status must be one of open, pending, resolved, snoozed")
+		return nil, nil, invalid("status", "status must be one of open, pending, resolved, snoozed")
 	}
 	var assignee any
 	unassigned := false
@@ -119,12 +119,12 @@ func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f Con
 	default:
 		id, err := parseID(f.Assignee)
 		if err != nil {
-			return nil, nil, invalid(`assignee must be "me", "unassigned" or a user id`)
+			return nil, nil, invalid("assignee", `assignee must be "me", "unassigned" or a user id`)
 		}
 		assignee = id
 	}
 	if len(f.Query) > 500 {
-		return nil, nil, invalid("query is at most 500 characters")
+		return nil, nil, invalid("query", "query is at most 500 characters")
 	}
 	// Only the filters in use go into the SQL: a statement with every
 	// optional filter spelled as "($n IS NULL OR …)" cost more to plan than
@@ -202,10 +202,10 @@ const searchCond = "(ct.search @@ websearch_to_tsquery('simple', ?) OR c.id IN (
 // the query (PostgreSQL full text, websearch syntax), most recent first.
 func (d *Desk) ConversationSearch(ctx context.Context, acct int64, sc Scope, f SearchFilter) ([]ConversationSummary, *string, error) {
 	if len(f.Query) == 0 || len(f.Query) > 500 {
-		return nil, nil, invalid("query must be 1 to 500 characters")
+		return nil, nil, invalid("query", "query must be 1 to 500 characters")
 	}
 	if f.Status != "" && !slices.Contains(statuses, f.Status) {
-		return nil, nil, invalid("status must be one of open, pending, resolved, snoozed")
+		return nil, nil, invalid("status", "status must be one of open, pending, resolved, snoozed")
 	}
 	limit, cur, err := pageArgs(f.Limit, f.Cursor)
 	if err != nil {
@@ -288,7 +288,7 @@ func (d *Desk) conversationGet(ctx context.Context, acct, id int64, msgCursor st
 		limit = 50
 	}
 	if limit < 1 || limit > MaxLimit {
-		return v, invalid("messages_limit must be 1 to %d", MaxLimit)
+		return v, invalid("messages_limit", "messages_limit must be 1 to %d", MaxLimit)
 	}
 	cur, err := parseCursor(msgCursor)
 	if err != nil {

@@ -45,32 +45,32 @@ type EmailSettings struct {
 func channelSettingsValidate(channel string, settings map[string]any) error {
 	raw, err := json.Marshal(settings)
 	if err != nil {
-		return invalid("settings are not a JSON object")
+		return invalid("settings", "settings are not a JSON object")
 	}
 	switch channel {
 	case "api":
 		var s WebhookSettings
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return invalid("settings.webhook_secret must be a string")
+			return invalid("settings.webhook_secret", "settings.webhook_secret must be a string")
 		}
 		if len(s.Secret) > 500 {
-			return invalid("settings.webhook_secret is at most 500 characters")
+			return invalid("settings.webhook_secret", "settings.webhook_secret is at most 500 characters")
 		}
 	case "email":
 		var s EmailSettings
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return invalid("email settings: smtp_port must be a number, smtp_starttls a boolean, the others strings")
+			return invalid("settings", "email settings: smtp_port must be a number, smtp_starttls a boolean, the others strings")
 		}
 		if addr := s.FromAddress; addr != "" {
 			if a, err := mail.ParseAddress(addr); err != nil || a.Address != strings.TrimSpace(addr) {
-				return invalid("settings.from_address must be a bare email address like support@example.com")
+				return invalid("settings.from_address", "settings.from_address must be a bare email address like support@example.com")
 			}
 		}
 		if s.SMTPPort < 0 || s.SMTPPort > 65535 {
-			return invalid("settings.smtp_port must be 1 to 65535")
+			return invalid("settings.smtp_port", "settings.smtp_port must be 1 to 65535")
 		}
 		if strings.ContainsAny(s.SMTPHost, " /:") {
-			return invalid("settings.smtp_host must be a host name without port or scheme (set smtp_port)")
+			return invalid("settings.smtp_host", "settings.smtp_host must be a host name without port or scheme (set smtp_port)")
 		}
 	}
 	return nil
@@ -121,7 +121,7 @@ func (d *Desk) DeliveryLoad(ctx context.Context, acct, messageID int64) (Deliver
 			err = json.Unmarshal(settings, &dl.Email)
 		}
 		if err != nil {
-			return invalid("inbox %d has malformed %s settings: %v", dl.Conversation.InboxID, dl.Channel, err)
+			return invalid("", "inbox %d has malformed %s settings: %v", dl.Conversation.InboxID, dl.Channel, err)
 		}
 		rows, _ = tx.Query(ctx, `SELECT source_id FROM messages
 			WHERE conversation_id = $1 AND id < $2 AND source_id IS NOT NULL ORDER BY id`, m.ConversationID, m.ID)

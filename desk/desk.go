@@ -52,9 +52,11 @@ var (
 	ErrUnavailable = tenancy.ErrUnavailable
 )
 
-// invalid is bad input; its sentence names the field.
-func invalid(format string, args ...any) error {
-	return fault.Invalidf("", format, args...)
+// invalid is bad input in field (the name callers send it by: "status",
+// "settings.smtp_port"), or about the input as a whole when field is "";
+// the sentence names the field too.
+func invalid(field, format string, args ...any) error {
+	return fault.Invalidf(field, format, args...)
 }
 
 func notFound(kind string, id int64) error {
@@ -89,7 +91,7 @@ func clampLimit(n int) (int, error) {
 	case n == 0:
 		return DefaultLimit, nil
 	case n < 1 || n > MaxLimit:
-		return 0, invalid("limit must be 1 to %d", MaxLimit)
+		return 0, invalid("limit", "limit must be 1 to %d", MaxLimit)
 	}
 	return n, nil
 }
@@ -113,12 +115,12 @@ func parseCursor(s string) (*cursor, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	parts := strings.Split(string(raw), ":")
 	if err != nil || len(parts) != 3 || parts[0] != "c1" {
-		return nil, invalid("cursor is not one this server issued; start again without a cursor")
+		return nil, invalid("cursor", "cursor is not one this server issued; start again without a cursor")
 	}
 	us, err1 := strconv.ParseInt(parts[1], 10, 64)
 	id, err2 := strconv.ParseInt(parts[2], 10, 64)
 	if err1 != nil || err2 != nil || id <= 0 {
-		return nil, invalid("cursor is not one this server issued; start again without a cursor")
+		return nil, invalid("cursor", "cursor is not one this server issued; start again without a cursor")
 	}
 	return &cursor{at: time.UnixMicro(us).UTC(), id: id}, nil
 }
@@ -141,10 +143,21 @@ func withKind(err error, kind string, id int64) error {
 	return err
 }
 
+// named is withKind for an object the input names in field (a user in
+// assignee_id, a team in team_id): one that is not found is a fault of
+// that field.
+func named(err error, field, kind string, id int64) error {
+	err = withKind(err, kind, id)
+	if fe, ok := err.(*fault.Error); ok && fe.Kind == fault.NotFound {
+		fe.Field = field
+	}
+	return err
+}
+
 func parseID(s string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, invalid("%q is not an id", s)
+		return 0, invalid("", "%q is not an id", s)
 	}
 	return id, nil
 }

@@ -64,10 +64,10 @@ func (d *Desk) DraftCreate(ctx context.Context, tx pgx.Tx, acct int64, in DraftI
 // the same statement.
 func (d *Desk) draftCreate(ctx context.Context, tx pgx.Tx, later execer, acct int64, in DraftInput) (Draft, error) {
 	if strings.TrimSpace(in.Content) == "" || len(in.Content) > MaxContent {
-		return Draft{}, invalid("content must be 1 to %d characters", MaxContent)
+		return Draft{}, invalid("content", "content must be 1 to %d characters", MaxContent)
 	}
 	if len(in.Rationale) > 2000 {
-		return Draft{}, invalid("rationale is at most 2000 characters")
+		return Draft{}, invalid("rationale", "rationale is at most 2000 characters")
 	}
 	var rows pgx.Rows
 	if in.Kind == "reply" {
@@ -117,7 +117,7 @@ type DraftFilter struct {
 // DraftList pages drafts, newest first.
 func (d *Desk) DraftList(ctx context.Context, acct int64, f DraftFilter) ([]Draft, *string, error) {
 	if f.Status != "" && !slices.Contains([]string{"pending", "approved", "rejected"}, f.Status) {
-		return nil, nil, invalid("status must be pending, approved or rejected")
+		return nil, nil, invalid("status", "status must be pending, approved or rejected")
 	}
 	limit, cur, err := pageArgs(f.Limit, f.Cursor)
 	if err != nil {
@@ -177,7 +177,7 @@ func (d *Desk) DraftDecide(ctx context.Context, acct, id int64, sc Scope, dec Dr
 		}
 		if !dec.Approve {
 			if len(dec.Reason) > 2000 {
-				return invalid("reason is at most 2000 characters")
+				return invalid("reason", "reason is at most 2000 characters")
 			}
 			_, err := tx.Exec(ctx, `UPDATE drafts SET status = 'rejected', decided_at = now(), decided_by = $2, decision_reason = $3 WHERE id = $1`,
 				id, dec.UserID, dec.Reason)
@@ -266,7 +266,7 @@ func (d *Desk) DraftQueue(ctx context.Context, acct int64, sc Scope, cursor stri
 		return []DraftInContext{}, next, err
 	}
 	if recent < 1 || recent > 20 {
-		return nil, nil, invalid("recent must be 1 to 20")
+		return nil, nil, invalid("recent", "recent must be 1 to 20")
 	}
 	out := make([]DraftInContext, len(drafts))
 	ids := make([]int64, len(drafts))

@@ -29,7 +29,7 @@ type IncomingEmail struct {
 func (in *IncomingEmail) normalize() error {
 	a, err := mail.ParseAddress(in.From)
 	if err != nil {
-		return invalid("sender %q is not an email address", in.From)
+		return invalid("from", "sender %q is not an email address", in.From)
 	}
 	in.From = a.Address
 	if in.FromName == "" {

@@ -148,7 +148,7 @@ func signCursor(key []byte, acct int64, p position) string {
 }
 
 func openCursor(key []byte, acct int64, s string) (position, error) {
-	bad := invalid("cursor was not issued by this server for this feed; start again without a cursor")
+	bad := invalid("cursor", "cursor was not issued by this server for this feed; start again without a cursor")
 	body64, mac64, ok := strings.Cut(s, ".")
 	body, err1 := base64.RawURLEncoding.DecodeString(body64)
 	sum, err2 := base64.RawURLEncoding.DecodeString(mac64)
@@ -182,14 +182,14 @@ func (d *Desk) EventPoll(ctx context.Context, acct int64, q EventQuery, now time
 		q.Limit = 100
 	}
 	if q.Limit < 1 || q.Limit > 500 {
-		return EventPage{}, invalid("limit must be 1 to 500")
+		return EventPage{}, invalid("limit", "limit must be 1 to 500")
 	}
 	if q.Backfill < 0 || q.Backfill > 500 {
-		return EventPage{}, invalid("backfill must be 0 to 500")
+		return EventPage{}, invalid("backfill", "backfill must be 0 to 500")
 	}
 	for _, t := range q.Types {
 		if !slices.Contains(EventTypes, t) {
-			return EventPage{}, invalid("unknown event type %q; types are %s", t, strings.Join(EventTypes, ", "))
+			return EventPage{}, invalid("types", "unknown event type %q; types are %s", t, strings.Join(EventTypes, ", "))
 		}
 	}
 	key, err := d.cursorKey(ctx)

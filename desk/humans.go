@@ -70,10 +70,10 @@ func personEntry(by Author, action string, target map[string]int64) audit.Entry 
 // (conversation.update).
 func (d *Desk) ConversationChange(ctx context.Context, acct int64, sc Scope, id int64, p HumanConversationPatch, by Author, now time.Time) (Conversation, error) {
 	if p.ConversationPatch.Empty() && !p.Assignee.Set && !p.Team.Set {
-		return Conversation{}, invalid("nothing to change; give status, priority, assignee_id, team_id, add_labels or remove_labels")
+		return Conversation{}, invalid("", "nothing to change; give status, priority, assignee_id, team_id, add_labels or remove_labels")
 	}
 	if p.Assignee.ID < 0 || p.Team.ID < 0 {
-		return Conversation{}, invalid("assignee_id and team_id are positive ids, or null to clear")
+		return Conversation{}, invalid("", "assignee_id and team_id are positive ids, or null to clear")
 	}
 	var c Conversation
 	err := d.personWrite(ctx, acct, by, "conversation.update", func(ctx context.Context, u *unit) error {
@@ -110,12 +110,12 @@ func assignOrClear(ctx context.Context, tx pgx.Tx, id int64, assignee, team Opti
 		err := tx.QueryRow(ctx, `SELECT au.user_id FROM account_users au JOIN users u ON u.id = au.user_id
 			WHERE au.user_id = $1 AND u.kind = 'human'`, assignee.ID).Scan(&assignee.ID)
 		if err != nil {
-			return withKind(err, "user", assignee.ID)
+			return named(err, "assignee_id", "user", assignee.ID)
 		}
 	}
 	if team.ID != 0 {
 		if err := tx.QueryRow(ctx, `SELECT id FROM teams WHERE id = $1`, team.ID).Scan(&team.ID); err != nil {
-			return withKind(err, "team", team.ID)
+			return named(err, "team_id", "team", team.ID)
 		}
 	}
 	_, err := tx.Exec(ctx, `UPDATE conversations SET
@@ -269,13 +269,13 @@ func (d *Desk) ContactDelete(ctx context.Context, acct int64, sc Scope, id int64
 // its contact.updated event and a contact.update audit row.
 func (d *Desk) ContactChange(ctx context.Context, acct int64, sc Scope, id int64, in ContactInput, by Author) (Contact, error) {
 	if in.Identifier != nil {
-		return Contact{}, invalid("identifier cannot be changed")
+		return Contact{}, invalid("identifier", "identifier cannot be changed")
 	}
 	if in.Name == nil && in.Email == nil && in.Phone == nil && len(in.CustomAttributes) == 0 {
-		return Contact{}, invalid("nothing to change; give name, email, phone or custom_attributes")
+		return Contact{}, invalid("", "nothing to change; give name, email, phone or custom_attributes")
 	}
 	if in.Name != nil && strings.TrimSpace(*in.Name) == "" {
-		return Contact{}, invalid("name cannot be blank")
+		return Contact{}, invalid("name", "name cannot be blank")
 	}
 	var c Contact
 	err := d.personWrite(ctx, acct, by, "contact.update", func(ctx context.Context, u *unit) error {

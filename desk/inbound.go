@@ -132,9 +132,9 @@ func settingString(raw []byte, key string) string {
 // errInboundAssigned refuses a request that names an inbound address.
 func (d *Desk) errInboundAssigned(id int64, current string) error {
 	if current == "" {
-		return invalid("the inbound address is assigned by Deskwoot; leave out inbound_address, then forward your mail to the receiving address shown in the inbox's settings")
+		return invalid("settings.inbound_address", "the inbound address is assigned by Deskwoot; leave out inbound_address, then forward your mail to the receiving address shown in the inbox's settings")
 	}
-	return invalid("the inbound address is assigned by Deskwoot; forward your mail to %s (rotate it with POST /api/v1/inboxes/%d/inbound_address/rotate)", current, id)
+	return invalid("settings.inbound_address", "the inbound address is assigned by Deskwoot; forward your mail to %s (rotate it with POST /api/v1/inboxes/%d/inbound_address/rotate)", current, id)
 }
 
 // InboxInboundRotate gives an email inbox a new receiving address; the old
@@ -153,7 +153,7 @@ func (d *Desk) InboxInboundRotate(ctx context.Context, acct, id int64) (Inbox, e
 		}
 		ib.Settings = redact(raw)
 		if ib.Channel != "email" {
-			return invalid("inbox %d is an %s inbox; only email inboxes have a receiving address", id, ib.Channel)
+			return invalid("", "inbox %d is an %s inbox; only email inboxes have a receiving address", id, ib.Channel)
 		}
 		var local *string
 		if err := tx.QueryRow(ctx, `SELECT deskwoot_inbound_address_rotate($1, $2, make_interval(secs => $3))`,

@@ -34,7 +34,7 @@ type InboxInput struct {
 
 func (in InboxInput) validate() error {
 	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 200 {
-		return invalid("name must be 1 to 200 characters")
+		return invalid("name", "name must be 1 to 200 characters")
 	}
 	switch in.Channel {
 	case "api":
@@ -42,12 +42,12 @@ func (in InboxInput) validate() error {
 			s, _ := u.(string)
 			p, err := url.Parse(s)
 			if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-				return invalid("settings.webhook_url must be an http(s) URL")
+				return invalid("settings.webhook_url", "settings.webhook_url must be an http(s) URL")
 			}
 		}
 	case "email":
 	default:
-		return invalid("channel must be api or email")
+		return invalid("channel", "channel must be api or email")
 	}
 	return channelSettingsValidate(in.Channel, in.Settings)
 }
@@ -134,7 +134,7 @@ func (d *Desk) InboxMemberAdd(ctx context.Context, acct, inboxID, userID int64) 
 		_, err := tx.Exec(ctx, `INSERT INTO inbox_members (account_id, inbox_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
 			acct, inboxID, userID)
 		if err != nil {
-			return withKind(err, "inbox or user", inboxID)
+			return named(err, "user_id", "inbox or user", inboxID)
 		}
 		return nil
 	})

@@ -40,15 +40,15 @@ type IncomingResult struct {
 func (in IncomingInput) validate() error {
 	switch {
 	case in.Contact.Email == "" && in.Contact.Identifier == "":
-		return invalid("contact needs an email or an identifier")
+		return invalid("contact", "contact needs an email or an identifier")
 	case in.Contact.Email != "" && input.Email("contact.email", in.Contact.Email) != nil:
 		return input.Email("contact.email", in.Contact.Email)
 	case len(in.Contact.Identifier) > 200 || len(in.Contact.Name) > 200:
-		return invalid("contact identifier and name are at most 200 characters")
+		return invalid("contact", "contact identifier and name are at most 200 characters")
 	case strings.TrimSpace(in.Content) == "" || len(in.Content) > MaxContent:
-		return invalid("content must be 1 to %d characters", MaxContent)
+		return invalid("content", "content must be 1 to %d characters", MaxContent)
 	case len(in.SourceID) > 200:
-		return invalid("source_id is at most 200 characters")
+		return invalid("source_id", "source_id is at most 200 characters")
 	}
 	return nil
 }
@@ -134,7 +134,7 @@ func requireChannel(ctx context.Context, tx pgx.Tx, inboxID int64, channel strin
 		return withKind(err, "inbox", inboxID)
 	}
 	if got != channel {
-		return invalid("inbox %d is an %s inbox; messages arrive on it by its own channel, not as %s messages", inboxID, got, channel)
+		return invalid("", "inbox %d is an %s inbox; messages arrive on it by its own channel, not as %s messages", inboxID, got, channel)
 	}
 	return nil
 }
@@ -268,7 +268,7 @@ func (d *Desk) MessageInsert(ctx context.Context, tx pgx.Tx, acct, conversationI
 // batch; a plain transaction runs them at once).
 func (d *Desk) messageAppend(ctx context.Context, tx pgx.Tx, later execer, acct int64, p MessageParams) (Message, error) {
 	if strings.TrimSpace(p.Content) == "" || len(p.Content) > MaxContent {
-		return Message{}, invalid("content must be 1 to %d characters", MaxContent)
+		return Message{}, invalid("content", "content must be 1 to %d characters", MaxContent)
 	}
 	typ, delivery := "outgoing", any(DeliveryPending) // the outbox carries outgoing messages
 	if p.Private {

@@ -56,19 +56,19 @@ func (p ConversationPatch) Empty() bool {
 // for the caller's conversation.updated event.
 func patchApply(ctx context.Context, tx pgx.Tx, id int64, p ConversationPatch, now time.Time) (map[string]any, error) {
 	if p.Status != nil && !slices.Contains(statuses, *p.Status) {
-		return nil, invalid("status must be one of open, pending, resolved, snoozed")
+		return nil, invalid("status", "status must be one of open, pending, resolved, snoozed")
 	}
 	if p.Priority != nil && !slices.Contains(priorities, *p.Priority) {
-		return nil, invalid("priority must be one of none, low, medium, high, urgent")
+		return nil, invalid("priority", "priority must be one of none, low, medium, high, urgent")
 	}
 	if p.SnoozedUntil != nil && !p.SnoozedUntil.After(now) {
-		return nil, invalid("snoozed_until must be in the future")
+		return nil, invalid("snoozed_until", "snoozed_until must be in the future")
 	}
 	if p.Status != nil && *p.Status == "snoozed" && p.SnoozedUntil == nil {
-		return nil, invalid("status snoozed needs snoozed_until, a time in the future")
+		return nil, invalid("snoozed_until", "status snoozed needs snoozed_until, a time in the future")
 	}
 	if p.SnoozedUntil != nil && p.Status != nil && *p.Status != "snoozed" {
-		return nil, invalid("snoozed_until goes with status snoozed")
+		return nil, invalid("snoozed_until", "snoozed_until goes with status snoozed")
 	}
 	labels := append(slices.Clone(p.AddLabels), p.RemoveLabels...)
 	if len(labels) > 0 {
@@ -78,7 +78,11 @@ func patchApply(ctx context.Context, tx pgx.Tx, id int64, p ConversationPatch, n
 			return nil, err
 		}
 		if len(missing) > 0 {
-			return nil, invalid("label %q does not exist; see list_labels", missing[0])
+			field := "remove_labels"
+			if slices.Contains(p.AddLabels, missing[0]) {
+				field = "add_labels"
+			}
+			return nil, invalid(field, "label %q does not exist; see list_labels", missing[0])
 		}
 	}
 	status := p.Status
@@ -151,16 +155,16 @@ func nonNilStrings(s []string) []string {
 func (d *Desk) ConversationAssign(ctx context.Context, tx pgx.Tx, acct int64, a Assignment) (Conversation, error) {
 	id, assigneeID, teamID := a.ConversationID, a.AssigneeID, a.TeamID
 	if assigneeID == 0 && teamID == 0 {
-		return Conversation{}, invalid("give assignee_id, team_id or both")
+		return Conversation{}, invalid("", "give assignee_id, team_id or both")
 	}
 	if assigneeID != 0 {
 		if err := tx.QueryRow(ctx, `SELECT user_id FROM account_users WHERE user_id = $1`, assigneeID).Scan(&assigneeID); err != nil {
-			return Conversation{}, withKind(err, "user", assigneeID)
+			return Conversation{}, named(err, "assignee_id", "user", assigneeID)
 		}
 	}
 	if teamID != 0 {
 		if err := tx.QueryRow(ctx, `SELECT id FROM teams WHERE id = $1`, teamID).Scan(&teamID); err != nil {
-			return Conversation{}, withKind(err, "team", teamID)
+			return Conversation{}, named(err, "team_id", "team", teamID)
 		}
 	}
 	tag, err := tx.Exec(ctx, `UPDATE conversations SET
@@ -199,14 +203,14 @@ type Escalation struct {
 func (d *Desk) conversationEscalate(ctx context.Context, tx pgx.Tx, acct int64, e Escalation) (Conversation, Message, error) {
 	id := e.ConversationID
 	if strings.TrimSpace(e.Reason) == "" || len(e.Reason) > 2000 {
-		return Conversation{}, Message{}, invalid("reason must be 1 to 2000 characters")
+		return Conversation{}, Message{}, invalid("reason", "reason must be 1 to 2000 characters")
 	}
 	if e.Priority != "" && !slices.Contains(priorities, e.Priority) {
-		return Conversation{}, Message{}, invalid("priority must be one of none, low, medium, high, urgent")
+		return Conversation{}, Message{}, invalid("priority", "priority must be one of none, low, medium, high, urgent")
 	}
 	if e.TeamID != 0 {
 		if err := tx.QueryRow(ctx, `SELECT id FROM teams WHERE id = $1`, e.TeamID).Scan(&e.TeamID); err != nil {
-			return Conversation{}, Message{}, withKind(err, "team", e.TeamID)
+			return Conversation{}, Message{}, named(err, "team_id", "team", e.TeamID)
 		}
 	}
 	cur, err := ConversationRead(ctx, tx, id)
@@ -246,10 +250,10 @@ func (d *Desk) conversationEscalate(ctx context.Context, tx pgx.Tx, acct int64, 
 func (d *Desk) conversationStart(ctx context.Context, tx pgx.Tx, acct int64, o Outreach) (Conversation, Message, error) {
 	inboxID, contactID, subject, content, by := o.InboxID, o.ContactID, o.Subject, o.Content, o.By
 	if len(subject) > 300 {
-		return Conversation{}, Message{}, invalid("subject is at most 300 characters")
+		return Conversation{}, Message{}, invalid("subject", "subject is at most 300 characters")
 	}
 	if strings.TrimSpace(content) == "" || len(content) > MaxContent {
-		return Conversation{}, Message{}, invalid("content must be 1 to %d characters", MaxContent)
+		return Conversation{}, Message{}, invalid("content", "content must be 1 to %d characters", MaxContent)
 	}
 	var id int64
 	err := tx.QueryRow(ctx, `INSERT INTO conversations (account_id, inbox_id, contact_id, subject) VALUES ($1, $2, $3, $4) RETURNING id`,
@@ -303,7 +307,7 @@ func (in ContactInput) validate(creating bool) error {
 		return err
 	}
 	if creating && empty(in.Name) && empty(in.Email) && empty(in.Phone) && empty(in.Identifier) {
-		return invalid("give at least one of name, email, phone or identifier")
+		return invalid("", "give at least one of name, email, phone or identifier")
 	}
 	return nil
 }
@@ -358,7 +362,7 @@ func (d *Desk) contactCreate(ctx context.Context, tx pgx.Tx, acct int64, c Conta
 	}
 	if inboxID != 0 {
 		if _, err := tx.Exec(ctx, `INSERT INTO contact_inboxes (account_id, contact_id, inbox_id) VALUES ($1, $2, $3)`, acct, id, inboxID); err != nil {
-			return Contact{}, withKind(mapErr(err), "inbox", inboxID)
+			return Contact{}, named(mapErr(err), "inbox_id", "inbox", inboxID)
 		}
 	}
 	if err := eventAppend(ctx, tx, acct, newEvent{typ: EventContactCreated, inboxID: inboxID, contactID: id}); err != nil {
@@ -418,7 +422,7 @@ func ContactRead(ctx context.Context, tx pgx.Tx, id int64) (Contact, error) {
 func (d *Desk) contactNoteCreate(ctx context.Context, tx pgx.Tx, acct int64, cn ContactNoteNew) (ContactNote, error) {
 	contactID, content, by := cn.ContactID, cn.Content, cn.By
 	if strings.TrimSpace(content) == "" || len(content) > 10000 {
-		return ContactNote{}, invalid("content must be 1 to 10000 characters")
+		return ContactNote{}, invalid("content", "content must be 1 to 10000 characters")
 	}
 	var n ContactNote
 	err := tx.QueryRow(ctx, `INSERT INTO contact_notes (account_id, contact_id, content, author_id, token_id)
