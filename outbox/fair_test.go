@@ -74,33 +74,44 @@ func deliveryTime(t *testing.T, r rig, conv int64, rc *receiver, limit time.Dura
 	return time.Since(start)
 }
 
-// TestHangingWebhookInOneAccountDoesNotDelayAnother: account A's webhook
-// accepts connections and never answers while A sends 200 replies; account
-// B's reply, on the same outbox (the default 10 workers), still reaches B's
-// webhook within 5 s, as it does alone. A never holds more than its
-// AccountWorkers connections (workers) at once. On the old outbox every
-// worker waited on A's endpoint and B's reply waited for them.
-func TestHangingWebhookInOneAccountDoesNotDelayAnother(t *testing.T) {
+// TestHangingEndpointInOneAccountDoesNotDelayAnother: account A's webhook
+// (or SMTP relay) accepts connections and never answers while A sends 200
+// replies; account B's reply, on the same outbox (the default 10 workers),
+// still reaches B's webhook within 5 s, as it does alone. A never holds
+// more than its AccountWorkers connections (workers) at once. On the old
+// outbox every worker waited on A's endpoint and B's reply waited for them
+// (over 30 s).
+func TestHangingEndpointInOneAccountDoesNotDelayAnother(t *testing.T) {
 	t.Parallel()
-	a := newRig(t, outbox.Config{})
-	b := rig{Tenant: dbtest.NewTenant(t), d: a.d, ob: a.ob}
-	recvB := startReceiver(t, "127.0.0.1:0")
-	_, convB := b.conversation(t, "api", map[string]any{"webhook_url": recvB.url()})
-	alone := deliveryTime(t, b, convB, recvB, 30*time.Second)
+	for _, channel := range []string{"api", "email"} {
+		t.Run(channel, func(t *testing.T) {
+			t.Parallel()
+			a := newRig(t, outbox.Config{})
+			b := rig{Tenant: dbtest.NewTenant(t), d: a.d, ob: a.ob}
+			recvB := startReceiver(t, "127.0.0.1:0")
+			_, convB := b.conversation(t, "api", map[string]any{"webhook_url": recvB.url()})
+			deliveryTime(t, b, convB, recvB, 30*time.Second) // warm: the first delivery opens connections
+			alone := deliveryTime(t, b, convB, recvB, 30*time.Second)
 
-	hang := startHanging(t)
-	_, convA := a.conversation(t, "api", map[string]any{"webhook_url": "http://" + hang.ln.Addr().String() + "/hooks/deskwoot"})
-	for range 200 {
-		a.reply(t, convA, "Are you there?")
-	}
-	waitFor(t, 10*time.Second, "A's deliveries hanging", func() bool { return hang.open.Load() >= outbox.DefaultAccountWorkers })
-	beside := deliveryTime(t, b, convB, recvB, 30*time.Second)
-	t.Logf("B's reply delivered in %s alone, %s beside A's 200 hanging (%.1fx)", alone.Round(time.Millisecond),
-		beside.Round(time.Millisecond), float64(beside)/float64(alone))
-	if beside > 5*time.Second {
-		t.Errorf("B's reply took %s beside A's hanging webhook (alone: %s); want at most 5s", beside, alone)
-	}
-	if n := hang.maxOpen.Load(); n > outbox.DefaultAccountWorkers {
-		t.Errorf("A's hanging webhook held %d connections at once; want at most %d", n, outbox.DefaultAccountWorkers)
+			hang := startHanging(t)
+			settings := map[string]any{"webhook_url": "http://" + hang.ln.Addr().String() + "/hooks/deskwoot"}
+			if channel == "email" {
+				settings = map[string]any{"smtp_host": "127.0.0.1", "smtp_port": hang.ln.Addr().(*net.TCPAddr).Port, "from_address": "support@a.test"}
+			}
+			_, convA := a.conversation(t, channel, settings)
+			for range 200 {
+				a.reply(t, convA, "Are you there?")
+			}
+			waitFor(t, 10*time.Second, "A's deliveries hanging", func() bool { return hang.open.Load() >= outbox.DefaultAccountWorkers })
+			beside := deliveryTime(t, b, convB, recvB, 30*time.Second)
+			t.Logf("B's reply delivered in %s alone, %s beside A's 200 hanging on its %s endpoint (%.1fx)", alone.Round(time.Millisecond),
+				beside.Round(time.Millisecond), channel, float64(beside)/float64(alone))
+			if beside > 5*time.Second {
+				t.Errorf("B's reply took %s beside A's hanging endpoint (alone: %s); want at most 5s", beside, alone)
+			}
+			if n := hang.maxOpen.Load(); n > outbox.DefaultAccountWorkers {
+				t.Errorf("A's hanging endpoint held %d connections at once; want at most %d", n, outbox.DefaultAccountWorkers)
+			}
+		})
 	}
 }

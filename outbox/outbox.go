@@ -93,6 +93,11 @@ type Config struct {
 	// replica (5ms when 0). River's default of 100ms caps a replica at
 	// Workers jobs per 100ms: 20 deliveries a second with 2 workers.
 	FetchCooldown time.Duration
+	// FetchPollInterval is the most time between two fetches (100ms when
+	// 0). River fetches when a job is inserted or a full fetch's slot frees,
+	// but a snoozed job coming due notifies no one: River's default of 1s
+	// would leave the slots of an account with a backlog idle that long.
+	FetchPollInterval time.Duration
 	// HTTPClient posts webhooks. When nil, one with HTTPTimeout whose
 	// connections go through the egress guard.
 	HTTPClient *http.Client
@@ -142,6 +147,9 @@ func New(cfg Config) (*Outbox, error) {
 	if cfg.FetchCooldown <= 0 {
 		cfg.FetchCooldown = 5 * time.Millisecond
 	}
+	if cfg.FetchPollInterval <= 0 {
+		cfg.FetchPollInterval = max(100*time.Millisecond, cfg.FetchCooldown)
+	}
 	dialer := egress.Dialer{AllowPrivate: cfg.AllowPrivateTargets, Timeout: cfg.ConnectTimeout,
 		Hint: "set DESKWOOT_WEBHOOK_ALLOW_PRIVATE=true to deliver to internal webhooks and SMTP relays"}
 	if cfg.HTTPClient == nil {
@@ -155,12 +163,13 @@ func New(cfg Config) (*Outbox, error) {
 	river.AddWorker(workers, &deliverWorker{o: o})
 	jobTimeout := max(cfg.HTTPTimeout, cfg.SMTPTimeout) + 15*time.Second
 	client, err := river.NewClient(riverpgxv5.New(cfg.DB.Pool), &river.Config{
-		Queues:        map[string]river.QueueConfig{cfg.Queue: {MaxWorkers: cfg.Workers}},
-		Workers:       workers,
-		FetchCooldown: cfg.FetchCooldown,
-		MaxAttempts:   cfg.MaxAttempts,
-		RetryPolicy:   cfg.RetryPolicy,
-		JobTimeout:    jobTimeout,
+		Queues:            map[string]river.QueueConfig{cfg.Queue: {MaxWorkers: cfg.Workers}},
+		Workers:           workers,
+		FetchCooldown:     cfg.FetchCooldown,
+		FetchPollInterval: cfg.FetchPollInterval,
+		MaxAttempts:       cfg.MaxAttempts,
+		RetryPolicy:       cfg.RetryPolicy,
+		JobTimeout:        jobTimeout,
 		// A job whose worker died mid-send (kill -9) is retried after this.
 		RescueStuckJobsAfter: 2 * jobTimeout,
 		// River logs every failed attempt; the message records it already.
@@ -229,10 +238,11 @@ type deliverWorker struct {
 // holds no worker and spends no attempt.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	acct, id := job.Args.AccountID, job.Args.MessageID
-	if !w.o.slots.take(acct) {
-		return river.JobSnooze(snoozeDelay(job.Metadata))
+	started := time.Now()
+	if ok, snooze := w.o.slots.take(acct, started, snoozed(job.Metadata)); !ok {
+		return river.JobSnooze(snooze)
 	}
-	defer w.o.slots.give(acct)
+	defer func() { w.o.slots.give(acct, started, time.Now()) }()
 	d := w.o.cfg.Desk
 	dl, err := d.DeliveryLoad(ctx, acct, id)
 	if errors.Is(err, desk.ErrNotFound) {
