@@ -190,3 +190,34 @@ func TestDeclarePanicsOnBadTags(t *testing.T) {
 		}()
 	}
 }
+
+type benchArgs struct {
+	sampleRef
+	Content string `json:"content" input:"required,max=100000"`
+	Key     string `json:"idempotency_key" input:"required,max=200"`
+}
+
+// BenchmarkBind binds a reply-shaped call's decoded arguments (as mcp-go
+// hands them over) with every check; BenchmarkUnmarshal is the baseline a
+// typed decode without checks costs: json.Unmarshal of the raw arguments.
+func BenchmarkBind(b *testing.B) {
+	d := Declare[benchArgs]()
+	args := map[string]any{"thing_id": 42.0, "content": "Thanks for waiting, here is an update.", "idempotency_key": "bench-123456"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Bind(args); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUnmarshal(b *testing.B) {
+	raw := []byte(`{"thing_id":42,"content":"Thanks for waiting, here is an update.","idempotency_key":"bench-123456"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		var v benchArgs
+		if err := json.Unmarshal(raw, &v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
