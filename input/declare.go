@@ -24,6 +24,8 @@ import (
 //	                  item's) most characters (max)
 //	    items=N       an array's most items
 //	    enum=a|b|c    the values a string (or each string item) may take
+//	    nullzero      an explicit null is given as the zero value (a pointer
+//	                  field then points to ""), where absent leaves it nil
 //	max:"N"       the short form of input:"max=N"
 //
 // A string without a max is bounded by MaxText, an array without items by
@@ -45,6 +47,7 @@ type field struct {
 	desc     string
 	required bool
 	id       bool
+	nullzero bool
 	min, max *int
 	items    int
 	enum     []string
@@ -113,6 +116,8 @@ func parseField(name string, f reflect.StructField, i int) field {
 			fd.required = true
 		case "id":
 			fd.id = true
+		case "nullzero":
+			fd.nullzero = true
 		case "min":
 			fd.min = num(key, val)
 		case "max":
@@ -244,6 +249,9 @@ func (d *Decl[T]) Bind(args map[string]any) (*T, error) {
 	dst := reflect.ValueOf(out).Elem()
 	for _, f := range d.fields {
 		v, ok := args[f.name]
+		if ok && v == nil && f.nullzero {
+			v = reflect.Zero(f.typ).Interface()
+		}
 		if !ok || v == nil {
 			if f.required {
 				return nil, fault.Invalidf(f.name, "%s is required", f.name)

@@ -16,6 +16,7 @@ type sampleRef struct {
 type sample struct {
 	sampleRef
 	Name   *string        `json:"name" input:"max=200"`
+	Phone  *string        `json:"phone" input:"nullzero"`
 	Body   string         `json:"body" input:"required,max=10" desc:"The body."`
 	Status string         `json:"status" input:"enum=open|closed"`
 	Limit  int            `json:"limit" input:"min=1,max=100"`
@@ -39,6 +40,7 @@ func TestSchema(t *testing.T) {
 		`"limit":{"maximum":100,"minimum":1,"type":"integer"},` +
 		`"name":{"maxLength":200,"type":"string"},` +
 		`"other_id":{"minimum":1,"type":"integer"},` +
+		`"phone":{"type":"string"},` +
 		`"quiet":{"type":"boolean"},` +
 		`"status":{"enum":["open","closed"],"type":"string"},` +
 		`"tags":{"items":{"enum":["a","bb"],"maxLength":5,"type":"string"},"maxItems":2,"type":"array"},` +
@@ -124,10 +126,14 @@ func TestBindFillsTheStruct(t *testing.T) {
 		len(got.Attrs) != 1 || got.Attrs["gone"] != nil || !got.Quiet || got.Status != "" || got.Limit != 0 || got.Other != 0 {
 		t.Errorf("bound %+v", got)
 	}
-	// A null or absent optional pointer stays nil: "not given", unlike "".
-	got, err = Declare[sample]().Bind(map[string]any{"thing_id": 7.0, "body": "hi", "name": nil})
-	if err != nil || got.Name != nil {
-		t.Errorf("null name: %v %v", got.Name, err)
+	// A null or absent optional pointer stays nil: "not given", unlike "";
+	// with nullzero a null is "" and an absent one nil.
+	got, err = Declare[sample]().Bind(map[string]any{"thing_id": 7.0, "body": "hi", "name": nil, "phone": nil})
+	if err != nil || got.Name != nil || got.Phone == nil || *got.Phone != "" {
+		t.Errorf("null name %v, null phone %v: %v", got.Name, got.Phone, err)
+	}
+	if got, _ = Declare[sample]().Bind(map[string]any{"thing_id": 7.0, "body": "hi"}); got.Phone != nil {
+		t.Errorf("absent phone: %v", *got.Phone)
 	}
 }
 

@@ -80,15 +80,15 @@ type (
 		TeamID   int64  `json:"team_id" input:"id" desc:"The team to hand it to."`
 	}
 	// contactFields are a contact's own fields; a field not given stays as
-	// it is, an empty one is cleared.
+	// it is, an empty or null one is cleared.
 	contactFields struct {
-		Name  *string `json:"name" input:"max=200"`
-		Email *string `json:"email" input:"max=200"`
-		Phone *string `json:"phone" input:"max=200"`
+		Name  *string `json:"name" input:"max=200,nullzero"`
+		Email *string `json:"email" input:"max=200,nullzero"`
+		Phone *string `json:"phone" input:"max=200,nullzero"`
 	}
 	createContactArgs struct {
 		contactFields
-		Identifier *string `json:"identifier" input:"max=200"`
+		Identifier *string `json:"identifier" input:"max=200,nullzero"`
 		attributes
 		InboxID int64 `json:"inbox_id" input:"id" desc:"The inbox to link the contact to."`
 		idempotent

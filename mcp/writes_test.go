@@ -348,3 +348,26 @@ func TestContactNameLimitCountsCharacters(t *testing.T) {
 		t.Errorf("refused names wrote rows: %v -> %v", before, after)
 	}
 }
+
+// update_contact: a field given as null is cleared, as an empty one is; a
+// field not given stays as it is.
+func TestUpdateContactNullClears(t *testing.T) {
+	t.Parallel()
+	url := endpoint(t)
+	w := newWorld(t)
+	token := w.token(t, allScopes, nil)
+	if text, isErr, _ := callTool(t, url, token, "update_contact", map[string]any{"contact_id": w.contact1, "phone": "+1 555 0100"}); isErr {
+		t.Fatal(text)
+	}
+	text, isErr, sc := callTool(t, url, token, "update_contact", map[string]any{"contact_id": w.contact1, "phone": nil})
+	if isErr {
+		t.Fatal(text)
+	}
+	ct, _ := sc["contact"].(map[string]any)
+	if ct["phone"] != nil && ct["phone"] != "" {
+		t.Errorf("phone after null: %v", ct["phone"])
+	}
+	if email, _ := ct["email"].(string); !strings.Contains(email, "ann@example.com") {
+		t.Errorf("email not given, but now %q", email)
+	}
+}
