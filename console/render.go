@@ -241,12 +241,12 @@ func (c *Console) renderError(w http.ResponseWriter, r *http.Request, status int
 // (a 503 asking to retry while the database is out of reach).
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, tenancy.ErrUnavailable) {
-		slog.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		slog.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", LogPath(r.URL.Path), "err", err)
 		w.Header().Set("Retry-After", "1")
 		c.renderError(w, r, http.StatusServiceUnavailable, "The database is unavailable for a moment. Try again shortly.")
 		return
 	}
-	slog.ErrorContext(r.Context(), "console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	slog.ErrorContext(r.Context(), "console request failed", "method", r.Method, "path", LogPath(r.URL.Path), "err", err)
 	t := c.pages.byName["error"]
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

@@ -27,6 +27,11 @@ type Desk struct {
 	// Outbox enqueues the delivery of each outgoing message in the
 	// transaction that stores it; nil stores messages without delivering.
 	Outbox DeliveryQueue
+	// Mail enqueues mail to people (invitations, password resets,
+	// notifications) in the transaction that causes it; nil when no relay
+	// is set (DESKWOOT_SMTP_RELAY_URL): links are then shown to the admin
+	// once, and notifications stay in the app.
+	Mail MailQueue
 	// InboundDomain is the domain of the receiving addresses Deskwoot
 	// assigns to email inboxes (DESKWOOT_INBOUND_DOMAIN); empty receives
 	// no mail.

@@ -106,6 +106,17 @@ type Config struct {
 	// DESKWOOT_WEBHOOK_ALLOW_PRIVATE, for dev and tests.
 	AllowPrivateTargets bool
 	Logger              *slog.Logger
+	// Also are further job kinds this River client works, each on a queue
+	// of its own (people's mail, package mailout).
+	Also []JobKinds
+}
+
+// JobKinds are job kinds another package runs on the outbox's River
+// client: their queue, how many of its jobs one replica works at once, and
+// their workers.
+type JobKinds interface {
+	Queue() (name string, workers int)
+	AddWorkers(ws *river.Workers)
 }
 
 // Outbox enqueues deliveries and runs the workers that make them. It
@@ -161,9 +172,15 @@ func New(cfg Config) (*Outbox, error) {
 	o := &Outbox{cfg: cfg, dialer: dialer, slots: newAccountSlots(cfg.AccountWorkers)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &deliverWorker{o: o})
+	queues := map[string]river.QueueConfig{cfg.Queue: {MaxWorkers: cfg.Workers}}
+	for _, k := range cfg.Also {
+		k.AddWorkers(workers)
+		name, n := k.Queue()
+		queues[name] = river.QueueConfig{MaxWorkers: max(n, 1)}
+	}
 	jobTimeout := max(cfg.HTTPTimeout, cfg.SMTPTimeout) + 15*time.Second
 	client, err := river.NewClient(riverpgxv5.New(cfg.DB.Pool), &river.Config{
-		Queues:            map[string]river.QueueConfig{cfg.Queue: {MaxWorkers: cfg.Workers}},
+		Queues:            queues,
 		Workers:           workers,
 		FetchCooldown:     cfg.FetchCooldown,
 		FetchPollInterval: cfg.FetchPollInterval,

@@ -22,6 +22,7 @@ import (
 	"github.com/deskwoot/deskwoot/billing"
 	"github.com/deskwoot/deskwoot/console"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/mailout"
 	"github.com/deskwoot/deskwoot/mailserver"
 	"github.com/deskwoot/deskwoot/mcp"
 	"github.com/deskwoot/deskwoot/oauth"
@@ -95,6 +96,19 @@ type Config struct {
 	// fetched from http loopback URLs (DESKWOOT_OAUTH_ALLOW_LOOPBACK_METADATA);
 	// off in production.
 	OAuthAllowLoopbackMetadata bool
+	// MailRelayURL is the operator's SMTP relay for mail to people
+	// (DESKWOOT_SMTP_RELAY_URL, smtp://user:pass@host:port or smtps://…)
+	// and MailFrom its From address (DESKWOOT_MAIL_FROM). Without a relay
+	// the console shows invitation links to the admin once and
+	// notifications stay in the app.
+	MailRelayURL, MailFrom string
+	// MailQueue is the River queue of mail to people (mailout's default
+	// when empty). Every replica of one deployment shares it; tests that
+	// run servers with different relays on one database give each its own.
+	MailQueue string
+	// DevMailbox, when set, is served at /dev/mail: deskwoot dev's local
+	// mailbox (package devmail). serve never sets it.
+	DevMailbox http.Handler
 	// OAuthConsole replaces the console's sign-in on the OAuth consent page
 	// (tests); nil uses the console.
 	OAuthConsole oauth.Console
@@ -189,7 +203,23 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	hub := desk.NewEventHub(db.Pool)
 	d := &desk.Desk{DB: db, Hub: hub, EventRetention: cfg.EventRetention,
 		InboundDomain: cfg.InboundDomain, InboundRotationGrace: cfg.InboundRotationGrace}
-	ob, err := outbox.New(outbox.Config{DB: db, Desk: d, Workers: cfg.OutboxWorkers, AllowPrivateTargets: cfg.AllowPrivateWebhooks})
+	var also []outbox.JobKinds
+	if cfg.MailRelayURL != "" {
+		relay, err := mailout.ParseRelay(cfg.MailRelayURL, cfg.MailFrom)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		mailer, err := mailout.New(mailout.Config{DB: db, Desk: d, Relay: relay, Queue: cfg.MailQueue})
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		d.Mail = mailer
+		also = append(also, mailer)
+		slog.Info("mail to people goes through the relay", "relay", relay.String(), "from", relay.From.String())
+	}
+	ob, err := outbox.New(outbox.Config{DB: db, Desk: d, Workers: cfg.OutboxWorkers, AllowPrivateTargets: cfg.AllowPrivateWebhooks, Also: also})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -257,6 +287,9 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 		app.Metrics = securityHeaders(only)
 	case cfg.MetricsToken != "":
 		r.Handle("/metrics", metrics).Methods(http.MethodGet)
+	}
+	if cfg.DevMailbox != nil {
+		r.Handle("/dev/mail", cfg.DevMailbox)
 	}
 	r.PathPrefix("/").Handler(con) // the console: everything the routes above do not take
 	app.Handler = securityHeaders(logRequests(r))
@@ -354,7 +387,7 @@ func logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		slog.Debug("http", "method", r.Method, "path", r.URL.Path, "status", sw.status, "dur", time.Since(start))
+		slog.Debug("http", "method", r.Method, "path", console.LogPath(r.URL.Path), "status", sw.status, "dur", time.Since(start))
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/devmail"
 	"github.com/deskwoot/deskwoot/server"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -61,5 +62,48 @@ func TestMetricsEndpoint(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The local mailbox page exists only where the configuration mounts it
+// (deskwoot dev); a relay alone (serve) never shows mail.
+func TestDevMailboxOnlyWhenMounted(t *testing.T) {
+	box, err := devmail.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	for _, c := range []struct {
+		name string
+		cfg  server.Config
+		want int
+	}{
+		{"serve with a relay", server.Config{MailRelayURL: box.RelayURL(), MailFrom: "desk@deskwoot.test"}, http.StatusNotFound},
+		{"dev", server.Config{MailRelayURL: box.RelayURL(), MailFrom: "desk@deskwoot.test", DevMailbox: box.Handler("http://x")}, http.StatusOK},
+	} {
+		c.cfg.AppDatabaseURL = dbtest.AppURL()
+		app, err := server.Build(context.Background(), c.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(app.Handler)
+		res, err := http.Get(ts.URL + "/dev/mail")
+		ts.Close()
+		app.DB.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != c.want {
+			t.Errorf("%s: GET /dev/mail = %d, want %d", c.name, res.StatusCode, c.want)
+		}
+	}
+}
+
+func TestBadRelayIsRefusedWithoutShowingItsPassword(t *testing.T) {
+	_, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(),
+		MailRelayURL: "ftp://me:hunter22@mail.example.com", MailFrom: "desk@deskwoot.test"})
+	if err == nil || strings.Contains(err.Error(), "hunter22") || !strings.Contains(err.Error(), "DESKWOOT_SMTP_RELAY_URL") {
+		t.Fatalf("Build = %v", err)
 	}
 }

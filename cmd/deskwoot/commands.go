@@ -46,7 +46,7 @@ Environment (flags mirror them; see --help of each command):
   DESKWOOT_PUBLIC_URL, DESKWOOT_ALLOWED_HOSTS, DESKWOOT_SMTP_ADDR, DESKWOOT_INBOUND_DOMAIN,
   DESKWOOT_INBOUND_ROTATION_GRACE, DESKWOOT_SMTP_MAILS_PER_ADDRESS, DESKWOOT_SMTP_MAILS_PER_INBOX,
   DESKWOOT_METRICS_ADDR, DESKWOOT_METRICS_TOKEN, DESKWOOT_SIGNUPS_PER_HOUR,
-  DESKWOOT_CLIENT_IP_HEADER, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
+  DESKWOOT_CLIENT_IP_HEADER, DESKWOOT_SMTP_RELAY_URL, DESKWOOT_MAIL_FROM, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
   STRIPE_API_BASE, DESKWOOT_STRIPE_PRICE_{STARTER,BUSINESS,ENTERPRISE}, DESKWOOT_GRACE_PERIOD
 `
 
@@ -102,6 +102,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	smtpAddr := fs.String("smtp-addr", env("DESKWOOT_SMTP_ADDR", ""), "inbound mail listener address, e.g. :2525; off when empty (DESKWOOT_SMTP_ADDR)")
 	inbound := addInboundFlags(fs, "")
 	edge := addEdgeFlags(fs)
+	mail := addMailFlags(fs)
 	stripeFlags := addBillingFlags(fs)
 	limits := addRetentionFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -132,6 +133,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	if err := edge.apply(&cfg); err != nil {
 		return err
 	}
+	mail.apply(&cfg)
 	app, err := server.Build(ctx, cfg)
 	if err != nil {
 		return err
@@ -159,6 +161,25 @@ func (f *edgeFlags) apply(cfg *server.Config) error {
 	}
 	cfg.MetricsAddr, cfg.MetricsToken, cfg.SignupsPerHour, cfg.ClientIPHeader = *f.metricsAddr, *f.metricsToken, n, strings.TrimSpace(*f.ipHeader)
 	return nil
+}
+
+// mailFlags are the operator's relay for mail to people. The relay URL's
+// flag has no default shown: --help must not print a password taken from
+// the environment.
+type mailFlags struct{ relay, from *string }
+
+func addMailFlags(fs *flag.FlagSet) *mailFlags {
+	return &mailFlags{
+		relay: fs.String("smtp-relay-url", "", "SMTP relay for mail to people (invitations, password resets, notifications), smtp://user:password@host:587 (STARTTLS when offered) or smtps://user:password@host:465; mail is off without it (DESKWOOT_SMTP_RELAY_URL)"),
+		from:  fs.String("mail-from", env("DESKWOOT_MAIL_FROM", ""), "From address of mail to people, e.g. 'Deskwoot <desk@example.com>' (DESKWOOT_MAIL_FROM)"),
+	}
+}
+
+func (f *mailFlags) apply(cfg *server.Config) {
+	cfg.MailRelayURL, cfg.MailFrom = *f.relay, *f.from
+	if cfg.MailRelayURL == "" {
+		cfg.MailRelayURL = os.Getenv("DESKWOOT_SMTP_RELAY_URL")
+	}
 }
 
 // inboundFlags are the receiving addresses' domain and rotation grace, and

@@ -13,6 +13,7 @@ import (
 	"github.com/deskwoot/deskwoot/clientconfig"
 	"github.com/deskwoot/deskwoot/demo"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/devmail"
 	"github.com/deskwoot/deskwoot/localpg"
 	"github.com/deskwoot/deskwoot/mcp"
 	"github.com/deskwoot/deskwoot/migrations"
@@ -37,6 +38,7 @@ func devCmd(ctx context.Context, args []string) error {
 	// when DESKWOOT_SMTP_ADDR is set.
 	inbound := addInboundFlags(fs, "in.deskwoot.localhost")
 	smtpAddr := fs.String("smtp-addr", env("DESKWOOT_SMTP_ADDR", ""), "inbound mail listener address, e.g. 127.0.0.1:2525; off when empty (DESKWOOT_SMTP_ADDR)")
+	mail := addMailFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,6 +71,20 @@ func devCmd(ctx context.Context, args []string) error {
 	if err := inbound.apply(&cfg); err != nil {
 		return err
 	}
+	mail.apply(&cfg)
+	if cfg.MailRelayURL == "" {
+		// No relay of the operator's: mail to people goes to a local
+		// mailbox, shown at /dev/mail.
+		box, err := devmail.Start("127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("dev: local mailbox: %w", err)
+		}
+		defer box.Close()
+		cfg.MailRelayURL, cfg.DevMailbox = box.RelayURL(), box.Handler(public)
+		if cfg.MailFrom == "" {
+			cfg.MailFrom = "Deskwoot <deskwoot@localhost>"
+		}
+	}
 	srv, err := server.Build(ctx, cfg)
 	if err != nil {
 		return err
@@ -94,6 +110,9 @@ func devCmd(ctx context.Context, args []string) error {
 			os.WriteFile(creds, b, 0o600)
 			fmt.Printf("(saved to %s)\n\n", creds)
 		}
+	}
+	if cfg.DevMailbox != nil {
+		fmt.Printf("Mail to people (invitations, password resets, notifications) lands in %s/dev/mail\n", public)
 	}
 	fmt.Printf("Serving on %s — Ctrl-C to stop.\n", public)
 	return srv.Run(ctx, *addr)
