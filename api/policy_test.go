@@ -329,7 +329,7 @@ func TestSlowTenantRuleFailsClosedForItsAccountOnly(t *testing.T) {
 	t.Parallel()
 	w := newMCPWorkspace(t, dbtest.Unique("SLOW"))
 	other := newMCPWorkspace(t, dbtest.Unique("CALM"))
-	slow := "package deskwoot.tenant\n\ndeny contains \"never\" if {\n\tinput.tool == \"list_inboxes\"\n\tsome i in numbers.range(1, 1000000000)\n\tsome j in numbers.range(1, 1000000000)\n\ti * j < 0\n}\n"
+	slow := "package deskwoot.tenant\n\ndeny contains \"never\" if {\n\tinput.tool == \"list_inboxes\"\n\txs := [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]\n\tsome a in xs\n\tsome b in xs\n\tsome c in xs\n\tsome d in xs\n\tsome e in xs\n\tsome f in xs\n\ta + b + c + d + e + f < 0\n}\n"
 	c := want(t, call(t, "POST", "/api/v1/policy/candidates", w.Token, obj{"rego": slow,
 		"tests": "package deskwoot.tenant_test\n\nimport data.deskwoot.tenant\n\ntest_other_tools if {\n\tcount(tenant.deny) == 0 with input as {\"tool\": \"get_article\"}\n}\n"}), 201)
 	want(t, call(t, "POST", fmt.Sprintf("/api/v1/policy/candidates/%d/activate", id(t, c["id"])), w.Token, nil), 200)

@@ -33,7 +33,7 @@ func (s *Server) decide(ctx context.Context, p *tenancy.MCPPrincipal, in policy.
 	if !ok {
 		src, err := s.cfg.DB.TenantRulesVersionSource(ctx, p.AccountID, v)
 		if err != nil {
-			return policy.TenantFailure(v, err), err
+			return policy.TenantFailure(v), err
 		}
 		tp = s.cfg.Policy.CompileTenant(ctx, p.AccountID, v, src)
 	}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -161,14 +164,26 @@ func (e *Engine) decisionQuery(ctx context.Context, in Input, decision, tool reg
 
 var errUndefined = errors.New("the query is undefined")
 
+// ErrEvalCrashed is an evaluation that panicked inside OPA. The panic is
+// logged for the operator; callers and clients see only this sentence.
+var ErrEvalCrashed = errors.New("the policy evaluation crashed")
+
 // eval runs one prepared query on a ready input value and returns its value.
-func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (any, error) {
+// A panic inside OPA (a builtin's bug) is recovered here, on every path
+// that evaluates, and becomes ErrEvalCrashed.
+func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value, opts ...rego.EvalOption) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.ErrorContext(ctx, "policy evaluation panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			v, err = nil, ErrEvalCrashed
+		}
+	}()
 	// OPA watches ctx with a goroutine per evaluation unless it is given a
 	// cancel to watch; context.AfterFunc trips that cancel without one.
 	c := topdown.NewCancel()
 	stop := context.AfterFunc(ctx, c.Cancel)
 	defer stop()
-	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(e.noop), rego.EvalExternalCancel(c))
+	rs, err := pq.Eval(ctx, append([]rego.EvalOption{rego.EvalParsedInput(input), rego.EvalMetrics(e.noop), rego.EvalExternalCancel(c)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -208,6 +223,7 @@ func parseDecision(v any) (Decision, error) {
 			}
 		}
 	}
+	d.Reasons, d.ApprovalReasons = capReasons(d.Reasons), capReasons(d.ApprovalReasons)
 	switch {
 	case d.Allow:
 		d.Rule = RuleAllow
@@ -227,6 +243,45 @@ func parseDecision(v any) (Decision, error) {
 		}
 	}
 	return d, nil
+}
+
+// MaxReasons and MaxReasonChars bound the reasons of one decision, before
+// they reach a tool's answer, a log line or the audit: an account's rules
+// may produce any number of reasons of any length (a rule denying with
+// 20,000 reasons made each denied call answer 2 MB), and the base policy's
+// own reasons are a few short sentences.
+const (
+	MaxReasons     = 10
+	MaxReasonChars = 300
+)
+
+// capReasons keeps the first MaxReasons-1 reasons (they come sorted), says
+// how many more there were in the last one, and cuts each to
+// MaxReasonChars characters.
+func capReasons(rs []string) []string {
+	if len(rs) > MaxReasons {
+		more := len(rs) - (MaxReasons - 1)
+		rs = append(rs[:MaxReasons-1:MaxReasons-1], fmt.Sprintf("… and %d more reasons", more))
+	}
+	for i, r := range rs {
+		rs[i] = cutChars(r, MaxReasonChars)
+	}
+	return rs
+}
+
+// cutChars cuts s to at most n characters, the last an ellipsis when cut.
+func cutChars(s string, n int) string {
+	if len(s) <= n || utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	count := 0
+	for i := range s {
+		if count == n-1 {
+			return s[:i] + "…"
+		}
+		count++
+	}
+	return s
 }
 
 func parseGate(v any) (GateDecision, error) {

@@ -73,6 +73,8 @@ type Engine struct {
 	gates gateCache // the gate's answers by account state (gatecache.go)
 	terms termCache // principals and accounts in Rego's form (termcache.go)
 
+	tenantCaps *ast.Capabilities // the builtins account rules compile with (tenant.go)
+
 	tmu     sync.RWMutex
 	tenants map[tenantKey]*TenantPolicy // prepared account rules by (account, version)
 
@@ -106,6 +108,7 @@ func New(ctx context.Context) (*Engine, error) {
 		sources:  srcs,
 		tenants:  map[tenantKey]*TenantPolicy{},
 	}
+	e.tenantCaps = tenantCapabilities(modules)
 	prepare := func(query string) (rego.PreparedEvalQuery, error) {
 		pq, err := rego.New(
 			rego.Query(query),

@@ -40,7 +40,6 @@ const (
 	maxKeyLen      = 64
 	maxIDList      = 200
 	maxReasonLen   = 500
-	maxReasons     = 20
 	maxExplanation = 16 << 10
 )
 
@@ -166,7 +165,7 @@ func Explain(in Input, d Decision, argsDigest string, err error) []byte {
 	x := Explanation{Path: PathDecision, Result: boundReasons(d), ArgsDigest: argsDigest}
 	x.Input, x.Masked = in.Redacted()
 	if err != nil {
-		x.Error = truncate(err.Error(), maxReasonLen)
+		x.Error = cutChars(err.Error(), maxReasonLen)
 	}
 	b := x.marshal()
 	if len(b) > maxExplanation {
@@ -233,28 +232,9 @@ func ExplainGate(acct Account, now time.Time, g GateDecision) []byte {
 }
 
 func boundReasons(d Decision) Decision {
-	d.Reasons = slices.Clone(d.Reasons)
-	d.ApprovalReasons = slices.Clone(d.ApprovalReasons)
-	if len(d.Reasons) > maxReasons {
-		d.Reasons = d.Reasons[:maxReasons]
-	}
-	for i, r := range d.Reasons {
-		d.Reasons[i] = truncate(r, maxReasonLen)
-	}
-	if len(d.ApprovalReasons) > maxReasons {
-		d.ApprovalReasons = d.ApprovalReasons[:maxReasons]
-	}
-	for i, r := range d.ApprovalReasons {
-		d.ApprovalReasons[i] = truncate(r, maxReasonLen)
-	}
+	d.Reasons = capReasons(slices.Clone(d.Reasons))
+	d.ApprovalReasons = capReasons(slices.Clone(d.ApprovalReasons))
 	return d
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // Outcome names a decision for comparisons: allow, draft or deny.

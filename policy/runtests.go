@@ -4,14 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/cover"
+	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	policies "github.com/deskwoot/deskwoot/rego"
 )
@@ -96,7 +101,13 @@ func baseTests(ctx context.Context, withCoverage bool) (TestReport, error) {
 }
 
 // RunTenantTests runs an account's tests against its module compiled beside
-// the base policy, in the sandbox, bounded by TenantTestTimeout.
+// the base policy, in the sandbox, bounded by TenantTestTimeout in all.
+//
+// They do not go through OPA's tester: it runs each test on a goroutine of
+// its own without a recover, so one panicking builtin in a test took the
+// whole server down. Here each test is evaluated in turn on the caller's
+// goroutine, a panic fails that test with a plain sentence, and an error a
+// builtin raises fails it too (as it would deny a call).
 func (e *Engine) RunTenantTests(ctx context.Context, tr TenantRules) (TestReport, error) {
 	modules, c, err := e.tenantModules(tr, true)
 	if err != nil {
@@ -104,13 +115,72 @@ func (e *Engine) RunTenantTests(ctx context.Context, tr TenantRules) (TestReport
 	}
 	ctx, cancel := context.WithTimeout(ctx, TenantTestTimeout)
 	defer cancel()
-	runner := tester.NewRunner().SetCompiler(c).SetModules(modules).SetTimeout(TenantTestTimeout)
-	rep, err := runTests(ctx, runner, modules, false)
-	if err != nil {
-		return rep, err
+	rep := TestReport{Results: []TestResult{}}
+	pkg := strings.TrimPrefix(tenantTestPackage.String(), "data.")
+	for _, name := range testNames(modules[TenantTestsFile]) {
+		r := TestResult{Name: pkg + "." + name}
+		switch {
+		case strings.HasPrefix(name, tester.SkipTestPrefix):
+			r.Skip = true
+		case ctx.Err() != nil:
+			r.Error = fmt.Sprintf("not run: the tests ran longer than %s in all", TenantTestTimeout)
+		default:
+			r.Pass, r.Error = e.runTenantTest(ctx, c, tenantTestPackage.Append(ast.StringTerm(name)))
+		}
+		switch {
+		case r.Skip:
+		case r.Pass:
+			rep.Passed++
+		default:
+			rep.Failed++
+		}
+		rep.Results = append(rep.Results, r)
 	}
-	// Only the account's own tests count; the base policy's are not here.
 	return rep, nil
+}
+
+// testNames are the module's test rules (test_… and todo_test_…), each
+// once, sorted.
+func testNames(m *ast.Module) []string {
+	var names []string
+	for _, r := range m.Rules {
+		name := r.Head.Ref().String()
+		if (strings.HasPrefix(name, "test_") || strings.HasPrefix(name, tester.SkipTestPrefix)) && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// runTenantTest evaluates one test rule: it passes when it is true.
+func (e *Engine) runTenantTest(ctx context.Context, c *ast.Compiler, rule ast.Ref) (pass bool, why string) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.ErrorContext(ctx, "an account's Rego test panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			pass, why = false, "the test crashed the evaluator; the call it models would be refused"
+		}
+	}()
+	var builtinErrs []topdown.Error
+	rs, err := rego.New(rego.Query(rule.String()), rego.Compiler(c), rego.Store(inmem.New()),
+		rego.BuiltinErrorList(&builtinErrs)).Eval(ctx)
+	switch {
+	case ctx.Err() != nil:
+		return false, fmt.Sprintf("the tests ran longer than %s in all", TenantTestTimeout)
+	case err != nil:
+		return false, compileError(err).Error()
+	case len(builtinErrs) > 0:
+		msg := builtinErrs[0].Message
+		if loc := builtinErrs[0].Location; loc != nil {
+			msg = fmt.Sprintf("%s line %d: %s", loc.File, loc.Row, msg)
+		}
+		return false, "a builtin raised an error: " + msg
+	case len(rs) == 0 || len(rs[0].Expressions) == 0:
+		return false, "the test body was false or undefined"
+	case rs[0].Expressions[0].Value != true:
+		return false, fmt.Sprintf("the test's value is %v, not true", rs[0].Expressions[0].Value)
+	}
+	return true, ""
 }
 
 func runTests(ctx context.Context, runner *tester.Runner, modules map[string]*ast.Module, withCoverage bool) (TestReport, error) {

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // An account's own rules (DESIGN §17) are one Rego module, package
@@ -117,7 +117,7 @@ func (e *Engine) tenantModules(tr TenantRules, withTests bool) (map[string]*ast.
 		}
 		modules[TenantTestsFile] = tm
 	}
-	c := ast.NewCompiler().WithCapabilities(sandboxCapabilities())
+	c := ast.NewCompiler().WithCapabilities(e.tenantCaps)
 	if c.Compile(modules); c.Failed() {
 		return nil, nil, compileError(c.Errors)
 	}
@@ -235,10 +235,20 @@ func checkBody(file string, m *ast.Module, allowed ast.Ref) error {
 	if bad != nil {
 		return bad
 	}
-	ast.WalkExprs(m, func(x *ast.Expr) bool {
-		if bad == nil && x.IsCall() {
-			if why := forbiddenBuiltin(x.Operator().String()); why != "" {
-				bad = ruleErr(file, x.Location, "%s is not allowed in account rules (%s)", x.Operator(), why)
+	// Every call, nested or not, and every function a `with` puts in place
+	// of another.
+	ast.WalkTerms(m, func(t *ast.Term) bool {
+		if bad != nil {
+			return true
+		}
+		switch v := t.Value.(type) {
+		case ast.Call:
+			bad = checkCall(file, t.Location, v)
+		case ast.Ref:
+			if _, ok := ast.BuiltinMap[v.String()]; ok {
+				if why := forbiddenBuiltin(v.String()); why != "" {
+					bad = ruleErr(file, t.Location, "%s is not allowed in account rules (%s)", v, why)
+				}
 			}
 		}
 		return bad != nil
@@ -246,11 +256,9 @@ func checkBody(file string, m *ast.Module, allowed ast.Ref) error {
 	if bad != nil {
 		return bad
 	}
-	ast.WalkTerms(m, func(t *ast.Term) bool {
-		if call, ok := t.Value.(ast.Call); ok && bad == nil && len(call) > 0 {
-			if why := forbiddenBuiltin(call[0].String()); why != "" {
-				bad = ruleErr(file, t.Location, "%s is not allowed in account rules (%s)", call[0], why)
-			}
+	ast.WalkExprs(m, func(x *ast.Expr) bool {
+		if bad == nil && x.IsCall() {
+			bad = checkCall(file, x.Location, x.Terms.([]*ast.Term))
 		}
 		return bad != nil
 	})
@@ -260,34 +268,58 @@ func checkBody(file string, m *ast.Module, allowed ast.Ref) error {
 	return nil
 }
 
-// forbiddenBuiltin says why a builtin is not available to account rules,
-// or "" when it is.
-func forbiddenBuiltin(name string) string {
-	switch {
-	case name == "http.send" || strings.HasPrefix(name, "net."):
-		return "no network access"
-	case name == "opa.runtime" || name == "trace" || name == "print" || strings.HasPrefix(name, "rego."):
-		return "no access to the runtime"
+// checkCall refuses a call to a builtin account rules may not use.
+func checkCall(file string, loc *ast.Location, call []*ast.Term) *RuleError {
+	if len(call) == 0 {
+		return nil
 	}
-	if b, ok := ast.BuiltinMap[name]; ok && b.Nondeterministic {
-		return "not deterministic; read the time from input.now"
+	name := call[0].String()
+	if _, builtin := ast.BuiltinMap[name]; !builtin {
+		return nil // a function of the module itself (tests may define them)
 	}
-	return ""
+	if why := forbiddenBuiltin(name); why != "" {
+		return ruleErr(file, loc, "%s is not allowed in account rules (%s)", name, why)
+	}
+	if name == "sprintf" {
+		if why := checkSprintf(call); why != "" {
+			return ruleErr(file, loc, "sprintf: %s", why)
+		}
+	}
+	return nil
 }
 
-// sandboxCapabilities are OPA's builtins minus the forbidden ones, with no
-// network host allowed. The checks above name a forbidden call; these make
-// sure nothing slips past them.
-var sandboxCapabilities = sync.OnceValue(func() *ast.Capabilities {
+// tenantCapabilities are OPA's builtins that account rules may call, plus
+// those the base policy calls (it is compiled by the same compiler), with
+// no network host allowed. The checks above name a refused call with its
+// line; these make sure nothing slips past them.
+func tenantCapabilities(base map[string]*ast.Module) *ast.Capabilities {
+	used := map[string]bool{}
+	for _, m := range base {
+		ast.WalkTerms(m, func(t *ast.Term) bool {
+			switch v := t.Value.(type) {
+			case ast.Call:
+				used[v[0].String()] = true
+			case ast.Ref:
+				used[v.String()] = true
+			}
+			return false
+		})
+		ast.WalkExprs(m, func(x *ast.Expr) bool {
+			if x.IsCall() {
+				used[x.Operator().String()] = true
+			}
+			return false
+		})
+	}
 	c := ast.CapabilitiesForThisVersion()
 	c.Builtins = slices.DeleteFunc(slices.Clone(c.Builtins), func(b *ast.Builtin) bool {
 		// print stays declared so the compiler can strip it; it is
 		// refused by name above.
-		return b.Name != "print" && forbiddenBuiltin(b.Name) != ""
+		return b.Name != "print" && forbiddenBuiltin(b.Name) != "" && !used[b.Name]
 	})
 	c.AllowNet = []string{}
 	return c
-})
+}
 
 // TenantPolicy is the base policy compiled together with one version of an
 // account's rules, its decision query prepared.
@@ -368,7 +400,7 @@ var ErrTenantFailed = errors.New("the account's policy rules could not be evalua
 // a reason that says so; the error tells why.
 func (tp *TenantPolicy) Decide(ctx context.Context, in Input) (Decision, error) {
 	if tp.err != nil {
-		return TenantFailure(tp.Version, tp.err), fmt.Errorf("%w: %w", ErrTenantFailed, tp.err)
+		return TenantFailure(tp.Version), fmt.Errorf("%w: %w", ErrTenantFailed, tp.err)
 	}
 	v, err := in.valueWith(&tp.e.terms)
 	if err != nil {
@@ -381,7 +413,11 @@ func (tp *TenantPolicy) decideValue(ctx context.Context, in Input, v ast.Value) 
 	tool := in.Tool
 	ctx, cancel := context.WithTimeout(ctx, TenantTimeout)
 	defer cancel()
-	res, err := tp.e.eval(ctx, tp.e.decisionQuery(ctx, in, tp.decision, tp.tool), v)
+	var builtinErrs []topdown.Error
+	res, err := tp.e.eval(ctx, tp.e.decisionQuery(ctx, in, tp.decision, tp.tool), v, rego.EvalBuiltinErrorList(&builtinErrs))
+	if err == nil {
+		err = tenantBuiltinError(builtinErrs)
+	}
 	if err == nil {
 		var d Decision
 		if d, err = parseDecision(res); err == nil {
@@ -390,19 +426,40 @@ func (tp *TenantPolicy) decideValue(ctx context.Context, in Input, v ast.Value) 
 		}
 	}
 	why := "it failed"
-	if ctx.Err() != nil {
+	switch {
+	case ctx.Err() != nil:
 		why = fmt.Sprintf("it ran longer than %s", TenantTimeout)
+	case errors.Is(err, ErrEvalCrashed):
+		why = "it crashed"
+	case errors.As(err, new(*RuleError)):
+		why = "a rule raised an error"
 	}
-	msg := fmt.Sprintf("this account's policy rules (version %d) could not be evaluated: %s; access denied until an admin fixes or removes them", tp.Version, why)
+	msg := fmt.Sprintf("this account's policy rules (version %d) could not be evaluated: %s; the call was refused until an admin fixes or removes them", tp.Version, why)
 	return Decision{Reasons: []string{msg}, Rule: RuleTenantFailed, TenantVersion: tp.Version},
-		fmt.Errorf("%w: decide %s with version %d: %s: %v", ErrTenantFailed, tool, tp.Version, why, err)
+		fmt.Errorf("%w: decide %s with version %d: %s: %w", ErrTenantFailed, tool, tp.Version, why, err)
+}
+
+// tenantBuiltinError is the first error a builtin raised inside the
+// account's module, as a RuleError naming its line. OPA does not stop on
+// such an error: the expression is undefined, so `x := 1 / 0` in a deny
+// rule would quietly deny nothing and let the call through. A rule that
+// errs refuses the call instead (fail closed). Errors of the base policy
+// are not counted here; the base policy decides as it always has.
+func tenantBuiltinError(errs []topdown.Error) error {
+	for _, e := range errs {
+		if e.Location != nil && e.Location.File == TenantFile {
+			return &RuleError{File: TenantFile, Line: e.Location.Row, Msg: e.Message}
+		}
+	}
+	return nil
 }
 
 // TenantFailure is the denial for an account whose rules version cannot be
-// loaded or compiled at all (fail closed).
-func TenantFailure(version int, err error) Decision {
+// loaded or compiled at all (fail closed). The reason is a plain sentence;
+// the error that says why goes to the explanation, not to the caller.
+func TenantFailure(version int) Decision {
 	return Decision{
-		Reasons:       []string{fmt.Sprintf("this account's policy rules (version %d) could not be loaded: %v; access denied until an admin fixes or removes them", version, err)},
+		Reasons:       []string{fmt.Sprintf("this account's policy rules (version %d) could not be loaded; the call was refused until an admin fixes or removes them", version)},
 		Rule:          RuleTenantFailed,
 		TenantVersion: version,
 	}
