@@ -3,6 +3,7 @@ package desk
 import (
 	"context"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -116,12 +117,15 @@ const agentListSQL = `SELECT u.id, u.name, u.kind, au.role FROM account_users au
 
 // Article is a help-center article.
 type Article struct {
-	ID        int64     `json:"id"`
-	Title     string    `json:"title"`
-	Body      string    `json:"body,omitempty"`
+	ID    int64  `json:"id"`
+	Title string `json:"title"`
+	Body  string `json:"body,omitempty"`
+	// Snippet, in search results, is plain text around the matches.
 	Snippet   string    `json:"snippet,omitempty"`
 	Status    string    `json:"status"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Highlights, in search results, show where the article matched.
+	Highlights []Highlight `json:"highlights,omitempty" db:"-"`
 }
 
 // ArticleCreate adds an article (published or draft).
@@ -150,25 +154,47 @@ func (d *Desk) ArticleList(ctx context.Context, acct int64, onlyPublished bool) 
 	return all[Article](ctx, d.DB, acct, `SELECT id, title, '', '', status, updated_at FROM articles WHERE (NOT $1 OR status = 'published') ORDER BY id DESC LIMIT 500`, onlyPublished)
 }
 
-// ArticleSearch ranks published articles against a query.
+// ArticleSearch finds published articles that match the query (see
+// search.go), most relevant first, with a snippet and highlights.
 func (d *Desk) ArticleSearch(ctx context.Context, acct int64, query string, limit int) ([]Article, error) {
-	if len(query) == 0 || len(query) > 500 {
-		return nil, invalid("query", "query must be 1 to 500 characters")
-	}
-	limit, err := clampLimit(limit)
+	sq, err := parseSearch(query)
 	if err != nil {
 		return nil, err
 	}
-	var out []Article
-	b := &pgx.Batch{}
-	b.Queue(`WITH q AS (SELECT websearch_to_tsquery('english', $1) AS q)
-		SELECT id, title, '', ts_headline('english', body, q.q, 'MaxWords=35, MinWords=15'), status, updated_at
-		FROM articles, q WHERE status = 'published' AND search @@ q.q
-		ORDER BY ts_rank(search, q.q) DESC, id DESC LIMIT $2`, query, limit).Query(func(rows pgx.Rows) error {
-		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Article])
-		return err
-	})
-	return out, d.DB.Batch(ctx, acct, b)
+	if limit, err = clampLimit(limit); err != nil {
+		return nil, err
+	}
+	return collect(ctx, d.DB, acct, scanSearchArticle, `WITH `+searchQuerySQL+`,
+		hits AS (
+			SELECT h.article_id, h.score FROM q, deskwoot_search_articles(q.q, `+strconv.Itoa(searchHits)+`) h
+		), page AS (
+			SELECT a.id, a.title, a.status, a.updated_at, h.score FROM hits h JOIN articles a ON a.id = h.article_id
+			WHERE a.status = 'published'
+			ORDER BY h.score DESC, a.updated_at DESC, a.id DESC LIMIT `+strconv.Itoa(limit)+`
+		)
+		SELECT p.id, p.title, p.status, p.updated_at,
+			`+headline("q.config", "p.title", "q.q", headlineAll)+`,
+			(SELECT `+headlineLong("q.config", "a.body", "q.q")+` FROM articles a WHERE a.id = p.id)
+		FROM page p, q
+		ORDER BY p.score DESC, p.updated_at DESC, p.id DESC`, sq.terms, sq.fuzzy)
+}
+
+// scanSearchArticle reads an article found by a search: its snippet is the
+// body's marked stretch as plain text.
+func scanSearchArticle(r pgx.CollectableRow) (Article, error) {
+	var a Article
+	var title, body *string
+	err := r.Scan(&a.ID, &a.Title, &a.Status, &a.UpdatedAt, &title, &body)
+	if h, ok := markedHighlight("title", title); ok {
+		a.Highlights = append(a.Highlights, h)
+	}
+	if body != nil {
+		a.Snippet = plainText(*body)
+	}
+	if h, ok := markedHighlight("body", body); ok {
+		a.Highlights = append(a.Highlights, h)
+	}
+	return a, err
 }
 
 // ArticleGet reads a published article; publishedOnly hides drafts (agents).

@@ -3,7 +3,6 @@ package desk
 import (
 	"context"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +19,8 @@ type Contact struct {
 	InboxIDs         []int64        `json:"inbox_ids"`
 	CreatedAt        time.Time      `json:"created_at"`
 	UpdatedAt        time.Time      `json:"updated_at"`
+	// Highlights, in search results, show where the contact matched.
+	Highlights []Highlight `json:"highlights,omitempty"`
 }
 
 // ContactNote is an internal note on a contact.
@@ -46,37 +47,30 @@ func scanContact(r pgx.CollectableRow) (Contact, error) {
 	return c, err
 }
 
-// likeEscaper makes user text literal inside an ILIKE pattern.
-var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-
-// ContactSearch finds contacts in scope by name, email, phone or
-// identifier: any contact for an unrestricted caller, else one linked to a
-// scoped inbox or created by the caller's token.
+// ContactSearch finds the contacts in scope whose name, email, phone or
+// identifier match the query (see search.go), by relevance then newest,
+// with highlights: any contact for an unrestricted caller, else one linked
+// to a scoped inbox or created by the caller's token.
 func (d *Desk) ContactSearch(ctx context.Context, acct int64, sc Scope, query, cursorStr string, limit int) ([]Contact, *string, error) {
-	if len(query) == 0 {
-		return nil, nil, invalid("query", "query must be 1 to 500 characters")
+	if query == "" {
+		return nil, nil, invalid("query", "query must be 1 to %d characters", maxQueryChars)
 	}
 	return d.ContactList(ctx, acct, sc, query, cursorStr, limit)
 }
 
-// ContactList pages the contacts in scope, newest first; a query (at most
-// 500 characters) narrows them as ContactSearch does.
+// ContactList pages the contacts in scope, newest first; a query makes it
+// ContactSearch.
 func (d *Desk) ContactList(ctx context.Context, acct int64, sc Scope, query, cursorStr string, limit int) ([]Contact, *string, error) {
-	if len(query) > 500 {
-		return nil, nil, invalid("query", "query must be 1 to 500 characters")
+	if query != "" {
+		return d.contactSearch(ctx, acct, sc, query, cursorStr, limit)
 	}
 	limit, cur, err := pageArgs(limit, cursorStr)
 	if err != nil {
 		return nil, nil, err
 	}
 	var w where
-	if query != "" {
-		like := "%" + likeEscaper.Replace(query) + "%"
-		w.add("(ct.search @@ websearch_to_tsquery('simple', ?) OR ct.email ILIKE ? OR ct.name ILIKE ?)", query, like, like)
-	}
 	if sc.InboxIDs != nil {
-		w.add(`(EXISTS (SELECT 1 FROM contact_inboxes ci WHERE ci.contact_id = ct.id AND ci.inbox_id = ANY(?))
-			OR ct.created_by_token_id = ?)`, sc.InboxIDs, sc.TokenID)
+		w.add(contactInScope, sc.InboxIDs, sc.TokenID)
 	}
 	if cur != nil {
 		w.add("(ct.created_at, ct.id) < (?, ?)", cur.at, cur.id)
@@ -87,6 +81,65 @@ func (d *Desk) ContactList(ctx context.Context, acct int64, sc Scope, query, cur
 		return nil, nil, err
 	}
 	return pageOf(out, limit, func(c Contact) (time.Time, int64) { return c.CreatedAt, c.ID })
+}
+
+// contactInScope is a restricted caller's contacts: linked to one of its
+// inboxes or created by its token (two placeholders).
+const contactInScope = `(EXISTS (SELECT 1 FROM contact_inboxes ci WHERE ci.contact_id = ct.id AND ci.inbox_id = ANY(?))
+	OR ct.created_by_token_id = ?)`
+
+func (d *Desk) contactSearch(ctx context.Context, acct int64, sc Scope, query, cursorStr string, limit int) ([]Contact, *string, error) {
+	sq, err := parseSearch(query)
+	if err != nil {
+		return nil, nil, err
+	}
+	if limit, err = clampLimit(limit); err != nil {
+		return nil, nil, err
+	}
+	offset, err := parseSearchCursor(cursorStr)
+	if err != nil {
+		return nil, nil, err
+	}
+	w := searchWhere(sq, sc.InboxIDs)
+	w.args = append(w.args, sc.TokenID) // $4
+	if sc.InboxIDs != nil {
+		w.add(contactInScope, sc.InboxIDs, sc.TokenID)
+	}
+	out, err := collect(ctx, d.DB, acct, scanSearchContact, `WITH `+searchQuerySQL+`,
+		hits AS (
+			SELECT h.contact_id, h.score FROM q, deskwoot_search_contacts(q.qc, $3, $4, `+strconv.Itoa(searchHits)+`) h
+		), page AS (
+			SELECT ct.id, ct.created_at, h.score FROM hits h JOIN contacts ct ON ct.id = h.contact_id
+			`+w.sql()+`
+			ORDER BY h.score DESC, ct.created_at DESC, ct.id DESC
+			OFFSET `+strconv.Itoa(offset)+` LIMIT `+strconv.Itoa(limit+1)+`
+		)
+		SELECT `+contactColumns+`,
+			`+headline("'simple'", "ct.name", "q.qc", headlineAll)+`,
+			`+headline("'simple'", "coalesce(ct.email, '')", "q.qc", headlineAll)+`
+		FROM page p JOIN contacts ct ON ct.id = p.id, q
+		ORDER BY p.score DESC, p.created_at DESC, p.id DESC`, w.args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	page, next := searchPage(out, offset, limit)
+	return page, next, nil
+}
+
+// scanSearchContact reads a contact and its marked name and email.
+func scanSearchContact(r pgx.CollectableRow) (Contact, error) {
+	var c Contact
+	var name, email *string
+	err := r.Scan(&c.ID, &c.Name, &c.Email, &c.Phone, &c.Identifier, &c.CustomAttributes, &c.InboxIDs, &c.CreatedAt, &c.UpdatedAt, &name, &email)
+	for _, f := range []struct {
+		field  string
+		marked *string
+	}{{"name", name}, {"email", email}} {
+		if h, ok := markedHighlight(f.field, f.marked); ok {
+			c.Highlights = append(c.Highlights, h)
+		}
+	}
+	return c, err
 }
 
 // ContactTarget is what the policy needs to know about a contact.

@@ -25,6 +25,8 @@ type ConversationSummary struct {
 	Labels         []string  `json:"labels"`
 	Contact        Ref       `json:"contact"`
 	LastActivityAt time.Time `json:"last_activity_at"`
+	// Highlights, in search results, show where the conversation matched.
+	Highlights []Highlight `json:"highlights,omitempty"`
 }
 
 // Conversation is the full view of one conversation.
@@ -80,7 +82,7 @@ type ConversationFilter struct {
 	Label        string
 	Assignee     string // "", "me", "unassigned" or a user id
 	UserID       int64  // who "me" is
-	Query        string // full text over messages and the contact, as ConversationSearch
+	Query        string // a search, as ConversationSearch: results rank by relevance, then activity
 	UpdatedSince *time.Time
 	Cursor       string
 	Limit        int
@@ -99,11 +101,18 @@ func scanSummary(r pgx.CollectableRow) (ConversationSummary, error) {
 	return s, err
 }
 
-// ConversationList pages conversations, most recent activity first.
+// ConversationList pages conversations, most recent activity first; with a
+// query it is a search (see ConversationSearch), most relevant first.
 func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f ConversationFilter) ([]ConversationSummary, *string, error) {
-	limit, cur, err := pageArgs(f.Limit, f.Cursor)
+	limit, err := clampLimit(f.Limit)
 	if err != nil {
 		return nil, nil, err
+	}
+	var cur *cursor
+	if f.Query == "" {
+		if cur, err = parseCursor(f.Cursor); err != nil {
+			return nil, nil, err
+		}
 	}
 	if f.Status != "" && !slices.Contains(statuses, f.Status) {
 		return nil, nil, invalid("status", "status must be one of open, pending, resolved, snoozed")
@@ -123,15 +132,16 @@ func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f Con
 		}
 		assignee = id
 	}
-	if len(f.Query) > 500 {
-		return nil, nil, invalid("query", "query is at most 500 characters")
-	}
 	// Only the filters in use go into the SQL: a statement with every
 	// optional filter spelled as "($n IS NULL OR …)" cost more to plan than
 	// to run.
 	var w where
+	var sq searchQuery
 	if f.Query != "" {
-		w.add(searchCond, f.Query, f.Query)
+		if sq, err = parseSearch(f.Query); err != nil {
+			return nil, nil, err
+		}
+		w = searchWhere(sq, narrowInboxes(sc.InboxIDs, f.InboxID))
 	}
 	if sc.InboxIDs != nil {
 		w.add("c.inbox_id = ANY(?)", sc.InboxIDs)
@@ -153,6 +163,9 @@ func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f Con
 	}
 	if f.UpdatedSince != nil {
 		w.add("c.updated_at >= ?", *f.UpdatedSince)
+	}
+	if f.Query != "" {
+		return d.conversationSearch(ctx, acct, w, f.Cursor, limit, f.Catalog, sc)
 	}
 	return d.summaryPage(ctx, acct, w, cur, limit, f.Catalog, sc)
 }
@@ -184,8 +197,8 @@ func (d *Desk) summaryPage(ctx context.Context, acct int64, w where, cur *cursor
 	return pageOf(out, limit, func(s ConversationSummary) (time.Time, int64) { return s.LastActivityAt, s.ID })
 }
 
-// SearchFilter is a full-text search over message content and contact
-// name, email, phone and identifier.
+// SearchFilter is a search (see search.go) over message content, subjects
+// and contacts' name, email, phone and identifier.
 type SearchFilter struct {
 	Query   string
 	InboxID int64
@@ -194,35 +207,84 @@ type SearchFilter struct {
 	Limit   int
 }
 
-// searchCond matches conversations whose contact or messages match a query
-// (two placeholders, both the query).
-const searchCond = "(ct.search @@ websearch_to_tsquery('simple', ?) OR c.id IN (SELECT m.conversation_id FROM messages m WHERE m.search @@ websearch_to_tsquery('simple', ?)))"
-
-// ConversationSearch finds conversations whose messages or contact match
-// the query (PostgreSQL full text, websearch syntax), most recent first.
+// ConversationSearch finds the conversations in scope whose messages,
+// subject or contact match the query, by relevance then recent activity,
+// with highlights.
 func (d *Desk) ConversationSearch(ctx context.Context, acct int64, sc Scope, f SearchFilter) ([]ConversationSummary, *string, error) {
-	if len(f.Query) == 0 || len(f.Query) > 500 {
-		return nil, nil, invalid("query", "query must be 1 to 500 characters")
+	if f.Query == "" {
+		return nil, nil, invalid("query", "query must be 1 to %d characters", maxQueryChars)
 	}
-	if f.Status != "" && !slices.Contains(statuses, f.Status) {
-		return nil, nil, invalid("status", "status must be one of open, pending, resolved, snoozed")
-	}
-	limit, cur, err := pageArgs(f.Limit, f.Cursor)
+	return d.ConversationList(ctx, acct, sc, ConversationFilter{Query: f.Query, InboxID: f.InboxID, Status: f.Status, Cursor: f.Cursor, Limit: f.Limit})
+}
+
+// conversationSearch reads a page of a conversation search: w holds the
+// search's parameters (searchWhere) and the list's filters. With k it also
+// reads the catalog in scope sc, in the same round trip.
+func (d *Desk) conversationSearch(ctx context.Context, acct int64, w where, cursorStr string, limit int, k *Catalog, sc Scope) ([]ConversationSummary, *string, error) {
+	offset, err := parseSearchCursor(cursorStr)
 	if err != nil {
 		return nil, nil, err
 	}
-	var w where
-	w.add(searchCond, f.Query, f.Query)
-	if sc.InboxIDs != nil {
-		w.add("c.inbox_id = ANY(?)", sc.InboxIDs)
+	var out []ConversationSummary
+	b := &pgx.Batch{}
+	b.Queue(`WITH `+searchQuerySQL+`,
+		hits AS (
+			SELECT h.conversation_id, max(h.score) AS score,
+				(array_agg(h.message_id ORDER BY h.score DESC, h.message_id DESC) FILTER (WHERE h.message_id IS NOT NULL))[1] AS message_id
+			FROM q, deskwoot_search_conversations(q.q, q.qc, $3, `+strconv.Itoa(searchHits)+`) h
+			GROUP BY h.conversation_id
+		), page AS (
+			SELECT c.id, c.inbox_id, c.subject, c.status, c.priority, c.labels, ct.id AS contact_id, ct.name, ct.email,
+				c.last_activity_at, h.score, h.message_id
+			FROM hits h
+			JOIN conversations c ON c.id = h.conversation_id
+			JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
+			`+w.sql()+`
+			ORDER BY h.score DESC, c.last_activity_at DESC, c.id DESC
+			OFFSET `+strconv.Itoa(offset)+` LIMIT `+strconv.Itoa(limit+1)+`
+		)
+		SELECT p.id, p.inbox_id, p.subject, p.status, p.priority, p.labels, p.contact_id, p.name, p.last_activity_at, p.message_id,
+			(SELECT `+headlineLong("q.config", "m.content", "q.q")+` FROM messages m WHERE m.id = p.message_id),
+			`+headline("q.config", "p.subject", "q.q", headlineAll)+`,
+			`+headline("'simple'", "p.name", "q.qc", headlineAll)+`,
+			`+headline("'simple'", "coalesce(p.email, '')", "q.qc", headlineAll)+`
+		FROM page p, q
+		ORDER BY p.score DESC, p.last_activity_at DESC, p.id DESC`, w.args...).Query(func(rows pgx.Rows) error {
+		var err error
+		out, err = pgx.CollectRows(rows, scanSearchSummary)
+		return err
+	})
+	if k != nil {
+		k.queue(b, sc)
 	}
-	if f.InboxID != 0 {
-		w.add("c.inbox_id = ?", f.InboxID)
+	if err := d.DB.Batch(ctx, acct, b); err != nil {
+		return nil, nil, err
 	}
-	if f.Status != "" {
-		w.add("c.status = ?", f.Status)
+	page, next := searchPage(out, offset, limit)
+	return page, next, nil
+}
+
+// scanSearchSummary reads a conversation search row: the summary, then the
+// matching message and the marked fields.
+func scanSearchSummary(r pgx.CollectableRow) (ConversationSummary, error) {
+	var s ConversationSummary
+	var messageID *int64
+	var content, subject, name, email *string
+	err := r.Scan(&s.ID, &s.InboxID, &s.Subject, &s.Status, &s.Priority, &s.Labels, &s.Contact.ID, &s.Contact.Name, &s.LastActivityAt,
+		&messageID, &content, &subject, &name, &email)
+	if h, ok := markedHighlight("content", content); ok {
+		h.MessageID = messageID
+		s.Highlights = append(s.Highlights, h)
 	}
-	return d.summaryPage(ctx, acct, w, cur, limit, nil, sc)
+	for _, f := range []struct {
+		field  string
+		marked *string
+	}{{"subject", subject}, {"contact.name", name}, {"contact.email", email}} {
+		if h, ok := markedHighlight(f.field, f.marked); ok {
+			s.Highlights = append(s.Highlights, h)
+		}
+	}
+	return s, err
 }
 
 const conversationSelect = `SELECT c.id, c.inbox_id, c.subject, c.status, c.priority, c.labels,

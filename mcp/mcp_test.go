@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -285,6 +286,9 @@ func TestTenantsCannotReachEachOther(t *testing.T) {
 	}
 }
 
+// boundaryRe unwraps customer text from its boundary.
+var boundaryRe = regexp.MustCompile(`<untrusted-customer-text id="[0-9a-f]+">(.*)</untrusted-customer-text id="[0-9a-f]+">`)
+
 // TestInboxRestriction: a token restricted to inbox 1 sees conversations and
 // contacts there, and everything in inbox 2 reads exactly like not-found.
 func TestInboxRestriction(t *testing.T) {
@@ -323,6 +327,24 @@ func TestInboxRestriction(t *testing.T) {
 	_, _, sc = callTool(t, url, token, "search_conversations", map[string]any{"query": "crashes"})
 	if n := len(sc["conversations"].([]any)); n != 0 {
 		t.Errorf("search found %d conversations outside the token's inboxes", n)
+	}
+	// "arrive" finds "arrived" in inbox 1, highlighted by offsets into
+	// the text inside the customer-text boundary; the login of inbox 2
+	// (a word of both) is not found.
+	_, _, sc = callTool(t, url, token, "search_conversations", map[string]any{"query": "arrive or login"})
+	convs = sc["conversations"].([]any)
+	if len(convs) != 1 || int64(convs[0].(map[string]any)["id"].(float64)) != w.conv1 {
+		t.Fatalf("search arrive or login: %v, want only %d", convs, w.conv1)
+	}
+	hs, _ := convs[0].(map[string]any)["highlights"].([]any)
+	if len(hs) == 0 {
+		t.Fatalf("no highlights: %v", convs[0])
+	}
+	h := hs[0].(map[string]any)
+	text := boundaryRe.ReplaceAllString(h["text"].(string), "$1")
+	m := h["matches"].([]any)[0].([]any)
+	if r := []rune(text); h["field"] != "content" || len(m) != 2 || string(r[int(m[0].(float64)):int(m[1].(float64))]) != "arrived" {
+		t.Errorf("highlight %v: want content with arrived marked", h)
 	}
 	_, _, sc = callTool(t, url, token, "list_inboxes", map[string]any{})
 	if n := len(sc["inboxes"].([]any)); n != 1 {

@@ -22,7 +22,10 @@ import (
 //   - the content and sender name of a message whose sender.kind is "contact";
 //   - every "subject";
 //   - name, email, phone and identifier of an object under "contact" or in
-//     a "contacts" list, and every string inside its custom_attributes.
+//     a "contacts" list, and every string inside its custom_attributes;
+//   - the text of every search highlight but an article's (title, body):
+//     a highlight's match offsets count characters of the text inside the
+//     boundary.
 //
 // Text written by people and agents of the account (replies, notes, drafts,
 // articles, team names) is not wrapped.
@@ -66,7 +69,8 @@ func (b *boundary) wrap(s string) string {
 // mayHoldCustomerText is a cheap test that lets results without any of the
 // fields the rules touch skip the walk.
 func mayHoldCustomerText(js []byte) bool {
-	return bytes.Contains(js, []byte(`"contact"`)) || bytes.Contains(js, []byte(`"contacts"`)) || bytes.Contains(js, []byte(`"subject"`))
+	return bytes.Contains(js, []byte(`"contact"`)) || bytes.Contains(js, []byte(`"contacts"`)) || bytes.Contains(js, []byte(`"subject"`)) ||
+		bytes.Contains(js, []byte(`"highlights"`))
 }
 
 // markUntrusted returns the JSON of a tool result with customer text
@@ -124,6 +128,14 @@ func (b *boundary) walk(v any, inContact bool) any {
 					}
 				}
 			case k == "sender":
+			case k == "highlights":
+				if list, ok := val.([]any); ok {
+					for _, h := range list {
+						if hm, ok := h.(map[string]any); ok {
+							b.highlight(hm)
+						}
+					}
+				}
 			default:
 				x[k] = b.walk(val, false)
 			}
@@ -136,6 +148,20 @@ func (b *boundary) walk(v any, inContact bool) any {
 		return x
 	}
 	return v
+}
+
+// customerHighlight says whether a highlight's field may hold customer
+// text: all but an article's, which the account writes.
+func customerHighlight(field string) bool { return field != "title" && field != "body" }
+
+// highlight wraps a search highlight's text (a JSON object).
+func (b *boundary) highlight(h map[string]any) {
+	if f, _ := h["field"].(string); !customerHighlight(f) {
+		return
+	}
+	if s, ok := h["text"].(string); ok {
+		h["text"] = b.wrap(s)
+	}
 }
 
 // strings wraps every string inside v (custom attributes).
@@ -190,6 +216,16 @@ func markTyped(v any) (any, *boundary, bool) {
 		list := make([]desk.ConversationSummary, len(x.Conversations))
 		for i, c := range x.Conversations {
 			c.Subject, c.Contact.Name = b.wrap(c.Subject), b.wrap(c.Contact.Name)
+			if c.Highlights != nil {
+				hs := make([]desk.Highlight, len(c.Highlights))
+				for j, h := range c.Highlights {
+					if customerHighlight(h.Field) {
+						h.Text = b.wrap(h.Text)
+					}
+					hs[j] = h
+				}
+				c.Highlights = hs
+			}
 			list[i] = c
 		}
 		if x.Conversations != nil {

@@ -37,6 +37,11 @@ func TestMarkTypedMatches(t *testing.T) {
 		conversationsOut{Conversations: []desk.ConversationSummary{
 			{ID: 1, Subject: hostile, Contact: desk.Ref{ID: 3, Name: hostile}, LastActivityAt: now},
 			{ID: 2, Subject: "", Contact: desk.Ref{ID: 4, Name: "Bo"}, LastActivityAt: now},
+			{ID: 3, Subject: "Refund", Contact: desk.Ref{ID: 5, Name: "Cy"}, LastActivityAt: now, Highlights: []desk.Highlight{
+				{Field: "content", MessageID: &uid, Text: hostile, Matches: [][2]int{{0, 2}}},
+				{Field: "subject", Text: "Refund", Matches: [][2]int{{0, 6}}},
+				{Field: "contact.name", Text: "", Matches: [][2]int{}},
+			}},
 		}},
 		conversationsOut{},
 	}

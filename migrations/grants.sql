@@ -22,8 +22,19 @@ REVOKE ALL ON token_lookup FROM deskwoot_app;
 REVOKE ALL ON schema_migrations FROM deskwoot_app;
 REVOKE ALL ON server_secrets FROM deskwoot_app;
 
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO deskwoot_app;
+-- Functions: only the app may call them. Functions of roles the owner
+-- cannot act for (the search functions, owned by deskwoot_search, whose
+-- migration set their grants) are left alone.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+             WHERE p.pronamespace = 'public'::regnamespace AND pg_has_role(p.proowner, 'USAGE') LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO deskwoot_app', f);
+    END LOOP;
+END $$;
 REVOKE ALL ON billing_customers, account_directory FROM deskwoot_app;
 
 -- Channels: the inbound mail look-up is read only through a SECURITY DEFINER
@@ -46,4 +57,20 @@ DO $$ BEGIN
         REVOKE ALL ON oauth_token_lookup, oauth_clients FROM deskwoot_app;
         GRANT DELETE ON oauth_tokens TO deskwoot_app;
     END IF;
+END $$;
+
+-- Search (0031): deskwoot_search calls pg_trgm's functions, whose operators
+-- check EXECUTE too; when the loop above took it from PUBLIC (an owner that
+-- owns them), it gets it back here.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    IF to_regrole('deskwoot_search') IS NULL THEN
+        RETURN;
+    END IF;
+    FOR f IN SELECT p.oid::regprocedure FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid JOIN pg_proc p ON p.oid = d.objid
+             WHERE e.extname = 'pg_trgm' AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e' AND pg_has_role(p.proowner, 'USAGE') LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO deskwoot_search', f);
+    END LOOP;
 END $$;
