@@ -38,7 +38,7 @@ func bodyRoutes(w fuzzWorld) [][2]string {
 		{"PATCH", fmt.Sprintf("/api/v1/conversations/%d", w.conv)}, {"POST", fmt.Sprintf("/api/v1/conversations/%d/messages", w.conv)},
 		{"PATCH", fmt.Sprintf("/api/v1/contacts/%d", w.contact)}, {"POST", fmt.Sprintf("/api/v1/contacts/%d/notes", w.contact)},
 		{"POST", "/api/v1/labels"}, {"POST", "/api/v1/teams"}, {"POST", "/api/v1/articles"},
-		{"PUT", "/api/v1/settings/mcp"}, {"POST", "/api/v1/mcp/tokens"},
+		{"PUT", "/api/v1/settings/mcp"}, {"PUT", "/api/v1/settings/search"}, {"POST", "/api/v1/mcp/tokens"},
 		{"POST", "/api/v1/drafts/1/approve"}, {"POST", "/api/v1/drafts/1/reject"},
 		{"POST", "/api/v1/billing/checkout"}, {"POST", "/api/v1/stripe/webhook"},
 	}

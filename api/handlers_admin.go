@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -127,6 +128,33 @@ func (s *Server) mcpSettingsPut(w http.ResponseWriter, r *http.Request) {
 	}
 	s.record(r, audit.Entry{Action: "settings.mcp", Reasons: []string{"enabled=" + strconv.FormatBool(*req.Enabled)}})
 	writeJSON(w, http.StatusOK, map[string]any{"enabled": a.MCPEnabled, "url": s.mcpURL(), "service_user_id": a.ServiceUserID})
+}
+
+// searchSettingsGet shows the workspace's search language and the choices.
+func (s *Server) searchSettingsGet(w http.ResponseWriter, r *http.Request) {
+	lang, err := s.cfg.Desk.SearchLanguageGet(r.Context(), principal(r).AccountID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"language": lang, "languages": desk.SearchLanguages})
+}
+
+// searchSettingsPut changes the search language (and re-indexes).
+func (s *Server) searchSettingsPut(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Language string `json:"language" max:"50"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.cfg.Desk.SearchLanguageSet(r.Context(), principal(r).AccountID, req.Language); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.record(r, audit.Entry{Action: "settings.search", Reasons: []string{"language=" + req.Language}})
+	writeJSON(w, http.StatusOK, map[string]any{"language": req.Language, "languages": desk.SearchLanguages})
 }
 
 type tokenRequest struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,25 @@ func TestConversationPatch(t *testing.T) {
 	}
 	if got := conversationIDs(t, a.Token, "?q=nowhere-to-be-found"); len(got) != 0 {
 		t.Errorf("search for nothing: %v", got)
+	}
+	// A search answers with highlights: plain text and the matching words'
+	// character offsets in it ("lat" is the start of a word being typed).
+	hits := list(t, want(t, call(t, "GET", "/api/v1/conversations?q=lat", agent, nil), 200), "conversations")
+	if len(hits) != 1 {
+		t.Fatalf("search lat: %v", hits)
+	}
+	hs, _ := hits[0]["highlights"].([]any)
+	if len(hs) == 0 {
+		t.Fatalf("search lat has no highlights: %v", hits[0])
+	}
+	h := hs[0].(obj)
+	m := h["matches"].([]any)[0].([]any)
+	if r := []rune(h["text"].(string)); !strings.HasPrefix(strings.ToLower(string(r[int(m[0].(float64)):int(m[1].(float64))])), "lat") {
+		t.Errorf("highlight %v does not mark the match", h)
+	}
+	// Search text that is no query is a 400 that says why, never a 500.
+	for _, q := range []string{"-late", "%00", "%22%22", url.QueryEscape(strings.Repeat("word ", 40))} {
+		wantErr(t, call(t, "GET", "/api/v1/conversations?q="+q, agent, nil), 400, "bad_request")
 	}
 
 	if got := audited(t, a.Token, a.UserID); got["conversation.update"] != 4 {
@@ -417,4 +437,37 @@ func TestHumanRoutesRefuseMCPTokens(t *testing.T) {
 		t.Errorf("the MCP token changed the conversation: %v", c)
 	}
 	want(t, call(t, "GET", cpath, a.Token, nil), 200)
+}
+
+// TestSearchLanguageSetting: an admin chooses the workspace's search
+// language; word forms follow it ("simple" matches words as written), and
+// the change re-indexes what is already there.
+func TestSearchLanguageSetting(t *testing.T) {
+	t.Parallel()
+	a := signup(t)
+	_, agent := createAgent(t, a.Token)
+	conv, _, _ := newConversation(t, a.Token, createInbox(t, a.Token))
+	want(t, call(t, "POST", fmt.Sprintf("/api/v1/conversations/%d/messages", conv), a.Token, obj{"content": "Your parcels were refunded."}), 201)
+	if g := want(t, call(t, "GET", "/api/v1/settings/search", a.Token, nil), 200); g["language"] != "english" || len(g["languages"].([]any)) < 10 {
+		t.Fatalf("search settings: %v", g)
+	}
+	if got := conversationIDs(t, a.Token, "?q=refund"); !slices.Equal(got, []int64{conv}) {
+		t.Fatalf("english: refund found %v", got)
+	}
+	want(t, call(t, "PUT", "/api/v1/settings/search", a.Token, obj{"language": "simple"}), 200)
+	if got := conversationIDs(t, a.Token, "?q=refund%20parcel"); len(got) != 0 {
+		t.Errorf("simple: refund parcel found %v; forms should no longer match", got)
+	}
+	if got := conversationIDs(t, a.Token, "?q=refunded"); !slices.Equal(got, []int64{conv}) {
+		t.Errorf("simple: refunded found %v", got)
+	}
+	want(t, call(t, "PUT", "/api/v1/settings/search", a.Token, obj{"language": "english"}), 200)
+	if got := conversationIDs(t, a.Token, "?q=refund%20parcel"); !slices.Equal(got, []int64{conv}) {
+		t.Errorf("english again: refund parcel found %v", got)
+	}
+	wantErr(t, call(t, "PUT", "/api/v1/settings/search", a.Token, obj{"language": "klingon"}), 400, "bad_request")
+	wantErr(t, call(t, "PUT", "/api/v1/settings/search", agent, obj{"language": "simple"}), 403, "forbidden")
+	if got := audited(t, a.Token, a.UserID); got["settings.search"] != 2 {
+		t.Errorf("settings.search audit rows: %v, want 2", got)
+	}
 }

@@ -379,6 +379,8 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 	}
 	rows = append(rows, r)
 
+	rows = append(rows, e.searchAtSize(ctx, warm, d)...)
+
 	// Memory with many long-polling clients.
 	step(fmt.Sprintf("RSS with %d long-polling clients", e.cfg.Pollers))
 	rows = append(rows, e.memory(ctx))
@@ -497,27 +499,46 @@ func rlsGet(ctx context.Context, pool *pgxpool.Pool, acct, conv int64) error {
 }
 
 // searchSQL is the statement search_conversations sends for a token that
-// sees every inbox (desk.ConversationSearch through summaryPage): the tenant
-// comes from row-level security, not from the text.
-const searchSQL = `SELECT c.id, c.inbox_id, c.subject, c.status, c.priority, c.labels, ct.id, ct.name, c.last_activity_at
-		FROM conversations c JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
-		WHERE (ct.search @@ websearch_to_tsquery('simple', $1) OR c.id IN (SELECT m.conversation_id FROM messages m WHERE m.search @@ websearch_to_tsquery('simple', $2)))
-		ORDER BY c.last_activity_at DESC, c.id DESC
-		LIMIT 26`
+// sees every inbox (desk.ConversationList through conversationSearch): the
+// tenant comes from the transaction's setting, which the search functions
+// read, and from row-level security for the rows.
+const searchSQL = `WITH q AS MATERIALIZED (SELECT config, q, qc FROM deskwoot_search_query($1, $2)),
+		hits AS (
+			SELECT h.conversation_id, max(h.score) AS score,
+				(array_agg(h.message_id ORDER BY h.score DESC, h.message_id DESC) FILTER (WHERE h.message_id IS NOT NULL))[1] AS message_id
+			FROM q, deskwoot_search_conversations(q.q, q.qc, $3, 500) h
+			GROUP BY h.conversation_id
+		), page AS (
+			SELECT c.id, c.inbox_id, c.subject, c.status, c.priority, c.labels, ct.id AS contact_id, ct.name, ct.email,
+				c.last_activity_at, h.score, h.message_id
+			FROM hits h
+			JOIN conversations c ON c.id = h.conversation_id
+			JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
+			ORDER BY h.score DESC, c.last_activity_at DESC, c.id DESC
+			OFFSET 0 LIMIT 26
+		)
+		SELECT p.id, p.inbox_id, p.subject, p.status, p.priority, p.labels, p.contact_id, p.name, p.last_activity_at, p.message_id,
+			(SELECT ts_headline(q.config, translate(left(m.content, 20000), E'\x01\x02', '  '), q.q, E'StartSel=\x01, StopSel=\x02, MaxWords=30, MinWords=12, ShortWord=0, MaxFragments=2, FragmentDelimiter=" … "') FROM messages m WHERE m.id = p.message_id),
+			ts_headline(q.config, translate(p.subject, E'\x01\x02', '  '), q.q, E'StartSel=\x01, StopSel=\x02, HighlightAll=true'),
+			ts_headline('simple', translate(p.name, E'\x01\x02', '  '), q.qc, E'StartSel=\x01, StopSel=\x02, HighlightAll=true'),
+			ts_headline('simple', translate(coalesce(p.email, ''), E'\x01\x02', '  '), q.qc, E'StartSel=\x01, StopSel=\x02, HighlightAll=true')
+		FROM page p, q
+		ORDER BY p.score DESC, p.last_activity_at DESC, p.id DESC`
+
+// searchArgs are the statement's arguments for a one-word query: the word
+// quoted as a prefix, the word for typo widening, every inbox.
+func searchArgs(word string) []any {
+	return []any{"'" + word + "':*", []string{word}, []int64(nil)}
+}
 
 // sameSearch is the search baseline: the tool's own statement and batch
 // sent through pgx, as the app role with the tenant set first (what
-// tenancy.DB.Batch sends), so that it runs the tool's plan. The same text
-// as the superuser with the tenant spelled out is not the same query:
-// without row-level security PostgreSQL may use the GIN index on
-// messages.search across every tenant, which at 1M messages took ten times
-// the tool's time; under RLS it cannot (@@ is not leakproof), and it reads
-// the tenant's messages through the account_id index. pool is the
+// tenancy.DB.Batch sends), so that it runs the tool's plan. pool is the
 // superuser's: the batch switches to deskwoot_app for its own transaction.
-func sameSearch(ctx context.Context, pool *pgxpool.Pool, acct int64, q string) error {
+func sameSearch(ctx context.Context, pool *pgxpool.Pool, acct int64, word string) error {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT set_config('role', 'deskwoot_app', true)`)
 	b.Queue(`SELECT set_config('deskwoot.account_id', $1::bigint::text, true)`, acct)
-	b.Queue(searchSQL, q, q).Query(drain)
+	b.Queue(searchSQL, searchArgs(word)...).Query(drain)
 	return pool.SendBatch(ctx, b).Close()
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -18,8 +19,9 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // batchSQL records the statements of the batches a pool sends.
 type batchSQL struct {
-	mu  sync.Mutex
-	sql []string
+	mu   sync.Mutex
+	sql  []string
+	args []string
 }
 
 func (b *batchSQL) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
@@ -29,6 +31,7 @@ func (b *batchSQL) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Trace
 func (b *batchSQL) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
 	b.mu.Lock()
 	b.sql = append(b.sql, d.SQL)
+	b.args = append(b.args, fmt.Sprint(d.Args))
 	b.mu.Unlock()
 }
 
@@ -70,7 +73,7 @@ func TestSearchBaselineIsTheToolsStatement(t *testing.T) {
 		}
 	}
 	trace.mu.Lock()
-	trace.sql = nil
+	trace.sql, trace.args = nil, nil
 	trace.mu.Unlock()
 	found, _, err := d.ConversationSearch(ctx, acct, desk.Scope{}, desk.SearchFilter{Query: searchTerm, Limit: 25})
 	if err != nil || len(found) != 2 {
@@ -78,11 +81,11 @@ func TestSearchBaselineIsTheToolsStatement(t *testing.T) {
 	}
 	oneLine := func(s string) string { return strings.Join(strings.Fields(s), " ") }
 	sent := false
-	for _, s := range trace.sql {
-		sent = sent || oneLine(s) == oneLine(searchSQL)
+	for i, s := range trace.sql {
+		sent = sent || oneLine(s) == oneLine(searchSQL) && trace.args[i] == fmt.Sprint(searchArgs(searchTerm))
 	}
 	if !sent {
-		t.Fatalf("the bench's search statement is not the one the tool sends:\nbench: %s\ntool:  %q", oneLine(searchSQL), trace.sql)
+		t.Fatalf("the bench's search statement is not the one the tool sends:\nbench: %s %v\ntool:  %q %q", oneLine(searchSQL), searchArgs(searchTerm), trace.sql, trace.args)
 	}
 
 	if dbtest.SuperuserURL() == "" {
@@ -98,7 +101,7 @@ func TestSearchBaselineIsTheToolsStatement(t *testing.T) {
 		b := &pgx.Batch{}
 		b.Queue(`SELECT set_config('role', 'deskwoot_app', true)`)
 		b.Queue(`SELECT set_config('deskwoot.account_id', $1::bigint::text, true)`, acct)
-		b.Queue(searchSQL, searchTerm, searchTerm).Query(func(rows pgx.Rows) error {
+		b.Queue(searchSQL, searchArgs(searchTerm)...).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				n++
 			}

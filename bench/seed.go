@@ -21,14 +21,19 @@ type Scale struct {
 	Tenants       int // accounts, the bench account included
 	Conversations int // per tenant
 	Messages      int // per conversation
+	// SearchSizes, when set, are the message counts of workspaces seeded
+	// beside the others for the search-at-size figures: the first small,
+	// the last large (DESIGN §16: search p95 must not grow with size).
+	SearchSizes []int
 }
 
 // Scales are the datasets `deskwoot bench --scale` knows.
 var Scales = map[string]Scale{
 	// small: what `make bench` runs; get_conversation reads a 20-message thread.
 	"small": {Name: "small", Tenants: 20, Conversations: 50, Messages: 20},
-	// large: 1M messages in 1,000 tenants.
-	"large": {Name: "large", Tenants: 1000, Conversations: 50, Messages: 20},
+	// large: 1M messages in 1,000 tenants, and beside them one workspace of
+	// 10k messages and one of 1M.
+	"large": {Name: "large", Tenants: 1000, Conversations: 50, Messages: 20, SearchSizes: []int{10_000, 1_000_000}},
 }
 
 // Fixture is what the workload needs to know about the seeded data.
@@ -39,6 +44,16 @@ type Fixture struct {
 	Tokens        []string
 	PollToken     string
 	SearchTerm    string
+	// Sized are the search-at-size workspaces (Scale.SearchSizes).
+	Sized []SizedWorkspace
+}
+
+// SizedWorkspace is a workspace of a given number of messages, with a
+// token of its own.
+type SizedWorkspace struct {
+	AccountID int64
+	Token     string
+	Messages  int
 }
 
 // words make up generated message content: common help-desk words and a
@@ -116,7 +131,50 @@ func seed(ctx context.Context, log io.Writer, superURL, appURL string, sc Scale,
 		return fx, nil, err
 	}
 	fmt.Fprintf(log, "seeded %d tenants × %d conversations × %d messages in %s\n", sc.Tenants, sc.Conversations, sc.Messages, time.Since(start).Round(time.Second))
+	for _, n := range sc.SearchSizes {
+		ws, err := seedSized(ctx, log, app, su, n, now)
+		if err != nil {
+			receiver.Close()
+			return fx, nil, err
+		}
+		fx.Sized = append(fx.Sized, ws)
+	}
 	return fx, receiver.Close, nil
+}
+
+// seedSized creates a workspace through signup with an MCP token, and
+// fills it with n messages (threads of 20) by the same bulk SQL as the
+// other tenants, in one statement per table.
+func seedSized(ctx context.Context, log io.Writer, app *tenancy.DB, su *pgxpool.Pool, n int, now time.Time) (SizedWorkspace, error) {
+	ws := SizedWorkspace{Messages: n}
+	start := time.Now()
+	ids := &tenancy.Identities{DB: app, PasswordCost: 4}
+	res, err := ids.Signup(ctx, tenancy.SignupInput{AccountName: fmt.Sprintf("Bench %d messages", n),
+		Email: fmt.Sprintf("bench-%d-%d@example.com", n, now.UnixNano()), Password: "bench password 1"}, now)
+	if err != nil {
+		return ws, fmt.Errorf("seed: signup: %w", err)
+	}
+	ws.AccountID = res.Account.ID
+	if _, err := app.MCPEnable(ctx, ws.AccountID, true); err != nil {
+		return ws, err
+	}
+	ib, err := (&desk.Desk{DB: app}).InboxCreate(ctx, ws.AccountID, desk.InboxInput{Name: "Support", Channel: "api"})
+	if err != nil {
+		return ws, err
+	}
+	if _, ws.Token, err = app.MCPTokenCreate(ctx, ws.AccountID, tenancy.MCPTokenInput{Name: "bench search", Scopes: allScopes,
+		RateLimitPerMinute: 60000}, now); err != nil {
+		return ws, err
+	}
+	const thread = 20
+	if err := generateTenants(ctx, su, []int64{ws.AccountID}, []int64{ib.ID}, Scale{Conversations: max(n/thread, 1), Messages: thread}); err != nil {
+		return ws, err
+	}
+	if _, err := su.Exec(ctx, `ANALYZE contacts, conversations, messages, search_words`); err != nil {
+		return ws, err
+	}
+	fmt.Fprintf(log, "seeded a workspace of %s messages in %s\n", count(int64(n)), time.Since(start).Round(time.Second))
+	return ws, nil
 }
 
 var allScopes = []string{"conversations:read", "conversations:reply", "conversations:note", "conversations:draft",

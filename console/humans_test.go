@@ -114,6 +114,22 @@ func TestConversationPages(t *testing.T) {
 	wantStatus(t, b.get("/conversations?status=resolved"), http.StatusOK).has(t, "No conversation matches")
 	wantStatus(t, b.get("/conversations?q=parcel"), http.StatusOK).has(t, "Carla Customer")
 	wantStatus(t, b.get("/conversations?q=nothinglikethis"), http.StatusOK).has(t, "No conversation matches")
+	// A search shows where it matched, the words in bold: "arrive" finds
+	// "arrived"; customer text is escaped around the marks.
+	if _, err := q.c.cfg.Desk.IncomingMessage(ctx, q.acct, q.inbox, desk.IncomingInput{Contact: desk.IncomingContact{
+		Email: dbtest.Unique("zed") + "@example.com", Name: `Zed <3 & "Co"`}, Content: "Zed here", SourceID: dbtest.Unique("s")}); err != nil {
+		t.Fatal(err)
+	}
+	hits := wantStatus(t, b.get("/conversations?q=arrive"), http.StatusOK)
+	hits.has(t, "Carla Customer", "My parcel never arrived")
+	if !strings.Contains(hits.Body, "<mark>arrived</mark>") {
+		t.Errorf("the search does not mark the matching word:\n%s", hits.Body)
+	}
+	zed := wantStatus(t, b.get("/conversations?q=zed"), http.StatusOK)
+	if !strings.Contains(zed.Body, "<mark>Zed</mark> &lt;3 &amp; &#34;Co&#34;") {
+		t.Errorf("the contact's name is not marked and escaped:\n%s", zed.Body)
+	}
+	wantStatus(t, b.get("/conversations?q=-parcel"), http.StatusBadRequest).has(t, "Query needs a word")
 	bad := wantStatus(t, b.get("/conversations?status=bogus"), http.StatusBadRequest)
 	if bad.fieldError("status") == "" {
 		t.Errorf("a bad status filter has no error beside it:\n%s", bad.text())

@@ -122,7 +122,7 @@ func (s *Server) tools() []tool {
 		}.tool(),
 		spec[searchConversationsArgs]{
 			name: "search_conversations", opts: opts(readOnly("Search conversations"),
-				mcpgo.WithDescription("Full-text search over message content and contact name, email, phone and identifier. Supports quoted phrases, OR and -exclusion. Returns matching conversations, most recent first."+untrustedNote),
+				mcpgo.WithDescription("Search message content, subjects and contact name, email, phone and identifier. Words match their forms (refund finds refunded), the last word matches as a prefix, names, emails and subjects tolerate typos; quoted phrases, OR and -exclusion work. Returns matching conversations, most relevant first, then most recent, each with highlights: the field that matched, its text and the [start, end) character offsets of the matching words in it."+untrustedNote),
 				mcpgo.WithOutputSchema[conversationsOut]()),
 			target: func(ctx context.Context, c *call, in *searchConversationsArgs) error {
 				return s.optionalInbox(ctx, c, in.InboxID)
@@ -150,7 +150,7 @@ func (s *Server) tools() []tool {
 		}.tool(),
 		spec[searchContactsArgs]{
 			name: "search_contacts", opts: opts(readOnly("Search contacts"),
-				mcpgo.WithDescription("Find customers by name, email, phone or identifier."+untrustedNote),
+				mcpgo.WithDescription("Find customers by name, email, phone or identifier, tolerating typos in names and emails; the last word matches as a prefix. Most relevant first, each with highlights (field, text, [start, end) character offsets of the matches)."+untrustedNote),
 				mcpgo.WithOutputSchema[contactsOut]()),
 			run: s.searchContacts,
 		}.tool(),
@@ -165,7 +165,7 @@ func (s *Server) tools() []tool {
 		}.tool(),
 		spec[searchHelpCenterArgs]{
 			name: "search_help_center", opts: opts(readOnly("Search the help center"),
-				mcpgo.WithDescription("Search published help-center articles to answer routine questions (refunds, passwords, shipping…). Returns titles and snippets; read one with get_article."),
+				mcpgo.WithDescription("Search published help-center articles to answer routine questions (refunds, passwords, shipping…); words match their forms. Returns titles, plain-text snippets and highlights, most relevant first; read one with get_article."),
 				mcpgo.WithOutputSchema[articlesOut]()),
 			run: s.searchHelpCenter,
 		}.tool(),
