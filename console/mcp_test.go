@@ -70,7 +70,14 @@ func TestMCPSwitchProvisionsTheAgentOnce(t *testing.T) {
 	t.Parallel()
 	c, srv := testConsole(t, nil)
 	b, _ := signUp(t, srv)
-	wantStatus(t, b.get("/settings/mcp"), http.StatusOK).has(t, "MCP server", "Off.", "http://127.0.0.1/api/mcp", `"mcpServers"`, "openclaw mcp add deskwoot", "@modelcontextprotocol/inspector@")
+	// Each client's configuration under a title naming it (Claude by URL
+	// with OAuth, Claude Desktop through mcp-remote, Cursor, VS Code, Claude
+	// Code, OpenClaw, the Inspector), and where a REST token comes from.
+	cfg := wantStatus(t, b.get("/settings/mcp"), http.StatusOK)
+	cfg.has(t, "MCP server", "Off.", "http://127.0.0.1/api/mcp", "Settings → Connectors", "OAuth", "mcp-remote@", `"AUTH_HEADER"`,
+		"Cursor", `"mcpServers"`, "VS Code", `"servers"`, `"type": "http"`, "claude mcp add --transport http deskwoot",
+		"openclaw mcp add deskwoot", "@modelcontextprotocol/inspector@", "POST /api/v1/login")
+	cfg.lacks(t, "most clients")
 	wantRedirect(t, b.post("/settings/mcp", url.Values{"enabled": {"on"}}), "/settings/mcp")
 	_, acct := accountOf(t, c, b)
 	if !acct.MCPEnabled || acct.ServiceUserID == nil {
