@@ -194,6 +194,13 @@ func (s *seeder) inboxes() error {
 	}
 	s.w.ChatInboxID, s.w.EmailInboxID = chat.ID, email.ID
 	s.w.Counts.Inboxes = 2
+	// The agent works both inboxes: an agent sees only its inboxes'
+	// conversations, and the printed agent login should open a full queue.
+	for _, id := range []int64{chat.ID, email.ID} {
+		if err := s.d.InboxMemberAdd(s.ctx, s.w.AccountID, id, s.w.AgentUserID); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -322,5 +329,17 @@ func (s *seeder) mcp(now time.Time) error {
 		return err
 	}
 	s.w.MCPTokenID, s.w.MCPToken = t.ID, raw
+	return nil
+}
+
+// ChatWebhookSet points the workspace's "Website chat" api inbox at url,
+// its deliveries signed with secret. `deskwoot dev` aims it at its built-in
+// receiver on every start, so the demo's replies reach a page a newcomer
+// can see instead of waiting for a webhook nobody set.
+func ChatWebhookSet(ctx context.Context, d *desk.Desk, w Workspace, url, secret string) error {
+	_, err := d.InboxUpdate(ctx, w.AccountID, w.ChatInboxID, desk.InboxPatch{Settings: map[string]any{"webhook_url": url, "webhook_secret": secret}})
+	if err != nil {
+		return fmt.Errorf("demo: point the Website chat inbox at %s: %w", url, err)
+	}
 	return nil
 }

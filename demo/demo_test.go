@@ -90,6 +90,14 @@ func TestSeed(t *testing.T) {
 		t.Fatalf("teams = %+v, %v", teams, err)
 	}
 
+	// The agent is a member of both inboxes, so the agent's login opens a
+	// full queue.
+	for _, ib := range []int64{w.ChatInboxID, w.EmailInboxID} {
+		if ids, err := d.InboxMemberIDs(ctx, w.AccountID, ib); err != nil || !slices.Contains(ids, w.AgentUserID) {
+			t.Fatalf("inbox %d members = %v, %v; want the agent %d", ib, ids, err, w.AgentUserID)
+		}
+	}
+
 	convs, _, err := d.ConversationList(ctx, w.AccountID, desk.Scope{}, desk.ConversationFilter{Limit: desk.MaxLimit})
 	if err != nil {
 		t.Fatal(err)

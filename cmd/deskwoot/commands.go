@@ -29,7 +29,7 @@ const usage = `deskwoot — a multi-tenant help desk with an MCP server at /api/
 Usage:
   deskwoot serve            serve the REST API and /api/mcp (DATABASE_URL = the deskwoot_app role)
   deskwoot migrate          apply migrations, create/update the deskwoot_app role (DATABASE_URL = the owner)
-  deskwoot dev              private PostgreSQL under ./.deskwoot, migrate, demo workspace, serve on 127.0.0.1:8080
+  deskwoot dev [--addr A] [--dir D] [--public-url URL]   private PostgreSQL under ./.deskwoot, migrate, demo workspace and its inbox receiver, serve on 127.0.0.1:8080
   deskwoot policy test      run the Rego policy tests with coverage
   deskwoot policy eval --input FILE.json   print the decision for an input document
   deskwoot policy show [--json]            the policy in force: revision, files, tests, coverage, catalog
