@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"regexp"
 
 	"github.com/deskwoot/deskwoot/desk"
 )
@@ -22,10 +21,14 @@ import (
 //   - the content and sender name of a message whose sender.kind is "contact";
 //   - every "subject";
 //   - name, email, phone and identifier of an object under "contact" or in
-//     a "contacts" list, and every string inside its custom_attributes;
+//     a "contacts" list, and every string inside its custom_attributes,
+//     keys included (a key is as much the customer's text as a value);
 //   - the text of every search highlight but an article's (title, body):
 //     a highlight's match offsets count characters of the text inside the
 //     boundary.
+//
+// Wrapped text is defanged first (neutralise, forged.go), so that it
+// cannot close the boundary early or open a fake one.
 //
 // Text written by people and agents of the account (replies, notes, drafts,
 // articles, team names) is not wrapped.
@@ -37,12 +40,6 @@ const BoundaryTag = "untrusted-customer-text"
 // response's boundary id, so that programs can unwrap exactly.
 const MetaUntrustedMarker = "deskwoot/untrusted_text_marker"
 
-// forged matches anything in customer text that could read as the
-// boundary's opening or closing tag (also with a fullwidth bracket); its
-// bracket is replaced, so the text cannot close the boundary early or open
-// a fake one.
-var forged = regexp.MustCompile(`(?i)(<|＜|&lt;)(\s*/?\s*)untrusted[\s_-]*customer[\s_-]*text`)
-
 type boundary struct {
 	id   string
 	used bool
@@ -52,10 +49,6 @@ func newBoundary() *boundary {
 	var b [12]byte
 	rand.Read(b[:])
 	return &boundary{id: hex.EncodeToString(b[:])}
-}
-
-func neutralise(s string) string {
-	return forged.ReplaceAllString(s, "[${2}untrusted-customer-text")
 }
 
 func (b *boundary) wrap(s string) string {
@@ -164,15 +157,18 @@ func (b *boundary) highlight(h map[string]any) {
 	}
 }
 
-// strings wraps every string inside v (custom attributes).
+// strings wraps every string inside v (custom attributes), the keys of
+// its objects included.
 func (b *boundary) strings(v any) any {
 	switch x := v.(type) {
 	case string:
 		return b.wrap(x)
 	case map[string]any:
+		out := make(map[string]any, len(x))
 		for k, val := range x {
-			x[k] = b.strings(val)
+			out[b.wrap(k)] = b.strings(val)
 		}
+		return out
 	case []any:
 		for i := range x {
 			x[i] = b.strings(x[i])
