@@ -92,6 +92,56 @@ func TestFailedAuthenticationIsLimitedPerAddress(t *testing.T) {
 	}
 }
 
+// TestValidTokenPassesTheAddressThrottle: an address over its budget of
+// failed authentications (110 bad tokens, well-formed and not) still gets
+// 429 for every bad token, missing or malformed, but a valid token from the
+// same address is served, on a POST and on a GET stream (issue 18, item 11).
+func TestValidTokenPassesTheAddressThrottle(t *testing.T) {
+	t.Parallel()
+	url := edgeServer(t, server.Config{})
+	w := newWorld(t)
+	ctx := context.Background()
+	const ip = "192.0.2.12"
+	unknown := func() string { raw, _, _ := tenancy.NewToken(tenancy.MCPTokenPrefix); return raw }
+	for i := range 110 {
+		tok := []string{unknown(), "dw_mcp_garbage", ""}[i%3]
+		mcpRequest(t, ctx, "POST", url, tok, ip, listToolsBody).Body.Close()
+	}
+	refused := func(tok, what string) {
+		t.Helper()
+		// The budget refills twice a second; a slow moment may let one
+		// failure through as 401, which spends it again.
+		for range 3 {
+			res := mcpRequest(t, ctx, "POST", url, tok, ip, listToolsBody)
+			if res.StatusCode == 401 {
+				res.Body.Close()
+				continue
+			}
+			status429(t, res, what)
+			return
+		}
+		t.Fatalf("%s: 401 three times in a row from an address over its budget", what)
+	}
+	refused(unknown(), "a well-formed unknown token")
+	good := w.token(t, allScopes, nil) // never used: no principal kept in memory
+	res := mcpRequest(t, ctx, "POST", url, good, ip, listToolsBody)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !bytes.Contains(body, []byte(`"tools"`)) {
+		t.Fatalf("a valid token from an address over its budget: HTTP %d %s", res.StatusCode, body)
+	}
+	streamCtx, cancel := context.WithCancel(ctx)
+	stream := mcpRequest(t, streamCtx, "GET", url, good, ip, "")
+	if stream.StatusCode != 200 {
+		t.Fatalf("a GET stream with a valid token from an address over its budget: HTTP %d", stream.StatusCode)
+	}
+	cancel()
+	stream.Body.Close()
+	refused(unknown(), "a well-formed unknown token after a valid one")
+	refused("dw_mcp_garbage", "a malformed token")
+	refused("", "no token")
+}
+
 // TestToolsListCountsAgainstTheRateLimit: tools/list spends the token's
 // per-minute budget like a tool call; past it, 429 with Retry-After.
 func TestToolsListCountsAgainstTheRateLimit(t *testing.T) {

@@ -153,18 +153,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.cfg.Now()
-	// An address that keeps failing authentication is turned away before
-	// any token is looked up.
-	if wait := s.cfg.Throttle.MCPAuthWait(r, now); wait > 0 {
-		tooMany(w, wait, json.RawMessage("null"), "too many requests with a missing or invalid token from your address")
+	raw, sent := bearer(r)
+	// An address that keeps failing authentication is over its budget:
+	// each further failure answers 429, and a missing or malformed token
+	// (which no look-up could find) is turned away before any look-up. A
+	// well-formed token is still looked up, so that a valid one from the
+	// same address (a NAT, an office) is served.
+	overBudget := s.cfg.Throttle.MCPAuthWait(r, now)
+	const throttled = "too many requests with a missing or invalid token from your address"
+	if overBudget > 0 && !(sent && wellFormed(raw)) {
+		tooMany(w, overBudget, json.RawMessage("null"), throttled)
 		return
 	}
 	deny := func(sent bool, msg string) {
 		s.cfg.Throttle.MCPAuthFailed(r, now)
+		if overBudget > 0 {
+			tooMany(w, overBudget, json.RawMessage("null"), throttled)
+			return
+		}
 		s.unauthorized(w, sent, msg)
 	}
-	raw, ok := bearer(r)
-	if !ok {
+	if !sent {
 		deny(false, "missing bearer token; send Authorization: Bearer dw_mcp_… or connect through OAuth")
 		return
 	}
@@ -189,10 +198,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The request's tool calls are spent from the token's rate limit in the
 	// round trip that authenticates it (shared by every replica).
 	var p tenancy.MCPPrincipal
-	if strings.HasPrefix(raw, tenancy.OAuthAccessPrefix) {
-		p, err = s.cfg.DB.AuthenticateOAuthCalls(r.Context(), raw, s.cfg.Resource, now, calls)
+	if overBudget > 0 {
+		release, ok := s.cfg.Throttle.MCPAuthLookup(r)
+		if !ok {
+			tooMany(w, overBudget, json.RawMessage("null"), throttled)
+			return
+		}
+		p, err = s.authenticate(r.Context(), raw, now, calls)
+		release()
 	} else {
-		p, err = s.cfg.DB.AuthenticateMCPCalls(r.Context(), raw, now, calls)
+		p, err = s.authenticate(r.Context(), raw, now, calls)
 	}
 	switch {
 	case errors.Is(err, tenancy.ErrTokenRevoked):
@@ -216,6 +231,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.principals.Put(raw, p, now)
 	}
 	s.serve(w, r, body, p, now)
+}
+
+// authenticate looks up an MCP or OAuth access token, spending calls from
+// its rate limit in the same round trip.
+func (s *Server) authenticate(ctx context.Context, raw string, now time.Time, calls int) (tenancy.MCPPrincipal, error) {
+	if strings.HasPrefix(raw, tenancy.OAuthAccessPrefix) {
+		return s.cfg.DB.AuthenticateOAuthCalls(ctx, raw, s.cfg.Resource, now, calls)
+	}
+	return s.cfg.DB.AuthenticateMCPCalls(ctx, raw, now, calls)
+}
+
+// wellFormed says raw has the shape and checksum of an MCP or OAuth access
+// token, so that a look-up could find it.
+func wellFormed(raw string) bool {
+	_, mcpToken := tenancy.ParseToken(raw, tenancy.MCPTokenPrefix)
+	_, oauthToken := tenancy.ParseToken(raw, tenancy.OAuthAccessPrefix)
+	return mcpToken || oauthToken
 }
 
 // serveCached serves a request with a principal kept in memory. Its answer

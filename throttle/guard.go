@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -27,7 +28,9 @@ const (
 	SignInPerAddressEvery = 6 * time.Second
 	// MCPAuthFailures: one address may fail MCP authentication (missing,
 	// unknown, revoked or expired token) 100 times at once, then twice a
-	// second; past that it gets 429 before any token is looked up.
+	// second; past that each failure answers 429, and a missing or
+	// malformed token is turned away before any look-up. A valid token
+	// still authenticates (see MCPAuthLookup).
 	MCPAuthFailureBurst = 100
 	MCPAuthFailureEvery = 500 * time.Millisecond
 )
@@ -41,6 +44,11 @@ type Guard struct {
 	// on purpose elsewhere cannot lock the owner out; signInAddr counts per
 	// address, so one address spraying many emails is slowed.
 	signIn, signInAddr, signup, mcpAuth *Throttle
+
+	// lookups are the addresses over their MCP failure budget that have a
+	// token being looked up right now (MCPAuthLookup).
+	mu      sync.Mutex
+	lookups map[string]bool
 }
 
 // NewGuard builds the limits.
@@ -76,6 +84,31 @@ func (g *Guard) Signup(r *http.Request, now time.Time) time.Duration {
 // MCP authentications (0: go ahead). It spends nothing.
 func (g *Guard) MCPAuthWait(r *http.Request, now time.Time) time.Duration {
 	return g.mcpAuth.Wait(ClientIP(r, g.ipHeader), now)
+}
+
+// MCPAuthLookup lets a well-formed token from an address over its failure
+// budget be looked up, so that a valid token sharing an address with a
+// brute-forcer (a NAT, an office) still authenticates while the guesses get
+// 429. One look-up at a time per address: a flood of well-formed guesses
+// holds one database connection, not the pool. It reports false when a
+// look-up from the address is already under way; otherwise call release
+// when the look-up is done.
+func (g *Guard) MCPAuthLookup(r *http.Request) (release func(), ok bool) {
+	ip := ClientIP(r, g.ipHeader)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.lookups[ip] {
+		return nil, false
+	}
+	if g.lookups == nil {
+		g.lookups = map[string]bool{}
+	}
+	g.lookups[ip] = true
+	return func() {
+		g.mu.Lock()
+		delete(g.lookups, ip)
+		g.mu.Unlock()
+	}, true
 }
 
 // MCPAuthFailed records a failed MCP authentication from r's address.

@@ -2,6 +2,8 @@ package throttle
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -53,4 +55,35 @@ func TestIdleBucketsAreForgotten(t *testing.T) {
 	if d := th.Take("busy", now); d == 0 {
 		t.Fatal("a spent bucket was forgotten while still spent")
 	}
+}
+
+// TestOneLookupAtATimePerAddress: an address over its MCP failure budget
+// has at most one token look-up under way; another address is not held
+// back, and the address may look up again once the first is done.
+func TestOneLookupAtATimePerAddress(t *testing.T) {
+	t.Parallel()
+	g := NewGuard(Limits{})
+	from := func(addr string) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/api/mcp", nil)
+		r.RemoteAddr = addr
+		return r
+	}
+	release, ok := g.MCPAuthLookup(from("192.0.2.1:1000"))
+	if !ok {
+		t.Fatal("first look-up refused")
+	}
+	if _, ok := g.MCPAuthLookup(from("192.0.2.1:2000")); ok {
+		t.Fatal("a second look-up from the same address while one is under way")
+	}
+	other, ok := g.MCPAuthLookup(from("192.0.2.2:1000"))
+	if !ok {
+		t.Fatal("another address was held back")
+	}
+	other()
+	release()
+	again, ok := g.MCPAuthLookup(from("192.0.2.1:3000"))
+	if !ok {
+		t.Fatal("look-up refused after the first was done")
+	}
+	again()
 }
