@@ -142,6 +142,28 @@ func TestValidTokenPassesTheAddressThrottle(t *testing.T) {
 	refused("", "no token")
 }
 
+// TestMCPAnswersAreNoStore: a GET stream and a POST of /api/mcp say
+// Cache-Control: no-store, never the no-cache that mcp-go sets on streams
+// (a cache may store a no-cache answer; issue 18, item 11).
+func TestMCPAnswersAreNoStore(t *testing.T) {
+	t.Parallel()
+	url := edgeServer(t, server.Config{})
+	w := newWorld(t)
+	tok := w.token(t, allScopes, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream := mcpRequest(t, ctx, "GET", url, tok, "192.0.2.13", "")
+	defer stream.Body.Close()
+	if stream.StatusCode != 200 || stream.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("GET stream: HTTP %d, Cache-Control %q; want 200 with no-store", stream.StatusCode, stream.Header.Get("Cache-Control"))
+	}
+	res := mcpRequest(t, ctx, "POST", url, tok, "192.0.2.13", listToolsBody)
+	res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("POST: HTTP %d, Cache-Control %q; want 200 with no-store", res.StatusCode, res.Header.Get("Cache-Control"))
+	}
+}
+
 // TestToolsListCountsAgainstTheRateLimit: tools/list spends the token's
 // per-minute budget like a tool call; past it, 429 with Retry-After.
 func TestToolsListCountsAgainstTheRateLimit(t *testing.T) {

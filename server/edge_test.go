@@ -140,6 +140,27 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 }
 
+// TestHSTSWhenPublicURLIsHTTPS: with an https public URL every answer
+// (console, API, MCP, errors) carries Strict-Transport-Security for two
+// years with subdomains; with an http one, none does (issue 18, item 11).
+func TestHSTSWhenPublicURLIsHTTPS(t *testing.T) {
+	paths := []string{"/healthz", "/signin", "/api/v1/me", "/api/mcp", "/oauth/authorize", "/no/such/page"}
+	secure := httptest.NewServer(build(t, server.Config{PublicURL: "https://desk.example.com"}).Handler)
+	defer secure.Close()
+	for _, p := range paths {
+		if _, h, _ := get(t, secure.URL+p, ""); h.Get("Strict-Transport-Security") != "max-age=63072000; includeSubDomains" {
+			t.Errorf("https public URL, %s: Strict-Transport-Security %q", p, h.Get("Strict-Transport-Security"))
+		}
+	}
+	plain := httptest.NewServer(build(t, server.Config{PublicURL: "http://127.0.0.1"}).Handler)
+	defer plain.Close()
+	for _, p := range paths {
+		if _, h, _ := get(t, plain.URL+p, ""); h.Get("Strict-Transport-Security") != "" {
+			t.Errorf("http public URL, %s: Strict-Transport-Security %q", p, h.Get("Strict-Transport-Security"))
+		}
+	}
+}
+
 // logBuffer is a goroutine-safe log sink.
 type logBuffer struct {
 	mu sync.Mutex

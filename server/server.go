@@ -284,7 +284,7 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	case cfg.MetricsAddr != "": // its own listener only
 		only := http.NewServeMux()
 		only.Handle("GET /metrics", metrics)
-		app.Metrics = securityHeaders(only)
+		app.Metrics = securityHeaders(cfg.PublicURL, only)
 	case cfg.MetricsToken != "":
 		r.Handle("/metrics", metrics).Methods(http.MethodGet)
 	}
@@ -292,7 +292,7 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 		r.Handle("/dev/mail", cfg.DevMailbox)
 	}
 	r.PathPrefix("/").Handler(con) // the console: everything the routes above do not take
-	app.Handler = securityHeaders(logRequests(r))
+	app.Handler = securityHeaders(cfg.PublicURL, logRequests(r))
 	return app, nil
 }
 
@@ -342,18 +342,67 @@ func (a *App) Run(ctx context.Context, addr string) error {
 	return err
 }
 
+// hsts is the Strict-Transport-Security of a server whose public URL is
+// https: browsers use only https for two years, subdomains included, so
+// that no first plain-http request can be intercepted.
+const hsts = "max-age=63072000; includeSubDomains"
+
 // securityHeaders marks every answer nosniff (a JSON or text body is never
-// run as a script or style) and every API answer no-store: API answers
-// carry tokens, secrets and customer data that no cache may keep.
-func securityHeaders(next http.Handler) http.Handler {
+// run as a script or style), every answer HSTS when the public URL is
+// https, and every API answer no-store: API answers carry tokens, secrets
+// and customer data that no cache may keep. no-store holds whatever a
+// handler or a library sets (mcp-go's streams say no-cache, which lets a
+// cache store them).
+func securityHeaders(publicURL string, next http.Handler) http.Handler {
+	https := strings.HasPrefix(strings.ToLower(publicURL), "https://")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if https {
+			w.Header().Set("Strict-Transport-Security", hsts)
+		}
 		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/oauth/") {
-			w.Header().Set("Cache-Control", "no-store")
+			w = &noStoreWriter{ResponseWriter: w}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// noStoreWriter sets Cache-Control: no-store just before the header goes
+// out, over any value set before.
+type noStoreWriter struct {
+	http.ResponseWriter
+	sent bool
+}
+
+func (w *noStoreWriter) seal() {
+	if !w.sent {
+		w.sent = true
+		w.ResponseWriter.Header().Set("Cache-Control", "no-store")
+	}
+}
+
+func (w *noStoreWriter) WriteHeader(code int) {
+	if code >= 200 { // 1xx answers come before the real header
+		w.seal()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *noStoreWriter) Write(b []byte) (int, error) {
+	w.seal()
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush keeps streaming responses (SSE) working through the wrapper.
+func (w *noStoreWriter) Flush() {
+	w.seal()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *noStoreWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // requireToken answers 401 unless the request carries Bearer token
 // (compared in constant time).
