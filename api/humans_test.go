@@ -471,3 +471,43 @@ func TestSearchLanguageSetting(t *testing.T) {
 		t.Errorf("settings.search audit rows: %v, want 2", got)
 	}
 }
+
+// TestContactShowsOnlyInboxesInScope: an agent sees, of a contact who wrote
+// to an inbox of theirs and to another, only their own inbox among its
+// inbox_ids, in the list, the profile and an edit's answer; an admin sees
+// both (issue 18, item 11).
+func TestContactShowsOnlyInboxesInScope(t *testing.T) {
+	t.Parallel()
+	a := signup(t)
+	mine, other := createInbox(t, a.Token), createInbox(t, a.Token)
+	email := uniqueEmail()
+	contact := id(t, want(t, incoming(t, a.Token, mine, email, "hello", dbtest.Unique("src")), 201)["contact_id"])
+	want(t, incoming(t, a.Token, other, email, "hello again", dbtest.Unique("src")), 201)
+	agentID, agent := createAgent(t, a.Token)
+	want(t, call(t, "POST", fmt.Sprintf("/api/v1/inboxes/%d/members", mine), a.Token, obj{"user_id": agentID}), 200)
+	inboxes := func(c obj) []int64 {
+		t.Helper()
+		var out []int64
+		for _, v := range c["inbox_ids"].([]any) {
+			out = append(out, id(t, v))
+		}
+		return out
+	}
+	path := fmt.Sprintf("/api/v1/contacts/%d", contact)
+	if got := inboxes(want(t, call(t, "GET", path, a.Token, nil), 200)["contact"].(obj)); len(got) != 2 {
+		t.Fatalf("admin sees inbox_ids %v, want both inboxes", got)
+	}
+	page := list(t, want(t, call(t, "GET", "/api/v1/contacts", agent, nil), 200), "contacts")
+	if len(page) != 1 || id(t, page[0]["id"]) != contact {
+		t.Fatalf("agent lists %v", page)
+	}
+	for what, c := range map[string]obj{
+		"list":    page[0],
+		"profile": want(t, call(t, "GET", path, agent, nil), 200)["contact"].(obj),
+		"edit":    want(t, call(t, "PATCH", path, agent, obj{"name": "Grace"}), 200)["contact"].(obj),
+	} {
+		if got := inboxes(c); len(got) != 1 || got[0] != mine {
+			t.Errorf("agent's %s shows inbox_ids %v, want only [%d]", what, got, mine)
+		}
+	}
+}

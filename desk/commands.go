@@ -149,14 +149,17 @@ func (c ContactNew) run(ctx context.Context, u *unit) (any, error) {
 	return ContactResult{Contact: ct}, err
 }
 
-// ContactEdit changes a contact's fields.
+// ContactEdit changes a contact's fields. Scope is the caller's: the
+// contact it answers lists only the inboxes the scope includes.
 type ContactEdit struct {
 	ContactID int64
 	Input     ContactInput
+	Scope     Scope
 }
 
 func (c ContactEdit) run(ctx context.Context, u *unit) (any, error) {
 	ct, err := u.d.contactUpdate(ctx, u.tx, u.acct, c)
+	ct.InboxIDs = c.Scope.visibleInboxes(ct.InboxIDs)
 	return ContactResult{Contact: ct}, err
 }
 

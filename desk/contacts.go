@@ -80,6 +80,9 @@ func (d *Desk) ContactList(ctx context.Context, acct int64, sc Scope, query, cur
 	if err != nil {
 		return nil, nil, err
 	}
+	for i := range out {
+		out[i].InboxIDs = sc.visibleInboxes(out[i].InboxIDs)
+	}
 	return pageOf(out, limit, func(c Contact) (time.Time, int64) { return c.CreatedAt, c.ID })
 }
 
@@ -188,5 +191,24 @@ func (d *Desk) ContactGet(ctx context.Context, acct int64, sc Scope, id int64) (
 		v.Conversations, err = pgx.CollectRows(rows, scanSummary)
 		return err
 	})
-	return v, withKind(d.DB.Batch(ctx, acct, b), "contact", id)
+	err := d.DB.Batch(ctx, acct, b)
+	v.Contact.InboxIDs = sc.visibleInboxes(v.Contact.InboxIDs)
+	return v, withKind(err, "contact", id)
+}
+
+// visibleInboxes is the part of a contact's inbox ids that the scope
+// includes: a caller limited to some inboxes (a restricted token, an
+// agent) does not learn which other inboxes the contact writes to. Never
+// nil, so that it reads as [] in JSON.
+func (sc Scope) visibleInboxes(ids []int64) []int64 {
+	if sc.InboxIDs == nil {
+		return ids
+	}
+	out := []int64{}
+	for _, id := range ids {
+		if sc.Allows(id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -287,6 +287,7 @@ func (d *Desk) ContactChange(ctx context.Context, acct int64, sc Scope, id int64
 		if c, err = d.contactUpdate(ctx, tx, acct, ContactEdit{ContactID: id, Input: in}); err != nil {
 			return err
 		}
+		c.InboxIDs = sc.visibleInboxes(c.InboxIDs)
 		var reasons []string
 		for name, v := range map[string]bool{"name": in.Name != nil, "email": in.Email != nil, "phone": in.Phone != nil,
 			"custom_attributes": len(in.CustomAttributes) > 0} {

@@ -293,7 +293,7 @@ func (s *Server) createContact(c *call, in *createContactArgs) (desk.Command, er
 
 func (s *Server) updateContact(c *call, in *updateContactArgs) (desk.Command, error) {
 	return desk.ContactEdit{ContactID: c.target.ContactID, Input: desk.ContactInput{Name: in.Name, Email: in.Email, Phone: in.Phone,
-		CustomAttributes: in.CustomAttributes}}, nil
+		CustomAttributes: in.CustomAttributes}, Scope: c.scope()}, nil
 }
 
 func (s *Server) contactNote(c *call, in *contactNoteArgs) (desk.Command, error) {

@@ -226,3 +226,53 @@ func TestStartOnlyToVisibleContacts(t *testing.T) {
 		t.Fatalf("start with a visible contact: %q", text)
 	}
 }
+
+// TestContactShowsOnlyTokensInboxes: a token limited to one inbox sees, of
+// a contact who also wrote to another inbox, only its own inbox among the
+// contact's inbox_ids, in get_contact, search_contacts and update_contact;
+// an unrestricted token sees both (issue 18, item 11).
+func TestContactShowsOnlyTokensInboxes(t *testing.T) {
+	t.Parallel()
+	url := endpoint(t)
+	w := newWorld(t)
+	// Ann (contact1, of inbox 1) writes to inbox 2 as well.
+	if _, err := w.d.IncomingMessage(context.Background(), w.Account.ID, w.inbox2, desk.IncomingInput{
+		Contact: desk.IncomingContact{Email: "ann@example.com", Name: "ann"}, Content: "Me again", SourceID: "src-ann-2"}); err != nil {
+		t.Fatal(err)
+	}
+	inboxes := func(token, tool string, args map[string]any) []any {
+		t.Helper()
+		r := rpc(t, url, token, "tools/call", map[string]any{"name": tool, "arguments": args})
+		res, _ := r.Body["result"].(map[string]any)
+		if res == nil || res["isError"] == true {
+			t.Fatalf("%s: %v", tool, r.Body)
+		}
+		sc, _ := res["structuredContent"].(map[string]any)
+		c, _ := sc["contact"].(map[string]any)
+		if list, ok := sc["contacts"].([]any); ok && len(list) == 1 {
+			c, _ = list[0].(map[string]any)
+		}
+		ids, ok := c["inbox_ids"].([]any)
+		if !ok {
+			t.Fatalf("%s: no inbox_ids in %v", tool, sc)
+		}
+		return ids
+	}
+	all := w.token(t, allScopes, nil)
+	if got := inboxes(all, "get_contact", map[string]any{"contact_id": w.contact1}); len(got) != 2 {
+		t.Fatalf("unrestricted token sees inbox_ids %v, want both inboxes", got)
+	}
+	restricted := w.token(t, allScopes, []int64{w.inbox1})
+	for _, c := range []struct {
+		tool string
+		args map[string]any
+	}{
+		{"get_contact", map[string]any{"contact_id": w.contact1}},
+		{"search_contacts", map[string]any{"query": "ann@example.com"}},
+		{"update_contact", map[string]any{"contact_id": w.contact1, "phone": "+1 555 0100"}},
+	} {
+		if got := inboxes(restricted, c.tool, c.args); len(got) != 1 || int64(got[0].(float64)) != w.inbox1 {
+			t.Errorf("%s with a token of inbox %d shows inbox_ids %v", c.tool, w.inbox1, got)
+		}
+	}
+}
