@@ -80,9 +80,7 @@ func (d *Desk) ContactList(ctx context.Context, acct int64, sc Scope, query, cur
 	if err != nil {
 		return nil, nil, err
 	}
-	for i := range out {
-		out[i].InboxIDs = sc.visibleInboxes(out[i].InboxIDs)
-	}
+	sc.showInboxes(out)
 	return pageOf(out, limit, func(c Contact) (time.Time, int64) { return c.CreatedAt, c.ID })
 }
 
@@ -125,6 +123,7 @@ func (d *Desk) contactSearch(ctx context.Context, acct int64, sc Scope, query, c
 	if err != nil {
 		return nil, nil, err
 	}
+	sc.showInboxes(out)
 	page, next := searchPage(out, offset, limit)
 	return page, next, nil
 }
@@ -194,6 +193,14 @@ func (d *Desk) ContactGet(ctx context.Context, acct int64, sc Scope, id int64) (
 	err := d.DB.Batch(ctx, acct, b)
 	v.Contact.InboxIDs = sc.visibleInboxes(v.Contact.InboxIDs)
 	return v, withKind(err, "contact", id)
+}
+
+// showInboxes keeps in each contact's inbox_ids only the scope's inboxes
+// (visibleInboxes).
+func (sc Scope) showInboxes(cs []Contact) {
+	for i := range cs {
+		cs[i].InboxIDs = sc.visibleInboxes(cs[i].InboxIDs)
+	}
 }
 
 // visibleInboxes is the part of a contact's inbox ids that the scope
