@@ -1015,11 +1015,21 @@ func TestLogin(t *testing.T) {
 // TestLoginThrottle: after a burst of wrong passwords an email must wait.
 func TestLoginThrottle(t *testing.T) {
 	t.Parallel()
+	app, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: "http://127.0.0.1", Now: frozenClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app.Handler)
+	defer srv.Close()
+	login := func(body obj) resp {
+		raw, _ := json.Marshal(body)
+		return do(t, srv.URL, "POST", "/api/v1/login", map[string]string{"Content-Type": "application/json"}, raw)
+	}
 	a := signup(t)
 	for i := 0; i < 10; i++ {
-		wantErr(t, call(t, "POST", "/api/v1/login", "", obj{"email": a.Email, "password": fmt.Sprint("guess-", i)}), 401, "unauthorized")
+		wantErr(t, login(obj{"email": a.Email, "password": fmt.Sprint("guess-", i)}), 401, "unauthorized")
 	}
-	r := call(t, "POST", "/api/v1/login", "", obj{"email": a.Email, "password": "correct horse battery"})
+	r := login(obj{"email": a.Email, "password": "correct horse battery"})
 	msg := wantErr(t, r, 429, "rate_limited")
 	if !strings.Contains(msg, "try again in") {
 		t.Errorf("throttled login: %q", msg)

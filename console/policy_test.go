@@ -20,6 +20,13 @@ func TestPolicyPages(t *testing.T) {
 	b, _ := signUp(t, srv)
 	p, _ := accountOf(t, c, b)
 
+	// The base policy's tests run once per process, on the first look
+	// (every tool × every scope, with coverage): on a loaded 2-core machine
+	// under -race that alone can outlast the browser's 30 s, so they run
+	// here first, outside the page's request.
+	if _, err := c.cfg.Policy.Tests(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	pg := wantStatus(t, b.get("/policy"), http.StatusOK)
 	pg.has(t, c.cfg.Policy.Revision(), "reply_to_conversation", "conversations:reply", "authz.rego",
 		"none: the base policy alone decides", "passed, 0 failed")

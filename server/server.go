@@ -34,6 +34,11 @@ import (
 
 // Config is the server's configuration (environment and flags).
 type Config struct {
+	// Now is the clock the doors read (abuse limits, sessions, trials);
+	// time.Now when nil. Tests that count attempts freeze it, so that a
+	// slow machine refilling a budget meanwhile cannot change the answer.
+	Now func() time.Time
+
 	AppDatabaseURL string
 	Addr           string
 	PublicURL      string
@@ -254,9 +259,9 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	ids := &tenancy.Identities{DB: db}
 	// One set of abuse limits per replica, shared by every door.
 	guard := throttle.NewGuard(throttle.Limits{SignupsPerHour: cfg.SignupsPerHour, IPHeader: cfg.ClientIPHeader})
-	api.New(api.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill, Throttle: guard}).Routes(r)
+	api.New(api.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill, Throttle: guard, Now: cfg.Now}).Routes(r)
 	con, err := console.New(console.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, Billing: bill,
-		PublicURL: cfg.PublicURL, Throttle: guard})
+		PublicURL: cfg.PublicURL, Throttle: guard, Now: cfg.Now})
 	if err != nil {
 		db.Close()
 		return nil, err
