@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/deskwoot/deskwoot/audit"
@@ -91,6 +92,8 @@ func (s *Server) userList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	// Removed people stay in the database for the audit's sake, not in the team.
+	users = slices.DeleteFunc(users, func(u tenancy.User) bool { return u.Status == tenancy.StatusRemoved })
 	writeJSON(w, http.StatusOK, map[string]any{"users": users, "next_cursor": nil})
 }
 

@@ -19,6 +19,9 @@ func (s *Server) Routes(r *mux.Router) {
 	v1.HandleFunc("/account", s.authenticated(s.accountGet)).Methods(http.MethodGet)
 	v1.HandleFunc("/users", s.admin(s.userList)).Methods(http.MethodGet)
 	v1.HandleFunc("/users", s.admin(s.userCreate)).Methods(http.MethodPost)
+	v1.HandleFunc("/invitations", s.admin(s.invitationList)).Methods(http.MethodGet)
+	v1.HandleFunc("/invitations", s.admin(s.invitationCreate)).Methods(http.MethodPost)
+	v1.HandleFunc("/invitations/{id}", s.admin(s.invitationRevoke)).Methods(http.MethodDelete)
 
 	v1.HandleFunc("/inboxes", s.authenticated(s.inboxList)).Methods(http.MethodGet)
 	v1.HandleFunc("/inboxes", s.admin(s.inboxCreate)).Methods(http.MethodPost)

@@ -66,7 +66,8 @@ func (c *Console) signinPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // signin checks the email and password (throttled per email, shared with
-// REST's /api/v1/login) and starts a session.
+// REST's /api/v1/login) and starts a session in the person's first
+// workspace; someone in several is then offered the chooser.
 func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	f := newForm(w, r)
 	page := Page{Title: "Sign in", Form: f}
@@ -88,7 +89,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusTooManyRequests, "signin", page)
 		return
 	}
-	acct, user, err := c.cfg.Identities.CheckPassword(r.Context(), email, f.Raw("password"), 0)
+	acct, user, n, err := c.cfg.Identities.SignIn(r.Context(), email, f.Raw("password"))
 	switch {
 	case errors.Is(err, tenancy.ErrBadCredentials):
 		f.Message = "The email or password is wrong."
@@ -107,7 +108,12 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.cfg.Audit.Record(r.Context(), acct.ID, audit.Entry{ActorKind: "user", ActorID: user.ID, Action: "user.login", Decision: "allow", Reasons: []string{"console"}})
-	c.redirect(w, r, safeNext(f.Value("next")))
+	next := safeNext(f.Value("next"))
+	if n > 1 && next == "/" {
+		// Signed in to the first of several workspaces: offer the others.
+		next = "/workspaces"
+	}
+	c.redirect(w, r, next)
 }
 
 // signout ends the session server-side and forgets the cookie.

@@ -41,7 +41,7 @@ func testConsole(t *testing.T, extra func(c *Console)) (*Console, *httptest.Serv
 	if engineErr != nil {
 		t.Fatal(engineErr)
 	}
-	c, err := New(Config{DB: db, Identities: dbtest.Identities(t), Desk: &desk.Desk{DB: db, InboundDomain: "in.deskwoot.test"},
+	c, err := New(Config{DB: db, Identities: dbtest.Identities(t), Desk: &desk.Desk{DB: db, InboundDomain: "in.deskwoot.test", PublicURL: "http://127.0.0.1"},
 		Throttle: throttle.NewGuard(throttle.Limits{SignupsPerHour: 100000}), Policy: engine,
 		Audit: &audit.Log{DB: db}, PublicURL: "http://127.0.0.1"})
 	if err != nil {

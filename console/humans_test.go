@@ -396,22 +396,35 @@ func TestSettingsPages(t *testing.T) {
 	}
 	rp.has(t, addr, "still receives until")
 
-	// Team: invite a person with a role; bad input keeps the fields.
-	p = wantStatus(t, b.post("/settings/team/people", url.Values{"invite_name": {"Bo"}, "invite_email": {"bo@example"}, "invite_password": {"short"}, "role": {"agent"}}), http.StatusBadRequest)
-	if p.fieldError("invite_email")+p.fieldError("invite_password") == "" || p.fieldValue("invite_name") != "Bo" {
-		t.Errorf("bad invite: %q %q name %q", p.fieldError("invite_email"), p.fieldError("invite_password"), p.fieldValue("invite_name"))
+	// Team: invite a person by email with a role; bad input keeps the fields.
+	p = wantStatus(t, b.post("/settings/team/invitations", url.Values{"invite_email": {"bo@example"}, "role": {"agent"}}), http.StatusBadRequest)
+	if p.fieldError("invite_email") == "" || p.fieldValue("invite_email") != "bo@example" {
+		t.Errorf("bad invite: %q value %q", p.fieldError("invite_email"), p.fieldValue("invite_email"))
 	}
 	bo := dbtest.Unique("bo") + "@example.com"
-	wantRedirect(t, b.post("/settings/team/people", url.Values{"invite_name": {"Bo Agent"}, "invite_email": {bo}, "invite_password": {"bo password 1"}, "role": {"agent"}}), "/settings/team")
-	p = wantStatus(t, b.post("/settings/team/people", url.Values{"invite_name": {"Bo Again"}, "invite_email": {bo}, "invite_password": {"bo password 1"}, "role": {"agent"}}), http.StatusBadRequest)
-	if p.fieldError("invite_email") == "" {
-		t.Errorf("a taken email has no error beside it:\n%s", p.text())
+	// Without a relay the link is shown once, in the answer to the post.
+	p = wantStatus(t, b.post("/settings/team/invitations", url.Values{"invite_email": {bo}, "role": {"agent"}}), http.StatusCreated)
+	p.has(t, "Email is off on this server", "Invitation link")
+	link := p.fieldValue("invite_link")
+	if !strings.HasPrefix(link, "http://127.0.0.1/invite/dw_inv_") {
+		t.Fatalf("invitation link %q", link)
 	}
 	tp := wantStatus(t, b.get("/settings/team"), http.StatusOK)
-	tp.has(t, "Bo Agent", bo, "agent", "Invite a person", "New team")
-	// The invited person signs in with that password.
+	tp.has(t, bo, "Pending invitations", "Send invitation", "New team")
+	tp.lacks(t, link)
+	// The invited person opens the link, chooses a name and a password, and is signed in.
 	nb := newBrowser(t, q.srv)
-	wantRedirect(t, nb.post("/signin", url.Values{"email": {bo}, "password": {"bo password 1"}}), "/")
+	path := strings.TrimPrefix(link, "http://127.0.0.1")
+	wantStatus(t, nb.get(path), http.StatusOK).has(t, "Name", "Password", "Join")
+	wantRedirect(t, nb.post(path, url.Values{"name": {"Bo Agent"}, "password": {"bo password 1"}}), "/")
+	wantStatus(t, nb.get("/conversations"), http.StatusOK).has(t, "Bo Agent")
+	wantStatus(t, nb.get(path), http.StatusNotFound).has(t, "not valid")
+	wantStatus(t, b.get("/settings/team"), http.StatusOK).has(t, "Bo Agent", "No pending invitations")
+	// The same email again is a member already.
+	p = wantStatus(t, b.post("/settings/team/invitations", url.Values{"invite_email": {bo}, "role": {"agent"}}), http.StatusBadRequest)
+	if p.fieldError("invite_email") == "" {
+		t.Errorf("a member's email has no error beside it:\n%s", p.text())
+	}
 	// Teams.
 	wantStatus(t, b.post("/settings/team/teams", url.Values{"team_name": {""}}), http.StatusBadRequest)
 	wantRedirect(t, b.post("/settings/team/teams", url.Values{"team_name": {"Tier 2"}, "member": {fmt.Sprint(q.userID)}}), "/settings/team")
@@ -445,7 +458,7 @@ func TestSettingsPages(t *testing.T) {
 	wantStatus(t, ag.get(fmt.Sprintf("/help-center/%d", id)), http.StatusOK).has(t, "30 days.")
 	wantStatus(t, b.post(fmt.Sprintf("/help-center/%d/status", id), url.Values{"status": {"gone"}}), http.StatusBadRequest)
 
-	got := q.count(t, `SELECT count(*) FROM audit_log WHERE actor_id = $1 AND action IN ('inbox.create', 'inbox.update', 'user.create', 'team.create', 'label.create', 'article.create', 'article.update')`, q.userID)
+	got := q.count(t, `SELECT count(*) FROM audit_log WHERE actor_id = $1 AND action IN ('inbox.create', 'inbox.update', 'invitation.create', 'team.create', 'label.create', 'article.create', 'article.update')`, q.userID)
 	if got != 9 {
 		t.Errorf("%d settings audit rows, want 9", got)
 	}

@@ -16,6 +16,12 @@ func (c *Console) routes() {
 	c.handle("GET /signin", public, c.signinPage)
 	c.handle("POST /signin", public, c.signin)
 	c.handle("POST /signout", public, c.signout)
+	c.handle("GET /workspaces", member, c.workspacesPage)
+	c.handle("POST /workspaces", member, c.workspaceSwitch)
+
+	// People (people.go, invite.go): invitations and their links.
+	c.handle("GET /invite/{token}", public, c.invitePage)
+	c.handle("POST /invite/{token}", public, c.inviteAccept)
 
 	c.handle("GET /{$}", member, c.home)
 
@@ -45,7 +51,8 @@ func (c *Console) routes() {
 	c.handle("POST /settings/inboxes/{id}/members", admin, c.inboxMemberAdd)
 	c.handle("POST /settings/inboxes/{id}/inbound_address/rotate", admin, c.inboxInboundRotate)
 	c.handle("GET /settings/team", admin, c.teamPage)
-	c.handle("POST /settings/team/people", admin, c.teamInvite)
+	c.handle("POST /settings/team/invitations", admin, c.teamInvite)
+	c.handle("POST /settings/team/invitations/{id}/revoke", admin, c.invitationRevoke)
 	c.handle("POST /settings/team/teams", admin, c.teamCreate)
 	c.handle("GET /settings/labels", admin, c.labelsPage)
 	c.handle("POST /settings/labels", admin, c.labelCreate)

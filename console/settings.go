@@ -329,91 +329,12 @@ func (c *Console) inboxMemberAdd(w http.ResponseWriter, r *http.Request) {
 	c.redirect(w, r, fmt.Sprintf("/settings/inboxes/%d", id))
 }
 
-type teamData struct {
-	People  []tenancy.User
-	Teams   []desk.Team
-	Names   map[int64]string
-	Invite  []field
-	Role    field
-	Team    []field
-	Members []field
-}
-
-// teamPage lists people and teams with the invite and team forms.
-func (c *Console) teamPage(w http.ResponseWriter, r *http.Request) {
-	c.showTeam(w, r, http.StatusOK, emptyForm())
-}
-
-func (c *Console) showTeam(w http.ResponseWriter, r *http.Request, status int, f *Form) {
-	acct := c.me(r).AccountID
-	users, err := c.cfg.DB.UserList(r.Context(), acct)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	teams, err := c.cfg.Desk.TeamList(r.Context(), acct)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	if f.Value("role") == "" {
-		f.Values.Set("role", "agent")
-	}
-	d := teamData{People: users, Teams: teams, Names: map[int64]string{},
-		Invite: []field{textField(f, "invite_name", "Name", "text"), textField(f, "invite_email", "Email", "email"),
-			{Name: "invite_password", Label: "Password", Type: "password", ID: "f-invite_password", Error: f.Err("invite_password"), Hint: "8 to 72 characters; give it to them yourself.", Autocomplete: "new-password"}},
-		Role: selectField(f, "role", "Role", "agent", "Agent: works the inboxes they are members of", "admin", "Admin: everything, including settings and billing"),
-		Team: []field{textField(f, "team_name", "Team name", "text"), textField(f, "team_description", "Description", "text")},
-	}
-	for _, u := range users {
-		d.Names[u.ID] = u.Name
-		if u.Kind == "human" {
-			d.Members = append(d.Members, field{Name: "member", Value: strconv.FormatInt(u.ID, 10), Label: u.Name, Type: "checkbox",
-				ID: "f-member-" + strconv.FormatInt(u.ID, 10), Checked: f.Checked("member", strconv.FormatInt(u.ID, 10))})
-		}
-	}
-	c.render(w, r, status, "team", Page{Title: "Team", Nav: "team", Form: f, Data: d})
-}
-
-// teamInvite adds a person with a role and a password (as POST
-// /api/v1/users does).
-func (c *Console) teamInvite(w http.ResponseWriter, r *http.Request) {
-	f := newForm(w, r)
-	if f.Value("invite_email") == "" {
-		f.Fail("invite_email", "Give their email.")
-	}
-	if f.Raw("invite_password") == "" {
-		f.Fail("invite_password", "Set a password for them.")
-	}
-	if !f.OK() {
-		c.showTeam(w, r, http.StatusBadRequest, f)
-		return
-	}
-	u, _, err := c.cfg.Identities.UserCreate(r.Context(), c.me(r).AccountID, f.Value("invite_email"), f.Value("invite_name"), f.Raw("invite_password"), f.Value("role"))
-	if err != nil {
-		if errors.Is(err, tenancy.ErrConflict) {
-			f.Fail("invite_email", "Someone with this email already has a Deskwoot sign-in.")
-			c.showTeam(w, r, http.StatusBadRequest, f)
-			return
-		}
-		if f.FailErr(err, map[string]string{"email": "invite_email", "password": "invite_password", "role": "role"}) {
-			c.showTeam(w, r, http.StatusBadRequest, f)
-			return
-		}
-		c.fail(w, r, err)
-		return
-	}
-	c.record(r, audit.Entry{Action: "user.create", Target: map[string]int64{"user_id": u.ID}, Reasons: []string{"role=" + u.Role}})
-	c.flash(w, u.Name+" was added as "+u.Role+". They sign in with their email and the password you set.")
-	c.redirect(w, r, "/settings/team")
-}
-
 // teamCreate adds a team with members.
 func (c *Console) teamCreate(w http.ResponseWriter, r *http.Request) {
 	f := newForm(w, r)
 	if f.Value("team_name") == "" {
 		f.Fail("team_name", "Give the team a name.")
-		c.showTeam(w, r, http.StatusBadRequest, f)
+		c.showTeam(w, r, http.StatusBadRequest, f, nil)
 		return
 	}
 	var members []int64
@@ -421,7 +342,7 @@ func (c *Console) teamCreate(w http.ResponseWriter, r *http.Request) {
 		id, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || id <= 0 {
 			f.Fail("member", "Choose members from the list.")
-			c.showTeam(w, r, http.StatusBadRequest, f)
+			c.showTeam(w, r, http.StatusBadRequest, f, nil)
 			return
 		}
 		members = append(members, id)
@@ -430,11 +351,11 @@ func (c *Console) teamCreate(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if errors.Is(err, tenancy.ErrConflict) {
 			f.Fail("team_name", "A team with this name already exists.")
-			c.showTeam(w, r, http.StatusBadRequest, f)
+			c.showTeam(w, r, http.StatusBadRequest, f, nil)
 			return
 		}
 		if f.FailErr(err, map[string]string{"name": "team_name", "member_ids": "member"}) {
-			c.showTeam(w, r, http.StatusBadRequest, f)
+			c.showTeam(w, r, http.StatusBadRequest, f, nil)
 			return
 		}
 		c.fail(w, r, err)

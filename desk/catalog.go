@@ -108,12 +108,13 @@ type Agent struct {
 	Role string `json:"role"`
 }
 
-// AgentList lists the account's members (people and the agent).
+// AgentList lists the account's active members (people and the agent).
 func (d *Desk) AgentList(ctx context.Context, acct int64) ([]Agent, error) {
 	return all[Agent](ctx, d.DB, acct, agentListSQL)
 }
 
-const agentListSQL = `SELECT u.id, u.name, u.kind, au.role FROM account_users au JOIN users u ON u.id = au.user_id ORDER BY u.id`
+const agentListSQL = `SELECT u.id, u.name, u.kind, au.role FROM account_users au JOIN users u ON u.id = au.user_id
+	WHERE au.status = 'active' ORDER BY u.id`
 
 // Article is a help-center article.
 type Article struct {

@@ -32,6 +32,9 @@ type Desk struct {
 	// is set (DESKWOOT_SMTP_RELAY_URL): links are then shown to the admin
 	// once, and notifications stay in the app.
 	Mail MailQueue
+	// PublicURL is the base URL links in mail to people point at
+	// (invitations, password resets, notifications).
+	PublicURL string
 	// InboundDomain is the domain of the receiving addresses Deskwoot
 	// assigns to email inboxes (DESKWOOT_INBOUND_DOMAIN); empty receives
 	// no mail.

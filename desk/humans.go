@@ -108,7 +108,7 @@ func (d *Desk) ConversationChange(ctx context.Context, acct int64, sc Scope, id 
 func assignOrClear(ctx context.Context, tx pgx.Tx, id int64, assignee, team OptionalID, changes map[string]any) error {
 	if assignee.ID != 0 {
 		err := tx.QueryRow(ctx, `SELECT au.user_id FROM account_users au JOIN users u ON u.id = au.user_id
-			WHERE au.user_id = $1 AND u.kind = 'human'`, assignee.ID).Scan(&assignee.ID)
+			WHERE au.user_id = $1 AND u.kind = 'human' AND au.status = 'active'`, assignee.ID).Scan(&assignee.ID)
 		if err != nil {
 			return named(err, "assignee_id", "user", assignee.ID)
 		}

@@ -40,7 +40,7 @@ func TestOldEmailInboxesGetAnAssignedAddress(t *testing.T) {
 	type old struct{ acct, email, api int64 }
 	var olds []old
 	for i, claimed := range []string{"support@acme.test", "help@in.other.test"} {
-		res, err := ids.Signup(ctx, tenancy.SignupInput{AccountName: "Old", Email: dbtest.Unique("old") + "@example.com", Password: "correct horse battery"}, time.Now())
+		res, err := ids.Signup(ctx, tenancy.SignupInput{AccountName: "Old", Email: dbtest.Unique("old") + "@example.com", Password: "correct horse battery", NoAPIToken: true}, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -206,7 +206,7 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	}
 	lg := &audit.Log{DB: db}
 	hub := desk.NewEventHub(db.Pool)
-	d := &desk.Desk{DB: db, Hub: hub, EventRetention: cfg.EventRetention,
+	d := &desk.Desk{DB: db, Hub: hub, EventRetention: cfg.EventRetention, PublicURL: cfg.PublicURL,
 		InboundDomain: cfg.InboundDomain, InboundRotationGrace: cfg.InboundRotationGrace}
 	var also []outbox.JobKinds
 	if cfg.MailRelayURL != "" {

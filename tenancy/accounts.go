@@ -36,7 +36,16 @@ type User struct {
 	Email string `json:"email,omitempty"`
 	Name  string `json:"name"`
 	Role  string `json:"role"`
+	// Status is the membership's: active, deactivated or removed.
+	Status string `json:"status"`
 }
+
+// Membership states.
+const (
+	StatusActive      = "active"
+	StatusDeactivated = "deactivated"
+	StatusRemoved     = "removed"
+)
 
 // SignupInput is what a new workspace admin gives.
 type SignupInput struct {
@@ -185,7 +194,7 @@ func (ids *Identities) cost() int {
 // the users row is readable only once the membership exists, so INSERT …
 // RETURNING could not read it back.
 func createUser(ctx context.Context, tx pgx.Tx, acct int64, kind, email, name string, hash []byte, role string) (User, error) {
-	u := User{Kind: kind, Email: email, Name: name, Role: role}
+	u := User{Kind: kind, Email: email, Name: name, Role: role, Status: StatusActive}
 	if err := tx.QueryRow(ctx, `SELECT nextval('users_id_seq')`).Scan(&u.ID); err != nil {
 		return u, err
 	}
@@ -211,7 +220,8 @@ func nilIfEmpty(b []byte) any {
 func createUserToken(ctx context.Context, tx pgx.Tx, acct, userID int64) (string, error) {
 	raw, hash, display := NewToken(UserTokenPrefix)
 	var id int64
-	if err := tx.QueryRow(ctx, `INSERT INTO user_api_tokens (account_id, user_id, prefix) VALUES ($1, $2, $3) RETURNING id`,
+	if err := tx.QueryRow(ctx, `INSERT INTO user_api_tokens (account_id, user_id, prefix, user_epoch)
+		VALUES ($1, $2, $3, (SELECT token_epoch FROM users WHERE id = $2)) RETURNING id`,
 		acct, userID, display).Scan(&id); err != nil {
 		return "", err
 	}
@@ -245,7 +255,9 @@ var ErrUnauthenticated = fault.ErrUnauthenticated
 
 // AuthenticateUser resolves a user API token in one round trip: the first
 // statement sets the tenant from the token's hash (through the narrow
-// SECURITY DEFINER look-up), the second reads the token under RLS.
+// SECURITY DEFINER look-up), the second reads the token under RLS. A
+// token of a deactivated or removed member, or of an earlier epoch (a
+// password reset since), is refused like a revoked one, on every replica.
 func (db *DB) AuthenticateUser(ctx context.Context, raw string) (UserPrincipal, error) {
 	hash, ok := ParseToken(raw, UserTokenPrefix)
 	if !ok {
@@ -258,7 +270,8 @@ func (db *DB) AuthenticateUser(ctx context.Context, raw string) (UserPrincipal, 
 		FROM user_api_tokens t
 		JOIN account_users au ON au.account_id = t.account_id AND au.user_id = t.user_id
 		JOIN users u ON u.id = t.user_id
-		WHERE t.id = (SELECT token_id FROM deskwoot_token_owner($1, 'user')) AND t.revoked_at IS NULL`, hash).
+		WHERE t.id = (SELECT token_id FROM deskwoot_token_owner($1, 'user')) AND t.revoked_at IS NULL
+			AND au.status = 'active' AND t.user_epoch = u.token_epoch`, hash).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&p.AccountID, &p.UserID, &p.TokenID, &p.Role, &p.Name) })
 	err := db.Pool.SendBatch(ctx, b).Close()
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -267,11 +280,12 @@ func (db *DB) AuthenticateUser(ctx context.Context, raw string) (UserPrincipal, 
 	return p, MapError(err)
 }
 
-// UserList lists the account's members, people and the agent.
+// UserList lists the account's members, people and the agent, with their
+// status; removed people too (the audit log still names them).
 func (db *DB) UserList(ctx context.Context, accountID int64) ([]User, error) {
 	var users []User
 	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT u.id, u.kind, coalesce(u.email, ''), u.name, au.role
+		rows, _ := tx.Query(ctx, `SELECT u.id, u.kind, coalesce(u.email, ''), u.name, au.role, au.status
 			FROM account_users au JOIN users u ON u.id = au.user_id ORDER BY u.id`)
 		var err error
 		users, err = pgx.CollectRows(rows, pgx.RowToStructByPos[User])

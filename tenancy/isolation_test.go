@@ -78,6 +78,8 @@ func fillTenant(t *testing.T, owner *pgxpool.Pool, acct, userID int64) {
 		`INSERT INTO mcp_token_rates (account_id, token_id, tat) SELECT $1, max(id), now() FROM mcp_tokens`,
 		`INSERT INTO stripe_events (account_id, event_id, type, created, outcome) VALUES ($1, 'evt_' || $1::bigint::text, 'customer.subscription.updated', now(), 'applied')`,
 		`INSERT INTO people_mail (account_id, kind, to_address, subject, body, message_token) VALUES ($1, 'invitation', 'ann@example.com', 'Join', 'a link', 'tok')`,
+		`INSERT INTO invitations (account_id, email, role, expires_at) VALUES ($1, 'bo@example.com', 'agent', now() + interval '7 days')`,
+		`INSERT INTO password_resets (account_id, user_id, expires_at) VALUES ($1, (SELECT min(user_id) FROM account_users), now() + interval '30 minutes')`,
 		`INSERT INTO tenant_rules (account_id, version, rego, tests, tests_passed, tests_failed) VALUES ($1, 1, 'package deskwoot.tenant', 'package deskwoot.tenant_test', 1, 0)`,
 	}
 	for _, s := range stmts {

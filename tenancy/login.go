@@ -57,9 +57,28 @@ func (ids *Identities) CheckPassword(ctx context.Context, email, password string
 	return acct, user, err
 }
 
+// SignIn checks a person's email and password for the console and
+// returns their first workspace (the oldest) and how many they have; with
+// several, the console offers a chooser once signed in. Nothing is
+// written.
+func (ids *Identities) SignIn(ctx context.Context, email, password string) (Account, User, int, error) {
+	var acct Account
+	var user User
+	n := 0
+	err := ids.checkPassword(ctx, email, password, anyAccount, func(_ pgx.Tx, a Account, u User) error {
+		acct, user = a, u
+		return nil
+	}, &n)
+	return acct, user, n, err
+}
+
+// anyAccount asks checkPassword for the person's first account.
+const anyAccount = -1
+
 // checkPassword resolves the membership and runs then inside the chosen
-// account's tenant transaction.
-func (ids *Identities) checkPassword(ctx context.Context, email, password string, accountID int64, then func(tx pgx.Tx, a Account, u User) error) error {
+// account's tenant transaction; count, when given, receives how many
+// accounts the person belongs to.
+func (ids *Identities) checkPassword(ctx context.Context, email, password string, accountID int64, then func(tx pgx.Tx, a Account, u User) error, count ...*int) error {
 	type membership struct {
 		UserID  int64
 		Hash    string
@@ -78,8 +97,13 @@ func (ids *Identities) checkPassword(ctx context.Context, email, password string
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || len(ms) == 0 {
 		return ErrBadCredentials
 	}
+	for _, c := range count {
+		*c = len(ms)
+	}
 	pick := -1
 	switch {
+	case accountID == anyAccount:
+		pick = 0
 	case accountID != 0:
 		pick = slices.IndexFunc(ms, func(m membership) bool { return m.Account == accountID })
 		if pick < 0 {
@@ -101,7 +125,7 @@ func (ids *Identities) checkPassword(ctx context.Context, email, password string
 		if err != nil {
 			return err
 		}
-		u := User{ID: m.UserID, Kind: "human", Role: m.Role}
+		u := User{ID: m.UserID, Kind: "human", Role: m.Role, Status: StatusActive}
 		if err := tx.QueryRow(ctx, `SELECT coalesce(email, ''), name FROM users WHERE id = $1`, m.UserID).Scan(&u.Email, &u.Name); err != nil {
 			return err
 		}

@@ -26,8 +26,8 @@ func (db *DB) SessionCreate(ctx context.Context, accountID, userID int64, now ti
 	raw, hash, _ := NewToken(SessionPrefix)
 	err = db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
 		var id int64
-		if err := tx.QueryRow(ctx, `INSERT INTO console_sessions (account_id, user_id, created_at, last_seen_at, expires_at)
-			VALUES ($1, $2, $3, $3, $4) RETURNING id`, accountID, userID, now, now.Add(SessionTTL)).Scan(&id); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO console_sessions (account_id, user_id, created_at, last_seen_at, expires_at, user_epoch)
+			VALUES ($1, $2, $3, $3, $4, (SELECT session_epoch FROM users WHERE id = $2)) RETURNING id`, accountID, userID, now, now.Add(SessionTTL)).Scan(&id); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `SELECT deskwoot_session_register($1, $2)`, hash, id)
@@ -39,8 +39,10 @@ func (db *DB) SessionCreate(ctx context.Context, accountID, userID int64, now ti
 // SessionAuthenticate resolves a console session and the account it
 // belongs to in one round trip (the tenant is set from the hash through
 // the narrow SECURITY DEFINER look-up, as for tokens), and slides its
-// expiry at most once a minute. A member removed from the account, an
-// ended or an expired session is ErrSessionUnknown.
+// expiry at most once a minute. A member deactivated or removed, a
+// session of an earlier epoch (the password changed since), an ended or
+// an expired session is ErrSessionUnknown: the check is in the database,
+// so it holds on every replica from the next request on.
 func (db *DB) SessionAuthenticate(ctx context.Context, raw string, now time.Time) (UserPrincipal, Account, error) {
 	var p UserPrincipal
 	var a Account
@@ -55,7 +57,8 @@ func (db *DB) SessionAuthenticate(ctx context.Context, raw string, now time.Time
 		FROM console_sessions s
 		JOIN account_users au ON au.account_id = s.account_id AND au.user_id = s.user_id
 		JOIN users u ON u.id = s.user_id
-		WHERE s.id = `+owner+` AND s.ended_at IS NULL AND s.expires_at > $2`, hash, now).
+		WHERE s.id = `+owner+` AND s.ended_at IS NULL AND s.expires_at > $2
+			AND au.status = 'active' AND s.user_epoch = u.session_epoch`, hash, now).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&p.AccountID, &p.UserID, &p.SessionID, &p.Role, &p.Name) })
 	b.Queue(`SELECT ` + accountColumns + ` FROM accounts WHERE id = deskwoot_tenant()`).QueryRow(func(r pgx.Row) error {
 		return r.Scan(&a.ID, &a.Name, &a.Plan, &a.SubscriptionStatus, &a.TrialEndsAt, &a.GraceEndsAt, &a.MCPEnabled, &a.ServiceUserID, &a.CreatedAt)

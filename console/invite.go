@@ -1,0 +1,149 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+// Invitation links (/invite/{token}) and the workspace chooser.
+
+type inviteData struct {
+	View desk.InvitationView
+	// Existing: the email already signs in, so they join with that login.
+	// Invitee: the signed-in person is that login.
+	Existing, Invitee bool
+	Action, SignIn    string
+}
+
+const badInvite = "This invitation link is not valid: it was used already, it expired or it was withdrawn. Ask the admin who invited you for a new one."
+
+// invitePage shows an invitation: a newcomer chooses a name and a
+// password; someone who already signs in joins with that login.
+func (c *Console) invitePage(w http.ResponseWriter, r *http.Request) {
+	c.showInvite(w, r, http.StatusOK, emptyForm())
+}
+
+func (c *Console) showInvite(w http.ResponseWriter, r *http.Request, status int, f *Form) {
+	v, err := c.cfg.Desk.InvitationOpen(r.Context(), r.PathValue("token"), c.cfg.Now())
+	if errors.Is(err, tenancy.ErrLinkUnknown) {
+		c.renderError(w, r, http.StatusNotFound, badInvite)
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	me, signedIn := c.SignedIn(r)
+	d := inviteData{View: v, Existing: v.LoginUserID != 0, Invitee: signedIn && v.LoginUserID != 0 && me.UserID == v.LoginUserID,
+		Action: r.URL.Path, SignIn: SignInURL(r.URL.Path)}
+	c.render(w, r, status, "invite", Page{Title: "Join " + v.Workspace, Form: f, Data: d})
+}
+
+// inviteAccept spends the invitation and signs the person in to the
+// workspace.
+func (c *Console) inviteAccept(w http.ResponseWriter, r *http.Request) {
+	f := newForm(w, r)
+	raw := r.PathValue("token")
+	v, err := c.cfg.Desk.InvitationOpen(r.Context(), raw, c.cfg.Now())
+	if errors.Is(err, tenancy.ErrLinkUnknown) {
+		c.renderError(w, r, http.StatusNotFound, badInvite)
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	var joined desk.Joined
+	if v.LoginUserID != 0 {
+		me, ok := c.SignedIn(r)
+		if !ok || me.UserID != v.LoginUserID {
+			f.Message = "Sign in as " + v.Email + " first, then open the link again."
+			c.showInvite(w, r, http.StatusForbidden, f)
+			return
+		}
+		joined, err = c.cfg.Desk.InvitationJoin(r.Context(), raw, me.UserID, c.cfg.Now())
+	} else {
+		if f.Value("name") == "" {
+			f.Fail("name", "Give your name, as your team will see it.")
+		}
+		hash, perr := c.cfg.Identities.HashPassword(f.Raw("password"))
+		if perr != nil {
+			f.Fail("password", "Choose a password of 8 to 72 characters.")
+		}
+		if !f.OK() {
+			c.showInvite(w, r, http.StatusBadRequest, f)
+			return
+		}
+		joined, err = c.cfg.Desk.InvitationAccept(r.Context(), raw, f.Value("name"), hash, c.cfg.Now())
+	}
+	switch {
+	case errors.Is(err, tenancy.ErrLinkUnknown):
+		c.renderError(w, r, http.StatusNotFound, badInvite)
+		return
+	case errors.Is(err, tenancy.ErrEmailTaken):
+		f.Message = v.Email + " has a Deskwoot sign-in already: sign in with it, then open this link again."
+		c.showInvite(w, r, http.StatusConflict, f)
+		return
+	case err != nil:
+		if f.FailErr(err, map[string]string{"name": "name", "password": "password"}) {
+			c.showInvite(w, r, http.StatusBadRequest, f)
+			return
+		}
+		c.fail(w, r, err)
+		return
+	}
+	c.cfg.Audit.Touch(joined.AccountID)
+	if err := c.startSession(w, r, joined.AccountID, joined.UserID); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.flash(w, "Welcome to "+v.Workspace+". You joined as "+v.Role+".")
+	c.redirect(w, r, "/")
+}
+
+type workspacesData struct {
+	Workspaces []tenancy.Workspace
+	Current    int64
+	Next       string
+}
+
+// workspacesPage lets a person in several workspaces choose one.
+func (c *Console) workspacesPage(w http.ResponseWriter, r *http.Request) {
+	ws, err := c.cfg.DB.Workspaces(r.Context(), c.me(r).UserID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "workspaces", Page{Title: "Choose a workspace", Nav: "workspaces",
+		Data: workspacesData{Workspaces: ws, Current: c.me(r).AccountID, Next: safeNext(r.URL.Query().Get("next"))}})
+}
+
+// workspaceSwitch signs the person in to another of their workspaces (a
+// fresh session there; this one ends).
+func (c *Console) workspaceSwitch(w http.ResponseWriter, r *http.Request) {
+	f := newForm(w, r)
+	me := c.me(r)
+	id, _ := strconv.ParseInt(f.Value("account_id"), 10, 64)
+	ws, err := c.cfg.DB.Workspaces(r.Context(), me.UserID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	for _, x := range ws {
+		if x.AccountID == id && id > 0 {
+			if err := c.startSession(w, r, id, me.UserID); err != nil {
+				c.fail(w, r, err)
+				return
+			}
+			c.cfg.Audit.Record(r.Context(), id, audit.Entry{ActorKind: "user", ActorID: me.UserID, Action: "user.login", Decision: "allow", Reasons: []string{"console", "workspace chooser"}})
+			c.redirect(w, r, safeNext(f.Value("next")))
+			return
+		}
+	}
+	c.renderError(w, r, http.StatusNotFound, "You are not a member of that workspace.")
+}

@@ -1,0 +1,199 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/deskwoot/deskwoot/fault"
+)
+
+// What people's identities need beyond sign-up and sign-in (DESIGN §19):
+// the links that invite them and reset their passwords, their workspaces,
+// their passwords and epochs. The writes that an admin or the person makes
+// run in desk's unit of work with their audit rows; the statements here
+// take its transaction.
+
+// Link token prefixes: an invitation link and a password-reset link.
+// Like API tokens they carry 256 random bits and a checksum, and only
+// their SHA-256 is stored.
+const (
+	InviteTokenPrefix = "dw_inv_"
+	ResetTokenPrefix  = "dw_rst_"
+)
+
+// Link kinds in the token look-up.
+const (
+	LinkInvite = "invite"
+	LinkReset  = "reset"
+)
+
+// ErrLinkUnknown is a link token that is malformed, unknown, used, revoked
+// or expired: the same answer for each.
+var ErrLinkUnknown = fault.New(fault.NotFound, "token", "this link is not valid: it was used already, expired or was withdrawn; ask for a new one")
+
+// ValidEmail says whether s looks like an address (name@example.com).
+func ValidEmail(s string) bool { return validEmail(s) }
+
+// ValidPassword checks a new password's length.
+func ValidPassword(pw string) error {
+	if len(pw) < 8 || len(pw) > 72 {
+		return fault.Invalidf("password", "password must be 8 to 72 characters")
+	}
+	return nil
+}
+
+// HashPassword checks a new password and returns its bcrypt hash.
+func (ids *Identities) HashPassword(pw string) ([]byte, error) {
+	if err := ValidPassword(pw); err != nil {
+		return nil, err
+	}
+	return bcrypt.GenerateFromPassword([]byte(pw), ids.cost())
+}
+
+// PasswordMatches compares a password with a stored hash.
+func PasswordMatches(hash, pw string) bool {
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) == nil
+}
+
+// LinkRegister records the hash of a new link token for a row of the
+// current tenant (an invitation or a password reset) and returns the raw
+// token, which only the link carries.
+func LinkRegister(ctx context.Context, tx pgx.Tx, kind string, id int64) (string, error) {
+	prefix := InviteTokenPrefix
+	if kind == LinkReset {
+		prefix = ResetTokenPrefix
+	}
+	raw, hash, _ := NewToken(prefix)
+	_, err := tx.Exec(ctx, `SELECT deskwoot_token_register($1, $2, $3)`, hash, kind, id)
+	return raw, err
+}
+
+// LinkOwner resolves a link token to its account and row id through the
+// narrow SECURITY DEFINER look-up. Anything that is not a live link of
+// that kind is ErrLinkUnknown; whether the row is still usable is for the
+// caller to check under the tenant.
+func (db *DB) LinkOwner(ctx context.Context, raw, kind string) (accountID, id int64, err error) {
+	prefix := InviteTokenPrefix
+	if kind == LinkReset {
+		prefix = ResetTokenPrefix
+	}
+	hash, ok := ParseToken(raw, prefix)
+	if !ok {
+		return 0, 0, ErrLinkUnknown
+	}
+	err = db.Pool.QueryRow(ctx, `SELECT account_id, token_id FROM deskwoot_token_owner($1, $2)`, hash, kind).Scan(&accountID, &id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, ErrLinkUnknown
+	}
+	return accountID, id, MapError(err)
+}
+
+// LoginUser returns the person who signs in with email, if anyone does (0
+// when no one).
+func (db *DB) LoginUser(ctx context.Context, email string) (int64, error) {
+	var id *int64
+	if err := db.Pool.QueryRow(ctx, `SELECT deskwoot_login_user($1)`, strings.TrimSpace(email)).Scan(&id); err != nil {
+		return 0, MapError(err)
+	}
+	if id == nil {
+		return 0, nil
+	}
+	return *id, nil
+}
+
+// Workspace is one of a person's workspaces.
+type Workspace struct {
+	AccountID int64  `json:"account_id"`
+	Name      string `json:"name"`
+	Role      string `json:"role"`
+}
+
+// Workspaces lists the workspaces a person is an active member of, by
+// name, oldest first.
+func (db *DB) Workspaces(ctx context.Context, userID int64) ([]Workspace, error) {
+	rows, _ := db.Pool.Query(ctx, `SELECT account_id, '', role FROM deskwoot_memberships($1)`, userID)
+	ws, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Workspace])
+	if err != nil {
+		return nil, MapError(err)
+	}
+	for i := range ws {
+		a, err := db.AccountGet(ctx, ws[i].AccountID)
+		if err != nil {
+			return nil, err
+		}
+		ws[i].Name = a.Name
+	}
+	return ws, nil
+}
+
+// UserInsert adds a person (or the service account) and their membership
+// of the current tenant in tx. A taken email is ErrEmailTaken.
+func UserInsert(ctx context.Context, tx pgx.Tx, acct int64, email, name string, hash []byte, role string) (User, error) {
+	u, err := createUser(ctx, tx, acct, "human", email, name, hash, role)
+	return u, emailTaken(MapError(err))
+}
+
+// MembershipJoin makes an existing person an active member of the current
+// tenant with role: a new membership, or a removed one brought back.
+// A person who is already an active or deactivated member is ErrConflict.
+func MembershipJoin(ctx context.Context, tx pgx.Tx, acct, userID int64, role string) error {
+	tag, err := tx.Exec(ctx, `INSERT INTO account_users (account_id, user_id, role) VALUES ($1, $2, $3)
+		ON CONFLICT (account_id, user_id) DO UPDATE SET role = excluded.role, status = 'active'
+		WHERE account_users.status = 'removed'`, acct, userID, role)
+	if err != nil {
+		return MapError(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fault.Conflictf("email", "you are already a member of this workspace")
+	}
+	return nil
+}
+
+// PasswordSet gives a person a new password hash and moves their epochs
+// on: every session ends (endTokens: and every personal token). keep, when
+// not zero, is a session of the current tenant that lives on in the new
+// epoch (the one that changed the password).
+func PasswordSet(ctx context.Context, tx pgx.Tx, userID int64, hash []byte, endTokens bool, keep int64) error {
+	tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1,
+			token_epoch = token_epoch + CASE WHEN $3 THEN 1 ELSE 0 END
+		WHERE id = $1`, userID, string(hash), endTokens)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return fault.NotFoundf("user %d not found", userID)
+	}
+	if keep != 0 {
+		_, err = tx.Exec(ctx, `UPDATE console_sessions SET user_epoch = (SELECT session_epoch FROM users WHERE id = $1)
+			WHERE id = $2 AND user_id = $1`, userID, keep)
+	}
+	return err
+}
+
+// SessionsEnd ends a member's sessions and revokes their personal tokens
+// in the current tenant (deactivation, removal). The look-ups refuse them
+// already by the membership's status; this makes it last.
+func SessionsEnd(ctx context.Context, tx pgx.Tx, userID int64, now time.Time) error {
+	if _, err := tx.Exec(ctx, `UPDATE console_sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL`, userID, now); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `UPDATE user_api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, userID, now)
+	return err
+}
+
+// UserPasswordHash reads a member's password hash in the current tenant.
+func UserPasswordHash(ctx context.Context, tx pgx.Tx, userID int64) (string, error) {
+	var h *string
+	if err := tx.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1`, userID).Scan(&h); err != nil {
+		return "", MapError(err)
+	}
+	if h == nil {
+		return "", nil
+	}
+	return *h, nil
+}
