@@ -89,3 +89,24 @@ func TestSignupAndSignInAbuseLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestNewLoginsCannotProbeEmails: a workspace that asks for new logins
+// with emails of other workspaces hears "taken" 10 times; after that every
+// new login it asks for waits, a free email included, so POST
+// /api/v1/users stops telling which emails have a Deskwoot login. Another
+// workspace is not held back (issue 18, item 11).
+func TestNewLoginsCannotProbeEmails(t *testing.T) {
+	t.Parallel()
+	prober, other, bystander := signup(t), signup(t), signup(t)
+	agent := func(email string) obj {
+		return obj{"email": email, "name": "Agent", "password": "agent password 1", "role": "agent"}
+	}
+	for i := range 10 {
+		if r := call(t, "POST", "/api/v1/users", prober.Token, agent(other.Email)); r.Status != 409 {
+			t.Fatalf("taken email, attempt %d: HTTP %d, want 409", i+1, r.Status)
+		}
+	}
+	wantRetryAfter(t, call(t, "POST", "/api/v1/users", prober.Token, agent(uniqueEmail())), 6*60)
+	wantRetryAfter(t, call(t, "POST", "/api/v1/users", prober.Token, agent(other.Email)), 6*60)
+	want(t, call(t, "POST", "/api/v1/users", bystander.Token, agent(uniqueEmail())), 201)
+}

@@ -55,6 +55,11 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	}, s.cfg.Now())
 	if err != nil {
 		if errors.Is(err, tenancy.ErrEmailTaken) {
+			// This tells that a login with the email exists somewhere; an
+			// answer that did not (a workspace and token for an email
+			// someone else owns) would hand a stranger that login. The
+			// per-address signup limit bounds how often it can be asked
+			// (throttle.Guard.NewLoginWait says why, for POST /users).
 			err = errorf(http.StatusConflict, "conflict", "an account with email %s already exists; sign in instead", req.Email)
 		}
 		writeError(w, r, err)
@@ -113,9 +118,18 @@ func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) {
 	if req.Role == "" {
 		req.Role = "agent"
 	}
-	u, token, err := s.cfg.Identities.UserCreate(r.Context(), principal(r).AccountID, req.Email, req.Name, req.Password, req.Role)
+	acct := principal(r).AccountID
+	// A workspace told too often that an email is taken waits for every
+	// new login, so that this door cannot probe other workspaces' emails
+	// (throttle.Guard.NewLoginWait).
+	if wait := s.cfg.Throttle.NewLoginWait(acct, s.cfg.Now()); wait > 0 {
+		writeError(w, r, tooMany(wait, "too many new logins refused in this workspace because their email is taken; try again in %d seconds", retrySeconds(wait)))
+		return
+	}
+	u, token, err := s.cfg.Identities.UserCreate(r.Context(), acct, req.Email, req.Name, req.Password, req.Role)
 	if err != nil {
 		if errors.Is(err, tenancy.ErrEmailTaken) {
+			s.cfg.Throttle.NewLoginTaken(acct, s.cfg.Now())
 			err = errorf(http.StatusConflict, "conflict", "a user with email %s already exists", req.Email)
 		}
 		writeError(w, r, err)

@@ -3,6 +3,7 @@ package throttle
 import (
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,12 @@ const (
 	// still authenticates (see MCPAuthLookup).
 	MCPAuthFailureBurst = 100
 	MCPAuthFailureEvery = 500 * time.Millisecond
+	// TakenEmails: a workspace may be told 10 times that an email it wants
+	// a new login for is taken, then once every 6 minutes; past that every
+	// new login it asks for waits, whether its email is taken or not (see
+	// NewLoginWait).
+	TakenEmailBurst = 10
+	TakenEmailEvery = 6 * time.Minute
 )
 
 // Guard is every per-address abuse limit of one replica, shared by the doors
@@ -44,6 +51,9 @@ type Guard struct {
 	// on purpose elsewhere cannot lock the owner out; signInAddr counts per
 	// address, so one address spraying many emails is slowed.
 	signIn, signInAddr, signup, mcpAuth *Throttle
+	// takenEmails counts, per account, new logins refused because their
+	// email is taken.
+	takenEmails *Throttle
 
 	// lookups are the addresses over their MCP failure budget that have a
 	// token being looked up right now (MCPAuthLookup).
@@ -62,6 +72,8 @@ func NewGuard(l Limits) *Guard {
 		signInAddr: New(SignInPerAddressEvery, SignInPerAddressBurst),
 		signup:     New(time.Hour/time.Duration(l.SignupsPerHour), l.SignupsPerHour),
 		mcpAuth:    New(MCPAuthFailureEvery, MCPAuthFailureBurst),
+
+		takenEmails: New(TakenEmailEvery, TakenEmailBurst),
 	}
 }
 
@@ -114,6 +126,29 @@ func (g *Guard) MCPAuthLookup(r *http.Request) (release func(), ok bool) {
 // MCPAuthFailed records a failed MCP authentication from r's address.
 func (g *Guard) MCPAuthFailed(r *http.Request, now time.Time) {
 	g.mcpAuth.Take(ClientIP(r, g.ipHeader), now)
+}
+
+// Emails are unique across workspaces, so "that email is taken" tells an
+// admin that someone, somewhere, has a Deskwoot login with it, and any
+// admin (anyone, through signup) could ask about email after email.
+// Invitations answer alike whether or not the email has a login (its
+// owner accepts with it). POST /api/v1/users, which creates a login with a
+// password the admin chooses, cannot: the free email then signs in with
+// that password and the taken one does not, unless its owner's password
+// were replaced, which would hand the login to a stranger. So a workspace
+// learns "taken" a few times an hour there, and then learns nothing: every
+// new login it asks for waits, taken or not.
+
+// NewLoginWait is how long accountID must wait before asking for another
+// new login (0: go ahead). It spends nothing.
+func (g *Guard) NewLoginWait(accountID int64, now time.Time) time.Duration {
+	return g.takenEmails.Wait(strconv.FormatInt(accountID, 10), now)
+}
+
+// NewLoginTaken records that a new login accountID asked for was refused
+// because its email is taken.
+func (g *Guard) NewLoginTaken(accountID int64, now time.Time) {
+	g.takenEmails.Take(strconv.FormatInt(accountID, 10), now)
 }
 
 // ClientIP is the key for "one address": the connection's peer, or, behind
