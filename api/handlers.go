@@ -126,7 +126,8 @@ func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, tooMany(wait, "too many new logins refused in this workspace because their email is taken; try again in %d seconds", retrySeconds(wait)))
 		return
 	}
-	u, token, err := s.cfg.Identities.UserCreate(r.Context(), acct, req.Email, req.Name, req.Password, req.Role)
+	u, token, err := s.cfg.Identities.UserCreate(r.Context(), s.recorded(r, audit.Entry{Action: "user.create", Reasons: []string{"role=" + req.Role}}),
+		req.Email, req.Name, req.Password, req.Role)
 	if err != nil {
 		if errors.Is(err, tenancy.ErrEmailTaken) {
 			s.cfg.Throttle.NewLoginTaken(acct, s.cfg.Now())
@@ -135,7 +136,6 @@ func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.record(r, audit.Entry{Action: "user.create", Target: map[string]int64{"user_id": u.ID}, Reasons: []string{"role=" + u.Role}})
 	writeJSON(w, http.StatusCreated, map[string]any{"user": u, "api_token": token})
 }
 
@@ -167,13 +167,12 @@ func (s *Server) inboxCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	ib, err := s.cfg.Desk.InboxCreate(r.Context(), principal(r).AccountID, desk.InboxInput{Name: req.Name, Channel: req.Channel,
+	ib, err := s.cfg.Desk.InboxCreate(r.Context(), s.recorded(r, audit.Entry{Action: "inbox.create"}), desk.InboxInput{Name: req.Name, Channel: req.Channel,
 		Settings: inboundInSettings(req.Settings, req.InboundAddress)})
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	s.record(r, audit.Entry{Action: "inbox.create", Target: map[string]int64{"inbox_id": ib.ID}})
 	writeJSON(w, http.StatusCreated, ib)
 }
 
@@ -183,7 +182,7 @@ func (s *Server) inboxList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	ibs, err := s.cfg.Desk.InboxList(r.Context(), principal(r).AccountID, sc, principal(r).Role == "admin")
+	ibs, err := s.cfg.Desk.InboxList(r.Context(), s.request(r), sc, principal(r).Role == "admin")
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -208,13 +207,11 @@ func (s *Server) inboxUpdate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	p := principal(r)
-	ib, err := s.cfg.Desk.InboxUpdate(r.Context(), p.AccountID, id, desk.InboxPatch{Name: req.Name, Settings: inboundInSettings(req.Settings, req.InboundAddress)})
+	ib, err := s.cfg.Desk.InboxUpdate(r.Context(), s.recorded(r, audit.Entry{Action: "inbox.update"}), id, desk.InboxPatch{Name: req.Name, Settings: inboundInSettings(req.Settings, req.InboundAddress)})
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	s.record(r, audit.Entry{Action: "inbox.update", Target: map[string]int64{"inbox_id": id}})
 	writeJSON(w, http.StatusOK, ib)
 }
 
@@ -226,12 +223,11 @@ func (s *Server) inboxInboundRotate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	ib, err := s.cfg.Desk.InboxInboundRotate(r.Context(), principal(r).AccountID, id)
+	ib, err := s.cfg.Desk.InboxInboundRotate(r.Context(), s.recorded(r, audit.Entry{Action: "inbox.inbound_address.rotate"}), id)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	s.record(r, audit.Entry{Action: "inbox.inbound_address.rotate", Target: map[string]int64{"inbox_id": id}})
 	writeJSON(w, http.StatusOK, ib)
 }
 
@@ -248,11 +244,10 @@ func (s *Server) inboxMemberAdd(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := s.cfg.Desk.InboxMemberAdd(r.Context(), principal(r).AccountID, id, req.UserID); err != nil {
+	if err := s.cfg.Desk.InboxMemberAdd(r.Context(), s.recorded(r, audit.Entry{Action: "inbox.member.add"}), id, req.UserID); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	s.record(r, audit.Entry{Action: "inbox.member.add", Target: map[string]int64{"inbox_id": id, "user_id": req.UserID}})
 	writeJSON(w, http.StatusOK, map[string]any{"inbox_id": id, "user_id": req.UserID})
 }
 
@@ -329,7 +324,7 @@ func (s *Server) conversationList(w http.ResponseWriter, r *http.Request) {
 		}
 		f.UpdatedSince = &t
 	}
-	list, next, err := s.cfg.Desk.ConversationList(r.Context(), principal(r).AccountID, sc, f)
+	list, next, err := s.cfg.Desk.ConversationList(r.Context(), s.request(r), sc, f)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -393,7 +388,6 @@ func (s *Server) messageCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(p.AccountID) // the audit row committed with the message
 	writeJSON(w, http.StatusCreated, map[string]any{"message": m})
 }
 
@@ -419,12 +413,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, tooMany(wait, "too many sign-in attempts for this email from your address; try again in %d seconds", retrySeconds(wait)))
 		return
 	}
-	res, err := s.cfg.Identities.Login(r.Context(), req.Email, req.Password, req.AccountID)
+	res, err := s.cfg.Identities.Login(r.Context(), req.Email, req.Password, req.AccountID, &audit.Entry{Action: "user.login"})
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Record(r.Context(), res.Account.ID, audit.Entry{ActorKind: "user", ActorID: res.User.ID, Action: "user.login", Decision: "allow"})
 	writeJSON(w, http.StatusOK, map[string]any{"account": accountJSON(res.Account), "entitlement": s.entitlement(res.Account),
 		"user": res.User, "api_token": res.APIToken})
 }

@@ -14,7 +14,7 @@ import (
 )
 
 func (s *Server) labelList(w http.ResponseWriter, r *http.Request) {
-	ls, err := s.cfg.Desk.LabelList(r.Context(), principal(r).AccountID)
+	ls, err := s.cfg.Desk.LabelList(r.Context(), s.request(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -32,17 +32,16 @@ func (s *Server) labelCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	l, err := s.cfg.Desk.LabelCreate(r.Context(), principal(r).AccountID, req.Name, req.Description, req.Color)
+	l, err := s.cfg.Desk.LabelCreate(r.Context(), s.recorded(r, audit.Entry{Action: "label.create"}), req.Name, req.Description, req.Color)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	s.record(r, audit.Entry{Action: "label.create", Target: map[string]int64{"label_id": l.ID}})
 	writeJSON(w, http.StatusCreated, l)
 }
 
 func (s *Server) teamList(w http.ResponseWriter, r *http.Request) {
-	ts, err := s.cfg.Desk.TeamList(r.Context(), principal(r).AccountID)
+	ts, err := s.cfg.Desk.TeamList(r.Context(), s.request(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -60,17 +59,16 @@ func (s *Server) teamCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	t, err := s.cfg.Desk.TeamCreate(r.Context(), principal(r).AccountID, req.Name, req.Description, req.MemberIDs)
+	t, err := s.cfg.Desk.TeamCreate(r.Context(), s.recorded(r, audit.Entry{Action: "team.create"}), req.Name, req.Description, req.MemberIDs)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	s.record(r, audit.Entry{Action: "team.create", Target: map[string]int64{"team_id": t.ID}})
 	writeJSON(w, http.StatusCreated, t)
 }
 
 func (s *Server) articleList(w http.ResponseWriter, r *http.Request) {
-	as, err := s.cfg.Desk.ArticleList(r.Context(), principal(r).AccountID, principal(r).Role != "admin")
+	as, err := s.cfg.Desk.ArticleList(r.Context(), s.request(r), principal(r).Role != "admin")
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -88,12 +86,11 @@ func (s *Server) articleCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	a, err := s.cfg.Desk.ArticleCreate(r.Context(), principal(r).AccountID, req.Title, req.Body, req.Status)
+	a, err := s.cfg.Desk.ArticleCreate(r.Context(), s.recorded(r, audit.Entry{Action: "article.create"}), req.Title, req.Body, req.Status)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	s.record(r, audit.Entry{Action: "article.create", Target: map[string]int64{"article_id": a.ID}})
 	writeJSON(w, http.StatusCreated, a)
 }
 
@@ -120,13 +117,11 @@ func (s *Server) mcpSettingsPut(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", `send {"enabled": true} or {"enabled": false}`))
 		return
 	}
-	p := principal(r)
-	a, err := s.cfg.DB.MCPEnable(r.Context(), p.AccountID, *req.Enabled)
+	a, err := s.cfg.DB.MCPEnable(r.Context(), s.recorded(r, audit.Entry{Action: "settings.mcp", Reasons: []string{"enabled=" + strconv.FormatBool(*req.Enabled)}}), *req.Enabled)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	s.record(r, audit.Entry{Action: "settings.mcp", Reasons: []string{"enabled=" + strconv.FormatBool(*req.Enabled)}})
 	writeJSON(w, http.StatusOK, map[string]any{"enabled": a.MCPEnabled, "url": s.mcpURL(), "service_user_id": a.ServiceUserID})
 }
 
@@ -149,11 +144,10 @@ func (s *Server) searchSettingsPut(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := s.cfg.Desk.SearchLanguageSet(r.Context(), principal(r).AccountID, req.Language); err != nil {
+	if err := s.cfg.Desk.SearchLanguageSet(r.Context(), s.recorded(r, audit.Entry{Action: "settings.search", Reasons: []string{"language=" + req.Language}}), req.Language); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	s.record(r, audit.Entry{Action: "settings.search", Reasons: []string{"language=" + req.Language}})
 	writeJSON(w, http.StatusOK, map[string]any{"language": req.Language, "languages": desk.SearchLanguages})
 }
 
@@ -189,16 +183,14 @@ func (s *Server) mcpTokenCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "rate_limit_per_minute must be 1 to 60000"))
 		return
 	}
-	p := principal(r)
-	t, raw, err := s.cfg.DB.MCPTokenCreate(r.Context(), p.AccountID, tenancy.MCPTokenInput{
+	t, raw, err := s.cfg.DB.MCPTokenCreate(r.Context(), s.recorded(r, audit.Entry{Action: "mcp.token.create", Reasons: scopes}), tenancy.MCPTokenInput{
 		Name: req.Name, Scopes: scopes, InboxIDs: inboxes, RequireApproval: req.RequireApproval,
-		RateLimitPerMinute: req.RateLimitPerMinute, ExpiresAt: req.ExpiresAt, CreatedBy: p.UserID,
+		RateLimitPerMinute: req.RateLimitPerMinute, ExpiresAt: req.ExpiresAt, CreatedBy: principal(r).UserID,
 	}, s.cfg.Now())
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	s.record(r, audit.Entry{TokenID: t.ID, Action: "mcp.token.create", Reasons: scopes})
 	writeJSON(w, http.StatusCreated, struct {
 		tenancy.MCPToken
 		Token string `json:"token"`
@@ -223,15 +215,13 @@ func (s *Server) mcpTokenRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	p := principal(r)
-	if err := s.cfg.DB.MCPTokenRevoke(r.Context(), p.AccountID, id); err != nil {
+	if err := s.cfg.DB.MCPTokenRevoke(r.Context(), s.recorded(r, audit.Entry{TokenID: id, Action: "mcp.token.revoke"}), id); err != nil {
 		if errors.Is(err, tenancy.ErrNotFound) {
 			err = errorf(http.StatusNotFound, "not_found", "token %d not found", id)
 		}
 		writeError(w, r, err)
 		return
 	}
-	s.record(r, audit.Entry{TokenID: id, Action: "mcp.token.revoke"})
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "revoked": true})
 }
 
@@ -287,11 +277,15 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "format must be csv or jsonl"))
 		return
 	}
-	p := principal(r)
-	s.record(r, audit.Entry{Action: "audit.export", Reasons: []string{"format=" + format, "door=rest"}})
+	// The export is audited before any row goes out; unaudited, nothing does.
+	req := s.recorded(r, audit.Entry{Action: "audit.export", Reasons: []string{"format=" + format, "door=rest"}})
+	if err := s.cfg.DB.Record(r.Context(), req); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Disposition", `attachment; filename="deskwoot-audit.`+format+`"`)
-	if err := audit.Export(r.Context(), s.cfg.DB, p.AccountID, f, format, w); err != nil {
+	if err := audit.Export(r.Context(), s.cfg.DB, req.AccountID, f, format, w); err != nil {
 		// The status line is gone once rows stream; the cut-short body and
 		// the log say what happened.
 		slog.ErrorContext(r.Context(), "audit export failed", "err", err)

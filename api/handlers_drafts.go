@@ -18,7 +18,7 @@ func (s *Server) draftList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	ds, next, err := s.cfg.Desk.DraftList(r.Context(), principal(r).AccountID, desk.DraftFilter{
+	ds, next, err := s.cfg.Desk.DraftList(r.Context(), s.request(r), desk.DraftFilter{
 		Status: q.Get("status"), Scope: sc, Cursor: q.Get("cursor"), Limit: int(limit)})
 	if err != nil {
 		writeError(w, r, err)
@@ -73,7 +73,6 @@ func (s *Server) draftDecide(w http.ResponseWriter, r *http.Request, dec desk.Dr
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(p.AccountID) // the audit row committed with the decision
 	out := map[string]any{"draft": d}
 	if m != nil {
 		out["message_id"] = m.ID

@@ -71,7 +71,6 @@ func (s *Server) conversationPatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(p.AccountID)
 	writeJSON(w, http.StatusOK, map[string]any{"conversation": c})
 }
 
@@ -88,7 +87,6 @@ func (s *Server) conversationDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(p.AccountID)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -105,7 +103,7 @@ func (s *Server) contactList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	cs, next, err := s.cfg.Desk.ContactList(r.Context(), principal(r).AccountID, sc, q.Get("q"), q.Get("cursor"), int(limit))
+	cs, next, err := s.cfg.Desk.ContactList(r.Context(), s.request(r), sc, q.Get("q"), q.Get("cursor"), int(limit))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -163,7 +161,6 @@ func (s *Server) contactPatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(p.AccountID)
 	writeJSON(w, http.StatusOK, map[string]any{"contact": c})
 }
 
@@ -180,7 +177,6 @@ func (s *Server) contactDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(p.AccountID)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -209,7 +205,6 @@ func (s *Server) contactNoteCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(p.AccountID)
 	writeJSON(w, http.StatusCreated, map[string]any{"note": n})
 }
 

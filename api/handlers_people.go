@@ -29,7 +29,6 @@ func (s *Server) invitationCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(p.AccountID)
 	// link is in this answer only when the invitation was not mailed (no
 	// relay): it is never shown again.
 	writeJSON(w, http.StatusCreated, sent)
@@ -55,6 +54,5 @@ func (s *Server) invitationRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(p.AccountID)
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "revoked": true})
 }

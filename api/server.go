@@ -4,7 +4,6 @@ package api
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -112,17 +111,19 @@ func equalFold(a, b string) bool {
 	return true
 }
 
-// record audits a person's action through the REST API. A failure to
-// audit is logged, not shown to the caller: the action already happened.
-func (s *Server) record(r *http.Request, e audit.Entry) {
+// request is the person's request as the desk takes it: their account,
+// nothing to re-check (the token was checked now), no audit row (a read).
+func (s *Server) request(r *http.Request) *tenancy.Request {
+	return tenancy.For(principal(r).AccountID)
+}
+
+// recorded is the person's request with e, the audit row of the change it
+// makes, the person as its actor: the change and its row commit together
+// in the unit of work that makes it (tenancy.Unit), or neither does.
+func (s *Server) recorded(r *http.Request, e audit.Entry) *tenancy.Request {
 	p := principal(r)
 	e.ActorKind, e.ActorID = "user", p.UserID
-	if e.Decision == "" {
-		e.Decision = "allow"
-	}
-	if err := s.cfg.Audit.Record(r.Context(), p.AccountID, e); err != nil {
-		slog.ErrorContext(r.Context(), "audit write failed", "action", e.Action, "err", err)
-	}
+	return tenancy.Recorded(p.AccountID, e)
 }
 
 // pathID reads a positive integer path variable.

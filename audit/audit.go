@@ -26,53 +26,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/deskwoot/deskwoot/auditrow"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
-// Entry is one audited action.
-type Entry struct {
-	ActorKind  string           // user, agent, system, operator
-	ActorID    int64            // the user or service account
-	TokenID    int64            // the MCP token, when any
-	Action     string           // tool name or action name
-	Decision   string           // allow, deny, error
-	Reasons    []string         // why, for deny and error
-	Target     map[string]int64 // inbox_id, conversation_id, contact_id…
-	ArgsDigest string           // sha256 of the canonical arguments
-	PolicyRev  string
-	RequestID  string
-	ClientID   string // the OAuth client, when the token is an OAuth grant
-	// Explanation is the policy decision the row records, as
-	// policy.Explain builds it (redacted input, result, rule); nil when
-	// the row records no policy decision.
-	Explanation []byte
-}
-
-const insertSQL = `INSERT INTO audit_log (account_id, actor_kind, actor_id, token_id, action, decision, reasons, target, args_digest, policy_rev, request_id, client_id, explanation)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
-
-func (e Entry) args(acct int64) []any {
-	reasons := e.Reasons
-	if reasons == nil {
-		reasons = []string{}
-	}
-	target := e.Target
-	if target == nil {
-		target = map[string]int64{}
-	}
-	var explanation any
-	if len(e.Explanation) > 0 {
-		explanation = string(e.Explanation)
-	}
-	return []any{acct, e.ActorKind, nullID(e.ActorID), nullID(e.TokenID), e.Action, e.Decision, reasons, target, e.ArgsDigest, e.PolicyRev, e.RequestID, e.ClientID, explanation}
-}
-
-func nullID(id int64) any {
-	if id == 0 {
-		return nil
-	}
-	return id
-}
+// Entry is one audited action: the row a request carries into the unit of
+// work that commits it (see auditrow and tenancy.Request).
+type Entry = auditrow.Entry
 
 // DigestArgs is the sha256 of the arguments' canonical JSON (Go sorts map
 // keys), so the trail proves what was asked without storing content.
@@ -82,7 +42,8 @@ func DigestArgs(args any) string {
 	return hex.EncodeToString(h[:])
 }
 
-// Log writes entries and seals the chain.
+// Log seals the chain of the rows requests write (tenancy.DB.OnAudit
+// calls Touch for each account that committed one).
 type Log struct {
 	DB *tenancy.DB
 
@@ -90,54 +51,15 @@ type Log struct {
 	dirty map[int64]struct{}
 }
 
-// Insert writes an entry inside the caller's transaction: the entry commits
-// or rolls back with the action it records. Call Touch after commit.
+// Insert writes an entry inside the caller's transaction, for writers that
+// hold their own (billing's webhook, the trial's operator command, OAuth):
+// the entry commits or rolls back with the action it records. Doors never
+// call it: a request's row rides in its unit of work (tenancy.Request).
+// Call Touch after commit.
 func Insert(ctx context.Context, tx pgx.Tx, acct int64, e Entry) error {
-	_, err := tx.Exec(ctx, insertSQL, e.args(acct)...)
+	_, err := tx.Exec(ctx, auditrow.InsertSQL, e.Args(acct)...)
 	return err
 }
-
-// Queue adds the entry's insert to b, a batch sent inside the transaction
-// of the action it records (a unit of work's final batch): it commits or
-// rolls back with the action. Call Touch after commit.
-func Queue(b *pgx.Batch, acct int64, e Entry) {
-	b.Queue(insertSQL, e.args(acct)...)
-}
-
-// Record writes an entry on its own (for reads and denials, which have no
-// other effect to share a transaction with).
-func (l *Log) Record(ctx context.Context, acct int64, e Entry) error {
-	b := &pgx.Batch{}
-	b.Queue(insertSQL, e.args(acct)...)
-	if err := l.DB.Batch(ctx, acct, b); err != nil {
-		return err
-	}
-	l.Touch(acct)
-	return nil
-}
-
-// Rider is the entry as a statement that rides in the next tenant batch of
-// ctx (tenancy.WithRider): the audit row of a read commits with the read,
-// in its round trip. Call Touch once it has ridden.
-func Rider(acct int64, e Entry) *tenancy.Rider {
-	return &tenancy.Rider{AccountID: acct, SQL: insertSQL, Args: e.args(acct)}
-}
-
-// RiderIf is Rider for a read whose target the door took from memory
-// rather than from the database: the row is written only when cond (an SQL
-// condition whose parameters are numbered from $14, given in condArgs)
-// holds in the read's own transaction. When it does not, the rider has
-// not ridden (Rode is false) and the door records the call's outcome
-// itself, so no answered call goes unaudited.
-func RiderIf(acct int64, e Entry, cond string, condArgs ...any) *tenancy.Rider {
-	return &tenancy.Rider{AccountID: acct, SQL: insertIfSQL + cond, Args: append(e.args(acct), condArgs...)}
-}
-
-// insertIfSQL is insertSQL as an INSERT … SELECT, to be followed by a
-// condition; the casts name the types PostgreSQL cannot infer there.
-const insertIfSQL = `INSERT INTO audit_log (account_id, actor_kind, actor_id, token_id, action, decision, reasons, target, args_digest, policy_rev, request_id, client_id, explanation)
-	SELECT $1::bigint, $2::text, $3::bigint, $4::bigint, $5::text, $6::text, $7::text[], $8::jsonb, $9::text, $10::text, $11::text, $12::text, $13::jsonb
-	WHERE `
 
 // Touch marks an account as having rows to seal.
 func (l *Log) Touch(acct int64) {

@@ -62,7 +62,7 @@ func TestSearchBaselineIsTheToolsStatement(t *testing.T) {
 	d := &desk.Desk{DB: &tenancy.DB{Pool: pool}}
 	acct := dbtest.NewTenant(t).Account.ID
 	other := dbtest.NewTenant(t).Account.ID
-	ib, err := d.InboxCreate(ctx, acct, desk.InboxInput{Name: "Search", Channel: "api"})
+	ib, err := d.InboxCreate(ctx, tenancy.For(acct), desk.InboxInput{Name: "Search", Channel: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestSearchBaselineIsTheToolsStatement(t *testing.T) {
 	trace.mu.Lock()
 	trace.sql, trace.args = nil, nil
 	trace.mu.Unlock()
-	found, _, err := d.ConversationSearch(ctx, acct, desk.Scope{}, desk.SearchFilter{Query: searchTerm, Limit: 25})
+	found, _, err := d.ConversationSearch(ctx, tenancy.For(acct), desk.Scope{}, desk.SearchFilter{Query: searchTerm, Limit: 25})
 	if err != nil || len(found) != 2 {
 		t.Fatalf("the tool's search found %d conversations, %v; want 2", len(found), err)
 	}

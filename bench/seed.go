@@ -85,7 +85,7 @@ func seed(ctx context.Context, log io.Writer, superURL, appURL string, sc Scale,
 		return fx, nil, fmt.Errorf("seed: signup: %w", err)
 	}
 	fx.AccountID, fx.SearchTerm = res.Account.ID, searchTerm
-	if _, err := app.MCPEnable(ctx, fx.AccountID, true); err != nil {
+	if _, err := app.MCPEnable(ctx, tenancy.For(fx.AccountID), true); err != nil {
 		return fx, nil, err
 	}
 	// Replies are delivered for real, to a receiver that accepts them.
@@ -94,14 +94,14 @@ func seed(ctx context.Context, log io.Writer, superURL, appURL string, sc Scale,
 		w.WriteHeader(http.StatusOK)
 	}))
 	d := &desk.Desk{DB: app}
-	ib, err := d.InboxCreate(ctx, fx.AccountID, desk.InboxInput{Name: "Support", Channel: "api", Settings: map[string]any{"webhook_url": receiver.URL}})
+	ib, err := d.InboxCreate(ctx, tenancy.For(fx.AccountID), desk.InboxInput{Name: "Support", Channel: "api", Settings: map[string]any{"webhook_url": receiver.URL}})
 	if err != nil {
 		receiver.Close()
 		return fx, nil, err
 	}
 	fx.InboxID = ib.ID
 	for i := 0; i <= clients; i++ {
-		_, raw, err := app.MCPTokenCreate(ctx, fx.AccountID, tenancy.MCPTokenInput{Name: fmt.Sprintf("bench %d", i), Scopes: allScopes,
+		_, raw, err := app.MCPTokenCreate(ctx, tenancy.For(fx.AccountID), tenancy.MCPTokenInput{Name: fmt.Sprintf("bench %d", i), Scopes: allScopes,
 			RateLimitPerMinute: 60000}, now)
 		if err != nil {
 			receiver.Close()
@@ -155,14 +155,14 @@ func seedSized(ctx context.Context, log io.Writer, app *tenancy.DB, su *pgxpool.
 		return ws, fmt.Errorf("seed: signup: %w", err)
 	}
 	ws.AccountID = res.Account.ID
-	if _, err := app.MCPEnable(ctx, ws.AccountID, true); err != nil {
+	if _, err := app.MCPEnable(ctx, tenancy.For(ws.AccountID), true); err != nil {
 		return ws, err
 	}
-	ib, err := (&desk.Desk{DB: app}).InboxCreate(ctx, ws.AccountID, desk.InboxInput{Name: "Support", Channel: "api"})
+	ib, err := (&desk.Desk{DB: app}).InboxCreate(ctx, tenancy.For(ws.AccountID), desk.InboxInput{Name: "Support", Channel: "api"})
 	if err != nil {
 		return ws, err
 	}
-	if _, ws.Token, err = app.MCPTokenCreate(ctx, ws.AccountID, tenancy.MCPTokenInput{Name: "bench search", Scopes: allScopes,
+	if _, ws.Token, err = app.MCPTokenCreate(ctx, tenancy.For(ws.AccountID), tenancy.MCPTokenInput{Name: "bench search", Scopes: allScopes,
 		RateLimitPerMinute: 60000}, now); err != nil {
 		return ws, err
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 func TestAuditPage(t *testing.T) {
@@ -102,4 +104,36 @@ func TestAuditPageShowsABrokenChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStatus(t, b.get("/audit"), http.StatusOK).has(t, "Broken at row", "altered after sealing")
+}
+
+// TestConsoleChangesCommitWithTheirAuditRows: a change made in the console
+// and its audit row commit together: with the row refused, the change is
+// not made and the person sees that it failed; signing out, whose row is
+// refused too, keeps the session.
+func TestConsoleChangesCommitWithTheirAuditRows(t *testing.T) {
+	t.Parallel()
+	c, srv := testConsole(t, nil)
+	b, _ := signUp(t, srv)
+	p, _ := accountOf(t, c, b)
+	dbtest.RefuseAuditRows(t, p.AccountID)
+	for path, form := range map[string]url.Values{
+		"/settings/labels":  {"name": {"refused"}},
+		"/settings/mcp":     {"enabled": {"on"}},
+		"/settings/inboxes": {"name": {"Refused"}, "channel": {"api"}},
+	} {
+		if pg := b.post(path, form); pg.Status < 500 {
+			t.Errorf("POST %s with its audit row refused: %d, want a failure", path, pg.Status)
+		}
+	}
+	labels, err := c.cfg.Desk.LabelList(context.Background(), tenancy.For(p.AccountID))
+	if err != nil || len(labels) != 0 {
+		t.Fatalf("labels %v %v", labels, err)
+	}
+	if _, a := accountOf(t, c, b); a.MCPEnabled {
+		t.Fatal("MCP switched on without its audit row")
+	}
+	if pg := b.post("/signout", nil); pg.Status < 500 {
+		t.Errorf("sign-out with its audit row refused: %d, want a failure", pg.Status)
+	}
+	accountOf(t, c, b) // the session still stands
 }

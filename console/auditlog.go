@@ -135,7 +135,11 @@ func (c *Console) auditExport(w http.ResponseWriter, r *http.Request) {
 		c.renderError(w, r, http.StatusBadRequest, "Choose an export format: csv or jsonl.")
 		return
 	}
-	c.record(r, audit.Entry{Action: "audit.export", Reasons: []string{"format=" + format, "door=console"}})
+	// The export is audited before any row goes out; unaudited, nothing does.
+	if err := c.cfg.DB.Record(r.Context(), c.recorded(r, audit.Entry{Action: "audit.export", Reasons: []string{"format=" + format, "door=console"}})); err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Disposition", `attachment; filename="deskwoot-audit.`+format+`"`)
 	w.Header().Set("Cache-Control", "no-store")

@@ -35,6 +35,7 @@ func (c *Console) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := c.cfg.Identities.Signup(r.Context(), tenancy.SignupInput{
 		AccountName: f.Value("workspace"), Email: f.Value("email"), Password: f.Raw("password"), NoAPIToken: true,
+		Audit: &audit.Entry{Action: "user.signup", Reasons: []string{"console"}},
 	}, c.cfg.Now())
 	if errors.Is(err, tenancy.ErrEmailTaken) {
 		f.Fail("email", "An account with this email already exists; sign in instead.")
@@ -46,11 +47,10 @@ func (c *Console) signup(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusBadRequest, "signup", page)
 		return
 	}
-	if err := c.startSession(w, r, res.Account.ID, res.User.ID); err != nil {
+	if err := c.startSession(w, r, tenancy.For(res.Account.ID), res.User.ID); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.cfg.Audit.Record(r.Context(), res.Account.ID, audit.Entry{ActorKind: "user", ActorID: res.User.ID, Action: "user.signup", Decision: "allow", Reasons: []string{"console"}})
 	c.flash(w, fmt.Sprintf("Welcome to Deskwoot. Your 7-day Enterprise trial of %s has started.", res.Account.Name))
 	c.redirect(w, r, "/")
 }
@@ -103,11 +103,11 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusBadRequest, "signin", page)
 		return
 	}
-	if err := c.startSession(w, r, acct.ID, user.ID); err != nil {
+	signedIn := tenancy.Recorded(acct.ID, audit.Entry{ActorKind: "user", ActorID: user.ID, Action: "user.login", Reasons: []string{"console"}})
+	if err := c.startSession(w, r, signedIn, user.ID); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.cfg.Audit.Record(r.Context(), acct.ID, audit.Entry{ActorKind: "user", ActorID: user.ID, Action: "user.login", Decision: "allow", Reasons: []string{"console"}})
 	next := safeNext(f.Value("next"))
 	if n > 1 && next == "/" {
 		// Signed in to the first of several workspaces: offer the others.
@@ -118,13 +118,13 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 
 // signout ends the session server-side and forgets the cookie.
 func (c *Console) signout(w http.ResponseWriter, r *http.Request) {
-	if p, acct, err := c.authenticate(r); err == nil {
+	if p, _, err := c.authenticate(r); err == nil {
 		ck, _ := r.Cookie(sessionCookie)
-		if err := c.cfg.DB.SessionEnd(r.Context(), ck.Value, c.cfg.Now()); err != nil {
+		out := &audit.Entry{ActorKind: "user", ActorID: p.UserID, Action: "user.logout", Reasons: []string{"console"}}
+		if err := c.cfg.DB.SessionEnd(r.Context(), ck.Value, c.cfg.Now(), out); err != nil {
 			c.fail(w, r, err)
 			return
 		}
-		c.cfg.Audit.Record(r.Context(), acct.ID, audit.Entry{ActorKind: "user", ActorID: p.UserID, Action: "user.logout", Decision: "allow", Reasons: []string{"console"}})
 	}
 	c.clearSession(w)
 	c.flash(w, "You are signed out.")

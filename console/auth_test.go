@@ -211,7 +211,7 @@ func TestAgentCannotReachAdminPages(t *testing.T) {
 	wantStatus(t, a.get("/test/admin-only"), http.StatusOK).has(t, "secret admin page")
 
 	email := dbtest.Unique("agent") + "@example.com"
-	if _, _, err := dbtest.Identities(t).UserCreate(context.Background(), p.AccountID, email, "Agent Ann", "agent password 1", "agent"); err != nil {
+	if _, _, err := dbtest.Identities(t).UserCreate(context.Background(), tenancy.For(p.AccountID), email, "Agent Ann", "agent password 1", "agent"); err != nil {
 		t.Fatal(err)
 	}
 	ag := newBrowser(t, srv)

@@ -17,6 +17,7 @@ import (
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/server"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // BenchmarkPagesVsREST measures the console's conversation list (50 rows)
@@ -63,12 +64,12 @@ func BenchmarkPagesVsREST(b *testing.B) {
 	// 60 conversations (the list shows 50), one of them with 100 messages.
 	d := &desk.Desk{DB: app.DB}
 	acct := su.Account.ID
-	ib, err := d.InboxCreate(ctx, acct, desk.InboxInput{Name: "Support", Channel: "api"})
+	ib, err := d.InboxCreate(ctx, tenancy.For(acct), desk.InboxInput{Name: "Support", Channel: "api"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, l := range []string{"billing", "shipping", "vip"} {
-		d.LabelCreate(ctx, acct, l, "", "")
+		d.LabelCreate(ctx, tenancy.For(acct), l, "", "")
 	}
 	var thread int64
 	for i := 0; i < 60; i++ {

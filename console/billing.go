@@ -48,7 +48,13 @@ func (c *Console) billingCheckout(w http.ResponseWriter, r *http.Request) {
 		c.billingFailed(w, r, f, err)
 		return
 	}
-	c.record(r, audit.Entry{Action: "billing.checkout", Reasons: []string{"plan=" + f.Value("plan")}})
+	// Checkout changed nothing here (Stripe holds the session): the row
+	// records that it was opened, and the browser goes there only once the
+	// row is in.
+	if err := c.cfg.DB.Record(r.Context(), c.recorded(r, audit.Entry{Action: "billing.checkout", Reasons: []string{"plan=" + f.Value("plan")}})); err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	http.Redirect(w, r, url, http.StatusSeeOther)
 }
 

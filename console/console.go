@@ -3,7 +3,6 @@ package console
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -186,17 +185,19 @@ func (c *Console) scope(r *http.Request) (desk.Scope, error) {
 	return sc, nil
 }
 
-// record audits a person's action in the console, with the person as
-// actor. A failure to audit is logged: the action already happened.
-func (c *Console) record(r *http.Request, e audit.Entry) {
+// request is the signed-in person's request as the desk takes it: their
+// account, nothing to re-check, no audit row (a read).
+func (c *Console) request(r *http.Request) *tenancy.Request {
+	return tenancy.For(c.me(r).AccountID)
+}
+
+// recorded is the person's request with e, the audit row of the change it
+// makes, the person as its actor: the change and its row commit together
+// in the unit of work that makes it (tenancy.Unit), or neither does.
+func (c *Console) recorded(r *http.Request, e audit.Entry) *tenancy.Request {
 	p := c.me(r)
 	e.ActorKind, e.ActorID = "user", p.UserID
-	if e.Decision == "" {
-		e.Decision = "allow"
-	}
-	if err := c.cfg.Audit.Record(r.Context(), p.AccountID, e); err != nil {
-		slog.ErrorContext(r.Context(), "audit write failed", "action", e.Action, "err", err)
-	}
+	return tenancy.Recorded(p.AccountID, e)
 }
 
 // baseURL is the public URL without a trailing slash.

@@ -30,7 +30,7 @@ func (c *Console) contactList(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := &Form{Values: q, Errors: map[string]string{}}
-	rows, next, err := c.cfg.Desk.ContactList(r.Context(), c.me(r).AccountID, sc, q.Get("q"), q.Get("cursor"), 50)
+	rows, next, err := c.cfg.Desk.ContactList(r.Context(), c.request(r), sc, q.Get("q"), q.Get("cursor"), 50)
 	status := http.StatusOK
 	if err != nil {
 		if !f.FailErr(err, map[string]string{"query": "q", "cursor": "q"}) {
@@ -230,7 +230,6 @@ func (c *Console) contactUpdate(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(p.AccountID)
 	c.flash(w, "Contact saved.")
 	c.redirect(w, r, fmt.Sprintf("/contacts/%d", id))
 }
@@ -261,7 +260,6 @@ func (c *Console) contactNote(w http.ResponseWriter, r *http.Request) {
 		c.failDomain(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(p.AccountID)
 	c.flash(w, "Note added.")
 	c.redirect(w, r, fmt.Sprintf("/contacts/%d", id))
 }
@@ -305,7 +303,6 @@ func (c *Console) contactDelete(w http.ResponseWriter, r *http.Request) {
 		c.failDomain(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(p.AccountID)
 	c.flash(w, fmt.Sprintf("Contact deleted with %d conversations.", gone.Conversations))
 	c.redirect(w, r, "/contacts")
 }

@@ -78,7 +78,7 @@ func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
 	var rows []desk.ConversationSummary
 	var next *string
 	if f.OK() {
-		rows, next, err = c.cfg.Desk.ConversationList(r.Context(), c.me(r).AccountID, sc, filter)
+		rows, next, err = c.cfg.Desk.ConversationList(r.Context(), c.request(r), sc, filter)
 		if err != nil && !f.FailErr(err, map[string]string{"status": "status", "assignee": "assignee", "query": "q", "cursor": "q"}) {
 			c.fail(w, r, err)
 			return
@@ -336,7 +336,6 @@ func (c *Console) messagePost(w http.ResponseWriter, r *http.Request) {
 	if private {
 		msg = "Private note added."
 	}
-	c.cfg.Audit.Touch(p.AccountID) // the audit row committed with the message
 	c.flash(w, msg)
 	c.redirect(w, r, fmt.Sprintf("/conversations/%d#m%d", id, m.ID))
 }
@@ -381,7 +380,6 @@ func (c *Console) conversationUpdate(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(p.AccountID)
 	c.flash(w, "Conversation updated.")
 	c.redirect(w, r, fmt.Sprintf("/conversations/%d", id))
 }
@@ -498,7 +496,6 @@ func (c *Console) conversationDelete(w http.ResponseWriter, r *http.Request) {
 		c.failDomain(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(p.AccountID)
 	c.flash(w, fmt.Sprintf("Conversation #%d deleted.", id))
 	c.redirect(w, r, "/conversations")
 }

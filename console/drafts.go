@@ -91,7 +91,6 @@ func (c *Console) draftDecide(w http.ResponseWriter, r *http.Request, f *Form, d
 		c.renderDrafts(w, r, http.StatusBadRequest, f, id)
 		return
 	}
-	c.cfg.Audit.Touch(p.AccountID) // the audit row committed with the decision
 	c.flash(w, done)
 	c.redirect(w, r, "/drafts")
 }

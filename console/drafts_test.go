@@ -27,7 +27,7 @@ func pendingDraft(t *testing.T, c *Console, acct int64, customerText, draftText 
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := c.cfg.DB.MCPTokenCreate(ctx, acct, tenancy.MCPTokenInput{Name: "careful-bot", Scopes: []string{"conversations:reply"}, RequireApproval: true}, time.Now())
+	tok, _, err := c.cfg.DB.MCPTokenCreate(ctx, tenancy.For(acct), tenancy.MCPTokenInput{Name: "careful-bot", Scopes: []string{"conversations:reply"}, RequireApproval: true}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func pendingDraft(t *testing.T, c *Console, acct int64, customerText, draftText 
 
 func draftStatus(t *testing.T, c *Console, acct, id int64) desk.Draft {
 	t.Helper()
-	ds, _, err := c.cfg.Desk.DraftList(context.Background(), acct, desk.DraftFilter{})
+	ds, _, err := c.cfg.Desk.DraftList(context.Background(), tenancy.For(acct), desk.DraftFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestDraftsQueueApproveWithEdits(t *testing.T) {
 	if got.Status != "approved" || got.MessageID == nil {
 		t.Fatalf("after Approve: %+v", got)
 	}
-	v, err := c.cfg.Desk.ConversationGet(context.Background(), p.AccountID, *got.ConversationID, "", 10)
+	v, err := c.cfg.Desk.ConversationGet(context.Background(), tenancy.For(p.AccountID), *got.ConversationID, "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/server"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // humansChromium finds Debian's Chromium; outside CI a machine without it
@@ -146,12 +147,12 @@ func TestQueuePagesInChromium(t *testing.T) {
 
 	// The queue, seeded the way customers and the agent fill it.
 	d := &desk.Desk{DB: app.DB}
-	ib, err := d.InboxCreate(ctx, acct, desk.InboxInput{Name: "Support", Channel: "api"})
+	ib, err := d.InboxCreate(ctx, tenancy.For(acct), desk.InboxInput{Name: "Support", Channel: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range []string{"shipping", "refund", "vip"} {
-		if _, err := d.LabelCreate(ctx, acct, l, "", ""); err != nil {
+		if _, err := d.LabelCreate(ctx, tenancy.For(acct), l, "", ""); err != nil {
 			t.Fatal(err)
 		}
 	}

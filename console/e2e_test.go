@@ -25,6 +25,7 @@ import (
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/server"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // chromium finds the browser the end-to-end test drives. Without one the
@@ -340,11 +341,11 @@ func TestConsoleEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &desk.Desk{DB: app.DB}
-	widget, err := d.InboxCreate(context.Background(), who.AccountID, desk.InboxInput{Name: "Web widget", Channel: "api", Settings: map[string]any{"webhook_url": hook.URL + "/hook"}})
+	widget, err := d.InboxCreate(context.Background(), tenancy.For(who.AccountID), desk.InboxInput{Name: "Web widget", Channel: "api", Settings: map[string]any{"webhook_url": hook.URL + "/hook"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := d.InboxCreate(context.Background(), who.AccountID, desk.InboxInput{Name: "Partners", Channel: "api"})
+	other, err := d.InboxCreate(context.Background(), tenancy.For(who.AccountID), desk.InboxInput{Name: "Partners", Channel: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // queue is a signed-up workspace with an inbox and one customer's
@@ -38,7 +39,7 @@ func newQueue(t *testing.T) queue {
 	p, _ := accountOf(t, c, b)
 	q := queue{c: c, srv: srv, admin: b, acct: p.AccountID, userID: p.UserID, email: dbtest.Unique("cust") + "@example.com"}
 	ctx := context.Background()
-	ib, err := c.cfg.Desk.InboxCreate(ctx, q.acct, desk.InboxInput{Name: "Support", Channel: "api"})
+	ib, err := c.cfg.Desk.InboxCreate(ctx, tenancy.For(q.acct), desk.InboxInput{Name: "Support", Channel: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func newQueue(t *testing.T) queue {
 func (q queue) agent(t *testing.T) (*browser, int64) {
 	t.Helper()
 	email := dbtest.Unique("agent") + "@example.com"
-	u, _, err := dbtest.Identities(t).UserCreate(context.Background(), q.acct, email, "Agent Ann", "agent password 1", "agent")
+	u, _, err := dbtest.Identities(t).UserCreate(context.Background(), tenancy.For(q.acct), email, "Agent Ann", "agent password 1", "agent")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestConversationPages(t *testing.T) {
 	q := newQueue(t)
 	b := q.admin
 	ctx := context.Background()
-	if _, err := q.c.cfg.Desk.LabelCreate(ctx, q.acct, "shipping", "", ""); err != nil {
+	if _, err := q.c.cfg.Desk.LabelCreate(ctx, tenancy.For(q.acct), "shipping", "", ""); err != nil {
 		t.Fatal(err)
 	}
 	path := fmt.Sprintf("/conversations/%d", q.conv)
@@ -174,7 +175,7 @@ func TestConversationPages(t *testing.T) {
 		t.Error("the refused form lost the chosen priority")
 	}
 	conv := func() desk.Conversation {
-		v, err := q.c.cfg.Desk.ConversationGet(ctx, q.acct, q.conv, "", 1)
+		v, err := q.c.cfg.Desk.ConversationGet(ctx, tenancy.For(q.acct), q.conv, "", 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +246,7 @@ func TestQueuePagesAcrossRolesAndWorkspaces(t *testing.T) {
 	wantStatus(t, ag.post("/help-center", url.Values{"title": {"Agent article"}}), http.StatusForbidden)
 
 	// A member works the conversation but sees no delete control.
-	if err := q.c.cfg.Desk.InboxMemberAdd(context.Background(), q.acct, q.inbox, agentID); err != nil {
+	if err := q.c.cfg.Desk.InboxMemberAdd(context.Background(), tenancy.For(q.acct), q.inbox, agentID); err != nil {
 		t.Fatal(err)
 	}
 	wantStatus(t, ag.get("/conversations"), http.StatusOK).has(t, "Carla Customer")

@@ -97,8 +97,7 @@ func (c *Console) inviteAccept(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(joined.AccountID)
-	if err := c.startSession(w, r, joined.AccountID, joined.UserID); err != nil {
+	if err := c.startSession(w, r, tenancy.For(joined.AccountID), joined.UserID); err != nil {
 		c.fail(w, r, err)
 		return
 	}
@@ -136,11 +135,11 @@ func (c *Console) workspaceSwitch(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, x := range ws {
 		if x.AccountID == id && id > 0 {
-			if err := c.startSession(w, r, id, me.UserID); err != nil {
+			signedIn := tenancy.Recorded(id, audit.Entry{ActorKind: "user", ActorID: me.UserID, Action: "user.login", Reasons: []string{"console", "workspace chooser"}})
+			if err := c.startSession(w, r, signedIn, me.UserID); err != nil {
 				c.fail(w, r, err)
 				return
 			}
-			c.cfg.Audit.Record(r.Context(), id, audit.Entry{ActorKind: "user", ActorID: me.UserID, Action: "user.login", Decision: "allow", Reasons: []string{"console", "workspace chooser"}})
 			c.redirect(w, r, safeNext(f.Value("next")))
 			return
 		}

@@ -64,7 +64,7 @@ func (c *Console) renderMCP(w http.ResponseWriter, r *http.Request, status int, 
 		c.fail(w, r, err)
 		return
 	}
-	inboxes, err := c.cfg.Desk.InboxList(r.Context(), acct, desk.Scope{}, false)
+	inboxes, err := c.cfg.Desk.InboxList(r.Context(), c.request(r), desk.Scope{}, false)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -123,11 +123,10 @@ func (c *Console) mcpSwitch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	on := f.Value("enabled") != ""
-	if _, err := c.cfg.DB.MCPEnable(r.Context(), c.me(r).AccountID, on); err != nil {
+	if _, err := c.cfg.DB.MCPEnable(r.Context(), c.recorded(r, audit.Entry{Action: "settings.mcp", Reasons: []string{"enabled=" + strconv.FormatBool(on)}}), on); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.record(r, audit.Entry{Action: "settings.mcp", Reasons: []string{"enabled=" + strconv.FormatBool(on)}})
 	if on {
 		c.flash(w, "The MCP server is on. Create a token below and give it to your agent.")
 	} else {
@@ -147,7 +146,7 @@ func (c *Console) mcpTokenCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	p := c.me(r)
 	in.CreatedBy = p.UserID
-	t, raw, err := c.cfg.DB.MCPTokenCreate(r.Context(), p.AccountID, in, c.cfg.Now())
+	t, raw, err := c.cfg.DB.MCPTokenCreate(r.Context(), c.recorded(r, audit.Entry{Action: "mcp.token.create", Reasons: in.Scopes}), in, c.cfg.Now())
 	if err != nil {
 		if !f.FailErr(err, mcpTokenFields) {
 			c.fail(w, r, err)
@@ -156,7 +155,6 @@ func (c *Console) mcpTokenCreate(w http.ResponseWriter, r *http.Request) {
 		c.renderMCP(w, r, http.StatusBadRequest, f, nil, 0)
 		return
 	}
-	c.record(r, audit.Entry{TokenID: t.ID, Action: "mcp.token.create", Reasons: t.Scopes})
 	c.renderMCP(w, r, http.StatusOK, emptyForm(), &minted{Name: t.Name, Raw: raw}, 0)
 }
 
@@ -206,7 +204,7 @@ func (c *Console) mcpTokenRevoke(w http.ResponseWriter, r *http.Request) {
 		c.renderError(w, r, http.StatusNotFound, "There is no such token.")
 		return
 	}
-	err = c.cfg.DB.MCPTokenRevoke(r.Context(), c.me(r).AccountID, id)
+	err = c.cfg.DB.MCPTokenRevoke(r.Context(), c.recorded(r, audit.Entry{TokenID: id, Action: "mcp.token.revoke"}), id)
 	if errors.Is(err, tenancy.ErrNotFound) {
 		c.renderError(w, r, http.StatusNotFound, "There is no such token.")
 		return
@@ -215,7 +213,6 @@ func (c *Console) mcpTokenRevoke(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.record(r, audit.Entry{TokenID: id, Action: "mcp.token.revoke"})
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	if name == "" || len(name) > 100 {
 		name = "The token"

@@ -19,7 +19,7 @@ import (
 // newInbox makes an api inbox in the browser's workspace.
 func newInbox(t *testing.T, c *Console, acct int64, name string) desk.Inbox {
 	t.Helper()
-	ib, err := c.cfg.Desk.InboxCreate(context.Background(), acct, desk.InboxInput{Name: name, Channel: "api"})
+	ib, err := c.cfg.Desk.InboxCreate(context.Background(), tenancy.For(acct), desk.InboxInput{Name: name, Channel: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func newInbox(t *testing.T, c *Console, acct int64, name string) desk.Inbox {
 func newAgent(t *testing.T, srv interface{ Close() }, b *browser, acct int64) *browser {
 	t.Helper()
 	email := dbtest.Unique("agent") + "@example.com"
-	if _, _, err := dbtest.Identities(t).UserCreate(context.Background(), acct, email, "Agent", "agent password 1", "agent"); err != nil {
+	if _, _, err := dbtest.Identities(t).UserCreate(context.Background(), tenancy.For(acct), email, "Agent", "agent password 1", "agent"); err != nil {
 		t.Fatal(err)
 	}
 	ag := &browser{t: t, base: b.base, hc: newBrowserClient()}

@@ -43,7 +43,7 @@ func (c *Console) showTeam(w http.ResponseWriter, r *http.Request, status int, f
 		c.fail(w, r, err)
 		return
 	}
-	teams, err := c.cfg.Desk.TeamList(r.Context(), acct)
+	teams, err := c.cfg.Desk.TeamList(r.Context(), c.request(r))
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -53,7 +53,7 @@ func (c *Console) showTeam(w http.ResponseWriter, r *http.Request, status int, f
 		c.fail(w, r, err)
 		return
 	}
-	ibs, err := c.cfg.Desk.InboxList(r.Context(), acct, desk.Scope{}, false)
+	ibs, err := c.cfg.Desk.InboxList(r.Context(), c.request(r), desk.Scope{}, false)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -121,7 +121,6 @@ func (c *Console) teamInvite(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(c.me(r).AccountID)
 	if sent.Mailed {
 		c.flash(w, "Invitation sent to "+sent.Email+". It works once, for 7 days.")
 		c.redirect(w, r, "/settings/team")
@@ -140,7 +139,6 @@ func (c *Console) invitationRevoke(w http.ResponseWriter, r *http.Request) {
 		c.failDomain(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(c.me(r).AccountID)
 	c.flash(w, "Invitation withdrawn; its link no longer works.")
 	c.redirect(w, r, "/settings/team")
 }

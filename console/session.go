@@ -62,11 +62,15 @@ func safeNext(next string) string {
 
 // startSession signs the person in: a fresh session (never one the browser
 // brought along) in an HttpOnly, SameSite=Lax cookie, Secure over https.
-func (c *Console) startSession(w http.ResponseWriter, r *http.Request, accountID, userID int64) error {
+// req is the account's request, with the sign-in's audit row if any: it
+// commits with the session.
+func (c *Console) startSession(w http.ResponseWriter, r *http.Request, req *tenancy.Request, userID int64) error {
 	if ck, err := r.Cookie(sessionCookie); err == nil {
-		c.cfg.DB.SessionEnd(r.Context(), ck.Value, c.cfg.Now())
+		if err := c.cfg.DB.SessionEnd(r.Context(), ck.Value, c.cfg.Now(), nil); err != nil {
+			return err
+		}
 	}
-	raw, err := c.cfg.DB.SessionCreate(r.Context(), accountID, userID, c.cfg.Now())
+	raw, err := c.cfg.DB.SessionCreate(r.Context(), req, userID, c.cfg.Now())
 	if err != nil {
 		return err
 	}

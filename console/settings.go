@@ -140,7 +140,7 @@ func (c *Console) inboxesPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) showInboxes(w http.ResponseWriter, r *http.Request, status int, f *Form) {
-	ibs, err := c.cfg.Desk.InboxList(r.Context(), c.me(r).AccountID, desk.Scope{}, false)
+	ibs, err := c.cfg.Desk.InboxList(r.Context(), c.request(r), desk.Scope{}, false)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -173,7 +173,7 @@ func (c *Console) inboxCreate(w http.ResponseWriter, r *http.Request) {
 		c.showInboxes(w, r, http.StatusBadRequest, f)
 		return
 	}
-	ib, err := c.cfg.Desk.InboxCreate(r.Context(), c.me(r).AccountID, desk.InboxInput{Name: f.Value("name"), Channel: ch, Settings: settings})
+	ib, err := c.cfg.Desk.InboxCreate(r.Context(), c.recorded(r, audit.Entry{Action: "inbox.create"}), desk.InboxInput{Name: f.Value("name"), Channel: ch, Settings: settings})
 	if err != nil {
 		if f.FailErr(err, settingsErrFields(ch)) {
 			c.showInboxes(w, r, http.StatusBadRequest, f)
@@ -182,7 +182,6 @@ func (c *Console) inboxCreate(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.record(r, audit.Entry{Action: "inbox.create", Target: map[string]int64{"inbox_id": ib.ID}})
 	c.flash(w, "Inbox "+ib.Name+" created.")
 	c.redirect(w, r, fmt.Sprintf("/settings/inboxes/%d", ib.ID))
 }
@@ -208,7 +207,7 @@ func (c *Console) showInbox(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	acct := c.me(r).AccountID
-	ibs, err := c.cfg.Desk.InboxList(r.Context(), acct, desk.Scope{InboxIDs: []int64{id}}, true)
+	ibs, err := c.cfg.Desk.InboxList(r.Context(), c.request(r), desk.Scope{InboxIDs: []int64{id}}, true)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -260,7 +259,7 @@ func (c *Console) inboxUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := newForm(w, r)
-	ib, err := c.cfg.Desk.InboxGet(r.Context(), c.me(r).AccountID, id)
+	ib, err := c.cfg.Desk.InboxGet(r.Context(), c.request(r), id)
 	if err != nil {
 		c.failDomain(w, r, err)
 		return
@@ -274,7 +273,7 @@ func (c *Console) inboxUpdate(w http.ResponseWriter, r *http.Request) {
 		c.showInbox(w, r, http.StatusBadRequest, f)
 		return
 	}
-	if _, err := c.cfg.Desk.InboxUpdate(r.Context(), c.me(r).AccountID, id, desk.InboxPatch{Name: &name, Settings: settings}); err != nil {
+	if _, err := c.cfg.Desk.InboxUpdate(r.Context(), c.recorded(r, audit.Entry{Action: "inbox.update"}), id, desk.InboxPatch{Name: &name, Settings: settings}); err != nil {
 		if f.FailErr(err, settingsErrFields(ib.Channel)) {
 			c.showInbox(w, r, http.StatusBadRequest, f)
 			return
@@ -282,7 +281,6 @@ func (c *Console) inboxUpdate(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.record(r, audit.Entry{Action: "inbox.update", Target: map[string]int64{"inbox_id": id}})
 	c.flash(w, "Inbox saved.")
 	c.redirect(w, r, fmt.Sprintf("/settings/inboxes/%d", id))
 }
@@ -294,11 +292,10 @@ func (c *Console) inboxInboundRotate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := c.cfg.Desk.InboxInboundRotate(r.Context(), c.me(r).AccountID, id); err != nil {
+	if _, err := c.cfg.Desk.InboxInboundRotate(r.Context(), c.recorded(r, audit.Entry{Action: "inbox.inbound_address.rotate"}), id); err != nil {
 		c.failDomain(w, r, err)
 		return
 	}
-	c.record(r, audit.Entry{Action: "inbox.inbound_address.rotate", Target: map[string]int64{"inbox_id": id}})
 	c.flash(w, "New receiving address issued; the old one keeps receiving for the grace period.")
 	c.redirect(w, r, fmt.Sprintf("/settings/inboxes/%d", id))
 }
@@ -316,7 +313,7 @@ func (c *Console) inboxMemberAdd(w http.ResponseWriter, r *http.Request) {
 		c.showInbox(w, r, http.StatusBadRequest, f)
 		return
 	}
-	if err := c.cfg.Desk.InboxMemberAdd(r.Context(), c.me(r).AccountID, id, uid); err != nil {
+	if err := c.cfg.Desk.InboxMemberAdd(r.Context(), c.recorded(r, audit.Entry{Action: "inbox.member.add"}), id, uid); err != nil {
 		if f.FailErr(err, map[string]string{"user_id": "user_id"}) {
 			c.showInbox(w, r, http.StatusBadRequest, f)
 			return
@@ -324,7 +321,6 @@ func (c *Console) inboxMemberAdd(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.record(r, audit.Entry{Action: "inbox.member.add", Target: map[string]int64{"inbox_id": id, "user_id": uid}})
 	c.flash(w, "Member added.")
 	c.redirect(w, r, fmt.Sprintf("/settings/inboxes/%d", id))
 }
@@ -347,7 +343,7 @@ func (c *Console) teamCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		members = append(members, id)
 	}
-	t, err := c.cfg.Desk.TeamCreate(r.Context(), c.me(r).AccountID, f.Value("team_name"), f.Value("team_description"), members)
+	t, err := c.cfg.Desk.TeamCreate(r.Context(), c.recorded(r, audit.Entry{Action: "team.create"}), f.Value("team_name"), f.Value("team_description"), members)
 	if err != nil {
 		if errors.Is(err, tenancy.ErrConflict) {
 			f.Fail("team_name", "A team with this name already exists.")
@@ -361,7 +357,6 @@ func (c *Console) teamCreate(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.record(r, audit.Entry{Action: "team.create", Target: map[string]int64{"team_id": t.ID}})
 	c.flash(w, "Team "+t.Name+" created.")
 	c.redirect(w, r, "/settings/team")
 }
@@ -377,7 +372,7 @@ func (c *Console) labelsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) showLabels(w http.ResponseWriter, r *http.Request, status int, f *Form) {
-	ls, err := c.cfg.Desk.LabelList(r.Context(), c.me(r).AccountID)
+	ls, err := c.cfg.Desk.LabelList(r.Context(), c.request(r))
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -392,7 +387,7 @@ func (c *Console) showLabels(w http.ResponseWriter, r *http.Request, status int,
 // labelCreate adds a label.
 func (c *Console) labelCreate(w http.ResponseWriter, r *http.Request) {
 	f := newForm(w, r)
-	l, err := c.cfg.Desk.LabelCreate(r.Context(), c.me(r).AccountID, f.Value("name"), f.Value("description"), "")
+	l, err := c.cfg.Desk.LabelCreate(r.Context(), c.recorded(r, audit.Entry{Action: "label.create"}), f.Value("name"), f.Value("description"), "")
 	if err != nil {
 		if errors.Is(err, tenancy.ErrConflict) {
 			f.Fail("name", "A label with this name already exists.")
@@ -406,7 +401,6 @@ func (c *Console) labelCreate(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.record(r, audit.Entry{Action: "label.create", Target: map[string]int64{"label_id": l.ID}})
 	c.flash(w, "Label "+l.Name+" created.")
 	c.redirect(w, r, "/settings/labels")
 }

@@ -182,3 +182,26 @@ func Scratch(t *testing.T, name string) (ownerURL, appURL string) {
 	}
 	return ownerURL, appURL
 }
+
+// RefuseAuditRows makes PostgreSQL refuse every audit row of account acct
+// until the test ends, as a full disk or a broken trigger would: whatever
+// writes one fails. Tests use it to show that a change and its audit row
+// commit together or not at all.
+func RefuseAuditRows(t testing.TB, acct int64) {
+	t.Helper()
+	ctx := context.Background()
+	name := fmt.Sprintf("deskwoot_test_refuse_audit_%d", acct)
+	owner := Owner(t)
+	if _, err := owner.Exec(ctx, `CREATE FUNCTION `+name+`() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'audit rows of this account are refused (test)'; END $$`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.Exec(ctx, fmt.Sprintf(`CREATE TRIGGER %s BEFORE INSERT ON audit_log FOR EACH ROW
+		WHEN (NEW.account_id = %d) EXECUTE FUNCTION %s()`, name, acct, name)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		owner.Exec(ctx, `DROP TRIGGER IF EXISTS `+name+` ON audit_log`)
+		owner.Exec(ctx, `DROP FUNCTION IF EXISTS `+name+`()`)
+	})
+}

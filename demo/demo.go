@@ -171,7 +171,7 @@ type seeder struct {
 }
 
 func (s *seeder) createAgent() error {
-	u, token, err := s.ids.UserCreate(s.ctx, s.w.AccountID, s.w.AgentEmail, "Sam Rivera", s.w.AgentPassword, "agent")
+	u, token, err := s.ids.UserCreate(s.ctx, tenancy.For(s.w.AccountID), s.w.AgentEmail, "Sam Rivera", s.w.AgentPassword, "agent")
 	if err != nil {
 		return err
 	}
@@ -182,11 +182,11 @@ func (s *seeder) createAgent() error {
 }
 
 func (s *seeder) inboxes() error {
-	chat, err := s.d.InboxCreate(s.ctx, s.w.AccountID, desk.InboxInput{Name: "Website chat", Channel: "api", Settings: map[string]any{}})
+	chat, err := s.d.InboxCreate(s.ctx, tenancy.For(s.w.AccountID), desk.InboxInput{Name: "Website chat", Channel: "api", Settings: map[string]any{}})
 	if err != nil {
 		return err
 	}
-	email, err := s.d.InboxCreate(s.ctx, s.w.AccountID, desk.InboxInput{Name: "Email support", Channel: "email", Settings: map[string]any{
+	email, err := s.d.InboxCreate(s.ctx, tenancy.For(s.w.AccountID), desk.InboxInput{Name: "Email support", Channel: "email", Settings: map[string]any{
 		"from_address": "support@acme.example", // Deskwoot assigns its receiving address
 	}})
 	if err != nil {
@@ -197,7 +197,7 @@ func (s *seeder) inboxes() error {
 	// The agent works both inboxes: an agent sees only its inboxes'
 	// conversations, and the printed agent login should open a full queue.
 	for _, id := range []int64{chat.ID, email.ID} {
-		if err := s.d.InboxMemberAdd(s.ctx, s.w.AccountID, id, s.w.AgentUserID); err != nil {
+		if err := s.d.InboxMemberAdd(s.ctx, tenancy.For(s.w.AccountID), id, s.w.AgentUserID); err != nil {
 			return err
 		}
 	}
@@ -212,7 +212,7 @@ func (s *seeder) labels() error {
 		{"vip", "Enterprise or high-value customer", "#8e4ec6"},
 		{"feature-request", "Ideas and requests for the roadmap", "#30a46c"},
 	} {
-		if _, err := s.d.LabelCreate(s.ctx, s.w.AccountID, l.name, l.description, l.color); err != nil {
+		if _, err := s.d.LabelCreate(s.ctx, tenancy.For(s.w.AccountID), l.name, l.description, l.color); err != nil {
 			return err
 		}
 		s.w.Counts.Labels++
@@ -221,7 +221,7 @@ func (s *seeder) labels() error {
 }
 
 func (s *seeder) team() error {
-	t, err := s.d.TeamCreate(s.ctx, s.w.AccountID, "Tier 2", "Escalations: bugs, API questions and refunds over $500", []int64{s.w.AgentUserID})
+	t, err := s.d.TeamCreate(s.ctx, tenancy.For(s.w.AccountID), "Tier 2", "Escalations: bugs, API questions and refunds over $500", []int64{s.w.AgentUserID})
 	if err != nil {
 		return err
 	}
@@ -232,7 +232,7 @@ func (s *seeder) team() error {
 
 func (s *seeder) articles() error {
 	for _, a := range articles {
-		if _, err := s.d.ArticleCreate(s.ctx, s.w.AccountID, a.title, a.body, "published"); err != nil {
+		if _, err := s.d.ArticleCreate(s.ctx, tenancy.For(s.w.AccountID), a.title, a.body, "published"); err != nil {
 			return err
 		}
 		s.w.Counts.Articles++
@@ -319,10 +319,10 @@ func (s *seeder) workflow(convID int64, wf workflow) error {
 }
 
 func (s *seeder) mcp(now time.Time) error {
-	if _, err := s.ids.DB.MCPEnable(s.ctx, s.w.AccountID, true); err != nil {
+	if _, err := s.ids.DB.MCPEnable(s.ctx, tenancy.For(s.w.AccountID), true); err != nil {
 		return err
 	}
-	t, raw, err := s.ids.DB.MCPTokenCreate(s.ctx, s.w.AccountID, tenancy.MCPTokenInput{
+	t, raw, err := s.ids.DB.MCPTokenCreate(s.ctx, tenancy.For(s.w.AccountID), tenancy.MCPTokenInput{
 		Name: MCPTokenName, Scopes: Scopes(), RateLimitPerMinute: MCPRateLimit, CreatedBy: s.w.AdminUserID,
 	}, now)
 	if err != nil {
@@ -337,7 +337,7 @@ func (s *seeder) mcp(now time.Time) error {
 // receiver on every start, so the demo's replies reach a page a newcomer
 // can see instead of waiting for a webhook nobody set.
 func ChatWebhookSet(ctx context.Context, d *desk.Desk, w Workspace, url, secret string) error {
-	_, err := d.InboxUpdate(ctx, w.AccountID, w.ChatInboxID, desk.InboxPatch{Settings: map[string]any{"webhook_url": url, "webhook_secret": secret}})
+	_, err := d.InboxUpdate(ctx, tenancy.For(w.AccountID), w.ChatInboxID, desk.InboxPatch{Settings: map[string]any{"webhook_url": url, "webhook_secret": secret}})
 	if err != nil {
 		return fmt.Errorf("demo: point the Website chat inbox at %s: %w", url, err)
 	}

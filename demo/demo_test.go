@@ -61,7 +61,7 @@ func TestSeed(t *testing.T) {
 		t.Fatalf("users = %+v, %v", users, err)
 	}
 
-	inboxes, err := d.InboxList(ctx, w.AccountID, desk.Scope{}, true)
+	inboxes, err := d.InboxList(ctx, tenancy.For(w.AccountID), desk.Scope{}, true)
 	if err != nil || len(inboxes) != 2 {
 		t.Fatalf("inboxes = %+v, %v", inboxes, err)
 	}
@@ -73,7 +73,7 @@ func TestSeed(t *testing.T) {
 		t.Fatalf("inboxes = %+v, workspace chat %d email %d", inboxes, w.ChatInboxID, w.EmailInboxID)
 	}
 
-	labels, err := d.LabelList(ctx, w.AccountID)
+	labels, err := d.LabelList(ctx, tenancy.For(w.AccountID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestSeed(t *testing.T) {
 		t.Fatalf("labels = %v, want %v", names, want)
 	}
 
-	teams, err := d.TeamList(ctx, w.AccountID)
+	teams, err := d.TeamList(ctx, tenancy.For(w.AccountID))
 	if err != nil || len(teams) != 1 || teams[0].Name != "Tier 2" || !slices.Equal(teams[0].MemberIDs, []int64{w.AgentUserID}) {
 		t.Fatalf("teams = %+v, %v", teams, err)
 	}
@@ -98,7 +98,7 @@ func TestSeed(t *testing.T) {
 		}
 	}
 
-	convs, _, err := d.ConversationList(ctx, w.AccountID, desk.Scope{}, desk.ConversationFilter{Limit: desk.MaxLimit})
+	convs, _, err := d.ConversationList(ctx, tenancy.For(w.AccountID), desk.Scope{}, desk.ConversationFilter{Limit: desk.MaxLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestSeed(t *testing.T) {
 			labelled++
 		}
 	}
-	withTeam, _, err := d.ConversationList(ctx, w.AccountID, desk.Scope{}, desk.ConversationFilter{Assignee: fmt.Sprint(w.AgentUserID), Limit: desk.MaxLimit})
+	withTeam, _, err := d.ConversationList(ctx, tenancy.For(w.AccountID), desk.Scope{}, desk.ConversationFilter{Assignee: fmt.Sprint(w.AgentUserID), Limit: desk.MaxLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestSeed(t *testing.T) {
 	for _, c := range convs {
 		inInbox[c.InboxID]++
 		contacts[c.Contact.ID] = true
-		v, err := d.ConversationGet(ctx, w.AccountID, c.ID, "", 0)
+		v, err := d.ConversationGet(ctx, tenancy.For(w.AccountID), c.ID, "", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,11 +156,11 @@ func TestSeed(t *testing.T) {
 		t.Errorf("%d messages (%d replies, %d notes), workspace says %d", messages, replies, notes, w.Counts.Messages)
 	}
 
-	arts, err := d.ArticleList(ctx, w.AccountID, true)
+	arts, err := d.ArticleList(ctx, tenancy.For(w.AccountID), true)
 	if err != nil || len(arts) < 3 || len(arts) != w.Counts.Articles {
 		t.Fatalf("articles = %d, %v; workspace says %d", len(arts), err, w.Counts.Articles)
 	}
-	found, err := d.ArticleSearch(ctx, w.AccountID, "refund", 0)
+	found, err := d.ArticleSearch(ctx, tenancy.For(w.AccountID), "refund", 0)
 	if err != nil || len(found) == 0 || found[0].Title != "Refund policy" {
 		t.Fatalf("search refund = %+v, %v", found, err)
 	}
@@ -170,7 +170,7 @@ func TestSeed(t *testing.T) {
 	if !errors.Is(err, demo.ErrAlreadySeeded) {
 		t.Fatalf("second seed: %v, want ErrAlreadySeeded", err)
 	}
-	again, _, err := d.ConversationList(ctx, w.AccountID, desk.Scope{}, desk.ConversationFilter{Limit: desk.MaxLimit})
+	again, _, err := d.ConversationList(ctx, tenancy.For(w.AccountID), desk.Scope{}, desk.ConversationFilter{Limit: desk.MaxLimit})
 	if err != nil || len(again) != len(convs) {
 		t.Fatalf("after second seed: %d conversations, %v; want %d", len(again), err, len(convs))
 	}

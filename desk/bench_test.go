@@ -12,6 +12,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // benchWorld is a tenant with 60 conversations, one of them 20 messages long.
@@ -21,7 +22,7 @@ func benchWorld(b *testing.B) (d *desk.Desk, acct, conv int64) {
 	ten := dbtest.NewTenant(b)
 	d = &desk.Desk{DB: dbtest.App(b)}
 	acct = ten.Account.ID
-	ib, err := d.InboxCreate(ctx, acct, desk.InboxInput{Name: "Bench", Channel: "api"})
+	ib, err := d.InboxCreate(ctx, tenancy.For(acct), desk.InboxInput{Name: "Bench", Channel: "api"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func BenchmarkGetConversation20(b *testing.B) {
 	raw := bypass(b)
 	b.Run("fenced", func(b *testing.B) {
 		for b.Loop() {
-			v, err := d.ConversationGet(ctx, acct, conv, "", 20)
+			v, err := d.ConversationGet(ctx, tenancy.For(acct), conv, "", 20)
 			if err != nil || len(v.Messages) != 20 {
 				b.Fatal(err, len(v.Messages))
 			}
@@ -124,7 +125,7 @@ func BenchmarkList50(b *testing.B) {
 	raw := bypass(b)
 	b.Run("fenced", func(b *testing.B) {
 		for b.Loop() {
-			list, _, err := d.ConversationList(ctx, acct, desk.Scope{}, desk.ConversationFilter{Limit: 50})
+			list, _, err := d.ConversationList(ctx, tenancy.For(acct), desk.Scope{}, desk.ConversationFilter{Limit: 50})
 			if err != nil || len(list) != 50 {
 				b.Fatal(err, len(list))
 			}
@@ -156,7 +157,7 @@ func BenchmarkEventLatency(b *testing.B) {
 	ready := make(chan struct{})
 	go d.Hub.Run(ctx, ready)
 	<-ready
-	start, err := d.EventPoll(ctx, acct, desk.EventQuery{}, time.Now())
+	start, err := d.EventPoll(ctx, tenancy.For(acct), desk.EventQuery{}, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func BenchmarkEventLatency(b *testing.B) {
 	go func() {
 		cursor := start.NextCursor
 		for ctx.Err() == nil {
-			page, err := d.EventPollWait(ctx, acct, desk.EventQuery{Cursor: cursor, Types: []string{desk.EventMessageCreated}}, 10*time.Second, time.Now)
+			page, err := d.EventPollWait(ctx, tenancy.For(acct), desk.EventQuery{Cursor: cursor, Types: []string{desk.EventMessageCreated}}, 10*time.Second, time.Now)
 			if err != nil {
 				return
 			}

@@ -23,8 +23,9 @@ type Label struct {
 
 var labelName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,49}$`)
 
-// LabelCreate adds a label; names are lower-case slugs, unique per account.
-func (d *Desk) LabelCreate(ctx context.Context, acct int64, name, description, color string) (Label, error) {
+// LabelCreate adds a label in the request's account, with its audit row;
+// names are lower-case slugs, unique per account.
+func (d *Desk) LabelCreate(ctx context.Context, req *tenancy.Request, name, description, color string) (Label, error) {
 	if !labelName.MatchString(name) {
 		return Label{}, invalid("name", "label name must be 1 to 50 lower-case letters, digits, - or _")
 	}
@@ -38,19 +39,22 @@ func (d *Desk) LabelCreate(ctx context.Context, acct int64, name, description, c
 		color = "#1f93ff"
 	}
 	var l Label
-	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+	err := d.inUnit(ctx, req, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `INSERT INTO labels (account_id, name, description, color) VALUES ($1, $2, $3, $4)
-			RETURNING id, name, description, color`, acct, name, description, color)
+			RETURNING id, name, description, color`, req.AccountID, name, description, color)
 		var err error
-		l, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Label])
-		return mapErr(err, tenancy.Fields{"name": name})
+		if l, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Label]); err != nil {
+			return mapErr(err, tenancy.Fields{"name": name})
+		}
+		req.Audit.Touched("label_id", l.ID)
+		return nil
 	})
 	return l, err
 }
 
 // LabelList lists the account's labels by name.
-func (d *Desk) LabelList(ctx context.Context, acct int64) ([]Label, error) {
-	return all[Label](ctx, d.DB, acct, labelListSQL)
+func (d *Desk) LabelList(ctx context.Context, req *tenancy.Request) ([]Label, error) {
+	return all[Label](ctx, d.DB, req, labelListSQL)
 }
 
 const labelListSQL = `SELECT id, name, description, color FROM labels ORDER BY name`
@@ -63,8 +67,9 @@ type Team struct {
 	MemberIDs   []int64 `json:"member_ids"`
 }
 
-// TeamCreate adds a team with its members (users of the account).
-func (d *Desk) TeamCreate(ctx context.Context, acct int64, name, description string, members []int64) (Team, error) {
+// TeamCreate adds a team with its members (users of the account), with the
+// request's audit row.
+func (d *Desk) TeamCreate(ctx context.Context, req *tenancy.Request, name, description string, members []int64) (Team, error) {
 	if err := input.Required("name", name, input.MaxName); err != nil {
 		return Team{}, err
 	}
@@ -75,7 +80,8 @@ func (d *Desk) TeamCreate(ctx context.Context, acct int64, name, description str
 	if t.MemberIDs == nil {
 		t.MemberIDs = []int64{}
 	}
-	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+	acct := req.AccountID
+	err := d.inUnit(ctx, req, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `INSERT INTO teams (account_id, name, description) VALUES ($1, $2, $3) RETURNING id`,
 			acct, name, description).Scan(&t.ID); err != nil {
 			return mapErr(err, tenancy.Fields{"name": name})
@@ -86,14 +92,15 @@ func (d *Desk) TeamCreate(ctx context.Context, acct int64, name, description str
 				return named(err, "member_ids", "user", u)
 			}
 		}
+		req.Audit.Touched("team_id", t.ID)
 		return nil
 	})
 	return t, err
 }
 
 // TeamList lists teams with their member ids.
-func (d *Desk) TeamList(ctx context.Context, acct int64) ([]Team, error) {
-	return all[Team](ctx, d.DB, acct, teamListSQL)
+func (d *Desk) TeamList(ctx context.Context, req *tenancy.Request) ([]Team, error) {
+	return all[Team](ctx, d.DB, req, teamListSQL)
 }
 
 const teamListSQL = `SELECT t.id, t.name, t.description,
@@ -109,8 +116,30 @@ type Agent struct {
 }
 
 // AgentList lists the account's active members (people and the agent).
-func (d *Desk) AgentList(ctx context.Context, acct int64) ([]Agent, error) {
-	return all[Agent](ctx, d.DB, acct, agentListSQL)
+func (d *Desk) AgentList(ctx context.Context, req *tenancy.Request) ([]Agent, error) {
+	return all[Agent](ctx, d.DB, req, agentListSQL)
+}
+
+// People is the account's members and teams, read in one round trip:
+// whom conversations can be assigned or escalated to.
+func (d *Desk) People(ctx context.Context, req *tenancy.Request) ([]Agent, []Team, error) {
+	var agents []Agent
+	var teams []Team
+	b := &pgx.Batch{}
+	b.Queue(agentListSQL).Query(func(rows pgx.Rows) error {
+		var err error
+		agents, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Agent])
+		return err
+	})
+	b.Queue(teamListSQL).Query(func(rows pgx.Rows) error {
+		var err error
+		teams, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Team])
+		return err
+	})
+	if err := d.DB.Read(ctx, req, b); err != nil {
+		return nil, nil, err
+	}
+	return nonNil(agents), nonNil(teams), nil
 }
 
 const agentListSQL = `SELECT u.id, u.name, u.kind, au.role FROM account_users au JOIN users u ON u.id = au.user_id
@@ -129,8 +158,9 @@ type Article struct {
 	Highlights []Highlight `json:"highlights,omitempty" db:"-"`
 }
 
-// ArticleCreate adds an article (published or draft).
-func (d *Desk) ArticleCreate(ctx context.Context, acct int64, title, body, status string) (Article, error) {
+// ArticleCreate adds an article (published or draft), with the request's
+// audit row.
+func (d *Desk) ArticleCreate(ctx context.Context, req *tenancy.Request, title, body, status string) (Article, error) {
 	if status == "" {
 		status = "published"
 	}
@@ -143,21 +173,25 @@ func (d *Desk) ArticleCreate(ctx context.Context, acct int64, title, body, statu
 		return Article{}, invalid("status", "status must be published or draft")
 	}
 	var a Article
-	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `INSERT INTO articles (account_id, title, body, status) VALUES ($1, $2, $3, $4)
-			RETURNING id, title, body, status, updated_at`, acct, title, body, status).Scan(&a.ID, &a.Title, &a.Body, &a.Status, &a.UpdatedAt)
+	err := d.inUnit(ctx, req, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO articles (account_id, title, body, status) VALUES ($1, $2, $3, $4)
+			RETURNING id, title, body, status, updated_at`, req.AccountID, title, body, status).Scan(&a.ID, &a.Title, &a.Body, &a.Status, &a.UpdatedAt); err != nil {
+			return err
+		}
+		req.Audit.Touched("article_id", a.ID)
+		return nil
 	})
 	return a, err
 }
 
 // ArticleList lists articles, newest first; onlyPublished hides drafts.
-func (d *Desk) ArticleList(ctx context.Context, acct int64, onlyPublished bool) ([]Article, error) {
-	return all[Article](ctx, d.DB, acct, `SELECT id, title, '', '', status, updated_at FROM articles WHERE (NOT $1 OR status = 'published') ORDER BY id DESC LIMIT 500`, onlyPublished)
+func (d *Desk) ArticleList(ctx context.Context, req *tenancy.Request, onlyPublished bool) ([]Article, error) {
+	return all[Article](ctx, d.DB, req, `SELECT id, title, '', '', status, updated_at FROM articles WHERE (NOT $1 OR status = 'published') ORDER BY id DESC LIMIT 500`, onlyPublished)
 }
 
 // ArticleSearch finds published articles that match the query (see
 // search.go), most relevant first, with a snippet and highlights.
-func (d *Desk) ArticleSearch(ctx context.Context, acct int64, query string, limit int) ([]Article, error) {
+func (d *Desk) ArticleSearch(ctx context.Context, req *tenancy.Request, query string, limit int) ([]Article, error) {
 	sq, err := parseSearch(query)
 	if err != nil {
 		return nil, err
@@ -165,7 +199,7 @@ func (d *Desk) ArticleSearch(ctx context.Context, acct int64, query string, limi
 	if limit, err = clampLimit(limit); err != nil {
 		return nil, err
 	}
-	return collect(ctx, d.DB, acct, scanSearchArticle, `WITH `+searchQuerySQL+`,
+	return collect(ctx, d.DB, req, scanSearchArticle, `WITH `+searchQuerySQL+`,
 		hits AS (
 			SELECT h.article_id, h.score FROM q, deskwoot_search_articles(q.q, `+strconv.Itoa(searchHits)+`) h
 		), page AS (
@@ -199,16 +233,17 @@ func scanSearchArticle(r pgx.CollectableRow) (Article, error) {
 }
 
 // ArticleGet reads a published article; publishedOnly hides drafts (agents).
-func (d *Desk) ArticleGet(ctx context.Context, acct, id int64, publishedOnly bool) (Article, error) {
+func (d *Desk) ArticleGet(ctx context.Context, req *tenancy.Request, id int64, publishedOnly bool) (Article, error) {
 	var a Article
 	b := &pgx.Batch{}
 	b.Queue(`SELECT id, title, body, '', status, updated_at FROM articles WHERE id = $1 AND (NOT $2 OR status = 'published')`, id, publishedOnly).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&a.ID, &a.Title, &a.Body, &a.Snippet, &a.Status, &a.UpdatedAt) })
-	return a, withKind(d.DB.Batch(ctx, acct, b), "article", id)
+	return a, withKind(d.DB.Read(ctx, req, b), "article", id)
 }
 
-// ArticleStatusSet publishes an article or takes it back to draft.
-func (d *Desk) ArticleStatusSet(ctx context.Context, acct, id int64, status string) (Article, error) {
+// ArticleStatusSet publishes an article or takes it back to draft, with the
+// request's audit row.
+func (d *Desk) ArticleStatusSet(ctx context.Context, req *tenancy.Request, id int64, status string) (Article, error) {
 	if status != "published" && status != "draft" {
 		return Article{}, invalid("status", "status must be published or draft")
 	}
@@ -216,5 +251,8 @@ func (d *Desk) ArticleStatusSet(ctx context.Context, acct, id int64, status stri
 	b := &pgx.Batch{}
 	b.Queue(`UPDATE articles SET status = $2, updated_at = now() WHERE id = $1 RETURNING id, title, '', '', status, updated_at`, id, status).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&a.ID, &a.Title, &a.Body, &a.Snippet, &a.Status, &a.UpdatedAt) })
-	return a, withKind(d.DB.Batch(ctx, acct, b), "article", id)
+	req.Audit.Touched("article_id", id)
+	// The update goes in the round trip that begins the unit; the audit
+	// row follows only once it found its article.
+	return a, withKind(d.DB.Unit(ctx, req, b, nothingMore), "article", id)
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // Contact is a customer.
@@ -51,18 +53,18 @@ func scanContact(r pgx.CollectableRow) (Contact, error) {
 // identifier match the query (see search.go), by relevance then newest,
 // with highlights: any contact for an unrestricted caller, else one linked
 // to a scoped inbox or created by the caller's token.
-func (d *Desk) ContactSearch(ctx context.Context, acct int64, sc Scope, query, cursorStr string, limit int) ([]Contact, *string, error) {
+func (d *Desk) ContactSearch(ctx context.Context, req *tenancy.Request, sc Scope, query, cursorStr string, limit int) ([]Contact, *string, error) {
 	if query == "" {
 		return nil, nil, invalid("query", "query must be 1 to %d characters", maxQueryChars)
 	}
-	return d.ContactList(ctx, acct, sc, query, cursorStr, limit)
+	return d.ContactList(ctx, req, sc, query, cursorStr, limit)
 }
 
 // ContactList pages the contacts in scope, newest first; a query makes it
 // ContactSearch.
-func (d *Desk) ContactList(ctx context.Context, acct int64, sc Scope, query, cursorStr string, limit int) ([]Contact, *string, error) {
+func (d *Desk) ContactList(ctx context.Context, req *tenancy.Request, sc Scope, query, cursorStr string, limit int) ([]Contact, *string, error) {
 	if query != "" {
-		return d.contactSearch(ctx, acct, sc, query, cursorStr, limit)
+		return d.contactSearch(ctx, req, sc, query, cursorStr, limit)
 	}
 	limit, cur, err := pageArgs(limit, cursorStr)
 	if err != nil {
@@ -75,7 +77,7 @@ func (d *Desk) ContactList(ctx context.Context, acct int64, sc Scope, query, cur
 	if cur != nil {
 		w.add("(ct.created_at, ct.id) < (?, ?)", cur.at, cur.id)
 	}
-	out, err := collect(ctx, d.DB, acct, scanContact, `SELECT `+contactColumns+` FROM contacts ct `+w.sql()+`
+	out, err := collect(ctx, d.DB, req, scanContact, `SELECT `+contactColumns+` FROM contacts ct `+w.sql()+`
 		ORDER BY ct.created_at DESC, ct.id DESC LIMIT `+strconv.Itoa(limit+1), w.args...)
 	if err != nil {
 		return nil, nil, err
@@ -89,7 +91,7 @@ func (d *Desk) ContactList(ctx context.Context, acct int64, sc Scope, query, cur
 const contactInScope = `(EXISTS (SELECT 1 FROM contact_inboxes ci WHERE ci.contact_id = ct.id AND ci.inbox_id = ANY(?))
 	OR ct.created_by_token_id = ?)`
 
-func (d *Desk) contactSearch(ctx context.Context, acct int64, sc Scope, query, cursorStr string, limit int) ([]Contact, *string, error) {
+func (d *Desk) contactSearch(ctx context.Context, req *tenancy.Request, sc Scope, query, cursorStr string, limit int) ([]Contact, *string, error) {
 	sq, err := parseSearch(query)
 	if err != nil {
 		return nil, nil, err
@@ -106,7 +108,7 @@ func (d *Desk) contactSearch(ctx context.Context, acct int64, sc Scope, query, c
 	if sc.InboxIDs != nil {
 		w.add(contactInScope, sc.InboxIDs, sc.TokenID)
 	}
-	out, err := collect(ctx, d.DB, acct, scanSearchContact, `WITH `+searchQuerySQL+`,
+	out, err := collect(ctx, d.DB, req, scanSearchContact, `WITH `+searchQuerySQL+`,
 		hits AS (
 			SELECT h.contact_id, h.score FROM q, deskwoot_search_contacts(q.qc, $3, $4, `+strconv.Itoa(searchHits)+`) h
 		), page AS (
@@ -152,25 +154,48 @@ type ContactTarget struct {
 }
 
 // ContactTargetGet loads the ids the policy decides on.
-func (d *Desk) ContactTargetGet(ctx context.Context, acct, id int64) (ContactTarget, error) {
+func (d *Desk) ContactTargetGet(ctx context.Context, req *tenancy.Request, id int64) (ContactTarget, error) {
 	var t ContactTarget
-	var created *int64
 	b := &pgx.Batch{}
-	b.Queue(`SELECT ct.id, coalesce((SELECT array_agg(inbox_id) FROM contact_inboxes ci WHERE ci.contact_id = ct.id), '{}'), ct.created_by_token_id
+	t.queue(b, id)
+	return t, withKind(d.DB.Read(ctx, req, b), "contact", id)
+}
+
+// queue adds the read of contact id's target to b.
+func (t *ContactTarget) queue(b *pgx.Batch, id int64) {
+	b.Queue(`SELECT ct.id, coalesce((SELECT array_agg(inbox_id) FROM contact_inboxes ci WHERE ci.contact_id = ct.id), '{}'),
+			coalesce(ct.created_by_token_id, 0)
 		FROM contacts ct WHERE ct.id = $1`, id).QueryRow(func(r pgx.Row) error {
-		return r.Scan(&t.ID, &t.InboxIDs, &created)
+		return r.Scan(&t.ID, &t.InboxIDs, &t.CreatedByTokenID)
 	})
-	err := d.DB.Batch(ctx, acct, b)
-	if created != nil {
-		t.CreatedByTokenID = *created
-	}
-	return t, withKind(err, "contact", id)
 }
 
 // ContactGet reads a contact, its notes, and its conversations in scope.
-func (d *Desk) ContactGet(ctx context.Context, acct int64, sc Scope, id int64) (ContactView, error) {
+func (d *Desk) ContactGet(ctx context.Context, req *tenancy.Request, sc Scope, id int64) (ContactView, error) {
 	var v ContactView
 	b := &pgx.Batch{}
+	v.queue(b, sc, id)
+	err := d.DB.Read(ctx, req, b)
+	v.Contact.InboxIDs = sc.visibleInboxes(v.Contact.InboxIDs)
+	return v, withKind(err, "contact", id)
+}
+
+// ContactWithTarget reads a contact as ContactGet does and, in the same
+// round trip, its target (ContactTargetGet): a door that decides on the
+// target answers with the view, or not at all.
+func (d *Desk) ContactWithTarget(ctx context.Context, req *tenancy.Request, sc Scope, id int64) (ContactTarget, ContactView, error) {
+	var t ContactTarget
+	var v ContactView
+	b := &pgx.Batch{}
+	t.queue(b, id)
+	v.queue(b, sc, id)
+	err := withKind(d.DB.Read(ctx, req, b), "contact", id)
+	v.Contact.InboxIDs = sc.visibleInboxes(v.Contact.InboxIDs)
+	return t, v, err
+}
+
+// queue adds the reads of ContactGet to b.
+func (v *ContactView) queue(b *pgx.Batch, sc Scope, id int64) {
 	b.Queue(`SELECT `+contactColumns+` FROM contacts ct WHERE ct.id = $1`, id).Query(func(rows pgx.Rows) error {
 		var err error
 		v.Contact, err = pgx.CollectExactlyOneRow(rows, scanContact)
@@ -190,9 +215,6 @@ func (d *Desk) ContactGet(ctx context.Context, acct int64, sc Scope, id int64) (
 		v.Conversations, err = pgx.CollectRows(rows, scanSummary)
 		return err
 	})
-	err := d.DB.Batch(ctx, acct, b)
-	v.Contact.InboxIDs = sc.visibleInboxes(v.Contact.InboxIDs)
-	return v, withKind(err, "contact", id)
 }
 
 // showInboxes keeps in each contact's inbox_ids only the scope's inboxes

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // Ref is a small reference to a named object.
@@ -103,7 +105,7 @@ func scanSummary(r pgx.CollectableRow) (ConversationSummary, error) {
 
 // ConversationList pages conversations, most recent activity first; with a
 // query it is a search (see ConversationSearch), most relevant first.
-func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f ConversationFilter) ([]ConversationSummary, *string, error) {
+func (d *Desk) ConversationList(ctx context.Context, req *tenancy.Request, sc Scope, f ConversationFilter) ([]ConversationSummary, *string, error) {
 	limit, err := clampLimit(f.Limit)
 	if err != nil {
 		return nil, nil, err
@@ -165,15 +167,15 @@ func (d *Desk) ConversationList(ctx context.Context, acct int64, sc Scope, f Con
 		w.add("c.updated_at >= ?", *f.UpdatedSince)
 	}
 	if f.Query != "" {
-		return d.conversationSearch(ctx, acct, w, f.Cursor, limit, f.Catalog, sc)
+		return d.conversationSearch(ctx, req, w, f.Cursor, limit, f.Catalog, sc)
 	}
-	return d.summaryPage(ctx, acct, w, cur, limit, f.Catalog, sc)
+	return d.summaryPage(ctx, req, w, cur, limit, f.Catalog, sc)
 }
 
 // summaryPage runs a conversation list query, most recent activity first,
 // from the cursor on, one page of at most limit.
 // With k it also reads the catalog in scope sc, in the same round trip.
-func (d *Desk) summaryPage(ctx context.Context, acct int64, w where, cur *cursor, limit int, k *Catalog, sc Scope) ([]ConversationSummary, *string, error) {
+func (d *Desk) summaryPage(ctx context.Context, req *tenancy.Request, w where, cur *cursor, limit int, k *Catalog, sc Scope) ([]ConversationSummary, *string, error) {
 	if cur != nil {
 		w.add("(c.last_activity_at, c.id) < (?, ?)", cur.at, cur.id)
 	}
@@ -191,7 +193,7 @@ func (d *Desk) summaryPage(ctx context.Context, acct int64, w where, cur *cursor
 	if k != nil {
 		k.queue(b, sc)
 	}
-	if err := d.DB.Batch(ctx, acct, b); err != nil {
+	if err := d.DB.Read(ctx, req, b); err != nil {
 		return nil, nil, err
 	}
 	return pageOf(out, limit, func(s ConversationSummary) (time.Time, int64) { return s.LastActivityAt, s.ID })
@@ -210,17 +212,17 @@ type SearchFilter struct {
 // ConversationSearch finds the conversations in scope whose messages,
 // subject or contact match the query, by relevance then recent activity,
 // with highlights.
-func (d *Desk) ConversationSearch(ctx context.Context, acct int64, sc Scope, f SearchFilter) ([]ConversationSummary, *string, error) {
+func (d *Desk) ConversationSearch(ctx context.Context, req *tenancy.Request, sc Scope, f SearchFilter) ([]ConversationSummary, *string, error) {
 	if f.Query == "" {
 		return nil, nil, invalid("query", "query must be 1 to %d characters", maxQueryChars)
 	}
-	return d.ConversationList(ctx, acct, sc, ConversationFilter{Query: f.Query, InboxID: f.InboxID, Status: f.Status, Cursor: f.Cursor, Limit: f.Limit})
+	return d.ConversationList(ctx, req, sc, ConversationFilter{Query: f.Query, InboxID: f.InboxID, Status: f.Status, Cursor: f.Cursor, Limit: f.Limit})
 }
 
 // conversationSearch reads a page of a conversation search: w holds the
 // search's parameters (searchWhere) and the list's filters. With k it also
 // reads the catalog in scope sc, in the same round trip.
-func (d *Desk) conversationSearch(ctx context.Context, acct int64, w where, cursorStr string, limit int, k *Catalog, sc Scope) ([]ConversationSummary, *string, error) {
+func (d *Desk) conversationSearch(ctx context.Context, req *tenancy.Request, w where, cursorStr string, limit int, k *Catalog, sc Scope) ([]ConversationSummary, *string, error) {
 	offset, err := parseSearchCursor(cursorStr)
 	if err != nil {
 		return nil, nil, err
@@ -257,7 +259,7 @@ func (d *Desk) conversationSearch(ctx context.Context, acct int64, w where, curs
 	if k != nil {
 		k.queue(b, sc)
 	}
-	if err := d.DB.Batch(ctx, acct, b); err != nil {
+	if err := d.DB.Read(ctx, req, b); err != nil {
 		return nil, nil, err
 	}
 	page, next := searchPage(out, offset, limit)
@@ -337,13 +339,13 @@ type ConversationView struct {
 // ConversationGet reads a conversation and a page of its messages (oldest
 // first) in one round trip. It does not apply an inbox scope: the caller
 // (the policy, or the human view) decides on the loaded conversation.
-func (d *Desk) ConversationGet(ctx context.Context, acct, id int64, msgCursor string, msgLimit int) (ConversationView, error) {
-	return d.conversationGet(ctx, acct, id, msgCursor, msgLimit, nil, Scope{})
+func (d *Desk) ConversationGet(ctx context.Context, req *tenancy.Request, id int64, msgCursor string, msgLimit int) (ConversationView, error) {
+	return d.conversationGet(ctx, req, id, msgCursor, msgLimit, nil, Scope{})
 }
 
 // conversationGet is ConversationGet that, with k, also reads the catalog
 // in scope sc in the same round trip.
-func (d *Desk) conversationGet(ctx context.Context, acct, id int64, msgCursor string, msgLimit int, k *Catalog, sc Scope) (ConversationView, error) {
+func (d *Desk) conversationGet(ctx context.Context, req *tenancy.Request, id int64, msgCursor string, msgLimit int, k *Catalog, sc Scope) (ConversationView, error) {
 	var v ConversationView
 	limit := msgLimit
 	if limit == 0 {
@@ -370,7 +372,7 @@ func (d *Desk) conversationGet(ctx context.Context, acct, id int64, msgCursor st
 	if k != nil {
 		k.queue(b, sc)
 	}
-	if err := d.DB.Batch(ctx, acct, b); err != nil {
+	if err := d.DB.Read(ctx, req, b); err != nil {
 		return v, withKind(err, "conversation", id)
 	}
 	v.Messages, v.NextCursor, _ = pageOf(v.Messages, limit, func(m Message) (time.Time, int64) { return m.CreatedAt, m.ID })
@@ -385,11 +387,11 @@ type ConversationTarget struct {
 }
 
 // ConversationTargetGet loads the ids the policy decides on.
-func (d *Desk) ConversationTargetGet(ctx context.Context, acct, id int64) (ConversationTarget, error) {
+func (d *Desk) ConversationTargetGet(ctx context.Context, req *tenancy.Request, id int64) (ConversationTarget, error) {
 	var t ConversationTarget
 	b := &pgx.Batch{}
 	b.Queue(`SELECT id, inbox_id, contact_id FROM conversations WHERE id = $1`, id).QueryRow(func(r pgx.Row) error {
 		return r.Scan(&t.ID, &t.InboxID, &t.ContactID)
 	})
-	return t, withKind(d.DB.Batch(ctx, acct, b), "conversation", id)
+	return t, withKind(d.DB.Read(ctx, req, b), "conversation", id)
 }

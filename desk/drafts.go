@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // Draft is an agent's reply (or outbound start) waiting for a human.
@@ -115,7 +116,7 @@ type DraftFilter struct {
 }
 
 // DraftList pages drafts, newest first.
-func (d *Desk) DraftList(ctx context.Context, acct int64, f DraftFilter) ([]Draft, *string, error) {
+func (d *Desk) DraftList(ctx context.Context, req *tenancy.Request, f DraftFilter) ([]Draft, *string, error) {
 	if f.Status != "" && !slices.Contains([]string{"pending", "approved", "rejected"}, f.Status) {
 		return nil, nil, invalid("status", "status must be pending, approved or rejected")
 	}
@@ -136,7 +137,7 @@ func (d *Desk) DraftList(ctx context.Context, acct int64, f DraftFilter) ([]Draf
 	if cur != nil {
 		w.add("id < ?", cur.id)
 	}
-	out, err := collect(ctx, d.DB, acct, scanDraft, `SELECT `+draftColumns+` FROM drafts `+w.sql()+` ORDER BY id DESC LIMIT `+fmt.Sprint(limit+1), w.args...)
+	out, err := collect(ctx, d.DB, req, scanDraft, `SELECT `+draftColumns+` FROM drafts `+w.sql()+` ORDER BY id DESC LIMIT `+fmt.Sprint(limit+1), w.args...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -261,7 +262,7 @@ type DraftInContext struct {
 // first, each with its context (recent messages per conversation), in two
 // round trips.
 func (d *Desk) DraftQueue(ctx context.Context, acct int64, sc Scope, cursor string, limit, recent int) ([]DraftInContext, *string, error) {
-	drafts, next, err := d.DraftList(ctx, acct, DraftFilter{Status: "pending", Scope: sc, Cursor: cursor, Limit: limit})
+	drafts, next, err := d.DraftList(ctx, tenancy.For(acct), DraftFilter{Status: "pending", Scope: sc, Cursor: cursor, Limit: limit})
 	if err != nil || len(drafts) == 0 {
 		return []DraftInContext{}, next, err
 	}

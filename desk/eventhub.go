@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // EventHub wakes long-polls when events commit. Every replica listens on
@@ -161,11 +163,12 @@ const (
 // and then in growing steps while the event waits for older transactions
 // to finish (an event is released only below the horizon); it holds no
 // database connection while it waits.
-func (d *Desk) EventPollWait(ctx context.Context, acct int64, q EventQuery, wait time.Duration, now func() time.Time) (EventPage, error) {
+func (d *Desk) EventPollWait(ctx context.Context, req *tenancy.Request, q EventQuery, wait time.Duration, now func() time.Time) (EventPage, error) {
+	acct := req.AccountID
 	deadline := time.Now().Add(wait)
 	polled := false
 	poll := func() (EventPage, error) {
-		page, err := d.EventPoll(ctx, acct, q, now())
+		page, err := d.EventPoll(ctx, req, q, now())
 		if err != nil && polled && errors.Is(err, ErrUnavailable) {
 			// The database went away during the wait: wait on from the
 			// cursor already reached, so the poll resumes there once it

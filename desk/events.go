@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // Event types.
@@ -177,7 +178,8 @@ func openCursor(key []byte, acct int64, s string) (position, error) {
 // EventPoll returns the events after the cursor (oldest first, at most
 // Limit), and the cursor to continue from. Without a cursor it starts from
 // now, or returns the last Backfill events.
-func (d *Desk) EventPoll(ctx context.Context, acct int64, q EventQuery, now time.Time) (EventPage, error) {
+func (d *Desk) EventPoll(ctx context.Context, req *tenancy.Request, q EventQuery, now time.Time) (EventPage, error) {
+	acct := req.AccountID
 	if q.Limit == 0 {
 		q.Limit = 100
 	}
@@ -255,7 +257,7 @@ func (d *Desk) EventPoll(ctx context.Context, acct int64, q EventQuery, now time
 		}
 		return rows.Err()
 	})
-	if err := d.DB.Batch(ctx, acct, b); err != nil {
+	if err := d.DB.Read(ctx, req, b); err != nil {
 		return EventPage{}, err
 	}
 	if order != "e.xid, e.id" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 func newDesk(t testing.TB) *desk.Desk {
@@ -28,7 +29,7 @@ func TestEventsNeverSkipUnderConcurrentWriters(t *testing.T) {
 	d := newDesk(t)
 	ten := dbtest.NewTenant(t)
 	acct := ten.Account.ID
-	ib, err := d.InboxCreate(ctx, acct, desk.InboxInput{Name: "Load", Channel: "api"})
+	ib, err := d.InboxCreate(ctx, tenancy.For(acct), desk.InboxInput{Name: "Load", Channel: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func TestEventsNeverSkipUnderConcurrentWriters(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long test")
 	}
-	start, err := d.EventPoll(ctx, acct, desk.EventQuery{}, time.Now())
+	start, err := d.EventPoll(ctx, tenancy.For(acct), desk.EventQuery{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestEventsNeverSkipUnderConcurrentWriters(t *testing.T) {
 	cursor := start.NextCursor
 	finished := false
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
-		page, err := d.EventPoll(ctx, acct, desk.EventQuery{Cursor: cursor, Limit: 137, Types: []string{desk.EventMessageCreated}}, time.Now())
+		page, err := d.EventPoll(ctx, tenancy.For(acct), desk.EventQuery{Cursor: cursor, Limit: 137, Types: []string{desk.EventMessageCreated}}, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +110,7 @@ func TestCursorErrors(t *testing.T) {
 	ctx := context.Background()
 	d := newDesk(t)
 	a, b := dbtest.NewTenant(t), dbtest.NewTenant(t)
-	pa, err := d.EventPoll(ctx, a.Account.ID, desk.EventQuery{}, time.Now())
+	pa, err := d.EventPoll(ctx, tenancy.For(a.Account.ID), desk.EventQuery{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,14 +118,14 @@ func TestCursorErrors(t *testing.T) {
 		"garbage": "not-a-cursor",
 		"forged":  strings.Replace(pa.NextCursor, pa.NextCursor[:4], "ZTE6", 1) + "x",
 	} {
-		if _, err := d.EventPoll(ctx, a.Account.ID, desk.EventQuery{Cursor: cur}, time.Now()); !errors.Is(err, desk.ErrInvalid) {
+		if _, err := d.EventPoll(ctx, tenancy.For(a.Account.ID), desk.EventQuery{Cursor: cur}, time.Now()); !errors.Is(err, desk.ErrInvalid) {
 			t.Errorf("%s cursor: %v, want a clear invalid-cursor error", name, err)
 		}
 	}
-	if _, err := d.EventPoll(ctx, b.Account.ID, desk.EventQuery{Cursor: pa.NextCursor}, time.Now()); !errors.Is(err, desk.ErrInvalid) {
+	if _, err := d.EventPoll(ctx, tenancy.For(b.Account.ID), desk.EventQuery{Cursor: pa.NextCursor}, time.Now()); !errors.Is(err, desk.ErrInvalid) {
 		t.Errorf("another account's cursor: %v", err)
 	}
-	_, err = d.EventPoll(ctx, a.Account.ID, desk.EventQuery{Cursor: pa.NextCursor}, time.Now().Add(31*24*time.Hour))
+	_, err = d.EventPoll(ctx, tenancy.For(a.Account.ID), desk.EventQuery{Cursor: pa.NextCursor}, time.Now().Add(31*24*time.Hour))
 	if !errors.Is(err, desk.ErrCursorExpired) || !strings.Contains(err.Error(), "retention") {
 		t.Errorf("cursor older than retention: %v", err)
 	}
@@ -154,7 +155,7 @@ func TestOldEventsArePruned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.EventPoll(ctx, acct, desk.EventQuery{}, time.Now()); err != nil {
+	if _, err := d.EventPoll(ctx, tenancy.For(acct), desk.EventQuery{}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(); n != 1 {

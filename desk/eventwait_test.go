@@ -29,11 +29,11 @@ func TestLongPollWaitsOffTheDatabase(t *testing.T) {
 	go d.Hub.Run(ctx, ready)
 	<-ready
 	acct := dbtest.NewTenant(t).Account.ID
-	ib, err := d.InboxCreate(ctx, acct, desk.InboxInput{Name: "Wait", Channel: "api"})
+	ib, err := d.InboxCreate(ctx, tenancy.For(acct), desk.InboxInput{Name: "Wait", Channel: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	start, err := d.EventPoll(ctx, acct, desk.EventQuery{}, time.Now())
+	start, err := d.EventPoll(ctx, tenancy.For(acct), desk.EventQuery{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestLongPollWaitsOffTheDatabase(t *testing.T) {
 	done := make(chan polled, 1)
 	go func() {
 		begin := time.Now()
-		page, err := d.EventPollWait(ctx, acct, desk.EventQuery{Cursor: start.NextCursor, Types: []string{desk.EventMessageCreated}}, 20*time.Second, time.Now)
+		page, err := d.EventPollWait(ctx, tenancy.For(acct), desk.EventQuery{Cursor: start.NextCursor, Types: []string{desk.EventMessageCreated}}, 20*time.Second, time.Now)
 		done <- polled{page, err, time.Since(begin)}
 	}()
 	time.Sleep(500 * time.Millisecond) // its first poll found nothing
@@ -77,7 +77,7 @@ func TestLongPollWaitsOffTheDatabase(t *testing.T) {
 
 	// Nothing new: the wait ends at its deadline, empty.
 	begin := time.Now()
-	page, err := d.EventPollWait(ctx, acct, desk.EventQuery{Cursor: start.NextCursor, Types: []string{desk.EventDraftRejected}}, 1500*time.Millisecond, time.Now)
+	page, err := d.EventPollWait(ctx, tenancy.For(acct), desk.EventQuery{Cursor: start.NextCursor, Types: []string{desk.EventDraftRejected}}, 1500*time.Millisecond, time.Now)
 	if took := time.Since(begin); err != nil || len(page.Events) != 0 || took < 1500*time.Millisecond || took > 5*time.Second {
 		t.Errorf("an empty wait of 1.5 s returned %d events, %v, after %s", len(page.Events), err, took)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // The desk's validation errors name their field in fault.Field (the name
@@ -40,14 +41,17 @@ func TestErrorsNameTheirField(t *testing.T) {
 		{"unknown assignee", change(desk.HumanConversationPatch{Assignee: desk.OptionalID{Set: true, ID: 987654321}}), fault.NotFound, "assignee_id"},
 		{"unknown team", change(desk.HumanConversationPatch{Team: desk.OptionalID{Set: true, ID: 987654321}}), fault.NotFound, "team_id"},
 		{"nothing to change", change(desk.HumanConversationPatch{}), fault.Invalid, ""},
-		{"bad label name", func() error { _, err := d.LabelCreate(ctx, acct, "Not A Slug", "", ""); return err }(), fault.Invalid, "name"},
-		{"unknown team member", func() error { _, err := d.TeamCreate(ctx, acct, "Tier 9", "", []int64{987654321}); return err }(), fault.NotFound, "member_ids"},
+		{"bad label name", func() error { _, err := d.LabelCreate(ctx, tenancy.For(acct), "Not A Slug", "", ""); return err }(), fault.Invalid, "name"},
+		{"unknown team member", func() error {
+			_, err := d.TeamCreate(ctx, tenancy.For(acct), "Tier 9", "", []int64{987654321})
+			return err
+		}(), fault.NotFound, "member_ids"},
 		{"bad list status", func() error {
-			_, _, err := d.ConversationList(ctx, acct, desk.Scope{}, desk.ConversationFilter{Status: "closed"})
+			_, _, err := d.ConversationList(ctx, tenancy.For(acct), desk.Scope{}, desk.ConversationFilter{Status: "closed"})
 			return err
 		}(), fault.Invalid, "status"},
 		{"foreign cursor", func() error {
-			_, _, err := d.ConversationList(ctx, acct, desk.Scope{}, desk.ConversationFilter{Cursor: "bogus"})
+			_, _, err := d.ConversationList(ctx, tenancy.For(acct), desk.Scope{}, desk.ConversationFilter{Cursor: "bogus"})
 			return err
 		}(), fault.Invalid, "cursor"},
 	} {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // What people alone may do (DESIGN §13): change a conversation's workflow
@@ -54,7 +55,7 @@ func lockConversation(ctx context.Context, tx pgx.Tx, sc Scope, id int64) (inbox
 // with the person as actor; fn does it in u.tx and fills in the audit
 // row's target and reasons (u.audit).
 func (d *Desk) personWrite(ctx context.Context, acct int64, by Author, action string, fn func(ctx context.Context, u *unit) error) error {
-	_, err := d.unitOfWork(ctx, WriteParams{AccountID: acct, Audit: personEntry(by, action, nil)}, func(ctx context.Context, u *unit) (any, error) {
+	_, err := d.unitOfWork(ctx, tenancy.Recorded(acct, personEntry(by, action, nil)), nil, func(ctx context.Context, u *unit) (any, error) {
 		return nil, fn(ctx, u)
 	})
 	return err
@@ -324,7 +325,7 @@ func (d *Desk) ContactNoteAdd(ctx context.Context, acct int64, sc Scope, id int6
 // ContactView reads a contact in scope with its notes and conversations in
 // scope; one outside the scope is not found.
 func (d *Desk) ContactView(ctx context.Context, acct int64, sc Scope, id int64) (ContactView, error) {
-	v, err := d.ContactGet(ctx, acct, sc, id)
+	v, err := d.ContactGet(ctx, tenancy.For(acct), sc, id)
 	if err != nil {
 		return v, err
 	}
@@ -349,7 +350,7 @@ func (d *Desk) PersonScope(ctx context.Context, acct, userID int64, role string)
 // it also reads the catalog (for the thread's controls) in the same round
 // trip.
 func (d *Desk) ConversationFor(ctx context.Context, acct int64, sc Scope, id int64, msgCursor string, msgLimit int, k *Catalog) (ConversationView, error) {
-	v, err := d.conversationGet(ctx, acct, id, msgCursor, msgLimit, k, sc)
+	v, err := d.conversationGet(ctx, tenancy.For(acct), id, msgCursor, msgLimit, k, sc)
 	if err != nil {
 		return v, err
 	}

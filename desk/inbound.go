@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // DefaultInboundRotationGrace is how long a rotated-out inbound address
@@ -140,11 +141,12 @@ func (d *Desk) errInboundAssigned(id int64, current string) error {
 // InboxInboundRotate gives an email inbox a new receiving address; the old
 // one keeps receiving for the rotation grace period, then is refused at
 // RCPT. It returns the inbox as admins see it. Admins only (the caller
-// checks the role).
-func (d *Desk) InboxInboundRotate(ctx context.Context, acct, id int64) (Inbox, error) {
+// checks the role). The request's audit row commits with the rotation.
+func (d *Desk) InboxInboundRotate(ctx context.Context, req *tenancy.Request, id int64) (Inbox, error) {
 	now := d.now()
 	var ib Inbox
-	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+	req.Audit.Touched("inbox_id", id)
+	err := d.inUnit(ctx, req, func(tx pgx.Tx) error {
 		var raw []byte
 		err := tx.QueryRow(ctx, `SELECT id, name, channel, settings, created_at FROM inboxes WHERE id = $1 FOR UPDATE`, id).
 			Scan(&ib.ID, &ib.Name, &ib.Channel, &raw, &ib.CreatedAt)

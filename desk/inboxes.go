@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // Inbox is a channel the account talks to customers on.
@@ -52,8 +54,9 @@ func (in InboxInput) validate() error {
 	return channelSettingsValidate(in.Channel, in.Settings)
 }
 
-// InboxCreate adds an inbox; admins only (the caller checks the role).
-func (d *Desk) InboxCreate(ctx context.Context, acct int64, in InboxInput) (Inbox, error) {
+// InboxCreate adds an inbox, with the request's audit row; admins only
+// (the caller checks the role).
+func (d *Desk) InboxCreate(ctx context.Context, req *tenancy.Request, in InboxInput) (Inbox, error) {
 	if err := in.validate(); err != nil {
 		return Inbox{}, err
 	}
@@ -64,14 +67,15 @@ func (d *Desk) InboxCreate(ctx context.Context, acct int64, in InboxInput) (Inbo
 		in.Settings = map[string]any{}
 	}
 	var ib Inbox
-	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+	err := d.inUnit(ctx, req, func(tx pgx.Tx) error {
 		var raw []byte
 		err := tx.QueryRow(ctx, `INSERT INTO inboxes (account_id, name, channel, settings) VALUES ($1, $2, $3, $4)
-			RETURNING id, name, channel, settings, created_at`, acct, in.Name, in.Channel, in.Settings).
+			RETURNING id, name, channel, settings, created_at`, req.AccountID, in.Name, in.Channel, in.Settings).
 			Scan(&ib.ID, &ib.Name, &ib.Channel, &raw, &ib.CreatedAt)
 		if err != nil {
 			return err
 		}
+		req.Audit.Touched("inbox_id", ib.ID)
 		ib.Settings = redact(raw)
 		return d.loadInbound(ctx, tx, []*Inbox{&ib}, d.now())
 	})
@@ -81,7 +85,7 @@ func (d *Desk) InboxCreate(ctx context.Context, acct int64, in InboxInput) (Inbo
 // InboxList lists the inboxes in scope. withSettings is for admins: channel
 // settings are never shown to agents or tokens, and their secrets are
 // shown to nobody.
-func (d *Desk) InboxList(ctx context.Context, acct int64, sc Scope, withSettings bool) ([]Inbox, error) {
+func (d *Desk) InboxList(ctx context.Context, req *tenancy.Request, sc Scope, withSettings bool) ([]Inbox, error) {
 	var out []Inbox
 	b := &pgx.Batch{}
 	b.Queue(`SELECT id, name, channel, CASE WHEN $2 THEN settings END, created_at FROM inboxes
@@ -105,7 +109,7 @@ func (d *Desk) InboxList(ctx context.Context, acct int64, sc Scope, withSettings
 			return err
 		})
 	}
-	if err := d.DB.Batch(ctx, acct, b); err != nil {
+	if err := d.DB.Read(ctx, req, b); err != nil {
 		return nil, err
 	}
 	if withSettings {
@@ -115,27 +119,29 @@ func (d *Desk) InboxList(ctx context.Context, acct int64, sc Scope, withSettings
 }
 
 // InboxGet reads one inbox (without settings).
-func (d *Desk) InboxGet(ctx context.Context, acct, id int64) (Inbox, error) {
+func (d *Desk) InboxGet(ctx context.Context, req *tenancy.Request, id int64) (Inbox, error) {
 	var ib Inbox
 	b := &pgx.Batch{}
 	b.Queue(`SELECT id, name, channel, created_at FROM inboxes WHERE id = $1`, id).QueryRow(func(r pgx.Row) error {
 		return r.Scan(&ib.ID, &ib.Name, &ib.Channel, &ib.CreatedAt)
 	})
-	if err := d.DB.Batch(ctx, acct, b); err != nil {
+	if err := d.DB.Read(ctx, req, b); err != nil {
 		return ib, withKind(err, "inbox", id)
 	}
 	return ib, nil
 }
 
 // InboxMemberAdd makes a user a member of an inbox (agents see the inboxes
-// they are members of).
-func (d *Desk) InboxMemberAdd(ctx context.Context, acct, inboxID, userID int64) error {
-	return d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+// they are members of), with the request's audit row.
+func (d *Desk) InboxMemberAdd(ctx context.Context, req *tenancy.Request, inboxID, userID int64) error {
+	return d.inUnit(ctx, req, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO inbox_members (account_id, inbox_id, user_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-			acct, inboxID, userID)
+			req.AccountID, inboxID, userID)
 		if err != nil {
 			return named(err, "user_id", "inbox or user", inboxID)
 		}
+		req.Audit.Touched("inbox_id", inboxID)
+		req.Audit.Touched("user_id", userID)
 		return nil
 	})
 }
@@ -185,10 +191,11 @@ type InboxPatch struct {
 }
 
 // InboxUpdate applies a patch after validating the merged settings for the
-// inbox's channel.
-func (d *Desk) InboxUpdate(ctx context.Context, acct, id int64, p InboxPatch) (Inbox, error) {
+// inbox's channel, with the request's audit row.
+func (d *Desk) InboxUpdate(ctx context.Context, req *tenancy.Request, id int64, p InboxPatch) (Inbox, error) {
 	var ib Inbox
-	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
+	req.Audit.Touched("inbox_id", id)
+	err := d.inUnit(ctx, req, func(tx pgx.Tx) error {
 		var current map[string]any
 		var name string
 		if err := tx.QueryRow(ctx, `SELECT name, channel, settings FROM inboxes WHERE id = $1 FOR UPDATE`, id).
@@ -233,5 +240,5 @@ func (d *Desk) InboxUpdate(ctx context.Context, acct, id int64, p InboxPatch) (I
 
 // InboxMemberIDs lists the users who are members of an inbox.
 func (d *Desk) InboxMemberIDs(ctx context.Context, acct, inboxID int64) ([]int64, error) {
-	return collect(ctx, d.DB, acct, pgx.RowTo[int64], `SELECT user_id FROM inbox_members WHERE inbox_id = $1 ORDER BY user_id`, inboxID)
+	return collect(ctx, d.DB, tenancy.For(acct), pgx.RowTo[int64], `SELECT user_id FROM inbox_members WHERE inbox_id = $1 ORDER BY user_id`, inboxID)
 }

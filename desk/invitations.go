@@ -157,7 +157,7 @@ unless the link is opened.
 
 // InvitationList lists the pending invitations, newest first.
 func (d *Desk) InvitationList(ctx context.Context, acct int64) ([]Invitation, error) {
-	return all[Invitation](ctx, d.DB, acct, `SELECT `+invitationColumns+` FROM invitations
+	return all[Invitation](ctx, d.DB, tenancy.For(acct), `SELECT `+invitationColumns+` FROM invitations
 		WHERE accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now() ORDER BY id DESC LIMIT 500`)
 }
 

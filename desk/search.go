@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // Search (DESIGN §21) is one engine for every door: the console, REST, the
@@ -394,13 +396,14 @@ func (d *Desk) SearchLanguageGet(ctx context.Context, acct int64) (string, error
 
 // SearchLanguageSet changes the workspace's search language and re-indexes
 // its messages, subjects and articles in the same transaction (minutes for
-// a million messages; searches use the old language until it commits).
-func (d *Desk) SearchLanguageSet(ctx context.Context, acct int64, lang string) error {
+// a million messages; searches use the old language until it commits),
+// with the request's audit row.
+func (d *Desk) SearchLanguageSet(ctx context.Context, req *tenancy.Request, lang string) error {
 	if !slices.Contains(SearchLanguages, lang) {
 		return invalid("language", "language must be one of %s", strings.Join(SearchLanguages, ", "))
 	}
-	return d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE accounts SET search_language = $2 WHERE id = $1 AND search_language <> $2`, acct, lang)
+	return d.inUnit(ctx, req, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE accounts SET search_language = $2 WHERE id = $1 AND search_language <> $2`, req.AccountID, lang)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err // unchanged: nothing to re-index
 		}

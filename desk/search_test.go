@@ -12,6 +12,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // searchDesk is a tenant with an inbox, for search tests.
@@ -25,7 +26,7 @@ func newSearchDesk(t *testing.T) searchDesk {
 	t.Helper()
 	d := &desk.Desk{DB: dbtest.App(t)}
 	acct := dbtest.NewTenant(t).Account.ID
-	ib, err := d.InboxCreate(context.Background(), acct, desk.InboxInput{Name: "Support " + dbtest.Unique("ib"), Channel: "api"})
+	ib, err := d.InboxCreate(context.Background(), tenancy.For(acct), desk.InboxInput{Name: "Support " + dbtest.Unique("ib"), Channel: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func (s searchDesk) subject(t *testing.T, conv int64, subject string) {
 
 func (s searchDesk) search(t *testing.T, sc desk.Scope, q string) []desk.ConversationSummary {
 	t.Helper()
-	got, _, err := s.d.ConversationSearch(context.Background(), s.acct, sc, desk.SearchFilter{Query: q, Limit: 100})
+	got, _, err := s.d.ConversationSearch(context.Background(), tenancy.For(s.acct), sc, desk.SearchFilter{Query: q, Limit: 100})
 	if err != nil {
 		t.Fatalf("search %q: %v", q, err)
 	}
@@ -158,7 +159,7 @@ func TestSearchHighlightsMatchesAsPlainText(t *testing.T) {
 		t.Errorf("highlight text %q: want the text without markers or tags", content.Text)
 	}
 	// Contacts highlight their name.
-	cs, _, err := s.d.ContactSearch(context.Background(), s.acct, desk.Scope{}, "kahlo", "", 10)
+	cs, _, err := s.d.ContactSearch(context.Background(), tenancy.For(s.acct), desk.Scope{}, "kahlo", "", 10)
 	if err != nil || len(cs) != 1 || len(cs[0].Highlights) == 0 || cs[0].Highlights[0].Field != "name" {
 		t.Fatalf("contact search kahlo: %+v %v", cs, err)
 	}
@@ -212,22 +213,22 @@ func searches(s searchDesk) []func(string) error {
 	ctx := context.Background()
 	return []func(string) error{
 		func(q string) error {
-			_, _, err := s.d.ConversationSearch(ctx, s.acct, desk.Scope{}, desk.SearchFilter{Query: q})
+			_, _, err := s.d.ConversationSearch(ctx, tenancy.For(s.acct), desk.Scope{}, desk.SearchFilter{Query: q})
 			return err
 		},
 		func(q string) error {
-			_, _, err := s.d.ConversationList(ctx, s.acct, desk.Scope{InboxIDs: []int64{s.inbox}}, desk.ConversationFilter{Query: q, Status: "open"})
+			_, _, err := s.d.ConversationList(ctx, tenancy.For(s.acct), desk.Scope{InboxIDs: []int64{s.inbox}}, desk.ConversationFilter{Query: q, Status: "open"})
 			if q == "" {
 				return desk.ErrInvalid // an empty query lists; it is not a search
 			}
 			return err
 		},
 		func(q string) error {
-			_, _, err := s.d.ContactSearch(ctx, s.acct, desk.Scope{}, q, "", 0)
+			_, _, err := s.d.ContactSearch(ctx, tenancy.For(s.acct), desk.Scope{}, q, "", 0)
 			return err
 		},
 		func(q string) error {
-			_, err := s.d.ArticleSearch(ctx, s.acct, q, 0)
+			_, err := s.d.ArticleSearch(ctx, tenancy.For(s.acct), q, 0)
 			return err
 		},
 	}
@@ -240,7 +241,7 @@ func TestSearchStaysInItsTenantAndInboxes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a, b := newSearchDesk(t), newSearchDesk(t)
-	other, err := a.d.InboxCreate(ctx, a.acct, desk.InboxInput{Name: "Other " + dbtest.Unique("ib"), Channel: "api"})
+	other, err := a.d.InboxCreate(ctx, tenancy.For(a.acct), desk.InboxInput{Name: "Other " + dbtest.Unique("ib"), Channel: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +260,7 @@ func TestSearchStaysInItsTenantAndInboxes(t *testing.T) {
 	if got := ids(a.search(t, scoped, secret)); !slices.Equal(got, []int64{mine.ConversationID}) {
 		t.Errorf("A's search restricted to inbox %d found %v", a.inbox, got)
 	}
-	got, _, err := a.d.ConversationSearch(ctx, a.acct, scoped, desk.SearchFilter{Query: secret, InboxID: other.ID})
+	got, _, err := a.d.ConversationSearch(ctx, tenancy.For(a.acct), scoped, desk.SearchFilter{Query: secret, InboxID: other.ID})
 	if err != nil || len(got) != 0 {
 		t.Errorf("restricted search asking for the inbox outside its scope: %v %v", ids(got), err)
 	}
@@ -275,11 +276,11 @@ func TestSearchStaysInItsTenantAndInboxes(t *testing.T) {
 			}
 		}
 	}
-	cs, _, err := a.d.ContactSearch(ctx, a.acct, scoped, "hana", "", 100)
+	cs, _, err := a.d.ContactSearch(ctx, tenancy.For(a.acct), scoped, "hana", "", 100)
 	if err != nil || len(cs) != 1 || cs[0].ID != mine.ContactID {
 		t.Errorf("restricted contact search: %+v %v, want only contact %d", cs, err, mine.ContactID)
 	}
-	cs, _, err = a.d.ContactSearch(ctx, a.acct, desk.Scope{}, "hana", "", 100)
+	cs, _, err = a.d.ContactSearch(ctx, tenancy.For(a.acct), desk.Scope{}, "hana", "", 100)
 	if err != nil || len(cs) != 2 {
 		t.Errorf("A's contact search: %d contacts, %v; want its own 2", len(cs), err)
 	}
@@ -300,7 +301,7 @@ func TestSearchPagesThroughRankedResults(t *testing.T) {
 	var got []int64
 	cursor := ""
 	for pages := 0; pages < 10; pages++ {
-		page, next, err := s.d.ConversationSearch(context.Background(), s.acct, desk.Scope{}, desk.SearchFilter{Query: "umbrella", Limit: 3, Cursor: cursor})
+		page, next, err := s.d.ConversationSearch(context.Background(), tenancy.For(s.acct), desk.Scope{}, desk.SearchFilter{Query: "umbrella", Limit: 3, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,7 +316,7 @@ func TestSearchPagesThroughRankedResults(t *testing.T) {
 		t.Fatalf("pages gave %v, want %v", got, want)
 	}
 	// A list cursor is not a search cursor.
-	_, _, err := s.d.ConversationSearch(context.Background(), s.acct, desk.Scope{}, desk.SearchFilter{Query: "umbrella", Cursor: "nonsense"})
+	_, _, err := s.d.ConversationSearch(context.Background(), tenancy.For(s.acct), desk.Scope{}, desk.SearchFilter{Query: "umbrella", Cursor: "nonsense"})
 	if !errors.Is(err, desk.ErrInvalid) {
 		t.Errorf("bad cursor: %v", err)
 	}
@@ -325,13 +326,13 @@ func TestHelpCenterSearchStemsAndHighlights(t *testing.T) {
 	t.Parallel()
 	s := newSearchDesk(t)
 	ctx := context.Background()
-	if _, err := s.d.ArticleCreate(ctx, s.acct, "Refunds", "We refund orders within 30 days of delivery.", "published"); err != nil {
+	if _, err := s.d.ArticleCreate(ctx, tenancy.For(s.acct), "Refunds", "We refund orders within 30 days of delivery.", "published"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.d.ArticleCreate(ctx, s.acct, "Draft on refunds", "Not yet.", "draft"); err != nil {
+	if _, err := s.d.ArticleCreate(ctx, tenancy.For(s.acct), "Draft on refunds", "Not yet.", "draft"); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.d.ArticleSearch(ctx, s.acct, "refunded deliveries", 10)
+	got, err := s.d.ArticleSearch(ctx, tenancy.For(s.acct), "refunded deliveries", 10)
 	if err != nil || len(got) != 1 || got[0].Title != "Refunds" {
 		t.Fatalf("article search: %+v %v", got, err)
 	}

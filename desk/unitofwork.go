@@ -13,14 +13,17 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // One unit of work for every write a door makes on behalf of an agent or a
 // person: the idempotency claim, the effect with its events and outbox
 // jobs, and the audit row that records it commit in one transaction, or
 // none of them does. The doors decode and authorize, then call Write (the
-// MCP door) or a person's write such as PersonMessage (REST and the
-// console), which run here; no door holds a transaction or SQL.
+// MCP door, with its request: tenancy.Request carries the account, the
+// guard of a principal kept in memory and the audit row) or a person's
+// write such as PersonMessage (REST and the console), which run here; no
+// door holds a transaction or SQL.
 //
 // Round trips are what a write costs (issue 12). A unit's transaction
 // (tenancy.Unit) begins in the round trip that claims the idempotency key
@@ -44,36 +47,28 @@ type IdempotencyKey struct {
 	Expires time.Time
 }
 
-// WriteParams says whose write it is, under which idempotency key, and the
-// audit row that records it.
-type WriteParams struct {
-	AccountID int64
-	// Key, when set, makes the write idempotent: a repeat with the same key
-	// and arguments returns the first result, acts no more, and is audited
-	// as an "idempotent replay"; with other arguments it is a conflict.
-	Key *IdempotencyKey
-	// Audit records the write. Write sets the decision to allow when empty,
-	// and adds the ids of what the write created (a contact, a
-	// conversation) to its target.
-	Audit audit.Entry
-}
-
 // Command is one write of the desk (Reply, Note, ContactNew…). Doors build
 // commands from their decoded input; only Write runs them.
 type Command interface {
 	run(ctx context.Context, u *unit) (any, error)
 }
 
-// Write runs cmd as one unit of work (see the top of this file) and
-// returns its result: a value of the command's result type, or on an
+// Write runs cmd as the request's unit of work (see the top of this file)
+// and returns its result: a value of the command's result type, or on an
 // idempotent replay the first result's JSON as it was stored
-// (json.RawMessage).
-func (d *Desk) Write(ctx context.Context, p WriteParams, cmd Command) (any, error) {
-	return d.unitOfWork(ctx, p, cmd.run)
+// (json.RawMessage). The request's audit row records the write: Write adds
+// to its target the ids of what the write created (a contact, a
+// conversation). key, when set, makes the write idempotent: a repeat with
+// the same key and arguments returns the first result, acts no more, and
+// is audited as an "idempotent replay"; with other arguments it is a
+// conflict.
+func (d *Desk) Write(ctx context.Context, req *tenancy.Request, key *IdempotencyKey, cmd Command) (any, error) {
+	return d.unitOfWork(ctx, req, key, cmd.run)
 }
 
 // unit is a write in progress: its transaction, the statements held back
-// for the final batch, and its audit row.
+// for the final batch, and its audit row (nil when the request records
+// nothing).
 type unit struct {
 	d     *Desk
 	tx    pgx.Tx
@@ -115,29 +110,26 @@ func outboxTx(tx pgx.Tx, later execer) pgx.Tx {
 
 // created adds the id of something the write created to its audit target.
 func (u *unit) created(name string, id int64) {
-	u.audit.Target[name] = id
+	u.audit.Touched(name, id)
 }
 
-// unitOfWork runs effect inside one tenant transaction with the claim of
-// p.Key before it and the audit row after it.
-func (d *Desk) unitOfWork(ctx context.Context, p WriteParams, effect func(ctx context.Context, u *unit) (any, error)) (any, error) {
-	entry := p.Audit
-	entry.Target = maps.Clone(entry.Target)
-	if entry.Target == nil {
-		entry.Target = map[string]int64{}
+// unitOfWork runs effect inside the request's unit of work, with the claim
+// of key before it and the request's audit row after it.
+func (d *Desk) unitOfWork(ctx context.Context, req *tenancy.Request, key *IdempotencyKey, effect func(ctx context.Context, u *unit) (any, error)) (any, error) {
+	if req.Audit != nil {
+		// The row is the request's own from here: what the write adds to
+		// its target is not added to the caller's map.
+		req.Audit.Target = maps.Clone(req.Audit.Target)
 	}
-	if entry.Decision == "" {
-		entry.Decision = "allow"
-	}
-	u := &unit{d: d, acct: p.AccountID, audit: &entry}
+	u := &unit{d: d, acct: req.AccountID, audit: req.Audit}
 	var first *pgx.Batch
 	var c *claim
-	if p.Key != nil {
-		first, c = &pgx.Batch{}, &claim{key: *p.Key}
-		c.queue(first, p.AccountID)
+	if key != nil {
+		first, c = &pgx.Batch{}, &claim{key: *key}
+		c.queue(first, req.AccountID)
 	}
 	var out any
-	err := d.DB.Unit(ctx, p.AccountID, first, func(tx pgx.Tx) (*pgx.Batch, error) {
+	err := d.DB.Unit(ctx, req, first, func(tx pgx.Tx) (*pgx.Batch, error) {
 		u.tx = tx
 		if c != nil {
 			if err := c.check(); err != nil {
@@ -145,8 +137,10 @@ func (d *Desk) unitOfWork(ctx context.Context, p WriteParams, effect func(ctx co
 			}
 			if !c.fresh {
 				out = c.prior
-				entry.Reasons = []string{"idempotent replay"}
-				return u.finish(), nil
+				if u.audit != nil {
+					u.audit.Reasons = []string{"idempotent replay"}
+				}
+				return &u.tail, nil
 			}
 			if rand.IntN(100) == 0 { // now and then, so the table stays as small as the window
 				u.tail.Queue(`DELETE FROM idempotency_keys WHERE token_id = $1 AND expires_at < now()`, c.key.TokenID)
@@ -164,15 +158,9 @@ func (d *Desk) unitOfWork(ctx context.Context, p WriteParams, effect func(ctx co
 			}
 			u.tail.Queue(`UPDATE idempotency_keys SET result = $3 WHERE token_id = $1 AND key = $2`, c.key.TokenID, c.key.Key, b)
 		}
-		return u.finish(), nil
+		return &u.tail, nil // tenancy.Unit adds the audit row, then COMMIT
 	})
 	return out, err
-}
-
-// finish adds the audit row to the statements held for COMMIT.
-func (u *unit) finish() *pgx.Batch {
-	audit.Queue(&u.tail, u.acct, *u.audit)
-	return &u.tail
 }
 
 // claim is the claim of an idempotency key. fresh means this call owns

@@ -16,6 +16,7 @@ import (
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // rowCounts counts the rows a write can leave behind in one tenant.
@@ -44,7 +45,7 @@ func unitWorld(t *testing.T) (*desk.Desk, int64, int64) {
 	ctx := context.Background()
 	d := newDesk(t)
 	acct := dbtest.NewTenant(t).Account.ID
-	ib, err := d.InboxCreate(ctx, acct, desk.InboxInput{Name: "Web", Channel: "api"})
+	ib, err := d.InboxCreate(ctx, tenancy.For(acct), desk.InboxInput{Name: "Web", Channel: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestWriteIsAllOrNothing(t *testing.T) {
 	reply := desk.Reply{ConversationID: conv, Content: "On its way.", By: by}
 	before := rowCounts(t, acct)
 
-	_, err := d.Write(ctx, desk.WriteParams{AccountID: acct, Key: key, Audit: audit.Entry{ActorKind: "agent", Action: "reply\x00"}}, reply)
+	_, err := d.Write(ctx, tenancy.Recorded(acct, audit.Entry{ActorKind: "agent", Action: "reply\x00"}), key, reply)
 	if err == nil {
 		t.Fatal("a write whose audit row fails succeeded")
 	}
@@ -78,7 +79,7 @@ func TestWriteIsAllOrNothing(t *testing.T) {
 		t.Fatalf("a write whose audit row failed left rows behind: before %v, after %v", before, after)
 	}
 
-	_, err = d.Write(ctx, desk.WriteParams{AccountID: acct, Key: key, Audit: audit.Entry{ActorKind: "agent", Action: "reply_to_conversation"}},
+	_, err = d.Write(ctx, tenancy.Recorded(acct, audit.Entry{ActorKind: "agent", Action: "reply_to_conversation"}), key,
 		desk.Reply{ConversationID: 987654321, Content: "On its way.", By: by})
 	if !errors.Is(err, desk.ErrNotFound) {
 		t.Fatalf("reply to a missing conversation: %v", err)
@@ -87,7 +88,7 @@ func TestWriteIsAllOrNothing(t *testing.T) {
 		t.Fatalf("a failed effect left rows behind: before %v, after %v", before, after)
 	}
 
-	out, err := d.Write(ctx, desk.WriteParams{AccountID: acct, Key: key, Audit: audit.Entry{ActorKind: "agent", Action: "reply_to_conversation"}}, reply)
+	out, err := d.Write(ctx, tenancy.Recorded(acct, audit.Entry{ActorKind: "agent", Action: "reply_to_conversation"}), key, reply)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,19 +112,20 @@ func TestWriteReplaysAndRefusesReuse(t *testing.T) {
 	ctx := context.Background()
 	d, acct, conv := unitWorld(t)
 	by := desk.Author{Kind: "agent", Name: "bot"}
-	params := func(content string) desk.WriteParams {
-		return desk.WriteParams{AccountID: acct, Audit: audit.Entry{ActorKind: "agent", Action: "add_private_note",
-			Target: map[string]int64{"conversation_id": conv}},
-			Key: &desk.IdempotencyKey{TokenID: 7, Key: "note-1", Tool: "add_private_note",
-				Fingerprint: desk.Fingerprint("add_private_note", map[string]any{"content": content}), Expires: time.Now().Add(time.Hour)}}
+	req := func() *tenancy.Request {
+		return tenancy.Recorded(acct, audit.Entry{ActorKind: "agent", Action: "add_private_note", Target: map[string]int64{"conversation_id": conv}})
 	}
-	first, err := d.Write(ctx, params("seen"), desk.Note{ConversationID: conv, Content: "seen", By: by})
+	key := func(content string) *desk.IdempotencyKey {
+		return &desk.IdempotencyKey{TokenID: 7, Key: "note-1", Tool: "add_private_note",
+			Fingerprint: desk.Fingerprint("add_private_note", map[string]any{"content": content}), Expires: time.Now().Add(time.Hour)}
+	}
+	first, err := d.Write(ctx, req(), key("seen"), desk.Note{ConversationID: conv, Content: "seen", By: by})
 	if err != nil {
 		t.Fatal(err)
 	}
 	firstJSON, _ := json.Marshal(first)
 	mid := rowCounts(t, acct)
-	again, err := d.Write(ctx, params("seen"), desk.Note{ConversationID: conv, Content: "seen", By: by})
+	again, err := d.Write(ctx, req(), key("seen"), desk.Note{ConversationID: conv, Content: "seen", By: by})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +136,7 @@ func TestWriteReplaysAndRefusesReuse(t *testing.T) {
 	if !ok || !reflect.DeepEqual(got, want) {
 		t.Fatalf("replay returned %T %s, want the first result %s", again, again, firstJSON)
 	}
-	_, err = d.Write(ctx, params("other"), desk.Note{ConversationID: conv, Content: "other", By: by})
+	_, err = d.Write(ctx, req(), key("other"), desk.Note{ConversationID: conv, Content: "other", By: by})
 	if fault.KindOf(err) != fault.Conflict {
 		t.Fatalf("same key, other arguments: %v, want a conflict", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/mailserver"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -70,7 +71,7 @@ func newWorldWith(t *testing.T, cfg mailserver.Config) world {
 // receiving address Deskwoot assigned.
 func (w world) emailInbox(t *testing.T, acct int64) (int64, string) {
 	t.Helper()
-	ib, err := w.d.InboxCreate(context.Background(), acct, desk.InboxInput{Name: "Email", Channel: "email",
+	ib, err := w.d.InboxCreate(context.Background(), tenancy.For(acct), desk.InboxInput{Name: "Email", Channel: "email",
 		Settings: map[string]any{"from_address": "support@acme.test"}})
 	if err != nil {
 		t.Fatal(err)
@@ -292,12 +293,12 @@ func TestReceivingAddressesAreAssignedAndNeverShared(t *testing.T) {
 
 	// B cannot claim A's address, in settings or on update; nothing changes.
 	for _, claim := range []any{a.address, strings.ToUpper(a.address), nil} {
-		_, err := b.d.InboxCreate(ctx, b.Account.ID, desk.InboxInput{Name: "Thief", Channel: "email",
+		_, err := b.d.InboxCreate(ctx, tenancy.For(b.Account.ID), desk.InboxInput{Name: "Thief", Channel: "email",
 			Settings: map[string]any{"inbound_address": claim}})
 		if !errors.Is(err, desk.ErrInvalid) || !strings.Contains(err.Error(), "assigned by Deskwoot") {
 			t.Fatalf("creating an inbox with inbound_address %v: %v, want the assigned-address refusal", claim, err)
 		}
-		_, err = b.d.InboxUpdate(ctx, b.Account.ID, b.inbox, desk.InboxPatch{Settings: map[string]any{"inbound_address": claim}})
+		_, err = b.d.InboxUpdate(ctx, tenancy.For(b.Account.ID), b.inbox, desk.InboxPatch{Settings: map[string]any{"inbound_address": claim}})
 		if !errors.Is(err, desk.ErrInvalid) || !strings.Contains(err.Error(), b.address) {
 			t.Fatalf("updating inbound_address to %v: %v, want a refusal naming %s", claim, err, b.address)
 		}
@@ -383,7 +384,7 @@ func TestRotatedAddressWorksThroughGraceThenIsRefused(t *testing.T) {
 	w := newWorld(t, 0)
 	w.d.InboundRotationGrace = 72 * time.Hour
 	old := w.address
-	ib, err := w.d.InboxInboundRotate(ctx, w.Account.ID, w.inbox)
+	ib, err := w.d.InboxInboundRotate(ctx, tenancy.For(w.Account.ID), w.inbox)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +414,7 @@ func TestRotatedAddressWorksThroughGraceThenIsRefused(t *testing.T) {
 	if n := len(w.messages(t)); n != 2 {
 		t.Fatalf("%d messages, want 2", n)
 	}
-	list, err := w.d.InboxList(ctx, w.Account.ID, desk.Scope{}, true)
+	list, err := w.d.InboxList(ctx, tenancy.For(w.Account.ID), desk.Scope{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,16 +424,16 @@ func TestRotatedAddressWorksThroughGraceThenIsRefused(t *testing.T) {
 		}
 	}
 	// An api inbox has no address to rotate.
-	api, err := w.d.InboxCreate(ctx, w.Account.ID, desk.InboxInput{Name: "API", Channel: "api"})
+	api, err := w.d.InboxCreate(ctx, tenancy.For(w.Account.ID), desk.InboxInput{Name: "API", Channel: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.d.InboxInboundRotate(ctx, w.Account.ID, api.ID); !errors.Is(err, desk.ErrInvalid) {
+	if _, err := w.d.InboxInboundRotate(ctx, tenancy.For(w.Account.ID), api.ID); !errors.Is(err, desk.ErrInvalid) {
 		t.Fatalf("rotating an api inbox: %v, want invalid", err)
 	}
 	// Another account cannot rotate it.
 	other := dbtest.NewTenant(t)
-	if _, err := w.d.InboxInboundRotate(ctx, other.Account.ID, w.inbox); !errors.Is(err, desk.ErrNotFound) {
+	if _, err := w.d.InboxInboundRotate(ctx, tenancy.For(other.Account.ID), w.inbox); !errors.Is(err, desk.ErrNotFound) {
 		t.Fatalf("rotating another account's inbox: %v, want not found", err)
 	}
 }

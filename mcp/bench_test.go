@@ -21,6 +21,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // benchConversation is a world whose first conversation has 20 messages.
@@ -30,7 +31,7 @@ func benchConversation(b *testing.B) (world, string) {
 	// Replies are delivered for real, to a receiver that accepts them.
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
 	b.Cleanup(receiver.Close)
-	if _, err := w.d.InboxUpdate(context.Background(), w.Account.ID, w.inbox1, desk.InboxPatch{Settings: map[string]any{"webhook_url": receiver.URL}}); err != nil {
+	if _, err := w.d.InboxUpdate(context.Background(), tenancy.For(w.Account.ID), w.inbox1, desk.InboxPatch{Settings: map[string]any{"webhook_url": receiver.URL}}); err != nil {
 		b.Fatal(err)
 	}
 	for i := 0; i < 19; i++ {

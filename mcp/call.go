@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -42,6 +43,10 @@ type tool struct {
 // call is one tools/call in flight.
 type call struct {
 	p *tenancy.MCPPrincipal
+	// req is the request's way into its tenant: every read and write of
+	// the call goes through it, so its first carries the guard, and the
+	// call's audit row, once decided, rides with its work.
+	req *tenancy.Request
 	// args are the arguments as sent (what the policy reads, the audit
 	// digests and an idempotency key fingerprints); in is the tool's input
 	// struct parsed from them, once.
@@ -52,18 +57,6 @@ type call struct {
 	// loaded is what a target loader already read for run (a read that
 	// fetched its target and its answer in one round trip).
 	loaded any
-	// later, set by a target loader that took the target from memory, reads
-	// the answer after the decision; auditIf is then the condition under
-	// which the audit row riding with that read is written (see
-	// audit.RiderIf).
-	later   func(ctx context.Context) (any, error)
-	auditIf *auditCondition
-}
-
-// auditCondition is an SQL condition on the target, parameters from $14.
-type auditCondition struct {
-	sql  string
-	args []any
 }
 
 // scope is what the desk shows this token.
@@ -71,113 +64,142 @@ func (c *call) scope() desk.Scope {
 	return desk.Scope{InboxIDs: c.p.InboxIDs, TokenID: c.p.TokenID}
 }
 
-// wrap turns a tool into an mcp-go handler: rate limit, parse the
-// arguments into the tool's input (once; a bad argument is refused before
-// anything is read), load the target, ask the policy, run, and audit the
-// outcome either way.
+// wrap turns a tool into an mcp-go handler. A call whose first transaction
+// finds the principal kept in memory changed (the request's guard) did
+// nothing: the door authenticates afresh and makes the call again with
+// the principal as it is now — or, with the token revoked or the account
+// closed, answers the request as that says (request.refusal). A call over
+// the rate limit, found by the same guard, is refused and audited.
 func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
-	return func(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
-		p := principalFrom(ctx)
-		if p == nil {
+	return func(ctx context.Context, mreq mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
+		req := requestFrom(ctx)
+		if req == nil {
 			return mcpgo.NewToolResultError("not authenticated"), nil
 		}
-		now := s.cfg.Now()
-		c := &call{p: p, args: req.GetArguments()}
-		if c.args == nil {
-			c.args = map[string]any{}
+		args := mreq.GetArguments()
+		if args == nil {
+			args = map[string]any{}
 		}
-		entry := audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID, ClientID: p.ClientID, Action: t.def.Name,
-			ArgsDigest: audit.DigestArgs(c.args), PolicyRev: s.cfg.Policy.Revision(), RequestID: requestIDFrom(ctx)}
-		start := time.Now()
-		var inPolicy time.Duration
-		if s.cfg.Observer != nil {
-			defer func() { s.cfg.Observer.ToolCall(t.def.Name, entry.Decision, time.Since(start), inPolicy) }()
-		}
-		fail := func(decision string, msg string) (*mcpgo.CallToolResult, error) {
-			entry.Decision, entry.Reasons, entry.Target = decision, []string{msg}, targetIDs(c.target)
-			s.record(ctx, p.AccountID, entry)
-			return mcpgo.NewToolResultError(msg), nil
-		}
-		if wait := p.RateRetryAfter; wait > 0 {
-			return fail("deny", fmt.Sprintf("rate limit of %d calls per minute exceeded; retry in %d seconds", p.RateLimitPerMinute, int(math.Ceil(wait.Seconds()))))
-		}
-		var err error
-		if c.in, err = t.bind(c.args); err != nil {
-			return fail("error", s.message(ctx, err))
-		}
-		c.target.Kind = targetKind(s.cfg.Policy, t.def.Name)
-		if t.target != nil {
-			if err := t.target(ctx, c); err != nil {
-				return fail("error", s.message(ctx, err))
+		for {
+			res, err := s.callTool(ctx, req, t, args)
+			switch {
+			case errors.Is(err, tenancy.ErrPrincipalChanged):
+				if s.refresh(ctx, req) {
+					continue
+				}
+				return mcpgo.NewToolResultError("refused"), nil // the request's refusal is its answer
+			case tenancy.GuardLimited(err):
+				req.limited()
+				continue
 			}
+			return res, err
 		}
-		decideStart := time.Now()
-		in := policy.Input{Principal: principalInput(p), Account: accountInput(p.Account),
-			Tool: t.def.Name, Args: c.args, Target: c.target, Now: now}
-		d, err := s.decide(ctx, p, in, t.waits)
-		inPolicy = time.Since(decideStart)
-		if err != nil {
-			slog.ErrorContext(ctx, "policy decision failed", "tool", t.def.Name, "err", err)
-		}
-		entry.Explanation = policy.Explain(in, d, entry.ArgsDigest, err)
-		c.decision = d
-		if !d.Allow {
-			return fail("deny", strings.Join(d.Reasons, "; "))
-		}
-		if t.write != nil {
-			out, err := s.write(ctx, t, c, entry, now)
-			if err != nil {
-				return fail("error", s.message(ctx, err))
-			}
-			s.cfg.Audit.Touch(p.AccountID)
-			return structured(out)
-		}
-		// The audit row of an allowed read rides in the read's own batch:
-		// one round trip, and it commits with the read. A read that makes no
-		// tenant batch (its answer came with the target) records it here.
-		entry.Decision, entry.Target = "allow", targetIDs(c.target)
-		rider := audit.Rider(p.AccountID, entry)
-		if c.auditIf != nil {
-			rider = audit.RiderIf(p.AccountID, entry, c.auditIf.sql, c.auditIf.args...)
-		}
-		out, err := t.run(tenancy.WithRider(ctx, rider), c)
-		if err != nil {
-			return fail("error", s.message(ctx, err))
-		}
-		if rider.Rode() {
-			s.cfg.Audit.Touch(p.AccountID)
-		} else {
-			s.record(ctx, p.AccountID, entry)
-		}
-		return structured(out)
 	}
 }
 
+// callTool makes one call: rate limit, parse the arguments into the tool's
+// input (once; a bad argument is refused before anything is read), load
+// the target, ask the policy, run, and audit the outcome either way. It
+// returns the guard's refusal (see wrap), with nothing done, when the
+// call's first transaction carried the request's guard and it refused.
+func (s *Server) callTool(ctx context.Context, req *request, t tool, args map[string]any) (*mcpgo.CallToolResult, error) {
+	p := &req.p
+	now := s.cfg.Now()
+	c := &call{p: p, req: req.tenant, args: args}
+	c.req.Audit = nil // the call's row is set once decided
+	entry := audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID, ClientID: p.ClientID, Action: t.def.Name,
+		ArgsDigest: audit.DigestArgs(c.args), PolicyRev: s.cfg.Policy.Revision(), RequestID: req.id}
+	start := time.Now()
+	var inPolicy time.Duration
+	if s.cfg.Observer != nil {
+		defer func() { s.cfg.Observer.ToolCall(t.def.Name, entry.Decision, time.Since(start), inPolicy) }()
+	}
+	// fail records a call that changed nothing — refused, or failed — in a
+	// transaction of its own. A row that cannot be written fails the call
+	// with that error instead of its own: no answer goes unaudited.
+	fail := func(decision string, msg string) (*mcpgo.CallToolResult, error) {
+		entry.Decision, entry.Reasons, entry.Target = decision, []string{msg}, targetIDs(c.target)
+		c.req.Record(entry)
+		if err := s.cfg.DB.Record(ctx, c.req); err != nil {
+			if tenancy.GuardRefused(err) {
+				return nil, err
+			}
+			slog.ErrorContext(ctx, "audit write failed", "action", entry.Action, "err", err)
+			return mcpgo.NewToolResultError(s.message(ctx, err)), nil
+		}
+		return mcpgo.NewToolResultError(msg), nil
+	}
+	// failed is fail for an error of the call's own, or the guard's
+	// refusal as it is.
+	failed := func(err error) (*mcpgo.CallToolResult, error) {
+		if tenancy.GuardRefused(err) {
+			return nil, err
+		}
+		return fail("error", s.message(ctx, err))
+	}
+	if wait := p.RateRetryAfter; wait > 0 {
+		return fail("deny", fmt.Sprintf("rate limit of %d calls per minute exceeded; retry in %d seconds", p.RateLimitPerMinute, int(math.Ceil(wait.Seconds()))))
+	}
+	var err error
+	if c.in, err = t.bind(c.args); err != nil {
+		return fail("error", s.message(ctx, err))
+	}
+	c.target.Kind = targetKind(s.cfg.Policy, t.def.Name)
+	if t.target != nil {
+		if err := t.target(ctx, c); err != nil {
+			return failed(err)
+		}
+	}
+	decideStart := time.Now()
+	in := policy.Input{Principal: principalInput(p), Account: accountInput(p.Account),
+		Tool: t.def.Name, Args: c.args, Target: c.target, Now: now}
+	d, err := s.decide(ctx, p, in, t.waits)
+	inPolicy = time.Since(decideStart)
+	if err != nil {
+		slog.ErrorContext(ctx, "policy decision failed", "tool", t.def.Name, "err", err)
+	}
+	entry.Explanation = policy.Explain(in, d, entry.ArgsDigest, err)
+	c.decision = d
+	if !d.Allow {
+		return fail("deny", strings.Join(d.Reasons, "; "))
+	}
+	// Allowed: the call's row rides with its work — a write's unit of
+	// work, or a read's own batch — and commits with it.
+	entry.Decision, entry.Target = "allow", targetIDs(c.target)
+	c.req.Record(entry)
+	var out any
+	if t.write != nil {
+		out, err = s.write(ctx, t, c, now)
+	} else {
+		out, err = t.run(ctx, c)
+	}
+	if err != nil {
+		return failed(err)
+	}
+	if !c.req.Audited() {
+		// The answer came with the target, before the decision: its row
+		// goes now, and the answer only once it is in.
+		if err := s.cfg.DB.Read(ctx, c.req, nil); err != nil {
+			return failed(err)
+		}
+	}
+	return structured(out)
+}
+
 // write runs a write tool as one unit of work in the desk: the
-// idempotency claim, the effect and the audit row commit together, or none
-// of them does (desk.Write).
-func (s *Server) write(ctx context.Context, t tool, c *call, entry audit.Entry, now time.Time) (any, error) {
-	p := desk.WriteParams{AccountID: c.p.AccountID, Audit: entry}
+// idempotency claim, the effect and the call's audit row commit together,
+// or none of them does (desk.Write).
+func (s *Server) write(ctx context.Context, t tool, c *call, now time.Time) (any, error) {
+	var key *desk.IdempotencyKey
 	if t.keyed {
-		p.Key = &desk.IdempotencyKey{TokenID: c.p.TokenID, Key: c.in.(keyed).idempotencyKey(), Tool: t.def.Name,
+		key = &desk.IdempotencyKey{TokenID: c.p.TokenID, Key: c.in.(keyed).idempotencyKey(), Tool: t.def.Name,
 			Fingerprint: desk.Fingerprint(t.def.Name, c.args), Expires: now.Add(s.cfg.IdempotencyTTL)}
 	}
 	cmd, err := t.write(c)
 	if err != nil {
 		return nil, err
 	}
-	p.Audit.Target = targetIDs(c.target)
-	out, err := s.cfg.Desk.Write(ctx, p, cmd)
-	if fault.KindOf(err) == fault.NotFound && c.target.ConversationID != 0 {
-		s.hints.drop(c.p.AccountID, c.target.ConversationID) // perhaps deleted: read it afresh next time
-	}
-	return out, err
-}
-
-func (s *Server) record(ctx context.Context, acct int64, e audit.Entry) {
-	if err := s.cfg.Audit.Record(ctx, acct, e); err != nil && !tenancy.GuardRefused(err) {
-		slog.ErrorContext(ctx, "audit write failed", "action", e.Action, "err", err)
-	}
+	return s.cfg.Desk.Write(ctx, c.req, key, cmd)
 }
 
 // message is the one place that maps errors to tool error text: bad

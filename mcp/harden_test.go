@@ -84,7 +84,7 @@ func TestLongPollEndsAtRevocation(t *testing.T) {
 	url := endpoint(t)
 	w := newWorld(t)
 	ctx := context.Background()
-	tok, raw, err := w.d.DB.MCPTokenCreate(ctx, w.Account.ID, tenancy.MCPTokenInput{Name: "poller", Scopes: allScopes, RateLimitPerMinute: 60000}, time.Now())
+	tok, raw, err := w.d.DB.MCPTokenCreate(ctx, tenancy.For(w.Account.ID), tenancy.MCPTokenInput{Name: "poller", Scopes: allScopes, RateLimitPerMinute: 60000}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestLongPollEndsAtRevocation(t *testing.T) {
 		got <- answer{text, isErr, sc}
 	}()
 	time.Sleep(500 * time.Millisecond)
-	if err := w.d.DB.MCPTokenRevoke(ctx, w.Account.ID, tok.ID); err != nil {
+	if err := w.d.DB.MCPTokenRevoke(ctx, tenancy.For(w.Account.ID), tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.d.IncomingMessage(ctx, w.Account.ID, w.inbox1, desk.IncomingInput{

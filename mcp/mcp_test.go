@@ -61,11 +61,11 @@ func newWorld(t testing.TB) world {
 	ctx := context.Background()
 	w := world{Tenant: dbtest.NewTenant(t), d: &desk.Desk{DB: dbtest.App(t)}}
 	acct := w.Account.ID
-	if _, err := w.d.DB.MCPEnable(ctx, acct, true); err != nil {
+	if _, err := w.d.DB.MCPEnable(ctx, tenancy.For(acct), true); err != nil {
 		t.Fatal(err)
 	}
 	for i, dst := range []*int64{&w.inbox1, &w.inbox2} {
-		ib, err := w.d.InboxCreate(ctx, acct, desk.InboxInput{Name: fmt.Sprintf("Inbox %d", i+1), Channel: "api"})
+		ib, err := w.d.InboxCreate(ctx, tenancy.For(acct), desk.InboxInput{Name: fmt.Sprintf("Inbox %d", i+1), Channel: "api"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +86,7 @@ func newWorld(t testing.TB) world {
 		}
 		*in.conv, *in.contact = res.ConversationID, res.ContactID
 	}
-	a, err := w.d.ArticleCreate(ctx, acct, "Refund policy", "Refunds are paid within 5 business days.", "published")
+	a, err := w.d.ArticleCreate(ctx, tenancy.For(acct), "Refund policy", "Refunds are paid within 5 business days.", "published")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func (w world) token(t testing.TB, scopes []string, inboxes []int64, mod ...func
 	for _, m := range mod {
 		m(&in)
 	}
-	_, raw, err := w.d.DB.MCPTokenCreate(context.Background(), w.Account.ID, in, time.Now())
+	_, raw, err := w.d.DB.MCPTokenCreate(context.Background(), tenancy.For(w.Account.ID), in, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +363,7 @@ func TestAuthenticationFailures(t *testing.T) {
 	}
 	// Revocation takes effect on the next request.
 	toks, _ := w.d.DB.MCPTokenList(ctx, w.Account.ID)
-	if err := w.d.DB.MCPTokenRevoke(ctx, w.Account.ID, toks[0].ID); err != nil {
+	if err := w.d.DB.MCPTokenRevoke(ctx, tenancy.For(w.Account.ID), toks[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	// An expired token (minted valid, then its expiry passes).
@@ -383,7 +383,7 @@ func TestGateClosedWhenMCPDisabled(t *testing.T) {
 	url := endpoint(t)
 	w := newWorld(t)
 	token := w.token(t, allScopes, nil)
-	if _, err := w.d.DB.MCPEnable(context.Background(), w.Account.ID, false); err != nil {
+	if _, err := w.d.DB.MCPEnable(context.Background(), tenancy.For(w.Account.ID), false); err != nil {
 		t.Fatal(err)
 	}
 	for _, method := range []string{"tools/list", "tools/call"} {
@@ -393,7 +393,7 @@ func TestGateClosedWhenMCPDisabled(t *testing.T) {
 			t.Errorf("%s with MCP off: HTTP %d %v", method, r.Status, r.Body)
 		}
 	}
-	if _, err := w.d.DB.MCPEnable(context.Background(), w.Account.ID, true); err != nil {
+	if _, err := w.d.DB.MCPEnable(context.Background(), tenancy.For(w.Account.ID), true); err != nil {
 		t.Fatal(err)
 	}
 	if r := rpc(t, url, token, "tools/list", map[string]any{}); r.Status != 200 {

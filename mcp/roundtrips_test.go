@@ -10,10 +10,12 @@ import (
 // TestReadRoundTrips pins how many round trips to PostgreSQL a read costs
 // (DESIGN §16: one bearer check, one read, one audit row). A token's first
 // request authenticates in a round trip of its own; later ones carry the
-// check in the read's batch (tenancy.Guard), and a conversation read
-// before has its policy target in memory, so the read and its audit row go
-// together: one round trip. The server is this test's own, so that no
-// other test's queries are counted.
+// check in the request's first transaction (tenancy.Guard). A read whose
+// policy target is in its answer (get_conversation) reads both in that
+// transaction, and its audit row follows in a second once the policy has
+// decided; a read with no target to load is decided first and goes with
+// its audit row in one. The server is this test's own, so that no other
+// test's queries are counted.
 func TestReadRoundTrips(t *testing.T) {
 	ctx := context.Background()
 	app, url := countedServer(t)
@@ -38,7 +40,7 @@ func TestReadRoundTrips(t *testing.T) {
 		want      int64
 	}{
 		{"first request: authenticate, target with answer, audit row", "get_conversation", conv, false, 3},
-		{"cached principal and target: one batch", "get_conversation", conv, false, 1},
+		{"cached principal: target with answer and guard, then the audit row", "get_conversation", conv, false, 2},
 		{"a list, its audit row riding", "list_labels", nil, false, 1},
 		{"a search, its audit row riding", "search_conversations", map[string]any{"query": "refund"}, false, 1},
 		{"a conversation not read before: target with answer, then the audit row", "get_conversation", map[string]any{"conversation_id": w.conv2}, false, 2},
@@ -48,8 +50,8 @@ func TestReadRoundTrips(t *testing.T) {
 		}
 	}
 
-	// A conversation deleted after its target was remembered is not found,
-	// and the call is audited as an error, not as an allowed read.
+	// A conversation deleted since it was read is not found, and the call
+	// is audited as an error, not as an allowed read.
 	if err := w.d.ConversationDelete(ctx, w.Account.ID, desk.Scope{}, w.conv1, desk.Author{Kind: "user", UserID: w.User.ID, Name: "Admin"}); err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ func TestAgentWorkflowWithOfficialClient(t *testing.T) {
 	url := endpoint(t)
 	w := newWorld(t)
 	ctx := context.Background()
-	if _, err := w.d.LabelCreate(ctx, w.Account.ID, "refund", "", ""); err != nil {
+	if _, err := w.d.LabelCreate(ctx, tenancy.For(w.Account.ID), "refund", "", ""); err != nil {
 		t.Fatal(err)
 	}
 	token := w.token(t, allScopes, nil, func(in *tenancy.MCPTokenInput) { in.Name = "triage-bot" })

@@ -84,11 +84,10 @@ type Server struct {
 	streamMu sync.Mutex
 	streams  map[int64]int // token id -> open GET streams
 
-	// principals keeps static tokens' principals between requests; each
-	// use is re-checked by a tenancy.Guard.
+	// principals keeps tokens' principals between requests: a cache a
+	// reader may delete, since each use is re-checked by a tenancy.Guard in
+	// the request's first transaction (see request).
 	principals tenancy.PrincipalCache
-	// hints keeps the policy targets of conversations read here.
-	hints targetHints
 }
 
 // Bounds of the GET streams: a stateless server sends nothing on them, so
@@ -139,8 +138,10 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// ServeHTTP authenticates the bearer token, applies the account gate, and
-// hands the request to mcp-go with the principal in its context.
+// ServeHTTP authenticates the bearer token (or takes its principal from
+// memory, to be re-checked in the request's first transaction), applies
+// the account gate, and hands the request to mcp-go with the request value
+// in its context.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(s.cfg.AllowedHosts) > 0 && !s.hostAllowed(r.Host) {
 		http.Error(w, "Forbidden: invalid Host header", http.StatusForbidden)
@@ -160,7 +161,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// well-formed token is still looked up, so that a valid one from the
 	// same address (a NAT, an office) is served.
 	overBudget := s.cfg.Throttle.MCPAuthWait(r, now)
-	const throttled = "too many requests with a missing or invalid token from your address"
 	if overBudget > 0 && !(sent && wellFormed(raw)) {
 		tooMany(w, overBudget, json.RawMessage("null"), throttled)
 		return
@@ -182,64 +182,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "request body is larger than 1 MiB or unreadable", http.StatusRequestEntityTooLarge)
 		return
 	}
-	calls := toolCalls(body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	// POSTs may use a principal kept in memory; GET streams, which cannot
-	// hold their answer back, authenticate each time.
-	cacheable := r.Method == http.MethodPost
-	if cacheable {
-		if p, ok := s.principals.Get(raw, now); ok {
-			if s.serveCached(w, r, raw, body, p, calls, now) {
-				return
-			}
-			s.principals.Drop(raw)
-		}
-	}
-	// The request's tool calls are spent from the token's rate limit in the
-	// round trip that authenticates it (shared by every replica).
-	var p tenancy.MCPPrincipal
-	if overBudget > 0 {
-		release, ok := s.cfg.Throttle.MCPAuthLookup(r)
-		if !ok {
-			tooMany(w, overBudget, json.RawMessage("null"), throttled)
+	req := &request{http: r, raw: raw, id: requestID(r), now: now, body: body, calls: toolCalls(body), overBudget: overBudget}
+	// A POST may use the principal kept in memory, re-checked by its guard
+	// in the request's first transaction; else the token is authenticated
+	// now, in a round trip of its own.
+	if !s.cached(req) {
+		if refusal := s.authenticate(r.Context(), req); refusal != nil {
+			refusal(w)
 			return
 		}
-		p, err = s.authenticate(r.Context(), raw, now, calls)
-		release()
-	} else {
-		p, err = s.authenticate(r.Context(), raw, now, calls)
 	}
-	switch {
-	case errors.Is(err, tenancy.ErrTokenRevoked):
-		deny(true, "the token was revoked; ask an admin for a new one")
-		return
-	case errors.Is(err, tenancy.ErrTokenExpired):
-		deny(true, "the token has expired; refresh it or ask an admin for a new one")
-		return
-	case errors.Is(err, tenancy.ErrTokenWrongResource):
-		deny(true, "the token was issued for another resource than "+s.cfg.Resource)
-		return
-	case errors.Is(err, tenancy.ErrUnauthenticated):
-		deny(true, "unknown token")
-		return
-	case err != nil:
-		slog.WarnContext(r.Context(), "mcp authentication failed", "err", err)
-		unavailable(w)
-		return
-	}
-	if cacheable {
-		s.principals.Put(raw, p, now)
-	}
-	s.serve(w, r, body, p, now)
-}
-
-// authenticate looks up an MCP or OAuth access token, spending calls from
-// its rate limit in the same round trip.
-func (s *Server) authenticate(ctx context.Context, raw string, now time.Time, calls int) (tenancy.MCPPrincipal, error) {
-	if strings.HasPrefix(raw, tenancy.OAuthAccessPrefix) {
-		return s.cfg.DB.AuthenticateOAuthCalls(ctx, raw, s.cfg.Resource, now, calls)
-	}
-	return s.cfg.DB.AuthenticateMCPCalls(ctx, raw, now, calls)
+	s.serve(w, r, req)
 }
 
 // wellFormed says raw has the shape and checksum of an MCP or OAuth access
@@ -250,56 +203,25 @@ func wellFormed(raw string) bool {
 	return mcpToken || oauthToken
 }
 
-// serveCached serves a request with a principal kept in memory. Its answer
-// is held back until the request's guard (see tenancy.Guard) has checked,
-// in the request's first transaction or in a round trip of its own, that
-// the principal is still current; it reports false, with nothing written
-// and nothing committed, when it is not, and the request is then
-// authenticated afresh.
-func (s *Server) serveCached(w http.ResponseWriter, r *http.Request, raw string, body []byte, p tenancy.MCPPrincipal, calls int, now time.Time) bool {
-	g := &tenancy.Guard{AccountID: p.AccountID, TokenID: p.TokenID, Stamp: p.Stamp, Calls: calls, Now: now}
-	if sig, ok := tenancy.ParseToken(raw, tenancy.OAuthAccessPrefix); ok {
-		g.AccessSignature = sig
-	}
-	ctx := tenancy.WithGuard(r.Context(), g)
-	held := newHeldResponse()
-	s.serve(held, r.WithContext(ctx), body, p, now)
-	s.cfg.DB.Check(ctx, g)
-	if g.Verified() {
-		held.sendTo(w)
-		return true
-	}
-	if wait, ok := g.Limited(); ok {
-		// The principal was current (the guard checks it before spending);
-		// the calls would exceed the rate limit, and nothing was done.
-		p.RateRetryAfter = wait
-		s.serve(w, r, body, p, now)
-		return true
-	}
-	return false
-}
-
 // serve answers an authenticated request: the account gate, then mcp-go
-// with the principal in the request's context.
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte, p tenancy.MCPPrincipal, now time.Time) {
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	gate, err := s.cfg.Policy.Gate(r.Context(), accountInput(p.Account), now)
-	if err != nil || !gate.Allow {
-		reason := gate.Reason
-		if reason == "" {
-			reason = "access denied"
-		}
-		s.cfg.Audit.Record(r.Context(), p.AccountID, audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID, ClientID: p.ClientID,
-			Action: "mcp.gate", Decision: "deny", Reasons: []string{gate.Code, reason}, PolicyRev: s.cfg.Policy.Revision(),
-			RequestID: requestID(r), Explanation: policy.ExplainGate(accountInput(p.Account), now, gate)})
-		gateClosed(w, rpcID(body), reason, gate.Code)
+// with the request in its context. A tool call settles the guard of a
+// principal kept in memory in its own first transaction; a request with
+// no tool call settles it first, in a round trip of its own.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, req *request) {
+	ctx := r.Context()
+	if req.guarded() && !singleToolCall(req.body) && !s.settle(ctx, req) {
+		req.refusal(w)
 		return
 	}
-	ctx := context.WithValue(r.Context(), principalKey{}, &p)
-	ctx = context.WithValue(ctx, requestKey{}, requestID(r))
+	if !s.admit(ctx, req) {
+		req.refusal(w)
+		return
+	}
+	ctx = withRequest(ctx, req)
+	r.Body = io.NopCloser(bytes.NewReader(req.body))
 	switch r.Method {
 	case http.MethodGet:
-		release, ok := s.openStream(p.TokenID)
+		release, ok := s.openStream(req.p.TokenID)
 		if !ok {
 			tooMany(w, s.cfg.StreamTimeout, json.RawMessage("null"), fmt.Sprintf("this token already holds %d open GET streams; close one first", s.cfg.StreamsPerToken))
 			return
@@ -308,16 +230,27 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte, p te
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.StreamTimeout)
 		defer cancel()
+		s.http.ServeHTTP(w, r.WithContext(ctx))
+		return
 	case http.MethodPost:
 		// tools/list costs a policy decision per tool, so it spends the
 		// token's rate limit like a tool call (see toolCalls); over the
 		// limit it has no tool result to carry the refusal, so it is a 429.
-		if _, lists, id := rpcCalls(body); lists > 0 && p.RateRetryAfter > 0 {
-			tooMany(w, p.RateRetryAfter, id, fmt.Sprintf("rate limit of %d calls per minute exceeded", p.RateLimitPerMinute))
+		if _, lists, id := rpcCalls(req.body); lists > 0 && req.p.RateRetryAfter > 0 {
+			tooMany(w, req.p.RateRetryAfter, id, fmt.Sprintf("rate limit of %d calls per minute exceeded", req.p.RateLimitPerMinute))
 			return
 		}
+		s.http.ServeHTTP(newAnswer(ctx, s, w, req), r.WithContext(ctx))
+		return
 	}
 	s.http.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// singleToolCall says body is one tools/call: its call's first transaction
+// carries the request's guard.
+func singleToolCall(body []byte) bool {
+	calls, lists, _ := rpcCalls(body)
+	return calls == 1 && lists == 0 && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("["))
 }
 
 // openStream counts an open GET stream of a token; ok is false when the
@@ -356,19 +289,6 @@ func tooMany(w http.ResponseWriter, wait time.Duration, id json.RawMessage, msg 
 // the Rego decision.
 type Observer interface {
 	ToolCall(tool, decision string, total, inPolicy time.Duration)
-}
-
-type principalKey struct{}
-type requestKey struct{}
-
-func principalFrom(ctx context.Context) *tenancy.MCPPrincipal {
-	p, _ := ctx.Value(principalKey{}).(*tenancy.MCPPrincipal)
-	return p
-}
-
-func requestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestKey{}).(string)
-	return id
 }
 
 func requestID(r *http.Request) string {
@@ -468,10 +388,11 @@ func principalInput(p *tenancy.MCPPrincipal) policy.Principal {
 // Every tool stays registered, so a call outside the token's scopes still
 // reaches the policy and gets its reason.
 func (s *Server) filterTools(ctx context.Context, _ any, _ *mcpgo.ListToolsRequest, res *mcpgo.ListToolsResult) {
-	p := principalFrom(ctx)
-	if p == nil || res == nil {
+	req := requestFrom(ctx)
+	if req == nil || res == nil {
 		return
 	}
+	p := &req.p
 	visible, err := s.cfg.Policy.VisibleTools(ctx, principalInput(p), accountInput(p.Account), s.cfg.Now())
 	if err != nil {
 		slog.ErrorContext(ctx, "tools/list policy", "err", err)
@@ -487,23 +408,42 @@ func (s *Server) filterTools(ctx context.Context, _ any, _ *mcpgo.ListToolsReque
 }
 
 // auditProtocolError records calls of tool names that do not exist (the
-// library answers them with JSON-RPC -32602 before any handler runs).
+// library answers them with JSON-RPC -32602 before any handler runs). The
+// row is the call's first transaction, so it carries the request's guard;
+// a denial that cannot be recorded is answered 503 instead.
 func (s *Server) auditProtocolError(ctx context.Context, _ any, method mcpgo.MCPMethod, msg any, err error) {
 	if method != mcpgo.MethodToolsCall || !errors.Is(err, server.ErrToolNotFound) {
 		return
 	}
-	p := principalFrom(ctx)
-	req, _ := msg.(*mcpgo.CallToolRequest)
-	if p == nil || req == nil {
+	req := requestFrom(ctx)
+	call, _ := msg.(*mcpgo.CallToolRequest)
+	if req == nil || call == nil || req.refusal != nil {
 		return
 	}
 	// The name is the caller's text: make it storable (valid UTF-8, no NUL,
 	// 100 characters) so that the denial is audited whatever was sent.
-	name := []rune(strings.ToValidUTF8(strings.ReplaceAll(req.Params.Name, "\x00", "\uFFFD"), "\uFFFD"))
+	name := []rune(strings.ToValidUTF8(strings.ReplaceAll(call.Params.Name, "\x00", "\uFFFD"), "\uFFFD"))
 	name = name[:min(len(name), 100)]
-	s.cfg.Audit.Record(ctx, p.AccountID, audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID, ClientID: p.ClientID,
-		Action: string(name), Decision: "deny", Reasons: []string{"unknown tool " + string(name)}, ArgsDigest: audit.DigestArgs(req.Params.Arguments),
-		PolicyRev: s.cfg.Policy.Revision(), RequestID: requestIDFrom(ctx)})
+	for {
+		p := req.p
+		req.tenant.Record(audit.Entry{ActorKind: "agent", ActorID: p.ServiceUserID, TokenID: p.TokenID, ClientID: p.ClientID,
+			Action: string(name), Decision: "deny", Reasons: []string{"unknown tool " + string(name)}, ArgsDigest: audit.DigestArgs(call.Params.Arguments),
+			PolicyRev: s.cfg.Policy.Revision(), RequestID: req.id})
+		err := s.cfg.DB.Record(ctx, req.tenant)
+		switch {
+		case errors.Is(err, tenancy.ErrPrincipalChanged):
+			if s.refresh(ctx, req) {
+				continue // recorded for the principal as it is now
+			}
+		case tenancy.GuardLimited(err):
+			req.limited()
+			continue
+		case err != nil:
+			slog.ErrorContext(ctx, "audit write failed", "action", string(name), "err", err)
+			req.refusal = unavailable
+		}
+		return
+	}
 }
 
 // toolCalls is what a request spends from the token's rate limit: its

@@ -39,7 +39,7 @@ func (s *Server) pollEvents(ctx context.Context, c *call, in *pollEventsArgs) (a
 	q := desk.EventQuery{Scope: c.scope(), Contacts: slices.Contains(c.p.Scopes, "contacts:read"),
 		Cursor: in.Cursor, Limit: in.Limit, Backfill: in.Backfill, Types: in.Types}
 	wait := in.WaitSeconds
-	page, err := s.cfg.Desk.EventPollWait(ctx, c.p.AccountID, q, time.Duration(wait)*time.Second, s.cfg.Now)
+	page, err := s.cfg.Desk.EventPollWait(ctx, c.req, q, time.Duration(wait)*time.Second, s.cfg.Now)
 	if err != nil || wait == 0 {
 		return page, err
 	}

@@ -2,7 +2,6 @@ package mcp
 
 import (
 	"context"
-	"fmt"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 
@@ -158,10 +157,8 @@ func (s *Server) tools() []tool {
 			name: "get_contact", opts: opts(readOnly("Get a contact"),
 				mcpgo.WithDescription("Read one customer: attributes, internal notes, and the conversations with them that this token can see."+untrustedNote),
 				mcpgo.WithOutputSchema[desk.ContactView]()),
-			target: func(ctx context.Context, c *call, in *getContactArgs) error {
-				return s.contactTarget(ctx, c, in.ContactID)
-			},
-			run: s.getContact,
+			target: s.contactWithView,
+			run:    s.getContact,
 		}.tool(),
 		spec[searchHelpCenterArgs]{
 			name: "search_help_center", opts: opts(readOnly("Search the help center"),
@@ -173,11 +170,8 @@ func (s *Server) tools() []tool {
 			name: "get_article", opts: opts(readOnly("Get a help-center article"),
 				mcpgo.WithDescription("Read a published help-center article in full."),
 				mcpgo.WithOutputSchema[articleOut]()),
-			target: func(ctx context.Context, c *call, in *getArticleArgs) error {
-				c.target.ArticleID = in.ArticleID
-				return nil
-			},
-			run: s.getArticle,
+			target: s.article,
+			run:    s.getArticle,
 		}.tool(),
 	}
 }
@@ -185,7 +179,7 @@ func (s *Server) tools() []tool {
 // Targets: loaded under RLS before the policy decides.
 
 func (s *Server) conversationTarget(ctx context.Context, c *call, id int64) error {
-	t, err := s.cfg.Desk.ConversationTargetGet(ctx, c.p.AccountID, id)
+	t, err := s.cfg.Desk.ConversationTargetGet(ctx, c.req, id)
 	if err != nil {
 		return err
 	}
@@ -194,7 +188,7 @@ func (s *Server) conversationTarget(ctx context.Context, c *call, id int64) erro
 }
 
 func (s *Server) contactTarget(ctx context.Context, c *call, id int64) error {
-	t, err := s.cfg.Desk.ContactTargetGet(ctx, c.p.AccountID, id)
+	t, err := s.cfg.Desk.ContactTargetGet(ctx, c.req, id)
 	if err != nil {
 		return err
 	}
@@ -208,7 +202,7 @@ func (s *Server) optionalInbox(ctx context.Context, c *call, id int64) error {
 	if id == 0 {
 		return nil
 	}
-	if _, err := s.cfg.Desk.InboxGet(ctx, c.p.AccountID, id); err != nil {
+	if _, err := s.cfg.Desk.InboxGet(ctx, c.req, id); err != nil {
 		return err
 	}
 	c.target.InboxID = id
@@ -218,7 +212,7 @@ func (s *Server) optionalInbox(ctx context.Context, c *call, id int64) error {
 // Runs: the domain call and its output.
 
 func (s *Server) listInboxes(ctx context.Context, c *call, _ *noArgs) (any, error) {
-	ibs, err := s.cfg.Desk.InboxList(ctx, c.p.AccountID, c.scope(), false)
+	ibs, err := s.cfg.Desk.InboxList(ctx, c.req, c.scope(), false)
 	out := inboxesOut{Inboxes: make([]inboxOut, 0, len(ibs))}
 	for _, ib := range ibs {
 		out.Inboxes = append(out.Inboxes, inboxOut{ID: ib.ID, Name: ib.Name, Channel: ib.Channel})
@@ -233,97 +227,86 @@ func (s *Server) listConversations(ctx context.Context, c *call, in *listConvers
 	if f.UpdatedSince, err = rfc3339("updated_since", in.UpdatedSince, "2026-11-26T09:00:00Z"); err != nil {
 		return nil, err
 	}
-	list, next, err := s.cfg.Desk.ConversationList(ctx, c.p.AccountID, c.scope(), f)
+	list, next, err := s.cfg.Desk.ConversationList(ctx, c.req, c.scope(), f)
 	return conversationsOut{Conversations: list, NextCursor: next}, err
 }
 
 func (s *Server) searchConversations(ctx context.Context, c *call, in *searchConversationsArgs) (any, error) {
 	f := desk.SearchFilter{InboxID: c.target.InboxID, Query: in.Query, Status: in.Status, Cursor: in.Cursor, Limit: in.Limit}
-	list, next, err := s.cfg.Desk.ConversationSearch(ctx, c.p.AccountID, c.scope(), f)
+	list, next, err := s.cfg.Desk.ConversationSearch(ctx, c.req, c.scope(), f)
 	return conversationsOut{Conversations: list, NextCursor: next}, err
 }
 
 // conversationWithMessages loads get_conversation's target and, in the same
-// round trip, its answer. A conversation read before by this replica has
-// its target in memory (its inbox and contact never change): then nothing
-// is read now, and getConversation reads the answer after the decision,
-// with the audit row in the same batch (see targetHints).
+// round trip (the call's first, with the request's guard), its answer:
+// the read then costs that round trip and one more for its audit row, once
+// the policy has decided on the target.
 func (s *Server) conversationWithMessages(ctx context.Context, c *call, in *getConversationArgs) error {
-	id, cur, limit := in.ConversationID, in.MessagesCursor, in.MessagesLimit
-	if h, ok := s.hints.get(c.p.AccountID, id); ok {
-		c.target.ConversationID, c.target.InboxID, c.target.ContactID = id, h.inboxID, h.contactID
-		c.auditIf = &auditCondition{sql: `EXISTS (SELECT 1 FROM conversations WHERE id = $14 AND inbox_id = $15 AND contact_id = $16)`,
-			args: []any{id, h.inboxID, h.contactID}}
-		c.later = func(ctx context.Context) (any, error) { return s.conversationAsHinted(ctx, c, id, cur, limit, h) }
-		return nil
-	}
-	v, err := s.cfg.Desk.ConversationGet(ctx, c.p.AccountID, id, cur, limit)
+	v, err := s.cfg.Desk.ConversationGet(ctx, c.req, in.ConversationID, in.MessagesCursor, in.MessagesLimit)
 	if err != nil {
 		return err
 	}
 	c.target.ConversationID, c.target.InboxID, c.target.ContactID = v.Conversation.ID, v.Conversation.InboxID, v.Conversation.Contact.ID
-	s.hints.put(c.p.AccountID, id, targetHint{inboxID: v.Conversation.InboxID, contactID: v.Conversation.Contact.ID})
 	c.loaded = v
 	return nil
 }
 
-// conversationAsHinted reads a conversation whose target came from memory
-// and checks that it is still the object the policy decided on: a
-// conversation deleted since is not found, and nothing else may differ.
-func (s *Server) conversationAsHinted(ctx context.Context, c *call, id int64, cur string, limit int, h targetHint) (any, error) {
-	v, err := s.cfg.Desk.ConversationGet(ctx, c.p.AccountID, id, cur, limit)
-	if err != nil {
-		s.hints.drop(c.p.AccountID, id)
-		return nil, err
-	}
-	if v.Conversation.InboxID != h.inboxID || v.Conversation.Contact.ID != h.contactID {
-		s.hints.drop(c.p.AccountID, id)
-		return nil, fmt.Errorf("conversation %d is not the one decided on (inbox %d, contact %d; remembered %d, %d)",
-			id, v.Conversation.InboxID, v.Conversation.Contact.ID, h.inboxID, h.contactID)
-	}
-	return v, nil
-}
-
 func (s *Server) getConversation(ctx context.Context, c *call, _ *getConversationArgs) (any, error) {
-	if c.later != nil {
-		return c.later(ctx)
-	}
 	return c.loaded, nil
 }
 
 func (s *Server) listLabels(ctx context.Context, c *call, _ *noArgs) (any, error) {
-	ls, err := s.cfg.Desk.LabelList(ctx, c.p.AccountID)
+	ls, err := s.cfg.Desk.LabelList(ctx, c.req)
 	return labelsOut{Labels: ls}, err
 }
 
 func (s *Server) listTeam(ctx context.Context, c *call, _ *noArgs) (any, error) {
-	agents, err := s.cfg.Desk.AgentList(ctx, c.p.AccountID)
-	if err != nil {
-		return nil, err
-	}
-	teams, err := s.cfg.Desk.TeamList(ctx, c.p.AccountID)
+	agents, teams, err := s.cfg.Desk.People(ctx, c.req)
 	return teamOut{Agents: agents, Teams: teams}, err
 }
 
 func (s *Server) searchContacts(ctx context.Context, c *call, in *searchContactsArgs) (any, error) {
-	list, next, err := s.cfg.Desk.ContactSearch(ctx, c.p.AccountID, c.scope(), in.Query, in.Cursor, in.Limit)
+	list, next, err := s.cfg.Desk.ContactSearch(ctx, c.req, c.scope(), in.Query, in.Cursor, in.Limit)
 	return contactsOut{Contacts: list, NextCursor: next}, err
 }
 
-func (s *Server) getContact(ctx context.Context, c *call, _ *getContactArgs) (any, error) {
-	v, err := s.cfg.Desk.ContactGet(ctx, c.p.AccountID, c.scope(), c.target.ContactID)
+// contactWithView loads get_contact's target and, in the same round trip,
+// its answer (see conversationWithMessages).
+func (s *Server) contactWithView(ctx context.Context, c *call, in *getContactArgs) error {
+	t, v, err := s.cfg.Desk.ContactWithTarget(ctx, c.req, c.scope(), in.ContactID)
+	if err != nil {
+		return err
+	}
+	c.target.ContactID, c.target.ContactInboxIDs, c.target.ContactCreatedByTokenID = t.ID, t.InboxIDs, t.CreatedByTokenID
 	v.Notes, v.Conversations = nonNil(v.Notes), nonNil(v.Conversations)
-	return v, err
+	c.loaded = v
+	return nil
+}
+
+func (s *Server) getContact(ctx context.Context, c *call, _ *getContactArgs) (any, error) {
+	return c.loaded, nil
 }
 
 func (s *Server) searchHelpCenter(ctx context.Context, c *call, in *searchHelpCenterArgs) (any, error) {
-	as, err := s.cfg.Desk.ArticleSearch(ctx, c.p.AccountID, in.Query, in.Limit)
+	as, err := s.cfg.Desk.ArticleSearch(ctx, c.req, in.Query, in.Limit)
 	return articlesOut{Articles: nonNil(as)}, err
 }
 
+// article loads get_article's answer with its target (the article id): an
+// article that is not there is an error before the decision, and the
+// call's row says so, not that it was allowed.
+func (s *Server) article(ctx context.Context, c *call, in *getArticleArgs) error {
+	a, err := s.cfg.Desk.ArticleGet(ctx, c.req, in.ArticleID, true)
+	if err != nil {
+		return err
+	}
+	c.target.ArticleID = a.ID
+	c.loaded = articleOut{Article: a}
+	return nil
+}
+
 func (s *Server) getArticle(ctx context.Context, c *call, _ *getArticleArgs) (any, error) {
-	a, err := s.cfg.Desk.ArticleGet(ctx, c.p.AccountID, c.target.ArticleID, true)
-	return articleOut{Article: a}, err
+	return c.loaded, nil
 }
 
 func nonNil[T any](xs []T) []T {

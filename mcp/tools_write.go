@@ -120,7 +120,7 @@ func (s *Server) writeTools() []tool {
 				mcpgo.WithDescription("Send a reply to the customer on the conversation's own channel (email or the api inbox's webhook). If this token requires approval, the reply becomes a draft for a human to approve instead (pending_approval: true) and nothing reaches the customer."),
 				mcpgo.WithOutputSchema[replyOut]()),
 			target: func(ctx context.Context, c *call, in *replyArgs) error {
-				return s.conversationWriteTarget(ctx, c, in.ConversationID)
+				return s.conversationTarget(ctx, c, in.ConversationID)
 			},
 			write: s.reply,
 		}.tool(),
@@ -129,7 +129,7 @@ func (s *Server) writeTools() []tool {
 				mcpgo.WithDescription("Add an internal note to a conversation. Only people in the help desk see it, never the customer."),
 				mcpgo.WithOutputSchema[messageOut]()),
 			target: func(ctx context.Context, c *call, in *noteArgs) error {
-				return s.conversationWriteTarget(ctx, c, in.ConversationID)
+				return s.conversationTarget(ctx, c, in.ConversationID)
 			},
 			write: s.note,
 		}.tool(),
@@ -138,7 +138,7 @@ func (s *Server) writeTools() []tool {
 				mcpgo.WithDescription("Propose a reply that waits for a human to approve, edit or reject it. Use it when unsure; check the outcome with list_drafts."),
 				mcpgo.WithOutputSchema[draftOut]()),
 			target: func(ctx context.Context, c *call, in *draftArgs) error {
-				return s.conversationWriteTarget(ctx, c, in.ConversationID)
+				return s.conversationTarget(ctx, c, in.ConversationID)
 			},
 			write: s.draft,
 		}.tool(),
@@ -153,7 +153,7 @@ func (s *Server) writeTools() []tool {
 				mcpgo.WithDescription("Change a conversation's status (open, pending, resolved, snoozed with snoozed_until), priority, labels (existing labels only; see list_labels) or custom attributes."+untrustedNote),
 				mcpgo.WithOutputSchema[conversationOut]()),
 			target: func(ctx context.Context, c *call, in *updateConversationArgs) error {
-				return s.conversationWriteTarget(ctx, c, in.ConversationID)
+				return s.conversationTarget(ctx, c, in.ConversationID)
 			},
 			write: s.updateConversation,
 		}.tool(),
@@ -162,7 +162,7 @@ func (s *Server) writeTools() []tool {
 				mcpgo.WithDescription("Assign a conversation to a person (assignee_id) and/or a team (team_id); see list_team for ids."+untrustedNote),
 				mcpgo.WithOutputSchema[conversationOut]()),
 			target: func(ctx context.Context, c *call, in *assignArgs) error {
-				return s.conversationWriteTarget(ctx, c, in.ConversationID)
+				return s.conversationTarget(ctx, c, in.ConversationID)
 			},
 			write: s.assign,
 		}.tool(),
@@ -171,7 +171,7 @@ func (s *Server) writeTools() []tool {
 				mcpgo.WithDescription("Hand the conversation to people: it is reopened, assigned to the team (or unassigned from the agent), its priority raised (to at least high unless given), and a private note records the reason."+untrustedNote),
 				mcpgo.WithOutputSchema[escalateOut]()),
 			target: func(ctx context.Context, c *call, in *escalateArgs) error {
-				return s.conversationWriteTarget(ctx, c, in.ConversationID)
+				return s.conversationTarget(ctx, c, in.ConversationID)
 			},
 			write: s.escalate,
 		}.tool(),
@@ -212,24 +212,6 @@ func (s *Server) writeTools() []tool {
 	}
 }
 
-// conversationWriteTarget is conversationTarget for a write, from memory
-// when this replica has read the conversation before (its inbox and
-// contact never change; see targetHints), so that the write's first round
-// trip is the one that begins its unit of work. The write's own statements
-// find a conversation deleted since, and fail with not found, writing
-// nothing.
-func (s *Server) conversationWriteTarget(ctx context.Context, c *call, id int64) error {
-	if h, ok := s.hints.get(c.p.AccountID, id); ok {
-		c.target.ConversationID, c.target.InboxID, c.target.ContactID = id, h.inboxID, h.contactID
-		return nil
-	}
-	if err := s.conversationTarget(ctx, c, id); err != nil {
-		return err
-	}
-	s.hints.put(c.p.AccountID, id, targetHint{inboxID: c.target.InboxID, contactID: c.target.ContactID})
-	return nil
-}
-
 // author is the agent as the sender of what this token writes.
 func (c *call) author() desk.Author {
 	return desk.Author{Kind: "agent", UserID: c.p.ServiceUserID, Name: c.p.TokenName, TokenID: c.p.TokenID}
@@ -255,7 +237,7 @@ func (s *Server) draft(c *call, in *draftArgs) (desk.Command, error) {
 }
 
 func (s *Server) listDrafts(ctx context.Context, c *call, in *listDraftsArgs) (any, error) {
-	ds, next, err := s.cfg.Desk.DraftList(ctx, c.p.AccountID, desk.DraftFilter{Status: in.Status, TokenID: c.p.TokenID, Scope: c.scope(), Cursor: in.Cursor})
+	ds, next, err := s.cfg.Desk.DraftList(ctx, c.req, desk.DraftFilter{Status: in.Status, TokenID: c.p.TokenID, Scope: c.scope(), Cursor: in.Cursor})
 	return draftsOut{Drafts: ds, NextCursor: next}, err
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/mcp"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // hostile is what a customer writes to steer the agent: prose orders and
@@ -56,7 +57,7 @@ func TestCustomerTextIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An inbound mail whose subject, sender name and body are hostile.
-	eib, err := w.d.InboxCreate(ctx, acct, desk.InboxInput{Name: "Email", Channel: "email",
+	eib, err := w.d.InboxCreate(ctx, tenancy.For(acct), desk.InboxInput{Name: "Email", Channel: "email",
 		Settings: map[string]any{"from_address": "support@acme.test"}})
 	if err != nil {
 		t.Fatal(err)

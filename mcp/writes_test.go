@@ -230,7 +230,7 @@ func TestRequireApprovalDrafts(t *testing.T) {
 	if status != 200 || body["message_id"] == nil {
 		t.Fatalf("approve: %d %v", status, body)
 	}
-	v, err := w.d.ConversationGet(context.Background(), w.Account.ID, w.conv1, "", 100)
+	v, err := w.d.ConversationGet(context.Background(), tenancy.For(w.Account.ID), w.conv1, "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestEscalateToHuman(t *testing.T) {
 	url := endpoint(t)
 	w := newWorld(t)
 	ctx := context.Background()
-	team, err := w.d.TeamCreate(ctx, w.Account.ID, "Tier 2", "", []int64{w.User.ID})
+	team, err := w.d.TeamCreate(ctx, tenancy.For(w.Account.ID), "Tier 2", "", []int64{w.User.ID})
 	if err != nil {
 		t.Fatal(err)
 	}

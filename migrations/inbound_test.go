@@ -65,7 +65,7 @@ func TestOldEmailInboxesGetAnAssignedAddress(t *testing.T) {
 	shape := regexp.MustCompile(`^[0-9a-f]{32}@in\.deskwoot\.test$`)
 	seen := map[string]bool{}
 	for _, o := range olds {
-		ibs, err := d.InboxList(ctx, o.acct, desk.Scope{}, true)
+		ibs, err := d.InboxList(ctx, tenancy.For(o.acct), desk.Scope{}, true)
 		if err != nil {
 			t.Fatal(err)
 		}

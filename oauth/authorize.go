@@ -256,7 +256,7 @@ func (s *Server) consentView(r *http.Request, ar fosite.AuthorizeRequester, c *C
 		return v, nil, err
 	}
 	v.Account, v.MCPOff = acct.Name, !acct.MCPEnabled
-	inboxes, err := s.cfg.Desk.InboxList(r.Context(), me.AccountID, desk.Scope{}, false)
+	inboxes, err := s.cfg.Desk.InboxList(r.Context(), tenancy.For(me.AccountID), desk.Scope{}, false)
 	if err != nil {
 		return v, nil, err
 	}

@@ -18,7 +18,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 	client := w.register(b, redirect)
 	access, _ := w.tokens(b, client, redirect, newPKCE())
 	db := dbtest.App(b)
-	_, static, err := db.MCPTokenCreate(context.Background(), w.Account.ID, tenancy.MCPTokenInput{Name: "bench", Scopes: []string{"conversations:read"}}, time.Now())
+	_, static, err := db.MCPTokenCreate(context.Background(), tenancy.For(w.Account.ID), tenancy.MCPTokenInput{Name: "bench", Scopes: []string{"conversations:read"}}, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -111,11 +111,11 @@ func newWorld(t testing.TB) *world {
 	ctx := context.Background()
 	w := &world{Tenant: dbtest.NewTenant(t), base: endpoint(t), addr: newAddr()}
 	d := &desk.Desk{DB: dbtest.App(t)}
-	if _, err := d.DB.MCPEnable(ctx, w.Account.ID, true); err != nil {
+	if _, err := d.DB.MCPEnable(ctx, tenancy.For(w.Account.ID), true); err != nil {
 		t.Fatal(err)
 	}
 	for i, dst := range []struct{ inbox, conv *int64 }{{&w.inbox1, &w.conv1}, {&w.inbox2, &w.conv2}} {
-		ib, err := d.InboxCreate(ctx, w.Account.ID, desk.InboxInput{Name: fmt.Sprintf("Inbox %d", i+1), Channel: "api"})
+		ib, err := d.InboxCreate(ctx, tenancy.For(w.Account.ID), desk.InboxInput{Name: fmt.Sprintf("Inbox %d", i+1), Channel: "api"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -770,7 +770,7 @@ func TestAccountGateApplies(t *testing.T) {
 	redirect := "https://client.example/cb"
 	client := w.register(t, redirect)
 	access, _ := w.tokens(t, client, redirect, newPKCE())
-	if _, err := dbtest.App(t).MCPEnable(context.Background(), w.Account.ID, false); err != nil {
+	if _, err := dbtest.App(t).MCPEnable(context.Background(), tenancy.For(w.Account.ID), false); err != nil {
 		t.Fatal(err)
 	}
 	r := w.mcp(t, access, "tools/list", map[string]any{})

@@ -14,6 +14,7 @@ import (
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/outbox"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // BenchmarkDeliveries measures webhook deliveries per second with two
@@ -33,7 +34,7 @@ func BenchmarkDeliveries(b *testing.B) {
 		b.Fatal(err)
 	}
 	d.Outbox = ob
-	ib, err := d.InboxCreate(ctx, ten.Account.ID, desk.InboxInput{Name: "API", Channel: "api",
+	ib, err := d.InboxCreate(ctx, tenancy.For(ten.Account.ID), desk.InboxInput{Name: "API", Channel: "api",
 		Settings: map[string]any{"webhook_url": recv.URL, "webhook_secret": secret}})
 	if err != nil {
 		b.Fatal(err)

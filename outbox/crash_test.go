@@ -57,7 +57,7 @@ func TestCrashBetweenCommitAndDelivery(t *testing.T) {
 	}
 	d := &desk.Desk{DB: app} // no outbox: only serve enqueues here
 	hookAddr := downAddr(t)
-	ib, err := d.InboxCreate(ctx, ten.Account.ID, desk.InboxInput{Name: "API", Channel: "api",
+	ib, err := d.InboxCreate(ctx, tenancy.For(ten.Account.ID), desk.InboxInput{Name: "API", Channel: "api",
 		Settings: map[string]any{"webhook_url": "http://" + hookAddr + "/hook", "webhook_secret": secret}})
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/outbox"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // sink is an SMTP relay on loopback that keeps what it is given.
@@ -104,7 +105,7 @@ func TestEmailRepliesThreadThroughTheRelay(t *testing.T) {
 	relay := startSink(t)
 	inbox, conv := r.conversation(t, "email", map[string]any{
 		"smtp_host": "127.0.0.1", "smtp_port": relay.addr.Port, "from_address": "support@acme.test"})
-	v, err := r.d.ConversationGet(ctx, r.Account.ID, conv, "", 10)
+	v, err := r.d.ConversationGet(ctx, tenancy.For(r.Account.ID), conv, "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}

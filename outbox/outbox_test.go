@@ -19,6 +19,7 @@ import (
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/outbox"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -66,7 +67,7 @@ func startRig(t testing.TB, cfg outbox.Config) rig {
 func (r rig) conversation(t testing.TB, channel string, settings map[string]any) (inboxID, convID int64) {
 	t.Helper()
 	ctx := context.Background()
-	ib, err := r.d.InboxCreate(ctx, r.Account.ID, desk.InboxInput{Name: "Support", Channel: channel, Settings: settings})
+	ib, err := r.d.InboxCreate(ctx, tenancy.For(r.Account.ID), desk.InboxInput{Name: "Support", Channel: channel, Settings: settings})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +232,7 @@ func TestReplyWhileReceiverIsDownIsRetriedAndDeliveredOnce(t *testing.T) {
 		t.Errorf("payload: %s", body)
 	}
 	// The human view shows the outcome.
-	v, err := r.d.ConversationGet(context.Background(), r.Account.ID, conv, "", 10)
+	v, err := r.d.ConversationGet(context.Background(), tenancy.For(r.Account.ID), conv, "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/deskwoot/deskwoot/localpg"
 	"github.com/deskwoot/deskwoot/migrations"
 	"github.com/deskwoot/deskwoot/outbox"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // outcome is one request of the load while PostgreSQL goes away and comes
@@ -56,7 +57,7 @@ func TestPostgresRestart(t *testing.T) {
 	w := newWorkspace(t, a)
 	_, tok := w.token(t, 60000)
 	cursor := mustTool(t, a, tok, "poll_events", nil)["next_cursor"].(string)
-	session, err := f.apps[0].DB.SessionCreate(ctx, w.accountID, w.userID, time.Now())
+	session, err := f.apps[0].DB.SessionCreate(ctx, tenancy.For(w.accountID), w.userID, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,10 @@ func startFleet(t *testing.T, appURL string, n int) *fleet {
 	t.Helper()
 	f := &fleet{}
 	for i := 0; i < n; i++ {
-		app, err := server.Build(context.Background(), server.Config{AppDatabaseURL: appURL, AllowPrivateWebhooks: true, OutboxWorkers: 4})
+		// Callers may name their address (fleetAddr), as clients behind a
+		// proxy are told apart: the per-address throttles count each apart.
+		app, err := server.Build(context.Background(), server.Config{AppDatabaseURL: appURL, AllowPrivateWebhooks: true, OutboxWorkers: 4,
+			ClientIPHeader: fleetAddr})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,8 +90,19 @@ func mustCall(t *testing.T, want int, method, url, token string, body any) map[s
 // tool is one MCP tools/call; result is the JSON-RPC result (nil when the
 // HTTP status is not 200).
 func tool(base, token, name string, args map[string]any) (status int, result map[string]any, err error) {
+	return toolFrom("", base, token, name, args)
+}
+
+// fleetAddr is the header a fleet's replicas take a caller's address from.
+const fleetAddr = "X-Fleet-Client"
+
+// toolFrom is tool from the client address addr ("" for the connection's).
+func toolFrom(addr, base, token, name string, args map[string]any) (status int, result map[string]any, err error) {
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{"name": name, "arguments": args}})
 	req, _ := http.NewRequest(http.MethodPost, base+"/api/mcp", bytes.NewReader(body))
+	if addr != "" {
+		req.Header.Set(fleetAddr, addr)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")

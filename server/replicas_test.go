@@ -46,7 +46,10 @@ func TestReplicas(t *testing.T) {
 
 	// The window is closed: callers hammer every replica with a cached
 	// token while it is revoked; no call sent after the revocation
-	// committed may succeed, and every call that succeeded is audited.
+	// committed may succeed, and every call that succeeded is audited. Each
+	// caller has an address of its own, as six agents would: the refusals
+	// must not trip the per-address throttle of failed authentications,
+	// which would answer 429 before looking at the token at all.
 	t.Run("no call sent after a revocation commits succeeds", func(t *testing.T) {
 		id, raw := w.token(t, 60000)
 		for _, u := range f.urls {
@@ -67,7 +70,7 @@ func TestReplicas(t *testing.T) {
 					default:
 					}
 					sent := time.Now().UnixNano()
-					status, res, err := tool(f.urls[(g+i)%len(f.urls)], raw, "list_labels", nil)
+					status, res, err := toolFrom(fmt.Sprintf("192.0.2.%d", g+1), f.urls[(g+i)%len(f.urls)], raw, "list_labels", nil)
 					switch {
 					case err == nil && status == 200 && res["isError"] != true:
 						allowed.Add(1)

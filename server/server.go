@@ -205,6 +205,7 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	lg := &audit.Log{DB: db}
+	db.OnAudit = lg.Touch // every audit row a request commits is sealed soon after
 	hub := desk.NewEventHub(db.Pool)
 	d := &desk.Desk{DB: db, Hub: hub, EventRetention: cfg.EventRetention, PublicURL: cfg.PublicURL,
 		InboundDomain: cfg.InboundDomain, InboundRotationGrace: cfg.InboundRotationGrace}

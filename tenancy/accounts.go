@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/deskwoot/deskwoot/auditrow"
 	"github.com/deskwoot/deskwoot/fault"
 )
 
@@ -56,6 +57,9 @@ type SignupInput struct {
 	// NoAPIToken skips the API token (the console signs people in with a
 	// session instead, and a token nobody is shown is only a liability).
 	NoAPIToken bool
+	// Audit, when set, is the row that records the signup: it commits with
+	// the new account, in it, with the new admin as its actor.
+	Audit *auditrow.Entry
 }
 
 // SignupResult carries the raw API token, shown once.
@@ -130,13 +134,39 @@ func (ids *Identities) Signup(ctx context.Context, in SignupInput, now time.Time
 		if res.User, err = createUser(ctx, tx, acct, "human", in.Email, name, hash, "admin"); err != nil {
 			return err
 		}
-		if in.NoAPIToken {
+		if !in.NoAPIToken {
+			if res.APIToken, err = createUserToken(ctx, tx, acct, res.User.ID); err != nil {
+				return err
+			}
+		}
+		if in.Audit == nil {
 			return nil
 		}
-		res.APIToken, err = createUserToken(ctx, tx, acct, res.User.ID)
-		return err
+		e := *in.Audit
+		e.ActorKind, e.ActorID = "user", res.User.ID
+		return record(ctx, tx, acct, &e)
 	})
+	if err == nil && in.Audit != nil {
+		ids.DB.audited(res.Account.ID)
+	}
 	return res, emailTaken(MapError(err))
+}
+
+// record writes rec, the row that records what tx does, in tx (nothing
+// when rec is nil); the caller tells OnAudit after commit (audited).
+func record(ctx context.Context, tx pgx.Tx, acct int64, rec *auditrow.Entry) error {
+	if rec == nil {
+		return nil
+	}
+	_, err := tx.Exec(ctx, auditrow.InsertSQL, rec.Args(acct)...)
+	return err
+}
+
+// audited tells OnAudit that acct committed an audit row.
+func (db *DB) audited(acct int64) {
+	if db.OnAudit != nil {
+		db.OnAudit(acct)
+	}
 }
 
 // ErrEmailTaken is a signup or invitation with an email that already
@@ -152,8 +182,9 @@ func emailTaken(err error) error {
 }
 
 // UserCreate adds a human member (an admin or agent with a password) to the
-// account. A taken email is ErrConflict.
-func (ids *Identities) UserCreate(ctx context.Context, accountID int64, email, name, password, role string) (User, string, error) {
+// request's account, with the request's audit row naming the new user. A
+// taken email is ErrConflict.
+func (ids *Identities) UserCreate(ctx context.Context, req *Request, email, name, password, role string) (User, string, error) {
 	if !validEmail(email) {
 		return User{}, "", fault.Invalidf("email", "email must be an address like name@example.com")
 	}
@@ -172,13 +203,14 @@ func (ids *Identities) UserCreate(ctx context.Context, accountID int64, email, n
 	}
 	var u User
 	var token string
-	err = ids.DB.InTenant(ctx, accountID, func(tx pgx.Tx) error {
+	err = ids.DB.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
 		var err error
-		if u, err = createUser(ctx, tx, accountID, "human", email, name, hash, role); err != nil {
-			return err
+		if u, err = createUser(ctx, tx, req.AccountID, "human", email, name, hash, role); err != nil {
+			return nil, err
 		}
-		token, err = createUserToken(ctx, tx, accountID, u.ID)
-		return err
+		req.Audit.Touched("user_id", u.ID)
+		token, err = createUserToken(ctx, tx, req.AccountID, u.ID)
+		return nil, err
 	})
 	return u, token, emailTaken(err)
 }

@@ -2,8 +2,9 @@
 // transactions under row-level security, and the tenant's identities
 // (accounts, users, memberships, API and MCP tokens).
 //
-// Every query on tenant data runs inside InTenant or Batch, which set
-// deskwoot.account_id local to one transaction. Nothing here knows HTTP.
+// Every query on tenant data runs inside InTenant or Batch, or a request's
+// Unit or Read, which set deskwoot.account_id local to one transaction.
+// Nothing here knows HTTP.
 package tenancy
 
 import (
@@ -45,8 +46,11 @@ const DefaultConnectTimeout = 3 * time.Second
 
 // DB is the pool the server shares, connected as deskwoot_app.
 type DB struct {
-	Pool  *pgxpool.Pool
-	trips *roundTrips // set by Open
+	Pool *pgxpool.Pool
+	// OnAudit, when set, is told the account of every transaction that
+	// committed a request's audit row (the audit sealer's Touch).
+	OnAudit func(accountID int64)
+	trips   *roundTrips // set by Open
 }
 
 // DefaultMaxConns is the pool's size when neither the URL
@@ -123,11 +127,6 @@ func (db *DB) inTenant(ctx context.Context, accountID int64, begin string, fn fu
 	if accountID <= 0 {
 		return ErrNoTenant
 	}
-	// An unsettled guard is checked in a round trip of its own before the
-	// transaction: failing inside BEGIN would cost pgx the connection.
-	if err := db.checkGuard(ctx, accountID); err != nil {
-		return err
-	}
 	tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginTenant(begin, accountID)})
 	if err != nil {
 		return MapError(err)
@@ -141,34 +140,20 @@ func (db *DB) inTenant(ctx context.Context, accountID int64, begin string, fn fu
 
 const setTenantSQL = `SELECT set_config('deskwoot.account_id', $1::bigint::text, true)`
 
-// Batch sends b in one round trip, with the tenant setting queued first,
-// then ctx's Guard while it is unsettled, and ctx's Rider, if any, last. A
-// pgx batch runs as one implicit transaction, so the setting covers exactly
-// the queued statements and the guard and the rider commit with them. The callbacks set on b's queued queries (Query, QueryRow,
-// Exec) run before Batch returns. Use it for hot reads and for
-// single-statement writes that need no Go logic between statements.
+// Batch sends b in one round trip, with the tenant setting queued first.
+// A pgx batch runs as one implicit transaction, so the setting covers
+// exactly the queued statements, which commit together. The callbacks set
+// on b's queued queries (Query, QueryRow, Exec) run before Batch returns.
+// Use it for reads and single-statement writes of no request in
+// particular (a request's go through Read and Unit).
 func (db *DB) Batch(ctx context.Context, accountID int64, b *pgx.Batch) error {
 	if accountID <= 0 {
 		return ErrNoTenant
 	}
 	head := &pgx.Batch{}
 	head.Queue(setTenantSQL, accountID)
-	g, err := takeGuard(ctx, accountID)
-	if err != nil {
-		return err
-	}
-	if g != nil {
-		g.queue(head)
-	}
 	b.QueuedQueries = append(head.QueuedQueries, b.QueuedQueries...)
-	done := attachRider(ctx, accountID, b)
-	err = db.Pool.SendBatch(ctx, b).Close()
-	done(err)
-	if g != nil {
-		g.settle(err)
-		return mapGuardError(err)
-	}
-	return MapError(err)
+	return MapError(db.Pool.SendBatch(ctx, b).Close())
 }
 
 // mapGuardError is MapError that names a guard's own failure.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,35 +14,30 @@ import (
 
 // A Guard lets a request use an MCP principal kept in memory (see
 // PrincipalCache) without a round trip of its own to authenticate: the
-// guard's statements ride first in the request's first tenant transaction
-// (Batch or InTenant) and make that transaction fail, with nothing
-// committed, unless the token is still unrevoked and unexpired and its row
-// and its account's row are unchanged since the principal was read. They
-// also spend the request's calls from the token's rate limit, as the full
-// authentication does. (InTenant checks the guard in a round trip before
-// it begins; a unit of work, Unit, carries it in the batch that begins it.)
+// guard's statement rides first in the request's first transaction (see
+// Request) and makes that transaction fail, with nothing committed, unless
+// the token is still unrevoked and unexpired and its row and its account's
+// row are unchanged since the principal was read. It also spends the
+// request's calls from the token's rate limit, as the full authentication
+// does.
 //
 // Because the check runs inside the transaction that does the request's
 // work, a revocation (or scope, inbox, plan change) committed before that
 // transaction started is always seen: no replica serves a revoked token
-// again, however late any notification would be. The caller that finds
-// the guard Stale authenticates afresh and runs the request again; one
-// that finds it Limited answers the rate limit. A request that made no
-// tenant transaction calls Check before it answers.
+// again, however late any notification would be. A transaction refused by
+// the guard fails with ErrPrincipalChanged (the door authenticates afresh)
+// or, when the calls exceed the rate limit, with an error GuardLimited
+// recognises; either way before the request has done anything. A request
+// that makes no transaction settles its guard with Check.
 type Guard struct {
-	AccountID int64
-	TokenID   int64
-	Stamp     string
-	Calls     int
-	Now       time.Time
+	TokenID int64
+	Stamp   string
+	Calls   int
+	Now     time.Time
 	// AccessSignature is set for an OAuth access token: the hash of the
 	// token presented, which must still be active and unexpired.
 	AccessSignature []byte
 
-	// mu is held from the moment a transaction takes the guard until its
-	// outcome settles, so a second transaction of the same request waits
-	// for it rather than running unguarded.
-	mu    sync.Mutex
 	state guardState
 	retry time.Duration // how long to wait, when Limited
 }
@@ -63,69 +57,45 @@ var (
 	errGuardLimited     = fault.New(fault.RateLimited, "", "rate limit exceeded")
 )
 
-type guardKey struct{}
-
-// WithGuard returns ctx carrying g for the request's first tenant
-// transaction of g's account.
-func WithGuard(ctx context.Context, g *Guard) context.Context {
-	return context.WithValue(ctx, guardKey{}, g)
-}
-
-func (g *Guard) get() (guardState, time.Duration) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.state, g.retry
-}
-
 // Verified says the guard ran in a transaction that committed: the cached
 // principal was current then.
-func (g *Guard) Verified() bool { st, _ := g.get(); return st == guardVerified }
+func (g *Guard) Verified() bool { return g.state == guardVerified }
 
 // Stale says the cached principal no longer matches the database (or the
 // token is revoked or expired): authenticate afresh.
-func (g *Guard) Stale() bool { st, _ := g.get(); return st == guardStale }
+func (g *Guard) Stale() bool { return g.state == guardStale }
+
+// Settled says the guard has had its answer (it need ride no more).
+func (g *Guard) Settled() bool { return g.state != guardWaiting }
 
 // Limited says the request's calls would exceed the token's rate limit,
-// and how long until they fit; the principal itself was current.
-func (g *Guard) Limited() (time.Duration, bool) {
-	st, retry := g.get()
-	return retry, st == guardLimited
-}
+// and how long until they fit; the principal itself was current, so the
+// request may go on to record its refusal.
+func (g *Guard) Limited() (time.Duration, bool) { return g.retry, g.state == guardLimited }
 
-// takeGuard returns ctx's guard, locked, when a transaction of accountID
-// must carry it; the transaction then calls settle. It returns nil when
-// there is no guard (or it is another account's, or verified already),
-// and an error, with nothing to send, once the guard has failed: nothing
-// more of the request may reach the database on the stale principal.
-func takeGuard(ctx context.Context, accountID int64) (*Guard, error) {
-	g, _ := ctx.Value(guardKey{}).(*Guard)
-	if g == nil || g.AccountID != accountID {
+// carried is the guard a transaction of the request must carry: nil once
+// it has settled (or when there is none), and an error, with nothing to
+// send, once it found the principal stale: nothing more of the request may
+// reach the database on it.
+func (r *Request) carried() (*Guard, error) {
+	g := r.Guard
+	switch {
+	case g == nil:
 		return nil, nil
-	}
-	g.mu.Lock()
-	switch g.state {
-	case guardWaiting:
+	case g.state == guardWaiting:
 		return g, nil
-	case guardStale:
-		g.mu.Unlock()
+	case g.state == guardStale:
 		return nil, ErrPrincipalChanged
-	case guardLimited:
-		g.mu.Unlock()
-		return nil, errGuardLimited
 	}
-	g.mu.Unlock()
-	return nil, nil
+	return nil, nil // verified, or limited: the principal was current
 }
 
-// settle records the outcome of the transaction the guard rode in, and
-// releases it.
-func (g *Guard) settle(err error) {
-	defer g.mu.Unlock()
+// settle records the outcome of the transaction the guard rode in.
+// committed says whether that transaction committed.
+func (g *Guard) settle(err error, committed bool) {
 	var pe *pgconn.PgError
 	switch {
-	case err == nil, errors.Is(err, pgx.ErrNoRows):
-		// ErrNoRows comes from a Go callback reading a result, after the
-		// server ran the whole batch: it committed.
+	case committed:
 		g.state = guardVerified
 	case errors.As(err, &pe) && pe.Code == "DW401":
 		g.state = guardStale
@@ -139,11 +109,15 @@ func (g *Guard) settle(err error) {
 }
 
 // GuardRefused says err is a request's guard failing (its principal
-// changed, or its calls exceed the rate limit): the request is being
-// answered afresh, and the failure is no fault of the statement.
+// changed, or its calls exceed the rate limit): the request is answered
+// afresh, and the failure is no fault of the statement.
 func GuardRefused(err error) bool {
 	return errors.Is(err, ErrPrincipalChanged) || errors.Is(err, errGuardLimited)
 }
+
+// GuardLimited says err is a request's guard finding its calls over the
+// token's rate limit (see Guard.Limited for how long to wait).
+func GuardLimited(err error) bool { return errors.Is(err, errGuardLimited) }
 
 // guardError maps a transaction's failure caused by the guard.
 func guardError(err error) error {
@@ -194,22 +168,22 @@ const guardSQL = `WITH g AS (
 		ELSE deskwoot_guard_refuse(true, ` + rateRetrySQL + `)
 	END`
 
-// Check settles ctx's guard in a round trip of its own, for a request that
-// made no tenant batch (or whose batches failed before the guard settled).
-func (db *DB) Check(ctx context.Context, g *Guard) {
-	db.checkGuard(WithGuard(ctx, g), g.AccountID)
-}
-
-// checkGuard sends ctx's unsettled guard of accountID on its own.
-func (db *DB) checkGuard(ctx context.Context, accountID int64) error {
-	g, err := takeGuard(ctx, accountID)
+// Check settles the request's guard in a round trip of its own, for a
+// request that makes no transaction (or whose transactions failed before
+// the guard settled). A request without a waiting guard sends nothing.
+func (db *DB) Check(ctx context.Context, req *Request) error {
+	if err := req.begin(); err != nil {
+		return err
+	}
+	defer req.end()
+	g, err := req.carried()
 	if g == nil || err != nil {
 		return err
 	}
 	b := &pgx.Batch{}
-	b.Queue(setTenantSQL, accountID)
+	b.Queue(setTenantSQL, req.AccountID)
 	g.queue(b)
 	err = db.Pool.SendBatch(ctx, b).Close()
-	g.settle(err)
+	g.settle(err, err == nil)
 	return mapGuardError(err)
 }

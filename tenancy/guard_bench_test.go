@@ -24,7 +24,7 @@ func BenchmarkGuardCost(b *testing.B) {
 	ten, raw := mintMCP(t, 60000)
 	acct := ten.Account.ID
 	d := &desk.Desk{DB: db}
-	ib, err := d.InboxCreate(ctx, acct, desk.InboxInput{Name: "I", Channel: "api"})
+	ib, err := d.InboxCreate(ctx, tenancy.For(acct), desk.InboxInput{Name: "I", Channel: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,12 +59,12 @@ func BenchmarkGuardCost(b *testing.B) {
 			if v.audit {
 				bt.Queue(`INSERT INTO audit_log (account_id, actor_kind, action, decision) VALUES (current_setting('deskwoot.account_id')::bigint, 'agent', 'probe', 'allow')`)
 			}
-			c := ctx
+			req := tenancy.For(acct)
 			if v.guard {
-				c = tenancy.WithGuard(ctx, &tenancy.Guard{AccountID: acct, TokenID: p.TokenID, Stamp: p.Stamp, Calls: 1, Now: time.Now()})
+				req.Guard = &tenancy.Guard{TokenID: p.TokenID, Stamp: p.Stamp, Calls: 1, Now: time.Now()}
 			}
 			t0 := time.Now()
-			if err := db.Batch(c, acct, bt); err != nil {
+			if err := db.Read(ctx, req, bt); err != nil {
 				t.Fatal(err)
 			}
 			tot[j] += time.Since(t0)

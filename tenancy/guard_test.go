@@ -47,13 +47,13 @@ func TestGuard(t *testing.T) {
 	if err != nil || p.Stamp == "" {
 		t.Fatalf("authenticate: %+v %v", p, err)
 	}
-	guard := func(calls int) (*tenancy.Guard, context.Context) {
-		g := &tenancy.Guard{AccountID: acct, TokenID: p.TokenID, Stamp: p.Stamp, Calls: calls, Now: time.Now()}
-		return g, tenancy.WithGuard(ctx, g)
+	guard := func(calls int) (*tenancy.Guard, *tenancy.Request) {
+		g := &tenancy.Guard{TokenID: p.TokenID, Stamp: p.Stamp, Calls: calls, Now: time.Now()}
+		return g, &tenancy.Request{AccountID: acct, Guard: g}
 	}
 
-	g, gctx := guard(1)
-	if err := db.Batch(gctx, acct, labelInsert("current")); err != nil || !g.Verified() {
+	g, req := guard(1)
+	if err := db.Unit(ctx, req, labelInsert("current"), nil); err != nil || !g.Verified() {
 		t.Fatalf("current principal: %v, verified %v", err, g.Verified())
 	}
 	if !labelExists(t, db, acct, "current") {
@@ -62,12 +62,12 @@ func TestGuard(t *testing.T) {
 
 	// The token's second call of its two a minute passes; the third does
 	// nothing and waits about thirty seconds.
-	g, gctx = guard(1)
-	if err := db.InTenant(gctx, acct, func(tx pgx.Tx) error { return nil }); err != nil || !g.Verified() {
+	g, req = guard(1)
+	if err := db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) { return nil, nil }); err != nil || !g.Verified() {
 		t.Fatalf("second call: %v, verified %v", err, g.Verified())
 	}
-	g, gctx = guard(1)
-	if err := db.Batch(gctx, acct, labelInsert("limited")); !tenancy.GuardRefused(err) {
+	g, req = guard(1)
+	if err := db.Read(ctx, req, labelInsert("limited")); !tenancy.GuardLimited(err) {
 		t.Fatalf("over the limit: %v", err)
 	}
 	if wait, ok := g.Limited(); !ok || wait < 20*time.Second || wait > 31*time.Second {
@@ -89,13 +89,13 @@ func TestGuard(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	g, gctx = guard(0)
-	if err := db.Batch(gctx, acct, labelInsert("stale")); !errors.Is(err, tenancy.ErrPrincipalChanged) || !g.Stale() {
+	g, req = guard(0)
+	if err := db.Read(ctx, req, labelInsert("stale")); !errors.Is(err, tenancy.ErrPrincipalChanged) || !g.Stale() {
 		t.Fatalf("account changed: %v, stale %v", err, g.Stale())
 	}
-	if err := db.InTenant(gctx, acct, func(tx pgx.Tx) error {
+	if err := db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
 		t.Fatal("a transaction ran after the guard failed")
-		return nil
+		return nil, nil
 	}); !errors.Is(err, tenancy.ErrPrincipalChanged) {
 		t.Fatalf("after the guard failed: %v", err)
 	}
@@ -108,16 +108,15 @@ func TestGuard(t *testing.T) {
 	if p, err = db.AuthenticateMCP(ctx, raw, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	g, gctx = guard(0)
-	db.Check(gctx, g)
-	if !g.Verified() {
-		t.Fatal("a fresh principal is not verified")
+	g, req = guard(0)
+	if err := db.Check(ctx, req); err != nil || !g.Verified() {
+		t.Fatalf("a fresh principal is not verified: %v", err)
 	}
-	if err := db.MCPTokenRevoke(ctx, acct, p.TokenID); err != nil {
+	if err := db.MCPTokenRevoke(ctx, tenancy.For(acct), p.TokenID); err != nil {
 		t.Fatal(err)
 	}
-	g, gctx = guard(0)
-	if db.Check(gctx, g); !g.Stale() {
-		t.Fatal("a revoked token's principal is not stale")
+	g, req = guard(0)
+	if err := db.Check(ctx, req); !errors.Is(err, tenancy.ErrPrincipalChanged) || !g.Stale() {
+		t.Fatalf("a revoked token's principal is not stale: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/deskwoot/deskwoot/auditrow"
 	"github.com/deskwoot/deskwoot/fault"
 )
 
@@ -32,15 +33,23 @@ var ErrBadCredentials = fault.New(fault.Unauthenticated, "", "email or password 
 
 // Login checks a person's email and password and mints a new user API token
 // in one of their accounts: accountID when given (it must be one of theirs),
-// else their only one.
-func (ids *Identities) Login(ctx context.Context, email, password string, accountID int64) (LoginResult, error) {
+// else their only one. rec, when given, is the row that records the sign-in:
+// it commits with the token, in that account, with the person as actor.
+func (ids *Identities) Login(ctx context.Context, email, password string, accountID int64, rec *auditrow.Entry) (LoginResult, error) {
 	var res LoginResult
 	err := ids.checkPassword(ctx, email, password, accountID, func(tx pgx.Tx, a Account, u User) error {
 		res.Account, res.User = a, u
 		var err error
-		res.APIToken, err = createUserToken(ctx, tx, a.ID, u.ID)
-		return err
+		if res.APIToken, err = createUserToken(ctx, tx, a.ID, u.ID); err != nil || rec == nil {
+			return err
+		}
+		e := *rec
+		e.ActorKind, e.ActorID = "user", u.ID
+		return record(ctx, tx, a.ID, &e)
 	})
+	if err == nil && rec != nil {
+		ids.DB.audited(res.Account.ID)
+	}
 	return res, err
 }
 

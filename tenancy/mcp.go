@@ -49,21 +49,27 @@ type MCPTokenInput struct {
 // DefaultRateLimit is the calls per minute a token gets unless told otherwise.
 const DefaultRateLimit = 600
 
-// MCPTokenCreate mints a token and returns it with the raw secret, which is
-// never stored or shown again. Inboxes must all belong to the account.
-func (db *DB) MCPTokenCreate(ctx context.Context, accountID int64, in MCPTokenInput, now time.Time) (MCPToken, string, error) {
+// MCPTokenCreate mints a token in the request's account and returns it
+// with the raw secret, which is never stored or shown again. Inboxes must
+// all belong to the account. The request's audit row names the token and
+// commits with it.
+func (db *DB) MCPTokenCreate(ctx context.Context, req *Request, in MCPTokenInput, now time.Time) (MCPToken, string, error) {
 	if err := in.validate(now); err != nil {
 		return MCPToken{}, "", err
 	}
 	raw, hash, display := NewToken(MCPTokenPrefix)
 	var t MCPToken
-	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
+	err := db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
 		var err error
-		if t, err = mcpTokenInsert(ctx, tx, accountID, in, display, "", ""); err != nil {
-			return err
+		if t, err = mcpTokenInsert(ctx, tx, req.AccountID, in, display, "", ""); err != nil {
+			return nil, err
 		}
-		_, err = tx.Exec(ctx, `SELECT deskwoot_token_register($1, 'mcp', $2)`, hash, t.ID)
-		return err
+		if req.Audit != nil {
+			req.Audit.TokenID = t.ID
+		}
+		last := &pgx.Batch{}
+		last.Queue(`SELECT deskwoot_token_register($1, 'mcp', $2)`, hash, t.ID)
+		return last, nil
 	})
 	return t, raw, err
 }
@@ -126,15 +132,16 @@ func (db *DB) MCPTokenList(ctx context.Context, accountID int64) ([]MCPToken, er
 	return ts, db.Batch(ctx, accountID, b)
 }
 
-// MCPTokenRevoke revokes a token; authentication reads the row on every
-// request, so the next request with it fails on every replica.
-func (db *DB) MCPTokenRevoke(ctx context.Context, accountID, tokenID int64) error {
-	return db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
+// MCPTokenRevoke revokes a token of the request's account, with the
+// request's audit row; authentication reads the row on every request, so
+// the next request with it fails on every replica.
+func (db *DB) MCPTokenRevoke(ctx context.Context, req *Request, tokenID int64) error {
+	return db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
 		tag, err := tx.Exec(ctx, `UPDATE mcp_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, tokenID)
 		if err == nil && tag.RowsAffected() == 0 {
-			return fault.NotFoundf("token %d not found", tokenID)
+			return nil, fault.NotFoundf("token %d not found", tokenID)
 		}
-		return err
+		return nil, err
 	})
 }
 
@@ -331,28 +338,35 @@ func principalCheck(err error, p *MCPPrincipal, expires, revoked *time.Time, ser
 // name beside it.
 const ServiceAccountName = "Deskwoot Agent"
 
-// MCPEnable switches the MCP server on or off. The first time it is switched
-// on, the account's agent service account is provisioned. It returns the
-// account as it is afterwards.
-func (db *DB) MCPEnable(ctx context.Context, accountID int64, enabled bool) (Account, error) {
+// MCPEnable switches the MCP server of the request's account on or off,
+// with the request's audit row. The first time it is switched on, the
+// account's agent service account is provisioned. It returns the account as
+// it is afterwards.
+func (db *DB) MCPEnable(ctx context.Context, req *Request, enabled bool) (Account, error) {
 	var a Account
-	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
-		var service *int64
-		if err := tx.QueryRow(ctx, `SELECT service_user_id FROM accounts WHERE id = $1 FOR UPDATE`, accountID).Scan(&service); err != nil {
-			return err
-		}
-		if enabled && service == nil {
-			u, err := createUser(ctx, tx, accountID, "service", "", ServiceAccountName, nil, "agent")
-			if err != nil {
-				return err
-			}
-			service = &u.ID
-		}
-		rows, _ := tx.Query(ctx, `UPDATE accounts SET mcp_enabled = $2, service_user_id = $3 WHERE id = $1 RETURNING `+accountColumns,
-			accountID, enabled, service)
-		var err error
-		a, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Account])
-		return err
+	accountID := req.AccountID
+	err := db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
+		return nil, mcpEnable(ctx, tx, accountID, enabled, &a)
 	})
 	return a, err
+}
+
+// mcpEnable is MCPEnable in tx, returning the account in a.
+func mcpEnable(ctx context.Context, tx pgx.Tx, accountID int64, enabled bool, a *Account) error {
+	var service *int64
+	if err := tx.QueryRow(ctx, `SELECT service_user_id FROM accounts WHERE id = $1 FOR UPDATE`, accountID).Scan(&service); err != nil {
+		return err
+	}
+	if enabled && service == nil {
+		u, err := createUser(ctx, tx, accountID, "service", "", ServiceAccountName, nil, "agent")
+		if err != nil {
+			return err
+		}
+		service = &u.ID
+	}
+	rows, _ := tx.Query(ctx, `UPDATE accounts SET mcp_enabled = $2, service_user_id = $3 WHERE id = $1 RETURNING `+accountColumns,
+		accountID, enabled, service)
+	var err error
+	*a, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Account])
+	return err
 }

@@ -17,10 +17,10 @@ func mintMCP(t testing.TB, perMinute int) (dbtest.Tenant, string) {
 	ctx := context.Background()
 	ten := dbtest.NewTenant(t)
 	db := dbtest.App(t)
-	if _, err := db.MCPEnable(ctx, ten.Account.ID, true); err != nil {
+	if _, err := db.MCPEnable(ctx, tenancy.For(ten.Account.ID), true); err != nil {
 		t.Fatal(err)
 	}
-	_, raw, err := db.MCPTokenCreate(ctx, ten.Account.ID, tenancy.MCPTokenInput{Name: "bot", Scopes: []string{"conversations:read"},
+	_, raw, err := db.MCPTokenCreate(ctx, tenancy.For(ten.Account.ID), tenancy.MCPTokenInput{Name: "bot", Scopes: []string{"conversations:read"},
 		RateLimitPerMinute: perMinute}, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func TestRateLimitRevokedToken(t *testing.T) {
 	ten, raw := mintMCP(t, 5)
 	db := dbtest.App(t)
 	toks, _ := db.MCPTokenList(ctx, ten.Account.ID)
-	if err := db.MCPTokenRevoke(ctx, ten.Account.ID, toks[0].ID); err != nil {
+	if err := db.MCPTokenRevoke(ctx, tenancy.For(ten.Account.ID), toks[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.AuthenticateMCPCalls(ctx, raw, time.Now(), 1); err != tenancy.ErrTokenRevoked {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/auditrow"
 )
 
 // SessionPrefix marks a console session id (the cookie's value).
@@ -19,19 +21,21 @@ const SessionTTL = 7 * 24 * time.Hour
 // ErrSessionUnknown is a missing, unknown, ended or expired session.
 var ErrSessionUnknown = fmt.Errorf("%w: session unknown, ended or expired; sign in again", ErrUnauthenticated)
 
-// SessionCreate starts a console session for a member of the account and
-// returns the raw session id, which only the browser's cookie keeps; the
-// database stores its SHA-256.
-func (db *DB) SessionCreate(ctx context.Context, accountID, userID int64, now time.Time) (raw string, err error) {
+// SessionCreate starts a console session for a member of the request's
+// account, with the request's audit row (a sign-in), and returns the raw
+// session id, which only the browser's cookie keeps; the database stores
+// its SHA-256.
+func (db *DB) SessionCreate(ctx context.Context, req *Request, userID int64, now time.Time) (raw string, err error) {
 	raw, hash, _ := NewToken(SessionPrefix)
-	err = db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
+	err = db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
 		var id int64
 		if err := tx.QueryRow(ctx, `INSERT INTO console_sessions (account_id, user_id, created_at, last_seen_at, expires_at, user_epoch)
-			VALUES ($1, $2, $3, $3, $4, (SELECT session_epoch FROM users WHERE id = $2)) RETURNING id`, accountID, userID, now, now.Add(SessionTTL)).Scan(&id); err != nil {
-			return err
+			VALUES ($1, $2, $3, $3, $4, (SELECT session_epoch FROM users WHERE id = $2)) RETURNING id`, req.AccountID, userID, now, now.Add(SessionTTL)).Scan(&id); err != nil {
+			return nil, err
 		}
-		_, err := tx.Exec(ctx, `SELECT deskwoot_session_register($1, $2)`, hash, id)
-		return err
+		last := &pgx.Batch{}
+		last.Queue(`SELECT deskwoot_session_register($1, $2)`, hash, id)
+		return last, nil
 	})
 	return raw, err
 }
@@ -74,9 +78,11 @@ func (db *DB) SessionAuthenticate(ctx context.Context, raw string, now time.Time
 }
 
 // SessionEnd ends a session server-side (sign-out): the row is marked
-// ended and its hash no longer resolves. Ending an unknown session is not
-// an error, so signing out twice is harmless.
-func (db *DB) SessionEnd(ctx context.Context, raw string, now time.Time) error {
+// ended and its hash no longer resolves. rec, when given, is the row that
+// records the sign-out; it commits with it, in the session's account.
+// Ending an unknown session is not an error (and records nothing), so
+// signing out twice is harmless.
+func (db *DB) SessionEnd(ctx context.Context, raw string, now time.Time, rec *auditrow.Entry) error {
 	hash, ok := ParseToken(raw, SessionPrefix)
 	if !ok {
 		return nil
@@ -88,12 +94,18 @@ func (db *DB) SessionEnd(ctx context.Context, raw string, now time.Time) error {
 		}
 		return MapError(err)
 	}
-	return db.InTenant(ctx, *acct, func(tx pgx.Tx) error {
+	err := db.InTenant(ctx, *acct, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE console_sessions SET ended_at = coalesce(ended_at, $2)
 			WHERE id = (SELECT session_id FROM deskwoot_session_owner($1))`, hash, now); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `SELECT deskwoot_session_forget($1)`, hash)
-		return err
+		if _, err := tx.Exec(ctx, `SELECT deskwoot_session_forget($1)`, hash); err != nil {
+			return err
+		}
+		return record(ctx, tx, *acct, rec)
 	})
+	if err == nil && rec != nil {
+		db.audited(*acct)
+	}
+	return err
 }

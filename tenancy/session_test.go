@@ -17,7 +17,7 @@ func TestSessionLifecycle(t *testing.T) {
 	a, b := dbtest.NewTenant(t), dbtest.NewTenant(t)
 	now := time.Now()
 
-	raw, err := db.SessionCreate(ctx, a.Account.ID, a.User.ID, now)
+	raw, err := db.SessionCreate(ctx, tenancy.For(a.Account.ID), a.User.ID, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestSessionLifecycle(t *testing.T) {
 		t.Fatalf("raw session id stored: %d rows, %v", n, err)
 	}
 	// A session cannot be made for someone outside the account.
-	if _, err := db.SessionCreate(ctx, a.Account.ID, b.User.ID, now); err == nil {
+	if _, err := db.SessionCreate(ctx, tenancy.For(a.Account.ID), b.User.ID, now); err == nil {
 		t.Fatal("session for B's admin in A's account was created")
 	}
 	// Expired after its TTL without use.
@@ -42,13 +42,13 @@ func TestSessionLifecycle(t *testing.T) {
 		t.Fatalf("after the TTL: %v, want ErrSessionUnknown", err)
 	}
 	// Sign-out ends it server-side.
-	if err := db.SessionEnd(ctx, raw, now); err != nil {
+	if err := db.SessionEnd(ctx, raw, now, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := db.SessionAuthenticate(ctx, raw, now); !errors.Is(err, tenancy.ErrSessionUnknown) {
 		t.Fatalf("after sign-out: %v, want ErrSessionUnknown", err)
 	}
-	if err := db.SessionEnd(ctx, raw, now); err != nil {
+	if err := db.SessionEnd(ctx, raw, now, nil); err != nil {
 		t.Fatalf("second sign-out: %v", err)
 	}
 	// Garbage and tokens of another kind are unknown sessions.
@@ -65,7 +65,7 @@ func TestSessionSlidesOnUse(t *testing.T) {
 	db := dbtest.App(t)
 	a := dbtest.NewTenant(t)
 	now := time.Now()
-	raw, err := db.SessionCreate(ctx, a.Account.ID, a.User.ID, now)
+	raw, err := db.SessionCreate(ctx, tenancy.For(a.Account.ID), a.User.ID, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,39 +7,78 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/deskwoot/deskwoot/auditrow"
 )
 
-// Unit runs a write in one tenant transaction whose BEGIN travels with
-// its first statements and whose COMMIT travels with its last, so a write
-// pays no round trip for either: first (after the tenant setting and ctx's
-// unsettled Guard) goes in the round trip that begins the transaction, fn
-// does the rest with the transaction and returns last, the statements sent
-// with COMMIT. Any error rolls everything back; a guard that refuses the
-// principal rolls back the unit before fn runs, and the connection, rolled
-// back, stays usable. The callbacks queued on first run before fn; those
-// on last before Unit returns. The transaction has no savepoints (Begin)
-// and fn must not Commit it. fn does all its work in tx: while the unit
-// holds ctx's guard, another transaction of ctx would wait for it.
-func (db *DB) Unit(ctx context.Context, accountID int64, first *pgx.Batch, fn func(tx pgx.Tx) (last *pgx.Batch, err error)) error {
-	if accountID <= 0 {
-		return ErrNoTenant
+// Unit runs a request's work in one tenant transaction whose BEGIN travels
+// with its first statements and whose COMMIT travels with its last, so the
+// work pays no round trip for either: first (after the tenant setting and
+// the request's waiting Guard) goes in the round trip that begins the
+// transaction, fn does the rest with the transaction and returns last, the
+// statements sent with COMMIT, after which goes the request's audit row
+// (req.Audit, which fn may complete). With fn nil, everything goes in one
+// round trip. Any error rolls everything back, the audit row included; a
+// guard that refuses the principal rolls back the unit before fn runs, and
+// the connection, rolled back, stays usable. The callbacks queued on first
+// run before fn; those on last before Unit returns. The transaction has no
+// savepoints (Begin) and fn must not Commit it. fn does all its work in
+// tx: the request holds this one transaction until Unit returns, and any
+// other it tries to begin meanwhile fails with ErrNested.
+//
+// A Unit's commit is durable: it waits for its WAL flush.
+func (db *DB) Unit(ctx context.Context, req *Request, first *pgx.Batch, fn func(tx pgx.Tx) (last *pgx.Batch, err error)) error {
+	return db.transact(ctx, req, false, first, fn)
+}
+
+// Read runs a read (b) and the request's audit row, if any, in one
+// transaction in one round trip, after the tenant setting and the
+// request's waiting Guard. The commit does not wait for its WAL flush
+// (synchronous_commit off, for this transaction only): a read changes
+// nothing, and what a crash of the database can lose is at most the last
+// moments of read audit rows (see the README), never a write or its audit
+// row. b's callbacks run before Read returns.
+func (db *DB) Read(ctx context.Context, req *Request, b *pgx.Batch) error {
+	return db.transact(ctx, req, true, b, nil)
+}
+
+// Record commits the request's audit row in a transaction of its own (with
+// its waiting Guard), durably: for a request whose work changed nothing —
+// a refusal, a failure, an export about to stream.
+func (db *DB) Record(ctx context.Context, req *Request) error {
+	return db.transact(ctx, req, false, nil, nil)
+}
+
+// transact is Unit, Read and Record.
+func (db *DB) transact(ctx context.Context, req *Request, read bool, first *pgx.Batch, fn func(tx pgx.Tx) (*pgx.Batch, error)) error {
+	if err := req.begin(); err != nil {
+		return err
 	}
-	g, err := takeGuard(ctx, accountID)
+	defer req.end()
+	g, err := req.carried()
 	if err != nil {
 		return err
 	}
-	err = db.unit(ctx, accountID, g, first, fn)
+	rec := req.pendingAudit()
+	committed, err := db.unit(ctx, req, g, read, rec, first, fn)
+	if committed && rec != nil {
+		req.audited = true
+		db.audited(req.AccountID)
+	}
 	if g != nil {
-		g.settle(err) // verified only when the unit committed
+		g.settle(err, committed) // verified only when the unit committed
 		return mapGuardError(err)
 	}
 	return MapError(err)
 }
 
-func (db *DB) unit(ctx context.Context, accountID int64, g *Guard, first *pgx.Batch, fn func(tx pgx.Tx) (*pgx.Batch, error)) error {
+// unit sends the transaction and reports whether it committed: a Go
+// callback that fails after the server ran the whole batch (a read that
+// found no row) leaves it committed, with that error.
+func (db *DB) unit(ctx context.Context, req *Request, g *Guard, read bool, rec *auditrow.Entry, first *pgx.Batch, fn func(tx pgx.Tx) (*pgx.Batch, error)) (committed bool, err error) {
 	c, err := db.Pool.Acquire(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	// The pool closes a connection released inside a transaction, so a
 	// failed rollback cannot hand a half-done unit to its next user.
@@ -47,37 +86,64 @@ func (db *DB) unit(ctx context.Context, accountID int64, g *Guard, first *pgx.Ba
 	tx := &unitTx{conn: c.Conn()}
 	head := &pgx.Batch{}
 	head.Queue("BEGIN")
-	head.Queue(setTenantSQL, accountID)
+	head.Queue(setTenantSQL, req.AccountID)
 	if g != nil {
 		g.queue(head)
+	}
+	if read {
+		head.Queue(asyncCommitSQL)
 	}
 	if first != nil {
 		head.QueuedQueries = append(head.QueuedQueries, first.QueuedQueries...)
 	}
-	if err := c.SendBatch(ctx, head).Close(); err != nil {
+	send := func(b *pgx.Batch, commits bool) (bool, error) {
+		if commits {
+			if rec != nil {
+				auditrow.Queue(b, req.AccountID, *rec)
+			}
+			b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
+				if tag.String() != "COMMIT" { // PostgreSQL answers ROLLBACK to the COMMIT of a failed transaction
+					return errUnitRolledBack
+				}
+				return nil
+			})
+		}
+		err := c.SendBatch(ctx, b).Close()
+		if err == nil {
+			return commits, nil
+		}
+		// After a failure the server skips the rest of the batch, unless
+		// the failure was a Go callback's (the server ran it all). Out of
+		// any transaction, the COMMIT it carried ran.
+		if c.Conn().IsClosed() {
+			return false, err
+		}
+		if c.Conn().PgConn().TxStatus() == 'I' {
+			return commits && !errors.Is(err, errUnitRolledBack), err
+		}
 		tx.rollback()
-		return err
+		return false, err
+	}
+	if fn == nil {
+		return send(head, true)
+	}
+	if _, err := send(head, false); err != nil {
+		return false, err
 	}
 	last, err := fn(tx)
 	if err != nil {
 		tx.rollback()
-		return err
+		return false, err
 	}
 	if last == nil {
 		last = &pgx.Batch{}
 	}
-	last.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
-		if tag.String() != "COMMIT" { // PostgreSQL answers ROLLBACK to the COMMIT of a failed transaction
-			return errUnitRolledBack
-		}
-		return nil
-	})
-	if err := c.SendBatch(ctx, last).Close(); err != nil {
-		tx.rollback()
-		return err
-	}
-	return nil
+	return send(last, true)
 }
+
+// asyncCommitSQL lets a read's transaction commit without waiting for its
+// WAL flush (DESIGN §16).
+const asyncCommitSQL = `SELECT set_config('synchronous_commit', 'off', true)`
 
 var errUnitRolledBack = errors.New("tenancy: the unit of work's transaction had failed and rolled back")
 

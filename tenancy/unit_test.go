@@ -39,13 +39,13 @@ func TestUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	err = db.Unit(ctx, acct, labelInsert("first-fails"), func(tx pgx.Tx) (*pgx.Batch, error) {
+	err = db.Unit(ctx, tenancy.For(acct), labelInsert("first-fails"), func(tx pgx.Tx) (*pgx.Batch, error) {
 		return nil, boom
 	})
 	if !errors.Is(err, boom) {
 		t.Fatalf("a failing function: %v", err)
 	}
-	err = db.Unit(ctx, acct, labelInsert("last-fails"), func(tx pgx.Tx) (*pgx.Batch, error) {
+	err = db.Unit(ctx, tenancy.For(acct), labelInsert("last-fails"), func(tx pgx.Tx) (*pgx.Batch, error) {
 		last := labelInsert("last-fails-too")
 		last.Queue(`SELECT 1/0`)
 		return last, nil
@@ -68,7 +68,7 @@ func TestUnit(t *testing.T) {
 		}
 	}
 
-	err = db.Unit(ctx, acct, labelInsert("begun"), func(tx pgx.Tx) (*pgx.Batch, error) {
+	err = db.Unit(ctx, tenancy.For(acct), labelInsert("begun"), func(tx pgx.Tx) (*pgx.Batch, error) {
 		if _, err := tx.Exec(ctx, `INSERT INTO labels (account_id, name) VALUES ($1, 'middle')`, acct); err != nil {
 			return nil, err
 		}
@@ -109,23 +109,23 @@ func TestUnitCarriesTheGuard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	guard := func() (*tenancy.Guard, context.Context) {
-		g := &tenancy.Guard{AccountID: acct, TokenID: p.TokenID, Stamp: p.Stamp, Calls: 1, Now: time.Now()}
-		return g, tenancy.WithGuard(ctx, g)
+	guard := func() (*tenancy.Guard, *tenancy.Request) {
+		g := &tenancy.Guard{TokenID: p.TokenID, Stamp: p.Stamp, Calls: 1, Now: time.Now()}
+		return g, &tenancy.Request{AccountID: acct, Guard: g}
 	}
-	g, gctx := guard()
-	if err := db.Unit(gctx, acct, labelInsert("guarded"), func(tx pgx.Tx) (*pgx.Batch, error) { return nil, nil }); err != nil || !g.Verified() {
+	g, req := guard()
+	if err := db.Unit(ctx, req, labelInsert("guarded"), func(tx pgx.Tx) (*pgx.Batch, error) { return nil, nil }); err != nil || !g.Verified() {
 		t.Fatalf("current principal: %v, verified %v", err, g.Verified())
 	}
-	if err := db.MCPTokenRevoke(ctx, acct, p.TokenID); err != nil {
+	if err := db.MCPTokenRevoke(ctx, tenancy.For(acct), p.TokenID); err != nil {
 		t.Fatal(err)
 	}
 	var pid, pidAfter int
 	if err := pool.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
 		t.Fatal(err)
 	}
-	g, gctx = guard()
-	err = db.Unit(gctx, acct, labelInsert("revoked"), func(tx pgx.Tx) (*pgx.Batch, error) {
+	g, req = guard()
+	err = db.Unit(ctx, req, labelInsert("revoked"), func(tx pgx.Tx) (*pgx.Batch, error) {
 		t.Error("a unit ran its function for a revoked token")
 		return nil, nil
 	})

@@ -62,9 +62,9 @@ func record(t testing.TB, db *tenancy.DB, acct int64, n int) {
 			t.Fatalf("decision %+v %v", d, err)
 		}
 		digest := audit.DigestArgs(in.Args)
-		if err := lg.Record(ctx, acct, audit.Entry{ActorKind: "agent", TokenID: 7, Action: in.Tool, Decision: "allow",
+		if err := lg.DB.Unit(ctx, tenancy.Recorded(acct, audit.Entry{ActorKind: "agent", TokenID: 7, Action: in.Tool, Decision: "allow",
 			Target: map[string]int64{"inbox_id": inbox, "conversation_id": int64(100 + i)}, ArgsDigest: digest,
-			PolicyRev: e.Revision(), Explanation: policy.Explain(in, d, digest, nil)}); err != nil {
+			PolicyRev: e.Revision(), Explanation: policy.Explain(in, d, digest, nil)}), nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
