@@ -24,18 +24,18 @@ import (
 // mcp-go hands a tool handler only a context: the request crosses mcp-go
 // there, once (withRequest, requestFrom), and goes on in signatures.
 type request struct {
-	http   *http.Request
-	raw    string // the bearer token, to authenticate afresh
-	id     string // X-Request-Id, or one made up
-	now    time.Time
-	body   []byte
-	calls  int // tools/call and tools/list in the body: spent from the rate limit
+	http  *http.Request
+	raw   string // the bearer token, to authenticate afresh
+	id    string // X-Request-Id, or one made up
+	now   time.Time
+	body  []byte
+	calls int // tools/call and tools/list in the body: spent from the rate limit
 	// overBudget is how long the request's address must wait for failing
 	// authentication too often (see Server.ServeHTTP): its look-ups go one
 	// at a time, and its failures answer 429.
 	overBudget time.Duration
-	p      tenancy.MCPPrincipal
-	tenant *tenancy.Request
+	p          tenancy.MCPPrincipal
+	tenant     *tenancy.Request
 	// refusal, once set, is the request's whole answer (401, 403, 429,
 	// 503), written in place of anything mcp-go writes.
 	refusal func(w http.ResponseWriter)
