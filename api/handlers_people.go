@@ -2,8 +2,10 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // People (DESIGN §19): invitations, profiles, recovery and offboarding.
@@ -55,4 +57,151 @@ func (s *Server) invitationRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "revoked": true})
+}
+
+func (s *Server) profileGet(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	prof, err := s.cfg.Desk.ProfileGet(r.Context(), p.AccountID, p.UserID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"profile": prof})
+}
+
+// profilePatch changes the caller's own profile. A new password ends
+// every session of the person (a token keeps working).
+func (s *Server) profilePatch(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name            *string                      `json:"name" max:"200"`
+		Email           *string                      `json:"email" max:"254"`
+		TimeZone        *string                      `json:"time_zone" max:"64"`
+		CurrentPassword string                       `json:"current_password" max:"72"`
+		NewPassword     *string                      `json:"new_password" max:"72"`
+		Notifications   map[string]desk.NotifyChoice `json:"notifications"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	patch := desk.ProfilePatch{Name: req.Name, Email: req.Email, TimeZone: req.TimeZone, CurrentPassword: req.CurrentPassword, Notifications: req.Notifications}
+	if req.NewPassword != nil {
+		hash, err := s.cfg.Identities.HashPassword(*req.NewPassword)
+		if err != nil {
+			writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "new_password must be 8 to 72 characters"))
+			return
+		}
+		patch.NewPassword = hash
+	}
+	p := principal(r)
+	prof, err := s.cfg.Desk.ProfileChange(r.Context(), p.AccountID, person(p), p.SessionID, patch)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Audit.Touch(p.AccountID)
+	writeJSON(w, http.StatusOK, map[string]any{"profile": prof})
+}
+
+func (s *Server) profileTokenList(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	ts, err := s.cfg.Desk.PersonalTokenList(r.Context(), p.AccountID, p.UserID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": ts, "next_cursor": nil})
+}
+
+// profileTokenCreate mints a personal API token; api_token is in this
+// answer only.
+func (s *Server) profileTokenCreate(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name string `json:"name" max:"100"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p := principal(r)
+	t, raw, err := s.cfg.Desk.PersonalTokenCreate(r.Context(), p.AccountID, person(p), req.Name)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Audit.Touch(p.AccountID)
+	writeJSON(w, http.StatusCreated, map[string]any{"token": t, "api_token": raw})
+}
+
+func (s *Server) profileTokenRevoke(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p := principal(r)
+	if err := s.cfg.Desk.PersonalTokenRevoke(r.Context(), p.AccountID, person(p), id, s.cfg.Now()); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Audit.Touch(p.AccountID)
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "revoked": true})
+}
+
+// passwordForgot asks for a reset link. The answer is the same whether
+// or not anyone signs in with the email (the look-up happens later, in a
+// job); requests are throttled per email and per address.
+func (s *Server) passwordForgot(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Email string `json:"email" max:"254"`
+	}
+	if err := jsonOnly(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if !tenancy.ValidEmail(strings.TrimSpace(req.Email)) {
+		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "email must be an address like name@example.com"))
+		return
+	}
+	if wait := s.cfg.Throttle.PasswordReset(r, req.Email, s.cfg.Now()); wait > 0 {
+		writeError(w, r, tooMany(wait, "too many password reset requests; try again in %d seconds", retrySeconds(wait)))
+		return
+	}
+	if err := s.cfg.Desk.PasswordForgot(r.Context(), req.Email); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"message": "if a Deskwoot sign-in uses this email, a link to reset its password is on its way; it works once, for 30 minutes"})
+}
+
+// passwordReset sets a new password with a reset link's token; every
+// session and personal token of the person ends.
+func (s *Server) passwordReset(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Token    string `json:"token" max:"100"`
+		Password string `json:"password" max:"72"`
+	}
+	if err := jsonOnly(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	hash, err := s.cfg.Identities.HashPassword(req.Password)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	email, err := s.cfg.Desk.PasswordReset(r.Context(), req.Token, hash, s.cfg.Now())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"message": "password set; every session and personal API token of " + email + " has ended; sign in with the new password"})
 }

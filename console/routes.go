@@ -16,8 +16,19 @@ func (c *Console) routes() {
 	c.handle("GET /signin", public, c.signinPage)
 	c.handle("POST /signin", public, c.signin)
 	c.handle("POST /signout", public, c.signout)
+	c.handle("GET /password/forgot", public, c.forgotPage)
+	c.handle("POST /password/forgot", public, c.forgot)
+	c.handle("GET /password/reset/{token}", public, c.resetPage)
+	c.handle("POST /password/reset/{token}", public, c.reset)
 	c.handle("GET /workspaces", member, c.workspacesPage)
 	c.handle("POST /workspaces", member, c.workspaceSwitch)
+
+	// Every person's own profile (profile.go).
+	c.handle("GET /profile", member, c.profilePage)
+	c.handle("POST /profile", member, c.profileSave)
+	c.handle("POST /profile/notifications", member, c.profileNotifications)
+	c.handle("POST /profile/tokens", member, c.profileTokenCreate)
+	c.handle("POST /profile/tokens/{id}/revoke", member, c.profileTokenRevoke)
 
 	// People (people.go, invite.go): invitations and their links.
 	c.handle("GET /invite/{token}", public, c.invitePage)

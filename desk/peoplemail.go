@@ -21,6 +21,9 @@ import (
 // (see outboxTx).
 type MailQueue interface {
 	EnqueueMail(ctx context.Context, tx pgx.Tx, accountID, mailID int64) error
+	// EnqueueResetRequest enqueues a password reset request for email on
+	// its own (see PasswordForgot); its job calls PasswordResetStart.
+	EnqueueResetRequest(ctx context.Context, email string) error
 }
 
 // Kinds of mail to people.

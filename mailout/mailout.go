@@ -63,6 +63,18 @@ type SendArgs struct {
 // Kind is the River job kind.
 func (SendArgs) Kind() string { return "send_people_mail" }
 
+// ResetRequestArgs is the password_reset_request job: someone asked for a
+// reset link for Email. The request itself looks nothing up, so that its
+// answer and its cost are the same for every address; this job does
+// (desk.PasswordResetStart) and mails a link only to someone who signs in
+// with it.
+type ResetRequestArgs struct {
+	Email string `json:"email"`
+}
+
+// Kind is the River job kind.
+func (ResetRequestArgs) Kind() string { return "password_reset_request" }
+
 // Config configures a Mailer.
 type Config struct {
 	DB    *tenancy.DB
@@ -147,12 +159,38 @@ func (m *Mailer) EnqueueMail(ctx context.Context, tx pgx.Tx, accountID, mailID i
 	return nil
 }
 
+// EnqueueResetRequest enqueues a password reset request (see
+// ResetRequestArgs); the doors throttle requests per address and email.
+func (m *Mailer) EnqueueResetRequest(ctx context.Context, email string) error {
+	_, err := m.insert.Insert(ctx, ResetRequestArgs{Email: email}, &river.InsertOpts{Queue: m.cfg.Queue, MaxAttempts: 5})
+	if err != nil {
+		return fmt.Errorf("mailout: enqueue reset request: %w", err)
+	}
+	return nil
+}
+
 // Queue is the mail jobs' queue and how many one replica works at once.
 func (m *Mailer) Queue() (string, int) { return m.cfg.Queue, m.cfg.Workers }
 
 // AddWorkers registers the mail worker on the outbox's River client.
 func (m *Mailer) AddWorkers(ws *river.Workers) {
 	river.AddWorker(ws, &sendWorker{m: m})
+	river.AddWorker(ws, &resetWorker{m: m})
+}
+
+type resetWorker struct {
+	river.WorkerDefaults[ResetRequestArgs]
+	m *Mailer
+}
+
+// Work looks the address up and, for someone who signs in with it, writes
+// and mails a reset link (the mail has a job of its own).
+func (w *resetWorker) Work(ctx context.Context, job *river.Job[ResetRequestArgs]) error {
+	err := w.m.cfg.Desk.PasswordResetStart(ctx, job.Args.Email, w.m.cfg.Now())
+	if errors.Is(err, tenancy.ErrUnavailable) {
+		return river.JobSnooze(time.Second)
+	}
+	return err
 }
 
 type sendWorker struct {

@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/billing/billingtest"
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/devmail"
 	"github.com/deskwoot/deskwoot/server"
 )
 
@@ -194,12 +197,21 @@ func TestNoSecretIsLogged(t *testing.T) {
 	stripeKey, whsec := secret("sk_test_"), secret("whsec_")
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", 500) }))
 	defer hook.Close()
+	box, err := devmail.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	ts := httptest.NewUnstartedServer(nil)
 	app := build(t, server.Config{StripeSecretKey: stripeKey, StripeWebhookSecret: whsec, StripeAPIBase: "http://" + freeAddr(t),
-		StripePrices: billingtest.Prices, AllowPrivateWebhooks: true, MetricsToken: secret("metrics-")})
+		StripePrices: billingtest.Prices, AllowPrivateWebhooks: true, MetricsToken: secret("metrics-"),
+		PublicURL: "http://" + ts.Listener.Addr().String(), MailRelayURL: box.RelayURL(), MailFrom: "desk@deskwoot.test",
+		MailQueue: fmt.Sprintf("test_logs_%d", os.Getpid())})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	app.Background(ctx)
-	ts := httptest.NewServer(app.Handler)
+	ts.Config.Handler = app.Handler
+	ts.Start()
 	defer ts.Close()
 
 	do := func(method, path, token string, body any) map[string]any {
@@ -253,13 +265,31 @@ func TestNoSecretIsLogged(t *testing.T) {
 	time.Sleep(2 * time.Second) // the outbox tries the failing webhook
 	do("DELETE", "/api/v1/mcp/tokens/1", admin, nil)
 
+	// Links: an invitation and a password reset, each opened and spent.
+	invitee := dbtest.Unique("inv") + "@example.com"
+	do("POST", "/api/v1/invitations", admin, map[string]any{"email": invitee, "role": "agent"})
+	_, invite := mailTo(t, box, invitee)
+	b := newBrowserClient(t, ts.URL)
+	b.get(invite)
+	b.post(invite, url.Values{"name": {"Invitee"}, "password": {secret("inv-pw-")}})
+	do("POST", "/api/v1/password/forgot", "", map[string]any{"email": invitee})
+	rm, ok := box.Wait(15*time.Second, func(m devmail.Mail) bool { return strings.Contains(m.Body, "/password/reset/dw_rst_") })
+	if !ok {
+		t.Fatal("no reset mail")
+	}
+	reset := "/password/reset/" + linkRE.FindStringSubmatch(rm.Body)[2]
+	b.get(reset)
+	b.post(reset, url.Values{"password": {secret("new-pw-")}})
+	do("POST", "/api/v1/password/reset", "", map[string]any{"token": strings.TrimPrefix(reset, "/password/reset/"), "password": "whatever password"})
+
 	out := logs.String()
-	if !strings.Contains(out, "path=/api/v1/signup") {
+	if !strings.Contains(out, "path=/api/v1/signup") || !strings.Contains(out, "path=/invite/…") || !strings.Contains(out, "path=/password/reset/…") {
 		t.Fatalf("the request log was not captured; got:\n%s", out)
 	}
 	for name, s := range map[string]string{"password": password, "agent password": agentPassword, "admin token": admin, "login token": login,
 		"agent token": agent, "MCP token": mcpToken, "webhook secret": webhookSecret, "SMTP password": smtpPassword,
-		"Stripe secret key": stripeKey, "Stripe webhook secret": whsec} {
+		"Stripe secret key": stripeKey, "Stripe webhook secret": whsec,
+		"invitation token": strings.TrimPrefix(invite, "/invite/"), "reset token": strings.TrimPrefix(reset, "/password/reset/")} {
 		if s == "" {
 			t.Fatalf("the flow did not produce the %s", name)
 		}

@@ -275,3 +275,201 @@ func TestInvitationForSomeoneWithALoginAndTheWorkspaceChooser(t *testing.T) {
 		t.Fatalf("foreign workspace = %d", st)
 	}
 }
+
+func TestProfileNameTimeZonePasswordAndTokens(t *testing.T) {
+	base, _ := mailServer(t)
+	admin, email, _ := adminWorkspace(t, base, "Profiles")
+	api := base + "/api/v1/profile"
+	prof := mustCall(t, 200, "GET", api, admin, nil)["profile"].(map[string]any)
+	if prof["email"] != email || prof["time_zone"] != "UTC" || prof["notifications"].(map[string]any)["escalated"].(map[string]any)["email"] != true {
+		t.Fatalf("profile = %v", prof)
+	}
+	prof = mustCall(t, 200, "PATCH", api, admin, map[string]any{"name": "Ada Admin", "time_zone": "Europe/Paris",
+		"notifications": map[string]any{"draft_waiting": map[string]any{"in_app": true, "email": false}}})["profile"].(map[string]any)
+	if prof["name"] != "Ada Admin" || prof["time_zone"] != "Europe/Paris" || prof["notifications"].(map[string]any)["draft_waiting"].(map[string]any)["email"] != false {
+		t.Fatalf("patched profile = %v", prof)
+	}
+	// Bad input says which field and changes nothing.
+	for _, bad := range []map[string]any{
+		{"time_zone": "Mars/Olympus"}, {"time_zone": "Local"}, {"name": " "},
+		{"email": "new@example.com"}, // no current password
+		{"new_password": "a new password", "current_password": "wrong password"},
+		{"notifications": map[string]any{"birthday": map[string]any{"in_app": true}}},
+	} {
+		st, out, _ := call("PATCH", api, admin, bad)
+		if st != 400 {
+			t.Errorf("PATCH %v = %d %v, want 400", bad, st, out)
+		}
+	}
+	if p := mustCall(t, 200, "GET", api, admin, nil)["profile"].(map[string]any); p["time_zone"] != "Europe/Paris" || p["email"] != email {
+		t.Fatalf("a refused change changed the profile: %v", p)
+	}
+	// Another person's email is a conflict.
+	_, other, _ := adminWorkspace(t, base, "Others")
+	mustCall(t, 409, "PATCH", api, admin, map[string]any{"email": other, "current_password": "correct horse battery"})
+
+	// Personal tokens: created (shown once), listed, used, revoked.
+	tok := mustCall(t, 201, "POST", api+"/tokens", admin, map[string]any{"name": "backup script"})
+	raw := tok["api_token"].(string)
+	id := int64(tok["token"].(map[string]any)["id"].(float64))
+	mustCall(t, 200, "GET", api, raw, nil)
+	list := mustCall(t, 200, "GET", api+"/tokens", admin, nil)["tokens"].([]any)
+	if len(list) != 2 || strings.Contains(fmt.Sprint(list), raw) {
+		t.Fatalf("tokens = %v", list)
+	}
+	mustCall(t, 400, "POST", api+"/tokens", admin, map[string]any{"name": ""})
+	mustCall(t, 200, "DELETE", fmt.Sprintf("%s/tokens/%d", api, id), raw, nil) // a token may revoke itself
+	mustCall(t, 401, "GET", api, raw, nil)
+	mustCall(t, 404, "DELETE", fmt.Sprintf("%s/tokens/%d", api, id), admin, nil)
+
+	// A password change in the console keeps this session and ends the others.
+	here, there := newBrowserClient(t, base), newBrowserClient(t, base)
+	here.signIn(email, "correct horse battery")
+	there.signIn(email, "correct horse battery")
+	st, _, body := here.post("/profile", url.Values{"name": {"Ada Admin"}, "email": {email}, "time_zone": {"Europe/Paris"},
+		"current_password": {"wrong one"}, "new_password": {"a new password 2"}})
+	if st != 400 || !strings.Contains(body, "Must be your current password") {
+		t.Fatalf("wrong current password = %d\n%s", st, body)
+	}
+	if st, loc, _ := here.post("/profile", url.Values{"name": {"Ada Admin"}, "email": {email}, "time_zone": {"Europe/Paris"},
+		"current_password": {"correct horse battery"}, "new_password": {"a new password 2"}}); st != 303 || loc != "/profile" {
+		t.Fatalf("password change = %d → %q", st, loc)
+	}
+	if st, body := here.get("/profile"); st != 200 || !strings.Contains(body, "other sessions have ended") {
+		t.Fatalf("the session that changed the password: %d", st)
+	}
+	if st, _ := there.get("/profile"); st != 303 {
+		t.Fatalf("the other session after a password change: %d, want 303 to sign-in", st)
+	}
+	// REST tokens keep working after a password change; the old password does not.
+	mustCall(t, 200, "GET", api, admin, nil)
+	if st, _, _ := newBrowserClient(t, base).post("/signin", url.Values{"email": {email}, "password": {"correct horse battery"}}); st != 401 {
+		t.Fatalf("old password signs in: %d", st)
+	}
+	newBrowserClient(t, base).signIn(email, "a new password 2")
+
+	// The console shows a new token once.
+	st, _, body = here.post("/profile/tokens", url.Values{"token_name": {"laptop"}})
+	m := regexp.MustCompile(`value="(dw_usr_[0-9A-Za-z]+)"`).FindStringSubmatch(body)
+	if st != 201 || m == nil {
+		t.Fatalf("console token = %d\n%s", st, body)
+	}
+	mustCall(t, 200, "GET", api, m[1], nil)
+	if _, body := here.get("/profile"); strings.Contains(body, m[1]) || !strings.Contains(body, "laptop") {
+		t.Fatal("the profile page shows the token again, or not its name")
+	}
+}
+
+func TestPasswordResetByMailEndsEverySessionAndToken(t *testing.T) {
+	base, box := mailServer(t)
+	admin, email, _ := adminWorkspace(t, base, "Forgetful Co")
+	old := newBrowserClient(t, base)
+	old.signIn(email, "correct horse battery")
+	personal := mustCall(t, 201, "POST", base+"/api/v1/profile/tokens", admin, map[string]any{"name": "cron"})["api_token"].(string)
+
+	// The forgot page answers alike for an unknown and a known address.
+	b := newBrowserClient(t, base)
+	if st, body := b.get("/signin"); st != 200 || !strings.Contains(body, "Forgot password?") {
+		t.Fatalf("sign-in page lacks the link: %d", st)
+	}
+	nobody := dbtest.Unique("nobody") + "@example.com"
+	answer := func(addr string) string {
+		st, loc, _ := b.post("/password/forgot", url.Values{"email": {addr}})
+		if st != http.StatusSeeOther || loc != "/password/forgot" {
+			t.Fatalf("forgot %s = %d → %q", addr, st, loc)
+		}
+		_, body := b.get("/password/forgot")
+		return strings.ReplaceAll(body, addr, "ADDR")
+	}
+	if a, k := answer(nobody), answer(email); a != k || !strings.Contains(k, "a link to reset its password is on its way") {
+		t.Fatalf("the answers differ for an unknown and a known email:\n%s\n---\n%s", a, k)
+	}
+	st1, out1, _ := call("POST", base+"/api/v1/password/forgot", "", map[string]any{"email": dbtest.Unique("nobody") + "@example.com"})
+	st2, out2, _ := call("POST", base+"/api/v1/password/forgot", "", map[string]any{"email": email})
+	if st1 != 202 || st2 != 202 || fmt.Sprint(out1) != fmt.Sprint(out2) {
+		t.Fatalf("REST answers: %d %v / %d %v", st1, out1, st2, out2)
+	}
+
+	m, link := mailTo(t, box, email)
+	if m.Subject != "Reset your Deskwoot password" || !strings.HasPrefix(link, "/password/reset/dw_rst_") || strings.Contains(m.Body, admin) {
+		t.Fatalf("reset mail %q link %q\n%s", m.Subject, link, m.Body)
+	}
+	// Two requests for the email were made; only the newer link works.
+	time.Sleep(500 * time.Millisecond)
+	var links []string
+	for _, m := range box.Mails() {
+		if len(m.To) == 1 && m.To[0] == email {
+			links = append(links, "/"+linkRE.FindStringSubmatch(m.Body)[1]+"/"+linkRE.FindStringSubmatch(m.Body)[2])
+		}
+		if len(m.To) == 1 && m.To[0] == nobody {
+			t.Fatal("a mail went to an address nobody signs in with")
+		}
+	}
+	if len(links) != 2 {
+		t.Fatalf("%d reset mails, want 2 (one per request)", len(links))
+	}
+	// The requests ran as jobs, perhaps side by side: whichever wrote its
+	// link last superseded the other.
+	st0, _ := b.get(links[0])
+	st1, _ = b.get(links[1])
+	switch {
+	case st0 == 200 && st1 == 404:
+		link = links[0]
+	case st0 == 404 && st1 == 200:
+		link = links[1]
+	default:
+		t.Fatalf("the two links open with %d and %d; want exactly one", st0, st1)
+	}
+
+	if st, body := b.get(link); st != 200 || !strings.Contains(body, "New password") || !strings.Contains(body, email) {
+		t.Fatalf("reset page = %d\n%s", st, body)
+	}
+	if st, _, _ := b.do(http.MethodPost, link, url.Values{"password": {"brand new password"}}, "cross-site"); st != 403 {
+		t.Fatalf("cross-site reset = %d", st)
+	}
+	if st, _, _ := b.post(link, url.Values{"password": {"short"}}); st != 400 {
+		t.Fatalf("short password = %d", st)
+	}
+	if st, loc, _ := b.post(link, url.Values{"password": {"brand new password"}}); st != 303 || loc != "/signin" {
+		t.Fatalf("set password = %d → %q", st, loc)
+	}
+	// Every session and personal token of the person has ended.
+	if st, _ := old.get("/conversations"); st != 303 {
+		t.Fatalf("the old session after the reset: %d, want 303 to sign-in", st)
+	}
+	mustCall(t, 401, "GET", base+"/api/v1/profile", personal, nil)
+	mustCall(t, 401, "GET", base+"/api/v1/profile", admin, nil)
+	if st, _ := b.get(link); st != 404 {
+		t.Fatalf("the used link opens again: %d", st)
+	}
+	mustCall(t, 404, "POST", base+"/api/v1/password/reset", "", map[string]any{"token": strings.TrimPrefix(link, "/password/reset/"), "password": "another password"})
+	if st, _, _ := newBrowserClient(t, base).post("/signin", url.Values{"email": {email}, "password": {"correct horse battery"}}); st != 401 {
+		t.Fatalf("the old password still signs in: %d", st)
+	}
+	newBrowserClient(t, base).signIn(email, "brand new password")
+}
+
+func TestPasswordForgotIsThrottledAlikeForEveryAddress(t *testing.T) {
+	base, _ := mailServer(t)
+	_, email, _ := adminWorkspace(t, base, "Throttled")
+	for _, addr := range []string{email, dbtest.Unique("nobody") + "@example.com"} {
+		var last int
+		for i := 0; i < 4; i++ {
+			last, _, _ = call("POST", base+"/api/v1/password/forgot", "", map[string]any{"email": addr})
+		}
+		if last != http.StatusTooManyRequests {
+			t.Errorf("4th request for %s = %d, want 429", addr, last)
+		}
+	}
+	// A form post to the JSON endpoint is refused: no page elsewhere can send them.
+	req, _ := http.NewRequest("POST", base+"/api/v1/password/forgot", strings.NewReader("email=x%40example.com"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("form post = %d, want 415", res.StatusCode)
+	}
+}

@@ -197,3 +197,54 @@ func UserPasswordHash(ctx context.Context, tx pgx.Tx, userID int64) (string, err
 	}
 	return *h, nil
 }
+
+// PersonalToken is a person's REST token (dw_usr_…) as its owner sees it:
+// never its secret, which is shown once at creation.
+type PersonalToken struct {
+	ID         int64      `json:"id"`
+	Name       string     `json:"name"`
+	Prefix     string     `json:"prefix"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
+// PersonalTokenInsert mints a personal API token named name for a member
+// of the current tenant and returns it with its raw secret (shown once;
+// only its SHA-256 is kept).
+func PersonalTokenInsert(ctx context.Context, tx pgx.Tx, acct, userID int64, name string) (PersonalToken, string, error) {
+	raw, hash, display := NewToken(UserTokenPrefix)
+	rows, _ := tx.Query(ctx, `INSERT INTO user_api_tokens (account_id, user_id, name, prefix, user_epoch)
+		VALUES ($1, $2, $3, $4, (SELECT token_epoch FROM users WHERE id = $2))
+		RETURNING id, name, prefix, created_at, last_used_at`, acct, userID, name, display)
+	t, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[PersonalToken])
+	if err != nil {
+		return t, "", err
+	}
+	_, err = tx.Exec(ctx, `SELECT deskwoot_token_register($1, 'user', $2)`, hash, t.ID)
+	return t, raw, err
+}
+
+// PersonalTokenListSQL lists a person's live tokens ($1): unrevoked and of
+// their current epoch.
+const PersonalTokenListSQL = `SELECT t.id, t.name, t.prefix, t.created_at, t.last_used_at
+	FROM user_api_tokens t JOIN users u ON u.id = t.user_id
+	WHERE t.user_id = $1 AND t.revoked_at IS NULL AND t.user_epoch = u.token_epoch ORDER BY t.id DESC`
+
+// EmailTakenError maps a failed write of a person's email: a taken one is
+// ErrEmailTaken.
+func EmailTakenError(err error) error { return emailTaken(MapError(err)) }
+
+// LoginAccounts returns who signs in with email and the workspaces they
+// are an active member of, oldest first (0 and none when no one does).
+func (db *DB) LoginAccounts(ctx context.Context, email string) (userID int64, accounts []int64, err error) {
+	rows, _ := db.Pool.Query(ctx, `SELECT user_id, account_id FROM deskwoot_login($1)`, strings.TrimSpace(email))
+	type m struct{ UserID, AccountID int64 }
+	ms, err := pgx.CollectRows(rows, pgx.RowToStructByPos[m])
+	if err != nil || len(ms) == 0 {
+		return 0, nil, MapError(err)
+	}
+	for _, x := range ms {
+		accounts = append(accounts, x.AccountID)
+	}
+	return ms[0].UserID, accounts, nil
+}

@@ -40,6 +40,14 @@ const (
 	// NewLoginWait).
 	TakenEmailBurst = 10
 	TakenEmailEvery = 6 * time.Minute
+	// ResetPerEmail: 3 password reset requests for one email at once, then
+	// one every 10 minutes, from anywhere (the owner's mailbox is not
+	// flooded). ResetPerAddress: one address may ask 10 at once, then one
+	// a minute, whatever the emails.
+	ResetPerEmailBurst   = 3
+	ResetPerEmailEvery   = 10 * time.Minute
+	ResetPerAddressBurst = 10
+	ResetPerAddressEvery = time.Minute
 )
 
 // Guard is every per-address abuse limit of one replica, shared by the doors
@@ -54,6 +62,9 @@ type Guard struct {
 	// takenEmails counts, per account, new logins refused because their
 	// email is taken.
 	takenEmails *Throttle
+	// resetEmail and resetAddr count password reset requests per email
+	// and per address.
+	resetEmail, resetAddr *Throttle
 
 	// lookups are the addresses over their MCP failure budget that have a
 	// token being looked up right now (MCPAuthLookup).
@@ -74,7 +85,20 @@ func NewGuard(l Limits) *Guard {
 		mcpAuth:    New(MCPAuthFailureEvery, MCPAuthFailureBurst),
 
 		takenEmails: New(TakenEmailEvery, TakenEmailBurst),
+		resetEmail:  New(ResetPerEmailEvery, ResetPerEmailBurst),
+		resetAddr:   New(ResetPerAddressEvery, ResetPerAddressBurst),
 	}
+}
+
+// PasswordReset spends one password reset request for email from r's
+// address; it returns how long to wait when either budget is spent (0: go
+// ahead). The budgets are the same whether or not anyone signs in with
+// email, so the answer says nothing about it.
+func (g *Guard) PasswordReset(r *http.Request, email string, now time.Time) time.Duration {
+	if d := g.resetAddr.Take(ClientIP(r, g.ipHeader), now); d > 0 {
+		return d
+	}
+	return g.resetEmail.Take(strings.ToLower(strings.TrimSpace(email)), now)
 }
 
 // SignIn spends one password attempt for email from r's address; it
