@@ -272,10 +272,10 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 	var rows []row
 	step := func(what string) { fmt.Fprintf(log, "measuring %s…\n", what) }
 
-	// get_conversation, one client, against floors A, B and C (see floors.go).
+	// get_conversation, one client, against floors A, B and C (see
+	// floors.go), measured in turns so that a drifting load weighs alike.
 	step("get_conversation, 1 client, and its floors A, B and C")
 	const readFigure = "get_conversation (20 msgs) over MCP/HTTP, 1 client"
-	ours1 := run(ctx, 1, warm, d, e.getConversation)
 	var fc *floorC
 	if e.bare != nil {
 		var err error
@@ -284,28 +284,30 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 		}
 		defer fc.close()
 	}
-	floorRow := func(figure, baseName, target string, op func(ctx context.Context, w, i int) error, ratio func(ours, base stats) string) {
-		r := row{figure: figure, ours: ours1, baseName: baseName, target: target}
-		if e.bare == nil {
-			r.skipped = "the floors need --database-url"
-		} else {
-			r.base = run(ctx, 1, warm, d, op)
-			r.ratio = ratio(ours1, r.base)
-		}
-		rows = append(rows, r)
+	opA := func(ctx context.Context, w, i int) error { return bareGet(ctx, e.bare, e.fx.AccountID, e.conv(w*7919+i)) }
+	opB := func(ctx context.Context, w, i int) error {
+		_, err := floorB(ctx, e.bare, e.fx.AccountID, e.conv(w*7919+i))
+		return err
 	}
-	p50 := func(ours, base stats) string { return times(ours.p50, base.p50) }
-	floorRow(readFigure+" vs floor A: the same rows bare through pgx (one batch)", "floor A: bare SQL", "≤ 3×",
-		func(ctx context.Context, w, i int) error {
-			return bareGet(ctx, e.bare, e.fx.AccountID, e.conv(w*7919+i))
-		}, p50)
-	floorRow(readFigure+" vs floor B: A plus one durable audit-like row in the same batch", "floor B: A + audit row", "–",
-		func(ctx context.Context, w, i int) error {
-			_, err := floorB(ctx, e.bare, e.fx.AccountID, e.conv(w*7919+i))
-			return err
-		}, p50)
-	floorRow(readFigure+" vs floor C: a plain Go net/http JSON endpoint doing B", "floor C: net/http + B", "≤ 1.3×",
-		func(ctx context.Context, w, i int) error { return fc.get(ctx, e.cl.http, e.conv(w*7919+i)) }, p50)
+	opC := func(ctx context.Context, w, i int) error { return fc.get(ctx, e.cl.http, e.conv(w*7919+i)) }
+	floorRows := []row{
+		{figure: readFigure + " vs floor A: the same rows bare through pgx (one batch)", baseName: "floor A: bare SQL", target: "≤ 3×"},
+		{figure: readFigure + " vs floor B: A plus one durable audit-like row in the same batch", baseName: "floor B: A + audit row", target: "–"},
+		{figure: readFigure + " vs floor C: a plain Go net/http JSON endpoint doing B", baseName: "floor C: net/http + B", target: "≤ 1.3×"},
+	}
+	if e.bare == nil {
+		ours := run(ctx, 1, warm, d, e.getConversation)
+		for _, r := range floorRows {
+			r.ours, r.skipped = ours, "the floors need --database-url"
+			rows = append(rows, r)
+		}
+	} else {
+		st := runTurns(ctx, 1, warm, d, e.getConversation, opA, opB, opC)
+		for j, r := range floorRows {
+			r.ours, r.base, r.ratio = st[0], st[j+1], times(st[0].p50, st[j+1].p50)
+			rows = append(rows, r)
+		}
+	}
 
 	// The decision, embedded, against OPA's floor and OPA's server.
 	step("the tool decision")
@@ -335,10 +337,9 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 		step("RLS")
 		r = row{figure: "the get_conversation batch under RLS (app role, tenant set in the batch) vs without (superuser)",
 			baseName: "bare SQL", target: "≤ 1.10×"}
-		r.ours = run(ctx, 1, warm, d, func(ctx context.Context, w, i int) error { return rlsGet(ctx, e.app, e.fx.AccountID, e.conv(w*7919+i)) })
-		r.base = run(ctx, 1, warm, d, func(ctx context.Context, w, i int) error {
-			return bareGet(ctx, e.bare, e.fx.AccountID, e.conv(w*7919+i))
-		})
+		st := runTurns(ctx, 1, warm, d,
+			func(ctx context.Context, w, i int) error { return rlsGet(ctx, e.app, e.fx.AccountID, e.conv(w*7919+i)) }, opA)
+		r.ours, r.base = st[0], st[1]
 		r.ratio = times(r.ours.p50, r.base.p50)
 		rows = append(rows, r)
 	}
@@ -347,16 +348,11 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 	step("get_conversation, 8 clients")
 	r = row{figure: "8 clients, calls/s of get_conversation vs floor C's calls/s at 8 clients", baseName: "floor C: net/http + B",
 		target: "≥ 75 %, p99 ≤ 25 ms"}
-	r.ours = run(ctx, 8, warm, d, e.getConversation)
-	floorC8 := func(clients int) stats {
-		return run(ctx, clients, warm, d, func(ctx context.Context, w, i int) error { return fc.get(ctx, e.cl.http, e.conv(w*7919+i)) })
-	}
-	var c8 stats
 	if fc != nil {
-		c8 = floorC8(8)
-		r.base, r.ratio = c8, percent(r.ours.perSec, c8.perSec)
+		st := runTurns(ctx, 8, warm, d, e.getConversation, opC)
+		r.ours, r.base, r.ratio = st[0], st[1], percent(st[0].perSec, st[1].perSec)
 	} else {
-		r.skipped = "the floors need --database-url"
+		r.ours, r.skipped = run(ctx, 8, warm, d, e.getConversation), "the floors need --database-url"
 	}
 	rows = append(rows, r)
 
@@ -366,18 +362,14 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 	pollCtx, stopPolls := context.WithCancel(ctx)
 	var polls sync.WaitGroup
 	longPolls(pollCtx, e, 8, 5, &polls, nil)
-	r.ours = run(ctx, e.cfg.Clients, warm, d, e.mixed)
+	if fc != nil {
+		st := runTurns(ctx, e.cfg.Clients, warm, d, e.mixed, opC)
+		r.ours, r.base, r.ratio = st[0], st[1], percent(st[0].perSec, st[1].perSec)
+	} else {
+		r.ours, r.skipped = run(ctx, e.cfg.Clients, warm, d, e.mixed), "the floors need --database-url"
+	}
 	stopPolls()
 	polls.Wait()
-	if fc != nil {
-		base := c8
-		if e.cfg.Clients != 8 {
-			base = floorC8(e.cfg.Clients)
-		}
-		r.base, r.ratio = base, percent(r.ours.perSec, base.perSec)
-	} else {
-		r.skipped = "the floors need --database-url"
-	}
 	rows = append(rows, r)
 
 	// Search over the dataset.

@@ -76,56 +76,89 @@ func (s stats) ok() bool { return s.n > 0 }
 // warm-up that is not recorded), and returns the latency percentiles and
 // calls per second. op gets the worker's index and the iteration.
 func run(ctx context.Context, workers int, warmup, d time.Duration, op func(ctx context.Context, w, i int) error) stats {
+	return runTurns(ctx, workers, warmup, d, op)[0]
+}
+
+// turn is how long each op of runTurns runs before the next one's turn.
+const turn = 200 * time.Millisecond
+
+// runTurns is run for several ops that take turns: each runs for a turn,
+// then the next, round and round until each has run for d (after a warm-up
+// of each), so that a machine whose load drifts during the run weighs on
+// each alike and their ratios hold.
+func runTurns(ctx context.Context, workers int, warmup, d time.Duration, ops ...func(ctx context.Context, w, i int) error) []stats {
+	samples := make([]sample, len(ops))
+	for _, op := range ops {
+		measure(ctx, workers, warmup, op)
+	}
+	for left := d; left > 0 && ctx.Err() == nil; left -= turn {
+		for j, op := range ops {
+			samples[j].add(measure(ctx, workers, min(turn, left), op))
+		}
+	}
+	out := make([]stats, len(ops))
+	for j, s := range samples {
+		out[j] = summarize(s.lat)
+		out[j].perSec = float64(len(s.lat)) / s.elapsed.Seconds()
+		out[j].errors, out[j].firstErr, out[j].elapsed = s.errs, s.firstErr, s.elapsed
+	}
+	return out
+}
+
+// sample is what measure records: each call's latency, the failures and
+// how long it ran.
+type sample struct {
+	lat      []time.Duration
+	errs     int
+	firstErr error
+	elapsed  time.Duration
+}
+
+func (s *sample) add(o sample) {
+	s.lat = append(s.lat, o.lat...)
+	s.errs += o.errs
+	if s.firstErr == nil {
+		s.firstErr = o.firstErr
+	}
+	s.elapsed += o.elapsed
+}
+
+// measure calls op from `workers` goroutines, closed loop, for d.
+func measure(ctx context.Context, workers int, d time.Duration, op func(ctx context.Context, w, i int) error) sample {
 	var (
-		mu       sync.Mutex
-		lat      []time.Duration
-		errs     int
-		firstErr error
-		wg       sync.WaitGroup
+		mu  sync.Mutex
+		out sample
+		wg  sync.WaitGroup
 	)
 	begin := time.Now()
-	measureFrom := begin.Add(warmup)
-	end := measureFrom.Add(d)
+	end := begin.Add(d)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			mine := make([]time.Duration, 0, 4096)
-			var myErrs int
-			var myFirst error
+			var mine sample
 			for i := 0; ; i++ {
 				t0 := time.Now()
 				if !t0.Before(end) || ctx.Err() != nil {
 					break
 				}
-				err := op(ctx, w, i)
-				if t0.Before(measureFrom) {
-					continue
-				}
-				if err != nil {
-					myErrs++
-					if myFirst == nil {
-						myFirst = err
+				if err := op(ctx, w, i); err != nil {
+					mine.errs++
+					if mine.firstErr == nil {
+						mine.firstErr = err
 					}
 					continue
 				}
-				mine = append(mine, time.Since(t0))
+				mine.lat = append(mine.lat, time.Since(t0))
 			}
 			mu.Lock()
-			lat = append(lat, mine...)
-			errs += myErrs
-			if firstErr == nil {
-				firstErr = myFirst
-			}
+			out.add(mine)
 			mu.Unlock()
 		}(w)
 	}
 	wg.Wait()
-	elapsed := time.Since(measureFrom)
-	s := summarize(lat)
-	s.perSec = float64(len(lat)) / elapsed.Seconds()
-	s.errors, s.firstErr, s.elapsed = errs, firstErr, elapsed
-	return s
+	out.elapsed = time.Since(begin)
+	return out
 }
 
 func summarize(lat []time.Duration) stats {

@@ -153,22 +153,16 @@ type ContactTarget struct {
 	CreatedByTokenID int64
 }
 
-// ContactTargetGet loads the ids the policy decides on.
-func (d *Desk) ContactTargetGet(ctx context.Context, req *tenancy.Request, id int64) (ContactTarget, error) {
-	var t ContactTarget
-	b := &pgx.Batch{}
-	t.queue(b, id)
-	return t, withKind(d.DB.Read(ctx, req, b), "contact", id)
-}
-
 // queue adds the read of contact id's target to b.
 func (t *ContactTarget) queue(b *pgx.Batch, id int64) {
-	b.Queue(`SELECT ct.id, coalesce((SELECT array_agg(inbox_id) FROM contact_inboxes ci WHERE ci.contact_id = ct.id), '{}'),
-			coalesce(ct.created_by_token_id, 0)
-		FROM contacts ct WHERE ct.id = $1`, id).QueryRow(func(r pgx.Row) error {
+	b.Queue(contactTargetSQL, id).QueryRow(func(r pgx.Row) error {
 		return r.Scan(&t.ID, &t.InboxIDs, &t.CreatedByTokenID)
 	})
 }
+
+const contactTargetSQL = `SELECT ct.id, coalesce((SELECT array_agg(inbox_id) FROM contact_inboxes ci WHERE ci.contact_id = ct.id), '{}'),
+		coalesce(ct.created_by_token_id, 0)
+	FROM contacts ct WHERE ct.id = $1`
 
 // ContactGet reads a contact, its notes, and its conversations in scope.
 func (d *Desk) ContactGet(ctx context.Context, req *tenancy.Request, sc Scope, id int64) (ContactView, error) {
@@ -181,7 +175,7 @@ func (d *Desk) ContactGet(ctx context.Context, req *tenancy.Request, sc Scope, i
 }
 
 // ContactWithTarget reads a contact as ContactGet does and, in the same
-// round trip, its target (ContactTargetGet): a door that decides on the
+// round trip, its target (what the policy decides on): a door that decides on the
 // target answers with the view, or not at all.
 func (d *Desk) ContactWithTarget(ctx context.Context, req *tenancy.Request, sc Scope, id int64) (ContactTarget, ContactView, error) {
 	var t ContactTarget

@@ -386,12 +386,4 @@ type ConversationTarget struct {
 	ContactID int64
 }
 
-// ConversationTargetGet loads the ids the policy decides on.
-func (d *Desk) ConversationTargetGet(ctx context.Context, req *tenancy.Request, id int64) (ConversationTarget, error) {
-	var t ConversationTarget
-	b := &pgx.Batch{}
-	b.Queue(`SELECT id, inbox_id, contact_id FROM conversations WHERE id = $1`, id).QueryRow(func(r pgx.Row) error {
-		return r.Scan(&t.ID, &t.InboxID, &t.ContactID)
-	})
-	return t, withKind(d.DB.Read(ctx, req, b), "conversation", id)
-}
+const conversationTargetSQL = `SELECT id, inbox_id, contact_id FROM conversations WHERE id = $1`

@@ -55,8 +55,8 @@ func lockConversation(ctx context.Context, tx pgx.Tx, sc Scope, id int64) (inbox
 // with the person as actor; fn does it in u.tx and fills in the audit
 // row's target and reasons (u.audit).
 func (d *Desk) personWrite(ctx context.Context, acct int64, by Author, action string, fn func(ctx context.Context, u *unit) error) error {
-	_, err := d.unitOfWork(ctx, tenancy.Recorded(acct, personEntry(by, action, nil)), nil, func(ctx context.Context, u *unit) (any, error) {
-		return nil, fn(ctx, u)
+	_, err := d.unitOfWork(ctx, tenancy.Recorded(acct, personEntry(by, action, nil)), nil, nil, func() (effect, error) {
+		return func(ctx context.Context, u *unit) (any, error) { return nil, fn(ctx, u) }, nil
 	})
 	return err
 }

@@ -63,8 +63,67 @@ type Command interface {
 // is audited as an "idempotent replay"; with other arguments it is a
 // conflict.
 func (d *Desk) Write(ctx context.Context, req *tenancy.Request, key *IdempotencyKey, cmd Command) (any, error) {
-	return d.unitOfWork(ctx, req, key, cmd.run)
+	return d.unitOfWork(ctx, req, key, nil, func() (effect, error) { return cmd.run, nil })
 }
+
+// TargetRef names what a write touches, for the door to decide on: a
+// conversation, a contact, an inbox (0: none).
+type TargetRef struct {
+	ConversationID, ContactID, InboxID int64
+}
+
+// Target is what a write touches, as read inside its unit of work: the
+// parts its TargetRef named (nil, or 0 for the inbox, otherwise).
+type Target struct {
+	Conversation *ConversationTarget
+	Contact      *ContactTarget
+	InboxID      int64
+}
+
+// WriteDecided is Write for a door that decides on what the write touches:
+// the write reads ref's objects in the round trip that begins its unit of
+// work (with the request's guard and the idempotency claim), and decide,
+// given them, names the command, or refuses (its error rolls the unit back
+// and is returned as it is). An object ref names that is not there is not
+// found, before decide runs. A repeat under the same idempotency key is
+// decided too, before it replays.
+func (d *Desk) WriteDecided(ctx context.Context, req *tenancy.Request, key *IdempotencyKey, ref TargetRef, decide func(Target) (Command, error)) (any, error) {
+	var t Target
+	look := &pgx.Batch{}
+	t.queue(look, ref)
+	return d.unitOfWork(ctx, req, key, look, func() (effect, error) {
+		cmd, err := decide(t)
+		if err != nil {
+			return nil, err
+		}
+		return cmd.run, nil
+	})
+}
+
+// queue adds the reads of what ref names to b; a missing object fails the
+// batch as not found.
+func (t *Target) queue(b *pgx.Batch, ref TargetRef) {
+	if id := ref.ConversationID; id != 0 {
+		t.Conversation = &ConversationTarget{}
+		b.Queue(conversationTargetSQL, id).QueryRow(func(r pgx.Row) error {
+			return withKind(r.Scan(&t.Conversation.ID, &t.Conversation.InboxID, &t.Conversation.ContactID), "conversation", id)
+		})
+	}
+	if id := ref.ContactID; id != 0 {
+		t.Contact = &ContactTarget{}
+		b.Queue(contactTargetSQL, id).QueryRow(func(r pgx.Row) error {
+			return withKind(r.Scan(&t.Contact.ID, &t.Contact.InboxIDs, &t.Contact.CreatedByTokenID), "contact", id)
+		})
+	}
+	if id := ref.InboxID; id != 0 {
+		b.Queue(`SELECT id FROM inboxes WHERE id = $1`, id).QueryRow(func(r pgx.Row) error {
+			return withKind(r.Scan(&t.InboxID), "inbox", id)
+		})
+	}
+}
+
+// effect is what a unit of work does, in its transaction.
+type effect func(ctx context.Context, u *unit) (any, error)
 
 // unit is a write in progress: its transaction, the statements held back
 // for the final batch, and its audit row (nil when the request records
@@ -113,24 +172,34 @@ func (u *unit) created(name string, id int64) {
 	u.audit.Touched(name, id)
 }
 
-// unitOfWork runs effect inside the request's unit of work, with the claim
-// of key before it and the request's audit row after it.
-func (d *Desk) unitOfWork(ctx context.Context, req *tenancy.Request, key *IdempotencyKey, effect func(ctx context.Context, u *unit) (any, error)) (any, error) {
+// unitOfWork runs the request's unit of work: look's reads and the claim
+// of key go in the round trip that begins it; plan, once they are in,
+// names the effect (or refuses: the unit rolls back); the claim decides
+// whether the effect runs (a replay returns the first result instead); the
+// request's audit row commits after it.
+func (d *Desk) unitOfWork(ctx context.Context, req *tenancy.Request, key *IdempotencyKey, look *pgx.Batch, plan func() (effect, error)) (any, error) {
 	if req.Audit != nil {
 		// The row is the request's own from here: what the write adds to
 		// its target is not added to the caller's map.
 		req.Audit.Target = maps.Clone(req.Audit.Target)
 	}
 	u := &unit{d: d, acct: req.AccountID, audit: req.Audit}
-	var first *pgx.Batch
+	first := look
 	var c *claim
 	if key != nil {
-		first, c = &pgx.Batch{}, &claim{key: *key}
+		if first == nil {
+			first = &pgx.Batch{}
+		}
+		c = &claim{key: *key}
 		c.queue(first, req.AccountID)
 	}
 	var out any
 	err := d.DB.Unit(ctx, req, first, func(tx pgx.Tx) (*pgx.Batch, error) {
 		u.tx = tx
+		run, err := plan()
+		if err != nil {
+			return nil, err
+		}
 		if c != nil {
 			if err := c.check(); err != nil {
 				return nil, err
@@ -146,7 +215,7 @@ func (d *Desk) unitOfWork(ctx context.Context, req *tenancy.Request, key *Idempo
 				u.tail.Queue(`DELETE FROM idempotency_keys WHERE token_id = $1 AND expires_at < now()`, c.key.TokenID)
 			}
 		}
-		res, err := effect(ctx, u)
+		res, err := run(ctx, u)
 		if err != nil {
 			return nil, err
 		}

@@ -57,11 +57,14 @@ func (k idempotent) idempotencyKey() string { return k.IdempotencyKey }
 type spec[In any] struct {
 	name string
 	opts []mcpgo.ToolOption
-	// target loads the object the policy decides on (under RLS).
+	// target loads the object a read's policy decides on (under RLS).
 	target func(ctx context.Context, c *call, in *In) error
 	// run is a read once allowed; write builds a write's desk command.
 	run   func(ctx context.Context, c *call, in *In) (any, error)
 	write func(c *call, in *In) (desk.Command, error)
+	// touches names what a write's policy decides on: the desk reads it
+	// in the write's own unit of work (desk.WriteDecided).
+	touches func(in *In) desk.TargetRef
 	// waits marks a tool that can hold its request open (a long-poll): its
 	// decision runs off the request's stack (see onDeepStack).
 	waits bool
@@ -85,6 +88,9 @@ func (sp spec[In]) tool() tool {
 	}
 	if sp.write != nil {
 		t.write = func(c *call) (desk.Command, error) { return sp.write(c, c.in.(*In)) }
+	}
+	if sp.touches != nil {
+		t.touches = func(c *call) desk.TargetRef { return sp.touches(c.in.(*In)) }
 	}
 	return t
 }

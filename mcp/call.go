@@ -25,14 +25,16 @@ import (
 // its definition, how to parse a call's arguments into its input struct,
 // how to load the object it touches (under RLS, before the policy
 // decides), and what it does once allowed: run for reads; for writes,
-// write builds the desk command that desk.Write runs as one unit of work
-// with the idempotency claim and the audit row.
+// write builds the desk command that desk.WriteDecided runs as one unit of
+// work, which reads what touches names, has the policy decide on it, and
+// commits the effect with the idempotency claim and the audit row.
 type tool struct {
-	def    mcpgo.Tool
-	bind   func(args map[string]any) (any, error)
-	target func(ctx context.Context, c *call) error
-	run    func(ctx context.Context, c *call) (any, error)
-	write  func(c *call) (desk.Command, error)
+	def     mcpgo.Tool
+	bind    func(args map[string]any) (any, error)
+	target  func(ctx context.Context, c *call) error
+	run     func(ctx context.Context, c *call) (any, error)
+	write   func(c *call) (desk.Command, error)
+	touches func(c *call) desk.TargetRef
 	// keyed tools take a required idempotency_key (their input is keyed).
 	keyed bool
 	// waits marks a tool that can hold its request open (a long-poll): its
@@ -145,34 +147,46 @@ func (s *Server) callTool(ctx context.Context, req *request, t tool, args map[st
 		return fail("error", s.message(ctx, err))
 	}
 	c.target.Kind = targetKind(s.cfg.Policy, t.def.Name)
+	// decide asks the policy about the call on its target; the call's row
+	// records the decision's explanation either way.
+	decide := func() bool {
+		decideStart := time.Now()
+		in := policy.Input{Principal: principalInput(p), Account: accountInput(p.Account),
+			Tool: t.def.Name, Args: c.args, Target: c.target, Now: now}
+		d, err := s.decide(ctx, p, in, t.waits)
+		inPolicy = time.Since(decideStart)
+		if err != nil {
+			slog.ErrorContext(ctx, "policy decision failed", "tool", t.def.Name, "err", err)
+		}
+		entry.Explanation = policy.Explain(in, d, entry.ArgsDigest, err)
+		c.decision = d
+		return d.Allow
+	}
+	if t.write != nil {
+		// A write reads what it touches, and is decided on it, inside its
+		// own unit of work (see write); its row commits with its effect.
+		out, err := s.write(ctx, t, c, &entry, now, decide)
+		var no refused
+		switch {
+		case errors.As(err, &no):
+			return fail("deny", strings.Join(c.decision.Reasons, "; "))
+		case err != nil:
+			return failed(err)
+		}
+		return structured(out)
+	}
 	if t.target != nil {
 		if err := t.target(ctx, c); err != nil {
 			return failed(err)
 		}
 	}
-	decideStart := time.Now()
-	in := policy.Input{Principal: principalInput(p), Account: accountInput(p.Account),
-		Tool: t.def.Name, Args: c.args, Target: c.target, Now: now}
-	d, err := s.decide(ctx, p, in, t.waits)
-	inPolicy = time.Since(decideStart)
-	if err != nil {
-		slog.ErrorContext(ctx, "policy decision failed", "tool", t.def.Name, "err", err)
+	if !decide() {
+		return fail("deny", strings.Join(c.decision.Reasons, "; "))
 	}
-	entry.Explanation = policy.Explain(in, d, entry.ArgsDigest, err)
-	c.decision = d
-	if !d.Allow {
-		return fail("deny", strings.Join(d.Reasons, "; "))
-	}
-	// Allowed: the call's row rides with its work — a write's unit of
-	// work, or a read's own batch — and commits with it.
+	// Allowed: the read's row rides with its own batch and commits with it.
 	entry.Decision, entry.Target = "allow", targetIDs(c.target)
 	c.req.Record(entry)
-	var out any
-	if t.write != nil {
-		out, err = s.write(ctx, t, c, now)
-	} else {
-		out, err = t.run(ctx, c)
-	}
+	out, err := t.run(ctx, c)
 	if err != nil {
 		return failed(err)
 	}
@@ -186,20 +200,52 @@ func (s *Server) callTool(ctx context.Context, req *request, t tool, args map[st
 	return structured(out)
 }
 
-// write runs a write tool as one unit of work in the desk: the
-// idempotency claim, the effect and the call's audit row commit together,
-// or none of them does (desk.Write).
-func (s *Server) write(ctx context.Context, t tool, c *call, now time.Time) (any, error) {
+// write runs a write tool as one unit of work in the desk
+// (desk.WriteDecided): in the round trip that begins it, with the
+// request's guard and the idempotency claim, the desk reads what the write
+// touches; decide then has the policy decide on it, and the command runs;
+// the effect and the call's audit row commit together, or none of them
+// does. A denial rolls the unit back and comes back as refused.
+func (s *Server) write(ctx context.Context, t tool, c *call, entry *audit.Entry, now time.Time, decide func() bool) (any, error) {
 	var key *desk.IdempotencyKey
 	if t.keyed {
 		key = &desk.IdempotencyKey{TokenID: c.p.TokenID, Key: c.in.(keyed).idempotencyKey(), Tool: t.def.Name,
 			Fingerprint: desk.Fingerprint(t.def.Name, c.args), Expires: now.Add(s.cfg.IdempotencyTTL)}
 	}
-	cmd, err := t.write(c)
-	if err != nil {
-		return nil, err
+	var ref desk.TargetRef
+	if t.touches != nil {
+		ref = t.touches(c)
 	}
-	return s.cfg.Desk.Write(ctx, c.req, key, cmd)
+	allowed := *entry
+	allowed.Decision = "allow"
+	c.req.Record(allowed)
+	return s.cfg.Desk.WriteDecided(ctx, c.req, key, ref, func(tg desk.Target) (desk.Command, error) {
+		c.aim(tg)
+		ok := decide()
+		c.req.Audit.Target, c.req.Audit.Explanation = targetIDs(c.target), entry.Explanation
+		if !ok {
+			return nil, refused{}
+		}
+		return t.write(c)
+	})
+}
+
+// refused is a write the policy denied inside its unit of work.
+type refused struct{}
+
+func (refused) Error() string { return "denied by the policy" }
+
+// aim sets the policy target of a write from what its unit of work read.
+func (c *call) aim(t desk.Target) {
+	if cv := t.Conversation; cv != nil {
+		c.target.ConversationID, c.target.InboxID, c.target.ContactID = cv.ID, cv.InboxID, cv.ContactID
+	}
+	if ct := t.Contact; ct != nil {
+		c.target.ContactID, c.target.ContactInboxIDs, c.target.ContactCreatedByTokenID = ct.ID, ct.InboxIDs, ct.CreatedByTokenID
+	}
+	if t.InboxID != 0 {
+		c.target.InboxID = t.InboxID
+	}
 }
 
 // message is the one place that maps errors to tool error text: bad

@@ -178,24 +178,6 @@ func (s *Server) tools() []tool {
 
 // Targets: loaded under RLS before the policy decides.
 
-func (s *Server) conversationTarget(ctx context.Context, c *call, id int64) error {
-	t, err := s.cfg.Desk.ConversationTargetGet(ctx, c.req, id)
-	if err != nil {
-		return err
-	}
-	c.target.ConversationID, c.target.InboxID, c.target.ContactID = t.ID, t.InboxID, t.ContactID
-	return nil
-}
-
-func (s *Server) contactTarget(ctx context.Context, c *call, id int64) error {
-	t, err := s.cfg.Desk.ContactTargetGet(ctx, c.req, id)
-	if err != nil {
-		return err
-	}
-	c.target.ContactID, c.target.ContactInboxIDs, c.target.ContactCreatedByTokenID = t.ID, t.InboxIDs, t.CreatedByTokenID
-	return nil
-}
-
 // optionalInbox loads the inbox an inbox_id argument names (0: none), so
 // the policy can decide on it.
 func (s *Server) optionalInbox(ctx context.Context, c *call, id int64) error {

@@ -119,28 +119,22 @@ func (s *Server) writeTools() []tool {
 			name: "reply_to_conversation", opts: append(writeHints("Reply to the customer", true),
 				mcpgo.WithDescription("Send a reply to the customer on the conversation's own channel (email or the api inbox's webhook). If this token requires approval, the reply becomes a draft for a human to approve instead (pending_approval: true) and nothing reaches the customer."),
 				mcpgo.WithOutputSchema[replyOut]()),
-			target: func(ctx context.Context, c *call, in *replyArgs) error {
-				return s.conversationTarget(ctx, c, in.ConversationID)
-			},
-			write: s.reply,
+			touches: func(in *replyArgs) desk.TargetRef { return desk.TargetRef{ConversationID: in.ConversationID} },
+			write:   s.reply,
 		}.tool(),
 		spec[noteArgs]{
 			name: "add_private_note", opts: append(writeHints("Add a private note", true),
 				mcpgo.WithDescription("Add an internal note to a conversation. Only people in the help desk see it, never the customer."),
 				mcpgo.WithOutputSchema[messageOut]()),
-			target: func(ctx context.Context, c *call, in *noteArgs) error {
-				return s.conversationTarget(ctx, c, in.ConversationID)
-			},
-			write: s.note,
+			touches: func(in *noteArgs) desk.TargetRef { return desk.TargetRef{ConversationID: in.ConversationID} },
+			write:   s.note,
 		}.tool(),
 		spec[draftArgs]{
 			name: "draft_reply", opts: append(writeHints("Draft a reply for approval", true),
 				mcpgo.WithDescription("Propose a reply that waits for a human to approve, edit or reject it. Use it when unsure; check the outcome with list_drafts."),
 				mcpgo.WithOutputSchema[draftOut]()),
-			target: func(ctx context.Context, c *call, in *draftArgs) error {
-				return s.conversationTarget(ctx, c, in.ConversationID)
-			},
-			write: s.draft,
+			touches: func(in *draftArgs) desk.TargetRef { return desk.TargetRef{ConversationID: in.ConversationID} },
+			write:   s.draft,
 		}.tool(),
 		spec[listDraftsArgs]{
 			name: "list_drafts", opts: opts(readOnly("List my drafts"),
@@ -152,8 +146,8 @@ func (s *Server) writeTools() []tool {
 			name: "update_conversation", opts: append(writeHints("Update a conversation", true),
 				mcpgo.WithDescription("Change a conversation's status (open, pending, resolved, snoozed with snoozed_until), priority, labels (existing labels only; see list_labels) or custom attributes."+untrustedNote),
 				mcpgo.WithOutputSchema[conversationOut]()),
-			target: func(ctx context.Context, c *call, in *updateConversationArgs) error {
-				return s.conversationTarget(ctx, c, in.ConversationID)
+			touches: func(in *updateConversationArgs) desk.TargetRef {
+				return desk.TargetRef{ConversationID: in.ConversationID}
 			},
 			write: s.updateConversation,
 		}.tool(),
@@ -161,53 +155,45 @@ func (s *Server) writeTools() []tool {
 			name: "assign_conversation", opts: append(writeHints("Assign a conversation", true),
 				mcpgo.WithDescription("Assign a conversation to a person (assignee_id) and/or a team (team_id); see list_team for ids."+untrustedNote),
 				mcpgo.WithOutputSchema[conversationOut]()),
-			target: func(ctx context.Context, c *call, in *assignArgs) error {
-				return s.conversationTarget(ctx, c, in.ConversationID)
-			},
-			write: s.assign,
+			touches: func(in *assignArgs) desk.TargetRef { return desk.TargetRef{ConversationID: in.ConversationID} },
+			write:   s.assign,
 		}.tool(),
 		spec[escalateArgs]{
 			name: "escalate_to_human", opts: append(writeHints("Escalate to a human", false),
 				mcpgo.WithDescription("Hand the conversation to people: it is reopened, assigned to the team (or unassigned from the agent), its priority raised (to at least high unless given), and a private note records the reason."+untrustedNote),
 				mcpgo.WithOutputSchema[escalateOut]()),
-			target: func(ctx context.Context, c *call, in *escalateArgs) error {
-				return s.conversationTarget(ctx, c, in.ConversationID)
-			},
-			write: s.escalate,
+			touches: func(in *escalateArgs) desk.TargetRef { return desk.TargetRef{ConversationID: in.ConversationID} },
+			write:   s.escalate,
 		}.tool(),
 		spec[createContactArgs]{
 			name: "create_contact", opts: append(writeHints("Create a contact", true),
 				mcpgo.WithDescription("Create a customer record. A token limited to some inboxes must name one of them in inbox_id; the contact is linked to it."+untrustedNote),
 				mcpgo.WithOutputSchema[contactOut]()),
-			target: func(ctx context.Context, c *call, in *createContactArgs) error {
-				return s.optionalInbox(ctx, c, in.InboxID)
-			},
-			write: s.createContact,
+			touches: func(in *createContactArgs) desk.TargetRef { return desk.TargetRef{InboxID: in.InboxID} },
+			write:   s.createContact,
 		}.tool(),
 		spec[updateContactArgs]{
 			name: "update_contact", opts: append(writeHints("Update a contact", true),
 				mcpgo.WithDescription("Change a customer's name, email, phone or custom attributes (merged; a null value removes a key)."+untrustedNote),
 				mcpgo.WithOutputSchema[contactOut]()),
-			target: func(ctx context.Context, c *call, in *updateContactArgs) error {
-				return s.contactTarget(ctx, c, in.ContactID)
-			},
-			write: s.updateContact,
+			touches: func(in *updateContactArgs) desk.TargetRef { return desk.TargetRef{ContactID: in.ContactID} },
+			write:   s.updateContact,
 		}.tool(),
 		spec[contactNoteArgs]{
 			name: "add_contact_note", opts: append(writeHints("Add a note to a contact", true),
 				mcpgo.WithDescription("Add an internal note to a customer record."),
 				mcpgo.WithOutputSchema[contactNoteOut]()),
-			target: func(ctx context.Context, c *call, in *contactNoteArgs) error {
-				return s.contactTarget(ctx, c, in.ContactID)
-			},
-			write: s.contactNote,
+			touches: func(in *contactNoteArgs) desk.TargetRef { return desk.TargetRef{ContactID: in.ContactID} },
+			write:   s.contactNote,
 		}.tool(),
 		spec[startConversationArgs]{
 			name: "start_conversation", opts: append(writeHints("Start an outbound conversation", true),
 				mcpgo.WithDescription("Start a new conversation with one contact in an inbox and send the first message. One contact per call. If this token requires approval, it becomes a draft for a human instead."+untrustedNote),
 				mcpgo.WithOutputSchema[startOut]()),
-			target: s.startTarget,
-			write:  s.startConversation,
+			touches: func(in *startConversationArgs) desk.TargetRef {
+				return desk.TargetRef{ContactID: in.ContactID, InboxID: in.InboxID}
+			},
+			write: s.startConversation,
 		}.tool(),
 	}
 }
@@ -215,13 +201,6 @@ func (s *Server) writeTools() []tool {
 // author is the agent as the sender of what this token writes.
 func (c *call) author() desk.Author {
 	return desk.Author{Kind: "agent", UserID: c.p.ServiceUserID, Name: c.p.TokenName, TokenID: c.p.TokenID}
-}
-
-func (s *Server) startTarget(ctx context.Context, c *call, in *startConversationArgs) error {
-	if err := s.contactTarget(ctx, c, in.ContactID); err != nil {
-		return err
-	}
-	return s.optionalInbox(ctx, c, in.InboxID)
 }
 
 func (s *Server) reply(c *call, in *replyArgs) (desk.Command, error) {
