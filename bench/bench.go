@@ -284,7 +284,9 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 		}
 		defer fc.close()
 	}
-	opA := func(ctx context.Context, w, i int) error { return bareGet(ctx, e.bare, e.fx.AccountID, e.conv(w*7919+i)) }
+	opA := func(ctx context.Context, w, i int) error {
+		return bareGet(ctx, e.bare, e.fx.AccountID, e.conv(w*7919+i))
+	}
 	opB := func(ctx context.Context, w, i int) error {
 		_, err := floorB(ctx, e.bare, e.fx.AccountID, e.conv(w*7919+i))
 		return err
