@@ -99,7 +99,6 @@ func (s *Server) profilePatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(p.AccountID)
 	writeJSON(w, http.StatusOK, map[string]any{"profile": prof})
 }
 
@@ -129,7 +128,6 @@ func (s *Server) profileTokenCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(p.AccountID)
 	writeJSON(w, http.StatusCreated, map[string]any{"token": t, "api_token": raw})
 }
 
@@ -144,7 +142,6 @@ func (s *Server) profileTokenRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(p.AccountID)
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "revoked": true})
 }
 

@@ -130,7 +130,6 @@ func (c *Console) profileSave(w http.ResponseWriter, r *http.Request) {
 		c.showProfile(w, r, http.StatusBadRequest, f, nil)
 		return
 	}
-	c.cfg.Audit.Touch(me.AccountID)
 	msg := "Profile saved."
 	if patch.NewPassword != nil {
 		msg = "Password changed. Your other sessions have ended; this one stays signed in."
@@ -151,7 +150,6 @@ func (c *Console) profileNotifications(w http.ResponseWriter, r *http.Request) {
 		c.failDomain(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(me.AccountID)
 	c.flash(w, "Notification choices saved.")
 	c.redirect(w, r, "/profile")
 }
@@ -170,7 +168,6 @@ func (c *Console) profileTokenCreate(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(me.AccountID)
 	c.showProfile(w, r, http.StatusCreated, emptyForm(), &minted{Name: t.Name, Raw: raw})
 }
 
@@ -185,7 +182,6 @@ func (c *Console) profileTokenRevoke(w http.ResponseWriter, r *http.Request) {
 		c.failDomain(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(me.AccountID)
 	c.flash(w, "Token revoked; it stops working on its next request.")
 	c.redirect(w, r, "/profile")
 }

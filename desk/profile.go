@@ -203,7 +203,7 @@ func trimmed(s *string) *string {
 
 // PersonalTokenList lists a person's live personal API tokens.
 func (d *Desk) PersonalTokenList(ctx context.Context, acct, userID int64) ([]tenancy.PersonalToken, error) {
-	return all[tenancy.PersonalToken](ctx, d.DB, acct, tenancy.PersonalTokenListSQL, userID)
+	return all[tenancy.PersonalToken](ctx, d.DB, tenancy.For(acct), tenancy.PersonalTokenListSQL, userID)
 }
 
 // PersonalTokenCreate mints a personal API token for REST, named name,
