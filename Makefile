@@ -8,10 +8,12 @@ dev:
 
 # One throwaway PostgreSQL for the whole run (cmd/pgrun), shared by every
 # package; vet, the race-enabled tests and the Rego policy tests.
+# -timeout 30m: go test's default of 10 minutes a package is too short for
+# the api and console packages under -race on a busy 2-core machine.
 test:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
-	$(GO) run ./cmd/pgrun -- $(GO) test -race -count=1 ./...
+	$(GO) run ./cmd/pgrun -- $(GO) test -race -count=1 -timeout 30m ./...
 	$(GO) run ./cmd/deskwoot policy test
 
 build:
