@@ -185,21 +185,12 @@ func fuzzyWords(items []searchItem) []string {
 		}
 		for _, w := range it.words {
 			w = strings.ToLower(w)
-			if len(out) < maxFuzzyWords && utf8.RuneCountInString(w) >= 3 && !contains(out, w) {
+			if len(out) < maxFuzzyWords && utf8.RuneCountInString(w) >= 3 && !slices.Contains(out, w) {
 				out = append(out, w)
 			}
 		}
 	}
 	return out
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 func hasWordChar(words []string) bool {
@@ -218,19 +209,10 @@ func narrowInboxes(scope []int64, inboxID int64) []int64 {
 	switch {
 	case inboxID == 0:
 		return scope
-	case scope == nil || contains64(scope, inboxID):
+	case scope == nil || slices.Contains(scope, inboxID):
 		return []int64{inboxID}
 	}
 	return []int64{}
-}
-
-func contains64(xs []int64, x int64) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // A search page's cursor is the position in the ranked results (results
