@@ -20,7 +20,7 @@
 --    tenant from the transaction's setting (never from an argument) and
 --    filters every table by it. The indexes lead with account_id
 --    (btree_gin), so a scan reads the workspace's matches only.
---    tenancy/isolation_test.go calls every function the role owns as one
+--    tenancy/search_test.go calls every function the role owns as one
 --    tenant and proves it never returns another's rows.
 
 -- Contrib extensions (trusted: the schema owner may create them).
