@@ -520,7 +520,7 @@ const searchSQL = `WITH q AS MATERIALIZED (SELECT config, q, qc FROM deskwoot_se
 		hits AS (
 			SELECT h.conversation_id, max(h.score) AS score,
 				(array_agg(h.message_id ORDER BY h.score DESC, h.message_id DESC) FILTER (WHERE h.message_id IS NOT NULL))[1] AS message_id
-			FROM q, deskwoot_search_conversations(q.q, q.qc, $3, 500) h
+			FROM q, deskwoot_search_conversations(q.q, q.qc, $3, 200) h
 			GROUP BY h.conversation_id
 		), page AS (
 			SELECT c.id, c.inbox_id, c.subject, c.status, c.priority, c.labels, ct.id AS contact_id, ct.name, ct.email,

@@ -38,7 +38,7 @@ const (
 	// searchHits is how many of the newest matches of each kind (messages,
 	// subjects, contacts) are ranked: the work of a search is bounded by it,
 	// whatever the size of the workspace.
-	searchHits = 500
+	searchHits = 200
 	// maxSearchOffset bounds paging through one search's results.
 	maxSearchOffset = 2000
 )

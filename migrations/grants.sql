@@ -61,7 +61,7 @@ END $$;
 
 -- Search (0031): deskwoot_search calls pg_trgm's functions, whose operators
 -- check EXECUTE too; when the loop above took it from PUBLIC (an owner that
--- owns them), it gets it back here.
+-- owns them), it gets it back here, as for the search indexes' functions.
 DO $$
 DECLARE
     f regprocedure;
@@ -73,4 +73,8 @@ BEGIN
              WHERE e.extname = 'pg_trgm' AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e' AND pg_has_role(p.proowner, 'USAGE') LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO deskwoot_search', f);
     END LOOP;
+    -- The search indexes' word functions (0033), which the searches call.
+    IF to_regprocedure('deskwoot_tenant_query(bigint, tsquery)') IS NOT NULL THEN
+        GRANT EXECUTE ON FUNCTION deskwoot_tenant_lexemes(bigint, tsvector), deskwoot_tenant_query(bigint, tsquery) TO deskwoot_search;
+    END IF;
 END $$;

@@ -186,8 +186,12 @@ var noTenantArgs = map[string]string{
 }
 
 // tenantFilter is a function's filter on the tenant, in SQL or in a
-// dynamic statement.
-var tenantFilter = regexp.MustCompile(`(\w+)\.account_id = (tenant|\$1)\b`)
+// dynamic statement; tenantWords its look-up of the tenant's indexed words
+// (migration 0033), which the broken versions point at each row's own.
+var (
+	tenantFilter = regexp.MustCompile(`(\w+)\.account_id = (tenant|\$1)\b`)
+	tenantWords  = regexp.MustCompile(`deskwoot_tenant_lexemes\((\w+)\.account_id, (\w+)\.search\) @@ deskwoot_tenant_query\((?:tenant|\$1), `)
+)
 
 // TestSearchCheckCatchesFunctionsThatIgnoreTheTenant: with every search
 // function's filter on the tenant removed, the check of each definer
@@ -228,6 +232,7 @@ func TestSearchCheckCatchesFunctionsThatIgnoreTheTenant(t *testing.T) {
 	exec(`GRANT deskwoot_search TO current_user`)
 	for _, f := range fns {
 		broken := tenantFilter.ReplaceAllString(f.def, "$1.account_id IS NOT NULL")
+		broken = tenantWords.ReplaceAllString(broken, "deskwoot_tenant_lexemes($1.account_id, $2.search) @@ deskwoot_tenant_query($1.account_id, ")
 		if searchChecks[f.name] != nil && broken == f.def {
 			t.Fatalf("could not break %s: its definition has no filter on the tenant to remove", f.name)
 		}
