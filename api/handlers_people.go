@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -201,4 +202,134 @@ func (s *Server) passwordReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"message": "password set; every session and personal API token of " + email + " has ended; sign in with the new password"})
+}
+
+// userPatch changes a person's role, or deactivates (active: false) or
+// reactivates them. The last active admin cannot be demoted or
+// deactivated (409).
+func (s *Server) userPatch(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var req struct {
+		Role   *string `json:"role" max:"20"`
+		Active *bool   `json:"active"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	u, err := s.cfg.Desk.PersonChange(r.Context(), s.recorded(r, audit.Entry{Action: "user.update"}), id, desk.PersonPatch{Role: req.Role, Active: req.Active}, s.cfg.Now())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Audit.Touch(principal(r).AccountID)
+	writeJSON(w, http.StatusOK, map[string]any{"user": u})
+}
+
+// userRemove removes a person from the workspace (409 for the last admin).
+func (s *Server) userRemove(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out, err := s.cfg.Desk.PersonRemove(r.Context(), s.recorded(r, audit.Entry{Action: "user.remove"}), id, s.cfg.Now())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Audit.Touch(principal(r).AccountID)
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "removed": true, "unassigned": out.Unassigned})
+}
+
+func (s *Server) inboxMemberRemove(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	userID, err := pathID(r, "user_id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.cfg.Desk.InboxMemberRemove(r.Context(), s.recorded(r, audit.Entry{Action: "inbox.member.remove"}), id, userID); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Audit.Touch(principal(r).AccountID)
+	writeJSON(w, http.StatusOK, map[string]any{"inbox_id": id, "user_id": userID, "removed": true})
+}
+
+// inboxDelete deletes an inbox with its conversations; the answer says
+// how many went.
+func (s *Server) inboxDelete(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out, err := s.cfg.Desk.InboxDelete(r.Context(), s.recorded(r, audit.Entry{Action: "inbox.delete"}), id, nil, s.cfg.Now())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Audit.Touch(principal(r).AccountID)
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "deleted": true, "name": out.Name, "conversations": out.Conversations})
+}
+
+func (s *Server) teamDelete(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.cfg.Desk.TeamDelete(r.Context(), s.recorded(r, audit.Entry{Action: "team.delete"}), id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Audit.Touch(principal(r).AccountID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) labelDelete(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.cfg.Desk.LabelDelete(r.Context(), s.recorded(r, audit.Entry{Action: "label.delete"}), id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Audit.Touch(principal(r).AccountID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) articlePatch(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var req struct {
+		Title  *string `json:"title" max:"300"`
+		Body   *string `json:"body" max:"200000"`
+		Status *string `json:"status" max:"20"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	a, err := s.cfg.Desk.ArticleChange(r.Context(), s.recorded(r, audit.Entry{Action: "article.update"}), id, desk.ArticlePatch{Title: req.Title, Body: req.Body, Status: req.Status})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.cfg.Audit.Touch(principal(r).AccountID)
+	writeJSON(w, http.StatusOK, a)
 }

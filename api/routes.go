@@ -21,6 +21,8 @@ func (s *Server) Routes(r *mux.Router) {
 	v1.HandleFunc("/account", s.authenticated(s.accountGet)).Methods(http.MethodGet)
 	v1.HandleFunc("/users", s.admin(s.userList)).Methods(http.MethodGet)
 	v1.HandleFunc("/users", s.admin(s.userCreate)).Methods(http.MethodPost)
+	v1.HandleFunc("/users/{id}", s.admin(s.userPatch)).Methods(http.MethodPatch)
+	v1.HandleFunc("/users/{id}", s.admin(s.userRemove)).Methods(http.MethodDelete)
 	v1.HandleFunc("/profile", s.authenticated(s.profileGet)).Methods(http.MethodGet)
 	v1.HandleFunc("/profile", s.authenticated(s.profilePatch)).Methods(http.MethodPatch)
 	v1.HandleFunc("/profile/tokens", s.authenticated(s.profileTokenList)).Methods(http.MethodGet)
@@ -34,7 +36,9 @@ func (s *Server) Routes(r *mux.Router) {
 	v1.HandleFunc("/inboxes", s.admin(s.inboxCreate)).Methods(http.MethodPost)
 	v1.HandleFunc("/inboxes/{id}", s.admin(s.inboxUpdate)).Methods(http.MethodPatch)
 	v1.HandleFunc("/inboxes/{id}/inbound_address/rotate", s.admin(s.inboxInboundRotate)).Methods(http.MethodPost)
+	v1.HandleFunc("/inboxes/{id}", s.admin(s.inboxDelete)).Methods(http.MethodDelete)
 	v1.HandleFunc("/inboxes/{id}/members", s.admin(s.inboxMemberAdd)).Methods(http.MethodPost)
+	v1.HandleFunc("/inboxes/{id}/members/{user_id}", s.admin(s.inboxMemberRemove)).Methods(http.MethodDelete)
 	v1.HandleFunc("/inboxes/{id}/messages", s.authenticated(s.incomingMessage)).Methods(http.MethodPost)
 
 	v1.HandleFunc("/conversations", s.authenticated(s.conversationList)).Methods(http.MethodGet)
@@ -51,10 +55,13 @@ func (s *Server) Routes(r *mux.Router) {
 
 	v1.HandleFunc("/labels", s.authenticated(s.labelList)).Methods(http.MethodGet)
 	v1.HandleFunc("/labels", s.admin(s.labelCreate)).Methods(http.MethodPost)
+	v1.HandleFunc("/labels/{id}", s.admin(s.labelDelete)).Methods(http.MethodDelete)
 	v1.HandleFunc("/teams", s.authenticated(s.teamList)).Methods(http.MethodGet)
 	v1.HandleFunc("/teams", s.admin(s.teamCreate)).Methods(http.MethodPost)
+	v1.HandleFunc("/teams/{id}", s.admin(s.teamDelete)).Methods(http.MethodDelete)
 	v1.HandleFunc("/articles", s.authenticated(s.articleList)).Methods(http.MethodGet)
 	v1.HandleFunc("/articles", s.admin(s.articleCreate)).Methods(http.MethodPost)
+	v1.HandleFunc("/articles/{id}", s.admin(s.articlePatch)).Methods(http.MethodPatch)
 
 	v1.HandleFunc("/drafts", s.authenticated(s.draftList)).Methods(http.MethodGet)
 	v1.HandleFunc("/drafts/{id}/approve", s.authenticated(s.draftApprove)).Methods(http.MethodPost)

@@ -456,6 +456,12 @@ type confirmData struct {
 	Action  string
 	Back    string
 	Confirm field
+	// Typed, when set, replaces the box: a text field the person must
+	// fill with the name of what goes (deleting an inbox).
+	Typed *field
+	// Verb and Button name the action ("delete the conversation" and
+	// "Delete conversation" when empty).
+	Verb, Button string
 }
 
 // conversationDeletePage asks before deleting (works without JavaScript:

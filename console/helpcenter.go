@@ -41,6 +41,18 @@ func (c *Console) showHelpCenter(w http.ResponseWriter, r *http.Request, status 
 
 // articleView shows one article (drafts to admins only).
 func (c *Console) articlePage(w http.ResponseWriter, r *http.Request) {
+	c.showArticle(w, r, http.StatusOK, emptyForm())
+}
+
+// articleData is an article with, for admins, its edit form.
+type articleData struct {
+	desk.Article
+	Edit   bool
+	Fields []field
+	Status field
+}
+
+func (c *Console) showArticle(w http.ResponseWriter, r *http.Request, status int, f *Form) {
 	id, ok := c.idParam(w, r)
 	if !ok {
 		return
@@ -51,7 +63,15 @@ func (c *Console) articlePage(w http.ResponseWriter, r *http.Request) {
 		c.failDomain(w, r, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "article", Page{Title: a.Title, Nav: "helpcenter", Data: a})
+	if _, posted := f.Values["title"]; !posted {
+		f.Values.Set("title", a.Title)
+		f.Values.Set("body", a.Body)
+		f.Values.Set("status", a.Status)
+	}
+	body := textField(f, "body", "Body", "textarea")
+	d := articleData{Article: a, Edit: p.Role == "admin", Fields: []field{textField(f, "title", "Title", "text"), body},
+		Status: selectField(f, "status", "Status", "published", "Published", "draft", "Draft")}
+	c.render(w, r, status, "article", Page{Title: a.Title, Nav: "helpcenter", Form: f, Data: d})
 }
 
 // articleCreate writes an article as a draft or published.

@@ -78,3 +78,6 @@ BEGIN
         GRANT EXECUTE ON FUNCTION deskwoot_tenant_lexemes(bigint, tsvector), deskwoot_tenant_query(bigint, tsquery) TO deskwoot_search;
     END IF;
 END $$;
+
+-- People (issue 21): admins delete inboxes, teams and labels (desk/offboarding.go).
+GRANT DELETE ON inboxes, teams, labels TO deskwoot_app;

@@ -473,3 +473,158 @@ func TestPasswordForgotIsThrottledAlikeForEveryAddress(t *testing.T) {
 		t.Fatalf("form post = %d, want 415", res.StatusCode)
 	}
 }
+
+// convOf reads a conversation through REST.
+func convOf(t *testing.T, base, token string, id int64) map[string]any {
+	t.Helper()
+	return mustCall(t, 200, "GET", fmt.Sprintf("%s/api/v1/conversations/%d", base, id), token, nil)["conversation"].(map[string]any)
+}
+
+func TestOffboardingEndsAccessOnEveryReplicaAndKeepsTheAuditName(t *testing.T) {
+	f := startFleet(t, dbtest.AppURL(), 2)
+	one, two := f.urls[0], f.urls[1]
+	admin, adminEmail, inbox := adminWorkspace(t, one, "Offboarders")
+	bo := dbtest.Unique("bo") + "@example.com"
+	created := mustCall(t, 201, "POST", one+"/api/v1/users", admin, map[string]any{"email": bo, "name": "Bo Leaving", "password": "bo password 1", "role": "agent"})
+	boID, boToken := int64(created["user"].(map[string]any)["id"].(float64)), created["api_token"].(string)
+	mustCall(t, 200, "POST", fmt.Sprintf("%s/api/v1/inboxes/%d/members", one, inbox), admin, map[string]any{"user_id": boID})
+	in := mustCall(t, 201, "POST", fmt.Sprintf("%s/api/v1/inboxes/%d/messages", one, inbox), admin,
+		map[string]any{"contact": map[string]any{"email": "cat@customer.test", "name": "Cat"}, "content": "Help", "source_id": "s1"})
+	open := int64(in["conversation_id"].(float64))
+	in = mustCall(t, 201, "POST", fmt.Sprintf("%s/api/v1/inboxes/%d/messages", one, inbox), admin,
+		map[string]any{"contact": map[string]any{"email": "dan@customer.test", "name": "Dan"}, "content": "Thanks", "source_id": "s2"})
+	done := int64(in["conversation_id"].(float64))
+	mustCall(t, 200, "PATCH", fmt.Sprintf("%s/api/v1/conversations/%d", one, open), admin, map[string]any{"assignee_id": boID})
+	mustCall(t, 200, "PATCH", fmt.Sprintf("%s/api/v1/conversations/%d", one, done), admin, map[string]any{"assignee_id": boID, "status": "resolved"})
+
+	// Bo works on replica one: a session and a token.
+	page := newBrowserClient(t, one)
+	page.signIn(bo, "bo password 1")
+	if st, _ := page.get("/conversations"); st != 200 {
+		t.Fatalf("Bo's page before: %d", st)
+	}
+	mustCall(t, 200, "GET", one+"/api/v1/conversations", boToken, nil)
+	// Agents may not offboard anyone.
+	mustCall(t, 403, "PATCH", fmt.Sprintf("%s/api/v1/users/%d", one, boID), boToken, map[string]any{"active": false})
+
+	// Deactivated on replica two: replica one refuses Bo's very next requests.
+	u := mustCall(t, 200, "PATCH", fmt.Sprintf("%s/api/v1/users/%d", two, boID), admin, map[string]any{"active": false})["user"].(map[string]any)
+	if u["status"] != "deactivated" {
+		t.Fatalf("user after deactivation = %v", u)
+	}
+	if st, _ := page.get("/conversations"); st != http.StatusSeeOther {
+		t.Fatalf("Bo's open page after deactivation: %d, want 303 to sign-in", st)
+	}
+	mustCall(t, 401, "GET", one+"/api/v1/conversations", boToken, nil)
+	if st, _, _ := newBrowserClient(t, one).post("/signin", url.Values{"email": {bo}, "password": {"bo password 1"}}); st != 401 {
+		t.Fatalf("a deactivated person signs in: %d", st)
+	}
+	if convOf(t, one, admin, open)["assignee"] != nil || convOf(t, one, admin, done)["assignee"] == nil {
+		t.Fatal("deactivation must unassign the open conversation and leave the resolved one")
+	}
+	// Undo: Bo signs in again; the revoked token stays revoked.
+	mustCall(t, 200, "PATCH", fmt.Sprintf("%s/api/v1/users/%d", one, boID), admin, map[string]any{"active": true})
+	page.signIn(bo, "bo password 1")
+	mustCall(t, 401, "GET", one+"/api/v1/conversations", boToken, nil)
+
+	// Inbox members: removed once, then not found.
+	mustCall(t, 200, "DELETE", fmt.Sprintf("%s/api/v1/inboxes/%d/members/%d", one, inbox, boID), admin, nil)
+	mustCall(t, 404, "DELETE", fmt.Sprintf("%s/api/v1/inboxes/%d/members/%d", one, inbox, boID), admin, nil)
+
+	// Removed on replica two: the page Bo has open on replica one gets nothing more.
+	gone := mustCall(t, 200, "DELETE", fmt.Sprintf("%s/api/v1/users/%d", two, boID), admin, nil)
+	if gone["removed"] != true {
+		t.Fatalf("remove = %v", gone)
+	}
+	if st, _ := page.get("/conversations"); st != http.StatusSeeOther {
+		t.Fatalf("Bo's page after removal: %d", st)
+	}
+	if st, _, _ := page.post("/profile", url.Values{"name": {"still here"}}); st != http.StatusSeeOther {
+		t.Fatalf("Bo's post after removal: %d", st)
+	}
+	for _, u := range mustCall(t, 200, "GET", one+"/api/v1/users", admin, nil)["users"].([]any) {
+		if u.(map[string]any)["email"] == bo {
+			t.Fatal("a removed person is still listed")
+		}
+	}
+	mustCall(t, 404, "PATCH", fmt.Sprintf("%s/api/v1/users/%d", one, boID), admin, map[string]any{"active": true})
+	// The audit log still names Bo (his sign-ins) and records each step with the admin as actor.
+	adminPage := newBrowserClient(t, one)
+	adminPage.signIn(adminEmail, "correct horse battery")
+	if _, body := adminPage.get("/audit"); !strings.Contains(body, "Bo Leaving") {
+		t.Error("the audit page no longer names the removed person")
+	}
+	adminID := int64(mustCall(t, 200, "GET", one+"/api/v1/profile", admin, nil)["profile"].(map[string]any)["id"].(float64))
+	rows := mustCall(t, 200, "GET", fmt.Sprintf("%s/api/v1/audit?actor=%d", one, adminID), admin, nil)
+	actions := fmt.Sprint(rows)
+	for _, want := range []string{"user.update", "inbox.member.remove", "user.remove"} {
+		if !strings.Contains(actions, want) {
+			t.Errorf("the audit lacks %s by the admin", want)
+		}
+	}
+}
+
+func TestTheLastAdminStays(t *testing.T) {
+	base, _ := mailServer(t)
+	admin, _, _ := adminWorkspace(t, base, "Lonely")
+	me := int64(mustCall(t, 200, "GET", base+"/api/v1/profile", admin, nil)["profile"].(map[string]any)["id"].(float64))
+	for _, c := range []struct {
+		method string
+		body   map[string]any
+	}{{"PATCH", map[string]any{"role": "agent"}}, {"PATCH", map[string]any{"active": false}}, {"DELETE", nil}} {
+		st, out, _ := call(c.method, fmt.Sprintf("%s/api/v1/users/%d", base, me), admin, c.body)
+		if st != 409 || !strings.Contains(fmt.Sprint(out), "last active admin") {
+			t.Errorf("%s %v on the last admin = %d %v, want 409 in words", c.method, c.body, st, out)
+		}
+	}
+	// With a second admin, either can step down; then the other is the last.
+	other := mustCall(t, 201, "POST", base+"/api/v1/users", admin, map[string]any{"email": dbtest.Unique("co") + "@example.com", "password": "co password 1", "role": "admin"})
+	otherID := int64(other["user"].(map[string]any)["id"].(float64))
+	mustCall(t, 200, "PATCH", fmt.Sprintf("%s/api/v1/users/%d", base, me), admin, map[string]any{"role": "agent"})
+	mustCall(t, 409, "DELETE", fmt.Sprintf("%s/api/v1/users/%d", base, otherID), other["api_token"].(string), nil)
+	mustCall(t, 403, "PATCH", fmt.Sprintf("%s/api/v1/users/%d", base, otherID), admin, map[string]any{"role": "agent"}) // no longer an admin
+}
+
+func TestDeletingInboxesTeamsLabelsAndEditingArticles(t *testing.T) {
+	base, _ := mailServer(t)
+	admin, _, inbox := adminWorkspace(t, base, "Tidy Co")
+	in := mustCall(t, 201, "POST", fmt.Sprintf("%s/api/v1/inboxes/%d/messages", base, inbox), admin,
+		map[string]any{"contact": map[string]any{"email": "eve@customer.test", "name": "Eve"}, "content": "Hi", "source_id": "e1"})
+	conv := int64(in["conversation_id"].(float64))
+	label := mustCall(t, 201, "POST", base+"/api/v1/labels", admin, map[string]any{"name": "vip"})
+	team := mustCall(t, 201, "POST", base+"/api/v1/teams", admin, map[string]any{"name": "Tier 2"})
+	mustCall(t, 200, "PATCH", fmt.Sprintf("%s/api/v1/conversations/%d", base, conv), admin, map[string]any{"add_labels": []string{"vip"}, "team_id": team["id"]})
+
+	mustCall(t, 204, "DELETE", fmt.Sprintf("%s/api/v1/labels/%d", base, int64(label["id"].(float64))), admin, nil)
+	mustCall(t, 204, "DELETE", fmt.Sprintf("%s/api/v1/teams/%d", base, int64(team["id"].(float64))), admin, nil)
+	c := convOf(t, base, admin, conv)
+	if len(c["labels"].([]any)) != 0 || c["team"] != nil {
+		t.Fatalf("after deleting the label and team, the conversation = %v", c)
+	}
+	mustCall(t, 404, "DELETE", fmt.Sprintf("%s/api/v1/labels/%d", base, int64(label["id"].(float64))), admin, nil)
+
+	art := mustCall(t, 201, "POST", base+"/api/v1/articles", admin, map[string]any{"title": "Refunds", "body": "30 days."})
+	a := mustCall(t, 200, "PATCH", fmt.Sprintf("%s/api/v1/articles/%d", base, int64(art["id"].(float64))), admin, map[string]any{"body": "60 days.", "status": "draft"})
+	if a["body"] != "60 days." || a["status"] != "draft" || a["title"] != "Refunds" {
+		t.Fatalf("edited article = %v", a)
+	}
+	mustCall(t, 400, "PATCH", fmt.Sprintf("%s/api/v1/articles/%d", base, int64(art["id"].(float64))), admin, map[string]any{"title": ""})
+
+	// The console asks for the inbox's name and says what goes with it.
+	b := newBrowserClient(t, base)
+	adminEmail := mustCall(t, 200, "GET", base+"/api/v1/profile", admin, nil)["profile"].(map[string]any)["email"].(string)
+	b.signIn(adminEmail, "correct horse battery")
+	path := fmt.Sprintf("/settings/inboxes/%d/delete", inbox)
+	if st, body := b.get(path); st != 200 || !strings.Contains(body, "1 conversations go with it") || !strings.Contains(body, "Type the inbox") {
+		t.Fatalf("inbox delete page = %d\n%s", st, body)
+	}
+	if st, _, _ := b.post(path, url.Values{"confirm_name": {"support"}}); st != 400 {
+		t.Fatalf("a wrong name deletes: %d", st)
+	}
+	convOf(t, base, admin, conv) // still there
+	if st, loc, _ := b.post(path, url.Values{"confirm_name": {"Support"}}); st != 303 || loc != "/settings/inboxes" {
+		t.Fatalf("delete with the name = %d → %q", st, loc)
+	}
+	mustCall(t, 404, "GET", fmt.Sprintf("%s/api/v1/conversations/%d", base, conv), admin, nil)
+	mustCall(t, 404, "DELETE", fmt.Sprintf("%s/api/v1/inboxes/%d", base, inbox), admin, nil)
+}
