@@ -226,7 +226,6 @@ func (s *Server) userPatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(principal(r).AccountID)
 	writeJSON(w, http.StatusOK, map[string]any{"user": u})
 }
 
@@ -242,7 +241,6 @@ func (s *Server) userRemove(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(principal(r).AccountID)
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "removed": true, "unassigned": out.Unassigned})
 }
 
@@ -261,7 +259,6 @@ func (s *Server) inboxMemberRemove(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(principal(r).AccountID)
 	writeJSON(w, http.StatusOK, map[string]any{"inbox_id": id, "user_id": userID, "removed": true})
 }
 
@@ -278,7 +275,6 @@ func (s *Server) inboxDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(principal(r).AccountID)
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "deleted": true, "name": out.Name, "conversations": out.Conversations})
 }
 
@@ -292,7 +288,6 @@ func (s *Server) teamDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(principal(r).AccountID)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -306,7 +301,6 @@ func (s *Server) labelDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(principal(r).AccountID)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -330,6 +324,5 @@ func (s *Server) articlePatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	s.cfg.Audit.Touch(principal(r).AccountID)
 	writeJSON(w, http.StatusOK, a)
 }

@@ -46,7 +46,6 @@ func (c *Console) personRole(w http.ResponseWriter, r *http.Request) {
 		c.teamRefused(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(c.me(r).AccountID)
 	c.flash(w, u.Name+" is now "+u.Role+".")
 	c.redirect(w, r, "/settings/team")
 }
@@ -64,7 +63,6 @@ func (c *Console) personActive(active bool) http.HandlerFunc {
 			c.teamRefused(w, r, err)
 			return
 		}
-		c.cfg.Audit.Touch(c.me(r).AccountID)
 		msg := u.Name + " is deactivated: signed out everywhere, personal tokens revoked, open conversations unassigned. Reactivate to undo."
 		if active {
 			msg = u.Name + " is active again and can sign in."
@@ -126,7 +124,6 @@ func (c *Console) personRemove(w http.ResponseWriter, r *http.Request) {
 		c.teamRefused(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(c.me(r).AccountID)
 	c.flash(w, fmt.Sprintf("%s was removed; %d open conversations became unassigned.", u.Name, out.Unassigned))
 	c.redirect(w, r, "/settings/team")
 }
@@ -146,7 +143,6 @@ func (c *Console) inboxMemberRemove(w http.ResponseWriter, r *http.Request) {
 		c.failDomain(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(c.me(r).AccountID)
 	c.flash(w, "Member removed from the inbox; their open conversations in it became unassigned.")
 	c.redirect(w, r, fmt.Sprintf("/settings/inboxes/%d", id))
 }
@@ -193,7 +189,6 @@ func (c *Console) inboxDelete(w http.ResponseWriter, r *http.Request) {
 		c.failDomain(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(c.me(r).AccountID)
 	c.flash(w, fmt.Sprintf("Inbox %s was deleted with %d conversations.", out.Name, out.Conversations))
 	c.redirect(w, r, "/settings/inboxes")
 }
@@ -234,7 +229,6 @@ func (c *Console) teamDelete(w http.ResponseWriter, r *http.Request) {
 		c.failDomain(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(c.me(r).AccountID)
 	c.flash(w, "Team deleted.")
 	c.redirect(w, r, "/settings/team")
 }
@@ -275,7 +269,6 @@ func (c *Console) labelDelete(w http.ResponseWriter, r *http.Request) {
 		c.failDomain(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(c.me(r).AccountID)
 	c.flash(w, "Label deleted.")
 	c.redirect(w, r, "/settings/labels")
 }
@@ -298,7 +291,6 @@ func (c *Console) articleEdit(w http.ResponseWriter, r *http.Request) {
 		c.failDomain(w, r, err)
 		return
 	}
-	c.cfg.Audit.Touch(c.me(r).AccountID)
 	c.flash(w, fmt.Sprintf("Article %q saved.", a.Title))
 	c.redirect(w, r, fmt.Sprintf("/help-center/%d", id))
 }
