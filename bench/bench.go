@@ -311,6 +311,10 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 		}
 	}
 
+	if e.pid != 0 {
+		rows = append(rows, e.breakdown(ctx, d))
+	}
+
 	// The decision, embedded, against OPA's floor and OPA's server.
 	step("the tool decision")
 	eng, err := policy.New(ctx)

@@ -43,3 +43,14 @@ func TestStructuredCursorAndIDs(t *testing.T) {
 		t.Fatalf("SSE cursor %q", c)
 	}
 }
+
+func TestCPUTimeOfThisProcess(t *testing.T) {
+	for start := time.Now(); time.Since(start) < 30*time.Millisecond; { // spend some
+	}
+	if d, err := cpuTime(os.Getpid()); err != nil || d <= 0 {
+		t.Fatalf("cpu time = %v, %v", d, err)
+	}
+	if _, err := cpuTime(-1); err == nil {
+		t.Fatal("a missing process must be an error")
+	}
+}

@@ -32,12 +32,15 @@ func (db *DB) Unit(ctx context.Context, req *Request, first *pgx.Batch, fn func(
 }
 
 // Read runs a read (b) and the request's audit row, if any, in one
-// transaction in one round trip, after the tenant setting and the
-// request's waiting Guard. The commit does not wait for its WAL flush
+// transaction in one round trip (a pgx batch, which PostgreSQL runs as one
+// implicit transaction), after the tenant setting and the request's
+// waiting Guard. The commit does not wait for its WAL flush
 // (synchronous_commit off, for this transaction only): a read changes
 // nothing, and what a crash of the database can lose is at most the last
 // moments of read audit rows (see the README), never a write or its audit
-// row. b's callbacks run before Read returns.
+// row. b's callbacks run before Read returns; one that fails (a read that
+// found no row) fails Read, but the server ran the whole batch, and the
+// audit row, if any, committed (Audited says so).
 func (db *DB) Read(ctx context.Context, req *Request, b *pgx.Batch) error {
 	return db.transact(ctx, req, true, b, nil)
 }
@@ -60,7 +63,12 @@ func (db *DB) transact(ctx context.Context, req *Request, read bool, first *pgx.
 		return err
 	}
 	rec := req.pendingAudit()
-	committed, err := db.unit(ctx, req, g, read, rec, first, fn)
+	var committed bool
+	if read {
+		committed, err = db.read(ctx, req.AccountID, g, rec, first)
+	} else {
+		committed, err = db.unit(ctx, req, g, rec, first, fn)
+	}
 	if committed && rec != nil {
 		req.audited = true
 		db.audited(req.AccountID)
@@ -75,7 +83,7 @@ func (db *DB) transact(ctx context.Context, req *Request, read bool, first *pgx.
 // unit sends the transaction and reports whether it committed: a Go
 // callback that fails after the server ran the whole batch (a read that
 // found no row) leaves it committed, with that error.
-func (db *DB) unit(ctx context.Context, req *Request, g *Guard, read bool, rec *auditrow.Entry, first *pgx.Batch, fn func(tx pgx.Tx) (*pgx.Batch, error)) (committed bool, err error) {
+func (db *DB) unit(ctx context.Context, req *Request, g *Guard, rec *auditrow.Entry, first *pgx.Batch, fn func(tx pgx.Tx) (*pgx.Batch, error)) (committed bool, err error) {
 	c, err := db.Pool.Acquire(ctx)
 	if err != nil {
 		return false, err
@@ -89,9 +97,6 @@ func (db *DB) unit(ctx context.Context, req *Request, g *Guard, read bool, rec *
 	head.Queue(setTenantSQL, req.AccountID)
 	if g != nil {
 		g.queue(head)
-	}
-	if read {
-		head.Queue(asyncCommitSQL)
 	}
 	if first != nil {
 		head.QueuedQueries = append(head.QueuedQueries, first.QueuedQueries...)
@@ -141,9 +146,35 @@ func (db *DB) unit(ctx context.Context, req *Request, g *Guard, read bool, rec *
 	return send(last, true)
 }
 
-// asyncCommitSQL lets a read's transaction commit without waiting for its
-// WAL flush (DESIGN §16).
-const asyncCommitSQL = `SELECT set_config('synchronous_commit', 'off', true)`
+// read sends b as one implicit transaction: the tenant setting (with
+// asynchronous commit when the batch writes: the guard's bookkeeping, the
+// audit row) in one statement, the guard, b, the audit row. It reports
+// whether the batch committed: after a failure of a Go callback the server
+// has run the whole batch, after a statement's own it has rolled it back.
+func (db *DB) read(ctx context.Context, acct int64, g *Guard, rec *auditrow.Entry, b *pgx.Batch) (committed bool, err error) {
+	head := &pgx.Batch{}
+	if g == nil && rec == nil {
+		head.Queue(setTenantSQL, acct)
+	} else {
+		head.Queue(setTenantAsyncSQL, acct)
+	}
+	if g != nil {
+		g.queue(head)
+	}
+	if b != nil {
+		head.QueuedQueries = append(head.QueuedQueries, b.QueuedQueries...)
+	}
+	if rec != nil {
+		auditrow.Queue(head, acct, *rec)
+	}
+	err = db.Pool.SendBatch(ctx, head).Close()
+	var pe *pgconn.PgError
+	return err == nil || !(errors.As(err, &pe) || unavailable(err) || errors.Is(err, context.Canceled)), err
+}
+
+// setTenantAsyncSQL is setTenantSQL that also lets the transaction commit
+// without waiting for its WAL flush (DESIGN §16): a read's.
+const setTenantAsyncSQL = `SELECT set_config('deskwoot.account_id', $1::bigint::text, true), set_config('synchronous_commit', 'off', true)`
 
 var errUnitRolledBack = errors.New("tenancy: the unit of work's transaction had failed and rolled back")
 
