@@ -3,6 +3,8 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +25,9 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 // testInboundDomain is the test server's DESKWOOT_INBOUND_DOMAIN.
 const testInboundDomain = "in.deskwoot.test"
 
+// testAuditKey signs the test server's audit checkpoints.
+var _, testAuditKey, _ = ed25519.GenerateKey(rand.Reader)
+
 var (
 	srvOnce sync.Once
 	srvURL  string
@@ -34,7 +39,7 @@ func base(t *testing.T) string {
 	t.Helper()
 	srvOnce.Do(func() {
 		app, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: "http://127.0.0.1",
-			InboundDomain: testInboundDomain, SignupsPerHour: 1_000_000})
+			InboundDomain: testInboundDomain, SignupsPerHour: 1_000_000, AuditSigningKey: testAuditKey})
 		if err != nil {
 			srvErr = err
 			return

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -247,7 +248,8 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	rows, err := audit.List(r.Context(), s.cfg.DB, principal(r).AccountID, f)
+	acct := principal(r).AccountID
+	rows, err := audit.List(r.Context(), s.cfg.DB, acct, f)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -258,7 +260,70 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request) {
 		c := strconv.FormatInt(rows[len(rows)-1].ID, 10)
 		next = &c
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"audit": rows, "next_cursor": next})
+	shown := make([]int64, len(rows))
+	for i, x := range rows {
+		shown[i] = x.ID
+	}
+	chain, err := audit.VerifyRecent(r.Context(), s.cfg.DB, acct, s.cfg.Audit.PublicKey(), shown)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"audit": rows, "next_cursor": next, "chain": chain})
+}
+
+// auditCheckpoints lists the account's signed chain checkpoints, newest
+// first, beside the public key that verifies them; "verified" says a
+// checkpoint carries a valid signature by this server's key (one signed by
+// any other key is never trusted). Cursor: "<seq>.<hex public key>".
+func (s *Server) auditCheckpoints(w http.ResponseWriter, r *http.Request) {
+	limit, err := queryInt(r, "limit")
+	if err != nil || limit > 100 {
+		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "limit must be 1 to 100"))
+		return
+	}
+	if limit == 0 {
+		limit = 25
+	}
+	var beforeSeq int64
+	var beforeKey []byte
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		seq, key, ok := strings.Cut(c, ".")
+		if beforeSeq, err = strconv.ParseInt(seq, 10, 64); err == nil && ok {
+			beforeKey, err = hex.DecodeString(key)
+		}
+		if err != nil || !ok || beforeSeq <= 0 {
+			writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "cursor is not one this server issued"))
+			return
+		}
+	}
+	cps, err := audit.CheckpointPage(r.Context(), s.cfg.DB, principal(r).AccountID, beforeSeq, beforeKey, int(limit)+1)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var next *string
+	if len(cps) > int(limit) {
+		cps = cps[:limit]
+		last := cps[len(cps)-1]
+		c := strconv.FormatInt(last.Seq, 10) + "." + hex.EncodeToString(last.PublicKey)
+		next = &c
+	}
+	type checkpoint struct {
+		audit.Checkpoint
+		Verified bool `json:"verified"`
+	}
+	pub := s.cfg.Audit.PublicKey()
+	out := make([]checkpoint, len(cps))
+	for i, c := range cps {
+		out[i] = checkpoint{Checkpoint: c, Verified: c.SignedBy(pub)}
+	}
+	var key *string
+	if pub != nil {
+		k := audit.EncodePublicKey(pub)
+		key = &k
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"public_key": key, "checkpoints": out, "next_cursor": next})
 }
 
 // auditExport streams every audit row the filters select as CSV or JSON
@@ -285,7 +350,7 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Disposition", `attachment; filename="deskwoot-audit.`+format+`"`)
-	if err := audit.Export(r.Context(), s.cfg.DB, req.AccountID, f, format, w); err != nil {
+	if err := audit.Export(r.Context(), s.cfg.DB, req.AccountID, f, format, w, s.cfg.Audit.Key); err != nil {
 		// The status line is gone once rows stream; the cut-short body and
 		// the log say what happened.
 		slog.ErrorContext(r.Context(), "audit export failed", "err", err)

@@ -77,6 +77,7 @@ func (s *Server) Routes(r *mux.Router) {
 
 	v1.HandleFunc("/audit", s.admin(s.auditList)).Methods(http.MethodGet)
 	v1.HandleFunc("/audit/export", s.admin(s.auditExport)).Methods(http.MethodGet)
+	v1.HandleFunc("/audit/checkpoints", s.admin(s.auditCheckpoints)).Methods(http.MethodGet)
 	v1.HandleFunc("/audit/decisions", s.admin(s.auditDecisions)).Methods(http.MethodGet)
 	v1.HandleFunc("/audit/{id}/explanation", s.admin(s.auditExplanation)).Methods(http.MethodGet)
 

@@ -14,13 +14,12 @@ package audit
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -43,12 +42,69 @@ func DigestArgs(args any) string {
 }
 
 // Log seals the chain of the rows requests write (tenancy.DB.OnAudit
-// calls Touch for each account that committed one).
+// calls Touch for each account that committed one) and signs its
+// checkpoints.
 type Log struct {
 	DB *tenancy.DB
+	// Key signs checkpoints (DESKWOOT_AUDIT_SIGNING_KEY, or the key migrate
+	// stored); nil leaves checkpoints off, and pages verify whole chains.
+	Key ed25519.PrivateKey
 
 	mu    sync.Mutex
 	dirty map[int64]struct{}
+	// brokenUntil holds back checkpoint attempts on a chain found broken,
+	// so the sealer reports it once a sweep rather than on every tick.
+	brokenUntil map[int64]time.Time
+}
+
+// PublicKey is the key checkpoints are verified with; nil without Key.
+func (l *Log) PublicKey() ed25519.PublicKey {
+	if l == nil || l.Key == nil {
+		return nil
+	}
+	return l.Key.Public().(ed25519.PublicKey)
+}
+
+// SealAccount seals the account's committed rows (Seal) and signs a
+// checkpoint when one is due; the sealer's step for one account.
+func (l *Log) SealAccount(ctx context.Context, acct int64) (int, error) {
+	n, err := Seal(ctx, l.DB, acct)
+	if err != nil {
+		return n, fmt.Errorf("seal audit chain of account %d: %w", acct, err)
+	}
+	if err := l.checkpoint(ctx, acct); err != nil {
+		return n, fmt.Errorf("checkpoint audit chain of account %d: %w", acct, err)
+	}
+	return n, nil
+}
+
+// checkpoint signs a new checkpoint of the account when one is due
+// (CheckpointEvery links past the last), unless its chain was found broken
+// within the last SweepInterval.
+func (l *Log) checkpoint(ctx context.Context, acct int64) error {
+	if l.Key == nil {
+		return nil
+	}
+	l.mu.Lock()
+	held := time.Now().Before(l.brokenUntil[acct])
+	l.mu.Unlock()
+	if held {
+		return nil
+	}
+	due, err := checkpointDue(ctx, l.DB, acct, l.PublicKey())
+	if err != nil || !due {
+		return err
+	}
+	_, _, err = WriteCheckpoint(ctx, l.DB, acct, l.Key)
+	if errors.Is(err, ErrChainBroken) {
+		l.mu.Lock()
+		if l.brokenUntil == nil {
+			l.brokenUntil = map[int64]time.Time{}
+		}
+		l.brokenUntil[acct] = time.Now().Add(SweepInterval)
+		l.mu.Unlock()
+	}
+	return err
 }
 
 // Insert writes an entry inside the caller's transaction, for writers that
@@ -76,7 +132,9 @@ func (l *Log) Touch(acct int64) {
 const SweepInterval = 10 * time.Minute
 
 // Sweep seals every account (through a narrow SECURITY DEFINER function
-// that lists account ids) and returns how many rows it sealed.
+// that lists account ids), signs the checkpoints that are due, and returns
+// how many rows it sealed. A chain that does not verify is reported and
+// the sweep goes on to the next account.
 func (l *Log) Sweep(ctx context.Context) (int, error) {
 	rows, _ := l.DB.Pool.Query(ctx, `SELECT deskwoot_account_ids()`)
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
@@ -84,14 +142,18 @@ func (l *Log) Sweep(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	total := 0
+	var unsigned []error
 	for _, acct := range ids {
 		n, err := Seal(ctx, l.DB, acct)
 		if err != nil {
 			return total, fmt.Errorf("seal audit chain of account %d: %w", acct, err)
 		}
 		total += n
+		if err := l.checkpoint(ctx, acct); err != nil {
+			unsigned = append(unsigned, fmt.Errorf("checkpoint audit chain of account %d: %w", acct, err))
+		}
 	}
-	return total, nil
+	return total, errors.Join(unsigned...)
 }
 
 // RunSealer seals touched accounts every interval, and every account at
@@ -123,9 +185,13 @@ func (l *Log) RunSealer(ctx context.Context, interval time.Duration, onErr func(
 		l.dirty = nil
 		l.mu.Unlock()
 		for _, a := range accts {
-			if _, err := Seal(ctx, l.DB, a); err != nil && onErr != nil {
-				onErr(fmt.Errorf("seal audit chain of account %d: %w", a, err))
-				l.Touch(a)
+			if _, err := l.SealAccount(ctx, a); err != nil && ctx.Err() == nil {
+				if onErr != nil {
+					onErr(err)
+				}
+				if !errors.Is(err, ErrChainBroken) {
+					l.Touch(a)
+				}
 			}
 		}
 	}
@@ -156,161 +222,6 @@ func scanRow(r pgx.CollectableRow) (Row, error) {
 	return x, err
 }
 
-// canonical is the text a chain link hashes: every recorded field, in a
-// fixed order, times in UTC with microseconds.
-func (x Row) canonical() []byte {
-	keys := make([]string, 0, len(x.Target))
-	for k := range x.Target {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	target := make([][2]any, 0, len(keys))
-	for _, k := range keys {
-		target = append(target, [2]any{k, x.Target[k]})
-	}
-	fields := []any{x.ID, x.At.UTC().Format("2006-01-02T15:04:05.000000Z"), x.ActorKind, x.ActorID, x.TokenID,
-		x.Action, x.Decision, x.Reasons, target, x.ArgsDigest, x.PolicyRev, x.RequestID}
-	if x.ClientID != "" { // only then, so rows sealed before the column existed verify unchanged
-		fields = append(fields, x.ClientID)
-	}
-	b, _ := json.Marshal(fields)
-	return b
-}
-
-func link(prev []byte, x Row) []byte {
-	h := sha256.New()
-	h.Write(prev)
-	h.Write(x.canonical())
-	return h.Sum(nil)
-}
-
-// Seal appends the account's committed, unsealed rows to its chain in
-// (xid, id) order. Only rows whose transaction ids lie below the oldest
-// running transaction are taken, so no row can commit later and belong
-// before one already sealed. Concurrent sealers serialise on an advisory
-// lock per account. It returns how many rows it sealed.
-func Seal(ctx context.Context, db *tenancy.DB, acct int64) (int, error) {
-	n := 0
-	err := db.InTenant(ctx, acct, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('deskwoot.audit.seal', $1))`, acct); err != nil {
-			return err
-		}
-		var horizon string
-		if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&horizon); err != nil {
-			return err
-		}
-		var seq int64
-		var prev []byte
-		var lastXID string
-		var lastID int64
-		err := tx.QueryRow(ctx, `SELECT c.seq, c.hash, l.xid::text, l.id FROM audit_chain c
-			JOIN audit_log l ON l.account_id = c.account_id AND l.id = c.audit_id
-			WHERE c.account_id = $1
-			ORDER BY c.seq DESC LIMIT 1`, acct).Scan(&seq, &prev, &lastXID, &lastID)
-		if err != nil && !isNoRows(err) {
-			return err
-		}
-		if isNoRows(err) {
-			lastXID, lastID = "0", 0
-		}
-		rows, _ := tx.Query(ctx, `SELECT `+rowColumns+` FROM audit_log
-			WHERE account_id = $1 AND xid < $2::xid8 AND (xid, id) > ($3::xid8, $4)
-			ORDER BY xid, id LIMIT 5000`, acct, horizon, lastXID, lastID)
-		todo, err := pgx.CollectRows(rows, scanRow)
-		if err != nil {
-			return err
-		}
-		if len(todo) == 0 {
-			return nil
-		}
-		seqs := make([]int64, len(todo))
-		ids := make([]int64, len(todo))
-		hashes := make([][]byte, len(todo))
-		for i, x := range todo {
-			prev = link(prev, x)
-			seq++
-			seqs[i], ids[i], hashes[i] = seq, x.ID, prev
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO audit_chain (account_id, seq, audit_id, hash)
-			SELECT $1, s, a, h FROM unnest($2::bigint[], $3::bigint[], $4::bytea[]) AS u(s, a, h)`, acct, seqs, ids, hashes)
-		n = len(todo)
-		return err
-	})
-	return n, err
-}
-
-func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
-
-// VerifyResult is the outcome of a chain check.
-type VerifyResult struct {
-	Checked int `json:"checked"`
-	// ThroughID is the audit row the verified chain ends at (0: none yet).
-	ThroughID int64  `json:"verified_through_audit_id"`
-	Unsealed  int    `json:"unsealed"`
-	OK        bool   `json:"ok"`
-	BrokenAt  *int64 `json:"broken_at_audit_id"`
-	Problem   string `json:"problem,omitempty"`
-}
-
-// Verify recomputes the account's chain from the audit rows and names the
-// first row whose content, order or link does not match. db may be any
-// connection that can enter the tenant (operators use the owner's, which
-// may bypass RLS: the statements name the account). It
-// reads the chain and counts the unsealed rows in one snapshot: a sealer
-// committing in between would otherwise hide the rows it sealed from both.
-func Verify(ctx context.Context, db *tenancy.DB, acct int64) (VerifyResult, error) {
-	var res VerifyResult
-	err := db.InTenantSnapshot(ctx, acct, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT c.seq, c.hash, `+prefixed(rowColumns, "l.")+`
-			FROM audit_chain c LEFT JOIN audit_log l ON l.account_id = c.account_id AND l.id = c.audit_id
-			WHERE c.account_id = $1
-			ORDER BY c.seq`, acct)
-		defer rows.Close()
-		var prev []byte
-		var want int64 = 1
-		for rows.Next() {
-			var seq int64
-			var stored []byte
-			var x Row
-			var id *int64
-			var at *time.Time
-			var kind, action, decision, digest, rev, reqID, client *string
-			if err := rows.Scan(&seq, &stored, &id, &at, &kind, &x.ActorID, &x.TokenID, &action, &decision, &x.Reasons, &x.Target, &digest, &rev, &reqID, &client); err != nil {
-				return err
-			}
-			if id == nil {
-				res.Problem = fmt.Sprintf("chain link %d points at a missing audit row", seq)
-				return nil
-			}
-			x.ID, x.At, x.ActorKind, x.Action, x.Decision, x.ArgsDigest, x.PolicyRev, x.RequestID, x.ClientID = *id, *at, *kind, *action, *decision, *digest, *rev, *reqID, *client
-			if seq != want {
-				res.BrokenAt, res.Problem = &x.ID, fmt.Sprintf("chain sequence jumps from %d to %d", want-1, seq)
-				return nil
-			}
-			prev = link(prev, x)
-			if string(prev) != string(stored) {
-				res.BrokenAt, res.Problem = &x.ID, fmt.Sprintf("audit row %d does not match its chain link %d: it was altered after sealing", x.ID, seq)
-				return nil
-			}
-			res.Checked++
-			res.ThroughID = x.ID
-			want++
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows.Close()
-		return tx.QueryRow(ctx, `SELECT count(*) FROM audit_log l
-			WHERE l.account_id = $1 AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.account_id = l.account_id AND c.audit_id = l.id)`, acct).Scan(&res.Unsealed)
-	})
-	res.OK = err == nil && res.BrokenAt == nil && res.Problem == ""
-	return res, err
-}
-
-func prefixed(cols, p string) string {
-	return p + strings.ReplaceAll(cols, ", ", ", "+p)
-}
-
 // Filter selects audit rows.
 type Filter struct {
 	ActorID  int64
@@ -323,16 +234,29 @@ type Filter struct {
 	Limit    int
 }
 
+// filterSQL selects a Filter's rows of audit_log l: $1 is the account,
+// $2 to $8 the filter (Filter.args).
+const filterSQL = `l.account_id = $1
+		  AND ($2::bigint = 0 OR l.actor_id = $2) AND ($3::bigint = 0 OR l.token_id = $3) AND ($4::text = '' OR l.action = $4)
+		  AND ($5::text = '' OR l.decision = $5) AND ($6::timestamptz IS NULL OR l.at >= $6) AND ($7::timestamptz IS NULL OR l.at < $7)
+		  AND ($8::bigint = 0 OR l.id < $8)`
+
+func (f Filter) args(acct int64) []any {
+	return []any{acct, f.ActorID, f.TokenID, f.Action, f.Decision, f.Since, f.Until, f.BeforeID, f.Limit}
+}
+
+// filtered reports whether the filter leaves rows out (paging aside).
+func (f Filter) filtered() bool {
+	return f.ActorID != 0 || f.TokenID != 0 || f.Action != "" || f.Decision != "" || f.Since != nil || f.Until != nil
+}
+
 // List pages audit rows, newest first.
 func List(ctx context.Context, db *tenancy.DB, acct int64, f Filter) ([]Row, error) {
 	var out []Row
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+rowColumns+` FROM audit_log
-		WHERE account_id = $1
-		  AND ($2::bigint = 0 OR actor_id = $2) AND ($3::bigint = 0 OR token_id = $3) AND ($4::text = '' OR action = $4)
-		  AND ($5::text = '' OR decision = $5) AND ($6::timestamptz IS NULL OR at >= $6) AND ($7::timestamptz IS NULL OR at < $7)
-		  AND ($8::bigint = 0 OR id < $8)
-		ORDER BY id DESC LIMIT $9::int`, acct, f.ActorID, f.TokenID, f.Action, f.Decision, f.Since, f.Until, f.BeforeID, f.Limit).
+	b.Queue(`SELECT `+prefixed(rowColumns, "l.")+` FROM audit_log l
+		WHERE `+filterSQL+`
+		ORDER BY l.id DESC LIMIT $9::int`, f.args(acct)...).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			out, err = pgx.CollectRows(rows, scanRow)

@@ -270,9 +270,24 @@ func TestStatementsNameTheirAccount(t *testing.T) {
 	if _, err := audit.Get(ctx, su, a, otherB[0].ID); err == nil {
 		t.Errorf("account %d's audit row %d was read in account %d", b, otherB[0].ID, a)
 	}
+	// Export (which seals and signs a checkpoint first) and the chain's
+	// state from that checkpoint, as a superuser.
+	key := newKey(t)
 	var out strings.Builder
-	if err := audit.Export(ctx, su, a, audit.Filter{}, audit.FormatJSONL, &out); err != nil || strings.Count(out.String(), "\n") != len(want) {
-		t.Errorf("export of account %d as a superuser: %d lines (want %d), %v", a, strings.Count(out.String(), "\n"), len(want), err)
+	if err := audit.Export(ctx, su, a, audit.Filter{}, audit.FormatJSONL, &out, key); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := audit.VerifyExport(strings.NewReader(out.String()), pubOf(key)); err != nil || !rep.OK || rep.Rows != len(want) || rep.Proven != len(want) {
+		t.Errorf("export of account %d (%d rows) as a superuser: %+v, %v", a, len(want), rep, err)
+	}
+	if res, err := audit.VerifyRecent(ctx, su, a, pubOf(key), []int64{want[0].ID}); err != nil || !res.OK || res.From == nil || res.From.AccountID != a || res.ShownChecked != 1 {
+		t.Errorf("the page's check of account %d as a superuser: %+v, %v", a, res, err)
+	}
+	if cps, err := audit.CheckpointPage(ctx, su, a, 0, nil, 100); err != nil || len(cps) != 1 || cps[0].AccountID != a {
+		t.Errorf("checkpoints of account %d as a superuser: %+v, %v", a, cps, err)
+	}
+	if cps, err := audit.CheckpointPage(ctx, su, b, 0, nil, 100); err != nil || len(cps) != 0 {
+		t.Errorf("account %d has checkpoints %+v after account %d's export (%v)", b, cps, a, err)
 	}
 	// b's chain took none of a's rows (a server's sweep in another test
 	// process may have sealed b's last row meanwhile).

@@ -56,8 +56,14 @@ func TestAuditPage(t *testing.T) {
 	// Export: CSV of the filtered rows, audited as an export.
 	ex := wantStatus(t, b.get("/audit/export?format=csv&tool=settings.mcp"), http.StatusOK)
 	recs, err := csv.NewReader(strings.NewReader(ex.Body)).ReadAll()
-	if err != nil || len(recs) != 2 || recs[1][5] != "settings.mcp" {
+	if err != nil || len(recs) < 2 || recs[1][5] != "settings.mcp" || recs[1][14] != "row" || recs[0][14] != "record" {
 		t.Fatalf("csv export %v (%v)", recs, err)
+	}
+	// The rows, then the checkpoints that cover them, with the public key.
+	for _, rec := range recs[2:] {
+		if rec[14] != "checkpoint" || rec[15] != audit.EncodePublicKey(c.cfg.Audit.PublicKey()) {
+			t.Fatalf("csv export: after the one row, %v", rec)
+		}
 	}
 	if cd := ex.Header.Get("Content-Disposition"); !strings.Contains(cd, "attachment") {
 		t.Fatalf("Content-Disposition %q", cd)
@@ -147,4 +153,61 @@ func TestConsoleChangesCommitWithTheirAuditRows(t *testing.T) {
 		t.Errorf("sign-out with its audit row refused: %d, want a failure", pg.Status)
 	}
 	accountOf(t, c, b) // the session still stands
+}
+
+// TestAuditPageCatchesATamperedExplanation: the chain covers explanations;
+// the page checks the rows it shows against their links, so an explanation
+// changed behind the last signed checkpoint is caught when its row is on
+// show, while the chain's state is read from that checkpoint.
+func TestAuditPageCatchesATamperedExplanation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, srv := testConsole(t, nil)
+	b, _ := signUp(t, srv)
+	p, _ := accountOf(t, c, b)
+	if err := c.cfg.DB.Record(ctx, tenancy.Recorded(p.AccountID, audit.Entry{ActorKind: "agent", Action: "list_inboxes", Decision: "allow",
+		Explanation: []byte(`{"path": "deskwoot/authz/decision", "result": {"allow": true}}`)})); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := audit.Seal(ctx, c.cfg.DB, p.AccountID); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := audit.WriteCheckpoint(ctx, c.cfg.DB, p.AccountID, testAuditKey); err != nil {
+			t.Fatal(err)
+		}
+		res, err := audit.VerifyRecent(ctx, c.cfg.DB, p.AccountID, c.cfg.Audit.PublicKey(), nil)
+		if err != nil || !res.OK {
+			t.Fatalf("%+v, %v", res, err)
+		}
+		if res.Unsealed == 0 && res.From != nil && res.Checked == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still unsealed or unsigned rows: %+v", res)
+		}
+	}
+	wantStatus(t, b.get("/audit"), http.StatusOK).has(t, "Verified through row", "signed checkpoint")
+	ownerTx(t, p.AccountID, `UPDATE audit_log SET explanation = jsonb_set(explanation, '{result,allow}', 'false') WHERE account_id = $1 AND action = 'list_inboxes'`)
+	wantStatus(t, b.get("/audit"), http.StatusOK).has(t, "Broken at row", "altered after sealing")
+}
+
+// ownerTx runs a statement with $1 the account, in the account, as the
+// schema owner (the app cannot change the trail).
+func ownerTx(t *testing.T, acct int64, stmt string) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := ownerPool(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	for _, s := range []string{`SELECT set_config('deskwoot.account_id', $1::bigint::text, true)`, stmt} {
+		if _, err := tx.Exec(ctx, s, acct); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
 }

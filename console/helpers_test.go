@@ -2,6 +2,8 @@ package console
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"html"
 	"io"
 	"net/http"
@@ -26,6 +28,9 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
+// testAuditKey signs the test consoles' audit checkpoints.
+var _, testAuditKey, _ = ed25519.GenerateKey(rand.Reader)
+
 var (
 	engineOnce sync.Once
 	engine     *policy.Engine
@@ -43,7 +48,7 @@ func testConsole(t *testing.T, extra func(c *Console)) (*Console, *httptest.Serv
 	}
 	c, err := New(Config{DB: db, Identities: dbtest.Identities(t), Desk: &desk.Desk{DB: db, InboundDomain: "in.deskwoot.test", PublicURL: "http://127.0.0.1"},
 		Throttle: throttle.NewGuard(throttle.Limits{SignupsPerHour: 100000}), Policy: engine,
-		Audit: &audit.Log{DB: db}, PublicURL: "http://127.0.0.1"})
+		Audit: &audit.Log{DB: db, Key: testAuditKey}, PublicURL: "http://127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,6 +149,14 @@ func NewTenant(t testing.TB) Tenant {
 // process on one database). It skips without the cluster's superuser.
 func Scratch(t *testing.T, name string) (ownerURL, appURL string) {
 	t.Helper()
+	return ScratchAt(t, name, 0)
+}
+
+// ScratchAt is Scratch migrated only up to migration upTo (0: all), for
+// tests that fill an old schema and then migrate the rest
+// (migrations.Run with the URLs it returns).
+func ScratchAt(t *testing.T, name string, upTo int) (ownerURL, appURL string) {
+	t.Helper()
 	ctx := context.Background()
 	if superURL == "" {
 		t.Skip("needs the test cluster's superuser to create a scratch database")
@@ -177,7 +185,7 @@ func Scratch(t *testing.T, name string) (ownerURL, appURL string) {
 		return strings.Replace(u, "/deskwoot?", "/"+name+"?", 1)
 	}
 	ownerURL, appURL = swap(OwnerURL()), swap(AppURL())
-	if _, err := migrations.Run(ctx, ownerURL, migrations.Options{AppPassword: os.Getenv("DESKWOOT_APP_PASSWORD")}); err != nil {
+	if _, err := migrations.Run(ctx, ownerURL, migrations.Options{AppPassword: os.Getenv("DESKWOOT_APP_PASSWORD"), UpTo: upTo}); err != nil {
 		t.Fatal(err)
 	}
 	return ownerURL, appURL

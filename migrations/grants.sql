@@ -49,6 +49,15 @@ REVOKE ALL ON login_identities, login_memberships FROM deskwoot_app;
 -- Console sessions: the hash look-up is read only through SECURITY DEFINER functions.
 REVOKE ALL ON session_lookup FROM deskwoot_app;
 
+-- Audit checkpoints (0046): insert-only like the chain; the signing key
+-- is the owner's alone.
+DO $$ BEGIN
+    IF to_regclass('public.audit_checkpoints') IS NOT NULL THEN
+        REVOKE UPDATE, DELETE, TRUNCATE ON audit_checkpoints FROM deskwoot_app;
+        REVOKE ALL ON audit_signing_key FROM deskwoot_app;
+    END IF;
+END $$;
+
 -- OAuth (issue 10): the token hash look-up and the registered clients are
 -- read only through SECURITY DEFINER functions; expired OAuth tokens are
 -- cleaned up by the app. (Only once 0013 ran: migrations may stop earlier.)

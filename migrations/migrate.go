@@ -10,6 +10,7 @@ package migrations
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"fmt"
 	"io"
@@ -149,7 +150,29 @@ func Run(ctx context.Context, ownerURL string, o Options) (int, error) {
 	if _, err := conn.Exec(ctx, string(grants)); err != nil {
 		return current, fmt.Errorf("migrate: grants: %w", err)
 	}
+	if err := ensureAuditKey(ctx, conn); err != nil {
+		return current, err
+	}
 	return current, nil
+}
+
+// ensureAuditKey generates the audit signing key the first time migrate
+// runs with its table (0046): 32 random bytes, an Ed25519 seed, kept for
+// servers given no DESKWOOT_AUDIT_SIGNING_KEY (audit.StoredKey reads it).
+// Later runs keep the key there is.
+func ensureAuditKey(ctx context.Context, conn *pgx.Conn) error {
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('public.audit_signing_key') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+		return err
+	}
+	seed := make([]byte, 32)
+	if _, err := rand.Read(seed); err != nil {
+		return fmt.Errorf("migrate: audit signing key: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO audit_signing_key (seed) VALUES ($1) ON CONFLICT DO NOTHING`, seed); err != nil {
+		return fmt.Errorf("migrate: audit signing key: %w", err)
+	}
+	return nil
 }
 
 // ensureAppRole creates or updates deskwoot_app: it may log in, and is never

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -117,6 +118,11 @@ type Config struct {
 	// OAuthConsole replaces the console's sign-in on the OAuth consent page
 	// (tests); nil uses the console.
 	OAuthConsole oauth.Console
+	// AuditSigningKey signs the audit chain's checkpoints
+	// (DESKWOOT_AUDIT_SIGNING_KEY; `deskwoot dev` uses the key migrate
+	// stored). Nil leaves checkpoints off: the audit page then verifies
+	// each account's whole chain.
+	AuditSigningKey ed25519.PrivateKey
 }
 
 // App is a built server.
@@ -204,8 +210,11 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	lg := &audit.Log{DB: db}
+	lg := &audit.Log{DB: db, Key: cfg.AuditSigningKey}
 	db.OnAudit = lg.Touch // every audit row a request commits is sealed soon after
+	if lg.Key == nil {
+		slog.Warn("audit checkpoints are off: set DESKWOOT_AUDIT_SIGNING_KEY (deskwoot audit key --private prints the key migrate stored); until then the audit page verifies each account's whole chain")
+	}
 	hub := desk.NewEventHub(db.Pool)
 	d := &desk.Desk{DB: db, Hub: hub, EventRetention: cfg.EventRetention, PublicURL: cfg.PublicURL,
 		InboundDomain: cfg.InboundDomain, InboundRotationGrace: cfg.InboundRotationGrace}

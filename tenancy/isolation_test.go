@@ -42,6 +42,9 @@ var globalTables = map[string]string{
 
 	// Channels (issue 5).
 	"email_inbound_addresses": "pre-tenant inbound mail address -> account and inbox look-up for the SMTP listener; written by a SECURITY DEFINER trigger on inboxes, read by a SECURITY DEFINER function, no grant to the app",
+
+	// Audit checkpoints (issue 23).
+	"audit_signing_key": "the server's audit signing key that migrate generates, read by the owner only (no grant to the app, no function)",
 }
 
 // fillTenant writes one row of the tenant into every tenant table, as the
@@ -73,6 +76,8 @@ func fillTenant(t *testing.T, owner *pgxpool.Pool, acct, userID int64) {
 		`INSERT INTO idempotency_keys (account_id, token_id, key, tool, fingerprint, expires_at) VALUES ($1, 1, 'k', 'reply_to_conversation', 'f', now() + interval '1 day')`,
 		`INSERT INTO events (account_id, type, data) VALUES ($1, 'contact.created', '{}')`,
 		`INSERT INTO audit_chain (account_id, seq, audit_id, hash) SELECT $1, 1, max(id), '\x00' FROM audit_log`,
+		`INSERT INTO audit_checkpoints (account_id, public_key, seq, audit_id, hash, signed_at, signature)
+			SELECT $1, decode(repeat('00', 32), 'hex'), 1, audit_id, decode(repeat('00', 32), 'hex'), now(), decode(repeat('00', 64), 'hex') FROM audit_chain WHERE seq = 1`,
 		`INSERT INTO console_sessions (account_id, user_id, expires_at) VALUES ($1, (SELECT min(user_id) FROM account_users), now() + interval '1 day')`,
 		`INSERT INTO oauth_tokens (account_id, kind, signature, request_id, client_id, expires_at, resource, request) VALUES ($1, 'code', sha256($1::bigint::text::bytea), $1::bigint::text || '.r', 'dwc_x', now() + interval '1 hour', 'http://x/api/mcp', '{}')`,
 		`INSERT INTO mcp_token_rates (account_id, token_id, tat) SELECT $1, max(id), now() FROM mcp_tokens`,
@@ -295,7 +300,7 @@ func TestGeneratedColumnsAndGlobalTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The lookup tables have no grant for the app role at all.
-	for _, table := range []string{"token_lookup", "session_lookup", "schema_migrations", "oauth_token_lookup", "oauth_clients"} {
+	for _, table := range []string{"token_lookup", "session_lookup", "schema_migrations", "oauth_token_lookup", "oauth_clients", "audit_signing_key"} {
 		_, err := app.Pool.Exec(ctx, `SELECT 1 FROM `+table+` LIMIT 1`)
 		if !isPermission(err) {
 			t.Errorf("app reading %s: got %v, want permission denied", table, err)

@@ -12,13 +12,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/mailserver"
 	"github.com/deskwoot/deskwoot/mcp"
 	"github.com/deskwoot/deskwoot/migrations"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/server"
-	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/trial"
 )
 
@@ -36,13 +34,15 @@ Usage:
   deskwoot policy explain --audit-id N     why an audit row's call was allowed or denied (DATABASE_URL = the owner)
   deskwoot policy replay --account N --candidate DIR   test a candidate of account rules and replay it on the account's decisions (DATABASE_URL = the owner)
   deskwoot audit export --account N [--since T]        decisions as OPA decision-log JSON lines (DATABASE_URL = the owner)
-  deskwoot audit verify --account N        recompute an account's audit hash chain (DATABASE_URL = the owner)
+  deskwoot audit verify --account N        recompute an account's whole audit hash chain (DATABASE_URL = the owner)
+  deskwoot audit verify --file EXPORT.jsonl --key PUBKEY   verify an audit export offline; names the first bad line
+  deskwoot audit key [--private | --new]   the audit signing key's public half (and the key itself) migrate stored, or a new key pair
   deskwoot accounts list | show ID | trial --account ID (--ends-at RFC3339 | --extend 7d)   plan state; extend or end a trial (DATABASE_URL = the owner)
   deskwoot bench [--scale small|large] [--url URL --token T] [--opa PATH]   the performance table (DESIGN §16)
   deskwoot version
 
 Environment (flags mirror them; see --help of each command, and the README's Reference):
-  DATABASE_URL, DESKWOOT_APP_DATABASE_URL, DESKWOOT_APP_PASSWORD, DESKWOOT_DB_MAX_CONNS, DESKWOOT_ADDR,
+  DATABASE_URL, DESKWOOT_APP_DATABASE_URL, DESKWOOT_APP_PASSWORD, DESKWOOT_DB_MAX_CONNS, DESKWOOT_ADDR, DESKWOOT_AUDIT_SIGNING_KEY,
   DESKWOOT_PUBLIC_URL, DESKWOOT_ALLOWED_HOSTS, DESKWOOT_WEBHOOK_ALLOW_PRIVATE, DESKWOOT_OAUTH_ALLOW_LOOPBACK_METADATA,
   DESKWOOT_IDEMPOTENCY_TTL, DESKWOOT_EVENT_RETENTION, DESKWOOT_SMTP_ADDR, DESKWOOT_INBOUND_DOMAIN,
   DESKWOOT_INBOUND_ROTATION_GRACE, DESKWOOT_SMTP_MAILS_PER_ADDRESS, DESKWOOT_SMTP_MAILS_PER_INBOX,
@@ -135,6 +135,9 @@ func serveCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	mail.apply(&cfg)
+	if cfg.AuditSigningKey, err = signingKeyFromEnv(); err != nil {
+		return err
+	}
 	app, err := server.Build(ctx, cfg)
 	if err != nil {
 		return err
@@ -306,45 +309,4 @@ func policyCmd(ctx context.Context, args []string) error {
 		return printJSON(out)
 	}
 	return fmt.Errorf("policy: unknown subcommand %q", args[0])
-}
-
-func auditCmd(ctx context.Context, args []string) error {
-	if len(args) > 0 && args[0] == "export" {
-		return auditExportCmd(ctx, args[1:])
-	}
-	if len(args) == 0 || args[0] != "verify" {
-		return errors.New("audit: say verify --account N or export --account N --since TIME")
-	}
-	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-	dbURL := fs.String("database-url", env("DATABASE_URL", ""), "PostgreSQL URL of the owner (DATABASE_URL)")
-	acct := fs.String("account", "", "account id")
-	seal := fs.Bool("seal", true, "seal committed rows first")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	id, err := strconv.ParseInt(*acct, 10, 64)
-	if err != nil || id <= 0 {
-		return errors.New("audit verify: --account must be an account id")
-	}
-	db, err := tenancy.Open(ctx, *dbURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if *seal {
-		if _, err := audit.Seal(ctx, db, id); err != nil {
-			return err
-		}
-	}
-	res, err := audit.Verify(ctx, db, id)
-	if err != nil {
-		return err
-	}
-	if err := printJSON(res); err != nil {
-		return err
-	}
-	if !res.OK {
-		return fmt.Errorf("audit chain of account %d is broken: %s", id, res.Problem)
-	}
-	return nil
 }

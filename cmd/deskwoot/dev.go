@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/clientconfig"
 	"github.com/deskwoot/deskwoot/demo"
 	"github.com/deskwoot/deskwoot/desk"
@@ -83,6 +87,13 @@ func devCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	mail.apply(&cfg)
+	// The audit checkpoints' key: DESKWOOT_AUDIT_SIGNING_KEY, else the one
+	// migrate stored, which dev may read as the owner.
+	key, err := devSigningKey(ctx, owner)
+	if err != nil {
+		return err
+	}
+	cfg.AuditSigningKey = key
 	if cfg.MailRelayURL == "" {
 		// No relay of the operator's: mail to people goes to a local
 		// mailbox, shown at /dev/mail.
@@ -207,4 +218,18 @@ POST /api/v1/login with their email and password (api_token).
 
 func indent(s, by string) string {
 	return by + strings.ReplaceAll(s, "\n", "\n"+by)
+}
+
+// devSigningKey is DESKWOOT_AUDIT_SIGNING_KEY, else the key migrate stored
+// (read over the owner's connection, which dev has).
+func devSigningKey(ctx context.Context, ownerURL string) (ed25519.PrivateKey, error) {
+	if key, err := signingKeyFromEnv(); key != nil || err != nil {
+		return key, err
+	}
+	conn, err := pgx.Connect(ctx, ownerURL)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.Background())
+	return audit.StoredKey(ctx, conn)
 }

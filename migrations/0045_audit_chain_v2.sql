@@ -1,0 +1,14 @@
+-- Audit chain version 2 (DESIGN §22): a link's hash also covers the row's
+-- account and its stored explanation (audit.Row.canonical says exactly
+-- what is hashed).
+--
+-- History is not rewritten. Links sealed before this migration keep their
+-- version 1 hashes and verify as they always did; the sealer writes every
+-- new link as version 2, and the first version 2 link of an account chains
+-- from its last version 1 hash, so the chain stays one unbroken line and
+-- this migration changes no row (adding a column with a constant default
+-- is a catalog change in PostgreSQL, whatever the table's size). The
+-- column's default stays 1 so that a replica still running the previous
+-- binary during a rolling upgrade writes links that verify as what they
+-- are; each link is verified by its own version's rules.
+ALTER TABLE audit_chain ADD COLUMN version smallint NOT NULL DEFAULT 1 CHECK (version IN (1, 2));
