@@ -530,7 +530,9 @@ const searchSQL = `WITH q AS MATERIALIZED (SELECT config, q, qc FROM deskwoot_se
 			SELECT c.id, c.inbox_id, c.subject, c.status, c.priority, c.labels, ct.id AS contact_id, ct.name, ct.email,
 				c.last_activity_at, h.score, h.message_id
 			FROM hits h
-			JOIN conversations c ON c.id = h.conversation_id
+			CROSS JOIN LATERAL (SELECT c.account_id, c.id, c.inbox_id, c.contact_id, c.subject, c.status, c.priority, c.labels,
+				c.assignee_id, c.updated_at, c.last_activity_at
+			FROM conversations c WHERE c.id = h.conversation_id OFFSET 0) c
 			JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
 			ORDER BY h.score DESC, c.last_activity_at DESC, c.id DESC
 			OFFSET 0 LIMIT 26

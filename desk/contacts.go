@@ -112,7 +112,8 @@ func (d *Desk) contactSearch(ctx context.Context, req *tenancy.Request, sc Scope
 		hits AS (
 			SELECT h.contact_id, h.score FROM q, deskwoot_search_contacts(q.qc, $3, $4, `+strconv.Itoa(searchHits)+`) h
 		), page AS (
-			SELECT ct.id, ct.created_at, h.score FROM hits h JOIN contacts ct ON ct.id = h.contact_id
+			SELECT ct.id, ct.created_at, h.score
+			FROM hits h CROSS JOIN LATERAL (SELECT ct.id, ct.created_at, ct.created_by_token_id FROM contacts ct WHERE ct.id = h.contact_id OFFSET 0) ct
 			`+w.sql()+`
 			ORDER BY h.score DESC, ct.created_at DESC, ct.id DESC
 			OFFSET `+strconv.Itoa(offset)+` LIMIT `+strconv.Itoa(limit+1)+`

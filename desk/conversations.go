@@ -239,7 +239,7 @@ func (d *Desk) conversationSearch(ctx context.Context, req *tenancy.Request, w w
 			SELECT c.id, c.inbox_id, c.subject, c.status, c.priority, c.labels, ct.id AS contact_id, ct.name, ct.email,
 				c.last_activity_at, h.score, h.message_id
 			FROM hits h
-			JOIN conversations c ON c.id = h.conversation_id
+			CROSS JOIN LATERAL (`+conversationByHit+`) c
 			JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
 			`+w.sql()+`
 			ORDER BY h.score DESC, c.last_activity_at DESC, c.id DESC
@@ -265,6 +265,14 @@ func (d *Desk) conversationSearch(ctx context.Context, req *tenancy.Request, w w
 	page, next := searchPage(out, offset, limit)
 	return page, next, nil
 }
+
+// conversationByHit reads a hit's conversation by its key. OFFSET 0 keeps
+// it a look-up per hit: joined plainly, a generic plan estimated a
+// workspace at the average size and hashed all of a large one's
+// conversations (10 ms at 50,000).
+const conversationByHit = `SELECT c.account_id, c.id, c.inbox_id, c.contact_id, c.subject, c.status, c.priority, c.labels,
+				c.assignee_id, c.updated_at, c.last_activity_at
+			FROM conversations c WHERE c.id = h.conversation_id OFFSET 0`
 
 // scanSearchSummary reads a conversation search row: the summary, then the
 // matching message and the marked fields.
