@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/localpg"
 	"github.com/deskwoot/deskwoot/migrations"
 	"github.com/deskwoot/deskwoot/policy"
@@ -59,6 +60,7 @@ type Config struct {
 // env is what the workload runs against.
 type env struct {
 	cfg     Config
+	baseURL string // the bench's own server; empty with --url
 	mcpURL  string
 	cl      *client
 	fx      Fixture
@@ -132,7 +134,14 @@ func (e *env) startAll(ctx context.Context) (func(), error) {
 		stop()
 		return nil, err
 	}
-	fx, closeFx, err := seed(ctx, log, pg.SuperuserURL(), pg.AppURL, e.cfg.Scale, e.cfg.Clients)
+	// The server signs audit checkpoints with the key migrate stored, read
+	// as the owner and handed over as DESKWOOT_AUDIT_SIGNING_KEY.
+	auditKey, err := storedAuditKey(ctx, pg.OwnerURL)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	fx, closeFx, err := seed(ctx, log, pg.SuperuserURL(), pg.AppURL, e.cfg.Scale, e.cfg.Clients, auditKey)
 	if err != nil {
 		stop()
 		return nil, err
@@ -154,14 +163,14 @@ func (e *env) startAll(ctx context.Context) (func(), error) {
 			return nil, err
 		}
 	}
-	srv, err := startServer(ctx, bin, pg.AppURL, filepath.Join(dir, "server.log"))
+	srv, err := startServer(ctx, bin, pg.AppURL, filepath.Join(dir, "server.log"), "DESKWOOT_AUDIT_SIGNING_KEY="+audit.EncodeSigningKey(auditKey))
 	if err != nil {
 		stop()
 		return nil, err
 	}
 	undo = append(undo, srv.stop)
 	e.pid = srv.pid()
-	e.mcpURL = srv.url + "/api/mcp"
+	e.baseURL, e.mcpURL = srv.url, srv.url+"/api/mcp"
 	e.cl = newClient(e.mcpURL, max(e.cfg.Clients, e.cfg.Pollers)+8)
 	fmt.Fprintf(log, "server pid %d at %s\n", e.pid, srv.url)
 	return stop, nil
@@ -398,6 +407,7 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 	rows = append(rows, r)
 
 	rows = append(rows, e.searchAtSize(ctx, warm, d)...)
+	rows = append(rows, e.auditAtSize(ctx, warm, d)...)
 
 	// Memory with many long-polling clients.
 	step(fmt.Sprintf("RSS with %d long-polling clients", e.cfg.Pollers))

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,15 +26,19 @@ type Scale struct {
 	// beside the others for the search-at-size figures: the first small,
 	// the last large (DESIGN §16: search p95 must not grow with size).
 	SearchSizes []int
+	// AuditSizes, when set, are the audit row counts of workspaces seeded
+	// for the audit page figure: the first small, the last large (DESIGN
+	// §16: the page's cost must not grow with the log).
+	AuditSizes []int
 }
 
 // Scales are the datasets `deskwoot bench --scale` knows.
 var Scales = map[string]Scale{
 	// small: what `make bench` runs; get_conversation reads a 20-message thread.
-	"small": {Name: "small", Tenants: 20, Conversations: 50, Messages: 20},
+	"small": {Name: "small", Tenants: 20, Conversations: 50, Messages: 20, AuditSizes: []int{1_000, 10_000}},
 	// large: 1M messages in 1,000 tenants, and beside them one workspace of
-	// 10k messages and one of 1M.
-	"large": {Name: "large", Tenants: 1000, Conversations: 50, Messages: 20, SearchSizes: []int{10_000, 1_000_000}},
+	// 10k messages and one of 1M, and workspaces of 1k and 1M audit rows.
+	"large": {Name: "large", Tenants: 1000, Conversations: 50, Messages: 20, SearchSizes: []int{10_000, 1_000_000}, AuditSizes: []int{1_000, 1_000_000}},
 }
 
 // Fixture is what the workload needs to know about the seeded data.
@@ -46,6 +51,8 @@ type Fixture struct {
 	SearchTerm    string
 	// Sized are the search-at-size workspaces (Scale.SearchSizes).
 	Sized []SizedWorkspace
+	// Audited are the audit-at-size workspaces (Scale.AuditSizes).
+	Audited []AuditedWorkspace
 }
 
 // SizedWorkspace is a workspace of a given number of messages, with a
@@ -71,7 +78,7 @@ const searchTerm = "warranty"
 // high-limit tokens) and fills it and scale.Tenants-1 other tenants with
 // generated contacts, conversations and messages through bulk SQL as the
 // superuser (fast; row-level security is not what is being measured there).
-func seed(ctx context.Context, log io.Writer, superURL, appURL string, sc Scale, clients int) (Fixture, func(), error) {
+func seed(ctx context.Context, log io.Writer, superURL, appURL string, sc Scale, clients int, auditKey ed25519.PrivateKey) (Fixture, func(), error) {
 	var fx Fixture
 	app, err := tenancy.Open(ctx, appURL)
 	if err != nil {
@@ -139,9 +146,17 @@ func seed(ctx context.Context, log io.Writer, superURL, appURL string, sc Scale,
 		}
 		fx.Sized = append(fx.Sized, ws)
 	}
+	for _, n := range sc.AuditSizes {
+		ws, err := seedAudited(ctx, log, app, su, n, auditKey, now)
+		if err != nil {
+			receiver.Close()
+			return fx, nil, err
+		}
+		fx.Audited = append(fx.Audited, ws)
+	}
 	// Measure a settled database: after a bulk load autovacuum would set
 	// in during the measurements (on two cores, a figure's worth).
-	if _, err := su.Exec(ctx, `VACUUM (ANALYZE) contacts, conversations, messages, search_words`); err != nil {
+	if _, err := su.Exec(ctx, `VACUUM (ANALYZE) contacts, conversations, messages, search_words, audit_log, audit_chain, audit_checkpoints`); err != nil {
 		receiver.Close()
 		return fx, nil, err
 	}

@@ -35,13 +35,13 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func startServer(ctx context.Context, bin, appURL, logPath string) (*serverProc, error) {
+func startServer(ctx context.Context, bin, appURL, logPath string, env ...string) (*serverProc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--webhook-allow-private")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+appURL, "DESKWOOT_APP_DATABASE_URL=", "DESKWOOT_PUBLIC_URL=")
+	cmd.Env = append(append(os.Environ(), "DATABASE_URL="+appURL, "DESKWOOT_APP_DATABASE_URL=", "DESKWOOT_PUBLIC_URL="), env...)
 	return startProc(ctx, "deskwoot serve", cmd, "http://"+addr, "/healthz", logPath)
 }
 
