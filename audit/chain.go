@@ -310,16 +310,20 @@ func walkChain(ctx context.Context, tx pgx.Tx, acct int64, res *VerifyResult) er
 	return rows.Err()
 }
 
+// prevHashSQL is the hash of the link before link c, looked up by its key
+// for each row: a join on seq - 1 lets the planner hash the account's whole
+// chain to find a page's fifty.
+const prevHashSQL = `(SELECT p.hash FROM audit_chain p WHERE p.account_id = c.account_id AND p.seq = c.seq - 1)`
+
 // checkShown checks each shown row that is sealed against its own link:
 // its hash from the stored hash of the link before it.
 func checkShown(ctx context.Context, tx pgx.Tx, acct int64, shown []int64, res *VerifyResult) error {
 	if len(shown) == 0 {
 		return nil
 	}
-	rows, _ := tx.Query(ctx, `SELECT c.seq, c.version, c.hash, p.hash, `+prefixed(chainRowColumns, "l.")+`
+	rows, _ := tx.Query(ctx, `SELECT c.seq, c.version, c.hash, `+prevHashSQL+`, `+prefixed(chainRowColumns, "l.")+`
 		FROM audit_log l
 		JOIN audit_chain c ON c.account_id = l.account_id AND c.audit_id = l.id
-		LEFT JOIN audit_chain p ON p.account_id = c.account_id AND p.seq = c.seq - 1
 		WHERE l.account_id = $1 AND l.id = ANY($2)
 		ORDER BY c.seq`, acct, shown)
 	defer rows.Close()
@@ -354,8 +358,14 @@ func countUnsealedAfter(ctx context.Context, tx pgx.Tx, acct int64, head chainHe
 	if head.auditID == 0 {
 		return tx.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE account_id = $1`, acct).Scan(n)
 	}
-	return tx.QueryRow(ctx, `SELECT count(*) FROM audit_log
-		WHERE account_id = $1 AND (xid, id) > (SELECT xid, id FROM audit_log WHERE account_id = $1 AND id = $2)`, acct, head.auditID).Scan(n)
+	// The head's xid as a value, not a subquery, so that the planner
+	// estimates the range from its statistics (a subquery's unknown bound
+	// reads as a third of the log, and a parallel plan).
+	var xid string
+	if err := tx.QueryRow(ctx, `SELECT xid::text FROM audit_log WHERE account_id = $1 AND id = $2`, acct, head.auditID).Scan(&xid); err != nil {
+		return err
+	}
+	return tx.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE account_id = $1 AND (xid, id) > ($2::xid8, $3)`, acct, xid, head.auditID).Scan(n)
 }
 
 func prefixed(cols, p string) string {

@@ -135,10 +135,9 @@ type ExportCheckpoint struct {
 
 // exportSQL is List's statement with each row's explanation and link.
 const exportSQL = `SELECT l.id, l.at, l.actor_kind, l.actor_id, l.token_id, l.action, l.decision, l.reasons, l.target, l.args_digest,
-		l.policy_rev, l.request_id, l.client_id, l.explanation, c.seq, c.version, c.hash, p.hash
+		l.policy_rev, l.request_id, l.client_id, l.explanation, c.seq, c.version, c.hash, ` + prevHashSQL + `
 	FROM audit_log l
 	LEFT JOIN audit_chain c ON c.account_id = l.account_id AND c.audit_id = l.id
-	LEFT JOIN audit_chain p ON p.account_id = l.account_id AND p.seq = c.seq - 1
 	WHERE ` + filterSQL + `
 	ORDER BY l.id DESC LIMIT $9::int`
 
