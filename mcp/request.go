@@ -73,8 +73,10 @@ func (req *request) guarded() bool {
 // limited notes that the request's calls exceed the token's rate limit,
 // as the guard found: its calls are refused (and audited) for that.
 func (req *request) limited() {
-	if wait, ok := req.tenant.Guard.Limited(); ok {
-		req.p.RateRetryAfter = wait
+	if g := req.tenant.Guard; g != nil {
+		if wait, ok := g.Limited(); ok {
+			req.p.RateRetryAfter = wait
+		}
 	}
 }
 
