@@ -67,7 +67,9 @@ type env struct {
 	bare    *pgxpool.Pool // superuser: the bare-SQL baselines
 	app     *pgxpool.Pool // deskwoot_app: the same SQL under RLS
 	pid     int
-	cursors sync.Map
+	// metricsToken opens the started server's /metrics (the breakdown).
+	metricsToken string
+	cursors      sync.Map
 }
 
 // Run measures every figure and writes the table to out.
@@ -163,7 +165,11 @@ func (e *env) startAll(ctx context.Context) (func(), error) {
 			return nil, err
 		}
 	}
-	srv, err := startServer(ctx, bin, pg.AppURL, filepath.Join(dir, "server.log"), "DESKWOOT_AUDIT_SIGNING_KEY="+audit.EncodeSigningKey(auditKey))
+	e.metricsToken = fmt.Sprintf("bench-%x", rand.Uint64())
+	srv, err := startServer(ctx, bin, pg.AppURL, filepath.Join(dir, "server.log"),
+		"DESKWOOT_AUDIT_SIGNING_KEY="+audit.EncodeSigningKey(auditKey),
+		// /metrics behind a token of the run, for the breakdown row.
+		"DESKWOOT_METRICS_TOKEN="+e.metricsToken, "DESKWOOT_METRICS_ADDR=")
 	if err != nil {
 		stop()
 		return nil, err
@@ -320,7 +326,7 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 		}
 	}
 
-	if e.pid != 0 {
+	if e.metricsToken != "" {
 		rows = append(rows, e.breakdown(ctx, d))
 	}
 

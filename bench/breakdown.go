@@ -21,14 +21,14 @@ import (
 func (e *env) breakdown(ctx context.Context, d time.Duration) row {
 	r := row{figure: "where a get_conversation's server time goes (1 client; from the server's /metrics and /proc)", baseName: "per call", target: "–"}
 	base := strings.TrimSuffix(e.mcpURL, "/api/mcp")
-	before, err := scrape(ctx, base)
+	before, err := scrape(ctx, base, e.metricsToken)
 	if err != nil {
 		r.skipped = err.Error()
 		return r
 	}
 	cpu0, cpuErr := cpuTime(e.pid)
 	st := run(ctx, 1, 0, d, e.getConversation)
-	after, err := scrape(ctx, base)
+	after, err := scrape(ctx, base, e.metricsToken)
 	if err != nil {
 		r.skipped = err.Error()
 		return r
@@ -53,16 +53,20 @@ func (e *env) breakdown(ctx context.Context, d time.Duration) row {
 }
 
 // scrape reads the server's /metrics samples by name (with labels).
-func scrape(ctx context.Context, base string) (map[string]float64, error) {
+func scrape(ctx context.Context, base, token string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: HTTP %d", resp.StatusCode)
+	}
 	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
