@@ -1,7 +1,9 @@
 // Package desk is the help-desk domain: inboxes, contacts, conversations,
 // messages, labels, teams and help-center articles. Every function enters
-// the tenant through tenancy (InTenant or Batch); nothing here knows HTTP or
-// MCP.
+// the tenant through tenancy: a door's call through the request it passes
+// (tenancy.Request: Read for reads, a unit of work for changes, whose
+// audit row commits with them), the rest through InTenant or Batch;
+// nothing here knows HTTP or MCP.
 package desk
 
 import (
