@@ -326,3 +326,41 @@ func (s *Server) articlePatch(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, a)
 }
+
+// notificationList lists the caller's in-app notifications, newest first
+// (?unread=true for the unread ones), with the unread count.
+func (s *Server) notificationList(w http.ResponseWriter, r *http.Request) {
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	unreadOnly := r.URL.Query().Get("unread") == "true"
+	p := principal(r)
+	ns, unread, err := s.cfg.Desk.NotificationList(r.Context(), p.AccountID, p.UserID, unreadOnly, int(limit))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"notifications": ns, "unread": unread, "next_cursor": nil})
+}
+
+// notificationRead marks the caller's notifications read: {ids} or
+// {all: true}.
+func (s *Server) notificationRead(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		IDs []int64 `json:"ids"`
+		All bool    `json:"all"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p := principal(r)
+	n, err := s.cfg.Desk.NotificationRead(r.Context(), p.AccountID, p.UserID, req.IDs, req.All, s.cfg.Now())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"read": n})
+}

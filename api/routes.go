@@ -28,6 +28,8 @@ func (s *Server) Routes(r *mux.Router) {
 	v1.HandleFunc("/profile/tokens", s.authenticated(s.profileTokenList)).Methods(http.MethodGet)
 	v1.HandleFunc("/profile/tokens", s.authenticated(s.profileTokenCreate)).Methods(http.MethodPost)
 	v1.HandleFunc("/profile/tokens/{id}", s.authenticated(s.profileTokenRevoke)).Methods(http.MethodDelete)
+	v1.HandleFunc("/notifications", s.authenticated(s.notificationList)).Methods(http.MethodGet)
+	v1.HandleFunc("/notifications/read", s.authenticated(s.notificationRead)).Methods(http.MethodPost)
 	v1.HandleFunc("/invitations", s.admin(s.invitationList)).Methods(http.MethodGet)
 	v1.HandleFunc("/invitations", s.admin(s.invitationCreate)).Methods(http.MethodPost)
 	v1.HandleFunc("/invitations/{id}", s.admin(s.invitationRevoke)).Methods(http.MethodDelete)

@@ -116,6 +116,7 @@ type who struct {
 	account tenancy.Account
 	scope   *desk.Scope
 	drafts  *int // the pending drafts count, when a page already read it
+	unread  *int // the unread notifications, when a page already read them
 }
 
 // handle registers a route (a net/http pattern such as "GET /drafts")

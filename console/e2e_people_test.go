@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
@@ -237,15 +238,71 @@ func TestPeopleEndToEnd(t *testing.T) {
 		t.Fatalf("the removed person's token: %d", st)
 	}
 
+	// An MCP escalate_to_human → the admin's bell and a mail.
+	in, err := d.IncomingMessage(context.Background(), ws[0].AccountID, supportID(t, d, ws[0].AccountID), desk.IncomingInput{
+		Contact: desk.IncomingContact{Email: "hal@customer.test", Name: "Hal"}, Content: "You charged me twice and I want my money back now", SourceID: "h-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.open("/settings/mcp")
+	admin.tick("MCP server")
+	admin.press("Save", "")
+	admin.fill("Name", "escalator")
+	admin.fill("Preset", "full_agent")
+	admin.press("Create token", "")
+	bot := admin.value("Token")
+	cs, err := mcpSession(t, base+"/api/mcp", bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: "escalate_to_human",
+		Arguments: map[string]any{"conversation_id": in.ConversationID, "reason": "money: a double charge"}})
+	if err != nil || res.IsError {
+		t.Fatalf("escalate_to_human: %v %+v", err, res)
+	}
+	cs.Close()
+	admin.open("/conversations")
+	if bell := eval[string](admin, "bell", `document.querySelector('a.bell .count').textContent`); bell != "1" {
+		t.Fatalf("the admin's bell shows %q, want 1", bell)
+	}
+	admin.open("/notifications")
+	admin.has("The AI agent escalated", "You charged me twice", "money: a double charge", "Mark all read")
+	admin.shot("people-11-notifications")
+	if _, ok := box.Wait(20*time.Second, func(m devmail.Mail) bool {
+		return len(m.To) == 1 && m.To[0] == adminEmail && strings.HasPrefix(m.Subject, "Escalated to people")
+	}); !ok {
+		t.Fatal("no escalation mail reached the admin")
+	}
+	admin.press("Mark all read", "")
+	admin.has("Nothing unread")
+
 	// The same pages on a phone.
 	admin.run("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	admin.open("/settings/team")
 	admin.shot("people-phone-team")
 	admin.open("/profile")
 	admin.shot("people-phone-profile")
+	admin.open("/notifications")
+	admin.shot("people-phone-notifications")
 	stranger.run("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	stranger.open("/password/forgot")
 	stranger.shot("people-phone-forgot")
+}
+
+// supportID is the workspace's Support inbox.
+func supportID(t *testing.T, d *desk.Desk, acct int64) int64 {
+	t.Helper()
+	ibs, err := d.InboxList(context.Background(), tenancy.For(acct), desk.Scope{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ib := range ibs {
+		if ib.Name == "Support" {
+			return ib.ID
+		}
+	}
+	t.Fatal("no Support inbox")
+	return 0
 }
 
 // adminUserID finds the person who signs in with email.

@@ -39,6 +39,7 @@ type view struct {
 	Account tenancy.Account
 	Admin   bool
 	Drafts  int
+	Unread  int // unread notifications (the bell)
 	Banner  *banner
 	Flashes []string
 }
@@ -194,6 +195,11 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 			v.Drafts = *who.drafts
 		} else if sc, err := c.scope(r); err == nil {
 			v.Drafts, _ = c.cfg.Desk.DraftCount(r.Context(), who.me.AccountID, sc)
+		}
+		if who.unread != nil {
+			v.Unread = *who.unread
+		} else {
+			v.Unread, _ = c.cfg.Desk.NotificationUnread(r.Context(), who.me.AccountID, who.me.UserID)
 		}
 	}
 	var buf bytes.Buffer

@@ -23,6 +23,11 @@ func (c *Console) routes() {
 	c.handle("GET /workspaces", member, c.workspacesPage)
 	c.handle("POST /workspaces", member, c.workspaceSwitch)
 
+	// The bell (notifications.go).
+	c.handle("GET /notifications", member, c.notificationsPage)
+	c.handle("POST /notifications/read-all", member, c.notificationReadAll)
+	c.handle("POST /notifications/{id}/read", member, c.notificationRead)
+
 	// Every person's own profile (profile.go).
 	c.handle("GET /profile", member, c.profilePage)
 	c.handle("POST /profile", member, c.profileSave)

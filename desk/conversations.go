@@ -33,15 +33,18 @@ type ConversationSummary struct {
 
 // Conversation is the full view of one conversation.
 type Conversation struct {
-	ID               int64          `json:"id"`
-	InboxID          int64          `json:"inbox_id"`
-	Subject          string         `json:"subject"`
-	Status           string         `json:"status"`
-	Priority         string         `json:"priority"`
-	Labels           []string       `json:"labels"`
-	Contact          ContactRef     `json:"contact"`
-	Assignee         *Ref           `json:"assignee"`
-	Team             *Ref           `json:"team"`
+	ID       int64      `json:"id"`
+	InboxID  int64      `json:"inbox_id"`
+	Subject  string     `json:"subject"`
+	Status   string     `json:"status"`
+	Priority string     `json:"priority"`
+	Labels   []string   `json:"labels"`
+	Contact  ContactRef `json:"contact"`
+	Assignee *Ref       `json:"assignee"`
+	Team     *Ref       `json:"team"`
+	// Escalated says the AI agent handed the conversation to people and no
+	// person has assigned or answered it since.
+	Escalated        bool           `json:"escalated"`
 	CustomAttributes map[string]any `json:"custom_attributes"`
 	SnoozedUntil     *time.Time     `json:"snoozed_until"`
 	LastActivityAt   time.Time      `json:"last_activity_at"`
@@ -298,7 +301,7 @@ func scanSearchSummary(r pgx.CollectableRow) (ConversationSummary, error) {
 }
 
 const conversationSelect = `SELECT c.id, c.inbox_id, c.subject, c.status, c.priority, c.labels,
-		ct.id, ct.name, ct.email, c.assignee_id, u.name, c.team_id, tm.name,
+		ct.id, ct.name, ct.email, c.assignee_id, u.name, c.team_id, tm.name, c.escalated,
 		c.custom_attributes, c.snoozed_until, c.last_activity_at, c.created_at
 	FROM conversations c
 	JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
@@ -310,7 +313,7 @@ func scanConversation(r pgx.Row, c *Conversation) error {
 	var assigneeID, teamID *int64
 	var assigneeName, teamName *string
 	err := r.Scan(&c.ID, &c.InboxID, &c.Subject, &c.Status, &c.Priority, &c.Labels,
-		&c.Contact.ID, &c.Contact.Name, &c.Contact.Email, &assigneeID, &assigneeName, &teamID, &teamName,
+		&c.Contact.ID, &c.Contact.Name, &c.Contact.Email, &assigneeID, &assigneeName, &teamID, &teamName, &c.Escalated,
 		&c.CustomAttributes, &c.SnoozedUntil, &c.LastActivityAt, &c.CreatedAt)
 	if assigneeID != nil {
 		c.Assignee = &Ref{ID: *assigneeID, Name: deref(assigneeName)}

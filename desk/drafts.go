@@ -88,7 +88,20 @@ func (d *Desk) draftCreate(ctx context.Context, tx pgx.Tx, later execer, acct in
 		}
 		return dr, mapErr(err)
 	}
-	return dr, draftEvent(ctx, later, acct, EventDraftCreated, dr)
+	if err := draftEvent(ctx, later, acct, EventDraftCreated, dr); err != nil {
+		return dr, err
+	}
+	return dr, d.notifyDraft(ctx, tx, acct, dr)
+}
+
+// notifyDraft tells the draft's inbox members and the admins that it
+// waits for approval.
+func (d *Desk) notifyDraft(ctx context.Context, tx pgx.Tx, acct int64, dr Draft) error {
+	n := notice{kind: NotifyDraftWaiting, inboxID: dr.InboxID, to: audienceInbox, subject: shorten(dr.Subject, maxCustomerText)}
+	if dr.ConversationID != nil {
+		n.convID = *dr.ConversationID
+	}
+	return d.notify(ctx, tx, acct, n)
 }
 
 func draftEvent(ctx context.Context, tx execer, acct int64, typ string, dr Draft) error {

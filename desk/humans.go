@@ -94,6 +94,15 @@ func (d *Desk) ConversationChange(ctx context.Context, acct int64, sc Scope, id 
 				return err
 			}
 		}
+		if p.Assignee.Set && p.Assignee.ID != 0 {
+			// A person took it: no longer waiting as escalated.
+			if _, err := tx.Exec(ctx, `UPDATE conversations SET escalated = false WHERE id = $1`, id); err != nil {
+				return err
+			}
+			if err := d.notifyAssigned(ctx, tx, acct, id, p.Assignee.ID, by); err != nil {
+				return err
+			}
+		}
 		if c, err = d.updated(ctx, tx, acct, id, changes); err != nil {
 			return err
 		}
@@ -376,9 +385,31 @@ func (d *Desk) PersonMessage(ctx context.Context, acct int64, sc Scope, id int64
 		var err error
 		m, err = d.messageAppend(ctx, u.tx, u, acct, MessageParams{ConversationID: id, Content: content, Private: private, By: by})
 		u.audit.Target = map[string]int64{"conversation_id": id, "message_id": m.ID}
-		return err
+		if err != nil {
+			return err
+		}
+		if !private {
+			// A person answered: no longer waiting as escalated.
+			_, err := u.tx.Exec(ctx, `UPDATE conversations SET escalated = false WHERE id = $1 AND escalated`, id)
+			return err
+		}
+		return d.notifyMentions(ctx, u.tx, acct, id, content, by)
 	})
 	return m, err
+}
+
+// notifyMentions tells the people a private note names with @name.
+func (d *Desk) notifyMentions(ctx context.Context, tx pgx.Tx, acct, convID int64, content string, by Author) error {
+	users, err := mentioned(ctx, tx, content)
+	if err != nil || len(users) == 0 {
+		return err
+	}
+	var inboxID int64
+	if err := tx.QueryRow(ctx, `SELECT inbox_id FROM conversations WHERE id = $1`, convID).Scan(&inboxID); err != nil {
+		return withKind(err, "conversation", convID)
+	}
+	return d.notify(ctx, tx, acct, notice{kind: NotifyMentioned, inboxID: inboxID, convID: convID,
+		to: audienceUsers, users: users, actor: by.UserID, actorWho: by.Name})
 }
 
 // Catalog is what a person's screens choose from: the inboxes in scope,

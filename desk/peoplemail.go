@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +25,9 @@ type MailQueue interface {
 	// EnqueueResetRequest enqueues a password reset request for email on
 	// its own (see PasswordForgot); its job calls PasswordResetStart.
 	EnqueueResetRequest(ctx context.Context, email string) error
+	// EnqueueDigest enqueues, in tx, the draft digest of a person to run
+	// at at (see DigestSend).
+	EnqueueDigest(ctx context.Context, tx pgx.Tx, accountID, userID int64, at time.Time) error
 }
 
 // Kinds of mail to people.

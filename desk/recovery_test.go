@@ -19,8 +19,9 @@ import (
 // database, where the test reads the links.
 type keptMail struct{}
 
-func (keptMail) EnqueueMail(context.Context, pgx.Tx, int64, int64) error { return nil }
-func (keptMail) EnqueueResetRequest(context.Context, string) error       { return nil }
+func (keptMail) EnqueueMail(context.Context, pgx.Tx, int64, int64) error              { return nil }
+func (keptMail) EnqueueResetRequest(context.Context, string) error                    { return nil }
+func (keptMail) EnqueueDigest(context.Context, pgx.Tx, int64, int64, time.Time) error { return nil }
 
 // lastLink reads the link of the newest mail of a kind in the account.
 func lastLink(t *testing.T, d *desk.Desk, acct int64, kind string) string {

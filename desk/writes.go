@@ -185,7 +185,29 @@ func (d *Desk) ConversationAssign(ctx context.Context, tx pgx.Tx, acct int64, a 
 	if teamID != 0 {
 		changes["team_id"] = teamID
 	}
-	return d.updated(ctx, tx, acct, id, changes)
+	c, err := d.updated(ctx, tx, acct, id, changes)
+	if err != nil || assigneeID == 0 {
+		return c, err
+	}
+	return c, d.notifyAssigned(ctx, tx, acct, id, assigneeID, Author{Kind: "agent", Name: "The AI agent"})
+}
+
+// notifyAssigned tells the new assignee (unless they assigned it to
+// themselves).
+func (d *Desk) notifyAssigned(ctx context.Context, tx pgx.Tx, acct, convID, assignee int64, by Author) error {
+	if assignee == by.UserID {
+		return nil
+	}
+	var inboxID int64
+	if err := tx.QueryRow(ctx, `SELECT inbox_id FROM conversations WHERE id = $1`, convID).Scan(&inboxID); err != nil {
+		return withKind(err, "conversation", convID)
+	}
+	who := by.Name
+	if who == "" {
+		who = "Someone"
+	}
+	return d.notify(ctx, tx, acct, notice{kind: NotifyAssigned, inboxID: inboxID, convID: convID,
+		to: audienceUsers, users: []int64{assignee}, actor: by.UserID, actorWho: who})
 }
 
 // Escalation hands a conversation from the agent to people: it is
@@ -224,7 +246,7 @@ func (d *Desk) conversationEscalate(ctx context.Context, tx pgx.Tx, acct int64, 
 			priority = "high"
 		}
 	}
-	_, err = tx.Exec(ctx, `UPDATE conversations SET status = 'open', snoozed_until = NULL, priority = $2,
+	_, err = tx.Exec(ctx, `UPDATE conversations SET status = 'open', snoozed_until = NULL, priority = $2, escalated = true,
 			team_id = CASE WHEN $3::bigint = 0 THEN team_id ELSE $3 END,
 			assignee_id = CASE WHEN assignee_id = $4 THEN NULL ELSE assignee_id END,
 			updated_at = now()
@@ -241,7 +263,15 @@ func (d *Desk) conversationEscalate(ctx context.Context, tx pgx.Tx, acct int64, 
 		changes["team_id"] = e.TeamID
 	}
 	c, err := d.updated(ctx, tx, acct, id, changes)
-	return c, note, err
+	if err != nil {
+		return c, note, err
+	}
+	// The team hears of it, else the inbox's members and the admins.
+	n := notice{kind: NotifyEscalated, inboxID: c.InboxID, convID: id, to: audienceInbox, actor: e.By.UserID, reason: shorten(e.Reason, maxReason)}
+	if c.Team != nil {
+		n.to, n.teamID = audienceTeam, c.Team.ID
+	}
+	return c, note, d.notify(ctx, tx, acct, n)
 }
 
 // conversationStart opens an outbound conversation with one contact in an

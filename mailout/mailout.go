@@ -75,6 +75,16 @@ type ResetRequestArgs struct {
 // Kind is the River job kind.
 func (ResetRequestArgs) Kind() string { return "password_reset_request" }
 
+// DigestArgs is the draft_digest job: a person's batched mail about the
+// drafts that wait for their approval (desk.DigestSend).
+type DigestArgs struct {
+	AccountID int64 `json:"account_id"`
+	UserID    int64 `json:"user_id"`
+}
+
+// Kind is the River job kind.
+func (DigestArgs) Kind() string { return "draft_digest" }
+
 // Config configures a Mailer.
 type Config struct {
 	DB    *tenancy.DB
@@ -169,6 +179,17 @@ func (m *Mailer) EnqueueResetRequest(ctx context.Context, email string) error {
 	return nil
 }
 
+// EnqueueDigest inserts, in the caller's transaction, the job that sends
+// a person's draft digest at at.
+func (m *Mailer) EnqueueDigest(ctx context.Context, tx pgx.Tx, accountID, userID int64, at time.Time) error {
+	_, err := m.insert.InsertTx(ctx, tx, DigestArgs{AccountID: accountID, UserID: userID},
+		&river.InsertOpts{Queue: m.cfg.Queue, MaxAttempts: m.cfg.MaxAttempts, ScheduledAt: at})
+	if err != nil {
+		return fmt.Errorf("mailout: enqueue digest: %w", err)
+	}
+	return nil
+}
+
 // Queue is the mail jobs' queue and how many one replica works at once.
 func (m *Mailer) Queue() (string, int) { return m.cfg.Queue, m.cfg.Workers }
 
@@ -176,6 +197,21 @@ func (m *Mailer) Queue() (string, int) { return m.cfg.Queue, m.cfg.Workers }
 func (m *Mailer) AddWorkers(ws *river.Workers) {
 	river.AddWorker(ws, &sendWorker{m: m})
 	river.AddWorker(ws, &resetWorker{m: m})
+	river.AddWorker(ws, &digestWorker{m: m})
+}
+
+type digestWorker struct {
+	river.WorkerDefaults[DigestArgs]
+	m *Mailer
+}
+
+// Work writes the person's digest mail (which has a job of its own).
+func (w *digestWorker) Work(ctx context.Context, job *river.Job[DigestArgs]) error {
+	err := w.m.cfg.Desk.DigestSend(ctx, job.Args.AccountID, job.Args.UserID, w.m.cfg.Now())
+	if errors.Is(err, tenancy.ErrUnavailable) {
+		return river.JobSnooze(time.Second)
+	}
+	return err
 }
 
 type resetWorker struct {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -627,4 +628,108 @@ func TestDeletingInboxesTeamsLabelsAndEditingArticles(t *testing.T) {
 	}
 	mustCall(t, 404, "GET", fmt.Sprintf("%s/api/v1/conversations/%d", base, conv), admin, nil)
 	mustCall(t, 404, "DELETE", fmt.Sprintf("%s/api/v1/inboxes/%d", base, inbox), admin, nil)
+}
+
+// notificationsOf lists a person's notifications through REST.
+func notificationsOf(t *testing.T, base, token string) ([]map[string]any, int) {
+	t.Helper()
+	out := mustCall(t, 200, "GET", base+"/api/v1/notifications", token, nil)
+	var ns []map[string]any
+	for _, n := range out["notifications"].([]any) {
+		ns = append(ns, n.(map[string]any))
+	}
+	return ns, int(out["unread"].(float64))
+}
+
+func TestEscalationAssignmentAndMentionNotifyTheRightPeople(t *testing.T) {
+	base, box := mailServer(t)
+	admin, adminEmail, inbox := adminWorkspace(t, base, "Notified Co")
+	other := mustCall(t, 201, "POST", base+"/api/v1/inboxes", admin, map[string]any{"name": "Partners", "channel": "api"})
+	mk := func(name string, inboxID int64) (int64, string, string) {
+		email := dbtest.Unique(strings.ToLower(name)) + "@example.com"
+		u := mustCall(t, 201, "POST", base+"/api/v1/users", admin, map[string]any{"email": email, "name": name, "password": "agent password 1", "role": "agent"})
+		id := int64(u["user"].(map[string]any)["id"].(float64))
+		mustCall(t, 200, "POST", fmt.Sprintf("%s/api/v1/inboxes/%d/members", base, inboxID), admin, map[string]any{"user_id": id})
+		return id, u["api_token"].(string), email
+	}
+	bobID, bob, bobEmail := mk("Bob", inbox)
+	_, cy, cyEmail := mk("Cy", int64(other["id"].(float64))) // not a member of Support
+
+	mustCall(t, 200, "PUT", base+"/api/v1/settings/mcp", admin, map[string]any{"enabled": true})
+	bot := mustCall(t, 201, "POST", base+"/api/v1/mcp/tokens", admin, map[string]any{"name": "bot", "preset": "full_agent"})["token"].(string)
+	in := mustCall(t, 201, "POST", fmt.Sprintf("%s/api/v1/inboxes/%d/messages", base, inbox), admin, map[string]any{
+		"contact": map[string]any{"email": "fay@customer.test", "name": "Fay"}, "source_id": "f1",
+		"content": "I was charged twice for order 77 and I am furious " + strings.Repeat("about this ", 40)})
+	conv := int64(in["conversation_id"].(float64))
+
+	// The agent escalates: the inbox's members and the admins hear of it, Cy does not.
+	mustTool(t, base, bot, "escalate_to_human", map[string]any{"conversation_id": conv, "reason": "double charge; the customer is angry"})
+	for who, tok := range map[string]string{"admin": admin, "Bob": bob} {
+		ns, unread := notificationsOf(t, base, tok)
+		if unread != 1 || ns[0]["kind"] != "escalated" || !strings.Contains(ns[0]["title"].(string), "double charge") || int64(ns[0]["conversation_id"].(float64)) != conv {
+			t.Fatalf("%s's notifications after the escalation: %d unread, %v", who, unread, ns)
+		}
+	}
+	if ns, _ := notificationsOf(t, base, cy); len(ns) != 0 {
+		t.Fatalf("Cy, outside the inbox, was notified: %v", ns)
+	}
+	m, _ := box.Wait(15*time.Second, func(m devmail.Mail) bool { return len(m.To) == 1 && m.To[0] == adminEmail })
+	if !strings.HasPrefix(m.Subject, "Escalated to people") || !strings.Contains(m.Body, fmt.Sprintf("/conversations/%d", conv)) ||
+		strings.Contains(m.Body, "dw_") || strings.Count(m.Body, "about this") > 20 {
+		t.Fatalf("escalation mail:\nSubject: %s\n%s", m.Subject, m.Body)
+	}
+	if c := convOf(t, base, admin, conv); c["escalated"] != true {
+		t.Fatalf("the conversation is not shown escalated: %v", c)
+	}
+	if b, _ := json.Marshal(mustTool(t, base, bot, "get_conversation", map[string]any{"conversation_id": conv})); !strings.Contains(string(b), `"escalated":true`) {
+		t.Fatalf("MCP does not show escalated: %s", b)
+	}
+
+	// The admin assigns it to Bob: Bob hears of it; it is no longer escalated.
+	mustCall(t, 200, "PATCH", fmt.Sprintf("%s/api/v1/conversations/%d", base, conv), admin, map[string]any{"assignee_id": bobID})
+	if ns, unread := notificationsOf(t, base, bob); unread != 2 || ns[0]["kind"] != "assigned" {
+		t.Fatalf("Bob after the assignment: %d unread, %v", unread, ns)
+	}
+	if _, unread := notificationsOf(t, base, admin); unread != 1 {
+		t.Fatalf("the admin heard of their own assignment: %d unread", unread)
+	}
+	if c := convOf(t, base, admin, conv); c["escalated"] != false {
+		t.Fatal("a person assigned the conversation, yet it is still escalated")
+	}
+	if m, ok := box.Wait(15*time.Second, func(m devmail.Mail) bool {
+		return len(m.To) == 1 && m.To[0] == bobEmail && strings.HasPrefix(m.Subject, "Assigned to you")
+	}); !ok || strings.Contains(m.Body, "dw_") {
+		t.Fatalf("no assignment mail to Bob (or it holds a token)")
+	}
+
+	// A private note mentions Bob and Cy: Bob hears of it; Cy, outside the inbox, does not.
+	bobHandle := strings.Split(bobEmail, "@")[0]
+	cyHandle := strings.Split(cyEmail, "@")[0]
+	mustCall(t, 201, "POST", fmt.Sprintf("%s/api/v1/conversations/%d/messages", base, conv), admin,
+		map[string]any{"content": "@" + bobHandle + " please check the refund, and @" + cyHandle, "private": true})
+	if ns, _ := notificationsOf(t, base, bob); ns[0]["kind"] != "mentioned" {
+		t.Fatalf("Bob after the mention: %v", ns)
+	}
+	if ns, _ := notificationsOf(t, base, cy); len(ns) != 0 {
+		t.Fatalf("Cy heard of a conversation outside their inboxes: %v", ns)
+	}
+
+	// Mark read: one, then all.
+	ns, _ := notificationsOf(t, base, bob)
+	mustCall(t, 200, "POST", base+"/api/v1/notifications/read", bob, map[string]any{"ids": []int64{int64(ns[0]["id"].(float64))}})
+	if _, unread := notificationsOf(t, base, bob); unread != 2 {
+		t.Fatalf("after marking one read: %d unread", unread)
+	}
+	mustCall(t, 400, "POST", base+"/api/v1/notifications/read", bob, map[string]any{})
+	mustCall(t, 200, "POST", base+"/api/v1/notifications/read", bob, map[string]any{"all": true})
+	if _, unread := notificationsOf(t, base, bob); unread != 0 {
+		t.Fatalf("after marking all read: %d unread", unread)
+	}
+
+	// An escalation again, then Bob answers: no longer escalated.
+	mustTool(t, base, bot, "escalate_to_human", map[string]any{"conversation_id": conv, "reason": "again"})
+	mustCall(t, 201, "POST", fmt.Sprintf("%s/api/v1/conversations/%d/messages", base, conv), bob, map[string]any{"content": "Refunded, sorry!"})
+	if c := convOf(t, base, admin, conv); c["escalated"] != false {
+		t.Fatal("a person answered, yet the conversation is still escalated")
+	}
 }
