@@ -27,11 +27,16 @@ type searchFixture struct {
 }
 
 // quokkas finds the fixture's words in a query's text.
-var quokkas = regexp.MustCompile(`quokka[a-j]+\b`)
+var quokkas = regexp.MustCompile(`quokka[bcdfghjkmn]+\b`)
 
 // letters spells n in letters: vocabulary words carry no digits.
+//
+// The letters are consonants that no English stemming rule strips, so
+// that a word's lexeme is the word itself: with a to j, an account whose
+// number ends in 4 got a word ending in "e", which the stemmer cut off in
+// the query's text, so that the test took its own word for another's.
 func letters(n int64) string {
-	return strings.Map(func(r rune) rune { return 'a' + (r - '0') }, fmt.Sprint(n))
+	return strings.Map(func(r rune) rune { return rune("bcdfghjkmn"[r-'0']) }, fmt.Sprint(n))
 }
 
 // searchChecks says, for each function deskwoot_search owns, how to call it
