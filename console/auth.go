@@ -125,6 +125,7 @@ func (c *Console) signout(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, err)
 			return
 		}
+		c.live.EndSession(p.SessionID)
 	}
 	c.clearSession(w)
 	c.flash(w, "You are signed out.")

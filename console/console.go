@@ -11,6 +11,7 @@ import (
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/billing"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/live"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/throttle"
@@ -33,6 +34,9 @@ type Config struct {
 	Throttle *throttle.Guard
 	// Now is the clock (tests move it); time.Now when nil.
 	Now func() time.Time
+	// Live bounds and paces the pages' live streams (GET /live); its Desk
+	// and clock are the console's.
+	Live live.Config
 }
 
 // Console serves the pages.
@@ -43,6 +47,7 @@ type Console struct {
 	handler http.Handler
 	cop     *http.CrossOriginProtection
 	secure  bool
+	live    *live.Streams
 }
 
 // New builds the console and its route table.
@@ -57,7 +62,9 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{cfg: cfg, mux: http.NewServeMux(), pages: pages}
+	lc := cfg.Live
+	lc.Desk, lc.Now = cfg.Desk, cfg.Now
+	c := &Console{cfg: cfg, mux: http.NewServeMux(), pages: pages, live: live.New(lc)}
 	u, err := url.Parse(cfg.PublicURL)
 	if cfg.PublicURL != "" && (err != nil || u.Host == "") {
 		return nil, errors.New("console: the public URL must be an absolute URL such as https://desk.example.com")
@@ -117,6 +124,9 @@ type who struct {
 	scope   *desk.Scope
 	drafts  *int // the pending drafts count, when a page already read it
 	unread  *int // the unread notifications, when a page already read them
+	// cursor is the events feed's position before the page read anything:
+	// its live stream starts there, so it misses no later change.
+	cursor string
 }
 
 // handle registers a route (a net/http pattern such as "GET /drafts")
@@ -141,7 +151,14 @@ func (c *Console) guard(a access, h http.HandlerFunc) http.HandlerFunc {
 			c.fail(w, r, err)
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, &who{me: p, account: acct}))
+		in := &who{me: p, account: acct}
+		if r.Method == http.MethodGet && r.Header.Get(liveRefetch) == "" {
+			// Without a cursor (the database busy) the stream starts from
+			// its own now: the page still works, the stream may miss a
+			// change made while the page loaded.
+			in.cursor, _ = c.cfg.Desk.EventCursorNow(r.Context(), p.AccountID, c.cfg.Now())
+		}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, in))
 		if a == admin && p.Role != "admin" {
 			c.renderError(w, r, http.StatusForbidden, "Only workspace admins can open this page. Ask an admin of "+acct.Name+" if you need it.")
 			return
@@ -171,9 +188,20 @@ func (c *Console) scope(r *http.Request) (desk.Scope, error) {
 	if w.scope != nil {
 		return *w.scope, nil
 	}
+	sc, err := c.scopeOf(r.Context(), w.me)
+	if err != nil {
+		return sc, err
+	}
+	w.scope = &sc
+	return sc, nil
+}
+
+// scopeOf is what person p may see: admins every inbox, agents the
+// inboxes they are members of.
+func (c *Console) scopeOf(ctx context.Context, p tenancy.UserPrincipal) (desk.Scope, error) {
 	sc := desk.Scope{}
-	if w.me.Role != "admin" {
-		ids, err := c.cfg.Desk.MemberInboxIDs(r.Context(), w.me.AccountID, w.me.UserID)
+	if p.Role != "admin" {
+		ids, err := c.cfg.Desk.MemberInboxIDs(ctx, p.AccountID, p.UserID)
 		if err != nil {
 			return sc, err
 		}
@@ -182,7 +210,6 @@ func (c *Console) scope(r *http.Request) (desk.Scope, error) {
 		}
 		sc.InboxIDs = ids
 	}
-	w.scope = &sc
 	return sc, nil
 }
 

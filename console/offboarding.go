@@ -63,6 +63,9 @@ func (c *Console) personActive(active bool) http.HandlerFunc {
 			c.teamRefused(w, r, err)
 			return
 		}
+		if !active {
+			c.live.EndUser(c.me(r).AccountID, id) // other replicas: at their next re-check
+		}
 		msg := u.Name + " is deactivated: signed out everywhere, personal tokens revoked, open conversations unassigned. Reactivate to undo."
 		if active {
 			msg = u.Name + " is active again and can sign in."
@@ -124,6 +127,7 @@ func (c *Console) personRemove(w http.ResponseWriter, r *http.Request) {
 		c.teamRefused(w, r, err)
 		return
 	}
+	c.live.EndUser(c.me(r).AccountID, id) // other replicas: at their next re-check
 	c.flash(w, fmt.Sprintf("%s was removed; %d open conversations became unassigned.", u.Name, out.Unassigned))
 	c.redirect(w, r, "/settings/team")
 }

@@ -42,6 +42,8 @@ type view struct {
 	Unread  int // unread notifications (the bell)
 	Banner  *banner
 	Flashes []string
+	// LiveCursor is where the page's live stream starts (live.js).
+	LiveCursor string
 }
 
 // banner is the trial and plan notice on every signed-in page.
@@ -190,6 +192,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	v := view{Page: p, Flashes: c.takeFlashes(w, r)}
 	if who := c.who(r); who.me.UserID != 0 {
 		v.Me, v.Account, v.Admin = who.me, who.account, who.me.Role == "admin"
+		v.LiveCursor = who.cursor
 		v.Banner = trialBanner(trial.Compute(who.account.State(), c.cfg.Now()), c.cfg.Now())
 		if who.drafts != nil {
 			v.Drafts = *who.drafts

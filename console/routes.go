@@ -20,6 +20,8 @@ func (c *Console) routes() {
 	c.handle("POST /password/forgot", public, c.forgot)
 	c.handle("GET /password/reset/{token}", public, c.resetPage)
 	c.handle("POST /password/reset/{token}", public, c.reset)
+	// The pages' live updates (live.go): its own 401, never a sign-in page.
+	c.handle("GET /live", public, c.liveStream)
 	c.handle("GET /workspaces", member, c.workspacesPage)
 	c.handle("POST /workspaces", member, c.workspaceSwitch)
 

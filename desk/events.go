@@ -49,7 +49,10 @@ type Event struct {
 	ContactID      *int64         `json:"contact_id,omitempty"`
 	InboxID        *int64         `json:"inbox_id,omitempty"`
 	Data           map[string]any `json:"data"`
-	xid            uint64
+	// Cursor continues the feed right after this event (a live stream's
+	// SSE id, so a reconnect resumes exactly there).
+	Cursor string `json:"-"`
+	xid    uint64
 }
 
 // newEvent is an event to append.
@@ -270,10 +273,31 @@ func (d *Desk) EventPoll(ctx context.Context, req *tenancy.Request, q EventQuery
 		last := events[len(events)-1]
 		next = position{xid: last.xid, id: last.ID, at: now}
 	}
+	for i := range events {
+		events[i].Cursor = signCursor(key, acct, position{xid: events[i].xid, id: events[i].ID, at: now})
+	}
 	if events == nil {
 		events = []Event{}
 	}
 	return EventPage{Events: events, NextCursor: signCursor(key, acct, next)}, nil
+}
+
+// EventCursorNow is a cursor at the feed's present position: polling from
+// it returns every event that commits after this call began. A page takes
+// one before it reads what it shows, so its live stream misses nothing
+// that changes the page afterwards.
+func (d *Desk) EventCursorNow(ctx context.Context, acct int64, now time.Time) (string, error) {
+	key, err := d.cursorKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	var h int64
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_snapshot_xmin(pg_current_snapshot())::text::numeric::bigint`).QueryRow(func(r pgx.Row) error { return r.Scan(&h) })
+	if err := d.DB.Batch(ctx, acct, b); err != nil {
+		return "", err
+	}
+	return signCursor(key, acct, position{xid: uint64(h), at: now}), nil
 }
 
 // addVisibility limits events to what the token may see: conversation,

@@ -48,6 +48,18 @@ func (db *DB) SessionCreate(ctx context.Context, req *Request, userID int64, now
 // an expired session is ErrSessionUnknown: the check is in the database,
 // so it holds on every replica from the next request on.
 func (db *DB) SessionAuthenticate(ctx context.Context, raw string, now time.Time) (UserPrincipal, Account, error) {
+	return db.sessionRead(ctx, raw, now, true)
+}
+
+// SessionCheck is SessionAuthenticate without sliding the expiry: a live
+// stream re-checks its session with it, and an open tab is not a person
+// using the session, so the session still expires on time.
+func (db *DB) SessionCheck(ctx context.Context, raw string, now time.Time) (UserPrincipal, error) {
+	p, _, err := db.sessionRead(ctx, raw, now, false)
+	return p, err
+}
+
+func (db *DB) sessionRead(ctx context.Context, raw string, now time.Time, slide bool) (UserPrincipal, Account, error) {
 	var p UserPrincipal
 	var a Account
 	hash, ok := ParseToken(raw, SessionPrefix)
@@ -67,9 +79,11 @@ func (db *DB) SessionAuthenticate(ctx context.Context, raw string, now time.Time
 	b.Queue(`SELECT ` + accountColumns + ` FROM accounts WHERE id = deskwoot_tenant()`).QueryRow(func(r pgx.Row) error {
 		return r.Scan(&a.ID, &a.Name, &a.Plan, &a.SubscriptionStatus, &a.TrialEndsAt, &a.GraceEndsAt, &a.MCPEnabled, &a.ServiceUserID, &a.CreatedAt)
 	})
-	b.Queue(`UPDATE console_sessions SET last_seen_at = $2, expires_at = $3
-		WHERE id = `+owner+` AND ended_at IS NULL AND expires_at > $2::timestamptz AND last_seen_at < $2::timestamptz - interval '1 minute'`,
-		hash, now, now.Add(SessionTTL))
+	if slide {
+		b.Queue(`UPDATE console_sessions SET last_seen_at = $2, expires_at = $3
+			WHERE id = `+owner+` AND ended_at IS NULL AND expires_at > $2::timestamptz AND last_seen_at < $2::timestamptz - interval '1 minute'`,
+			hash, now, now.Add(SessionTTL))
+	}
 	err := db.Pool.SendBatch(ctx, b).Close()
 	if errors.Is(err, pgx.ErrNoRows) {
 		return UserPrincipal{}, Account{}, ErrSessionUnknown
