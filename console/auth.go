@@ -51,6 +51,7 @@ func (c *Console) signup(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	c.browserZone(r, f, res.Account.ID, res.User.ID)
 	c.flash(w, fmt.Sprintf("Welcome to Deskwoot. Your 7-day Enterprise trial of %s has started.", res.Account.Name))
 	c.redirect(w, r, "/")
 }
@@ -108,6 +109,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	c.browserZone(r, f, acct.ID, user.ID)
 	next := safeNext(f.Value("next"))
 	if n > 1 && next == "/" {
 		// Signed in to the first of several workspaces: offer the others.

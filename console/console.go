@@ -48,6 +48,7 @@ type Console struct {
 	cop     *http.CrossOriginProtection
 	secure  bool
 	live    *live.Streams
+	zones   zones
 }
 
 // New builds the console and its route table.
@@ -58,7 +59,7 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Throttle == nil {
 		cfg.Throttle = throttle.NewGuard(throttle.Limits{})
 	}
-	pages, err := parseTemplates()
+	pages, err := parseTemplates(time.UTC)
 	if err != nil {
 		return nil, err
 	}

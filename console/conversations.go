@@ -170,6 +170,11 @@ type msgView struct {
 	Delivery string // pending, sent or failed; empty when not delivered
 	Error    string
 	Approver string
+	// Decision, when set, makes this a line about a decided AI draft
+	// instead of a message (ID is then the draft's), with the reason of
+	// a rejection.
+	Decision, Reason string
+	when             time.Time // where it stands in the thread
 }
 
 type threadData struct {
@@ -184,12 +189,21 @@ type threadData struct {
 	LabelsError string
 	Composer    field
 	CanDelete   bool
+	// Pending are the AI drafts waiting on this conversation; AskDraft
+	// asks the person to confirm a reply sent while one waits.
+	Pending  []waitingDraft
+	AskDraft bool
+	// Zone names the person's time zone; SnoozePresets and SnoozeAt
+	// offer snoozing in it.
+	Zone          string
+	SnoozePresets []snoozePreset
+	SnoozeAt      field
 }
 
 // markMessage words a message's kind and sender for the thread.
-func markMessage(m desk.Message, k catalog) msgView {
+func markMessage(m desk.Message, k catalog, loc *time.Location) msgView {
 	v := msgView{ID: m.ID, Sender: m.Sender.Name, Agent: m.Sender.Kind == "agent", Content: m.Content,
-		At: m.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC")}
+		At: m.CreatedAt.In(loc).Format(secondLayout), when: m.CreatedAt}
 	switch {
 	case m.Private || m.Type == "note":
 		v.Kind, v.Marker = "note", "Private note"
@@ -227,6 +241,12 @@ func (c *Console) showConversation(w http.ResponseWriter, r *http.Request, statu
 	if !ok {
 		return
 	}
+	c.showThread(w, r, id, status, f, threadAsk{})
+}
+
+// showThread renders conversation id's thread; ask carries what the page
+// asks of the person (a draft's form with its errors, a confirmation).
+func (c *Console) showThread(w http.ResponseWriter, r *http.Request, id int64, status int, f *Form, ask threadAsk) {
 	sc, err := c.scope(r)
 	if err != nil {
 		c.fail(w, r, err)
@@ -253,7 +273,7 @@ func (c *Console) showConversation(w http.ResponseWriter, r *http.Request, statu
 			f.Values.Set("team", strconv.FormatInt(conv.Team.ID, 10))
 		}
 		if conv.SnoozedUntil != nil {
-			f.Values.Set("snoozed_until", conv.SnoozedUntil.UTC().Format("2006-01-02T15:04"))
+			f.Values.Set("snoozed_until", conv.SnoozedUntil.In(c.zone(r)).Format(snoozeLayout))
 		}
 		f.Values["labels"] = conv.Labels
 	}
@@ -274,7 +294,7 @@ func (c *Console) showConversation(w http.ResponseWriter, r *http.Request, statu
 			selectField(f, "assignee", "Assignee", people...),
 			selectField(f, "team", "Team", teams...),
 		},
-		Snooze:   field{Name: "snoozed_until", Label: "Snooze until (UTC)", Type: "datetime-local", ID: "f-snoozed_until", Value: f.Raw("snoozed_until"), Error: f.Err("snoozed_until"), Hint: "Only for status Snoozed."},
+		Snooze:   field{Name: "snoozed_until", Label: "Snooze until (" + zoneName(c.zone(r)) + ")", Type: "datetime-local", ID: "f-snoozed_until", Value: f.Raw("snoozed_until"), Error: f.Err("snoozed_until"), Hint: "Only for status Snoozed."},
 		Composer: field{Name: "content", Label: "Message", ID: "f-content", Value: f.Raw("content"), Error: f.Err("content"), Required: true},
 	}
 	for _, l := range k.Labels {
@@ -283,8 +303,13 @@ func (c *Console) showConversation(w http.ResponseWriter, r *http.Request, statu
 	}
 	d.LabelsError = f.Err("labels")
 	for _, m := range v.Messages {
-		d.Messages = append(d.Messages, markMessage(m, k))
+		d.Messages = append(d.Messages, markMessage(m, k, c.zone(r)))
 	}
+	if err := c.threadDrafts(r, &d, v.NextCursor == nil, ask); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.snoozeChoices(r, &d, f)
 	if v.NextCursor != nil {
 		d.NextURL = fmt.Sprintf("/conversations/%d?after=%s", id, url.QueryEscape(*v.NextCursor))
 	}
@@ -312,6 +337,20 @@ func (c *Console) messagePost(w http.ResponseWriter, r *http.Request) {
 	if !f.OK() {
 		c.showConversation(w, r, http.StatusBadRequest, f)
 		return
+	}
+	// A reply while an AI draft waits is sent only once the person has
+	// seen the draft and confirmed (live.js asks in a dialog; without
+	// JavaScript the page comes back asking).
+	if !private && f.Value("despite_draft") == "" {
+		waits, err := c.draftWaits(r, id)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		if waits {
+			c.showThread(w, r, id, http.StatusConflict, f, threadAsk{reply: true})
+			return
+		}
 	}
 	sc, err := c.scope(r)
 	if err != nil {
@@ -360,7 +399,7 @@ func (c *Console) conversationUpdate(w http.ResponseWriter, r *http.Request) {
 		c.failDomain(w, r, err)
 		return
 	}
-	patch, ok := controlsPatch(f, v.Conversation, c.cfg.Now())
+	patch, ok := controlsPatch(f, v.Conversation, c.cfg.Now(), c.zone(r))
 	if !ok {
 		c.showConversation(w, r, http.StatusBadRequest, f)
 		return
@@ -387,13 +426,13 @@ func (c *Console) conversationUpdate(w http.ResponseWriter, r *http.Request) {
 // controlsPatch reads the controls form into the change it asks for,
 // relative to the conversation as it is. It marks the form and reports
 // false on bad input.
-func controlsPatch(f *Form, cur desk.Conversation, now time.Time) (desk.HumanConversationPatch, bool) {
+func controlsPatch(f *Form, cur desk.Conversation, now time.Time, loc *time.Location) (desk.HumanConversationPatch, bool) {
 	var p desk.HumanConversationPatch
 	switch s := f.Value("status"); {
 	case !slices.Contains(statusValues, s):
 		f.Fail("status", "Choose a status from the list.")
 	case s == "snoozed":
-		t, err := time.Parse("2006-01-02T15:04", f.Value("snoozed_until"))
+		t, err := time.ParseInLocation(snoozeLayout, f.Value("snoozed_until"), loc)
 		switch {
 		case f.Value("snoozed_until") == "":
 			f.Fail("snoozed_until", "Give the time to snooze until.")
@@ -401,7 +440,7 @@ func controlsPatch(f *Form, cur desk.Conversation, now time.Time) (desk.HumanCon
 			f.Fail("snoozed_until", "Give a date and time like 2026-12-24T09:00.")
 		case !t.After(now):
 			f.Fail("snoozed_until", "Choose a time in the future.")
-		case cur.Status == "snoozed" && cur.SnoozedUntil != nil && t.Equal(cur.SnoozedUntil.UTC().Truncate(time.Minute)):
+		case cur.Status == "snoozed" && cur.SnoozedUntil != nil && t.Equal(cur.SnoozedUntil.Truncate(time.Minute)):
 			// the same snooze again: no change
 		default:
 			p.Status, p.SnoozedUntil = &s, &t

@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -63,8 +64,14 @@ func (c *Console) draftDecide(w http.ResponseWriter, r *http.Request, f *Form, d
 		c.renderError(w, r, http.StatusNotFound, "There is no such draft.")
 		return
 	}
+	// A draft decided in its conversation's thread goes back there.
+	back, again := "/drafts", func(status int) { c.renderDrafts(w, r, status, f, id) }
+	if conv, err := strconv.ParseInt(f.Value("conversation"), 10, 64); err == nil && conv > 0 {
+		back = fmt.Sprintf("/conversations/%d#d%d", conv, id)
+		again = func(status int) { c.showThread(w, r, conv, status, emptyForm(), threadAsk{draftID: id, draft: f}) }
+	}
 	if !f.OK() {
-		c.renderDrafts(w, r, http.StatusBadRequest, f, id)
+		again(http.StatusBadRequest)
 		return
 	}
 	sc, err := c.scope(r)
@@ -81,16 +88,16 @@ func (c *Console) draftDecide(w http.ResponseWriter, r *http.Request, f *Form, d
 		return
 	case errors.Is(err, tenancy.ErrConflict):
 		c.flash(w, "That draft was already decided by someone else; nothing more was sent.")
-		c.redirect(w, r, "/drafts")
+		c.redirect(w, r, back)
 		return
 	case err != nil:
 		if !f.FailErr(err, map[string]string{"content": "content", "reason": "reason"}) {
 			c.fail(w, r, err)
 			return
 		}
-		c.renderDrafts(w, r, http.StatusBadRequest, f, id)
+		again(http.StatusBadRequest)
 		return
 	}
 	c.flash(w, done)
-	c.redirect(w, r, "/drafts")
+	c.redirect(w, r, back)
 }

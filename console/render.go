@@ -59,7 +59,8 @@ type templates struct {
 	assets map[string]string // file -> ?v= content hash, for caching
 }
 
-func parseTemplates() (*templates, error) {
+// parseTemplates parses the pages with their times shown in loc.
+func parseTemplates(loc *time.Location) (*templates, error) {
 	t := &templates{byName: map[string]*template.Template{}, assets: map[string]string{}}
 	statics, _ := fs.Glob(files, "static/*")
 	for _, name := range statics {
@@ -67,7 +68,7 @@ func parseTemplates() (*templates, error) {
 		h := sha256.Sum256(b)
 		t.assets[path.Base(name)] = hex.EncodeToString(h[:4])
 	}
-	base, err := template.New("layout.html").Funcs(funcs(t.assets)).ParseFS(files, "templates/layout.html", "templates/partials.html")
+	base, err := template.New("layout.html").Funcs(funcs(t.assets, loc)).ParseFS(files, "templates/layout.html", "templates/partials.html")
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +97,9 @@ type option struct {
 	Selected     bool
 }
 
-func funcs(assets map[string]string) template.FuncMap {
+// funcs are the templates' helpers; times show in loc, with the zone's
+// abbreviation (or offset) beside them.
+func funcs(assets map[string]string, loc *time.Location) template.FuncMap {
 	return template.FuncMap{
 		"asset": func(name string) string { return "/static/" + name + "?v=" + assets[name] },
 		// field builds a control from the form: field FORM NAME LABEL TYPE
@@ -156,10 +159,10 @@ func funcs(assets map[string]string) template.FuncMap {
 			if t == nil {
 				return "—"
 			}
-			return t.UTC().Format("2006-01-02 15:04 UTC")
+			return t.In(loc).Format(minuteLayout)
 		},
-		"at":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-		"date": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+		"at":   func(t time.Time) string { return t.In(loc).Format(secondLayout) },
+		"date": func(t time.Time) string { return t.In(loc).Format("2006-01-02") },
 		"join": strings.Join,
 		// short cuts a long id (a hash) to n characters for display.
 		"short": func(s string, n int) string {
@@ -184,7 +187,7 @@ func idSafe(s string) string {
 // render writes a page inside the layout. Signed-in pages get the chrome
 // (navigation with the drafts count, trial banner, flash messages).
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, p Page) {
-	t := c.pages.byName[name]
+	t := c.pagesIn(c.zone(r)).byName[name]
 	if t == nil {
 		c.fail(w, r, fmt.Errorf("console: no template %q", name))
 		return

@@ -48,6 +48,7 @@ func (c *Console) routes() {
 	c.handle("GET /conversations/{id}", member, c.conversationPage)
 	c.handle("POST /conversations/{id}", member, c.conversationUpdate)
 	c.handle("POST /conversations/{id}/messages", member, c.messagePost)
+	c.handle("POST /conversations/{id}/snooze", member, c.conversationSnooze)
 	c.handle("GET /conversations/{id}/delete", admin, c.conversationDeletePage)
 	c.handle("POST /conversations/{id}/delete", admin, c.conversationDelete)
 	c.handle("GET /contacts", member, c.contactList)

@@ -70,7 +70,7 @@ func notifications(raw []byte) map[string]NotifyChoice {
 	return out
 }
 
-const profileSQL = `SELECT u.id, u.name, coalesce(u.email, ''), u.time_zone, au.role, au.notify
+const profileSQL = `SELECT u.id, u.name, coalesce(u.email, ''), coalesce(u.time_zone, 'UTC'), au.role, au.notify
 	FROM users u JOIN account_users au ON au.user_id = u.id WHERE u.id = $1`
 
 func scanProfile(r pgx.Row, p *Profile) error {
@@ -113,6 +113,19 @@ func ValidTimeZone(tz string) error {
 		return fault.Invalidf("time_zone", "time_zone %q is not a known IANA time zone; give a name such as Europe/Paris or UTC", tz)
 	}
 	return nil
+}
+
+// TimeZoneFromBrowser sets a person's time zone to the one their browser
+// reported at sign-in, unless they have one already (chosen on their
+// profile, or taken from a browser before). A name that is not a known
+// IANA zone is ignored: it is a hint, not something the person typed.
+func (d *Desk) TimeZoneFromBrowser(ctx context.Context, acct, userID int64, tz string) error {
+	if ValidTimeZone(tz) != nil {
+		return nil
+	}
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE users SET time_zone = $2 WHERE id = $1 AND time_zone IS NULL`, userID, tz)
+	return d.DB.Batch(ctx, acct, b)
 }
 
 func (p ProfilePatch) validate() error {

@@ -280,6 +280,9 @@ type UserPrincipal struct {
 	Name      string
 	// SessionID is the console session behind the request (0 for a token).
 	SessionID int64
+	// TimeZone is the person's IANA time zone as a console session reads
+	// it; empty when they never chose one (the console shows UTC).
+	TimeZone string
 }
 
 // ErrUnauthenticated is a missing, malformed, unknown or revoked credential.
