@@ -55,6 +55,8 @@ type Config struct {
 	Duration time.Duration
 	// Log receives progress; the table goes to Run's writer.
 	Log io.Writer
+	// Only, when "live", measures the console's live streams alone.
+	Only string
 }
 
 // env is what the workload runs against.
@@ -66,6 +68,7 @@ type env struct {
 	fx      Fixture
 	bare    *pgxpool.Pool // superuser: the bare-SQL baselines
 	app     *pgxpool.Pool // deskwoot_app: the same SQL under RLS
+	appURL  string        // deskwoot_app, for the live bench's sessions
 	pid     int
 	// metricsToken opens the started server's /metrics (the breakdown).
 	metricsToken string
@@ -158,6 +161,7 @@ func (e *env) startAll(ctx context.Context) (func(), error) {
 		stop()
 		return nil, err
 	}
+	e.appURL = pg.AppURL
 	bin := e.cfg.Binary
 	if bin == "" {
 		if bin, err = os.Executable(); err != nil {
@@ -286,6 +290,10 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 	warm := min(d/4, time.Second)
 	var rows []row
 	step := func(what string) { fmt.Fprintf(log, "measuring %s…\n", what) }
+	if e.cfg.Only == "live" {
+		step(fmt.Sprintf("live console streams (%d open) and live update latency", liveStreams))
+		return e.liveRows(ctx), nil
+	}
 
 	// get_conversation, one client, against floors A, B and C (see
 	// floors.go), measured in turns so that a drifting load weighs alike.
@@ -418,6 +426,11 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 	// Memory with many long-polling clients.
 	step(fmt.Sprintf("RSS with %d long-polling clients", e.cfg.Pollers))
 	rows = append(rows, e.memory(ctx))
+
+	// The console's live streams: memory with a thousand open, and how
+	// soon a commit reaches one.
+	step(fmt.Sprintf("live console streams (%d open) and live update latency", liveStreams))
+	rows = append(rows, e.liveRows(ctx)...)
 	return rows, nil
 }
 
