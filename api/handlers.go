@@ -231,6 +231,22 @@ func (s *Server) inboxInboundRotate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ib)
 }
 
+// inboxIdentitySecretRotate gives a website inbox a new identity secret,
+// shown in this answer only; the old one stops verifying at once.
+func (s *Server) inboxIdentitySecretRotate(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ib, err := s.cfg.Desk.InboxIdentitySecretRotate(r.Context(), s.recorded(r, audit.Entry{Action: "inbox.identity_secret.rotate"}), id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ib)
+}
+
 func (s *Server) inboxMemberAdd(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r, "id")
 	if err != nil {

@@ -38,6 +38,7 @@ func (s *Server) Routes(r *mux.Router) {
 	v1.HandleFunc("/inboxes", s.admin(s.inboxCreate)).Methods(http.MethodPost)
 	v1.HandleFunc("/inboxes/{id}", s.admin(s.inboxUpdate)).Methods(http.MethodPatch)
 	v1.HandleFunc("/inboxes/{id}/inbound_address/rotate", s.admin(s.inboxInboundRotate)).Methods(http.MethodPost)
+	v1.HandleFunc("/inboxes/{id}/identity_secret/rotate", s.admin(s.inboxIdentitySecretRotate)).Methods(http.MethodPost)
 	v1.HandleFunc("/inboxes/{id}", s.admin(s.inboxDelete)).Methods(http.MethodDelete)
 	v1.HandleFunc("/inboxes/{id}/members", s.admin(s.inboxMemberAdd)).Methods(http.MethodPost)
 	v1.HandleFunc("/inboxes/{id}/members/{user_id}", s.admin(s.inboxMemberRemove)).Methods(http.MethodDelete)

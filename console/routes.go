@@ -73,6 +73,7 @@ func (c *Console) routes() {
 	c.handle("GET /settings/inboxes/{id}/delete", admin, c.inboxDeletePage)
 	c.handle("POST /settings/inboxes/{id}/delete", admin, c.inboxDelete)
 	c.handle("POST /settings/inboxes/{id}/inbound_address/rotate", admin, c.inboxInboundRotate)
+	c.handle("POST /settings/inboxes/{id}/identity_secret/rotate", admin, c.inboxIdentitySecretRotate)
 	c.handle("GET /settings/team", admin, c.teamPage)
 	c.handle("POST /settings/team/invitations", admin, c.teamInvite)
 	c.handle("POST /settings/team/invitations/{id}/revoke", admin, c.invitationRevoke)

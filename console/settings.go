@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
@@ -31,11 +32,20 @@ var channelFields = map[string][]channelField{
 		{Key: "smtp_password", Label: "SMTP password", Type: "password", Secret: true},
 		{Key: "smtp_starttls", Label: "Use STARTTLS", Type: "checkbox", Bool: true},
 	},
+	"website": {
+		{Key: "allowed_origins", Label: "Allowed origins", Type: "textarea", List: true, Hint: "The sites whose pages may show the chat, one per line, like https://www.example.com; * allows any site. None: the chat works nowhere."},
+		{Key: "greeting", Label: "Greeting", Type: "text", Hint: "The first words visitors read in the chat."},
+		{Key: "email_prompt_after_minutes", Label: "Ask for an email after (minutes)", Type: "text", Number: true, Hint: "When no reply came this long after the visitor wrote (3 when empty)."},
+		{Key: "require_identity", Label: "Require identity (only users your site signed in may chat)", Type: "checkbox", Bool: true},
+	},
 }
 
+// channelTitles name each channel's settings.
+var channelTitles = map[string]string{"api": "API channel settings", "email": "Email channel settings", "website": "Website chat settings"}
+
 type channelField struct {
-	Key, Label, Type, Hint string
-	Secret, Number, Bool   bool
+	Key, Label, Type, Hint     string
+	Secret, Number, Bool, List bool
 }
 
 // settingsFromForm reads a channel's settings from the form (fields are
@@ -50,6 +60,14 @@ func settingsFromForm(f *Form, channel string, updating bool) map[string]any {
 		switch {
 		case cf.Bool:
 			out[cf.Key] = f.Checked(name, "true")
+		case cf.List:
+			list := []any{}
+			for _, line := range strings.FieldsFunc(f.Raw(name), func(r rune) bool { return r == '\n' || r == '\r' || r == ',' }) {
+				if line = strings.TrimSpace(line); line != "" {
+					list = append(list, line)
+				}
+			}
+			out[cf.Key] = list
 		case cf.Secret:
 			if f.Checked(name+".clear", "true") {
 				out[cf.Key] = nil
@@ -110,6 +128,14 @@ func channelControls(f *Form, channel string, current map[string]any, posted boo
 			} else {
 				sf.F.Checked = cur == true
 			}
+		case cf.List && !posted:
+			if list, ok := cur.([]any); ok {
+				lines := make([]string, 0, len(list))
+				for _, v := range list {
+					lines = append(lines, fmt.Sprint(v))
+				}
+				sf.F.Value = strings.Join(lines, "\n")
+			}
 		default:
 			if posted {
 				sf.F.Value = f.Raw(name)
@@ -149,21 +175,22 @@ func (c *Console) showInboxes(w http.ResponseWriter, r *http.Request, status int
 		f.Values.Set("channel", "api")
 	}
 	d := inboxesData{Inboxes: ibs, Name: textField(f, "name", "Name", "text"),
-		Channel: selectField(f, "channel", "Channel", "api", "API (webhook)", "email", "Email (SMTP)")}
+		Channel: selectField(f, "channel", "Channel", "api", "API (webhook)", "email", "Email (SMTP)", "website", "Website chat (widget)")}
 	d.Name.Required = true
-	for _, ch := range []string{"api", "email"} {
-		title := map[string]string{"api": "API channel settings", "email": "Email channel settings"}[ch]
-		d.Channels = append(d.Channels, channelForm{Channel: ch, Title: title, Fields: channelControls(f, ch, nil, true)})
+	for _, ch := range []string{"api", "email", "website"} {
+		d.Channels = append(d.Channels, channelForm{Channel: ch, Title: channelTitles[ch], Fields: channelControls(f, ch, nil, true)})
 	}
 	c.render(w, r, status, "inboxes", Page{Title: "Inboxes", Nav: "inboxes", Form: f, Data: d})
 }
 
-// inboxCreate creates an api or email inbox with its channel settings.
+// inboxCreate creates an api, email or website inbox with its channel
+// settings. A website inbox's page follows at once (no redirect): it shows
+// the identity secret, this once.
 func (c *Console) inboxCreate(w http.ResponseWriter, r *http.Request) {
 	f := newForm(w, r)
 	ch := f.Value("channel")
-	if ch != "api" && ch != "email" {
-		f.Fail("channel", "Choose API or Email.")
+	if _, ok := channelFields[ch]; !ok {
+		f.Fail("channel", "Choose API, Email or Website chat.")
 	}
 	if f.Value("name") == "" {
 		f.Fail("name", "Give the inbox a name.")
@@ -182,12 +209,19 @@ func (c *Console) inboxCreate(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	if ib.IdentitySecret != "" {
+		c.showInboxSecret(w, r, http.StatusCreated, emptyForm(), ib.ID, ib.IdentitySecret)
+		return
+	}
 	c.flash(w, "Inbox "+ib.Name+" created.")
 	c.redirect(w, r, fmt.Sprintf("/settings/inboxes/%d", ib.ID))
 }
 
 type inboxData struct {
-	Inbox     desk.Inbox
+	Inbox desk.Inbox
+	// Secret is a website inbox's identity secret, on the one page that
+	// shows it (after creation or rotation).
+	Secret    string
 	Name      field
 	Title     string
 	Fields    []settingsField
@@ -206,6 +240,10 @@ func (c *Console) showInbox(w http.ResponseWriter, r *http.Request, status int, 
 	if !ok {
 		return
 	}
+	c.showInboxSecret(w, r, status, f, id, "")
+}
+
+func (c *Console) showInboxSecret(w http.ResponseWriter, r *http.Request, status int, f *Form, id int64, secret string) {
 	acct := c.me(r).AccountID
 	ibs, err := c.cfg.Desk.InboxList(r.Context(), c.request(r), desk.Scope{InboxIDs: []int64{id}}, true)
 	if err != nil {
@@ -233,8 +271,8 @@ func (c *Console) showInbox(w http.ResponseWriter, r *http.Request, status int, 
 	if !posted {
 		f.Values.Set("name", ib.Name)
 	}
-	d := inboxData{Inbox: ib, Name: textField(f, "name", "Name", "text"),
-		Title:  map[string]string{"api": "API channel settings", "email": "Email channel settings"}[ib.Channel],
+	d := inboxData{Inbox: ib, Secret: secret, Name: textField(f, "name", "Name", "text"),
+		Title:  channelTitles[ib.Channel],
 		Fields: channelControls(f, ib.Channel, current, posted)}
 	choices := []string{}
 	for _, u := range users {
@@ -298,6 +336,21 @@ func (c *Console) inboxInboundRotate(w http.ResponseWriter, r *http.Request) {
 	}
 	c.flash(w, "New receiving address issued; the old one keeps receiving for the grace period.")
 	c.redirect(w, r, fmt.Sprintf("/settings/inboxes/%d", id))
+}
+
+// inboxIdentitySecretRotate gives a website inbox a new identity secret
+// and shows it on the page it answers, this once.
+func (c *Console) inboxIdentitySecretRotate(w http.ResponseWriter, r *http.Request) {
+	id, ok := c.idParam(w, r)
+	if !ok {
+		return
+	}
+	ib, err := c.cfg.Desk.InboxIdentitySecretRotate(r.Context(), c.recorded(r, audit.Entry{Action: "inbox.identity_secret.rotate"}), id)
+	if err != nil {
+		c.failDomain(w, r, err)
+		return
+	}
+	c.showInboxSecret(w, r, http.StatusOK, emptyForm(), id, ib.IdentitySecret)
 }
 
 // inboxMemberAdd makes a person a member of the inbox.

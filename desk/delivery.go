@@ -135,7 +135,7 @@ func (d *Desk) DeliveryLoad(ctx context.Context, acct, messageID int64) (Deliver
 // message: its status (pending while retries remain, sent or failed), the
 // last error (empty clears it) and, for email, the Message-ID it was sent
 // with, so that replies thread into its conversation. A late attempt never
-// turns a sent message back.
+// turns a sent message back, nor one the widget showed or that was mailed.
 func (d *Desk) DeliveryRecord(ctx context.Context, acct, messageID int64, status, lastError, sourceID string) error {
 	if len(lastError) > 1000 {
 		lastError = lastError[:1000]
@@ -143,7 +143,8 @@ func (d *Desk) DeliveryRecord(ctx context.Context, acct, messageID int64, status
 	return d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE messages SET delivery_status = $2, delivery_error = nullif($3, ''),
 				source_id = coalesce(source_id, nullif($4, ''))
-			WHERE id = $1 AND type = 'outgoing' AND (delivery_status IS DISTINCT FROM 'sent' OR $2 = 'sent')`,
+			WHERE id = $1 AND type = 'outgoing' AND (delivery_status IS DISTINCT FROM 'sent' OR $2 = 'sent')
+				AND delivery_status NOT IN ('delivered', 'emailed')`,
 			messageID, status, strings.ToValidUTF8(lastError, "?"), sourceID)
 		if err == nil && tag.RowsAffected() == 0 {
 			var exists bool

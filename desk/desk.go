@@ -48,9 +48,10 @@ type Desk struct {
 	// it); time.Now when nil.
 	Now func() time.Time
 
-	mu       sync.Mutex
-	eventKey []byte              // signs event cursors; read once
-	pruned   map[int64]time.Time // when each account's events were last pruned
+	mu           sync.Mutex
+	eventKey     []byte              // signs event cursors; read once
+	widgetSecret []byte              // the server's widget key (website.go); read once
+	pruned       map[int64]time.Time // when each account's events were last pruned
 }
 
 // Re-exported sentinels, so callers of desk need not import tenancy to map errors.

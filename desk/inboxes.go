@@ -25,6 +25,11 @@ type Inbox struct {
 	InboundAddress           *string           `json:"inbound_address,omitempty"`
 	ForwardingInstructions   string            `json:"forwarding_instructions,omitempty"`
 	PreviousInboundAddresses []RetiringAddress `json:"previous_inbound_addresses,omitempty"`
+	// PublicID and EmbedSnippet are a website inbox's widget (admins'
+	// view); IdentitySecret is shown once, at creation and rotation.
+	PublicID       string `json:"public_id,omitempty"`
+	EmbedSnippet   string `json:"embed_snippet,omitempty"`
+	IdentitySecret string `json:"identity_secret,omitempty"`
 }
 
 // InboxInput creates an inbox.
@@ -48,8 +53,10 @@ func (in InboxInput) validate() error {
 			}
 		}
 	case "email":
+	case "website":
+		return websiteSettingsValidate(in.Settings)
 	default:
-		return invalid("channel", "channel must be api or email")
+		return invalid("channel", "channel must be api, email or website")
 	}
 	return channelSettingsValidate(in.Channel, in.Settings)
 }
@@ -68,6 +75,13 @@ func (d *Desk) InboxCreate(ctx context.Context, req *tenancy.Request, in InboxIn
 	}
 	var ib Inbox
 	err := d.inUnit(ctx, req, func(tx pgx.Tx) error {
+		if in.Channel == "website" {
+			var err error
+			if ib, err = d.websiteCreate(ctx, tx, req.AccountID, in); err == nil {
+				req.Audit.Touched("inbox_id", ib.ID)
+			}
+			return err
+		}
 		var raw []byte
 		err := tx.QueryRow(ctx, `INSERT INTO inboxes (account_id, name, channel, settings) VALUES ($1, $2, $3, $4)
 			RETURNING id, name, channel, settings, created_at`, req.AccountID, in.Name, in.Channel, in.Settings).
@@ -88,15 +102,17 @@ func (d *Desk) InboxCreate(ctx context.Context, req *tenancy.Request, in InboxIn
 func (d *Desk) InboxList(ctx context.Context, req *tenancy.Request, sc Scope, withSettings bool) ([]Inbox, error) {
 	var out []Inbox
 	b := &pgx.Batch{}
-	b.Queue(`SELECT id, name, channel, CASE WHEN $2 THEN settings END, created_at FROM inboxes
+	b.Queue(`SELECT id, name, channel, CASE WHEN $2 THEN settings END, created_at, CASE WHEN $2 THEN public_id END FROM inboxes
 		WHERE ($1::bigint[] IS NULL OR id = ANY($1)) ORDER BY id`, sc.InboxIDs, withSettings).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Inbox, error) {
 				var ib Inbox
 				var settings []byte
-				err := r.Scan(&ib.ID, &ib.Name, &ib.Channel, &settings, &ib.CreatedAt)
+				var publicID *string
+				err := r.Scan(&ib.ID, &ib.Name, &ib.Channel, &settings, &ib.CreatedAt, &publicID)
 				ib.Settings = redact(settings)
+				d.withWebsite(&ib, publicID)
 				return ib, err
 			})
 			return err
@@ -227,12 +243,14 @@ func (d *Desk) InboxUpdate(ctx context.Context, req *tenancy.Request, id int64, 
 			return err
 		}
 		var raw []byte
+		var publicID *string
 		err := tx.QueryRow(ctx, `UPDATE inboxes SET name = $2, settings = $3 WHERE id = $1
-			RETURNING id, name, channel, settings, created_at`, id, name, merged).Scan(&ib.ID, &ib.Name, &ib.Channel, &raw, &ib.CreatedAt)
+			RETURNING id, name, channel, settings, created_at, public_id`, id, name, merged).Scan(&ib.ID, &ib.Name, &ib.Channel, &raw, &ib.CreatedAt, &publicID)
 		if err != nil {
 			return mapErr(err)
 		}
 		ib.Settings = redact(raw)
+		d.withWebsite(&ib, publicID)
 		return d.loadInbound(ctx, tx, []*Inbox{&ib}, d.now())
 	})
 	return ib, err

@@ -75,44 +75,53 @@ func (d *Desk) incomingMessage(ctx context.Context, acct, inboxID int64, in Inco
 			return err
 		}
 		res.ContactID = contactID
-		// The contact row is locked, so two messages of a new contact cannot
-		// start two conversations.
-		err = tx.QueryRow(ctx, `SELECT id FROM conversations WHERE contact_id = $1 AND inbox_id = $2 AND status <> 'resolved'
-			ORDER BY last_activity_at DESC LIMIT 1`, contactID, inboxID).Scan(&res.ConversationID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			err = tx.QueryRow(ctx, `INSERT INTO conversations (account_id, inbox_id, contact_id) VALUES ($1, $2, $3) RETURNING id`,
-				acct, inboxID, contactID).Scan(&res.ConversationID)
-			if err == nil {
-				err = eventAppend(ctx, tx, acct, newEvent{typ: EventConversationCreated, inboxID: inboxID,
-					conversationID: res.ConversationID, contactID: contactID, data: map[string]any{"status": "open"}})
-			}
-		}
-		if err != nil {
-			return err
-		}
-		var src any
-		if in.SourceID != "" {
-			src = in.SourceID
-		}
-		err = tx.QueryRow(ctx, `INSERT INTO messages (account_id, conversation_id, inbox_id, type, content, sender_kind, sender_id, sender_name, source_id)
-			SELECT $1, $2, $3, 'incoming', $4, 'contact', id, name, $5 FROM contacts WHERE id = $6
-			ON CONFLICT DO NOTHING RETURNING id`, acct, res.ConversationID, inboxID, in.Content, src, contactID).Scan(&res.MessageID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return errRaced // a concurrent delivery of the same source id won
-		}
-		if err != nil {
-			return err
-		}
-		res.Created = true
-		if err := eventAppend(ctx, tx, acct, newEvent{typ: EventMessageCreated, inboxID: inboxID, conversationID: res.ConversationID,
-			contactID: contactID, data: map[string]any{"message_id": res.MessageID, "type": "incoming", "private": false, "sender_kind": "contact"}}); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE conversations SET last_activity_at = now(), updated_at = now(),
-			status = CASE WHEN status = 'snoozed' THEN 'open' ELSE status END, snoozed_until = NULL WHERE id = $1`, res.ConversationID)
-		return err
+		return appendIncoming(ctx, tx, acct, inboxID, in.Content, in.SourceID, &res)
 	})
 	return res, err
+}
+
+// appendIncoming appends a customer message of the contact res.ContactID
+// (locked by the caller) to its unresolved conversation in the inbox, or
+// to a new one, with their events, and wakes a snoozed conversation. Every
+// channel's incoming messages go through here.
+func appendIncoming(ctx context.Context, tx pgx.Tx, acct, inboxID int64, content, sourceID string, res *IncomingResult) error {
+	contactID := res.ContactID
+	// The contact row is locked, so two messages of a new contact cannot
+	// start two conversations.
+	err := tx.QueryRow(ctx, `SELECT id FROM conversations WHERE contact_id = $1 AND inbox_id = $2 AND status <> 'resolved'
+		ORDER BY last_activity_at DESC LIMIT 1`, contactID, inboxID).Scan(&res.ConversationID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = tx.QueryRow(ctx, `INSERT INTO conversations (account_id, inbox_id, contact_id) VALUES ($1, $2, $3) RETURNING id`,
+			acct, inboxID, contactID).Scan(&res.ConversationID)
+		if err == nil {
+			err = eventAppend(ctx, tx, acct, newEvent{typ: EventConversationCreated, inboxID: inboxID,
+				conversationID: res.ConversationID, contactID: contactID, data: map[string]any{"status": "open"}})
+		}
+	}
+	if err != nil {
+		return err
+	}
+	var src any
+	if sourceID != "" {
+		src = sourceID
+	}
+	err = tx.QueryRow(ctx, `INSERT INTO messages (account_id, conversation_id, inbox_id, type, content, sender_kind, sender_id, sender_name, source_id)
+		SELECT $1, $2, $3, 'incoming', $4, 'contact', id, name, $5 FROM contacts WHERE id = $6
+		ON CONFLICT DO NOTHING RETURNING id`, acct, res.ConversationID, inboxID, content, src, contactID).Scan(&res.MessageID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errRaced // a concurrent delivery of the same source id won
+	}
+	if err != nil {
+		return err
+	}
+	res.Created = true
+	if err := eventAppend(ctx, tx, acct, newEvent{typ: EventMessageCreated, inboxID: inboxID, conversationID: res.ConversationID,
+		contactID: contactID, data: map[string]any{"message_id": res.MessageID, "type": "incoming", "private": false, "sender_kind": "contact"}}); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE conversations SET last_activity_at = now(), updated_at = now(),
+		status = CASE WHEN status = 'snoozed' THEN 'open' ELSE status END, snoozed_until = NULL WHERE id = $1`, res.ConversationID)
+	return err
 }
 
 // IncomingMessage records a customer message on an api inbox (see

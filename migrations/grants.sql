@@ -42,6 +42,11 @@ REVOKE ALL ON billing_customers, account_directory FROM deskwoot_app;
 -- the app inserts, fetches, completes and cleans jobs, and elects a leader
 -- among replicas; River's migration bookkeeping stays the owner's.
 REVOKE ALL ON email_inbound_addresses FROM deskwoot_app;
+DO $$ BEGIN
+    IF to_regclass('public.widget_inboxes') IS NOT NULL THEN
+        REVOKE ALL ON widget_inboxes FROM deskwoot_app;
+    END IF;
+END $$;
 GRANT DELETE ON river_job, river_leader, river_queue, river_notification TO deskwoot_app;
 REVOKE ALL ON river_migration FROM deskwoot_app;
 REVOKE ALL ON login_identities, login_memberships FROM deskwoot_app;

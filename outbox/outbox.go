@@ -65,6 +65,17 @@ type DeliverArgs struct {
 // Kind is the River job kind.
 func (DeliverArgs) Kind() string { return "deliver_message" }
 
+// UnseenArgs is the widget_unseen_reply job: a website reply checked
+// UnseenAfter after it was stored for the widget; still unseen, it is
+// mailed to the visitor (desk.WidgetUnseenMail).
+type UnseenArgs struct {
+	AccountID int64 `json:"account_id"`
+	MessageID int64 `json:"message_id"`
+}
+
+// Kind is the River job kind.
+func (UnseenArgs) Kind() string { return "widget_unseen_reply" }
+
 // Config configures an Outbox.
 type Config struct {
 	DB   *tenancy.DB
@@ -109,6 +120,9 @@ type Config struct {
 	// Also are further job kinds this River client works, each on a queue
 	// of its own (people's mail, package mailout).
 	Also []JobKinds
+	// UnseenAfter is how long a website reply may stay unseen in the
+	// widget before it is mailed (desk.UnseenReplyAfter when 0).
+	UnseenAfter time.Duration
 }
 
 // JobKinds are job kinds another package runs on the outbox's River
@@ -169,9 +183,13 @@ func New(cfg Config) (*Outbox, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.UnseenAfter <= 0 {
+		cfg.UnseenAfter = desk.UnseenReplyAfter
+	}
 	o := &Outbox{cfg: cfg, dialer: dialer, slots: newAccountSlots(cfg.AccountWorkers)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &deliverWorker{o: o})
+	river.AddWorker(workers, &unseenWorker{o: o})
 	queues := map[string]river.QueueConfig{cfg.Queue: {MaxWorkers: cfg.Workers}}
 	for _, k := range cfg.Also {
 		k.AddWorkers(workers)
@@ -279,6 +297,14 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	if err == nil {
 		sourceID, err = w.o.deliver(ctx, dl, job.Args.Token)
 	}
+	if err == nil && dl.Channel == "website" {
+		// The widget shows the reply (it is stored); the check that mails
+		// it if unseen is scheduled before the sent mark, so a crash in
+		// between repeats the check, never loses it (a repeated check
+		// mails once: it needs the reply still sent, not emailed).
+		_, err = w.o.client.Insert(ctx, UnseenArgs{AccountID: acct, MessageID: id},
+			&river.InsertOpts{Queue: w.o.cfg.Queue, ScheduledAt: time.Now().Add(w.o.cfg.UnseenAfter)})
+	}
 	if err == nil {
 		if err := d.DeliveryRecord(ctx, acct, id, desk.DeliverySent, "", sourceID); err != nil {
 			// Sent but not recorded: the retry sends again with the same key.
@@ -312,6 +338,20 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	return err
 }
 
+type unseenWorker struct {
+	river.WorkerDefaults[UnseenArgs]
+	o *Outbox
+}
+
+// Work mails a website reply that is still unseen.
+func (w *unseenWorker) Work(ctx context.Context, job *river.Job[UnseenArgs]) error {
+	err := w.o.cfg.Desk.WidgetUnseenMail(ctx, job.Args.AccountID, job.Args.MessageID)
+	if errors.Is(err, tenancy.ErrUnavailable) {
+		return river.JobSnooze(time.Second)
+	}
+	return err
+}
+
 // deliver sends the message on its inbox's channel. It returns the source
 // id to record on the message (email: its Message-ID).
 func (o *Outbox) deliver(ctx context.Context, dl desk.Delivery, token string) (string, error) {
@@ -320,6 +360,8 @@ func (o *Outbox) deliver(ctx context.Context, dl desk.Delivery, token string) (s
 		return "", o.postWebhook(ctx, dl)
 	case "email":
 		return o.sendEmail(ctx, dl, token)
+	case "website":
+		return "", nil // stored is delivered: the open widget streams it (package widget)
 	}
 	return "", permanent("inbox channel %q cannot deliver messages", dl.Channel)
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/throttle"
+	"github.com/deskwoot/deskwoot/widget"
 )
 
 // Config is the server's configuration (environment and flags).
@@ -306,6 +307,9 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.DevMailbox != nil {
 		r.Handle("/dev/mail", cfg.DevMailbox)
 	}
+	chat := widget.New(widget.Config{Desk: d, PublicURL: cfg.PublicURL, IPHeader: cfg.ClientIPHeader, Now: cfg.Now})
+	r.Handle("/widget.js", chat)
+	r.PathPrefix("/widget/").Handler(chat)
 	r.PathPrefix("/").Handler(con) // the console: everything the routes above do not take
 	app.Handler = securityHeaders(cfg.PublicURL, logRequests(r))
 	return app, nil

@@ -43,6 +43,9 @@ var globalTables = map[string]string{
 	// Channels (issue 5).
 	"email_inbound_addresses": "pre-tenant inbound mail address -> account and inbox look-up for the SMTP listener; written by a SECURITY DEFINER trigger on inboxes, read by a SECURITY DEFINER function, no grant to the app",
 
+	// Website chat (issue 22).
+	"widget_inboxes": "pre-tenant widget public id -> account and inbox look-up; written by a SECURITY DEFINER trigger on inboxes, read by a SECURITY DEFINER function, no grant to the app",
+
 	// Audit checkpoints (issue 23).
 	"audit_signing_key": "the server's audit signing key that migrate generates, read by the owner only (no grant to the app, no function)",
 }
