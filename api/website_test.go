@@ -41,6 +41,8 @@ func TestWebsiteInboxGivesSnippetAndSecretOnce(t *testing.T) {
 		want(t, call(t, "POST", "/api/v1/inboxes", a.Token, obj{"name": "W", "channel": "website", "settings": bad}), 400)
 	}
 	want(t, call(t, "PATCH", fmt.Sprintf("/api/v1/inboxes/%d", inbox), a.Token, obj{"settings": obj{"allowed_origins": []any{"ftp://x"}}}), 400)
+	// A site's server may post for its signed-in user.
+	want(t, incoming(t, a.Token, inbox, uniqueEmail(), "posted by the site", ""), 201)
 	u := want(t, call(t, "PATCH", fmt.Sprintf("/api/v1/inboxes/%d", inbox), a.Token, obj{"settings": obj{"allowed_origins": []any{"*"}}}), 200)
 	if u["embed_snippet"] != snippet {
 		t.Fatalf("updated: %s", u)

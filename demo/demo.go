@@ -65,7 +65,7 @@ type Workspace struct {
 	AgentPassword string `json:"agent_password"`
 	AgentAPIToken string `json:"agent_api_token"`
 
-	// ChatInboxID is the api inbox holding every seeded conversation;
+	// ChatInboxID is the website inbox holding every seeded conversation;
 	// EmailInboxID is the email inbox, with a couple of customer mails.
 	ChatInboxID  int64 `json:"chat_inbox_id"`
 	EmailInboxID int64 `json:"email_inbox_id"`
@@ -182,7 +182,12 @@ func (s *seeder) createAgent() error {
 }
 
 func (s *seeder) inboxes() error {
-	chat, err := s.d.InboxCreate(s.ctx, tenancy.For(s.w.AccountID), desk.InboxInput{Name: "Website chat", Channel: "api", Settings: map[string]any{}})
+	// The chat widget's sites are set by whoever serves the demo
+	// (ChatOriginsSet); none until then.
+	chat, err := s.d.InboxCreate(s.ctx, tenancy.For(s.w.AccountID), desk.InboxInput{Name: "Website chat", Channel: "website", Settings: map[string]any{
+		"allowed_origins": []any{}, "greeting": "Hi! Ask us anything: a person or our AI agent answers within minutes.",
+		"email_prompt_after_minutes": 2,
+	}})
 	if err != nil {
 		return err
 	}
@@ -332,14 +337,25 @@ func (s *seeder) mcp(now time.Time) error {
 	return nil
 }
 
-// ChatWebhookSet points the workspace's "Website chat" api inbox at url,
-// its deliveries signed with secret. `deskwoot dev` aims it at its built-in
-// receiver on every start, so the demo's replies reach a page a newcomer
-// can see instead of waiting for a webhook nobody set.
-func ChatWebhookSet(ctx context.Context, d *desk.Desk, w Workspace, url, secret string) error {
-	_, err := d.InboxUpdate(ctx, tenancy.For(w.AccountID), w.ChatInboxID, desk.InboxPatch{Settings: map[string]any{"webhook_url": url, "webhook_secret": secret}})
+// ChatOriginsSet lets pages of origins show the workspace's "Website
+// chat" widget. `deskwoot dev` sets its test page's origin on every start.
+func ChatOriginsSet(ctx context.Context, d *desk.Desk, w Workspace, origins ...string) error {
+	list := make([]any, 0, len(origins))
+	for _, o := range origins {
+		list = append(list, o)
+	}
+	_, err := d.InboxUpdate(ctx, tenancy.For(w.AccountID), w.ChatInboxID, desk.InboxPatch{Settings: map[string]any{"allowed_origins": list}})
 	if err != nil {
-		return fmt.Errorf("demo: point the Website chat inbox at %s: %w", url, err)
+		return fmt.Errorf("demo: let %v show the Website chat widget: %w", origins, err)
 	}
 	return nil
+}
+
+// ChatSnippet is the embed snippet of the workspace's "Website chat".
+func ChatSnippet(ctx context.Context, d *desk.Desk, w Workspace) (string, error) {
+	ibs, err := d.InboxList(ctx, tenancy.For(w.AccountID), desk.Scope{InboxIDs: []int64{w.ChatInboxID}}, true)
+	if err != nil || len(ibs) == 0 || ibs[0].EmbedSnippet == "" {
+		return "", fmt.Errorf("demo: the Website chat inbox is gone or is no website inbox (%v)", err)
+	}
+	return ibs[0].EmbedSnippet, nil
 }

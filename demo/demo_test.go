@@ -69,7 +69,7 @@ func TestSeed(t *testing.T) {
 	for _, ib := range inboxes {
 		channels[ib.Channel] = ib.ID
 	}
-	if channels["api"] != w.ChatInboxID || channels["email"] != w.EmailInboxID {
+	if channels["website"] != w.ChatInboxID || channels["email"] != w.EmailInboxID {
 		t.Fatalf("inboxes = %+v, workspace chat %d email %d", inboxes, w.ChatInboxID, w.EmailInboxID)
 	}
 

@@ -3,6 +3,7 @@ package desk
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -60,7 +61,7 @@ func (in IncomingInput) validate() error {
 func (d *Desk) incomingMessage(ctx context.Context, acct, inboxID int64, in IncomingInput) (IncomingResult, error) {
 	var res IncomingResult
 	err := d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
-		if err := requireChannel(ctx, tx, inboxID, "api"); err != nil {
+		if err := requireChannel(ctx, tx, inboxID, "api", "website"); err != nil {
 			return err
 		}
 		if in.SourceID != "" {
@@ -124,7 +125,8 @@ func appendIncoming(ctx context.Context, tx pgx.Tx, acct, inboxID int64, content
 	return err
 }
 
-// IncomingMessage records a customer message on an api inbox (see
+// IncomingMessage records a customer message on an api inbox, or one a
+// site's server posts for its identified user on a website inbox (see
 // incomingMessage); a write that lost a race to a concurrent one (the same
 // source id, the same new contact) runs again, a bounded number of times,
 // and then sees the winner's rows.
@@ -135,15 +137,15 @@ func (d *Desk) IncomingMessage(ctx context.Context, acct, inboxID int64, in Inco
 	return retryRaced(ctx, func() (IncomingResult, error) { return d.incomingMessage(ctx, acct, inboxID, in) })
 }
 
-// requireChannel checks that the inbox exists and is of the channel a
-// message arrives by.
-func requireChannel(ctx context.Context, tx pgx.Tx, inboxID int64, channel string) error {
+// requireChannel checks that the inbox exists and is of a channel the
+// message may arrive by.
+func requireChannel(ctx context.Context, tx pgx.Tx, inboxID int64, channels ...string) error {
 	var got string
 	if err := tx.QueryRow(ctx, `SELECT channel FROM inboxes WHERE id = $1`, inboxID).Scan(&got); err != nil {
 		return withKind(err, "inbox", inboxID)
 	}
-	if got != channel {
-		return invalid("", "inbox %d is an %s inbox; messages arrive on it by its own channel, not as %s messages", inboxID, got, channel)
+	if !slices.Contains(channels, got) {
+		return invalid("", "inbox %d is an %s inbox; messages arrive on it by its own channel, not as %s messages", inboxID, got, channels[0])
 	}
 	return nil
 }

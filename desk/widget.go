@@ -227,8 +227,12 @@ func (d *Desk) WidgetIdentify(ctx context.Context, wi WidgetInbox, id Identity) 
 			if err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, `INSERT INTO contact_inboxes (account_id, contact_id, inbox_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-				wi.AccountID, v.ContactID, wi.InboxID)
+			// The email the site gives is where unseen replies go, unless
+			// the visitor already chose an address.
+			_, err = tx.Exec(ctx, `INSERT INTO contact_inboxes (account_id, contact_id, inbox_id, notify_email) VALUES ($1, $2, $3, nullif($4, ''))
+				ON CONFLICT (account_id, contact_id, inbox_id) DO UPDATE SET notify_email = EXCLUDED.notify_email
+				WHERE contact_inboxes.notify_email IS NULL AND EXCLUDED.notify_email IS NOT NULL`,
+				wi.AccountID, v.ContactID, wi.InboxID, id.Email)
 			return err
 		})
 		return v, mapErr(err)
@@ -396,7 +400,8 @@ func (d *Desk) WidgetNotifyEmail(ctx context.Context, v Visitor, email string) e
 const UnseenReplyAfter = 10 * time.Minute
 
 // WidgetUnseenMail mails a website reply the widget has not shown to the
-// address its visitor left, and marks it emailed; the mail goes out as
+// address its visitor left in the widget (or the site gave with its
+// identity), and marks it emailed; the mail goes out as
 // mail to people (package mailout) through the operator's relay. A reply
 // already shown, or whose visitor left no address, is left alone; without
 // a relay the message records that email is not configured.
@@ -404,11 +409,10 @@ func (d *Desk) WidgetUnseenMail(ctx context.Context, acct, messageID int64) erro
 	return mapErr(d.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
 		var status, content, inboxName, author string
 		var to *string
-		err := tx.QueryRow(ctx, `SELECT m.delivery_status, m.content, i.name, m.sender_name, coalesce(ci.notify_email, co.email)
+		err := tx.QueryRow(ctx, `SELECT m.delivery_status, m.content, i.name, m.sender_name, ci.notify_email
 			FROM messages m
 			JOIN conversations c ON c.account_id = m.account_id AND c.id = m.conversation_id
 			JOIN inboxes i ON i.account_id = m.account_id AND i.id = m.inbox_id
-			JOIN contacts co ON co.account_id = c.account_id AND co.id = c.contact_id
 			LEFT JOIN contact_inboxes ci ON ci.account_id = c.account_id AND ci.contact_id = c.contact_id AND ci.inbox_id = c.inbox_id
 			WHERE m.id = $1 AND m.type = 'outgoing' AND i.channel = 'website' FOR UPDATE OF m`, messageID).
 			Scan(&status, &content, &inboxName, &author, &to)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,7 +22,7 @@ import (
 	"github.com/deskwoot/deskwoot/demo"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/devmail"
-	"github.com/deskwoot/deskwoot/devreceiver"
+	"github.com/deskwoot/deskwoot/devsite"
 	"github.com/deskwoot/deskwoot/localpg"
 	"github.com/deskwoot/deskwoot/mcp"
 	"github.com/deskwoot/deskwoot/migrations"
@@ -107,28 +107,32 @@ func devCmd(ctx context.Context, args []string) error {
 			cfg.MailFrom = "Deskwoot <deskwoot@localhost>"
 		}
 	}
-	srv, _, err := devApp(ctx, cfg, *dir, os.Stdout)
+	srv, site, _, err := devApp(ctx, cfg, *dir, os.Stdout)
 	if err != nil {
 		return err
+	}
+	if site != nil {
+		defer site.Close()
 	}
 	fmt.Printf("Serving on %s — Ctrl-C to stop.\n", *public)
 	return srv.Run(ctx, *addr)
 }
 
 // devApp builds the server, seeds the demo workspace (or reads the logins
-// an earlier run saved in dir), points the demo's "Website chat" inbox at the
-// built-in receiver on this server, and prints the banner to out. The
-// workspace is zero when an earlier run's logins are lost.
-func devApp(ctx context.Context, cfg server.Config, dir string, out io.Writer) (*server.App, demo.Workspace, error) {
+// an earlier run saved in dir), serves the test page that embeds the demo's
+// "Website chat" widget on another origin (and lets that origin show it),
+// and prints the banner to out. The workspace is zero (and the site nil)
+// when an earlier run's logins are lost.
+func devApp(ctx context.Context, cfg server.Config, dir string, out io.Writer) (*server.App, *devsite.Site, demo.Workspace, error) {
 	srv, err := server.Build(ctx, cfg)
 	if err != nil {
-		return nil, demo.Workspace{}, err
+		return nil, nil, demo.Workspace{}, err
 	}
 	creds := filepath.Join(dir, "demo-credentials.json")
 	// The seed writes through a desk with the server's outbox, so that its
 	// replies are queued for delivery like any other (without it they
 	// would stay pending forever).
-	d := &desk.Desk{DB: srv.DB, Hub: srv.Hub, Outbox: srv.Outbox, EventRetention: cfg.EventRetention,
+	d := &desk.Desk{DB: srv.DB, Hub: srv.Hub, Outbox: srv.Outbox, EventRetention: cfg.EventRetention, PublicURL: cfg.PublicURL,
 		InboundDomain: cfg.InboundDomain, InboundRotationGrace: cfg.InboundRotationGrace}
 	ws, err := demo.Seed(ctx, &tenancy.Identities{DB: srv.DB}, d, demo.Options{Now: time.Now()})
 	earlier := errors.Is(err, demo.ErrAlreadySeeded)
@@ -138,34 +142,59 @@ func devApp(ctx context.Context, cfg server.Config, dir string, out io.Writer) (
 		raw, rerr := os.ReadFile(creds)
 		if rerr != nil || json.Unmarshal(raw, &ws) != nil || ws.AccountID == 0 {
 			fmt.Fprintf(out, "The demo workspace already exists, but %s is gone; remove %s to start over.\n", creds, dir)
-			return srv, demo.Workspace{}, nil
+			return srv, nil, demo.Workspace{}, nil
 		}
 	case err != nil:
-		return nil, demo.Workspace{}, err
+		return nil, nil, demo.Workspace{}, err
 	default:
 		os.MkdirAll(dir, 0o700)
 		if b, err := json.MarshalIndent(ws, "", "  "); err == nil {
 			os.WriteFile(creds, b, 0o600)
 		}
 	}
-	// Each start signs the demo inbox's deliveries with a new secret and
-	// points them at this start's address.
-	secret := rand.Text()
-	if err := demo.ChatWebhookSet(ctx, d, ws, localURL(cfg.Addr)+devreceiver.WebhookPath, secret); err != nil {
-		// Kept data a person changed (the inbox deleted, say): serve anyway.
-		fmt.Fprintf(out, "Replies on the demo's Website chat will not reach %s: %v\n", devreceiver.PagePath, err)
+	// The customer's side: a page on another port embeds the widget, and
+	// each start lets that page's origin show it.
+	var site *devsite.Site
+	snippet, err := demo.ChatSnippet(ctx, d, ws)
+	if err == nil {
+		if site, err = devsite.Start(devSiteAddr(cfg.Addr), snippet); err == nil {
+			err = demo.ChatOriginsSet(ctx, d, ws, site.Origin())
+		}
 	}
-	srv.Handler = devreceiver.New(secret).Mount(srv.Handler)
-	printDevBanner(out, cfg.PublicURL, ws)
+	if err != nil {
+		// Kept data a person changed (the inbox deleted, say): serve anyway.
+		fmt.Fprintf(out, "The demo's Website chat test page is not served: %v\n", err)
+	}
+	printDevBanner(out, cfg.PublicURL, ws, site)
 	if cfg.DevMailbox != nil {
-		fmt.Fprintf(out, "Mail to people (invitations, password resets, notifications) lands in %s/dev/mail\n", cfg.PublicURL)
+		fmt.Fprintf(out, "Mail to people (invitations, password resets, notifications, chat replies a visitor missed) lands in %s/dev/mail\n", cfg.PublicURL)
 	}
 	if earlier {
 		fmt.Fprintf(out, "(the demo workspace from an earlier run, read from %s; remove %s to start over)\n\n", creds, dir)
 	} else {
 		fmt.Fprintf(out, "(saved to %s)\n\n", creds)
 	}
-	return srv, ws, nil
+	return srv, site, ws, nil
+}
+
+// devSiteAddr is where the test page listens: the next port after the
+// server's when it has a fixed one (so the page's URL stays the same from
+// run to run), else any free port.
+func devSiteAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	n, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || n == 0 || n >= 65535 {
+		return "127.0.0.1:0"
+	}
+	if host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(n+1)))
+	if err != nil {
+		return net.JoinHostPort(host, "0")
+	}
+	ln.Close()
+	return net.JoinHostPort(host, strconv.Itoa(n+1))
 }
 
 // localURL is the base URL this process reaches itself at on addr.
@@ -182,7 +211,11 @@ func localURL(addr string) string {
 
 // printDevBanner is the newcomer's first hour, in order: sign in, be a
 // customer, connect an agent, watch it work.
-func printDevBanner(out io.Writer, public string, ws demo.Workspace) {
+func printDevBanner(out io.Writer, public string, ws demo.Workspace, site *devsite.Site) {
+	chat := "(not served this time; see above)"
+	if site != nil {
+		chat = site.URL()
+	}
 	fmt.Fprintf(out, `
 Deskwoot demo workspace %q (account %d)
 
@@ -190,16 +223,19 @@ Deskwoot demo workspace %q (account %d)
      admin:  %s / %s
      agent:  %s / %s   (a person on the Tier 2 team: the queue, no settings)
 
-2. Be a customer: send a message to the "Website chat" inbox
+2. Be a customer: open the test page that embeds the "Website chat" widget
+     %s
+   (a page on another origin, as your own site would be), search the help
+   center, write, and watch the conversation appear in the console. A site's
+   server may also post for its signed-in user:
      curl -sS %s/api/v1/inboxes/%d/messages -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
        -d '{"contact": {"email": "pat@example.com", "name": "Pat Lee"}, "content": "Hi! I was charged twice this month."}'
-   Replies there reach the customer's side, shown at %s%s
 
 3. Connect an agent. The MCP token (all ten scopes, every inbox):
      %s
 
 `, ws.AccountName, ws.AccountID, public, ws.AdminEmail, ws.AdminPassword, ws.AgentEmail, ws.AgentPassword,
-		public, ws.ChatInboxID, ws.AdminAPIToken, public, devreceiver.PagePath, ws.MCPToken)
+		chat, public, ws.ChatInboxID, ws.AdminAPIToken, ws.MCPToken)
 	// The same configurations the console's MCP page shows.
 	for _, c := range clientconfig.For(public+"/api/mcp", ws.MCPToken) {
 		fmt.Fprintf(out, "   %s:\n", c.Title)
@@ -209,11 +245,12 @@ Deskwoot demo workspace %q (account %d)
 		fmt.Fprintf(out, "%s\n\n", indent(c.Text, "     "))
 	}
 	fmt.Fprintf(out, `4. Ask the agent to work the queue, then watch its replies, notes and drafts in
-   the console (Conversations, Drafts) and what the customer got at %s%s
+   the console (Conversations, Drafts), and its answers arrive live in the
+   chat on the test page: %s
 
 REST (/api/v1): the admin's API token is %s; anyone gets theirs from
 POST /api/v1/login with their email and password (api_token).
-`, public, devreceiver.PagePath, ws.AdminAPIToken)
+`, chat, ws.AdminAPIToken)
 }
 
 func indent(s, by string) string {

@@ -8,12 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/deskwoot/deskwoot/dbtest"
-	"github.com/deskwoot/deskwoot/devreceiver"
 	"github.com/deskwoot/deskwoot/server"
 )
 
@@ -40,11 +40,11 @@ func call(t *testing.T, method, url, token string, body any, out any) int {
 }
 
 // TestDevDemoWorks is `make dev` as a newcomer meets it: the banner prints
-// the admin's and the agent's logins and the customer's curl; the message
-// the curl sends arrives; a reply on the demo's Website chat reaches the
-// built-in receiver (signature checked) and is recorded as sent, as are
-// the seeded replies, so nothing waits for a webhook that does not exist;
-// a second start shows the same logins.
+// the admin's and the agent's logins and the test page of the demo's
+// Website chat; that page, on another origin, embeds the widget, whose API
+// admits it; a visitor's message arrives; a reply in the console's name is
+// recorded as sent with no webhook (the widget streams it), as are the
+// seeded replies; a second start shows the same logins.
 func TestDevDemoWorks(t *testing.T) {
 	_, appURL := dbtest.Scratch(t, "devdemo")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -61,19 +61,23 @@ func TestDevDemoWorks(t *testing.T) {
 	defer stop()
 
 	var banner strings.Builder
-	srv, ws, err := devApp(ctx, cfg, dir, &banner)
+	srv, site, ws, err := devApp(ctx, cfg, dir, &banner)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{ws.AdminEmail, ws.AdminPassword, ws.AgentEmail, ws.AgentPassword, ws.MCPToken,
-		fmt.Sprintf("%s/api/v1/inboxes/%d/messages", base, ws.ChatInboxID), base + devreceiver.PagePath,
+	if site == nil {
+		t.Fatalf("no test page:\n%s", banner.String())
+	}
+	defer site.Close()
+	for _, want := range []string{ws.AdminEmail, ws.AdminPassword, ws.AgentEmail, ws.AgentPassword, ws.MCPToken, site.URL(),
+		fmt.Sprintf("%s/api/v1/inboxes/%d/messages", base, ws.ChatInboxID),
 		"Settings → Connectors", "mcp-remote", "openclaw mcp add deskwoot", "POST /api/v1/login"} {
 		if want == "" || !strings.Contains(banner.String(), want) {
 			t.Fatalf("the banner lacks %q:\n%s", want, banner.String())
 		}
 	}
-	if ws.AgentEmail == ws.AdminEmail || ws.AgentPassword == "" {
-		t.Fatalf("no separate agent login: %+v", ws)
+	if ws.AgentEmail == ws.AdminEmail || ws.AgentPassword == "" || site.Origin() == base {
+		t.Fatalf("no separate agent login, or the page is on the server's origin: %+v %s", ws, site.Origin())
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx, addr) }()
@@ -89,14 +93,43 @@ func TestDevDemoWorks(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	// The customer's curl, then a reply in the console's name.
-	var in struct {
-		ConversationID int64 `json:"conversation_id"`
+	// The test page embeds the snippet; the widget's API admits its origin.
+	res, err := http.Get(site.URL())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if c := call(t, http.MethodPost, fmt.Sprintf("%s/api/v1/inboxes/%d/messages", base, ws.ChatInboxID), ws.AdminAPIToken,
-		map[string]any{"contact": map[string]string{"email": "pat@example.com", "name": "Pat Lee"}, "content": "Hi! I was charged twice."}, &in); c != http.StatusCreated {
-		t.Fatalf("the customer's message got %d", c)
+	pageBody, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	m := regexp.MustCompile(`<script src="` + regexp.QuoteMeta(base) + `/widget.js" data-deskwoot-inbox="(wi_[A-Z0-9]+)" async></script>`).FindSubmatch(pageBody)
+	if m == nil {
+		t.Fatalf("the test page lacks the snippet:\n%s", pageBody)
 	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/widget/v1/"+string(m[1])+"/messages", strings.NewReader(`{"content":"Hi! I was charged twice."}`))
+	req.Header.Set("Origin", site.Origin())
+	req.Header.Set("Content-Type", "application/json")
+	res, err = http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("the visitor's message: %v %v", err, res)
+	}
+	var visitor struct {
+		Message struct {
+			ID int64 `json:"id"`
+		} `json:"message"`
+	}
+	json.NewDecoder(res.Body).Decode(&visitor)
+	res.Body.Close()
+
+	// The conversation it landed in, as the console's REST sees it.
+	var list struct {
+		Conversations []struct {
+			ID int64 `json:"id"`
+		} `json:"conversations"`
+	}
+	call(t, http.MethodGet, fmt.Sprintf("%s/api/v1/conversations?inbox_id=%d&limit=1", base, ws.ChatInboxID), ws.AdminAPIToken, nil, &list)
+	if len(list.Conversations) == 0 {
+		t.Fatal("the visitor's conversation is not in the inbox")
+	}
+	in := struct{ ConversationID int64 }{list.Conversations[0].ID}
 	var created struct {
 		Message struct {
 			ID int64 `json:"id"`
@@ -107,35 +140,11 @@ func TestDevDemoWorks(t *testing.T) {
 		t.Fatalf("the agent's reply got %d, %+v", c, created)
 	}
 	reply := created.Message
-
-	// The reply, and the seeded replies before it, at the receiver.
-	var got *devreceiver.Delivery
-	var all []devreceiver.Delivery
 	posted := time.Now()
 	deadline := posted.Add(90 * time.Second)
-	for got == nil || len(all) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the reply and the seeded replies did not reach the receiver in %v: %d deliveries, the reply's: %v", time.Since(posted), len(all), got)
-		}
-		time.Sleep(100 * time.Millisecond)
-		var page struct{ Deliveries []devreceiver.Delivery }
-		if c := call(t, http.MethodGet, base+devreceiver.PagePath+"?format=json", "", nil, &page); c != http.StatusOK {
-			t.Fatalf("the receiver page got %d", c)
-		}
-		all = page.Deliveries
-		for i := range all {
-			if all[i].MessageID == reply.ID {
-				got = &all[i]
-			}
-		}
-	}
-	t.Logf("the reply reached the receiver %v after it was posted, with %d deliveries", time.Since(posted).Round(time.Millisecond), len(all))
-	if got.Content != "Sorry, Pat: the second charge is refunded." || got.ConversationID != in.ConversationID || got.Contact != "Pat Lee" {
-		t.Fatalf("the reply reached the receiver as %+v", got)
-	}
 
-	// Recorded as sent on the message; every outgoing message of the demo's
-	// chat leaves pending once the outbox has worked it.
+	// Recorded as sent on the message, with no webhook: the widget streams
+	// it.
 	var conv struct {
 		Messages []struct {
 			ID             int64   `json:"id"`
@@ -159,7 +168,11 @@ func TestDevDemoWorks(t *testing.T) {
 
 	// A second start with the kept data shows the same logins.
 	var again strings.Builder
-	if _, ws2, err := devApp(ctx, cfg, dir, &again); err != nil || ws2.AdminPassword != ws.AdminPassword ||
+	_, site2, ws2, err := devApp(ctx, cfg, dir, &again)
+	if site2 != nil {
+		site2.Close()
+	}
+	if err != nil || site2 == nil || ws2.AdminPassword != ws.AdminPassword ||
 		!strings.Contains(again.String(), ws.AgentPassword) || !strings.Contains(again.String(), "earlier run") {
 		t.Fatalf("second start: %v\n%s", err, again.String())
 	}
