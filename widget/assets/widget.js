@@ -33,7 +33,7 @@
   var css = ':host{all:initial}*{box-sizing:border-box;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;font-size:15px;line-height:1.4}' +
     '.launch{position:fixed;right:20px;bottom:20px;z-index:2147483000;background:#1f5fbf;color:#fff;border:0;border-radius:999px;padding:12px 20px;font-weight:600;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25)}' +
     '.launch:focus-visible,button:focus-visible,input:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #ffb000;outline-offset:2px}' +
-    '.badge{display:inline-block;min-width:1.4em;margin-left:8px;padding:0 6px;border-radius:999px;background:#fff;color:#1f5fbf;font-size:13px}' +
+    '.badge[hidden]{display:none}.badge{display:inline-block;min-width:1.4em;margin-left:8px;padding:0 6px;border-radius:999px;background:#fff;color:#1f5fbf;font-size:13px}' +
     '.panel{position:fixed;right:20px;bottom:84px;z-index:2147483001;width:370px;max-width:calc(100vw - 24px);height:560px;max-height:calc(100vh - 110px);background:#fff;color:#1b1b1b;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.3);display:flex;flex-direction:column;overflow:hidden}' +
     '.panel[hidden]{display:none}' +
     'header{background:#1f5fbf;color:#fff;padding:12px 14px;display:flex;align-items:center;justify-content:space-between;gap:8px}' +
@@ -46,7 +46,7 @@
     '.log{list-style:none;margin:0;padding:0;display:flex;flex-direction:column;gap:8px}.log li{max-width:85%;padding:8px 10px;border-radius:10px;white-space:pre-wrap;word-wrap:break-word}' +
     '.log .visitor{align-self:flex-end;background:#1f5fbf;color:#fff}.log .agent{align-self:flex-start;background:#eef1f6;color:#1b1b1b}.who{display:block;font-size:12px;font-weight:600;opacity:.85}' +
     'form{margin:0}.compose{border-top:1px solid #d0d7e2;padding:10px 14px;display:flex;flex-direction:column;gap:6px}.row{display:flex;gap:8px;align-items:flex-end}.row>div{flex:1}' +
-    '.primary{background:#1f5fbf;color:#fff;border:0;border-radius:6px;padding:9px 16px;font-weight:600;cursor:pointer}.link{background:none;border:0;color:#1f5fbf;padding:0;cursor:pointer;text-decoration:underline}' +
+    '.primary{background:#1f5fbf;color:#fff;border:0;border-radius:6px;padding:9px 16px;font-weight:600;cursor:pointer}.primary:disabled,textarea:disabled{opacity:.5;cursor:not-allowed}.link{background:none;border:0;color:#1f5fbf;padding:0;cursor:pointer;text-decoration:underline}' +
     '.err{color:#b00020;margin:0}.err:empty{display:none}.emailbox{background:#fff8e1;border:1px solid #e0c060;border-radius:8px;padding:10px}.emailbox p{margin:0 0 6px}' +
     '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}' +
     '@media (max-width:480px){.panel{inset:0;width:100%;max-width:none;height:100%;max-height:none;border-radius:0}.launch{right:12px;bottom:12px}}';
@@ -122,6 +122,10 @@
     if (data) h['Content-Type'] = 'application/json';
     if (auth !== false && token) h.Authorization = 'Bearer ' + token;
     return fetch(api + path, { method: method, headers: h, body: data ? JSON.stringify(data) : undefined, mode: 'cors', credentials: 'omit' })
+      .catch(function () {
+        // A refused origin gets no CORS headers, so the browser shows no answer.
+        throw new Error('The chat is not available here: this site is not allowed to show it, or the connection failed.');
+      })
       .then(function (res) {
         return res.text().then(function (t) {
           var j = null;
@@ -216,7 +220,10 @@
     if (!identity || !identity.user_id) return Promise.resolve();
     return call('POST', '/identify', {
       user_id: String(identity.user_id), email: identity.email || '', name: identity.name || '', user_hash: identity.user_hash || ''
-    }, false).then(function (j) { token = j.token; save('token', token); });
+    }, false).then(function (j) { token = j.token; save('token', token); }, function (e) {
+      if (e.status === 403) e.message = 'This site could not confirm who you are, so the chat is closed. (' + e.message + ')';
+      throw e;
+    });
   }
 
   function start() {
