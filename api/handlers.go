@@ -331,7 +331,8 @@ func (s *Server) conversationList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := desk.ConversationFilter{Status: q.Get("status"), InboxID: inbox, Label: q.Get("label"), Assignee: q.Get("assignee"),
-		Query: q.Get("q"), UserID: principal(r).UserID, Cursor: q.Get("cursor"), Limit: int(limit)}
+		Query: q.Get("q"), UserID: principal(r).UserID, Cursor: q.Get("cursor"), Limit: int(limit),
+		View: q.Get("view"), Sort: q.Get("sort"), Triage: true}
 	if v := q.Get("updated_since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {

@@ -29,6 +29,10 @@ type ConversationSummary struct {
 	LastActivityAt time.Time `json:"last_activity_at"`
 	// Highlights, in search results, show where the conversation matched.
 	Highlights []Highlight `json:"highlights,omitempty"`
+	// Triage, when the list was asked for it (ConversationFilter.Triage),
+	// is the assignee, the last message and the wait (triage.go); its
+	// fields are the row's own in JSON, and absent without it.
+	*Triage
 }
 
 // Conversation is the full view of one conversation.
@@ -91,6 +95,16 @@ type ConversationFilter struct {
 	UpdatedSince *time.Time
 	Cursor       string
 	Limit        int
+	// View is one of Views ("" = every conversation); Sort one of Sorts
+	// ("" = last_activity), with Triage only.
+	View string
+	Sort string
+	// Triage asks for the triage rows (assignee, last message, wait);
+	// searches (Query) answer without them, their highlights instead.
+	Triage bool
+	// Counts, when set, is filled with the views' counts in the list's
+	// own round trip.
+	Counts *ViewCounts
 	// Catalog, when set, is filled in the list's own round trip (a
 	// screen that shows the list with its filters needs both).
 	Catalog *Catalog
@@ -113,8 +127,18 @@ func (d *Desk) ConversationList(ctx context.Context, req *tenancy.Request, sc Sc
 	if err != nil {
 		return nil, nil, err
 	}
+	sort, err := checkSort(f.Sort)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case sort != "last_activity" && f.Query != "":
+		return nil, nil, invalid("sort", "search results rank by relevance; leave sort out when searching (q)")
+	case sort != "last_activity" && !f.Triage:
+		return nil, nil, invalid("sort", "this list sorts by last activity only")
+	}
 	var cur *cursor
-	if f.Query == "" {
+	if f.Query == "" && !f.Triage {
 		if cur, err = parseCursor(f.Cursor); err != nil {
 			return nil, nil, err
 		}
@@ -169,16 +193,31 @@ func (d *Desk) ConversationList(ctx context.Context, req *tenancy.Request, sc Sc
 	if f.UpdatedSince != nil {
 		w.add("c.updated_at >= ?", *f.UpdatedSince)
 	}
-	if f.Query != "" {
-		return d.conversationSearch(ctx, req, w, f.Cursor, limit, f.Catalog, sc)
+	if err := viewWhere(&w, f.View, f.UserID); err != nil {
+		return nil, nil, err
 	}
-	return d.summaryPage(ctx, req, w, cur, limit, f.Catalog, sc)
+	// What the screen shows beside the list, read in the same round trip.
+	extra := func(b *pgx.Batch) {
+		if f.Catalog != nil {
+			f.Catalog.queue(b, sc)
+		}
+		if f.Counts != nil {
+			f.Counts.queue(b, sc, f.UserID)
+		}
+	}
+	switch {
+	case f.Query != "":
+		return d.conversationSearch(ctx, req, w, f.Cursor, limit, extra)
+	case f.Triage:
+		return d.triagePage(ctx, req, w, sort, f.Cursor, limit, extra)
+	}
+	return d.summaryPage(ctx, req, w, cur, limit, extra)
 }
 
 // summaryPage runs a conversation list query, most recent activity first,
 // from the cursor on, one page of at most limit.
-// With k it also reads the catalog in scope sc, in the same round trip.
-func (d *Desk) summaryPage(ctx context.Context, req *tenancy.Request, w where, cur *cursor, limit int, k *Catalog, sc Scope) ([]ConversationSummary, *string, error) {
+// extra queues more reads in the same round trip.
+func (d *Desk) summaryPage(ctx context.Context, req *tenancy.Request, w where, cur *cursor, limit int, extra func(*pgx.Batch)) ([]ConversationSummary, *string, error) {
 	if cur != nil {
 		w.add("(c.last_activity_at, c.id) < (?, ?)", cur.at, cur.id)
 	}
@@ -193,9 +232,7 @@ func (d *Desk) summaryPage(ctx context.Context, req *tenancy.Request, w where, c
 		out, err = pgx.CollectRows(rows, scanSummary)
 		return err
 	})
-	if k != nil {
-		k.queue(b, sc)
-	}
+	extra(b)
 	if err := d.DB.Read(ctx, req, b); err != nil {
 		return nil, nil, err
 	}
@@ -223,9 +260,9 @@ func (d *Desk) ConversationSearch(ctx context.Context, req *tenancy.Request, sc 
 }
 
 // conversationSearch reads a page of a conversation search: w holds the
-// search's parameters (searchWhere) and the list's filters. With k it also
-// reads the catalog in scope sc, in the same round trip.
-func (d *Desk) conversationSearch(ctx context.Context, req *tenancy.Request, w where, cursorStr string, limit int, k *Catalog, sc Scope) ([]ConversationSummary, *string, error) {
+// search's parameters (searchWhere) and the list's filters. extra queues
+// more reads in the same round trip.
+func (d *Desk) conversationSearch(ctx context.Context, req *tenancy.Request, w where, cursorStr string, limit int, extra func(*pgx.Batch)) ([]ConversationSummary, *string, error) {
 	offset, err := parseSearchCursor(cursorStr)
 	if err != nil {
 		return nil, nil, err
@@ -259,9 +296,7 @@ func (d *Desk) conversationSearch(ctx context.Context, req *tenancy.Request, w w
 		out, err = pgx.CollectRows(rows, scanSearchSummary)
 		return err
 	})
-	if k != nil {
-		k.queue(b, sc)
-	}
+	extra(b)
 	if err := d.DB.Read(ctx, req, b); err != nil {
 		return nil, nil, err
 	}

@@ -169,7 +169,9 @@ func (d *Desk) incomingEmail(ctx context.Context, acct, inboxID int64, in Incomi
 			contactID: contactID, data: map[string]any{"message_id": res.MessageID, "type": "incoming", "private": false, "sender_kind": "contact"}}); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE conversations SET last_activity_at = now(), updated_at = now() WHERE id = $1`, res.ConversationID)
+		// The customer waits from their first message after our last reply.
+		_, err = tx.Exec(ctx, `UPDATE conversations SET last_activity_at = now(), updated_at = now(), waiting_since = coalesce(waiting_since, now())
+			WHERE id = $1`, res.ConversationID)
 		return err
 	})
 	return res, err

@@ -120,7 +120,8 @@ func appendIncoming(ctx context.Context, tx pgx.Tx, acct, inboxID int64, content
 		contactID: contactID, data: map[string]any{"message_id": res.MessageID, "type": "incoming", "private": false, "sender_kind": "contact"}}); err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `UPDATE conversations SET last_activity_at = now(), updated_at = now(),
+	// The customer waits from their first message after our last reply.
+	_, err = tx.Exec(ctx, `UPDATE conversations SET last_activity_at = now(), updated_at = now(), waiting_since = coalesce(waiting_since, now()),
 		status = CASE WHEN status = 'snoozed' THEN 'open' ELSE status END, snoozed_until = NULL WHERE id = $1`, res.ConversationID)
 	return err
 }
@@ -288,8 +289,11 @@ func (d *Desk) messageAppend(ctx context.Context, tx pgx.Tx, later execer, acct 
 	by := p.By
 	var m Message
 	var inboxID, contactID int64
+	// A reply the customer sees ends their wait (0063_triage.sql); a note does not.
 	err := tx.QueryRow(ctx, `WITH c AS (
-			UPDATE conversations SET last_activity_at = now(), updated_at = now() WHERE id = $2 RETURNING inbox_id, contact_id)
+			UPDATE conversations SET last_activity_at = now(), updated_at = now(),
+				waiting_since = CASE WHEN $5 THEN waiting_since END
+			WHERE id = $2 RETURNING inbox_id, contact_id)
 		INSERT INTO messages (account_id, conversation_id, inbox_id, type, content, private, sender_kind, sender_id, sender_name, token_id, delivery_status, approved_by)
 		SELECT $1, $2, c.inbox_id, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM c
 		RETURNING `+messageColumns+`, inbox_id, (SELECT contact_id FROM c)`,

@@ -26,6 +26,8 @@ const (
 	MaxQuery       = 500    // search queries, filters, cursors: any query parameter
 	MaxContent     = 100000 // message, draft and approval bodies
 	MaxNote        = 10000  // contact notes
+	MaxShortCode   = 50     // a canned response's short code
+	MaxCanned      = 10000  // a canned response's content
 	MaxArticle     = 200000 // help-center article bodies
 	MaxText        = 1000   // any other text field without a limit of its own
 	MaxPassword    = 72     // bcrypt reads no more

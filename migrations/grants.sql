@@ -95,3 +95,10 @@ END $$;
 
 -- People (issue 21): admins delete inboxes, teams and labels (desk/offboarding.go).
 GRANT DELETE ON inboxes, teams, labels TO deskwoot_app;
+
+-- Canned responses (0062): admins delete them (desk/canned.go).
+DO $$ BEGIN
+    IF to_regclass('public.canned_responses') IS NOT NULL THEN
+        GRANT DELETE ON canned_responses TO deskwoot_app;
+    END IF;
+END $$;

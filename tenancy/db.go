@@ -182,14 +182,15 @@ type constraint struct {
 // constraint not listed still maps to its kind with a generic sentence;
 // no answer ever names a constraint.
 var constraints = map[string]constraint{
-	"labels_account_id_name_key":   {fault.Conflict, "name", "a label named %q already exists", "a label with that name already exists"},
-	"teams_name_key":               {fault.Conflict, "name", "a team named %q already exists", "a team with that name already exists"},
-	"contacts_email_key":           {fault.Conflict, "email", "a contact with email %s already exists", "a contact with that email already exists"},
-	"contacts_identifier_key":      {fault.Conflict, "identifier", "a contact with identifier %q already exists", "a contact with that identifier already exists"},
-	"email_inbound_address_in_use": {fault.Conflict, "settings.inbound_address", "the inbound address %s is already used by another inbox", "that inbound address is already used by another inbox"},
-	"users_email_key":              {fault.Conflict, "email", "a user with email %s already exists; sign in with it, or use another email", "a user with that email already exists; sign in with it, or use another email"},
-	"messages_source_key":          {fault.Conflict, "source_id", "a message with source_id %q already exists in this inbox", "a message with that source_id already exists in this inbox"},
-	"labels_name_check":            {fault.Invalid, "name", "label name %q must be 1 to 50 lowercase letters, digits, - or _, starting with a letter or digit", "a label name must be 1 to 50 lowercase letters, digits, - or _, starting with a letter or digit"},
+	"labels_account_id_name_key":      {fault.Conflict, "name", "a label named %q already exists", "a label with that name already exists"},
+	"teams_name_key":                  {fault.Conflict, "name", "a team named %q already exists", "a team with that name already exists"},
+	"contacts_email_key":              {fault.Conflict, "email", "a contact with email %s already exists", "a contact with that email already exists"},
+	"contacts_identifier_key":         {fault.Conflict, "identifier", "a contact with identifier %q already exists", "a contact with that identifier already exists"},
+	"email_inbound_address_in_use":    {fault.Conflict, "settings.inbound_address", "the inbound address %s is already used by another inbox", "that inbound address is already used by another inbox"},
+	"users_email_key":                 {fault.Conflict, "email", "a user with email %s already exists; sign in with it, or use another email", "a user with that email already exists; sign in with it, or use another email"},
+	"messages_source_key":             {fault.Conflict, "source_id", "a message with source_id %q already exists in this inbox", "a message with that source_id already exists in this inbox"},
+	"canned_responses_short_code_key": {fault.Conflict, "short_code", "a canned response with short code %q already exists; choose another short code or edit that one", "a canned response with that short code already exists; choose another short code or edit that one"},
+	"labels_name_check":               {fault.Invalid, "name", "label name %q must be 1 to 50 lowercase letters, digits, - or _, starting with a letter or digit", "a label name must be 1 to 50 lowercase letters, digits, - or _, starting with a letter or digit"},
 }
 
 // MapError is the one place that turns driver errors into *fault.Error

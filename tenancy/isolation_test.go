@@ -90,6 +90,7 @@ func fillTenant(t *testing.T, owner *pgxpool.Pool, acct, userID int64) {
 		`INSERT INTO password_resets (account_id, user_id, expires_at) VALUES ($1, (SELECT min(user_id) FROM account_users), now() + interval '30 minutes')`,
 		`INSERT INTO notifications (account_id, user_id, kind, title, in_app) VALUES ($1, (SELECT min(user_id) FROM account_users), 'assigned', 'Assigned', true)`,
 		`INSERT INTO notification_digests (account_id, user_id) VALUES ($1, (SELECT min(user_id) FROM account_users))`,
+		`INSERT INTO canned_responses (account_id, short_code, content) VALUES ($1, 'thanks', 'Thank you!')`,
 		`INSERT INTO tenant_rules (account_id, version, rego, tests, tests_passed, tests_failed) VALUES ($1, 1, 'package deskwoot.tenant', 'package deskwoot.tenant_test', 1, 0)`,
 	}
 	for _, s := range stmts {
