@@ -43,76 +43,6 @@ func (k catalog) personName(id int64) string {
 	return "user " + strconv.FormatInt(id, 10)
 }
 
-// convRow is a row of the conversation list.
-type convRow struct {
-	desk.ConversationSummary
-	Inbox string
-}
-
-type convListData struct {
-	Rows    []convRow
-	NextURL string
-	Filters []field
-	Query   field
-	Any     bool // a filter is in use
-}
-
-// conversationList is the queue: filters (inbox, status, assignee, label,
-// text) and cursor paging, most recent activity first.
-func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
-	sc, err := c.scope(r)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	var k catalog
-	q := r.URL.Query()
-	f := &Form{Values: q, Errors: map[string]string{}}
-	filter := desk.ConversationFilter{Status: q.Get("status"), Label: q.Get("label"), Assignee: q.Get("assignee"),
-		Query: q.Get("q"), UserID: c.me(r).UserID, Cursor: q.Get("cursor"), Limit: 50, Catalog: &k.Catalog}
-	if v := q.Get("inbox"); v != "" {
-		if filter.InboxID, err = strconv.ParseInt(v, 10, 64); err != nil || filter.InboxID <= 0 {
-			f.Fail("inbox", "Choose an inbox from the list.")
-		}
-	}
-	var rows []desk.ConversationSummary
-	var next *string
-	if f.OK() {
-		rows, next, err = c.cfg.Desk.ConversationList(r.Context(), c.request(r), sc, filter)
-		if err != nil && !f.FailErr(err, map[string]string{"status": "status", "assignee": "assignee", "query": "q", "cursor": "q"}) {
-			c.fail(w, r, err)
-			return
-		}
-	}
-	if !f.OK() { // the list refused the filters before reading the catalog
-		if k.Catalog, err = c.cfg.Desk.CatalogGet(r.Context(), c.me(r).AccountID, sc); err != nil {
-			c.fail(w, r, err)
-			return
-		}
-	}
-	c.counted(r, &k)
-	d := convListData{Filters: k.filterFields(f), Query: textField(f, "q", "Search", "search"),
-		Any: q.Get("inbox")+q.Get("status")+q.Get("assignee")+q.Get("label")+q.Get("q") != ""}
-	for _, s := range rows {
-		d.Rows = append(d.Rows, convRow{ConversationSummary: s, Inbox: k.inboxName(s.InboxID)})
-	}
-	if next != nil {
-		nq := url.Values{}
-		for _, key := range []string{"inbox", "status", "assignee", "label", "q"} {
-			if v := q.Get(key); v != "" {
-				nq.Set(key, v)
-			}
-		}
-		nq.Set("cursor", *next)
-		d.NextURL = "/conversations?" + nq.Encode()
-	}
-	status := http.StatusOK
-	if !f.OK() {
-		status = http.StatusBadRequest
-	}
-	c.render(w, r, status, "conversations", Page{Title: "Conversations", Nav: "conversations", Form: f, Data: d})
-}
-
 // textField is a labelled text input filled from the form.
 func textField(f *Form, name, label, typ string) field {
 	return field{Name: name, Label: label, Type: typ, ID: "f-" + name, Value: f.Raw(name), Error: f.Err(name)}
@@ -198,6 +128,8 @@ type threadData struct {
 	Zone          string
 	SnoozePresets []snoozePreset
 	SnoozeAt      field
+	// Mine: assigned to the person looking (no "Assign to me").
+	Mine bool
 }
 
 // markMessage words a message's kind and sender for the thread.
@@ -288,6 +220,7 @@ func (c *Console) showThread(w http.ResponseWriter, r *http.Request, id int64, s
 		teams = append(teams, strconv.FormatInt(t.ID, 10), t.Name)
 	}
 	d := threadData{C: conv, Inbox: k.inboxName(conv.InboxID), CanDelete: c.me(r).Role == "admin",
+		Mine: conv.Assignee != nil && conv.Assignee.ID == c.me(r).UserID,
 		Controls: []field{
 			selectField(f, "status", "Status", statusPairs...),
 			selectField(f, "priority", "Priority", priorityPairs...),
@@ -320,16 +253,19 @@ func (c *Console) showThread(w http.ResponseWriter, r *http.Request, id int64, s
 	c.render(w, r, status, "conversation", Page{Title: title, Nav: "conversations", Form: f, Data: d})
 }
 
-// messagePost sends a reply (kind=reply) or adds a private note (kind=note).
+// messagePost sends a reply (kind=reply), sends it and resolves the
+// conversation (kind=reply_resolve: one click), or adds a private note
+// (kind=note).
 func (c *Console) messagePost(w http.ResponseWriter, r *http.Request) {
 	id, ok := c.idParam(w, r)
 	if !ok {
 		return
 	}
 	f := newForm(w, r)
-	private := f.Value("kind") == "note"
-	if f.Value("kind") != "reply" && !private {
-		f.Fail("content", "Choose Send reply or Add private note.")
+	kind := f.Value("kind")
+	private := kind == "note"
+	if !slices.Contains([]string{"reply", "reply_resolve", "note"}, kind) {
+		f.Fail("content", "Choose Send reply, Send and resolve or Add private note.")
 	}
 	if f.Value("content") == "" {
 		f.Fail("content", "Write a message first.")
@@ -374,6 +310,20 @@ func (c *Console) messagePost(w http.ResponseWriter, r *http.Request) {
 	msg := "Reply sent."
 	if private {
 		msg = "Private note added."
+	}
+	if kind == "reply_resolve" {
+		// The reply stands on its own: if resolving fails, the person is
+		// told so and the reply is not taken back.
+		if _, err := c.resolve(r, id); err != nil {
+			why, ok := personFault(err)
+			if !ok {
+				c.fail(w, r, err)
+				return
+			}
+			msg = "Reply sent, but the conversation was not resolved: " + sentence(why)
+		} else {
+			msg = "Reply sent and conversation resolved."
+		}
 	}
 	c.flash(w, msg)
 	c.redirect(w, r, fmt.Sprintf("/conversations/%d#m%d", id, m.ID))

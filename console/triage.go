@@ -1,0 +1,338 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deskwoot/deskwoot/desk"
+)
+
+// The triage list (DESIGN §18): views with their counts, sorts, rows that
+// show the last message and how long the customer has waited, and bulk
+// actions on the rows ticked. The page reads the rows, the counts and the
+// catalog in one round trip.
+
+// convRow is a row of the conversation list, its words worked out here so
+// the template only prints.
+type convRow struct {
+	desk.ConversationSummary
+	Inbox   string
+	Sender  string // who wrote the last message: Customer, a person's name or AI agent
+	Preview string // the last message on one line
+	Waiting string // how long the customer has waited ("12 min"); empty when not
+	Since   string // when they began to wait
+}
+
+// viewLink is one view in the views bar.
+type viewLink struct {
+	Label   string
+	URL     string
+	Count   int
+	Counted bool // the count was read (not on a page that refused its filters)
+	Current bool
+}
+
+type convListData struct {
+	Rows    []convRow
+	NextURL string
+	Views   []viewLink
+	View    string // the view in use, kept by the filter form
+	Filters []field
+	Query   field
+	Any     bool   // a filter is in use
+	Back    string // this page, where a bulk action returns
+	Bulk    []field
+	Snooze  field
+}
+
+// listViews are the console's views: REST's (desk.Views) and "all", every
+// conversation whatever its status.
+var listViews = append(slices.Clone(desk.Views), "all")
+
+// conversationList is the queue: a view (Open unless a status or a search
+// says otherwise), filters (inbox, status, assignee, label, text), a sort,
+// and cursor paging.
+func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
+	sc, err := c.scope(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	var k catalog
+	var counts desk.ViewCounts
+	q := r.URL.Query()
+	f := &Form{Values: q, Errors: map[string]string{}}
+	view := q.Get("view")
+	if view == "" && q.Get("status") == "" && q.Get("q") == "" {
+		view = "open" // resolved conversations are not mixed in unless asked for
+	}
+	filter := desk.ConversationFilter{Status: q.Get("status"), Label: q.Get("label"), Assignee: q.Get("assignee"),
+		Query: q.Get("q"), UserID: c.me(r).UserID, Cursor: q.Get("cursor"), Limit: 50, View: view, Sort: q.Get("sort"),
+		Triage: true, Catalog: &k.Catalog, Counts: &counts}
+	if view == "all" {
+		filter.View = ""
+	}
+	if v := q.Get("inbox"); v != "" {
+		if filter.InboxID, err = strconv.ParseInt(v, 10, 64); err != nil || filter.InboxID <= 0 {
+			f.Fail("inbox", "Choose an inbox from the list.")
+		}
+	}
+	var rows []desk.ConversationSummary
+	var next *string
+	counted := false
+	if f.OK() {
+		rows, next, err = c.cfg.Desk.ConversationList(r.Context(), c.request(r), sc, filter)
+		if err != nil && !f.FailErr(err, map[string]string{"status": "status", "assignee": "assignee", "query": "q", "cursor": "q", "sort": "sort"}) {
+			c.fail(w, r, err)
+			return
+		}
+		counted = err == nil
+	}
+	if !f.OK() { // the list refused the filters before reading the catalog
+		if k.Catalog, err = c.cfg.Desk.CatalogGet(r.Context(), c.me(r).AccountID, sc); err != nil {
+			c.fail(w, r, err)
+			return
+		}
+	}
+	c.counted(r, &k)
+	d := convListData{View: view, Filters: k.filterFields(f), Query: textField(f, "q", "Search", "search"),
+		Any:  q.Get("inbox")+q.Get("status")+q.Get("assignee")+q.Get("label")+q.Get("q") != "",
+		Back: "/conversations", Bulk: k.bulkFields(), Snooze: snoozeField("bulk-snoozed_until", f)}
+	if r.URL.RawQuery != "" {
+		d.Back += "?" + r.URL.RawQuery
+	}
+	d.Filters = append(d.Filters, selectField(f, "sort", "Sort", "", "Last activity", "waiting", "Longest waiting", "priority", "Priority"))
+	d.Views = k.viewLinks(counts, counted, view, q.Get("inbox"), q.Get("sort"))
+	now := c.cfg.Now()
+	for _, s := range rows {
+		d.Rows = append(d.Rows, triageRow(s, k, now))
+	}
+	if next != nil {
+		nq := url.Values{}
+		for _, key := range []string{"view", "inbox", "status", "assignee", "label", "q", "sort"} {
+			if v := q.Get(key); v != "" {
+				nq.Set(key, v)
+			}
+		}
+		nq.Set("cursor", *next)
+		d.NextURL = "/conversations?" + nq.Encode()
+	}
+	status := http.StatusOK
+	if !f.OK() {
+		status = http.StatusBadRequest
+	}
+	c.render(w, r, status, "conversations", Page{Title: "Conversations", Nav: "conversations", Form: f, Data: d})
+}
+
+// viewLinks are the views with their counts; each keeps the sort.
+func (k catalog) viewLinks(n desk.ViewCounts, counted bool, view, inbox, sort string) []viewLink {
+	link := func(label, v, ib string, count int) viewLink {
+		q := url.Values{"view": {v}}
+		if ib != "" {
+			q.Set("inbox", ib)
+		}
+		if sort != "" {
+			q.Set("sort", sort)
+		}
+		return viewLink{Label: label, URL: "/conversations?" + q.Encode(), Count: count, Counted: counted,
+			Current: v == view && ib == inbox}
+	}
+	links := []viewLink{
+		link("Mine", "mine", "", n.Mine),
+		link("Unassigned", "unassigned", "", n.Unassigned),
+		link("All open", "open", "", n.Open),
+		link("Escalated", "escalated", "", n.Escalated),
+	}
+	for _, ib := range k.Inboxes {
+		links = append(links, link(ib.Name, "open", strconv.FormatInt(ib.ID, 10), n.ByInbox[ib.ID]))
+	}
+	all := link("All conversations", "all", "", 0)
+	all.Counted = false
+	return append(links, all)
+}
+
+// triageRow words a row: who wrote the last message, the message on one
+// line, and the wait.
+func triageRow(s desk.ConversationSummary, k catalog, now time.Time) convRow {
+	row := convRow{ConversationSummary: s, Inbox: k.inboxName(s.InboxID)}
+	if s.Triage == nil { // a search's rows: their highlights show instead
+		return row
+	}
+	if m := s.LastMessage; m != nil {
+		row.Sender = senderWords(m.SenderKind, m.SenderName)
+		row.Preview = strings.Join(strings.Fields(m.Content), " ")
+	}
+	if s.WaitingSince != nil {
+		row.Waiting = waited(now.Sub(*s.WaitingSince))
+		row.Since = s.WaitingSince.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	return row
+}
+
+// senderWords names who wrote a message as a list says it.
+func senderWords(kind, name string) string {
+	switch kind {
+	case "contact":
+		return "Customer"
+	case "agent":
+		return "AI agent"
+	case "system":
+		return "System"
+	}
+	return name
+}
+
+// waited says a wait in the largest whole unit: minutes, hours, days.
+func waited(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "under a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}
+
+// bulkFields are the choices of the bulk actions: whom to assign, which
+// label to add.
+func (k catalog) bulkFields() []field {
+	f := emptyForm()
+	people := []string{"", "Nobody (unassign)"}
+	for _, p := range k.People {
+		if p.Kind == "human" {
+			people = append(people, strconv.FormatInt(p.ID, 10), p.Name)
+		}
+	}
+	labels := []string{}
+	for _, l := range k.Labels {
+		labels = append(labels, l.Name, l.Name)
+	}
+	assignee, label := selectField(f, "assignee", "Assign to", people...), selectField(f, "label", "Label", labels...)
+	assignee.ID, label.ID = "bulk-assignee", "bulk-label"
+	return []field{assignee, label}
+}
+
+// snoozeField is the time to snooze until (UTC, as the thread's).
+func snoozeField(id string, f *Form) field {
+	return field{Name: "snoozed_until", Label: "Snooze until (UTC)", Type: "datetime-local", ID: id, Value: f.Raw("snoozed_until"), Error: f.Err("snoozed_until")}
+}
+
+// maxBulk bounds a bulk action: a page shows at most 50 rows.
+const maxBulk = 100
+
+// bulkVerbs word each bulk action's outcome.
+var bulkVerbs = map[string]string{"assign": "Assigned", "label": "Labelled", "resolve": "Resolved", "snooze": "Snoozed"}
+
+// conversationBulk applies one action (assign, label, resolve, snooze) to
+// the conversations ticked on the list. Each conversation changes as the
+// thread's controls would change it: its own unit of work with its event
+// and its audit row (conversation.update, the person as actor), so that a
+// bulk action leaves the same trail as the single ones. It returns to the
+// list it came from, saying what was done and what was not.
+func (c *Console) conversationBulk(w http.ResponseWriter, r *http.Request) {
+	f := newForm(w, r)
+	back := f.Value("back")
+	if !strings.HasPrefix(back, "/conversations") {
+		back = "/conversations"
+	}
+	action := f.Value("action")
+	ids, problem := bulkIDs(f.All("ids"))
+	var patch desk.HumanConversationPatch
+	now := c.cfg.Now()
+	switch action {
+	case "assign":
+		patch.Assignee = choiceID(f, "assignee", nil)
+		patch.Assignee.Set = true
+	case "label":
+		if l := f.Value("label"); l != "" {
+			patch.AddLabels = []string{l}
+		} else {
+			problem = "Choose a label to add."
+		}
+	case "resolve":
+		s := "resolved"
+		patch.Status = &s
+	case "snooze":
+		t, err := time.Parse("2006-01-02T15:04", f.Value("snoozed_until"))
+		switch {
+		case err != nil:
+			problem = "Give the time to snooze until, like 2026-12-24T09:00 (UTC)."
+		case !t.After(now):
+			problem = "Choose a snooze time in the future."
+		default:
+			s := "snoozed"
+			patch.Status, patch.SnoozedUntil = &s, &t
+		}
+	default:
+		problem = "Choose Assign, Label, Resolve or Snooze."
+	}
+	if !f.OK() && problem == "" {
+		problem = "Choose whom to assign from the list."
+	}
+	if problem != "" {
+		c.flash(w, "Nothing changed: "+problem)
+		c.redirect(w, r, back)
+		return
+	}
+	sc, err := c.scope(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	p := c.me(r)
+	var done int
+	var failed []string
+	for _, id := range ids {
+		if _, err := c.cfg.Desk.ConversationChange(r.Context(), p.AccountID, sc, id, patch, author(p), now); err != nil {
+			why, ok := personFault(err)
+			if !ok {
+				c.fail(w, r, err)
+				return
+			}
+			failed = append(failed, fmt.Sprintf("#%d (%s)", id, why))
+			continue
+		}
+		done++
+	}
+	msg := fmt.Sprintf("%s %d conversation%s.", bulkVerbs[action], done, plural(done))
+	if len(failed) > 0 {
+		msg += " Not changed: " + strings.Join(failed, ", ") + "."
+	}
+	c.flash(w, msg)
+	c.redirect(w, r, back)
+}
+
+// bulkIDs reads the ticked conversations' ids, each once.
+func bulkIDs(vals []string) ([]int64, string) {
+	if len(vals) == 0 {
+		return nil, "Tick at least one conversation first."
+	}
+	if len(vals) > maxBulk {
+		return nil, fmt.Sprintf("Tick at most %d conversations at once.", maxBulk)
+	}
+	var ids []int64
+	for _, v := range vals {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, "The selection could not be read; reload the page and try again."
+		}
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, ""
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
