@@ -175,7 +175,7 @@ func TestQueuePagesInChromium(t *testing.T) {
 	}
 	d.DeliveryRecord(ctx, acct, agentMsg.ID, "failed", "webhook answered 502", "")
 
-	run("list", chromedp.Navigate(srv.URL+"/conversations"), chromedp.WaitVisible(chromedp.CSS(`table.conversations`)))
+	run("list", chromedp.Navigate(srv.URL+"/conversations"), chromedp.WaitVisible(chromedp.CSS(`#conversation-list`)))
 	wantText("Carla Customer", "Dan Doe", "Support")
 	shot("01-conversations")
 	run("filter", choose("Search", "parcel"), chromedp.Click(button("Filter")),
