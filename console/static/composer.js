@@ -101,6 +101,11 @@
     box.focus();
   }
 
+  // Like keydown's preventDefault, for input that delivers the key's
+  // character as an event of its own (some input methods, automation).
+  var swallow = false;
+  box.addEventListener("beforeinput", function (ev) { if (swallow) ev.preventDefault(); });
+  box.addEventListener("keyup", function () { swallow = false; });
   box.addEventListener("input", update);
   box.addEventListener("blur", function () { setTimeout(close, 100); });
   box.addEventListener("keydown", function (ev) {
@@ -116,6 +121,7 @@
       case "Tab":
         if (ev.ctrlKey || ev.metaKey) return;
         insert(active);
+        swallow = true; // the Enter that chose must not also break the line
         break;
       case "Escape":
         close();

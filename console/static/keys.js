@@ -93,8 +93,20 @@
     }
     if (document.querySelector("dialog[open]")) return;
     var fn = keys[ev.key];
-    if (fn && fn()) ev.preventDefault();
+    if (fn && fn()) {
+      ev.preventDefault();
+      swallow = true;
+    }
   });
+
+  // The key that moved the focus into a field (r, n, /) must not also
+  // type itself there. preventDefault on keydown stops it in a browser's
+  // own key handling; input that delivers the character as an event of
+  // its own (some input methods, automation) is stopped here, until the
+  // key is released.
+  var swallow = false;
+  document.addEventListener("beforeinput", function (ev) { if (swallow) ev.preventDefault(); }, true);
+  document.addEventListener("keyup", function () { swallow = false; }, true);
 
   // Ctrl+Enter (or Cmd+Enter) in the composer sends with the kind chosen
   // by r or n (a reply unless n was pressed).
