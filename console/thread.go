@@ -171,6 +171,29 @@ func (c *Console) snoozeChoices(r *http.Request, d *threadData, f *Form) {
 // zoneName names a zone for people: its IANA name, and UTC for UTC.
 func zoneName(loc *time.Location) string { return loc.String() }
 
+// snoozeUntil reads the time a snooze form asks for: a preset ("preset"),
+// or with preset "custom" a time ("until") in the person's zone loc. Bad
+// input marks the form's until field.
+func snoozeUntil(f *Form, now time.Time, loc *time.Location) time.Time {
+	if preset := f.Value("preset"); preset != "custom" {
+		t, ok := snoozePresets(now, loc)[preset]
+		if !ok {
+			f.Fail("until", "Choose Later today, Tomorrow morning, Next week or a time.")
+		}
+		return t
+	}
+	t, err := time.ParseInLocation(snoozeLayout, f.Value("until"), loc)
+	switch {
+	case f.Value("until") == "":
+		f.Fail("until", "Give the date and time to snooze until.")
+	case err != nil:
+		f.Fail("until", "Give a date and time like 2026-12-24T09:00.")
+	case !t.After(now):
+		f.Fail("until", "Choose a time in the future.")
+	}
+	return t
+}
+
 // conversationSnooze snoozes the conversation until a preset or a custom
 // time, both in the person's zone (POST /conversations/{id}/snooze).
 func (c *Console) conversationSnooze(w http.ResponseWriter, r *http.Request) {
@@ -180,26 +203,7 @@ func (c *Console) conversationSnooze(w http.ResponseWriter, r *http.Request) {
 	}
 	f := newForm(w, r)
 	loc, now := c.zone(r), c.cfg.Now()
-	var until time.Time
-	switch preset := f.Value("preset"); preset {
-	case "custom":
-		t, err := time.ParseInLocation(snoozeLayout, f.Value("until"), loc)
-		switch {
-		case f.Value("until") == "":
-			f.Fail("until", "Give the date and time to snooze until.")
-		case err != nil:
-			f.Fail("until", "Give a date and time like 2026-12-24T09:00.")
-		case !t.After(now):
-			f.Fail("until", "Choose a time in the future.")
-		}
-		until = t
-	default:
-		t, ok := snoozePresets(now, loc)[preset]
-		if !ok {
-			f.Fail("until", "Choose Later today, Tomorrow morning, Next week or a time.")
-		}
-		until = t
-	}
+	until := snoozeUntil(f, now, loc)
 	if !f.OK() {
 		c.showThread(w, r, id, http.StatusBadRequest, f, threadAsk{})
 		return

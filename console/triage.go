@@ -47,7 +47,7 @@ type convListData struct {
 	Any     bool   // a filter is in use
 	Back    string // this page, where a bulk action returns
 	Bulk    []field
-	Snooze  field
+	Snooze  []field // the preset, and a time in the person's zone
 }
 
 // listViews are the console's views: REST's (desk.Views) and "all", every
@@ -102,15 +102,15 @@ func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
 	c.counted(r, &k)
 	d := convListData{View: view, Filters: k.filterFields(f), Query: textField(f, "q", "Search", "search"),
 		Any:  q.Get("inbox")+q.Get("status")+q.Get("assignee")+q.Get("label")+q.Get("q") != "",
-		Back: "/conversations", Bulk: k.bulkFields(), Snooze: snoozeField("bulk-snoozed_until", f)}
+		Back: "/conversations", Bulk: k.bulkFields(), Snooze: bulkSnooze(c.zone(r))}
 	if r.URL.RawQuery != "" {
 		d.Back += "?" + r.URL.RawQuery
 	}
 	d.Filters = append(d.Filters, selectField(f, "sort", "Sort", "", "Last activity", "waiting", "Longest waiting", "priority", "Priority"))
 	d.Views = k.viewLinks(counts, counted, view, q.Get("inbox"), q.Get("sort"))
-	now := c.cfg.Now()
+	now, loc := c.cfg.Now(), c.zone(r)
 	for _, s := range rows {
-		d.Rows = append(d.Rows, triageRow(s, k, now))
+		d.Rows = append(d.Rows, triageRow(s, k, now, loc))
 	}
 	if next != nil {
 		nq := url.Values{}
@@ -158,7 +158,7 @@ func (k catalog) viewLinks(n desk.ViewCounts, counted bool, view, inbox, sort st
 
 // triageRow words a row: who wrote the last message, the message on one
 // line, and the wait.
-func triageRow(s desk.ConversationSummary, k catalog, now time.Time) convRow {
+func triageRow(s desk.ConversationSummary, k catalog, now time.Time, loc *time.Location) convRow {
 	row := convRow{ConversationSummary: s, Inbox: k.inboxName(s.InboxID)}
 	if s.Triage == nil { // a search's rows: their highlights show instead
 		return row
@@ -169,7 +169,7 @@ func triageRow(s desk.ConversationSummary, k catalog, now time.Time) convRow {
 	}
 	if s.WaitingSince != nil {
 		row.Waiting = waited(now.Sub(*s.WaitingSince))
-		row.Since = s.WaitingSince.UTC().Format("2006-01-02 15:04 UTC")
+		row.Since = s.WaitingSince.In(loc).Format(minuteLayout)
 	}
 	return row
 }
@@ -219,9 +219,12 @@ func (k catalog) bulkFields() []field {
 	return []field{assignee, label}
 }
 
-// snoozeField is the time to snooze until (UTC, as the thread's).
-func snoozeField(id string, f *Form) field {
-	return field{Name: "snoozed_until", Label: "Snooze until (UTC)", Type: "datetime-local", ID: id, Value: f.Raw("snoozed_until"), Error: f.Err("snoozed_until")}
+// bulkSnooze are the snooze choices of the bulk actions, as the thread's:
+// the presets or a time, in the person's zone loc.
+func bulkSnooze(loc *time.Location) []field {
+	preset := selectField(emptyForm(), "preset", "Snooze", append(slices.Clone(presetLabels), "custom", "Until the time below")...)
+	preset.ID = "bulk-preset"
+	return []field{preset, {Name: "until", Label: "Snooze until a time (" + zoneName(loc) + ")", Type: "datetime-local", ID: "bulk-until"}}
 }
 
 // maxBulk bounds a bulk action: a page shows at most 50 rows.
@@ -260,21 +263,14 @@ func (c *Console) conversationBulk(w http.ResponseWriter, r *http.Request) {
 		s := "resolved"
 		patch.Status = &s
 	case "snooze":
-		t, err := time.Parse("2006-01-02T15:04", f.Value("snoozed_until"))
-		switch {
-		case err != nil:
-			problem = "Give the time to snooze until, like 2026-12-24T09:00 (UTC)."
-		case !t.After(now):
-			problem = "Choose a snooze time in the future."
-		default:
-			s := "snoozed"
-			patch.Status, patch.SnoozedUntil = &s, &t
-		}
+		t := snoozeUntil(f, now, c.zone(r))
+		s := "snoozed"
+		patch.Status, patch.SnoozedUntil = &s, &t
 	default:
 		problem = "Choose Assign, Label, Resolve or Snooze."
 	}
 	if !f.OK() && problem == "" {
-		problem = "Choose whom to assign from the list."
+		problem = f.Err("assignee") + f.Err("until")
 	}
 	if problem != "" {
 		c.flash(w, "Nothing changed: "+problem)
