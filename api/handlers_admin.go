@@ -152,6 +152,36 @@ func (s *Server) searchSettingsPut(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"language": req.Language, "languages": desk.SearchLanguages})
 }
 
+// helpCenterSettingsGet answers the public help center's slug and address.
+func (s *Server) helpCenterSettingsGet(w http.ResponseWriter, r *http.Request) {
+	slug, err := s.cfg.Desk.HelpCenterSlug(r.Context(), principal(r).AccountID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.helpCenterAnswer(slug))
+}
+
+// helpCenterSettingsPut changes the slug; the old address stops at once.
+func (s *Server) helpCenterSettingsPut(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Slug string `json:"slug" max:"50"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.cfg.Desk.HelpCenterSlugSet(r.Context(), s.recorded(r, audit.Entry{Action: "settings.help_center", Reasons: []string{"slug=" + req.Slug}}), req.Slug); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.helpCenterAnswer(req.Slug))
+}
+
+func (s *Server) helpCenterAnswer(slug string) map[string]any {
+	return map[string]any{"slug": slug, "url": strings.TrimRight(s.cfg.PublicURL, "/") + "/hc/" + slug}
+}
+
 type tokenRequest struct {
 	Name               string     `json:"name" max:"100"`
 	Scopes             []string   `json:"scopes"`

@@ -78,6 +78,8 @@ func (s *Server) Routes(r *mux.Router) {
 	v1.HandleFunc("/settings/mcp", s.admin(s.mcpSettingsPut)).Methods(http.MethodPut)
 	v1.HandleFunc("/settings/search", s.admin(s.searchSettingsGet)).Methods(http.MethodGet)
 	v1.HandleFunc("/settings/search", s.admin(s.searchSettingsPut)).Methods(http.MethodPut)
+	v1.HandleFunc("/settings/help_center", s.admin(s.helpCenterSettingsGet)).Methods(http.MethodGet)
+	v1.HandleFunc("/settings/help_center", s.admin(s.helpCenterSettingsPut)).Methods(http.MethodPut)
 	v1.HandleFunc("/mcp/tokens", s.admin(s.mcpTokenList)).Methods(http.MethodGet)
 	v1.HandleFunc("/mcp/tokens", s.admin(s.mcpTokenCreate)).Methods(http.MethodPost)
 	v1.HandleFunc("/mcp/tokens/{id}", s.admin(s.mcpTokenRevoke)).Methods(http.MethodDelete)

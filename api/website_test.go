@@ -48,3 +48,28 @@ func TestWebsiteInboxGivesSnippetAndSecretOnce(t *testing.T) {
 		t.Fatalf("updated: %s", u)
 	}
 }
+
+// TestHelpCenterAddressIsEditableByAdmins: the slug comes from the
+// workspace's name; admins change it (bad ones 400, another workspace's
+// 409); the public help center answers at the new address only.
+func TestHelpCenterAddressIsEditableByAdmins(t *testing.T) {
+	t.Parallel()
+	a, b := signup(t), signup(t)
+	cur := want(t, call(t, "GET", "/api/v1/settings/help_center", a.Token, nil), 200)
+	slug := str(t, cur["slug"])
+	if !strings.HasPrefix(slug, "acme-") || cur["url"] != "http://127.0.0.1/hc/"+slug {
+		t.Fatalf("settings: %v", cur)
+	}
+	other := str(t, want(t, call(t, "GET", "/api/v1/settings/help_center", b.Token, nil), 200)["slug"])
+	want(t, call(t, "PUT", "/api/v1/settings/help_center", a.Token, obj{"slug": "Not A Slug"}), 400)
+	want(t, call(t, "PUT", "/api/v1/settings/help_center", a.Token, obj{"slug": other}), 409)
+	want(t, call(t, "PUT", "/api/v1/settings/help_center", a.Token, obj{"slug": "x\u0000y"}), 400)
+	fresh := fmt.Sprintf("help-%d", a.AccountID)
+	want(t, call(t, "PUT", "/api/v1/settings/help_center", a.Token, obj{"slug": fresh}), 200)
+	if r := call(t, "GET", "/hc/"+fresh, "", nil); r.Status != 200 || !strings.Contains(string(r.Raw), "help center") {
+		t.Fatalf("new address: %d", r.Status)
+	}
+	if r := call(t, "GET", "/hc/"+slug, "", nil); r.Status != 404 {
+		t.Fatalf("old address: %d", r.Status)
+	}
+}

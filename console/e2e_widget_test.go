@@ -336,6 +336,27 @@ func TestWidgetEndToEnd(t *testing.T) {
 	if txt := in[string](stranger, "stranger's widget", `return w.querySelector('.panel').innerText`); strings.Contains(txt, "How can we help") {
 		t.Fatalf("a disallowed origin got the greeting: %s", txt)
 	}
+	// The public help center: published articles, searchable, at desktop
+	// and phone width.
+	var hc struct {
+		Slug string `json:"slug"`
+	}
+	rest(t, base, "GET", "/api/v1/settings/help_center", tok, nil, &hc)
+	reader := person(base)
+	reader.open("/hc/" + hc.Slug + "?q=refunded")
+	reader.has("Search articles", "Refund policy")
+	if strings.Contains(reader.text(), "internals") {
+		t.Fatal("the public help center shows a draft")
+	}
+	reader.shot("hc-search")
+	reader.run("article", chromedp.Click(chromedp.CSS(`.articles a`)), chromedp.WaitVisible(chromedp.CSS(`article h1`)))
+	reader.has("Refund policy", "five business days")
+	reader.shot("hc-article")
+	phone.base = base
+	phone.open("/hc/" + hc.Slug)
+	phone.has("How can we help?", "Refund policy")
+	phone.shot("hc-phone")
+
 	var all struct {
 		Conversations []struct {
 			ID int64 `json:"id"`

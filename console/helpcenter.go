@@ -3,6 +3,7 @@ package console
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
@@ -16,6 +17,9 @@ type helpData struct {
 	Title    field
 	Body     field
 	Status   field
+	// PublicURL is the workspace's public help center; Slug its form.
+	PublicURL string
+	Slug      field
 }
 
 func (c *Console) helpCenterPage(w http.ResponseWriter, r *http.Request) {
@@ -36,7 +40,37 @@ func (c *Console) showHelpCenter(w http.ResponseWriter, r *http.Request, status 
 		Body:   field{Name: "body", Label: "Body", ID: "f-body", Value: f.Raw("body"), Error: f.Err("body")},
 		Status: selectField(f, "status", "Status", "draft", "Draft (only admins see it)", "published", "Published (agents and MCP clients read it)")}
 	d.Title.Required = true
+	slug, err := c.cfg.Desk.HelpCenterSlug(r.Context(), p.AccountID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if slug != "" {
+		d.PublicURL = strings.TrimRight(c.cfg.PublicURL, "/") + "/hc/" + slug
+	}
+	if _, posted := f.Values["slug"]; !posted {
+		f.Values.Set("slug", slug)
+	}
+	d.Slug = textField(f, "slug", "Address", "text")
+	d.Slug.Hint = "The last part of the public help center's address: lowercase letters, digits and hyphens. The old address stops working at once."
 	c.render(w, r, status, "helpcenter", Page{Title: "Help center", Nav: "helpcenter", Form: f, Data: d})
+}
+
+// helpCenterAddress changes the public help center's slug.
+func (c *Console) helpCenterAddress(w http.ResponseWriter, r *http.Request) {
+	f := newForm(w, r)
+	slug := f.Value("slug")
+	err := c.cfg.Desk.HelpCenterSlugSet(r.Context(), c.recorded(r, audit.Entry{Action: "settings.help_center", Reasons: []string{"slug=" + slug}}), slug)
+	if err != nil {
+		if f.FailErr(err, map[string]string{"slug": "slug"}) {
+			c.showHelpCenter(w, r, http.StatusBadRequest, f)
+			return
+		}
+		c.fail(w, r, err)
+		return
+	}
+	c.flash(w, "The help center's address is saved.")
+	c.redirect(w, r, "/help-center")
 }
 
 // articleView shows one article (drafts to admins only).

@@ -63,6 +63,7 @@ func (c *Console) routes() {
 	c.handle("GET /help-center", member, c.helpCenterPage)
 	c.handle("GET /help-center/{id}", member, c.articlePage)
 	c.handle("POST /help-center", admin, c.articleCreate)
+	c.handle("POST /help-center/address", admin, c.helpCenterAddress)
 	c.handle("POST /help-center/{id}/status", admin, c.articleStatus)
 	c.handle("POST /help-center/{id}", admin, c.articleEdit)
 

@@ -42,3 +42,23 @@ func TestWebsiteInboxPageShowsSnippetAndSecretOnce(t *testing.T) {
 		"website.allowed_origins": {"shop.example"}}), 400)
 	bad.has(t, "is not an origin")
 }
+
+// TestHelpCenterPageShowsAndChangesThePublicAddress: admins see the
+// public help center's address and change it; a taken one is refused on
+// the form.
+func TestHelpCenterPageShowsAndChangesThePublicAddress(t *testing.T) {
+	t.Parallel()
+	_, srv := testConsole(t, nil)
+	b, _ := signUp(t, srv)
+	p := wantStatus(t, b.get("/help-center"), 200)
+	p.has(t, "Public address", "http://127.0.0.1/hc/")
+	slug := p.fieldValue("slug")
+	other, _ := signUp(t, srv)
+	otherSlug := wantStatus(t, other.get("/help-center"), 200).fieldValue("slug")
+	taken := wantStatus(t, b.post("/help-center/address", url.Values{"slug": {otherSlug}}), 400)
+	if taken.fieldError("slug") == "" {
+		t.Fatalf("no error on the slug field:\n%s", taken.text())
+	}
+	wantRedirect(t, b.post("/help-center/address", url.Values{"slug": {slug + "-help"}}), "/help-center")
+	wantStatus(t, b.get("/help-center"), 200).has(t, "http://127.0.0.1/hc/"+slug+"-help")
+}

@@ -46,6 +46,9 @@ DO $$ BEGIN
     IF to_regclass('public.widget_inboxes') IS NOT NULL THEN
         REVOKE ALL ON widget_inboxes FROM deskwoot_app;
     END IF;
+    IF to_regclass('public.account_slugs') IS NOT NULL THEN
+        REVOKE ALL ON account_slugs FROM deskwoot_app;
+    END IF;
 END $$;
 GRANT DELETE ON river_job, river_leader, river_queue, river_notification TO deskwoot_app;
 REVOKE ALL ON river_migration FROM deskwoot_app;

@@ -23,6 +23,7 @@ import (
 	"github.com/deskwoot/deskwoot/billing"
 	"github.com/deskwoot/deskwoot/console"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/helpcenter"
 	"github.com/deskwoot/deskwoot/mailout"
 	"github.com/deskwoot/deskwoot/mailserver"
 	"github.com/deskwoot/deskwoot/mcp"
@@ -310,6 +311,7 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	chat := widget.New(widget.Config{Desk: d, PublicURL: cfg.PublicURL, IPHeader: cfg.ClientIPHeader, Now: cfg.Now})
 	r.Handle("/widget.js", chat)
 	r.PathPrefix("/widget/").Handler(chat)
+	r.PathPrefix("/hc/").Handler(helpcenter.New(helpcenter.Config{Desk: d, PublicURL: cfg.PublicURL, IPHeader: cfg.ClientIPHeader, Now: cfg.Now}))
 	r.PathPrefix("/").Handler(con) // the console: everything the routes above do not take
 	app.Handler = securityHeaders(cfg.PublicURL, logRequests(r))
 	return app, nil

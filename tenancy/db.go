@@ -186,6 +186,7 @@ var constraints = map[string]constraint{
 	"teams_name_key":                  {fault.Conflict, "name", "a team named %q already exists", "a team with that name already exists"},
 	"contacts_email_key":              {fault.Conflict, "email", "a contact with email %s already exists", "a contact with that email already exists"},
 	"contacts_identifier_key":         {fault.Conflict, "identifier", "a contact with identifier %q already exists", "a contact with that identifier already exists"},
+	"account_slug_in_use":             {fault.Conflict, "slug", "the help-center address %s is taken by another workspace; choose another", "that help-center address is taken by another workspace; choose another"},
 	"email_inbound_address_in_use":    {fault.Conflict, "settings.inbound_address", "the inbound address %s is already used by another inbox", "that inbound address is already used by another inbox"},
 	"users_email_key":                 {fault.Conflict, "email", "a user with email %s already exists; sign in with it, or use another email", "a user with that email already exists; sign in with it, or use another email"},
 	"messages_source_key":             {fault.Conflict, "source_id", "a message with source_id %q already exists in this inbox", "a message with that source_id already exists in this inbox"},

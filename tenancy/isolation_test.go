@@ -44,6 +44,7 @@ var globalTables = map[string]string{
 	"email_inbound_addresses": "pre-tenant inbound mail address -> account and inbox look-up for the SMTP listener; written by a SECURITY DEFINER trigger on inboxes, read by a SECURITY DEFINER function, no grant to the app",
 
 	// Website chat (issue 22).
+	"account_slugs":  "pre-tenant help-center slug -> account look-up; written by a SECURITY DEFINER trigger on accounts and function, read by SECURITY DEFINER functions, no grant to the app",
 	"widget_inboxes": "pre-tenant widget public id -> account and inbox look-up; written by a SECURITY DEFINER trigger on inboxes, read by a SECURITY DEFINER function, no grant to the app",
 
 	// Audit checkpoints (issue 23).
