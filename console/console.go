@@ -154,10 +154,10 @@ func (c *Console) guard(a access, h http.HandlerFunc) http.HandlerFunc {
 		}
 		in := &who{me: p, account: acct}
 		if r.Method == http.MethodGet && r.Header.Get(liveRefetch) == "" {
-			// Without a cursor (the database busy) the stream starts from
-			// its own now: the page still works, the stream may miss a
-			// change made while the page loaded.
-			in.cursor, _ = c.cfg.Desk.EventCursorNow(r.Context(), p.AccountID, c.cfg.Now())
+			// Without a cursor (the key unreadable for a moment) the
+			// stream starts from its own now: the page still works, the
+			// stream may miss a change made while the page loaded.
+			in.cursor, _ = c.cfg.Desk.EventCursorAt(r.Context(), p.AccountID, p.Horizon, c.cfg.Now())
 		}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, in))
 		if a == admin && p.Role != "admin" {

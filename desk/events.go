@@ -282,6 +282,19 @@ func (d *Desk) EventPoll(ctx context.Context, req *tenancy.Request, q EventQuery
 	return EventPage{Events: events, NextCursor: signCursor(key, acct, next)}, nil
 }
 
+// EventCursorAt is a cursor at a horizon read earlier (the oldest
+// transaction running then, pg_snapshot_xmin): polling from it returns
+// every event that committed after that read began. A console page reads
+// the horizon with its session, before anything else, so its live stream
+// misses nothing that changes the page afterwards.
+func (d *Desk) EventCursorAt(ctx context.Context, acct int64, horizon uint64, now time.Time) (string, error) {
+	key, err := d.cursorKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	return signCursor(key, acct, position{xid: horizon, at: now}), nil
+}
+
 // EventCursorNow is a cursor at the feed's present position: polling from
 // it returns every event that commits after this call began. A page takes
 // one before it reads what it shows, so its live stream misses nothing

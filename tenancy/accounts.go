@@ -283,6 +283,11 @@ type UserPrincipal struct {
 	// TimeZone is the person's IANA time zone as a console session reads
 	// it; empty when they never chose one (the console shows UTC).
 	TimeZone string
+	// Horizon is the oldest transaction still running when a console
+	// session was read (pg_snapshot_xmin), read in the same round trip: the
+	// events feed's position before the request read anything else, where
+	// its page's live stream starts (desk.EventCursorAt).
+	Horizon uint64
 }
 
 // ErrUnauthenticated is a missing, malformed, unknown or revoked credential.

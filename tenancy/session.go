@@ -69,14 +69,15 @@ func (db *DB) sessionRead(ctx context.Context, raw string, now time.Time, slide 
 	owner := `(SELECT session_id FROM deskwoot_session_owner($1))`
 	b := &pgx.Batch{}
 	b.Queue(`SELECT set_config('deskwoot.account_id', coalesce((SELECT account_id::text FROM deskwoot_session_owner($1)), ''), true)`, hash)
-	b.Queue(`SELECT s.account_id, s.user_id, s.id, au.role, u.name, coalesce(u.time_zone, '')
+	b.Queue(`SELECT s.account_id, s.user_id, s.id, au.role, u.name, coalesce(u.time_zone, ''),
+			pg_snapshot_xmin(pg_current_snapshot())::text::numeric::bigint
 		FROM console_sessions s
 		JOIN account_users au ON au.account_id = s.account_id AND au.user_id = s.user_id
 		JOIN users u ON u.id = s.user_id
 		WHERE s.id = `+owner+` AND s.ended_at IS NULL AND s.expires_at > $2
 			AND au.status = 'active' AND s.user_epoch = u.session_epoch`, hash, now).
 		QueryRow(func(r pgx.Row) error {
-			return r.Scan(&p.AccountID, &p.UserID, &p.SessionID, &p.Role, &p.Name, &p.TimeZone)
+			return r.Scan(&p.AccountID, &p.UserID, &p.SessionID, &p.Role, &p.Name, &p.TimeZone, &p.Horizon)
 		})
 	b.Queue(`SELECT ` + accountColumns + ` FROM accounts WHERE id = deskwoot_tenant()`).QueryRow(func(r pgx.Row) error {
 		return r.Scan(&a.ID, &a.Name, &a.Plan, &a.SubscriptionStatus, &a.TrialEndsAt, &a.GraceEndsAt, &a.MCPEnabled, &a.ServiceUserID, &a.CreatedAt)
