@@ -206,7 +206,6 @@ func (s *Streams) Serve(w http.ResponseWriter, r *http.Request, v Viewer, cursor
 
 	req := tenancy.For(v.AccountID)
 	nextCheck := time.Now().Add(s.cfg.Recheck)
-	sent := cursor // the last id the browser has
 	down := time.Duration(0)
 	for {
 		if cursor == "" {
@@ -248,16 +247,16 @@ func (s *Streams) Serve(w http.ResponseWriter, r *http.Request, v Viewer, cursor
 			if out.event(e.Cursor, "", Change{Type: e.Type, ConversationID: e.ConversationID, InboxID: e.InboxID}) != nil {
 				return
 			}
-			sent = e.Cursor
 		}
 		cursor = page.NextCursor
-		if len(page.Events) == 0 && cursor != sent {
-			// Nothing for this page: move the browser's cursor on with a
-			// ping, so a reconnect does not re-read what was skipped.
+		if len(page.Events) == 0 {
+			// Nothing for this page within a heartbeat: a ping keeps the
+			// connection open through proxies, shows the browser the
+			// stream lives, and moves its cursor on, so a reconnect does
+			// not re-read what the stream skipped.
 			if out.event(cursor, "ping", struct{}{}) != nil {
 				return
 			}
-			sent = cursor
 		}
 		if !time.Now().Before(nextCheck) {
 			nextCheck = time.Now().Add(s.cfg.Recheck)
