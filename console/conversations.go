@@ -275,7 +275,7 @@ func (c *Console) messagePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A reply while an AI draft waits is sent only once the person has
-	// seen the draft and confirmed (live.js asks in a dialog; without
+	// seen the draft and confirmed (console.js asks in a dialog; without
 	// JavaScript the page comes back asking).
 	if !private && f.Value("despite_draft") == "" {
 		waits, err := c.draftWaits(r, id)

@@ -100,10 +100,15 @@ func TestLiveEndToEnd(t *testing.T) {
 	eval[bool](p, "mark the page", `window.__sameLoad = true`)
 	customer("Bob Buyer", "Has my parcel shipped yet?")
 	p.waitFor("Bob Buyer in the open list", `document.getElementById("conversation-list").innerText.includes("Bob Buyer")`)
+	p.waitFor("Bob's message as the row's preview", `[...document.querySelectorAll("#conversation-list li")].some(li => li.innerText.includes("Bob Buyer") && li.innerText.includes("Customer: Has my parcel shipped yet?"))`)
 	if !eval[bool](p, "no reload", `window.__sameLoad === true`) {
 		t.Fatal("the list reloaded instead of updating")
 	}
 	p.shot("live-01-list-updated")
+
+	// A reply to Jane through REST moves her row's preview on, live.
+	restPost(t, base, token, fmt.Sprintf("/api/v1/conversations/%d/messages", first), map[string]any{"content": "Looking into it now."})
+	p.waitFor("Jane's row shows the reply", `[...document.querySelectorAll("#conversation-list li")].some(li => li.innerText.includes("Jane Customer") && li.innerText.includes("Looking into it now."))`)
 
 	// The thread is open with a reply being typed; the customer writes again.
 	p.open(fmt.Sprintf("/conversations/%d", first))
