@@ -132,11 +132,17 @@ func TestPolicyShow(t *testing.T) {
 	var names []string
 	for _, f := range list(t, b, "files") {
 		names = append(names, str(t, f["name"]))
+		if f["name"] == "data.json" {
+			if !strings.Contains(str(t, f["source"]), `"plans"`) {
+				t.Errorf("data.json has no plans: %v", f["source"])
+			}
+			continue
+		}
 		if !strings.Contains(str(t, f["source"]), "package deskwoot.") {
 			t.Errorf("file %v has no source", f["name"])
 		}
 	}
-	if !slices.Contains(names, "authz.rego") || !slices.Contains(names, "authz_test.rego") || !slices.Contains(names, "catalog.rego") {
+	if !slices.Contains(names, "authz.rego") || !slices.Contains(names, "authz_test.rego") || !slices.Contains(names, "catalog.rego") || !slices.Contains(names, "data.json") {
 		t.Errorf("files %v", names)
 	}
 	tests := b["tests"].(obj)

@@ -96,6 +96,11 @@ func opaServerStats(ctx context.Context, opaBin string, log io.Writer, d time.Du
 			return stats{}, err
 		}
 	}
+	// data.json (the plan list) loads at the data root, as `opa test rego/` loads it.
+	b, _ := fs.ReadFile(policies.FS, "data.json")
+	if err := os.WriteFile(filepath.Join(policyDir, "data.json"), b, 0o600); err != nil {
+		return stats{}, err
+	}
 	bin, err := opaExecutable(ctx, opaBin, log)
 	if err != nil {
 		return stats{}, err

@@ -29,12 +29,10 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/fault"
+	policies "github.com/deskwoot/deskwoot/rego"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/trial"
 )
-
-// Plans in upgrade order.
-var Plans = []string{"starter", "business", "enterprise"}
 
 // Config is what billing needs (environment: STRIPE_SECRET_KEY,
 // STRIPE_WEBHOOK_SECRET, STRIPE_API_BASE, DESKWOOT_STRIPE_PRICE_*,
@@ -124,7 +122,7 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-func validPlan(p string) bool { return p == "starter" || p == "business" || p == "enterprise" }
+func validPlan(p string) bool { return policies.Plans().Valid(p) }
 
 // Checkout starts a Checkout Session in subscription mode for the plan and
 // returns its URL. The session carries the account as client_reference_id
@@ -134,7 +132,7 @@ func validPlan(p string) bool { return p == "starter" || p == "business" || p ==
 // stripe-go's retries of that call reuse.
 func (s *Service) Checkout(ctx context.Context, accountID int64, plan string) (string, error) {
 	if !validPlan(plan) {
-		return "", fault.Invalidf("plan", "plan must be one of %s", strings.Join(Plans, ", "))
+		return "", fault.Invalidf("plan", "plan must be one of %s", strings.Join(policies.Plans().All, ", "))
 	}
 	if s.checkout == nil {
 		return "", fmt.Errorf("%w: STRIPE_SECRET_KEY is not set", ErrNotConfigured)

@@ -15,6 +15,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/deskwoot/deskwoot/audit"
+	policies "github.com/deskwoot/deskwoot/rego"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/trial"
 )
@@ -328,17 +329,7 @@ func statusOf(s string) string {
 	return ""
 }
 
-func planRank(p string) int {
-	switch p {
-	case "starter":
-		return 1
-	case "business":
-		return 2
-	case "enterprise":
-		return 3
-	}
-	return 0
-}
+func planRank(p string) int { return policies.Plans().Rank(p) }
 
 // apply records the event in its account and applies the change, in one
 // transaction with the account row locked.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/billing"
+	policies "github.com/deskwoot/deskwoot/rego"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/trial"
 )
@@ -27,10 +28,10 @@ func (c *Console) renderBilling(w http.ResponseWriter, r *http.Request, status i
 		Entitlement: trial.Compute(c.account(r).State(), c.cfg.Now()),
 		Configured:  c.cfg.Billing != nil,
 		Returned:    r.URL.Query().Get("billing"),
-		Plans:       billing.Plans,
+		Plans:       policies.Plans().All,
 	}
 	if f.Value("plan") == "" {
-		f.Values.Set("plan", "enterprise")
+		f.Values.Set("plan", policies.Plans().WithMCP)
 	}
 	c.render(w, r, status, "billing", Page{Title: "Plan and billing", Nav: "billing", Form: f, Data: d})
 }

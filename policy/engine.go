@@ -102,7 +102,7 @@ func New(ctx context.Context) (*Engine, error) {
 	}
 
 	e := &Engine{
-		store:    inmem.NewWithOpts(inmem.OptRoundTripOnWrite(false)),
+		store:    inmem.NewFromObjectWithOpts(policies.Data(), inmem.OptRoundTripOnWrite(false)),
 		noop:     metrics.NoOp(),
 		revision: revision(srcs),
 		sources:  srcs,
@@ -346,8 +346,12 @@ func parseModules(srcs []source) (map[string]*ast.Module, error) {
 	return modules, nil
 }
 
+// revision names the policy in force: its .rego files and data.json (the
+// plans), so that an audit row's revision changes when either does.
 func revision(srcs []source) string {
 	h := sha256.New()
+	data, _ := policies.FS.ReadFile("data.json")
+	srcs = append(slices.Clip(srcs), source{name: "data.json", text: string(data)})
 	for _, s := range srcs {
 		h.Write([]byte(s.name))
 		h.Write([]byte{0})

@@ -261,11 +261,17 @@ func Sources() ([]SourceFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]SourceFile, len(srcs))
+	out := make([]SourceFile, len(srcs), len(srcs)+1)
 	for i, s := range srcs {
 		out[i] = SourceFile{Name: s.name, Test: strings.HasSuffix(s.name, "_test.rego"), Source: s.text}
 	}
-	return out, nil
+	// The policies read the plan list from data.json: it is part of what
+	// a reviewer reads.
+	data, err := policies.FS.ReadFile("data.json")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, SourceFile{Name: "data.json", Source: string(data)}), nil
 }
 
 // Rules names the rules that produced an explained decision, from the

@@ -162,7 +162,7 @@ func (e *Engine) runTenantTest(ctx context.Context, c *ast.Compiler, rule ast.Re
 		}
 	}()
 	var builtinErrs []topdown.Error
-	rs, err := rego.New(rego.Query(rule.String()), rego.Compiler(c), rego.Store(inmem.New()),
+	rs, err := rego.New(rego.Query(rule.String()), rego.Compiler(c), rego.Store(inmem.NewFromObject(policies.Data())),
 		rego.BuiltinErrorList(&builtinErrs)).Eval(ctx)
 	switch {
 	case ctx.Err() != nil:
@@ -184,7 +184,7 @@ func (e *Engine) runTenantTest(ctx context.Context, c *ast.Compiler, rule ast.Re
 }
 
 func runTests(ctx context.Context, runner *tester.Runner, modules map[string]*ast.Module, withCoverage bool) (TestReport, error) {
-	runner = runner.SetStore(inmem.New()).CapturePrintOutput(true)
+	runner = runner.SetStore(inmem.NewFromObject(policies.Data())).CapturePrintOutput(true)
 	var cov *cover.Cover
 	if withCoverage {
 		cov = cover.New()

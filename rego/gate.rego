@@ -42,25 +42,27 @@ default allow := false
 allow if {
 	input.account.mcp_enabled = true
 	input.account.status = "trialing"
-	{"starter", "business", "enterprise"}[input.account.plan]
+	input.account.plan in data.deskwoot.plans.all
 	time.parse_rfc3339_ns(input.now) < time.parse_rfc3339_ns(input.account.trial_ends_at)
 }
 
 allow if {
 	input.account.mcp_enabled = true
 	input.account.status = "active"
-	input.account.plan = "enterprise"
+	input.account.plan = data.deskwoot.plans.with_mcp
 	time.parse_rfc3339_ns(input.now)
 }
 
 allow if {
 	input.account.mcp_enabled = true
 	input.account.status = "past_due"
-	input.account.plan = "enterprise"
+	input.account.plan = data.deskwoot.plans.with_mcp
 	time.parse_rfc3339_ns(input.now) < time.parse_rfc3339_ns(input.account.grace_ends_at)
 }
 
-_plans := {"starter", "business", "enterprise"}
+# The plans are written once, in data.json (data.deskwoot.plans), which Go
+# reads too.
+_plans := {p | some p in data.deskwoot.plans.all}
 
 _statuses := {"trialing", "active", "past_due", "canceled", "expired"}
 
@@ -106,7 +108,7 @@ _invalid := "account state is missing; access denied" if {
 	not _trial_ends
 } else := "the account's grace period end is missing or not an RFC3339 time; access denied" if {
 	_account.status == "past_due"
-	_account.plan == "enterprise"
+	_account.plan == data.deskwoot.plans.with_mcp
 	not _grace_ends
 }
 
@@ -128,7 +130,7 @@ _closed := {
 	"reason": sprintf("the %s plan does not include MCP; upgrade to Enterprise to use MCP", [_account.plan]),
 	"code": "plan_without_mcp",
 } if {
-	_account.plan != "enterprise"
+	_account.plan != data.deskwoot.plans.with_mcp
 } else := {
 	"allow": false,
 	"reason": sprintf("payment is past due and the grace period ended on %s; update the payment method to use MCP", [_date(_grace_ends)]),

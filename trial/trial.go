@@ -21,6 +21,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/fault"
+	policies "github.com/deskwoot/deskwoot/rego"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -58,8 +59,6 @@ type Entitlement struct {
 	MCPEnabled  bool       `json:"mcp_enabled"`
 }
 
-var plans = map[string]bool{"starter": true, "business": true, "enterprise": true}
-
 // Compute derives the entitlement from the account's plan state and the
 // clock, following rego/gate.rego: an Enterprise trial that has not ended
 // (whatever plan was picked), an active Enterprise subscription, or a
@@ -68,7 +67,7 @@ var plans = map[string]bool{"starter": true, "business": true, "enterprise": tru
 func Compute(a tenancy.AccountState, now time.Time) Entitlement {
 	e := Entitlement{Plan: a.Plan, Status: a.Status, TrialEndsAt: a.TrialEndsAt, GraceEndsAt: a.GraceEndsAt, MCPEnabled: a.MCPEnabled}
 	switch {
-	case !plans[a.Plan]:
+	case !policies.Plans().Valid(a.Plan):
 		e.Reason = "account plan is missing or unknown; access denied"
 	case a.Status == StatusTrialing || a.Status == StatusExpired:
 		switch {
@@ -86,7 +85,7 @@ func Compute(a tenancy.AccountState, now time.Time) Entitlement {
 		e.Reason = "the subscription was canceled; upgrade to Enterprise to use MCP"
 	case a.Status != StatusActive && a.Status != StatusPastDue:
 		e.Reason = "account status is missing or unknown; access denied"
-	case a.Plan != "enterprise":
+	case a.Plan != policies.Plans().WithMCP:
 		e.Reason = fmt.Sprintf("the %s plan does not include MCP; upgrade to Enterprise to use MCP", a.Plan)
 	case a.Status == StatusActive:
 		e.MCPAllowed = true

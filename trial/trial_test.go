@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
 
 	"github.com/deskwoot/deskwoot/dbtest"
@@ -135,7 +138,7 @@ func TestGateRegoTests(t *testing.T) {
 		}
 		modules[name] = m
 	}
-	ch, err := tester.NewRunner().SetModules(modules).Run(context.Background(), modules)
+	ch, err := tester.NewRunner().SetStore(inmem.NewFromObject(policies.Data())).SetModules(modules).Run(context.Background(), modules)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,5 +259,31 @@ func TestParseExtend(t *testing.T) {
 		if _, err := trial.ParseExtend(in); err == nil {
 			t.Errorf("ParseExtend(%q) accepted", in)
 		}
+	}
+}
+
+// TestDatabaseKnowsThePlansOfDataJSON: the accounts table's CHECK on plan
+// (SQL, which cannot read data.json) names exactly data.json's plans.
+func TestDatabaseKnowsThePlansOfDataJSON(t *testing.T) {
+	t.Parallel()
+	owner, err := tenancy.Open(context.Background(), dbtest.OwnerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	var def string
+	err = owner.Pool.QueryRow(context.Background(), `SELECT pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE conrelid = 'accounts'::regclass AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%plan%'`).Scan(&def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inSQL []string
+	for _, m := range regexp.MustCompile(`'([a-z_]+)'`).FindAllStringSubmatch(def, -1) {
+		inSQL = append(inSQL, m[1])
+	}
+	slices.Sort(inSQL)
+	want := slices.Sorted(slices.Values(policies.Plans().All))
+	if !slices.Equal(inSQL, want) {
+		t.Fatalf("accounts.plan's CHECK allows %v (%s); data.json's plans are %v", inSQL, def, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	policies "github.com/deskwoot/deskwoot/rego"
 	"github.com/deskwoot/deskwoot/server"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/trial"
@@ -159,7 +160,7 @@ func addBillingFlags(fs *flag.FlagSet) *billingFlags {
 		grace:         fs.String("grace-period", env("DESKWOOT_GRACE_PERIOD", "168h"), "how long a past-due subscription keeps MCP (DESKWOOT_GRACE_PERIOD)"),
 		prices:        map[string]*string{},
 	}
-	for _, plan := range []string{"starter", "business", "enterprise"} {
+	for _, plan := range policies.Plans().All {
 		name := "DESKWOOT_STRIPE_PRICE_" + strings.ToUpper(plan)
 		b.prices[plan] = fs.String("stripe-price-"+plan, env(name, ""), "Stripe price id of the "+plan+" plan ("+name+")")
 	}
