@@ -97,8 +97,9 @@ type Config struct {
 	MCPStreamTimeout   time.Duration
 	// OutboxWorkers is how many deliveries one replica runs at once (10 when 0).
 	OutboxWorkers int
-	// AllowPrivateWebhooks lets api inboxes deliver to loopback and private
-	// addresses (DESKWOOT_WEBHOOK_ALLOW_PRIVATE); off in production.
+	// AllowPrivateWebhooks lets egress (api inbox webhooks and the SMTP
+	// delivery of email inboxes) reach loopback and private addresses
+	// (DESKWOOT_WEBHOOK_ALLOW_PRIVATE); off in production.
 	AllowPrivateWebhooks bool
 	// OAuthAllowLoopbackMetadata lets OAuth client ID metadata documents be
 	// fetched from http loopback URLs (DESKWOOT_OAUTH_ALLOW_LOOPBACK_METADATA);

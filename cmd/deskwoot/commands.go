@@ -97,7 +97,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	addr := fs.String("addr", env("DESKWOOT_ADDR", "127.0.0.1:8080"), "listen address (DESKWOOT_ADDR)")
 	public := fs.String("public-url", env("DESKWOOT_PUBLIC_URL", ""), "public base URL, also an allowed Host (DESKWOOT_PUBLIC_URL)")
 	hosts := fs.String("allowed-hosts", env("DESKWOOT_ALLOWED_HOSTS", ""), "extra allowed Host names for /api/mcp, comma separated (DESKWOOT_ALLOWED_HOSTS)")
-	allowPrivate := fs.Bool("webhook-allow-private", env("DESKWOOT_WEBHOOK_ALLOW_PRIVATE", "") == "true", "let api inbox webhooks reach loopback and private addresses (DESKWOOT_WEBHOOK_ALLOW_PRIVATE=true)")
+	allowPrivate := fs.Bool("webhook-allow-private", env("DESKWOOT_WEBHOOK_ALLOW_PRIVATE", "") == "true", "let api inbox webhooks and email inbox delivery reach loopback and private addresses (DESKWOOT_WEBHOOK_ALLOW_PRIVATE=true)")
 	oauthLoopback := fs.Bool("oauth-allow-loopback-metadata", env("DESKWOOT_OAUTH_ALLOW_LOOPBACK_METADATA", "") == "true", "let OAuth client ID metadata documents be fetched from http loopback URLs, for tests and local clients (DESKWOOT_OAUTH_ALLOW_LOOPBACK_METADATA=true)")
 	maxConns := fs.String("db-max-conns", env("DESKWOOT_DB_MAX_CONNS", "0"), "most PostgreSQL connections this replica opens; 0 means the URL's pool_max_conns, else 4 per CPU, at least 4 (DESKWOOT_DB_MAX_CONNS)")
 	smtpAddr := fs.String("smtp-addr", env("DESKWOOT_SMTP_ADDR", ""), "inbound mail listener address, e.g. :2525; off when empty (DESKWOOT_SMTP_ADDR)")
