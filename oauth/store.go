@@ -62,7 +62,7 @@ type txKey struct{}
 // BeginTX implements storage.Transactional: fosite makes the code
 // redemption and the refresh rotation atomic through it.
 func (s *store) BeginTX(ctx context.Context) (context.Context, error) {
-	tx, err := s.db.Pool.Begin(ctx)
+	tx, err := s.db.OAuthTx(ctx)
 	if err != nil {
 		return ctx, err
 	}
@@ -92,7 +92,7 @@ func (s *store) run(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
 		return fn(tx)
 	}
-	tx, err := s.db.Pool.Begin(ctx)
+	tx, err := s.db.OAuthTx(ctx)
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,10 @@
 // transactions under row-level security, and the tenant's identities
 // (accounts, users, memberships, API and MCP tokens).
 //
-// Every query on tenant data runs inside InTenant or Batch, or a request's
-// Unit or Read, which set deskwoot.account_id local to one transaction.
-// Nothing here knows HTTP.
+// There is one way into a tenant: a Request's transaction (Unit, Read,
+// Record), which sets deskwoot.account_id local to that transaction.
+// InTenant, InTenantSnapshot and Batch are that way for work of no request
+// in particular (delivery, sealing, reports). Nothing here knows HTTP.
 package tenancy
 
 import (
@@ -14,7 +15,6 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -99,19 +99,12 @@ func OpenPool(ctx context.Context, url string, maxConns int) (*DB, error) {
 // Close closes the pool.
 func (db *DB) Close() { db.Pool.Close() }
 
-// beginTenant is begin (BEGIN with its options) and the tenant setting in
-// one simple-protocol round trip. The id is an int64 we format ourselves, so
-// it cannot inject SQL.
-func beginTenant(begin string, accountID int64) string {
-	return begin + "; SELECT set_config('deskwoot.account_id', '" + strconv.FormatInt(accountID, 10) + "', true)"
-}
-
 // InTenant runs fn in a transaction whose tenant is accountID, and commits
-// when fn returns nil. The setting is local to the transaction, so a pooled
-// connection never carries it to its next user. BEGIN and the setting travel
-// in one round trip.
+// when fn returns nil: the Unit of a request that re-checks nothing and
+// records nothing (For). The setting is local to the transaction, so a
+// pooled connection never carries it to its next user.
 func (db *DB) InTenant(ctx context.Context, accountID int64, fn func(tx pgx.Tx) error) error {
-	return db.inTenant(ctx, accountID, "BEGIN", fn)
+	return db.Unit(ctx, For(accountID), nil, func(tx pgx.Tx) (*pgx.Batch, error) { return nil, fn(tx) })
 }
 
 // InTenantSnapshot is InTenant for a read-only report whose statements
@@ -120,22 +113,9 @@ func (db *DB) InTenant(ctx context.Context, accountID int64, fn func(tx pgx.Tx) 
 // make the report count a row twice or not at all (the audit chain check
 // reads the chain, then counts the rows not yet in it).
 func (db *DB) InTenantSnapshot(ctx context.Context, accountID int64, fn func(tx pgx.Tx) error) error {
-	return db.inTenant(ctx, accountID, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", fn)
-}
-
-func (db *DB) inTenant(ctx context.Context, accountID int64, begin string, fn func(tx pgx.Tx) error) error {
-	if accountID <= 0 {
-		return ErrNoTenant
-	}
-	tx, err := db.Pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginTenant(begin, accountID)})
-	if err != nil {
-		return MapError(err)
-	}
-	defer tx.Rollback(context.Background())
-	if err := fn(tx); err != nil {
-		return MapError(err)
-	}
-	return MapError(tx.Commit(ctx))
+	req := For(accountID)
+	req.snapshot = true
+	return db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) { return nil, fn(tx) })
 }
 
 const setTenantSQL = `SELECT set_config('deskwoot.account_id', $1::bigint::text, true)`
@@ -146,14 +126,12 @@ const setTenantSQL = `SELECT set_config('deskwoot.account_id', $1::bigint::text,
 // on b's queued queries (Query, QueryRow, Exec) run before Batch returns.
 // Use it for reads and single-statement writes of no request in
 // particular (a request's go through Read and Unit).
+//
+// It is the Read of a request that re-checks nothing and records nothing
+// (For): its commit waits for the WAL flush like a Unit's, since such a
+// batch may write.
 func (db *DB) Batch(ctx context.Context, accountID int64, b *pgx.Batch) error {
-	if accountID <= 0 {
-		return ErrNoTenant
-	}
-	head := &pgx.Batch{}
-	head.Queue(setTenantSQL, accountID)
-	b.QueuedQueries = append(head.QueuedQueries, b.QueuedQueries...)
-	return MapError(db.Pool.SendBatch(ctx, b).Close())
+	return db.Read(ctx, For(accountID), b)
 }
 
 // mapGuardError is MapError that names a guard's own failure.

@@ -110,9 +110,18 @@ type OAuthRecord struct {
 	GrantRevoked bool
 }
 
-// The OAuth storage functions below run inside a transaction the caller
-// began (the protocol library decides what is atomic). Each sets the tenant
-// itself, from the record or from the token hash's owner, local to tx.
+// The OAuth storage functions below run inside a transaction begun by
+// OAuthTx, whose commit the protocol library drives (it decides what is
+// atomic: a code's redemption, a refresh token's rotation). Each sets the
+// tenant itself, from the record or from the token hash's owner, local to
+// tx: an OAuth record names its account only once it is found.
+
+// OAuthTx begins the OAuth store's transaction. It enters no tenant until
+// one of the functions below sets the tenant of the record it handles.
+func (db *DB) OAuthTx(ctx context.Context) (pgx.Tx, error) {
+	tx, err := db.Pool.Begin(ctx)
+	return tx, MapError(err)
+}
 
 func setTenant(ctx context.Context, tx pgx.Tx, accountID int64) error {
 	_, err := tx.Exec(ctx, setTenantSQL, accountID)

@@ -34,6 +34,9 @@ type Request struct {
 
 	open    atomic.Bool
 	audited bool
+	// snapshot makes the request's Unit a read-only REPEATABLE READ
+	// transaction (InTenantSnapshot).
+	snapshot bool
 }
 
 // For is a request in accountID that has nothing to re-check and records

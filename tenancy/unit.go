@@ -93,7 +93,11 @@ func (db *DB) unit(ctx context.Context, req *Request, g *Guard, rec *auditrow.En
 	defer c.Release()
 	tx := &unitTx{conn: c.Conn()}
 	head := &pgx.Batch{}
-	head.Queue("BEGIN")
+	if req.snapshot {
+		head.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+	} else {
+		head.Queue("BEGIN")
+	}
 	head.Queue(setTenantSQL, req.AccountID)
 	if g != nil {
 		g.queue(head)

@@ -1,0 +1,69 @@
+package tenancy_test
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestOneWayIntoATenant scans the repository's Go sources: outside this
+// package, nothing begins a transaction on the pool (Pool.Begin,
+// Pool.BeginTx) or sets the tenant (deskwoot.account_id), so every tenant
+// transaction goes through a Request's (Unit, Read, Record, and InTenant,
+// InTenantSnapshot and Batch on top of them) or the OAuth store's OAuthTx.
+// The bench, whose baselines measure bare SQL beside the server, is the
+// one exception.
+func TestOneWayIntoATenant(t *testing.T) {
+	found := map[string][]string{}
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); name != ".." && (strings.HasPrefix(name, ".") || name == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+		if err != nil {
+			return err
+		}
+		pkg := strings.TrimPrefix(strings.TrimPrefix(filepath.ToSlash(filepath.Dir(path)), ".."), "/")
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch x := n.(type) {
+			case *ast.SelectorExpr:
+				if in, ok := x.X.(*ast.SelectorExpr); ok && in.Sel.Name == "Pool" && (x.Sel.Name == "Begin" || x.Sel.Name == "BeginTx") {
+					found[pkg] = append(found[pkg], path+": Pool."+x.Sel.Name)
+				}
+			case *ast.BasicLit:
+				if s, _ := strconv.Unquote(x.Value); x.Kind == token.STRING && strings.Contains(s, "deskwoot.account_id") && strings.Contains(s, "set_config") {
+					found[pkg] = append(found[pkg], path+": sets deskwoot.account_id")
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found["tenancy"]) < 3 {
+		t.Fatalf("the scan found too little in tenancy (%v); does it read the repository?", found["tenancy"])
+	}
+	for pkg, where := range found {
+		switch pkg {
+		case "tenancy", "bench", "dbtest":
+			continue
+		}
+		t.Errorf("package %s enters a tenant itself (%s); go through a tenancy.Request (Unit, Read) or InTenant", pkg, strings.Join(where, "; "))
+	}
+}
