@@ -82,7 +82,7 @@ func TestQueuePagesInChromium(t *testing.T) {
 	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	defer cancelBrowser()
-	bctx, cancel := context.WithTimeout(bctx, 4*time.Minute)
+	bctx, cancel := context.WithTimeout(bctx, 8*time.Minute)
 	defer cancel()
 
 	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
