@@ -280,6 +280,14 @@ func TestPeopleEndToEnd(t *testing.T) {
 	admin.run("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	admin.open("/settings/team")
 	admin.shot("people-phone-team")
+	// The People table stacks its rows: neither it nor the page scrolls
+	// sideways.
+	if eval[bool](admin, "no sideways scroll", `(() => {
+		const w = document.querySelector('#h-people + .table-wrap');
+		return !w || w.scrollWidth > w.clientWidth || document.documentElement.scrollWidth > window.innerWidth;
+	})()`) {
+		t.Error("on a phone the People table scrolls sideways")
+	}
 	admin.open("/profile")
 	admin.shot("people-phone-profile")
 	admin.open("/notifications")
