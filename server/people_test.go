@@ -65,7 +65,7 @@ type browserClient struct {
 
 func newBrowserClient(t *testing.T, base string) *browserClient {
 	jar, _ := cookiejar.New(nil)
-	return &browserClient{t: t, base: base, hc: &http.Client{Jar: jar, Timeout: 15 * time.Second,
+	return &browserClient{t: t, base: base, hc: &http.Client{Jar: jar, Timeout: time.Minute,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
