@@ -20,7 +20,6 @@ import (
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/clientconfig"
 	"github.com/deskwoot/deskwoot/demo"
-	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/devmail"
 	"github.com/deskwoot/deskwoot/devsite"
 	"github.com/deskwoot/deskwoot/localpg"
@@ -129,12 +128,9 @@ func devApp(ctx context.Context, cfg server.Config, dir string, out io.Writer) (
 		return nil, nil, demo.Workspace{}, err
 	}
 	creds := filepath.Join(dir, "demo-credentials.json")
-	// The seed writes through a desk with the server's outbox, so that its
-	// replies are queued for delivery like any other (without it they
-	// would stay pending forever).
-	d := &desk.Desk{DB: srv.DB, Hub: srv.Hub, Outbox: srv.Outbox, EventRetention: cfg.EventRetention, PublicURL: cfg.PublicURL,
-		InboundDomain: cfg.InboundDomain, InboundRotationGrace: cfg.InboundRotationGrace}
-	ws, err := demo.Seed(ctx, &tenancy.Identities{DB: srv.DB}, d, demo.Options{Now: time.Now()})
+	// The seed writes through the server's own desk, so that its replies
+	// are queued for delivery like any other.
+	ws, err := demo.Seed(ctx, &tenancy.Identities{DB: srv.DB}, srv.Desk, demo.Options{Now: time.Now()})
 	earlier := errors.Is(err, demo.ErrAlreadySeeded)
 	switch {
 	case earlier:
@@ -155,10 +151,10 @@ func devApp(ctx context.Context, cfg server.Config, dir string, out io.Writer) (
 	// The customer's side: a page on another port embeds the widget, and
 	// each start lets that page's origin show it.
 	var site *devsite.Site
-	snippet, err := demo.ChatSnippet(ctx, d, ws)
+	snippet, err := demo.ChatSnippet(ctx, srv.Desk, ws)
 	if err == nil {
 		if site, err = devsite.Start(devSiteAddr(cfg.Addr), snippet); err == nil {
-			err = demo.ChatOriginsSet(ctx, d, ws, site.Origin())
+			err = demo.ChatOriginsSet(ctx, srv.Desk, ws, site.Origin())
 		}
 	}
 	if err != nil {
