@@ -55,7 +55,8 @@ type Config struct {
 	Duration time.Duration
 	// Log receives progress; the table goes to Run's writer.
 	Log io.Writer
-	// Only, when "live", measures the console's live streams alone.
+	// Only, when "live", measures the console's live streams alone;
+	// "widget", the chat widget's streams alone.
 	Only string
 }
 
@@ -173,7 +174,9 @@ func (e *env) startAll(ctx context.Context) (func(), error) {
 	srv, err := startServer(ctx, bin, pg.AppURL, filepath.Join(dir, "server.log"),
 		"DESKWOOT_AUDIT_SIGNING_KEY="+audit.EncodeSigningKey(auditKey),
 		// /metrics behind a token of the run, for the breakdown row.
-		"DESKWOOT_METRICS_TOKEN="+e.metricsToken, "DESKWOOT_METRICS_ADDR=")
+		"DESKWOOT_METRICS_TOKEN="+e.metricsToken, "DESKWOOT_METRICS_ADDR=",
+		// The widget bench's visitors each count as their own address.
+		"DESKWOOT_CLIENT_IP_HEADER="+widgetIPHeader)
 	if err != nil {
 		stop()
 		return nil, err
@@ -293,6 +296,10 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 	if e.cfg.Only == "live" {
 		step(fmt.Sprintf("live console streams (%d open) and live update latency", liveStreams))
 		return e.liveRows(ctx), nil
+	}
+	if e.cfg.Only == "widget" {
+		step(fmt.Sprintf("chat widget streams (%d open) and reply latency", widgetStreams))
+		return e.widgetRows(ctx), nil
 	}
 
 	// get_conversation, one client, against floors A, B and C (see
@@ -431,6 +438,11 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 	// soon a commit reaches one.
 	step(fmt.Sprintf("live console streams (%d open) and live update latency", liveStreams))
 	rows = append(rows, e.liveRows(ctx)...)
+
+	// The chat widget's streams: memory with a thousand open, and how soon
+	// a reply reaches one.
+	step(fmt.Sprintf("chat widget streams (%d open) and reply latency", widgetStreams))
+	rows = append(rows, e.widgetRows(ctx)...)
 	return rows, nil
 }
 

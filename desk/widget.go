@@ -324,16 +324,26 @@ func (d *Desk) WidgetHistory(ctx context.Context, v Visitor) ([]WidgetMessage, e
 	return nonNil(out), nil
 }
 
+// LateCommitWindow is how far back WidgetNews looks for replies that
+// committed after a later id: ids are drawn before commit, so two replies
+// committing at once can land out of order, but within moments.
+const LateCommitWindow = time.Minute
+
 // WidgetNews is what an open widget has not been sent yet: the visitor's
-// messages after afterID, and the replies not yet shown (delivered) —
-// also those with a smaller id that committed after the stream moved past
-// it (ids are drawn before commit, so they commit out of order). The
-// stream leaves out the ones it has already sent.
-func (d *Desk) WidgetNews(ctx context.Context, v Visitor, afterID int64) ([]WidgetMessage, error) {
+// messages after afterID, and the replies of the last minute not yet shown
+// (delivered) and not among have (the ids the stream already sent), which
+// catches one with a smaller id that committed after the stream moved past
+// it. However many replies wait unseen (a widget whose panel is closed
+// acknowledges none), a new one is always among the news.
+func (d *Desk) WidgetNews(ctx context.Context, v Visitor, afterID int64, have []int64) ([]WidgetMessage, error) {
+	if have == nil {
+		have = []int64{}
+	}
 	var out []WidgetMessage
 	b := &pgx.Batch{}
-	b.Queue(widgetMessagesSQL+` AND (m.id > $3 OR (m.type = 'outgoing' AND m.delivery_status IN ('pending', 'sent', 'emailed')))
-		ORDER BY m.id LIMIT 100`, v.ContactID, v.InboxID, afterID).
+	b.Queue(widgetMessagesSQL+` AND (m.id > $3 OR (m.type = 'outgoing' AND m.delivery_status IN ('pending', 'sent')
+			AND m.created_at > now() - make_interval(secs => $4) AND m.id <> ALL ($5)))
+		ORDER BY m.id LIMIT 100`, v.ContactID, v.InboxID, afterID, LateCommitWindow.Seconds(), have).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[WidgetMessage])

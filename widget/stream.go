@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/fault"
 )
 
@@ -66,20 +67,20 @@ func (w *Widget) stream(rw http.ResponseWriter, r *http.Request, c *call) {
 		return
 	}
 	hub, acct := w.cfg.Desk.Hub, c.visitor.AccountID
-	sent := map[int64]bool{}
+	sent := map[int64]time.Time{} // what this stream sent, and when it was written
 	for {
 		var wake <-chan struct{} // nil: only the timer wakes the stream
 		stop := func() {}
 		if hub != nil {
 			wake, stop = hub.Wait(acct) // before reading, so no commit slips between
 		}
-		news, err := w.cfg.Desk.WidgetNews(ctx, c.visitor, cursor)
+		news, err := w.cfg.Desk.WidgetNews(ctx, c.visitor, cursor, recent(sent, w.cfg.Now()))
 		if err != nil {
 			stop()
 			return // the widget reconnects from its last id
 		}
 		for _, m := range news {
-			if sent[m.ID] {
+			if _, ok := sent[m.ID]; ok {
 				continue
 			}
 			b, _ := json.Marshal(m)
@@ -87,7 +88,7 @@ func (w *Widget) stream(rw http.ResponseWriter, r *http.Request, c *call) {
 				stop()
 				return
 			}
-			sent[m.ID] = true
+			sent[m.ID] = m.CreatedAt
 			cursor = max(cursor, m.ID)
 		}
 		recheck := pollRecheck
@@ -110,4 +111,18 @@ func (w *Widget) stream(rw http.ResponseWriter, r *http.Request, c *call) {
 		stop()
 		timer.Stop()
 	}
+}
+
+// recent lists the sent messages young enough for WidgetNews's look back
+// at late commits, and forgets the older ones, so the set stays small.
+func recent(sent map[int64]time.Time, now time.Time) []int64 {
+	ids := make([]int64, 0, len(sent))
+	for id, at := range sent {
+		if now.Sub(at) > 2*desk.LateCommitWindow {
+			delete(sent, id)
+			continue
+		}
+		ids = append(ids, id)
+	}
+	return ids
 }

@@ -490,3 +490,34 @@ func TestScriptIsVersionedAndSmall(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestUnacknowledgedRepliesNeverBlockNewOnes: a widget that never marks
+// replies seen (its panel closed) still gets the newest reply, however
+// many unseen ones came before it.
+func TestUnacknowledgedRepliesNeverBlockNewOnes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil, widget.Limits{})
+	tok := f.start("Anyone?")
+	conv := f.conversationOf("Anyone?")
+	var last desk.Message
+	var shown []int64 // what the stream has sent already
+	for i := range 120 {
+		if last.ID != 0 {
+			shown = append(shown, last.ID)
+		}
+		last = f.reply(conv, "reply "+strconv.Itoa(i), false)
+	}
+	wi, _ := f.d.WidgetInboxGet(context.Background(), f.inbox.PublicID)
+	v, _ := f.d.VisitorTokenOpen(context.Background(), wi, tok, time.Now())
+	news, err := f.d.WidgetNews(context.Background(), v, last.ID-1, shown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range news {
+		found = found || m.ID == last.ID
+	}
+	if !found {
+		t.Fatalf("the newest reply is not among the %d news", len(news))
+	}
+}
