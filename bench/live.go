@@ -114,7 +114,6 @@ func (e *env) liveRows(ctx context.Context) []row {
 	lat.ours.perSec = perSecond(took)
 	if floor, err := notifyFloor(ctx, e.bare, liveUpdates); err == nil {
 		lat.base, lat.ratio = floor, times(lat.ours.p99, floor.p99)
-		lat.base.perSec = 0
 	} else {
 		lat.ratio = "–"
 	}
@@ -227,7 +226,9 @@ func notifyFloor(ctx context.Context, pool *pgxpool.Pool, n int) (stats, error) 
 		}
 		took = append(took, time.Since(start))
 	}
-	return summarize(took), nil
+	st := summarize(took)
+	st.perSec = perSecond(took)
+	return st, nil
 }
 
 // perSecond is how many of these one after another fit in a second.

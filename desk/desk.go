@@ -52,6 +52,7 @@ type Desk struct {
 	eventKey     []byte              // signs event cursors; read once
 	widgetSecret []byte              // the server's widget key (website.go); read once
 	pruned       map[int64]time.Time // when each account's events were last pruned
+	polls        pollShare           // concurrent polls of one position share a read
 }
 
 // Re-exported sentinels, so callers of desk need not import tenancy to map errors.

@@ -168,7 +168,7 @@ func (d *Desk) EventPollWait(ctx context.Context, req *tenancy.Request, q EventQ
 	deadline := time.Now().Add(wait)
 	polled := false
 	poll := func() (EventPage, error) {
-		page, err := d.EventPoll(ctx, req, q, now())
+		page, err := d.eventPollShared(ctx, req, q, now())
 		if err != nil && polled && errors.Is(err, ErrUnavailable) {
 			// The database went away during the wait: wait on from the
 			// cursor already reached, so the poll resumes there once it

@@ -1,0 +1,89 @@
+package desk_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+// TestWokenPollsShareTheirRead: a commit wakes a hundred waiting polls of
+// one workspace at one cursor; they read the feed a few times between
+// them, not a hundred, and each gets exactly what it may see: the polls
+// of every inbox the new events, the polls of no inbox nothing.
+func TestWokenPollsShareTheirRead(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db, err := tenancy.OpenPool(ctx, dbtest.AppURL(), 4) // a pool of its own: its counters are this test's
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	d := &desk.Desk{DB: db, Hub: desk.NewEventHub(db.Pool)}
+	ready := make(chan struct{})
+	go d.Hub.Run(ctx, ready)
+	<-ready
+	acct := dbtest.NewTenant(t).Account.ID
+	ib, err := d.InboxCreate(ctx, tenancy.For(acct), desk.InboxInput{Name: "Shared", Channel: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, err := d.EventPoll(ctx, tenancy.For(acct), desk.EventQuery{}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const each = 50
+	var wg sync.WaitGroup
+	got := make([][]int, 2) // [0]: every inbox, [1]: no inbox
+	var mu sync.Mutex
+	for i := 0; i < 2*each; i++ {
+		scope := desk.Scope{}
+		if i%2 == 1 {
+			scope.InboxIDs = []int64{}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			page, err := d.EventPollWait(ctx, tenancy.For(acct), desk.EventQuery{Cursor: start.NextCursor, Scope: scope}, 3*time.Second, time.Now)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			got[i%2] = append(got[i%2], len(page.Events))
+			mu.Unlock()
+		}()
+	}
+	time.Sleep(700 * time.Millisecond) // every poll waiting
+	before := db.Pool.Stat().AcquireCount()
+	if _, err := d.IncomingMessage(ctx, acct, ib.ID, desk.IncomingInput{Contact: desk.IncomingContact{Email: "share@customer.test"}, Content: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	reads := db.Pool.Stat().AcquireCount() - before
+	for _, n := range got[0] {
+		if n == 0 {
+			t.Fatalf("a poll of every inbox woke with no events: %v", got[0])
+		}
+	}
+	for _, n := range got[1] {
+		if n != 0 {
+			t.Fatalf("a poll of no inbox received %d events (it shared another scope's page)", n)
+		}
+	}
+	if len(got[0]) != each || len(got[1]) != each {
+		t.Fatalf("%d and %d polls answered, want %d each", len(got[0]), len(got[1]), each)
+	}
+	// The write's own connections, a few shared reads per scope, and the
+	// no-inbox polls' re-checks until their deadline: far below one read
+	// per poll.
+	if reads > each {
+		t.Errorf("%d connections for %d woken polls; want them to share reads", reads, 2*each)
+	}
+	t.Logf("%d connections for %d woken polls", reads, 2*each)
+}
