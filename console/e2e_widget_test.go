@@ -297,7 +297,11 @@ func TestWidgetEndToEnd(t *testing.T) {
 	in[any](visitor, "escape", `w.querySelector('.panel').dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', bubbles: true})); return null`)
 	until(visitor, "closed by Escape", `return w.querySelector('.panel').hidden && w.activeElement === w.querySelector('.launch')`, 5*time.Second)
 
-	// At phone width the panel fills the screen.
+	// At phone width the panel fills the screen; with no reply yet it asks
+	// for an email (the inbox now asks at once).
+	if c := rest(t, base, "PATCH", fmt.Sprintf("/api/v1/inboxes/%d", ib.ID), tok, map[string]any{"settings": map[string]any{"email_prompt_after_minutes": 0}}, nil); c != 200 {
+		t.Fatalf("prompt at once: %d", c)
+	}
 	phone := person(shop.URL)
 	phone.run("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	phone.open("/")
@@ -306,7 +310,10 @@ func TestWidgetEndToEnd(t *testing.T) {
 	if wd := in[float64](phone, "panel width", `return w.querySelector('.panel').getBoundingClientRect().width`); wd < 389 {
 		t.Fatalf("the panel is %v px wide on a 390 px phone", wd)
 	}
+	until(phone, "the email prompt", `return !w.querySelector('.emailbox').hidden && [...w.querySelectorAll('label')].some(l => l.textContent === 'Email')`, 10*time.Second)
 	phone.shot("widget-phone")
+	in[any](phone, "leave an email", `w.getElementById('dw-email').value = 'pat@customers.example'; [...w.querySelectorAll('button')].find(b => b.textContent === 'Save email').click(); return null`)
+	until(phone, "the email saved", `return w.querySelector('.emailbox').hidden && w.querySelector('.log').innerText.includes('we will email it to you')`, 10*time.Second)
 
 	// An identified visitor: the same conversation in a second browser
 	// context (another device).

@@ -117,7 +117,7 @@ func (s *Server) writeTools() []tool {
 	return []tool{
 		spec[replyArgs]{
 			name: "reply_to_conversation", opts: append(writeHints("Reply to the customer", true),
-				mcpgo.WithDescription("Send a reply to the customer on the conversation's own channel (email or the api inbox's webhook). If this token requires approval, the reply becomes a draft for a human to approve instead (pending_approval: true) and nothing reaches the customer."),
+				mcpgo.WithDescription("Send a reply to the customer on the conversation's own channel (email, the website's chat widget, or the api inbox's webhook). If this token requires approval, the reply becomes a draft for a human to approve instead (pending_approval: true) and nothing reaches the customer."),
 				mcpgo.WithOutputSchema[replyOut]()),
 			touches: func(in *replyArgs) desk.TargetRef { return desk.TargetRef{ConversationID: in.ConversationID} },
 			write:   s.reply,

@@ -521,3 +521,48 @@ func TestUnacknowledgedRepliesNeverBlockNewOnes(t *testing.T) {
 		t.Fatalf("the newest reply is not among the %d news", len(news))
 	}
 }
+
+// TestApprovedDraftsReachTheWidgetRejectedOnesDoNot: an AI agent's draft
+// approved by a person is a reply in the widget; a rejected one and the
+// drafts themselves never are.
+func TestApprovedDraftsReachTheWidgetRejectedOnesDoNot(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil, widget.Limits{})
+	ctx := context.Background()
+	tok := f.start("Can I get a refund?")
+	conv := f.conversationOf("Can I get a refund?")
+	if _, err := f.d.DB.MCPEnable(ctx, tenancy.For(f.acct), true); err != nil {
+		t.Fatal(err)
+	}
+	mt, _, err := f.d.DB.MCPTokenCreate(ctx, tenancy.For(f.acct), tenancy.MCPTokenInput{Name: "careful-bot", Scopes: []string{"conversations:draft"},
+		RateLimitPerMinute: 600, CreatedBy: f.userID}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	draft := func(content string) int64 {
+		var id int64
+		err := f.d.DB.InTenant(ctx, f.acct, func(tx pgx.Tx) error {
+			dr, err := f.d.DraftCreate(ctx, tx, f.acct, desk.DraftInput{Kind: "reply", ConversationID: conv, Content: content, TokenID: mt.ID})
+			id = dr.ID
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	yes, no := draft("Yes: refunded today."), draft("Refunds are never possible.")
+	if h := f.do("GET", f.api("/messages"), site, tok, nil); strings.Contains(h.Raw, "refunded today") {
+		t.Fatalf("a pending draft reached the widget: %s", h.Raw)
+	}
+	if _, _, err := f.d.DraftDecide(ctx, f.acct, yes, desk.Scope{}, desk.DraftDecision{Approve: true, UserID: f.userID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.d.DraftDecide(ctx, f.acct, no, desk.Scope{}, desk.DraftDecision{Reason: "wrong", UserID: f.userID}); err != nil {
+		t.Fatal(err)
+	}
+	h := f.do("GET", f.api("/messages"), site, tok, nil)
+	if !strings.Contains(h.Raw, "Yes: refunded today.") || strings.Contains(h.Raw, "never possible") {
+		t.Fatalf("history after the decisions: %s", h.Raw)
+	}
+}
