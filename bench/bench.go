@@ -56,7 +56,8 @@ type Config struct {
 	// Log receives progress; the table goes to Run's writer.
 	Log io.Writer
 	// Only, when "live", measures the console's live streams alone;
-	// "widget", the chat widget's streams alone.
+	// "widget", the chat widget's streams alone; "triage", the console's
+	// conversation list against its REST call.
 	Only string
 }
 
@@ -301,6 +302,10 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 		step(fmt.Sprintf("chat widget streams (%d open) and reply latency", widgetStreams))
 		return e.widgetRows(ctx), nil
 	}
+	if e.cfg.Only == "triage" {
+		step("the console's conversation list and its REST call")
+		return []row{e.triageList(ctx, warm, d)}, nil
+	}
 
 	// get_conversation, one client, against floors A, B and C (see
 	// floors.go), measured in turns so that a drifting load weighs alike.
@@ -429,6 +434,8 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 
 	rows = append(rows, e.searchAtSize(ctx, warm, d)...)
 	rows = append(rows, e.auditAtSize(ctx, warm, d)...)
+	step("the console's conversation list and its REST call")
+	rows = append(rows, e.triageList(ctx, warm, d))
 
 	// Memory with many long-polling clients.
 	step(fmt.Sprintf("RSS with %d long-polling clients", e.cfg.Pollers))

@@ -107,7 +107,7 @@ func BenchmarkPagesVsREST(b *testing.B) {
 		return took, int(n)
 	}
 	for _, bc := range []struct{ name, page, rest string }{
-		{"list50", "/conversations", "/api/v1/conversations?limit=50"},
+		{"list50", "/conversations", "/api/v1/conversations?view=open&limit=50"},
 		{"thread100", fmt.Sprintf("/conversations/%d", thread), fmt.Sprintf("/api/v1/conversations/%d?messages_limit=100", thread)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -18,14 +18,25 @@ import (
 // catalog in one round trip.
 
 // convRow is a row of the conversation list, its words worked out here so
-// the template only prints.
+// the template only prints: a list page prints 50, and each action of a
+// template costs more than the Go that prepares it.
 type convRow struct {
-	desk.ConversationSummary
-	Inbox   string
-	Sender  string // who wrote the last message: Customer, a person's name or AI agent
-	Preview string // the last message on one line
-	Waiting string // how long the customer has waited ("12 min"); empty when not
-	Since   string // when they began to wait
+	ID         int64
+	Contact    string
+	Subject    string
+	Status     string
+	Priority   string // empty for none
+	Inbox      string
+	Labels     []string
+	Highlights []desk.Highlight // a search's
+	Triage     bool             // the fields below were read
+	Escalated  bool
+	Assignee   string // a name, or Unassigned
+	Sender     string // who wrote the last message: Customer, a person's name or AI agent
+	Preview    string // the last message on one line
+	Waiting    string // how long the customer has waited ("12 min"); empty when not
+	Since      string // when they began to wait
+	When       string // the last activity, when they do not wait
 }
 
 // viewLink is one view in the views bar.
@@ -92,6 +103,9 @@ func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		counted = err == nil
+		if counted {
+			c.who(r).unread = &counts.Unread // the bell: the layout need not count again
+		}
 	}
 	if !f.OK() { // the list refused the filters before reading the catalog
 		if k.Catalog, err = c.cfg.Desk.CatalogGet(r.Context(), c.me(r).AccountID, sc); err != nil {
@@ -157,11 +171,20 @@ func (k catalog) viewLinks(n desk.ViewCounts, counted bool, view, inbox, sort st
 }
 
 // triageRow words a row: who wrote the last message, the message on one
-// line, and the wait.
+// line, and the wait, in the person's zone loc.
 func triageRow(s desk.ConversationSummary, k catalog, now time.Time, loc *time.Location) convRow {
-	row := convRow{ConversationSummary: s, Inbox: k.inboxName(s.InboxID)}
+	row := convRow{ID: s.ID, Contact: s.Contact.Name, Subject: s.Subject, Status: s.Status, Inbox: k.inboxName(s.InboxID),
+		Labels: s.Labels, Highlights: s.Highlights}
+	if s.Priority != "none" {
+		row.Priority = s.Priority
+	}
 	if s.Triage == nil { // a search's rows: their highlights show instead
+		row.When = s.LastActivityAt.In(loc).Format(minuteLayout)
 		return row
+	}
+	row.Triage, row.Escalated, row.Assignee = true, s.Escalated, "Unassigned"
+	if s.Assignee != nil {
+		row.Assignee = s.Assignee.Name
 	}
 	if m := s.LastMessage; m != nil {
 		row.Sender = senderWords(m.SenderKind, m.SenderName)
@@ -170,6 +193,8 @@ func triageRow(s desk.ConversationSummary, k catalog, now time.Time, loc *time.L
 	if s.WaitingSince != nil {
 		row.Waiting = waited(now.Sub(*s.WaitingSince))
 		row.Since = s.WaitingSince.In(loc).Format(minuteLayout)
+	} else {
+		row.When = s.LastActivityAt.In(loc).Format(minuteLayout)
 	}
 	return row
 }

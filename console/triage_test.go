@@ -64,21 +64,33 @@ func TestTriageListPage(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// An agent assigns Carla's conversation to the admin: the admin's bell
+	// counts it on the list page, read in the list's own round trip.
+	_, agentID := q.agent(t)
+	if _, err := q.c.cfg.Desk.ConversationChange(ctx, q.acct, desk.Scope{}, q.conv, desk.HumanConversationPatch{Assignee: desk.OptionalID{Set: true, ID: q.userID}},
+		desk.Author{Kind: "user", UserID: agentID, Name: "Agent Ann"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
 	p := wantStatus(t, q.admin.get("/conversations"), http.StatusOK)
+	if !strings.Contains(p.Body, `aria-label="1 unread"`) {
+		t.Error("the list page's bell does not count the admin's unread notification")
+	}
 	for _, id := range []string{`id="conversation-list"`, `id="views"`} {
 		if strings.Count(p.Body, id) != 1 {
 			t.Errorf("the list page has %d of %s", strings.Count(p.Body, id), id)
 		}
 	}
 	p.has(t, "Carla Customer", "Customer: My parcel never arrived", "Waiting under a minute", "Unassigned", "Support",
-		"Dan Done", "Ann Admin: Refund sent today.", "Mine 0", "Unassigned 2", "All open 2", "Escalated 0", "Support 2")
+		"Dan Done", "Ann Admin: Refund sent today.", "Mine 1", "Unassigned 1", "All open 2", "Escalated 0", "Support 2")
 	p.lacks(t, "Rita Resolved")
 	if strings.Count(p.text(), "Waiting ") != 1 {
 		t.Errorf("only Carla waits; the page says %q", p.text())
 	}
 	wantStatus(t, q.admin.get("/conversations?view=all"), http.StatusOK).has(t, "Rita Resolved", "Carla Customer")
 	wantStatus(t, q.admin.get("/conversations?status=resolved"), http.StatusOK).has(t, "Rita Resolved")
-	wantStatus(t, q.admin.get("/conversations?view=mine"), http.StatusOK).has(t, "No conversations in this view")
+	wantStatus(t, q.admin.get("/conversations?view=unassigned"), http.StatusOK).lacks(t, "Carla Customer")
+	wantStatus(t, q.admin.get("/conversations?view=escalated"), http.StatusOK).has(t, "No conversations in this view")
 	// Longest waiting first: Carla waits, Dan does not.
 	sorted := wantStatus(t, q.admin.get("/conversations?sort=waiting"), http.StatusOK).Body
 	if strings.Index(sorted, "Carla Customer") > strings.Index(sorted, "Dan Done") {

@@ -207,11 +207,15 @@ func scanTriage(r pgx.CollectableRow) (ConversationSummary, error) {
 type ViewCounts struct {
 	Mine, Unassigned, Open, Escalated int
 	ByInbox                           map[int64]int
+	// Unread is the person's unread notifications (the bell beside the
+	// views), read in the same round trip so the page needs no other.
+	Unread int
 }
 
-// queue adds the counts' read to b: one statement over the open and
+// queue adds the counts' reads to b: one statement over the open and
 // escalated conversations (conversations_triage_idx holds what it reads),
-// grouped by inbox; the totals are the groups' sums.
+// grouped by inbox, whose totals are the groups' sums; then the person's
+// unread notifications.
 func (v *ViewCounts) queue(b *pgx.Batch, sc Scope, me int64) {
 	b.Queue(`SELECT inbox_id,
 			count(*) FILTER (WHERE status = 'open' AND assignee_id = $2),
@@ -221,9 +225,9 @@ func (v *ViewCounts) queue(b *pgx.Batch, sc Scope, me int64) {
 		FROM conversations
 		WHERE (status = 'open' OR escalated) AND ($1::bigint[] IS NULL OR inbox_id = ANY($1))
 		GROUP BY inbox_id`, sc.InboxIDs, me).Query(func(rows pgx.Rows) error {
-		*v = ViewCounts{ByInbox: map[int64]int{}}
 		var inbox int64
 		var mine, unassigned, open, escalated int
+		*v = ViewCounts{ByInbox: map[int64]int{}}
 		_, err := pgx.ForEachRow(rows, []any{&inbox, &mine, &unassigned, &open, &escalated}, func() error {
 			v.Mine += mine
 			v.Unassigned += unassigned
@@ -234,4 +238,6 @@ func (v *ViewCounts) queue(b *pgx.Batch, sc Scope, me int64) {
 		})
 		return err
 	})
+	b.Queue(`SELECT count(*) FROM notifications WHERE user_id = $1 AND in_app AND read_at IS NULL`, me).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&v.Unread) })
 }

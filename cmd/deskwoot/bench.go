@@ -24,7 +24,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	pollers := fs.Int("pollers", 1000, "long-polling clients for the memory figure")
 	opa := fs.String("opa", "", "the opa executable whose server is the decision baseline; empty: opa on PATH, else OPA of this build installed once with go install")
 	dur := fs.Duration("duration", 3*time.Second, "how long each figure is measured")
-	only := fs.String("only", "", "live: measure only the console's live streams (update latency, RSS of 1,000 streams); widget: only the chat widget's")
+	only := fs.String("only", "", "live: measure only the console's live streams (update latency, RSS of 1,000 streams); widget: only the chat widget's; triage: only the console's conversation list against its REST call")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,8 +35,8 @@ func benchCmd(ctx context.Context, args []string) error {
 	if *clients < 1 || *clients > 1024 || *pollers < 0 || *pollers > 10000 || *dur <= 0 {
 		return errors.New("bench: --clients 1 to 1024, --pollers 0 to 10000, --duration positive")
 	}
-	if *only != "" && *only != "live" && *only != "widget" {
-		return fmt.Errorf("bench: --only takes live or widget, not %q", *only)
+	if *only != "" && *only != "live" && *only != "widget" && *only != "triage" {
+		return fmt.Errorf("bench: --only takes live, widget or triage, not %q", *only)
 	}
 	if *url == "" && slices.ContainsFunc([]string{*token, *dbURL}, func(s string) bool { return s != "" }) {
 		return errors.New("bench: --token and --database-url go with --url")
