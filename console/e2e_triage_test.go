@@ -220,4 +220,49 @@ func TestTriageEndToEnd(t *testing.T) {
 	if c := status(convs["Femi Folk"]); c.Status != "resolved" || c.Assignee == nil {
 		t.Fatalf("after a and e: %s, assignee %v", c.Status, c.Assignee)
 	}
+
+	// @ offers the teammates' names; a private note naming one notifies them
+	// (an admin: an agent hears only of the inboxes they are members of).
+	body, _ = json.Marshal(map[string]string{"email": "bea-" + email, "name": "Bea Brown", "password": "correct horse battery", "role": "admin"})
+	req, _ := http.NewRequest("POST", base+"/api/v1/users", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+su.APIToken)
+	req.Header.Set("Content-Type", "application/json")
+	res, err = http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 201 {
+		t.Fatalf("add Bea: %v %v", err, res)
+	}
+	var bea struct {
+		APIToken string `json:"api_token"`
+	}
+	json.NewDecoder(res.Body).Decode(&bea)
+	res.Body.Close()
+	p.open(fmt.Sprintf("/conversations/%d", convs["Carla Customer"]))
+	p.run("r", chromedp.KeyEvent("r"))
+	p.run("mention by keyboard", chromedp.KeyEvent("Can you take this one, @be"),
+		chromedp.WaitVisible(`//ul[@id="mention-menu"]/li[contains(., "@BeaBrown")]`))
+	p.shot("triage-07-mention-menu")
+	p.run("insert", chromedp.KeyEvent(kb.Enter))
+	if v := eval[string](p, "composer", `document.getElementById('f-content').value`); v != "Can you take this one, @BeaBrown " {
+		t.Fatalf("after @be and Enter the composer holds %q", v)
+	}
+	p.press("Add private note", "")
+	p.has("Private note added.")
+	req, _ = http.NewRequest("GET", base+"/api/v1/notifications", nil)
+	req.Header.Set("Authorization", "Bearer "+bea.APIToken)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("Bea's notifications: %v %v", err, res)
+	}
+	var got struct {
+		Notifications []struct {
+			Kind           string `json:"kind"`
+			ConversationID *int64 `json:"conversation_id"`
+		} `json:"notifications"`
+	}
+	json.NewDecoder(res.Body).Decode(&got)
+	res.Body.Close()
+	if len(got.Notifications) == 0 || got.Notifications[0].Kind != desk.NotifyMentioned ||
+		got.Notifications[0].ConversationID == nil || *got.Notifications[0].ConversationID != convs["Carla Customer"] {
+		t.Fatalf("Bea's notifications after the mention: %+v", got.Notifications)
+	}
 }

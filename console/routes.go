@@ -91,6 +91,7 @@ func (c *Console) routes() {
 	c.handle("POST /settings/team/people/{id}/remove", admin, c.personRemove)
 	c.handle("GET /settings/canned-responses", member, c.cannedPage)
 	c.handle("GET /canned-responses.json", member, c.cannedJSON)
+	c.handle("GET /people.json", member, c.mentionsJSON)
 	c.handle("POST /settings/canned-responses", admin, c.cannedCreate)
 	c.handle("POST /settings/canned-responses/{id}", admin, c.cannedSave)
 	c.handle("POST /settings/canned-responses/{id}/delete", admin, c.cannedDelete)
