@@ -66,7 +66,7 @@ func (c *Console) showProfile(w http.ResponseWriter, r *http.Request, status int
 	d := profileData{Profile: p, Tokens: tokens, Minted: m, MailOn: c.cfg.Desk.MailOn(), Several: len(ws) > 1,
 		Details: []field{textField(f, "name", "Name", "text"), textField(f, "email", "Email", "email"),
 			{Name: "time_zone", Label: "Time zone", Type: "text", ID: "f-time_zone", Value: f.Raw("time_zone"), Error: f.Err("time_zone"),
-				Hint: "An IANA name such as Europe/Paris, America/New_York or UTC."},
+				Hint: "An IANA name such as Europe/Paris, America/New_York or UTC. Every time in the console shows in it; until you choose one, it is your browser's at sign-in."},
 			pw("current_password", "Current password", "Needed to change your email or your password.", "current-password"),
 			pw("new_password", "New password", "8 to 72 characters. Your other sessions end; this one stays signed in.", "new-password")},
 		TokenName: field{Name: "token_name", Label: "Token name", Type: "text", ID: "f-token_name", Value: f.Raw("token_name"), Error: f.Err("token_name"),
