@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -73,30 +75,33 @@ func openLive(t *testing.T, b *browser, lastID string) *sse {
 	}
 	s := &sse{t: t, res: res, frames: make(chan sseFrame, 1000), closed: make(chan struct{})}
 	t.Cleanup(s.close)
-	go func() {
-		defer close(s.closed)
-		sc := bufio.NewScanner(res.Body)
-		var f sseFrame
-		var data string
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if data != "" {
-					json.Unmarshal([]byte(data), &f.Change)
-					s.frames <- f
-				}
-				f, data = sseFrame{}, ""
-			case strings.HasPrefix(line, "id: "):
-				f.ID = line[4:]
-			case strings.HasPrefix(line, "event: "):
-				f.Event = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				data = line[6:]
-			}
-		}
-	}()
+	go s.read()
 	return s
+}
+
+// read parses the stream's frames into s.frames until it closes.
+func (s *sse) read() {
+	defer close(s.closed)
+	sc := bufio.NewScanner(s.res.Body)
+	var f sseFrame
+	var data string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if data != "" {
+				json.Unmarshal([]byte(data), &f.Change)
+				s.frames <- f
+			}
+			f, data = sseFrame{}, ""
+		case strings.HasPrefix(line, "id: "):
+			f.ID = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			f.Event = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			data = line[6:]
+		}
+	}
 }
 
 func (s *sse) close() { s.res.Body.Close() }
@@ -359,5 +364,48 @@ func TestLiveIsBounded(t *testing.T) {
 	res = ag.get("/live")
 	if res.Status != http.StatusTooManyRequests || !strings.Contains(res.Body, "workspace already has 3 live streams") {
 		t.Fatalf("a fourth stream of one workspace: %d %q", res.Status, res.Body)
+	}
+}
+
+// TestPagesSubscribeFromTheirCursor: a signed-in page loads live.js (no
+// inline script; the CSP is unchanged) and carries the feed's cursor from
+// before it read anything, so a change made after the page was read and
+// before its stream opened still arrives. Signed-out pages do not
+// subscribe.
+func TestPagesSubscribeFromTheirCursor(t *testing.T) {
+	t.Parallel()
+	c, srv := liveConsole(t, live.Config{})
+	b, _ := signUp(t, srv)
+	p, _ := accountOf(t, c, b)
+	ib := newInbox(t, c, p.AccountID, "Support")
+	pg := wantStatus(t, b.get("/conversations"), http.StatusOK)
+	if !strings.Contains(pg.Body, `<script src="/static/live.js?v=`) || strings.Contains(pg.Body, "<script>") {
+		t.Fatalf("the page does not load live.js, or has an inline script:\n%s", pg.Body)
+	}
+	if csp := pg.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self';") {
+		t.Fatalf("CSP %q", csp)
+	}
+	m := regexp.MustCompile(`data-live-cursor="([^"]+)"`).FindStringSubmatch(pg.Body)
+	if m == nil {
+		t.Fatalf("no live cursor on the page:\n%s", pg.Body)
+	}
+	// Between the page and its stream: a customer writes.
+	res := customerWrites(t, c, p.AccountID, ib.ID, "written while the page loaded")
+	req, _ := http.NewRequest(http.MethodGet, b.base+"/live?cursor="+url.QueryEscape(html.UnescapeString(m[1])), nil)
+	hc := &http.Client{Jar: b.hc.Jar}
+	r, err := hc.Do(req)
+	if err != nil || r.StatusCode != http.StatusOK {
+		t.Fatalf("GET /live?cursor=: %v %v", r, err)
+	}
+	s := &sse{t: t, res: r, frames: make(chan sseFrame, 100), closed: make(chan struct{})}
+	t.Cleanup(s.close)
+	go s.read()
+	if f := s.next("the change made before the stream opened"); f.Change.ConversationID == nil || *f.Change.ConversationID != res.ConversationID {
+		t.Fatalf("first change %+v, want conversation %d's", f.Change, res.ConversationID)
+	}
+
+	out := wantStatus(t, newBrowser(t, srv).get("/signin"), http.StatusOK)
+	if strings.Contains(out.Body, "live.js") || strings.Contains(out.Body, "data-live") {
+		t.Fatal("a signed-out page subscribes to live updates")
 	}
 }
