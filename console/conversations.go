@@ -97,7 +97,7 @@ type msgView struct {
 	Agent    bool // written by an MCP token; Sender is the token's name
 	At       string
 	Content  string
-	Delivery string // pending, sent or failed; empty when not delivered
+	Delivery string // pending, sent, failed, delivered or emailed (website chat); empty when not delivered
 	Error    string
 	Approver string
 	// Decision, when set, makes this a line about a decided AI draft

@@ -291,7 +291,7 @@ func TestWidgetEndToEnd(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	admin.open(fmt.Sprintf("/conversations/%d", conv))
-	admin.has(question, answer)
+	admin.has(question, answer, "Delivery: delivered (shown in the chat widget)")
 
 	// Escape closes the panel and gives focus back to the launcher.
 	in[any](visitor, "escape", `w.querySelector('.panel').dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', bubbles: true})); return null`)
