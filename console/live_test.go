@@ -12,8 +12,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/auditrow"
 	"github.com/deskwoot/deskwoot/dbtest"
@@ -408,4 +411,42 @@ func TestPagesSubscribeFromTheirCursor(t *testing.T) {
 	if strings.Contains(out.Body, "live.js") || strings.Contains(out.Body, "data-live") {
 		t.Fatal("a signed-out page subscribes to live updates")
 	}
+}
+
+// TestLiveEndsWhenTheSessionExpires: a stream's re-checks do not keep its
+// session alive (an open tab is not a person using it), so the session
+// expires on time and the stream ends with it.
+func TestLiveEndsWhenTheSessionExpires(t *testing.T) {
+	t.Parallel()
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	c, srv := testConsole(t, func(c *Console) {
+		c.cfg.Now = now
+		hub := desk.NewEventHub(c.cfg.DB.Pool)
+		ctx, stop := context.WithCancel(context.Background())
+		t.Cleanup(stop)
+		ready := make(chan struct{})
+		go hub.Run(ctx, ready)
+		<-ready
+		c.cfg.Desk.Hub = hub
+		c.live = live.New(live.Config{Desk: c.cfg.Desk, Now: now, Recheck: 200 * time.Millisecond})
+	})
+	b, _ := signUp(t, srv)
+	p, _ := accountOf(t, c, b)
+	s := openLive(t, b, "")
+	// Past the point where a use would have pushed the expiry out (a
+	// minute), with the stream re-checking all along.
+	skew.Store(int64(2 * time.Minute))
+	time.Sleep(time.Second)
+	var expires time.Time
+	if err := c.cfg.DB.InTenant(context.Background(), p.AccountID, func(tx pgx.Tx) error {
+		return tx.QueryRow(context.Background(), `SELECT expires_at FROM console_sessions WHERE id = $1`, p.SessionID).Scan(&expires)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if expires.After(now().Add(tenancy.SessionTTL - time.Minute)) {
+		t.Fatalf("the stream's re-checks slid the session's expiry to %v", expires)
+	}
+	skew.Store(int64(tenancy.SessionTTL + time.Hour))
+	s.ended("expiry")
 }
