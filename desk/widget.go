@@ -198,6 +198,9 @@ func (d *Desk) WidgetIdentify(ctx context.Context, wi WidgetInbox, id Identity) 
 			if err := tx.QueryRow(ctx, `SELECT identity_secret FROM inboxes WHERE id = $1 AND channel = 'website'`, wi.InboxID).Scan(&sealed); err != nil {
 				return withKind(err, "inbox", wi.InboxID)
 			}
+			if len(sealed) == 0 {
+				return fault.New(fault.Forbidden, "user_hash", "this chat has no identity secret to check user_hash with; an admin rotates one in the inbox's settings")
+			}
 			secret, err := d.openIdentitySecret(ctx, wi.AccountID, wi.PublicID, sealed)
 			if err != nil {
 				return err

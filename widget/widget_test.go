@@ -566,3 +566,29 @@ func TestApprovedDraftsReachTheWidgetRejectedOnesDoNot(t *testing.T) {
 		t.Fatalf("history after the decisions: %s", h.Raw)
 	}
 }
+
+// TestIdentifyWithoutASecretIsRefusedNot500: an inbox whose identity
+// secret is gone refuses identities clearly.
+func TestIdentifyWithoutASecretIsRefusedNot500(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil, widget.Limits{})
+	ctx := context.Background()
+	tx, err := dbtest.Owner(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT set_config('deskwoot.account_id', $1::bigint::text, true)`, f.acct); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE inboxes SET identity_secret = NULL WHERE id = $1`, f.inbox.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := f.do("POST", f.api("/identify"), site, "", map[string]any{"user_id": "1", "user_hash": userHash("x", "1")})
+	if a.Status != 403 || !strings.Contains(a.Raw, "no identity secret") {
+		t.Fatalf("identify without a secret: %d %s", a.Status, a.Raw)
+	}
+}
