@@ -35,6 +35,14 @@
 // successful post, c.flash(w, "Saved") and c.redirect(w, r, "/path")
 // (303, Post/Redirect/Get).
 //
+// Live pages: every signed-in page subscribes to GET /live (live.go,
+// package live) through static/live.js, which re-reads the page on a
+// change and swaps the elements with the ids conversation-list, views,
+// thread, nav-drafts-count and nav-notifications-count. A page that shows
+// desk data keeps what changes inside one of them and what the person
+// types (a composer) outside; times render with the template functions
+// "when", "at" and "date", which show them in the person's time zone.
+//
 // Every response carries a strict Content-Security-Policy (no inline
 // script or style: put behaviour in static/console.js and looks in
 // static/console.css), X-Frame-Options: DENY and nosniff; every unsafe
