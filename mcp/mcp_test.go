@@ -324,6 +324,14 @@ func TestInboxRestriction(t *testing.T) {
 	if len(convs) != 1 || int64(convs[0].(map[string]any)["id"].(float64)) != w.conv1 {
 		t.Errorf("list_conversations: %v, want only %d", convs, w.conv1)
 	}
+	// The agent's list carries no message text: REST's and the console's
+	// triage rows show the last message, which would reach the agent
+	// outside the customer-text boundary (DESIGN §15).
+	for _, k := range []string{"last_message", "waiting_since", "assignee"} {
+		if _, ok := convs[0].(map[string]any)[k]; ok {
+			t.Errorf("list_conversations rows carry %q: %v", k, convs[0])
+		}
+	}
 	_, _, sc = callTool(t, url, token, "search_conversations", map[string]any{"query": "crashes"})
 	if n := len(sc["conversations"].([]any)); n != 0 {
 		t.Errorf("search found %d conversations outside the token's inboxes", n)
