@@ -73,6 +73,15 @@ func TestTriageListFields(t *testing.T) {
 		t.Errorf("a long last message is cut to %d characters, want 200", len([]rune(c)))
 	}
 
+	// A search's rows carry the same fields beside their highlights.
+	_, found := triageRows(t, a.Token, "?q=late")
+	if f, ok := found[waiting]; !ok || f["last_message"] == nil || f["last_message"].(obj)["content"] != "my order is late" || f["waiting_since"] == nil || f["highlights"] == nil {
+		t.Errorf("a search's row: %v", f)
+	}
+	if f, ok := found[answered]; !ok || f["waiting_since"] != nil || f["assignee"] == nil {
+		t.Errorf("a search's answered row: %v", f)
+	}
+
 	// The customer writes again: still waiting since the first unanswered message.
 	first := rows[waiting]["waiting_since"]
 	cust := want(t, call(t, "GET", fmt.Sprintf("/api/v1/conversations/%d", waiting), a.Token, nil), 200)["conversation"].(obj)["contact"].(obj)

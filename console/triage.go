@@ -178,7 +178,7 @@ func triageRow(s desk.ConversationSummary, k catalog, now time.Time, loc *time.L
 	if s.Priority != "none" {
 		row.Priority = s.Priority
 	}
-	if s.Triage == nil { // a search's rows: their highlights show instead
+	if s.Triage == nil { // not read: the row shows the summary alone
 		row.When = s.LastActivityAt.In(loc).Format(minuteLayout)
 		return row
 	}

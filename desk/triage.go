@@ -158,12 +158,7 @@ func (d *Desk) triagePage(ctx context.Context, req *tenancy.Request, w where, so
 		FROM page c
 		JOIN contacts ct ON ct.account_id = c.account_id AND ct.id = c.contact_id
 		LEFT JOIN users u ON u.id = c.assignee_id
-		LEFT JOIN LATERAL (
-			SELECT left(m.content, `+strconv.Itoa(PreviewChars)+`) AS content, m.sender_kind, m.sender_name, m.created_at
-			FROM messages m
-			WHERE m.account_id = c.account_id AND m.conversation_id = c.id AND m.type IN ('incoming', 'outgoing') AND NOT m.private
-			ORDER BY m.id DESC LIMIT 1
-		) lm ON true
+		LEFT JOIN LATERAL (`+lastMessageOf("c")+`) lm ON true
 		ORDER BY `+order, w.args...).Query(func(rows pgx.Rows) error {
 		var err error
 		out, err = pgx.CollectRows(rows, scanTriage)
@@ -185,20 +180,49 @@ func (d *Desk) triagePage(ctx context.Context, req *tenancy.Request, w where, so
 	return out[:limit], sortedCursor(sort, offset+limit), nil
 }
 
+// lastMessageOf reads the last message of the conversation row alias
+// (its account_id and id), by the messages' (account, conversation, id)
+// index, newest first.
+func lastMessageOf(alias string) string {
+	return `SELECT left(m.content, ` + strconv.Itoa(PreviewChars) + `) AS content, m.sender_kind, m.sender_name, m.created_at
+			FROM messages m
+			WHERE m.account_id = ` + alias + `.account_id AND m.conversation_id = ` + alias + `.id
+				AND m.type IN ('incoming', 'outgoing') AND NOT m.private
+			ORDER BY m.id DESC LIMIT 1`
+}
+
 func scanTriage(r pgx.CollectableRow) (ConversationSummary, error) {
-	s := ConversationSummary{Triage: &Triage{}}
-	var assigneeID *int64
-	var assigneeName, content, senderKind, senderName *string
-	var sentAt *time.Time
-	err := r.Scan(&s.ID, &s.InboxID, &s.Subject, &s.Status, &s.Priority, &s.Labels, &s.Contact.ID, &s.Contact.Name, &s.LastActivityAt,
-		&assigneeID, &assigneeName, &s.Escalated, &s.WaitingSince, &content, &senderKind, &senderName, &sentAt)
-	if assigneeID != nil {
-		s.Assignee = &Ref{ID: *assigneeID, Name: deref(assigneeName)}
-	}
-	if content != nil {
-		s.LastMessage = &LastMessage{Content: *content, SenderKind: deref(senderKind), SenderName: deref(senderName), CreatedAt: *sentAt}
-	}
+	var s ConversationSummary
+	var t triageScan
+	err := r.Scan(append([]any{&s.ID, &s.InboxID, &s.Subject, &s.Status, &s.Priority, &s.Labels, &s.Contact.ID, &s.Contact.Name, &s.LastActivityAt},
+		t.targets()...)...)
+	s.Triage = t.triage()
 	return s, err
+}
+
+// triageScan holds a row's triage columns as read: the assignee's id and
+// name, escalated, waiting_since, and the last message's content, sender
+// kind and name and time (NULL without one).
+type triageScan struct {
+	assigneeID                                    *int64
+	assigneeName, content, senderKind, senderName *string
+	escalated                                     bool
+	waitingSince, sentAt                          *time.Time
+}
+
+func (t *triageScan) targets() []any {
+	return []any{&t.assigneeID, &t.assigneeName, &t.escalated, &t.waitingSince, &t.content, &t.senderKind, &t.senderName, &t.sentAt}
+}
+
+func (t *triageScan) triage() *Triage {
+	tr := &Triage{Escalated: t.escalated, WaitingSince: t.waitingSince}
+	if t.assigneeID != nil {
+		tr.Assignee = &Ref{ID: *t.assigneeID, Name: deref(t.assigneeName)}
+	}
+	if t.content != nil && t.sentAt != nil {
+		tr.LastMessage = &LastMessage{Content: *t.content, SenderKind: deref(t.senderKind), SenderName: deref(t.senderName), CreatedAt: *t.sentAt}
+	}
+	return tr
 }
 
 // ViewCounts are the triage views' counts in a person's scope: Mine,
