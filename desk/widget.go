@@ -34,6 +34,10 @@ type WidgetInbox struct {
 	PublicID  string
 	Name      string
 	Settings  WebsiteSettings
+	// IdentityVersion names the inbox's current identity secret (a
+	// fingerprint of its sealed copy): identified visitors' tokens carry
+	// it, so rotating the secret ends them.
+	IdentityVersion string
 }
 
 // Visitor is who a valid visitor token names.
@@ -42,6 +46,18 @@ type Visitor struct {
 	InboxID    int64
 	ContactID  int64
 	Identified bool
+	// IdentityVersion is the identity secret an identified visitor was
+	// verified with (WidgetInbox.IdentityVersion then).
+	IdentityVersion string
+}
+
+// identityVersion fingerprints a sealed identity secret.
+func identityVersion(sealed []byte) string {
+	if len(sealed) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256(sealed)
+	return hex.EncodeToString(sum[:6])
 }
 
 // errNoWidget is the answer for a public id no website inbox has.
@@ -65,8 +81,9 @@ func (d *Desk) WidgetInboxGet(ctx context.Context, publicID string) (WidgetInbox
 	}
 	var raw []byte
 	b := &pgx.Batch{}
-	b.Queue(`SELECT name, settings FROM inboxes WHERE id = $1 AND channel = 'website'`, wi.InboxID).QueryRow(func(r pgx.Row) error {
-		return r.Scan(&wi.Name, &raw)
+	var sealed []byte
+	b.Queue(`SELECT name, settings, identity_secret FROM inboxes WHERE id = $1 AND channel = 'website'`, wi.InboxID).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&wi.Name, &raw, &sealed)
 	})
 	if err := d.DB.Batch(ctx, wi.AccountID, b); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -74,6 +91,7 @@ func (d *Desk) WidgetInboxGet(ctx context.Context, publicID string) (WidgetInbox
 		}
 		return wi, mapErr(err)
 	}
+	wi.IdentityVersion = identityVersion(sealed)
 	if err := json.Unmarshal(raw, &wi.Settings); err != nil {
 		return wi, fmt.Errorf("website inbox %d has malformed settings: %w", wi.InboxID, err)
 	}
@@ -103,7 +121,7 @@ func (d *Desk) VisitorTokenIssue(ctx context.Context, v Visitor, exp time.Time) 
 	}
 	ident := "0"
 	if v.Identified {
-		ident = "1"
+		ident = "1." + v.IdentityVersion
 	}
 	body := fmt.Sprintf("%d:%d:%d:%s:%d", v.AccountID, v.InboxID, v.ContactID, ident, exp.Unix())
 	mac := hmac.New(sha256.New, key)
@@ -150,7 +168,15 @@ func (d *Desk) VisitorTokenOpen(ctx context.Context, wi WidgetInbox, token strin
 	if now.Unix() >= exp {
 		return Visitor{}, fault.New(fault.Unauthenticated, "", "visitor token expired; start a new chat")
 	}
-	v.ContactID, v.Identified = contact, f[3] == "1"
+	v.ContactID = contact
+	if version, ok := strings.CutPrefix(f[3], "1."); ok {
+		if version != wi.IdentityVersion {
+			return Visitor{}, fault.New(fault.Unauthenticated, "", "the site's identity secret changed since this visitor was identified; open the chat again")
+		}
+		v.Identified, v.IdentityVersion = true, version
+	} else if f[3] != "0" {
+		return Visitor{}, bad
+	}
 	return v, nil
 }
 
@@ -205,6 +231,7 @@ func (d *Desk) WidgetIdentify(ctx context.Context, wi WidgetInbox, id Identity) 
 			if err != nil {
 				return err
 			}
+			v.IdentityVersion = identityVersion(sealed)
 			mac := hmac.New(sha256.New, secret)
 			mac.Write([]byte(id.UserID))
 			got, err := hex.DecodeString(strings.ToLower(id.UserHash))

@@ -402,6 +402,10 @@ func TestIdentifiedVisitorIsOneContactOnEveryDevice(t *testing.T) {
 	if a := f.do("POST", f.api("/identify"), site, "", id); a.Status != 403 {
 		t.Fatalf("old hash after rotation: %d", a.Status)
 	}
+	// Visitors identified with the old secret are signed out.
+	if a := f.do("GET", f.api("/messages"), site, tok2, nil); a.Status != 401 {
+		t.Fatalf("a token identified with the old secret after rotation: %d %s", a.Status, a.Raw)
+	}
 	id["user_hash"] = userHash(rotated.IdentitySecret, "42")
 	if a := f.do("POST", f.api("/identify"), site, "", id); a.Status != 200 {
 		t.Fatalf("new hash after rotation: %d %s", a.Status, a.Raw)
