@@ -204,6 +204,28 @@ func (s *Server) passwordReset(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"message": "password set; every session and personal API token of " + email + " has ended; sign in with the new password"})
 }
 
+// emailConfirm applies the email change a link mailed to the new address
+// names (the token proves the mailbox, so it needs no other credential).
+func (s *Server) emailConfirm(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Token string `json:"token" max:"100"`
+	}
+	if err := jsonOnly(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	email, err := s.cfg.Desk.EmailChangeConfirm(r.Context(), req.Token, s.cfg.Now())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"email": email, "message": "your email is now " + email + "; sign in with it from now on"})
+}
+
 // userPatch changes a person's role, or deactivates (active: false) or
 // reactivates them. The last active admin cannot be demoted or
 // deactivated (409).

@@ -18,6 +18,7 @@ func (s *Server) Routes(r *mux.Router) {
 	v1.HandleFunc("/login", s.login).Methods(http.MethodPost)
 	v1.HandleFunc("/password/forgot", s.passwordForgot).Methods(http.MethodPost)
 	v1.HandleFunc("/password/reset", s.passwordReset).Methods(http.MethodPost)
+	v1.HandleFunc("/profile/email/confirm", s.emailConfirm).Methods(http.MethodPost)
 	v1.HandleFunc("/account", s.authenticated(s.accountGet)).Methods(http.MethodGet)
 	v1.HandleFunc("/users", s.admin(s.userList)).Methods(http.MethodGet)
 	v1.HandleFunc("/users", s.admin(s.userCreate)).Methods(http.MethodPost)

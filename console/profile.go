@@ -116,8 +116,9 @@ func (c *Console) profileSave(w http.ResponseWriter, r *http.Request) {
 		c.redirect(w, r, "/profile")
 		return
 	}
+	var saved desk.Profile
 	if f.OK() {
-		_, err = c.cfg.Desk.ProfileChange(r.Context(), me.AccountID, author(me), me.SessionID, patch)
+		saved, err = c.cfg.Desk.ProfileChange(r.Context(), me.AccountID, author(me), me.SessionID, patch)
 		switch {
 		case errors.Is(err, tenancy.ErrEmailTaken):
 			f.Fail("email", "This email is not available; choose another.")
@@ -131,8 +132,11 @@ func (c *Console) profileSave(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	msg := "Profile saved."
-	if patch.NewPassword != nil {
+	switch {
+	case patch.NewPassword != nil:
 		msg = "Password changed. Your other sessions have ended; this one stays signed in."
+	case patch.Email != nil && saved.EmailPending != "":
+		msg = "Profile saved. We sent a link to " + saved.EmailPending + ": your email changes when it is opened."
 	}
 	c.flash(w, msg)
 	c.redirect(w, r, "/profile")

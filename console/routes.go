@@ -19,6 +19,8 @@ func (c *Console) routes() {
 	c.handle("GET /password/forgot", public, c.forgotPage)
 	c.handle("POST /password/forgot", public, c.forgot)
 	c.handle("GET /password/reset/{token}", public, c.resetPage)
+	c.handle("GET /profile/email/{token}", public, c.emailConfirmPage)
+	c.handle("POST /profile/email/{token}", public, c.emailConfirm)
 	c.handle("POST /password/reset/{token}", public, c.reset)
 	// The pages' live updates (live.go): its own 401, never a sign-in page.
 	c.handle("GET /live", public, c.liveStream)

@@ -35,6 +35,7 @@ const (
 	MailInvitation    = "invitation"
 	MailPasswordReset = "password_reset"
 	MailNotification  = "notification"
+	MailEmailChange   = "email_change"
 )
 
 // Mail states.

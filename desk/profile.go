@@ -46,9 +46,12 @@ type NotifyChoice struct {
 
 // Profile is a person as they see and edit themselves.
 type Profile struct {
-	ID            int64                   `json:"id"`
-	Name          string                  `json:"name"`
-	Email         string                  `json:"email"`
+	ID    int64  `json:"id"`
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	// EmailPending is a new email waiting for its confirmation link
+	// (see emailchange.go).
+	EmailPending  string                  `json:"email_pending,omitempty"`
 	TimeZone      string                  `json:"time_zone"`
 	Role          string                  `json:"role"`
 	Notifications map[string]NotifyChoice `json:"notifications"`
@@ -70,12 +73,14 @@ func notifications(raw []byte) map[string]NotifyChoice {
 	return out
 }
 
-const profileSQL = `SELECT u.id, u.name, coalesce(u.email, ''), coalesce(u.time_zone, 'UTC'), au.role, au.notify
+const profileSQL = `SELECT u.id, u.name, coalesce(u.email, ''), coalesce((SELECT e.new_email FROM email_changes e
+		WHERE e.user_id = u.id AND e.used_at IS NULL AND e.expires_at > now() ORDER BY e.id DESC LIMIT 1), ''),
+	coalesce(u.time_zone, 'UTC'), au.role, au.notify
 	FROM users u JOIN account_users au ON au.user_id = u.id WHERE u.id = $1`
 
 func scanProfile(r pgx.Row, p *Profile) error {
 	var notify []byte
-	if err := r.Scan(&p.ID, &p.Name, &p.Email, &p.TimeZone, &p.Role, &notify); err != nil {
+	if err := r.Scan(&p.ID, &p.Name, &p.Email, &p.EmailPending, &p.TimeZone, &p.Role, &notify); err != nil {
 		return err
 	}
 	p.Notifications = notifications(notify)
@@ -175,13 +180,30 @@ func (d *Desk) ProfileChange(ctx context.Context, acct int64, by Author, keepSes
 				return fault.Invalidf("current_password", "current_password must be your current password; it does not match")
 			}
 		}
-		if p.Name != nil || p.Email != nil || p.TimeZone != nil {
+		// With a relay, a new email waits for its link (emailchange.go),
+		// so that this answer is the same whether or not the address is
+		// taken.
+		email, pending := trimmed(p.Email), false
+		if email != nil && d.Mail != nil {
+			var cur string
+			if err := tx.QueryRow(ctx, `SELECT coalesce(email, '') FROM users WHERE id = $1`, id).Scan(&cur); err != nil {
+				return err
+			}
+			if !strings.EqualFold(cur, *email) {
+				if err := d.emailChangeStart(ctx, u, acct, id, *email, d.now()); err != nil {
+					return err
+				}
+				pending = true
+			}
+			email = nil
+		}
+		if p.Name != nil || email != nil || p.TimeZone != nil {
 			if _, err := tx.Exec(ctx, `UPDATE users SET name = coalesce($2, name), email = coalesce($3, email), time_zone = coalesce($4, time_zone)
-				WHERE id = $1`, id, trimmed(p.Name), trimmed(p.Email), p.TimeZone); err != nil {
+				WHERE id = $1`, id, trimmed(p.Name), email, p.TimeZone); err != nil {
 				return tenancy.EmailTakenError(err)
 			}
 		}
-		for name, set := range map[string]bool{"name": p.Name != nil, "email": p.Email != nil, "time_zone": p.TimeZone != nil} {
+		for name, set := range map[string]bool{"name": p.Name != nil, "email": email != nil, "email_pending": pending, "time_zone": p.TimeZone != nil} {
 			if set {
 				reasons = append(reasons, "changed="+name)
 			}

@@ -89,6 +89,7 @@ func fillTenant(t *testing.T, owner *pgxpool.Pool, acct, userID int64) {
 		`INSERT INTO people_mail (account_id, kind, to_address, subject, body, message_token) VALUES ($1, 'invitation', 'ann@example.com', 'Join', 'a link', 'tok')`,
 		`INSERT INTO invitations (account_id, email, role, expires_at) VALUES ($1, 'bo@example.com', 'agent', now() + interval '7 days')`,
 		`INSERT INTO password_resets (account_id, user_id, expires_at) VALUES ($1, (SELECT min(user_id) FROM account_users), now() + interval '30 minutes')`,
+		`INSERT INTO email_changes (account_id, user_id, new_email, expires_at) VALUES ($1, (SELECT min(user_id) FROM account_users), 'new@example.com', now() + interval '1 day')`,
 		`INSERT INTO notifications (account_id, user_id, kind, title, in_app) VALUES ($1, (SELECT min(user_id) FROM account_users), 'assigned', 'Assigned', true)`,
 		`INSERT INTO notification_digests (account_id, user_id) VALUES ($1, (SELECT min(user_id) FROM account_users))`,
 		`INSERT INTO canned_responses (account_id, short_code, content) VALUES ($1, 'thanks', 'Thank you!')`,

@@ -18,19 +18,32 @@ import (
 // run in desk's unit of work with their audit rows; the statements here
 // take its transaction.
 
-// Link token prefixes: an invitation link and a password-reset link.
-// Like API tokens they carry 256 random bits and a checksum, and only
-// their SHA-256 is stored.
+// Link token prefixes: an invitation link, a password-reset link and an
+// email-change link. Like API tokens they carry 256 random bits and a
+// checksum, and only their SHA-256 is stored.
 const (
 	InviteTokenPrefix = "dw_inv_"
 	ResetTokenPrefix  = "dw_rst_"
+	EmailTokenPrefix  = "dw_eml_"
 )
 
 // Link kinds in the token look-up.
 const (
 	LinkInvite = "invite"
 	LinkReset  = "reset"
+	LinkEmail  = "email"
 )
+
+// linkPrefix is the token prefix of a link kind.
+func linkPrefix(kind string) string {
+	switch kind {
+	case LinkReset:
+		return ResetTokenPrefix
+	case LinkEmail:
+		return EmailTokenPrefix
+	}
+	return InviteTokenPrefix
+}
 
 // ErrLinkUnknown is a link token that is malformed, unknown, used, revoked
 // or expired: the same answer for each.
@@ -64,10 +77,7 @@ func PasswordMatches(hash, pw string) bool {
 // current tenant (an invitation or a password reset) and returns the raw
 // token, which only the link carries.
 func LinkRegister(ctx context.Context, tx pgx.Tx, kind string, id int64) (string, error) {
-	prefix := InviteTokenPrefix
-	if kind == LinkReset {
-		prefix = ResetTokenPrefix
-	}
+	prefix := linkPrefix(kind)
 	raw, hash, _ := NewToken(prefix)
 	_, err := tx.Exec(ctx, `SELECT deskwoot_token_register($1, $2, $3)`, hash, kind, id)
 	return raw, err
@@ -78,10 +88,7 @@ func LinkRegister(ctx context.Context, tx pgx.Tx, kind string, id int64) (string
 // that kind is ErrLinkUnknown; whether the row is still usable is for the
 // caller to check under the tenant.
 func (db *DB) LinkOwner(ctx context.Context, raw, kind string) (accountID, id int64, err error) {
-	prefix := InviteTokenPrefix
-	if kind == LinkReset {
-		prefix = ResetTokenPrefix
-	}
+	prefix := linkPrefix(kind)
 	hash, ok := ParseToken(raw, prefix)
 	if !ok {
 		return 0, 0, ErrLinkUnknown
