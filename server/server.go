@@ -137,6 +137,8 @@ type App struct {
 	// Desk is the server's desk, its outbox and mail wired: what a tool
 	// that writes beside the server (the dev demo's seed) writes through.
 	Desk *desk.Desk
+	// Policy is the server's policy engine.
+	Policy *policy.Engine
 	// Outbox delivers outgoing messages; Mail (nil when off) takes inbound mail.
 	Outbox *outbox.Outbox
 	Mail   *mailserver.Server
@@ -296,7 +298,7 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	r.Handle("/api/mcp", mcp.New(mcp.Config{DB: db, Desk: d, Policy: engine, Audit: lg, AllowedHosts: hosts,
 		IdempotencyTTL: cfg.IdempotencyTTL, Observer: m, Resource: as.Resource(), ResourceMetadata: as.ResourceMetadataURL(),
 		Throttle: guard, StreamsPerToken: cfg.MCPStreamsPerToken, StreamTimeout: cfg.MCPStreamTimeout}))
-	app := &App{DB: db, Audit: lg, Hub: hub, Desk: d, Outbox: ob, Mail: mailSrv, mailLn: mailLn, metricsAddr: cfg.MetricsAddr}
+	app := &App{DB: db, Audit: lg, Hub: hub, Desk: d, Policy: engine, Outbox: ob, Mail: mailSrv, mailLn: mailLn, metricsAddr: cfg.MetricsAddr}
 	metrics := m.handler()
 	if cfg.MetricsToken != "" {
 		metrics = requireToken(cfg.MetricsToken, metrics)
