@@ -28,6 +28,7 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 body { font: 17px/1.5 Georgia, serif; margin: 0; color: #222; background: #faf7f2; }
 header { background: #3b2f2f; color: #fff; padding: 18px 28px; }
 main { max-width: 720px; padding: 24px 28px; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 /* Hostile styles a real site may have: the widget must not inherit them. */
 button { background: hotpink; font-size: 30px; }
 input, textarea, label { font-family: "Comic Sans MS", cursive; color: green; }
