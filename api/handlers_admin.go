@@ -1,10 +1,13 @@
 package api
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -97,33 +100,86 @@ func (s *Server) articleCreate(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) mcpURL() string { return strings.TrimRight(s.cfg.PublicURL, "/") + "/api/mcp" }
 
+// mcpSettingsGet shows the MCP server's switch, its URL, and the brakes
+// over the agents (DESIGN §22).
 func (s *Server) mcpSettingsGet(w http.ResponseWriter, r *http.Request) {
-	a, err := s.cfg.DB.AccountGet(r.Context(), principal(r).AccountID)
+	acct := principal(r).AccountID
+	a, err := s.cfg.DB.AccountGet(r.Context(), acct)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"enabled": a.MCPEnabled, "url": s.mcpURL(), "service_user_id": a.ServiceUserID})
+	sw, err := s.cfg.DB.MCPSwitchesGet(r.Context(), acct)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.mcpSettings(a, sw))
 }
 
+func (s *Server) mcpSettings(a tenancy.Account, sw tenancy.MCPSwitches) map[string]any {
+	return map[string]any{"enabled": a.MCPEnabled, "url": s.mcpURL(), "service_user_id": a.ServiceUserID,
+		"agents_paused": sw.AgentsPaused, "disabled_tools": sw.DisabledTools,
+		"suspend_after_denials": sw.SuspendAfterDenials, "suspend_after_inbox_probes": sw.SuspendAfterInboxProbe}
+}
+
+// mcpSettingsPut changes what the body names and keeps the rest: the
+// server's switch, and the switches over the agents, each audited with
+// the person as actor.
 func (s *Server) mcpSettingsPut(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Enabled *bool `json:"enabled"`
+		Enabled                 *bool     `json:"enabled"`
+		AgentsPaused            *bool     `json:"agents_paused"`
+		DisabledTools           *[]string `json:"disabled_tools"`
+		SuspendAfterDenials     *int      `json:"suspend_after_denials"`
+		SuspendAfterInboxProbes *int      `json:"suspend_after_inbox_probes"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	if req.Enabled == nil {
-		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", `send {"enabled": true} or {"enabled": false}`))
+	change := tenancy.MCPSwitchesChange{AgentsPaused: req.AgentsPaused, DisabledTools: req.DisabledTools,
+		SuspendAfterDenials: req.SuspendAfterDenials, SuspendAfterInboxProbe: req.SuspendAfterInboxProbes}
+	if req.Enabled == nil && change.Empty() {
+		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", `send at least one of enabled, agents_paused, disabled_tools, suspend_after_denials, suspend_after_inbox_probes`))
 		return
 	}
-	a, err := s.cfg.DB.MCPEnable(r.Context(), s.recorded(r, audit.Entry{Action: "settings.mcp", Reasons: []string{"enabled=" + strconv.FormatBool(*req.Enabled)}}), *req.Enabled)
-	if err != nil {
+	if err := change.Validate(slices.Sorted(maps.Keys(s.cfg.Policy.Catalog()))); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"enabled": a.MCPEnabled, "url": s.mcpURL(), "service_user_id": a.ServiceUserID})
+	ctx := r.Context()
+	if req.Enabled != nil {
+		if _, err := s.cfg.DB.MCPEnable(ctx, s.recorded(r, audit.Entry{Action: "settings.mcp", Reasons: []string{"enabled=" + strconv.FormatBool(*req.Enabled)}}), *req.Enabled); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	if !change.Empty() {
+		if _, err := s.cfg.DB.MCPSwitchesSet(ctx, s.recorded(r, audit.Entry{Action: "settings.mcp.switches", Reasons: switchReasons(change)}), change); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	s.mcpSettingsGet(w, r)
+}
+
+// switchReasons is what an audit row of a switch change says it changed.
+func switchReasons(c tenancy.MCPSwitchesChange) []string {
+	var rs []string
+	if c.AgentsPaused != nil {
+		rs = append(rs, "agents_paused="+strconv.FormatBool(*c.AgentsPaused))
+	}
+	if c.DisabledTools != nil {
+		rs = append(rs, "disabled_tools="+strings.Join(*c.DisabledTools, ","))
+	}
+	if c.SuspendAfterDenials != nil {
+		rs = append(rs, "suspend_after_denials="+strconv.Itoa(*c.SuspendAfterDenials))
+	}
+	if c.SuspendAfterInboxProbe != nil {
+		rs = append(rs, "suspend_after_inbox_probes="+strconv.Itoa(*c.SuspendAfterInboxProbe))
+	}
+	return rs
 }
 
 // searchSettingsGet shows the workspace's search language and the choices.
@@ -254,6 +310,35 @@ func (s *Server) mcpTokenRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "revoked": true})
+}
+
+// mcpTokenPause pauses a token (undone by mcpTokenResume, unlike a
+// revocation): its next call, on any replica, is refused naming the pause.
+func (s *Server) mcpTokenPause(w http.ResponseWriter, r *http.Request) {
+	s.mcpTokenPauseSet(w, r, "mcp.token.pause", func(ctx context.Context, req *tenancy.Request, id int64) (tenancy.MCPToken, error) {
+		return s.cfg.DB.MCPTokenPause(ctx, req, id, tenancy.PauseByAdmin)
+	})
+}
+
+// mcpTokenResume lifts a token's pause, an admin's or the anomaly
+// suspend's.
+func (s *Server) mcpTokenResume(w http.ResponseWriter, r *http.Request) {
+	s.mcpTokenPauseSet(w, r, "mcp.token.resume", s.cfg.DB.MCPTokenResume)
+}
+
+func (s *Server) mcpTokenPauseSet(w http.ResponseWriter, r *http.Request, action string,
+	set func(ctx context.Context, req *tenancy.Request, id int64) (tenancy.MCPToken, error)) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	t, err := set(r.Context(), s.recorded(r, audit.Entry{TokenID: id, Action: action}), id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
 }
 
 func (s *Server) auditList(w http.ResponseWriter, r *http.Request) {

@@ -84,6 +84,8 @@ func (s *Server) Routes(r *mux.Router) {
 	v1.HandleFunc("/mcp/tokens", s.admin(s.mcpTokenList)).Methods(http.MethodGet)
 	v1.HandleFunc("/mcp/tokens", s.admin(s.mcpTokenCreate)).Methods(http.MethodPost)
 	v1.HandleFunc("/mcp/tokens/{id}", s.admin(s.mcpTokenRevoke)).Methods(http.MethodDelete)
+	v1.HandleFunc("/mcp/tokens/{id}/pause", s.admin(s.mcpTokenPause)).Methods(http.MethodPost)
+	v1.HandleFunc("/mcp/tokens/{id}/resume", s.admin(s.mcpTokenResume)).Methods(http.MethodPost)
 
 	v1.HandleFunc("/audit", s.admin(s.auditList)).Methods(http.MethodGet)
 	v1.HandleFunc("/audit/export", s.admin(s.auditExport)).Methods(http.MethodGet)

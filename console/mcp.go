@@ -1,8 +1,10 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -28,6 +30,16 @@ type mcpPage struct {
 	// Minted is the token just created: its raw secret is in this one
 	// response and nowhere else (never a URL, a cookie or the session).
 	Minted *minted
+	// Switches are the brakes over the agents; Tools the catalog, one
+	// switch each.
+	Switches tenancy.MCPSwitches
+	Tools    []toolSwitch
+}
+
+// toolSwitch is one catalog tool on the "Tool switches" list.
+type toolSwitch struct {
+	Name, Title, Access string
+	On                  bool
 }
 
 type minted struct {
@@ -39,7 +51,7 @@ type tokenRow struct {
 	tenancy.MCPToken
 	Preset  string   // the preset its scopes equal, if any
 	Inboxes []string // names; nil = every inbox
-	Status  string   // Active, Revoked, Expired
+	Status  string   // Active, Paused, Revoked, Expired
 }
 
 // mcpTokenFields maps the domain's field names to the token form's.
@@ -69,8 +81,18 @@ func (c *Console) renderMCP(w http.ResponseWriter, r *http.Request, status int, 
 		c.fail(w, r, err)
 		return
 	}
+	sw, err := c.cfg.DB.MCPSwitchesGet(r.Context(), acct)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	d := mcpPage{Enabled: c.account(r).MCPEnabled, URL: c.baseURL() + "/api/mcp", Scopes: c.cfg.Policy.Scopes(),
-		Presets: presetOrder, Inboxes: inboxes, Minted: m}
+		Presets: presetOrder, Inboxes: inboxes, Minted: m, Switches: sw}
+	catalog := c.cfg.Policy.Catalog()
+	for _, name := range slices.Sorted(maps.Keys(catalog)) {
+		t := catalog[name]
+		d.Tools = append(d.Tools, toolSwitch{Name: name, Title: t.Title, Access: t.Access, On: !slices.Contains(sw.DisabledTools, name)})
+	}
 	names := map[int64]string{}
 	for _, ib := range inboxes {
 		names[ib.ID] = ib.Name
@@ -96,8 +118,10 @@ func (c *Console) renderMCP(w http.ResponseWriter, r *http.Request, status int, 
 			row.Status = "Revoked"
 		case t.ExpiresAt != nil && !now.Before(*t.ExpiresAt):
 			row.Status = "Expired"
+		case t.PausedAt != nil:
+			row.Status = "Paused"
 		}
-		if t.ID == fill && row.Status == "Active" {
+		if t.ID == fill && (row.Status == "Active" || row.Status == "Paused") {
 			d.FillWith = &row
 		}
 		d.Tokens = append(d.Tokens, row)
@@ -220,5 +244,99 @@ func (c *Console) mcpTokenRevoke(w http.ResponseWriter, r *http.Request) {
 		name = "Token " + name
 	}
 	c.flash(w, name+" is revoked: its next request is refused.")
+	c.redirect(w, r, "/settings/mcp")
+}
+
+// mcpSwitches saves "Pause AI agents", the tool switches and the anomaly
+// limits (the same tenancy call as REST's PUT /api/v1/settings/mcp). A
+// tool whose box is unticked is switched off.
+func (c *Console) mcpSwitches(w http.ResponseWriter, r *http.Request) {
+	f := newForm(w, r)
+	if !f.OK() {
+		c.renderMCP(w, r, http.StatusBadRequest, f, nil, 0)
+		return
+	}
+	paused := f.Value("agents_paused") != ""
+	on := f.All("tool")
+	off := []string{}
+	for name := range c.cfg.Policy.Catalog() {
+		if !slices.Contains(on, name) {
+			off = append(off, name)
+		}
+	}
+	change := tenancy.MCPSwitchesChange{AgentsPaused: &paused, DisabledTools: &off}
+	for _, n := range []struct {
+		field string
+		dst   **int
+	}{{"suspend_after_denials", &change.SuspendAfterDenials}, {"suspend_after_inbox_probes", &change.SuspendAfterInboxProbe}} {
+		v, err := strconv.Atoi(f.Value(n.field))
+		if err != nil {
+			f.Fail(n.field, "Enter a whole number; 0 turns this limit off.")
+			continue
+		}
+		*n.dst = &v
+	}
+	if err := change.Validate(slices.Collect(maps.Keys(c.cfg.Policy.Catalog()))); err != nil && !f.FailErr(err, map[string]string{
+		"suspend_after_denials": "suspend_after_denials", "suspend_after_inbox_probes": "suspend_after_inbox_probes", "disabled_tools": "tool"}) {
+		c.fail(w, r, err)
+		return
+	}
+	if !f.OK() {
+		c.renderMCP(w, r, http.StatusBadRequest, f, nil, 0)
+		return
+	}
+	sw, err := c.cfg.DB.MCPSwitchesSet(r.Context(), c.recorded(r, audit.Entry{Action: "settings.mcp.switches", Reasons: switchReasons(change)}), change)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	msg := "Saved. AI agents work normally"
+	if sw.AgentsPaused {
+		msg = "Saved. AI agents are paused: every write tool is refused from their next call; reading tools still work"
+	}
+	if n := len(sw.DisabledTools); n > 0 {
+		msg += fmt.Sprintf("; %d tools are switched off", n)
+	}
+	c.flash(w, msg+".")
+	c.redirect(w, r, "/settings/mcp")
+}
+
+// switchReasons is what the audit row of a switch change says it set.
+func switchReasons(c tenancy.MCPSwitchesChange) []string {
+	return []string{"agents_paused=" + strconv.FormatBool(*c.AgentsPaused), "disabled_tools=" + strings.Join(*c.DisabledTools, ","),
+		"suspend_after_denials=" + strconv.Itoa(*c.SuspendAfterDenials), "suspend_after_inbox_probes=" + strconv.Itoa(*c.SuspendAfterInboxProbe)}
+}
+
+// mcpTokenPause pauses a token (its next call is refused, naming the
+// pause); mcpTokenResume lifts a pause, an admin's or the anomaly
+// suspend's.
+func (c *Console) mcpTokenPause(w http.ResponseWriter, r *http.Request) {
+	c.mcpTokenPauseSet(w, r, "mcp.token.pause", "is paused: its next call is refused until you resume it.",
+		func(ctx context.Context, req *tenancy.Request, id int64) (tenancy.MCPToken, error) {
+			return c.cfg.DB.MCPTokenPause(ctx, req, id, tenancy.PauseByAdmin)
+		})
+}
+
+func (c *Console) mcpTokenResume(w http.ResponseWriter, r *http.Request) {
+	c.mcpTokenPauseSet(w, r, "mcp.token.resume", "is resumed: its next call is decided as before the pause.", c.cfg.DB.MCPTokenResume)
+}
+
+func (c *Console) mcpTokenPauseSet(w http.ResponseWriter, r *http.Request, action, done string,
+	set func(ctx context.Context, req *tenancy.Request, id int64) (tenancy.MCPToken, error)) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		c.renderError(w, r, http.StatusNotFound, "There is no such token.")
+		return
+	}
+	t, err := set(r.Context(), c.recorded(r, audit.Entry{TokenID: id, Action: action}), id)
+	if errors.Is(err, tenancy.ErrNotFound) {
+		c.renderError(w, r, http.StatusNotFound, "There is no such token, or it is revoked.")
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.flash(w, "Token "+t.Name+" "+done)
 	c.redirect(w, r, "/settings/mcp")
 }

@@ -210,3 +210,55 @@ func TestMCPPageNeverShowsAnotherWorkspace(t *testing.T) {
 		t.Fatal("another workspace revoked the token")
 	}
 }
+
+// TestMCPSwitchesAndTokenPause: "Pause AI agents", the tool switches and
+// the limits are saved from the MCP page (unticked = off) and shown back;
+// bad limits are refused and change nothing; Pause and Resume in the token
+// table pause the token (its principal says so) and lift the pause.
+func TestMCPSwitchesAndTokenPause(t *testing.T) {
+	t.Parallel()
+	c, srv := testConsole(t, nil)
+	b, _ := signUp(t, srv)
+	p, _ := accountOf(t, c, b)
+	wantRedirect(t, b.post("/settings/mcp", url.Values{"enabled": {"on"}}), "/settings/mcp")
+	page := wantStatus(t, b.get("/settings/mcp"), http.StatusOK)
+	page.has(t, "Pause AI agents", "Tool switches", "reply_to_conversation", "Refusals")
+
+	var tick []string
+	for name := range c.cfg.Policy.Catalog() {
+		if name != "poll_events" && name != "add_private_note" {
+			tick = append(tick, name)
+		}
+	}
+	wantRedirect(t, b.post("/settings/mcp/switches", url.Values{"agents_paused": {"on"}, "tool": tick,
+		"suspend_after_denials": {"7"}, "suspend_after_inbox_probes": {"0"}}), "/settings/mcp")
+	sw, err := c.cfg.DB.MCPSwitchesGet(context.Background(), p.AccountID)
+	if err != nil || !sw.AgentsPaused || fmt.Sprint(sw.DisabledTools) != "[add_private_note poll_events]" || sw.SuspendAfterDenials != 7 || sw.SuspendAfterInboxProbe != 0 {
+		t.Fatalf("switches after save: %+v %v", sw, err)
+	}
+	shown := wantStatus(t, b.get("/settings/mcp"), http.StatusOK)
+	shown.has(t, "Paused.")
+	if !strings.Contains(shown.Body, `value="poll_events">`) || !strings.Contains(shown.Body, `value="get_article" checked>`) {
+		t.Error("the tool switches do not show poll_events off and get_article on")
+	}
+	wantStatus(t, b.post("/settings/mcp/switches", url.Values{"tool": tick, "suspend_after_denials": {"many"}, "suspend_after_inbox_probes": {"5"}}), http.StatusBadRequest).
+		has(t, "Enter a whole number")
+	if again, _ := c.cfg.DB.MCPSwitchesGet(context.Background(), p.AccountID); !again.AgentsPaused {
+		t.Fatal("a refused save changed the switches")
+	}
+
+	res := wantStatus(t, b.post("/settings/mcp/tokens", url.Values{"name": {"triage-bot"}, "preset": {"read_only"}}), http.StatusOK)
+	raw := rawToken.FindStringSubmatch(res.Body)[1]
+	pr, _ := c.cfg.DB.AuthenticateMCP(context.Background(), raw, time.Now())
+	res.has(t, "0 of 600", "Pause")
+	wantRedirect(t, b.post(fmt.Sprintf("/settings/mcp/tokens/%d/pause", pr.TokenID), nil), "/settings/mcp")
+	if pr, err = c.cfg.DB.AuthenticateMCP(context.Background(), raw, time.Now()); err != nil || !pr.Paused || pr.PauseReason != tenancy.PauseByAdmin {
+		t.Fatalf("after Pause: %+v %v", pr, err)
+	}
+	wantStatus(t, b.get("/settings/mcp"), http.StatusOK).has(t, "Token triage-bot is paused", "Paused", "paused by an admin", "Resume")
+	wantRedirect(t, b.post(fmt.Sprintf("/settings/mcp/tokens/%d/resume", pr.TokenID), nil), "/settings/mcp")
+	if pr, err = c.cfg.DB.AuthenticateMCP(context.Background(), raw, time.Now()); err != nil || pr.Paused {
+		t.Fatalf("after Resume: %+v %v", pr, err)
+	}
+	wantStatus(t, b.post("/settings/mcp/tokens/999999999/pause", nil), http.StatusNotFound)
+}

@@ -115,6 +115,9 @@ func (c *Console) routes() {
 	c.handle("POST /settings/mcp", admin, c.mcpSwitch)
 	c.handle("POST /settings/mcp/tokens", admin, c.mcpTokenCreate)
 	c.handle("POST /settings/mcp/tokens/{id}/revoke", admin, c.mcpTokenRevoke)
+	c.handle("POST /settings/mcp/switches", admin, c.mcpSwitches)
+	c.handle("POST /settings/mcp/tokens/{id}/pause", admin, c.mcpTokenPause)
+	c.handle("POST /settings/mcp/tokens/{id}/resume", admin, c.mcpTokenResume)
 
 	c.handle("GET /billing", admin, c.billingShow)
 	c.handle("POST /billing/checkout", admin, c.billingCheckout)

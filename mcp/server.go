@@ -377,11 +377,13 @@ func (s *Server) originAllowed(origin string) bool {
 }
 
 func accountInput(a tenancy.AccountState) policy.Account {
-	return policy.Account{Plan: a.Plan, Status: a.Status, TrialEndsAt: a.TrialEndsAt, GraceEndsAt: a.GraceEndsAt, MCPEnabled: a.MCPEnabled}
+	return policy.Account{Plan: a.Plan, Status: a.Status, TrialEndsAt: a.TrialEndsAt, GraceEndsAt: a.GraceEndsAt, MCPEnabled: a.MCPEnabled,
+		AgentsPaused: a.AgentsPaused, DisabledTools: a.DisabledTools}
 }
 
 func principalInput(p *tenancy.MCPPrincipal) policy.Principal {
-	return policy.Principal{AccountID: p.AccountID, TokenID: p.TokenID, Scopes: p.Scopes, InboxIDs: p.InboxIDs, RequireApproval: p.RequireApproval}
+	return policy.Principal{AccountID: p.AccountID, TokenID: p.TokenID, Scopes: p.Scopes, InboxIDs: p.InboxIDs, RequireApproval: p.RequireApproval,
+		Paused: p.Paused, PauseReason: p.PauseReason}
 }
 
 // filterTools shows a token exactly the tools the policy lets it call.

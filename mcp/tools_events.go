@@ -10,6 +10,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // MaxWait bounds a long-poll.
@@ -46,7 +47,10 @@ func (s *Server) pollEvents(ctx context.Context, c *call, in *pollEventsArgs) (a
 	// The token was checked when the request arrived, up to MaxWait ago: a
 	// revocation or expiry since then must win over the events.
 	if err := s.cfg.DB.MCPTokenCheck(ctx, c.p.AccountID, c.p.TokenID, s.cfg.Now()); err != nil {
-		if !errors.Is(err, fault.ErrUnauthenticated) {
+		switch {
+		case errors.Is(err, tenancy.ErrTokenPaused):
+			return nil, fault.New(fault.Forbidden, "", "the token was paused while the poll waited; its calls are refused until an admin resumes it on Settings → MCP server")
+		case !errors.Is(err, fault.ErrUnauthenticated):
 			return nil, err
 		}
 		return nil, fault.New(fault.Unauthenticated, "", "the token was revoked or expired while the poll waited; ask an admin for a new one")

@@ -44,6 +44,7 @@ const (
 	RuleNotFound     = "not_found"            // the object lies outside the token's inboxes
 	RuleDeny         = "deny"                 // the base policy denied, with reasons
 	RuleAccountRule  = "account_rule"         // the base policy allowed; the account's rules denied
+	RuleSwitch       = "switch"               // an admin's switch: the token paused, the agents paused, the tool off
 	RuleMalformed    = "malformed"            // the input did not have the expected shape
 	RuleEvalError    = "error"                // the policy could not be evaluated
 	RuleTenantFailed = "account_rules_failed" // the account's rules failed or ran too long
@@ -231,6 +232,8 @@ func parseDecision(v any) (Decision, error) {
 		d.Rule = RuleNotFound
 	case m["rule"] == RuleAccountRule:
 		d.Rule = RuleAccountRule
+	case m["rule"] == RuleSwitch:
+		d.Rule = RuleSwitch
 	case len(d.Reasons) == 1 && d.Reasons[0] == reasonMalformed:
 		d.Rule = RuleMalformed
 	default:

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 )
@@ -33,6 +34,10 @@ type gateKey struct {
 	plan, status string
 	mcp          bool
 	trial, grace time.Time // zero when absent
+	// The switches are not the gate's, but the account's term (termCache)
+	// is kept by this key too, so it must tell them apart.
+	agentsPaused bool
+	disabled     string // the disabled tools, joined by NUL
 }
 
 type gateEntry struct {
@@ -42,7 +47,7 @@ type gateEntry struct {
 }
 
 func newGateKey(a Account) gateKey {
-	k := gateKey{plan: a.Plan, status: a.Status, mcp: a.MCPEnabled}
+	k := gateKey{plan: a.Plan, status: a.Status, mcp: a.MCPEnabled, agentsPaused: a.AgentsPaused, disabled: strings.Join(a.DisabledTools, "\x00")}
 	if a.TrialEndsAt != nil {
 		k.trial = instant(*a.TrialEndsAt)
 	}

@@ -17,6 +17,10 @@ type Principal struct {
 	// (sent to Rego as null), an empty slice means none.
 	InboxIDs        []int64 `json:"inbox_ids"`
 	RequireApproval bool    `json:"require_approval"`
+	// Paused says an admin (or the anomaly suspend) paused the token:
+	// every call is denied, naming PauseReason, until it is resumed.
+	Paused      bool   `json:"paused"`
+	PauseReason string `json:"pause_reason,omitempty"`
 }
 
 // Account is the billing and feature state the account gate reads. It
@@ -27,6 +31,11 @@ type Account struct {
 	TrialEndsAt *time.Time `json:"trial_ends_at,omitempty"`
 	GraceEndsAt *time.Time `json:"grace_ends_at,omitempty"`
 	MCPEnabled  bool       `json:"mcp_enabled"`
+	// AgentsPaused is the workspace's "Pause AI agents": every write tool
+	// is denied, reads go on. DisabledTools are switched off for every
+	// token: denied, and left out of tools/list.
+	AgentsPaused  bool     `json:"agents_paused"`
+	DisabledTools []string `json:"disabled_tools"`
 }
 
 // Target is the object a tool call touches, loaded by the caller under RLS
@@ -72,6 +81,10 @@ var (
 	keyTrialEndsAt     = ast.StringTerm("trial_ends_at")
 	keyGraceEndsAt     = ast.StringTerm("grace_ends_at")
 	keyMCPEnabled      = ast.StringTerm("mcp_enabled")
+	keyAgentsPaused    = ast.StringTerm("agents_paused")
+	keyDisabledTools   = ast.StringTerm("disabled_tools")
+	keyPaused          = ast.StringTerm("paused")
+	keyPauseReason     = ast.StringTerm("pause_reason")
 	keyKind            = ast.StringTerm("kind")
 	keyInboxID         = ast.StringTerm("inbox_id")
 	keyConversationID  = ast.StringTerm("conversation_id")
@@ -141,13 +154,18 @@ func (p Principal) term() *ast.Term {
 	if p.InboxIDs != nil {
 		inboxes = idsTerm(p.InboxIDs)
 	}
-	return ast.ObjectTerm(
+	obj := ast.NewObject(
 		ast.Item(keyAccountID, intTerm(p.AccountID)),
 		ast.Item(keyTokenID, intTerm(p.TokenID)),
 		ast.Item(keyScopes, ast.ArrayTerm(scopes...)),
 		ast.Item(keyInboxIDs, inboxes),
 		ast.Item(keyRequireApproval, ast.BooleanTerm(p.RequireApproval)),
+		ast.Item(keyPaused, ast.BooleanTerm(p.Paused)),
 	)
+	if p.PauseReason != "" {
+		obj.Insert(keyPauseReason, ast.StringTerm(p.PauseReason))
+	}
+	return ast.NewTerm(obj)
 }
 
 func (a Account) term() *ast.Term {
@@ -155,6 +173,8 @@ func (a Account) term() *ast.Term {
 		ast.Item(keyPlan, ast.StringTerm(a.Plan)),
 		ast.Item(keyStatus, ast.StringTerm(a.Status)),
 		ast.Item(keyMCPEnabled, ast.BooleanTerm(a.MCPEnabled)),
+		ast.Item(keyAgentsPaused, ast.BooleanTerm(a.AgentsPaused)),
+		ast.Item(keyDisabledTools, stringsTerm(a.DisabledTools)),
 	)
 	if a.TrialEndsAt != nil {
 		if t := timeTerm(*a.TrialEndsAt); t != nil {
@@ -203,6 +223,14 @@ func argsTerm(args map[string]any) (*ast.Term, error) {
 		return nil, fmt.Errorf("policy: convert tool arguments: %w", err)
 	}
 	return ast.NewTerm(v), nil
+}
+
+func stringsTerm(ss []string) *ast.Term {
+	terms := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		terms[i] = ast.StringTerm(s)
+	}
+	return ast.ArrayTerm(terms...)
 }
 
 func idsTerm(ids []int64) *ast.Term {

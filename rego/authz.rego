@@ -4,8 +4,8 @@
 # under row-level security. Input:
 #
 #   {"principal": {"account_id", "token_id", "scopes": [..], "inbox_ids": [..] | null,
-#                  "require_approval": bool},
-#    "account":   {... as for the gate ...},
+#                  "require_approval": bool, "paused": bool, "pause_reason"},
+#    "account":   {... as for the gate ..., "agents_paused": bool, "disabled_tools": [..]},
 #    "tool":      "reply_to_conversation",
 #    "args":      {... the tool's arguments ...},
 #    "target":    {"kind", "inbox_id", "conversation_id", "contact_id", "article_id",
@@ -95,6 +95,14 @@ tool_decision := {"allow": true, "reasons": [], "draft_only": approval.draft_onl
 	# The token holds the tool's scope.
 	p.scopes[_] = def.scope
 
+	# No switch holds the call back (DESIGN §22): the token is not paused,
+	# the tool is not switched off, and a write goes on only while the
+	# workspace has not paused its agents. (A missing switch is off, so
+	# that decisions recorded before the switches existed replay alike.)
+	object.get(p, "paused", false) == false
+	not input.tool in object.get(input.account, "disabled_tools", [])
+	_writes_go_on(def.access)
+
 	# The object, and the inbox named in the arguments, lie within the
 	# token's inboxes.
 	_within(def.inbox_arg, def.target)
@@ -103,6 +111,9 @@ tool_decision := {"allow": true, "reasons": [], "draft_only": approval.draft_onl
 	# a require_approval token, or an account rule requiring approval,
 	# drafts instead of reaching the customer (_approval, below).
 	approval := _approval(def.drafts_on_approval)
+} else := {"allow": false, "reasons": sort(_switch_reasons), "draft_only": false, "not_found": false, "rule": "switch"} if {
+	# A switch comes first: it tells nothing about what exists.
+	count(_switch_reasons) > 0
 } else := {
 	"allow": false,
 	"reasons": sort(_hidden),
@@ -174,6 +185,35 @@ _tenant_reasons := array.concat(
 	]),
 )
 
+# ---- switches (DESIGN §22) ---------------------------------------------------
+#
+# An admin's brakes over the agents, all read from the input so that every
+# replica decides alike on the next call: the workspace's "Pause AI agents"
+# (account.agents_paused: writes wait, reads go on), tools switched off for
+# every token (account.disabled_tools), and a token's own pause
+# (principal.paused, with principal.pause_reason: an admin's, or the
+# anomaly suspend's), which an admin can lift, unlike a revocation.
+
+_writes_go_on("read")
+
+_writes_go_on("write") if object.get(input.account, "agents_paused", false) == false
+
+_account := object.get(input, "account", {})
+
+_switch_reasons contains sprintf("this token is paused (%s); its calls are refused until an admin resumes it on Settings → MCP server", [object.get(_p, "pause_reason", "paused by an admin")]) if {
+	_p.paused == true
+}
+
+_switch_reasons contains sprintf("the workspace paused its AI agents: %s changes things and is refused until an admin resumes the agents on Settings → MCP server; reading tools still work", [_tool_name]) if {
+	_account.agents_paused == true
+	_def.access == "write"
+}
+
+_switch_reasons contains sprintf("tool %s is switched off for this workspace (Settings → MCP server → Tool switches)", [_tool_name]) if {
+	is_string(_tool_name)
+	_tool_name in object.get(_account, "disabled_tools", [])
+}
+
 # allow is the decision's verdict, for readers and tests.
 allow := decision.allow
 
@@ -185,6 +225,7 @@ visible_tools contains name if {
 	some name, def in catalog.tools
 	def.scope in _p.scopes
 	not _forbidden_name(name)
+	not name in object.get(_account, "disabled_tools", [])
 }
 
 # ---- inboxes ----------------------------------------------------------------

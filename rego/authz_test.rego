@@ -500,3 +500,60 @@ test_account_require_approval_denies_a_tool_that_cannot_draft if {
 	not d.allow
 	contains(d.reasons[0], "require approval (notes need a human)")
 }
+
+# ---- switches (DESIGN §22): every tool under each state ----------------------
+
+_with_account(x, over) := object.union(x, {"account": object.union(_active, over)})
+
+test_paused_token_is_refused_every_tool_naming_the_pause if {
+	every name, _ in catalog.tools {
+		d := _decide(_input(name, {"paused": true, "pause_reason": "refused 20 times in 5 minutes"}, {}, _inside))
+		not d.allow
+		d.rule == "switch"
+		d.reasons == ["this token is paused (refused 20 times in 5 minutes); its calls are refused until an admin resumes it on Settings → MCP server"]
+	}
+}
+
+test_paused_token_hears_of_the_pause_before_any_not_found if {
+	d := _decide(_input("get_conversation", {"paused": true, "inbox_ids": [9]}, {}, _inside))
+	not d.allow
+	d.not_found == false
+	d.rule == "switch"
+}
+
+test_agents_paused_refuses_writes_and_lets_reads_through if {
+	every name, t in catalog.tools {
+		d := _decide(_with_account(_input(name, {}, {}, _inside), {"agents_paused": true}))
+		d.allow == (t.access == "read")
+	}
+	d := _decide(_with_account(_input("draft_reply", {}, {}, _inside), {"agents_paused": true}))
+	contains(d.reasons[0], "the workspace paused its AI agents")
+}
+
+test_disabled_tool_is_refused_and_the_others_go_on if {
+	off := {"get_conversation", "reply_to_conversation"}
+	every name, _ in catalog.tools {
+		d := _decide(_with_account(_input(name, {}, {}, _inside), {"disabled_tools": [n | some n in off]}))
+		d.allow == (count({name} & off) == 0)
+	}
+	d := _decide(_with_account(_input("get_conversation", {}, {}, _inside), {"disabled_tools": ["get_conversation"]}))
+	d.reasons == ["tool get_conversation is switched off for this workspace (Settings → MCP server → Tool switches)"]
+}
+
+test_disabled_tool_leaves_visible_tools if {
+	v := authz.visible_tools with input as _with_account(_input("", {}, {}, {}), {"disabled_tools": ["poll_events"]})
+	not "poll_events" in v
+	"get_conversation" in v
+}
+
+test_switches_off_or_missing_change_nothing if {
+	every name, _ in catalog.tools {
+		_decide(_with_account(_input(name, {"paused": false}, {}, _inside), {"agents_paused": false, "disabled_tools": []})).allow
+		_decide(_input(name, {}, {}, _inside)).allow
+	}
+}
+
+test_malformed_switch_never_allows if {
+	not _decide(_input("get_conversation", {"paused": "no"}, {}, _inside)).allow
+	not _decide(_with_account(_input("reply_to_conversation", {}, {}, _inside), {"agents_paused": "no"})).allow
+}

@@ -29,10 +29,23 @@ type MCPToken struct {
 	Kind       string `json:"kind"`
 	ClientID   string `json:"client_id,omitempty"`
 	ClientName string `json:"client_name,omitempty"`
+	// PausedAt is set while the token is paused (by an admin, or by the
+	// anomaly suspend, PauseReason says which); Resume lifts it.
+	PausedAt    *time.Time `json:"paused_at"`
+	PauseReason string     `json:"pause_reason,omitempty"`
+	// RateUsed is how many calls of RateLimitPerMinute the token has spent
+	// in the rolling minute now (its rate bucket, shared by every replica).
+	RateUsed int `json:"rate_used"`
 }
 
+// mcpTokenColumns are an MCPToken's columns, for a statement on
+// mcp_tokens. rate_used reads the token's GCRA bucket: its theoretical
+// arrival time lies as far past now as the calls spent in the minute
+// cost, each 60/limit seconds.
 const mcpTokenColumns = `id, name, prefix, scopes, inbox_ids, require_approval, rate_limit_per_minute, expires_at, created_at, last_used_at, revoked_at,
-	kind, coalesce(client_id, ''), coalesce(client_name, '')`
+	kind, coalesce(client_id, ''), coalesce(client_name, ''), paused_at, coalesce(pause_reason, ''),
+	coalesce((SELECT least(ceil(extract(epoch FROM greatest(r.tat - clock_timestamp(), interval '0')) * mcp_tokens.rate_limit_per_minute / 60.0), mcp_tokens.rate_limit_per_minute)::int
+		FROM mcp_token_rates r WHERE r.token_id = mcp_tokens.id), 0)`
 
 // MCPTokenInput is a validated mint request (scopes already expanded and
 // checked against the policy's catalog by the caller).
@@ -146,26 +159,23 @@ func (db *DB) MCPTokenRevoke(ctx context.Context, req *Request, tokenID int64) e
 }
 
 // MCPTokenCheck says whether a token authenticated earlier in a request is
-// still good now: ErrTokenRevoked or ErrTokenExpired when it is not. A
+// still good now: ErrTokenRevoked, ErrTokenExpired or ErrTokenPaused when
+// it is not. A
 // long-poll calls it when its wait ends, so a revocation made while it
 // waited reaches it before any event does.
 func (db *DB) MCPTokenCheck(ctx context.Context, accountID, tokenID int64, now time.Time) error {
-	var expires, revoked *time.Time
+	var expires, revoked, paused *time.Time
 	b := &pgx.Batch{}
-	b.Queue(`SELECT expires_at, revoked_at FROM mcp_tokens WHERE id = $1`, tokenID).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&expires, &revoked) })
+	b.Queue(`SELECT expires_at, revoked_at, paused_at FROM mcp_tokens WHERE id = $1`, tokenID).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&expires, &revoked, &paused) })
 	err := db.Batch(ctx, accountID, b)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return ErrTokenUnknown
 	case err != nil:
 		return err
-	case revoked != nil:
-		return ErrTokenRevoked
-	case expires != nil && !now.Before(*expires):
-		return ErrTokenExpired
 	}
-	return nil
+	return mcpTokenState(expires, revoked, paused, now)
 }
 
 // AccountState is the part of an account the MCP gate decides on.
@@ -178,6 +188,10 @@ type AccountState struct {
 	// TenantRulesVersion is the version of the account's own policy rules
 	// in force; 0 when it has none.
 	TenantRulesVersion int
+	// AgentsPaused is the workspace's "Pause AI agents": write tools are
+	// refused, reads go on. DisabledTools are switched off for every token.
+	AgentsPaused  bool
+	DisabledTools []string
 }
 
 // MCPPrincipal is who an MCP token speaks for, with its account's state.
@@ -193,6 +207,10 @@ type MCPPrincipal struct {
 	Account            AccountState
 	// ClientID is the OAuth client when the token is an OAuth grant.
 	ClientID string
+	// Paused says the token is paused (PauseReason says why): every call
+	// is refused until an admin resumes it.
+	Paused      bool
+	PauseReason string
 	// RateRetryAfter is set when the request's tool calls would exceed the
 	// token's rate limit: how long until they would fit.
 	RateRetryAfter time.Duration
@@ -304,7 +322,8 @@ func principalSQL(extra string) string {
 	return `SELECT t.account_id, t.id, t.name, t.scopes, t.inbox_ids, t.require_approval, t.rate_limit_per_minute,
 		t.expires_at, t.revoked_at, a.service_user_id,
 		a.plan, a.subscription_status, a.trial_ends_at, a.grace_ends_at, a.mcp_enabled, coalesce(t.client_id, ''),
-		coalesce(a.tenant_rules_version, 0), deskwoot_mcp_stamp(t, a)` + extra + `
+		coalesce(a.tenant_rules_version, 0), deskwoot_mcp_stamp(t, a),
+		t.paused_at IS NOT NULL, coalesce(t.pause_reason, ''), a.mcp_agents_paused, a.mcp_disabled_tools` + extra + `
 	FROM mcp_tokens t JOIN accounts a ON a.id = t.account_id `
 }
 
@@ -312,7 +331,8 @@ func scanPrincipal(r pgx.Row, p *MCPPrincipal, expires, revoked **time.Time, ser
 	return r.Scan(append([]any{&p.AccountID, &p.TokenID, &p.TokenName, &p.Scopes, &p.InboxIDs, &p.RequireApproval, &p.RateLimitPerMinute,
 		expires, revoked, service,
 		&p.Account.Plan, &p.Account.Status, &p.Account.TrialEndsAt, &p.Account.GraceEndsAt, &p.Account.MCPEnabled, &p.ClientID,
-		&p.Account.TenantRulesVersion, &p.Stamp}, extra...)...)
+		&p.Account.TenantRulesVersion, &p.Stamp,
+		&p.Paused, &p.PauseReason, &p.Account.AgentsPaused, &p.Account.DisabledTools}, extra...)...)
 }
 
 // principalCheck turns the batch's outcome and the token row's state into

@@ -1,0 +1,156 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/fault"
+)
+
+// MCPSwitches are the brakes an admin holds over the workspace's AI agents
+// (DESIGN §22): "Pause AI agents" (write tools refused, reads go on), the
+// tools switched off for every token, and the anomaly limits after which a
+// token is paused (0 turns a limit off). They are columns of the account,
+// so they are part of every principal's stamp: a change reaches every
+// replica at its next call.
+type MCPSwitches struct {
+	AgentsPaused           bool     `json:"agents_paused"`
+	DisabledTools          []string `json:"disabled_tools"`
+	SuspendAfterDenials    int      `json:"suspend_after_denials"`
+	SuspendAfterInboxProbe int      `json:"suspend_after_inbox_probes"`
+}
+
+// MCPSwitchesChange is a PUT of the switches: a nil field keeps its value.
+type MCPSwitchesChange struct {
+	AgentsPaused           *bool
+	DisabledTools          *[]string
+	SuspendAfterDenials    *int
+	SuspendAfterInboxProbe *int
+}
+
+// Empty says the change changes nothing.
+func (c MCPSwitchesChange) Empty() bool {
+	return c.AgentsPaused == nil && c.DisabledTools == nil && c.SuspendAfterDenials == nil && c.SuspendAfterInboxProbe == nil
+}
+
+// Validate checks a change against the tool catalog (known, the names the
+// caller's policy lists).
+func (c *MCPSwitchesChange) Validate(known []string) error {
+	if c.DisabledTools != nil {
+		tools := slices.Compact(slices.Sorted(slices.Values(*c.DisabledTools)))
+		for _, t := range tools {
+			if !slices.Contains(known, t) {
+				return fault.Invalidf("disabled_tools", "disabled_tools: %q is not a tool of the catalog", cut(t, 100))
+			}
+		}
+		if tools == nil {
+			tools = []string{}
+		}
+		c.DisabledTools = &tools
+	}
+	if n := c.SuspendAfterDenials; n != nil && (*n < 0 || *n > 10000) {
+		return fault.Invalidf("suspend_after_denials", "suspend_after_denials must be 0 (off) to 10000")
+	}
+	if n := c.SuspendAfterInboxProbe; n != nil && (*n < 0 || *n > 1000) {
+		return fault.Invalidf("suspend_after_inbox_probes", "suspend_after_inbox_probes must be 0 (off) to 1000")
+	}
+	return nil
+}
+
+func cut(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
+const mcpSwitchesColumns = `mcp_agents_paused, mcp_disabled_tools, mcp_suspend_after_denials, mcp_suspend_after_inbox_probes`
+
+// MCPSwitchesGet reads the account's switches.
+func (db *DB) MCPSwitchesGet(ctx context.Context, accountID int64) (MCPSwitches, error) {
+	var sw MCPSwitches
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+mcpSwitchesColumns+` FROM accounts WHERE id = $1`, accountID).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&sw.AgentsPaused, &sw.DisabledTools, &sw.SuspendAfterDenials, &sw.SuspendAfterInboxProbe)
+	})
+	return sw, db.Batch(ctx, accountID, b)
+}
+
+// MCPSwitchesSet applies a validated change with the request's audit row
+// and returns the switches as they are afterwards.
+func (db *DB) MCPSwitchesSet(ctx context.Context, req *Request, c MCPSwitchesChange) (MCPSwitches, error) {
+	var sw MCPSwitches
+	var tools []string
+	if c.DisabledTools != nil {
+		tools = *c.DisabledTools
+	}
+	err := db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
+		return nil, tx.QueryRow(ctx, `UPDATE accounts SET
+				mcp_agents_paused = coalesce($2, mcp_agents_paused),
+				mcp_disabled_tools = coalesce($3, mcp_disabled_tools),
+				mcp_suspend_after_denials = coalesce($4, mcp_suspend_after_denials),
+				mcp_suspend_after_inbox_probes = coalesce($5, mcp_suspend_after_inbox_probes)
+			WHERE id = $1 RETURNING `+mcpSwitchesColumns,
+			req.AccountID, c.AgentsPaused, tools, c.SuspendAfterDenials, c.SuspendAfterInboxProbe).
+			Scan(&sw.AgentsPaused, &sw.DisabledTools, &sw.SuspendAfterDenials, &sw.SuspendAfterInboxProbe)
+	})
+	return sw, err
+}
+
+// PauseByAdmin is the reason a token paused from the console or REST
+// carries.
+const PauseByAdmin = "paused by an admin"
+
+// MCPTokenPause pauses a token of the request's account (with the
+// request's audit row): its calls are refused, naming the pause, until
+// MCPTokenResume. Pausing a paused token keeps its first reason. A revoked
+// token cannot be paused (it is gone for good).
+func (db *DB) MCPTokenPause(ctx context.Context, req *Request, tokenID int64, reason string) (MCPToken, error) {
+	return db.mcpTokenPauseSet(ctx, req, tokenID, `UPDATE mcp_tokens SET paused_at = coalesce(paused_at, now()),
+			pause_reason = CASE WHEN paused_at IS NULL THEN $2 ELSE pause_reason END
+		WHERE id = $1 AND revoked_at IS NULL RETURNING `+mcpTokenColumns, tokenID, reason)
+}
+
+// MCPTokenResume lifts a token's pause (an admin's or the anomaly
+// suspend's), with the request's audit row.
+func (db *DB) MCPTokenResume(ctx context.Context, req *Request, tokenID int64) (MCPToken, error) {
+	return db.mcpTokenPauseSet(ctx, req, tokenID, `UPDATE mcp_tokens SET paused_at = NULL, pause_reason = NULL
+		WHERE id = $1 AND revoked_at IS NULL RETURNING `+mcpTokenColumns, tokenID)
+}
+
+// mcpTokenPauseSet runs a pause or resume statement (args[0] is the token
+// id) that returns the token.
+func (db *DB) mcpTokenPauseSet(ctx context.Context, req *Request, tokenID int64, sql string, args ...any) (MCPToken, error) {
+	var t MCPToken
+	err := db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
+		rows, _ := tx.Query(ctx, sql, args...)
+		var err error
+		t, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[MCPToken])
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fault.NotFoundf("token %d not found (or revoked)", tokenID)
+		}
+		return nil, err
+	})
+	return t, err
+}
+
+// ErrTokenPaused is a token paused since its request was authenticated
+// (MCPTokenCheck): a long-poll ends with it.
+var ErrTokenPaused = fault.New(fault.Forbidden, "", "token paused")
+
+// mcpTokenState maps a token row's state to MCPTokenCheck's answer.
+func mcpTokenState(expires, revoked, paused *time.Time, now time.Time) error {
+	switch {
+	case revoked != nil:
+		return ErrTokenRevoked
+	case expires != nil && !now.Before(*expires):
+		return ErrTokenExpired
+	case paused != nil:
+		return ErrTokenPaused
+	}
+	return nil
+}
