@@ -178,8 +178,10 @@ func (d *Desk) EventPollWait(ctx context.Context, req *tenancy.Request, q EventQ
 		polled = polled || err == nil
 		return page, err
 	}
-	// step is the next re-check; 0 while nothing woke the poll.
+	// step is the next re-check; 0 while nothing woke the poll. woken says
+	// the last wait ended with a wake.
 	var step time.Duration
+	woken := false
 	for {
 		var ch <-chan struct{}
 		stop := func() {}
@@ -191,6 +193,15 @@ func (d *Desk) EventPollWait(ctx context.Context, req *tenancy.Request, q EventQ
 			stop()
 			return page, err
 		}
+		if woken && q.Still != nil {
+			// Woken, and nothing to show: perhaps the poller's token was
+			// paused (which wakes the account's pollers).
+			if err := q.Still(ctx); err != nil {
+				stop()
+				return page, err
+			}
+		}
+		woken = false
 		q.Cursor, q.Backfill = page.NextCursor, 0
 		recheck := pollRecheck
 		switch {
@@ -211,7 +222,7 @@ func (d *Desk) EventPollWait(ctx context.Context, req *tenancy.Request, q EventQ
 			// Woken: poll again right away, then in growing steps.
 			stop()
 			timer.Stop()
-			step = 5 * time.Millisecond
+			step, woken = 5*time.Millisecond, true
 		case <-timer.C:
 			stop()
 		}

@@ -108,6 +108,11 @@ type EventQuery struct {
 	// contact events (contacts:read), and its id (contacts it created).
 	Scope    Scope
 	Contacts bool
+	// Still, when set, says whether the poller may go on waiting: a wait
+	// that is woken and finds no event asks it, and ends with its error
+	// (a token paused or revoked meanwhile, whose pause woke the account's
+	// pollers).
+	Still func(context.Context) error
 }
 
 // EventPage is a poll's answer.

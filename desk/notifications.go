@@ -108,13 +108,18 @@ func (n notice) title() (before, after string) {
 		return "A draft waits for approval on “", "”"
 	case NotifyMentioned:
 		return n.actorWho + " mentioned you in a private note on “", "”"
+	case NotifyTokenPaused:
+		return "The AI agent's token “", "” was paused (" + n.reason + "); resume it on Settings → MCP server"
 	}
 	return "“", "”"
 }
 
 func (d *Desk) noticeMail(n notice, title, to string) MailNew {
 	link := d.link("/conversations/", fmt.Sprint(n.convID))
-	if n.convID == 0 {
+	switch {
+	case n.kind == NotifyTokenPaused:
+		link = d.link("/settings/mcp", "")
+	case n.convID == 0:
 		link = d.link("/drafts", "")
 	}
 	why := map[string]string{
@@ -122,9 +127,11 @@ func (d *Desk) noticeMail(n notice, title, to string) MailNew {
 		NotifyEscalated:    "the AI agent escalated a conversation in one of your inboxes",
 		NotifyDraftWaiting: "a draft waits for approval in one of your inboxes",
 		NotifyMentioned:    "someone mentioned you",
+		NotifyTokenPaused:  "you are an admin of this workspace",
 	}[n.kind]
 	subject := map[string]string{
 		NotifyAssigned: "Assigned to you", NotifyEscalated: "Escalated to people", NotifyDraftWaiting: "Draft waiting", NotifyMentioned: "You were mentioned",
+		NotifyTokenPaused: "AI agent token paused",
 	}[n.kind]
 	return MailNew{Kind: MailNotification, To: to, Subject: subject + ": " + title, Body: fmt.Sprintf(`%s.
 
@@ -154,7 +161,7 @@ const notifySQL = `WITH people AS (
 		SELECT left($8 || coalesce(` + firstWordsSQL + `, $11) || $12, 590) AS title
 	), ins AS (
 		INSERT INTO notifications (account_id, user_id, kind, conversation_id, inbox_id, title, in_app, email_wanted)
-		SELECT $10, p.user_id, $6, nullif($1, 0), $3, t.title, p.in_app, p.mail AND $6 = 'draft_waiting'
+		SELECT $10, p.user_id, $6, nullif($1, 0), nullif($3::bigint, 0), t.title, p.in_app, p.mail AND $6 = 'draft_waiting'
 		FROM people p, t WHERE p.in_app OR p.mail
 		RETURNING user_id
 	)

@@ -25,10 +25,11 @@ const (
 	NotifyEscalated    = "escalated"
 	NotifyDraftWaiting = "draft_waiting"
 	NotifyMentioned    = "mentioned"
+	NotifyTokenPaused  = "token_paused"
 )
 
 // NotificationKinds lists the kinds in the order pages show them.
-var NotificationKinds = []string{NotifyAssigned, NotifyEscalated, NotifyDraftWaiting, NotifyMentioned}
+var NotificationKinds = []string{NotifyAssigned, NotifyEscalated, NotifyDraftWaiting, NotifyMentioned, NotifyTokenPaused}
 
 // NotificationLabels names each kind as people read it.
 var NotificationLabels = map[string]string{
@@ -36,6 +37,7 @@ var NotificationLabels = map[string]string{
 	NotifyEscalated:    "The AI agent escalates a conversation to a person",
 	NotifyDraftWaiting: "A draft waits for approval",
 	NotifyMentioned:    "I am mentioned with @name in a private note",
+	NotifyTokenPaused:  "An AI agent's token is suspended for being refused again and again (admins)",
 }
 
 // NotifyChoice is where one kind of notification reaches a person.

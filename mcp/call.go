@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -119,15 +120,27 @@ func (s *Server) callTool(ctx context.Context, req *request, t tool, args map[st
 	// fail records a call that changed nothing — refused, or failed — in a
 	// transaction of its own. A row that cannot be written fails the call
 	// with that error instead of its own: no answer goes unaudited.
+	// A policy's refusal also counts toward the token's anomaly limits, in
+	// the same round trip (see suspend).
 	fail := func(decision string, msg string) (*mcpgo.CallToolResult, error) {
 		entry.Decision, entry.Reasons, entry.Target = decision, []string{msg}, targetIDs(c.target)
 		c.req.Record(entry)
-		if err := s.cfg.DB.Record(ctx, c.req); err != nil {
+		var err error
+		var suspend string
+		if decision == "deny" && countsAsRefusal(c.decision) && p.Account.CountsRefusals() {
+			suspend, err = s.cfg.DB.RecordRefused(ctx, c.req, tenancy.Refusal{TokenID: p.TokenID, OutsideInboxID: outsideInbox(c)})
+		} else {
+			err = s.cfg.DB.Record(ctx, c.req)
+		}
+		if err != nil {
 			if tenancy.GuardRefused(err) {
 				return nil, err
 			}
 			slog.ErrorContext(ctx, "audit write failed", "action", entry.Action, "err", err)
 			return mcpgo.NewToolResultError(s.message(ctx, err)), nil
+		}
+		if suspend != "" && s.suspend(ctx, p, suspend, req.id) {
+			msg += "; this token is now paused (" + suspend + "); an admin can resume it on Settings → MCP server"
 		}
 		return mcpgo.NewToolResultError(msg), nil
 	}
@@ -228,6 +241,55 @@ func (s *Server) write(ctx context.Context, t tool, c *call, entry *audit.Entry,
 		}
 		return t.write(c)
 	})
+}
+
+// countsAsRefusal says a denial counts toward the token's anomaly limits:
+// the policy refused what the token asked (a scope it lacks, an object
+// outside its inboxes, an account rule, a malformed call). An admin's
+// switch, a rate limit or a policy that failed to evaluate is no sign of
+// a misbehaving agent.
+func countsAsRefusal(d policy.Decision) bool {
+	switch d.Rule {
+	case policy.RuleDeny, policy.RuleNotFound, policy.RuleAccountRule, policy.RuleMalformed:
+		return true
+	}
+	return false
+}
+
+// outsideInbox is the inbox outside the token's list that a refused call
+// named (the object's inbox, or its inbox_id argument), or 0.
+func outsideInbox(c *call) int64 {
+	if !c.decision.NotFound || c.p.InboxIDs == nil {
+		return 0
+	}
+	if id := c.target.InboxID; id != 0 && !slices.Contains(c.p.InboxIDs, id) {
+		return id
+	}
+	var id int64
+	switch v := c.args["inbox_id"].(type) {
+	case float64:
+		id = int64(v)
+	case int64:
+		id = v
+	case json.Number:
+		id, _ = v.Int64()
+	}
+	if id > 0 && !slices.Contains(c.p.InboxIDs, id) {
+		return id
+	}
+	return 0
+}
+
+// suspend pauses a token whose refusals tripped an anomaly limit, with
+// its audit row and the admins' notification (desk.MCPTokenSuspend). It
+// reports whether this call paused it; a failure is logged, and the next
+// refusal, still over the limit, tries again.
+func (s *Server) suspend(ctx context.Context, p *tenancy.MCPPrincipal, reason, requestID string) bool {
+	paused, err := s.cfg.Desk.MCPTokenSuspend(ctx, p.AccountID, p.TokenID, reason, requestID)
+	if err != nil {
+		slog.ErrorContext(ctx, "token suspend failed", "token_id", p.TokenID, "err", err)
+	}
+	return paused
 }
 
 // refused is a write the policy denied inside its unit of work.

@@ -40,20 +40,29 @@ func (s *Server) pollEvents(ctx context.Context, c *call, in *pollEventsArgs) (a
 	q := desk.EventQuery{Scope: c.scope(), Contacts: slices.Contains(c.p.Scopes, "contacts:read"),
 		Cursor: in.Cursor, Limit: in.Limit, Backfill: in.Backfill, Types: in.Types}
 	wait := in.WaitSeconds
+	// A pause or revocation wakes the account's pollers; still ends this
+	// one's wait then, and checks the token once the wait is over anyway:
+	// the token was checked when the request arrived, up to MaxWait ago,
+	// and a pause, revocation or expiry since must win over the events.
+	still := func(ctx context.Context) error {
+		err := s.cfg.DB.MCPTokenCheck(ctx, c.p.AccountID, c.p.TokenID, s.cfg.Now())
+		switch {
+		case errors.Is(err, tenancy.ErrTokenPaused):
+			return fault.New(fault.Forbidden, "", "this token was paused while the poll waited; its calls are refused until an admin resumes it on Settings → MCP server")
+		case errors.Is(err, fault.ErrUnauthenticated):
+			return fault.New(fault.Unauthenticated, "", "the token was revoked or expired while the poll waited; ask an admin for a new one")
+		}
+		return err
+	}
+	if wait > 0 {
+		q.Still = still
+	}
 	page, err := s.cfg.Desk.EventPollWait(ctx, c.req, q, time.Duration(wait)*time.Second, s.cfg.Now)
 	if err != nil || wait == 0 {
 		return page, err
 	}
-	// The token was checked when the request arrived, up to MaxWait ago: a
-	// revocation or expiry since then must win over the events.
-	if err := s.cfg.DB.MCPTokenCheck(ctx, c.p.AccountID, c.p.TokenID, s.cfg.Now()); err != nil {
-		switch {
-		case errors.Is(err, tenancy.ErrTokenPaused):
-			return nil, fault.New(fault.Forbidden, "", "the token was paused while the poll waited; its calls are refused until an admin resumes it on Settings → MCP server")
-		case !errors.Is(err, fault.ErrUnauthenticated):
-			return nil, err
-		}
-		return nil, fault.New(fault.Unauthenticated, "", "the token was revoked or expired while the poll waited; ask an admin for a new one")
+	if err := still(ctx); err != nil {
+		return nil, err
 	}
 	return page, nil
 }

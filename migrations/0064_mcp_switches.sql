@@ -30,5 +30,6 @@ LANGUAGE sql STABLE AS $$
     SELECT md5(row(t.account_id, t.id, t.name, t.scopes, t.inbox_ids, t.require_approval, t.rate_limit_per_minute,
         t.expires_at, t.revoked_at, t.client_id, a.service_user_id, a.plan, a.subscription_status,
         a.trial_ends_at, a.grace_ends_at, a.mcp_enabled, a.tenant_rules_version,
-        t.paused_at, t.pause_reason, a.mcp_agents_paused, a.mcp_disabled_tools)::text)
+        t.paused_at, t.pause_reason, a.mcp_agents_paused, a.mcp_disabled_tools,
+        a.mcp_suspend_after_denials, a.mcp_suspend_after_inbox_probes)::text)
 $$;

@@ -192,6 +192,16 @@ type AccountState struct {
 	// refused, reads go on. DisabledTools are switched off for every token.
 	AgentsPaused  bool
 	DisabledTools []string
+	// SuspendAfterDenials and SuspendAfterInboxProbes are the anomaly
+	// limits (0: off); with both off a refusal is recorded alone.
+	SuspendAfterDenials     int
+	SuspendAfterInboxProbes int
+}
+
+// CountsRefusals says the account suspends tokens that keep being
+// refused: its refusals are counted (DB.RecordRefused).
+func (a AccountState) CountsRefusals() bool {
+	return a.SuspendAfterDenials > 0 || a.SuspendAfterInboxProbes > 0
 }
 
 // MCPPrincipal is who an MCP token speaks for, with its account's state.
@@ -323,7 +333,8 @@ func principalSQL(extra string) string {
 		t.expires_at, t.revoked_at, a.service_user_id,
 		a.plan, a.subscription_status, a.trial_ends_at, a.grace_ends_at, a.mcp_enabled, coalesce(t.client_id, ''),
 		coalesce(a.tenant_rules_version, 0), deskwoot_mcp_stamp(t, a),
-		t.paused_at IS NOT NULL, coalesce(t.pause_reason, ''), a.mcp_agents_paused, a.mcp_disabled_tools` + extra + `
+		t.paused_at IS NOT NULL, coalesce(t.pause_reason, ''), a.mcp_agents_paused, a.mcp_disabled_tools,
+		a.mcp_suspend_after_denials, a.mcp_suspend_after_inbox_probes` + extra + `
 	FROM mcp_tokens t JOIN accounts a ON a.id = t.account_id `
 }
 
@@ -332,7 +343,8 @@ func scanPrincipal(r pgx.Row, p *MCPPrincipal, expires, revoked **time.Time, ser
 		expires, revoked, service,
 		&p.Account.Plan, &p.Account.Status, &p.Account.TrialEndsAt, &p.Account.GraceEndsAt, &p.Account.MCPEnabled, &p.ClientID,
 		&p.Account.TenantRulesVersion, &p.Stamp,
-		&p.Paused, &p.PauseReason, &p.Account.AgentsPaused, &p.Account.DisabledTools}, extra...)...)
+		&p.Paused, &p.PauseReason, &p.Account.AgentsPaused, &p.Account.DisabledTools,
+		&p.Account.SuspendAfterDenials, &p.Account.SuspendAfterInboxProbes}, extra...)...)
 }
 
 // principalCheck turns the batch's outcome and the token row's state into

@@ -109,6 +109,7 @@ const PauseByAdmin = "paused by an admin"
 // request's audit row): its calls are refused, naming the pause, until
 // MCPTokenResume. Pausing a paused token keeps its first reason. A revoked
 // token cannot be paused (it is gone for good).
+// The account's waiting long-polls are woken, so that the token's end.
 func (db *DB) MCPTokenPause(ctx context.Context, req *Request, tokenID int64, reason string) (MCPToken, error) {
 	return db.mcpTokenPauseSet(ctx, req, tokenID, `UPDATE mcp_tokens SET paused_at = coalesce(paused_at, now()),
 			pause_reason = CASE WHEN paused_at IS NULL THEN $2 ELSE pause_reason END
@@ -117,8 +118,11 @@ func (db *DB) MCPTokenPause(ctx context.Context, req *Request, tokenID int64, re
 
 // MCPTokenResume lifts a token's pause (an admin's or the anomaly
 // suspend's), with the request's audit row.
+// Refusals counted before the pause are forgotten: the token starts
+// afresh.
 func (db *DB) MCPTokenResume(ctx context.Context, req *Request, tokenID int64) (MCPToken, error) {
-	return db.mcpTokenPauseSet(ctx, req, tokenID, `UPDATE mcp_tokens SET paused_at = NULL, pause_reason = NULL
+	return db.mcpTokenPauseSet(ctx, req, tokenID, `WITH forgotten AS (DELETE FROM mcp_token_refusals WHERE token_id = $1)
+		UPDATE mcp_tokens SET paused_at = NULL, pause_reason = NULL
 		WHERE id = $1 AND revoked_at IS NULL RETURNING `+mcpTokenColumns, tokenID)
 }
 
@@ -133,7 +137,14 @@ func (db *DB) mcpTokenPauseSet(ctx context.Context, req *Request, tokenID int64,
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, fault.NotFoundf("token %d not found (or revoked)", tokenID)
 		}
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
+		// Wake the account's long-polls (desk.EventHub listens on this
+		// channel): a paused token's end at once.
+		wake := &pgx.Batch{}
+		wake.Queue(`SELECT pg_notify('deskwoot_events', $1::bigint::text)`, req.AccountID)
+		return wake, nil
 	})
 	return t, err
 }
@@ -153,4 +164,53 @@ func mcpTokenState(expires, revoked, paused *time.Time, now time.Time) error {
 		return ErrTokenPaused
 	}
 	return nil
+}
+
+// Refusal is an MCP call the policy refused, counted toward its token's
+// anomaly limits (RecordRefused). OutsideInboxID is the inbox outside the
+// token's list that the call named (it was answered "not found"), or 0.
+type Refusal struct {
+	TokenID        int64
+	OutsideInboxID int64
+}
+
+// RecordRefused is Record for a refused MCP call: in the same round trip
+// it counts the refusal toward the token's anomaly limits (the account's
+// suspend_after_denials and suspend_after_inbox_probes over the last five
+// minutes, counted in the database so that every replica's refusals add
+// up) and returns why the token must be suspended now, or "". The
+// suspension itself is the caller's next unit of work (see
+// desk.MCPTokenSuspend).
+func (db *DB) RecordRefused(ctx context.Context, req *Request, r Refusal) (suspend string, err error) {
+	var reason *string
+	count := &pgx.Batch{}
+	var inbox *int64
+	if r.OutsideInboxID != 0 {
+		inbox = &r.OutsideInboxID
+	}
+	count.Queue(`SELECT deskwoot_mcp_refused($1, $2)`, r.TokenID, inbox).QueryRow(func(row pgx.Row) error { return row.Scan(&reason) })
+	if err := db.transact(ctx, req, false, count, nil); err != nil {
+		return "", err
+	}
+	if reason == nil {
+		return "", nil
+	}
+	return *reason, nil
+}
+
+// MCPTokenSuspendTx pauses a token in tx for the reason given, unless it
+// is paused (or revoked) already, and forgets its counted refusals, so that
+// once resumed it starts afresh. ok says it paused the token; name is the
+// token's.
+func MCPTokenSuspendTx(ctx context.Context, tx pgx.Tx, tokenID int64, reason string) (name string, ok bool, err error) {
+	err = tx.QueryRow(ctx, `UPDATE mcp_tokens SET paused_at = now(), pause_reason = $2
+		WHERE id = $1 AND paused_at IS NULL AND revoked_at IS NULL RETURNING name`, tokenID, reason).Scan(&name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	_, err = tx.Exec(ctx, `DELETE FROM mcp_token_refusals WHERE token_id = $1`, tokenID)
+	return name, err == nil, err
 }
