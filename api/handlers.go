@@ -46,7 +46,9 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if wait := s.cfg.Throttle.Signup(r, s.cfg.Now()); wait > 0 {
+	quota := s.cfg.Throttle.SignupQuota(r, s.cfg.Now())
+	rateHeaders(w, quota)
+	if wait := quota.Wait; wait > 0 {
 		writeError(w, r, tooMany(wait, "too many workspaces created from your address; try again in %d seconds", retrySeconds(wait)))
 		return
 	}
@@ -426,7 +428,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if wait := s.cfg.Throttle.SignIn(r, req.Email, s.cfg.Now()); wait > 0 {
+	quota := s.cfg.Throttle.SignInQuota(r, req.Email, s.cfg.Now())
+	rateHeaders(w, quota)
+	if wait := quota.Wait; wait > 0 {
 		writeError(w, r, tooMany(wait, "too many sign-in attempts for this email from your address; try again in %d seconds", retrySeconds(wait)))
 		return
 	}

@@ -165,7 +165,9 @@ func (s *Server) passwordForgot(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "email must be an address like name@example.com"))
 		return
 	}
-	if wait := s.cfg.Throttle.PasswordReset(r, req.Email, s.cfg.Now()); wait > 0 {
+	quota := s.cfg.Throttle.PasswordResetQuota(r, req.Email, s.cfg.Now())
+	rateHeaders(w, quota)
+	if wait := quota.Wait; wait > 0 {
 		writeError(w, r, tooMany(wait, "too many password reset requests; try again in %d seconds", retrySeconds(wait)))
 		return
 	}

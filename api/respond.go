@@ -15,6 +15,7 @@ import (
 	"github.com/deskwoot/deskwoot/fault"
 	"github.com/deskwoot/deskwoot/input"
 	"github.com/deskwoot/deskwoot/policy"
+	"github.com/deskwoot/deskwoot/throttle"
 )
 
 // MaxBody bounds every request body.
@@ -163,4 +164,13 @@ func checkQuery(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// rateHeaders says what a request left of the limit it spent (sign-in,
+// signup, password reset): X-RateLimit-Limit, -Remaining and -Reset, the
+// seconds until the limit is whole again.
+func rateHeaders(w http.ResponseWriter, q throttle.Quota) {
+	w.Header().Set("X-RateLimit-Limit", strconv.Itoa(q.Limit))
+	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(q.Remaining))
+	w.Header().Set("X-RateLimit-Reset", strconv.Itoa(int(math.Ceil(q.Reset.Seconds()))))
 }

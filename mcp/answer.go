@@ -50,6 +50,7 @@ func (a *answer) decide() {
 	for k, v := range a.header {
 		a.w.Header()[k] = v
 	}
+	rateHeaders(a.w.Header(), a.req.quota())
 }
 
 func (a *answer) WriteHeader(status int) {

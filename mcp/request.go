@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,6 +80,35 @@ func (req *request) limited() {
 			req.p.RateRetryAfter = wait
 		}
 	}
+}
+
+// quota is what the request's calls left of its token's rate limit, for
+// the X-RateLimit headers: nil when it spent nothing (or the spending is
+// not known).
+func (req *request) quota() *tenancy.Quota {
+	switch {
+	case req.calls == 0:
+		return nil
+	case req.p.RateRetryAfter > 0:
+		return &tenancy.Quota{Limit: req.p.RateLimitPerMinute, Remaining: 0, Reset: req.p.RateRetryAfter}
+	}
+	if g := req.tenant.Guard; g != nil {
+		if q := g.Quota(req.p.RateLimitPerMinute); q != nil {
+			return q
+		}
+	}
+	return req.p.Quota
+}
+
+// rateHeaders sets X-RateLimit-Limit, -Remaining and -Reset (seconds) from
+// q, when the request spent a limit.
+func rateHeaders(h http.Header, q *tenancy.Quota) {
+	if q == nil {
+		return
+	}
+	h.Set("X-RateLimit-Limit", strconv.Itoa(q.Limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(q.Remaining))
+	h.Set("X-RateLimit-Reset", strconv.Itoa(int(math.Ceil(q.Reset.Seconds()))))
 }
 
 // cached is a request whose principal comes from memory (POSTs only: a

@@ -237,6 +237,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, req *request) {
 		// token's rate limit like a tool call (see toolCalls); over the
 		// limit it has no tool result to carry the refusal, so it is a 429.
 		if _, lists, id := rpcCalls(req.body); lists > 0 && req.p.RateRetryAfter > 0 {
+			rateHeaders(w.Header(), req.quota())
 			tooMany(w, req.p.RateRetryAfter, id, fmt.Sprintf("rate limit of %d calls per minute exceeded", req.p.RateLimitPerMinute))
 			return
 		}

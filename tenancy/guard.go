@@ -40,6 +40,18 @@ type Guard struct {
 
 	state guardState
 	retry time.Duration // how long to wait, when Limited
+	// quota is what the calls spent left of the token's limit (when the
+	// guard verified and spent them).
+	remaining, reset *int
+}
+
+// Quota is what the guard's spending left of the token's rate limit of
+// limit calls a minute: nil until it has spent the request's calls.
+func (g *Guard) Quota(limit int) *Quota {
+	if g.remaining == nil || g.reset == nil {
+		return nil
+	}
+	return &Quota{Limit: limit, Remaining: *g.remaining, Reset: time.Duration(*g.reset) * time.Second}
 }
 
 type guardState int
@@ -135,7 +147,10 @@ func guardError(err error) error {
 
 // queue adds the guard's statement to b (after the tenant setting).
 func (g *Guard) queue(b *pgx.Batch) {
-	b.Queue(guardSQL, g.TokenID, g.Stamp, g.Now, g.AccessSignature, g.Calls)
+	b.Queue(guardSQL, g.TokenID, g.Stamp, g.Now, g.AccessSignature, g.Calls).QueryRow(func(r pgx.Row) error {
+		var ok bool
+		return r.Scan(&ok, &g.remaining, &g.reset)
+	})
 }
 
 // guardSQL is the guard in one statement (each statement of a batch costs
@@ -158,7 +173,7 @@ const guardSQL = `WITH g AS (
 		WHERE id = (SELECT id FROM g WHERE current) AND ` + lastUseDue + `
 		RETURNING 1
 	), t AS (
-		SELECT account_id, id, clock_timestamp() AS now,
+		SELECT account_id, id, clock_timestamp() AS now, rate_limit_per_minute AS lim,
 			make_interval(secs => $5::int * 60.0 / greatest(rate_limit_per_minute, 1)) AS cost
 		FROM g WHERE current AND $5::int > 0
 	), ` + rateSpendCTEs + `
@@ -166,7 +181,7 @@ const guardSQL = `WITH g AS (
 		WHEN NOT coalesce((SELECT current FROM g), false) THEN deskwoot_guard_refuse(false, 0)
 		WHEN $5::int = 0 OR EXISTS (SELECT 1 FROM spent) THEN true
 		ELSE deskwoot_guard_refuse(true, ` + rateRetrySQL + `)
-	END`
+	END, (SELECT remaining FROM quota), (SELECT reset FROM quota)`
 
 // Check settles the request's guard in a round trip of its own, for a
 // request that makes no transaction (or whose transactions failed before

@@ -224,6 +224,9 @@ type MCPPrincipal struct {
 	// RateRetryAfter is set when the request's tool calls would exceed the
 	// token's rate limit: how long until they would fit.
 	RateRetryAfter time.Duration
+	// Quota is the token's rate limit after the request's calls were
+	// spent (nil when the request spent none).
+	Quota *Quota
 	// Stamp digests the token's and the account's rows as read (see
 	// Guard): a principal kept in memory is good while it still matches.
 	Stamp string
@@ -250,16 +253,19 @@ func (db *DB) AuthenticateMCP(ctx context.Context, raw string, now time.Time) (M
 // for the span of one statement.
 func rateSQL(tokenID string) string {
 	return `WITH t AS (
-		SELECT account_id, id, clock_timestamp() AS now,
+		SELECT account_id, id, clock_timestamp() AS now, rate_limit_per_minute AS lim,
 			make_interval(secs => $2 * 60.0 / greatest(rate_limit_per_minute, 1)) AS cost
 		FROM mcp_tokens WHERE id = ` + tokenID + ` AND revoked_at IS NULL
 	), ` + rateSpendCTEs + `
-	SELECT EXISTS (SELECT 1 FROM spent), ` + rateRetrySQL
+	SELECT EXISTS (SELECT 1 FROM spent), ` + rateRetrySQL + `, (SELECT remaining FROM quota), (SELECT reset FROM quota)`
 }
 
 // rateSpendCTEs spend the cost of the token row in CTE t (account_id, id,
-// now, cost): prior is the token's bucket before, spent its new state,
-// empty when the cost does not fit within the minute.
+// now, lim, cost): prior is the token's bucket before, spent its new state,
+// empty when the cost does not fit within the minute. quota is what is
+// left afterwards, for the X-RateLimit headers: the calls that still fit
+// in the minute (each costs 60/lim seconds of the bucket's theoretical
+// arrival time, tat) and the seconds until the whole limit is free again.
 const rateSpendCTEs = `prior AS (
 		SELECT r.tat FROM mcp_token_rates r JOIN t ON r.account_id = t.account_id AND r.token_id = t.id
 	), spent AS (
@@ -269,6 +275,10 @@ const rateSpendCTEs = `prior AS (
 			SET tat = greatest(r.tat, (SELECT now FROM t)) + (SELECT cost FROM t)
 			WHERE greatest(r.tat, (SELECT now FROM t)) + (SELECT cost FROM t) <= (SELECT now FROM t) + interval '1 minute'
 		RETURNING tat
+	), quota AS (
+		SELECT greatest(0, least(t.lim, floor(extract(epoch FROM t.now + interval '1 minute' - b.tat) * t.lim / 60.0)))::int AS remaining,
+			greatest(0, ceil(extract(epoch FROM b.tat - t.now)))::int AS reset
+		FROM t CROSS JOIN LATERAL (SELECT greatest(t.now, coalesce((SELECT tat FROM spent), (SELECT tat FROM prior), t.now)) AS tat) b
 	)`
 
 // rateRetrySQL is the seconds until the calls would fit.
@@ -280,15 +290,16 @@ const lastUseDue = `(last_used_at IS NULL OR last_used_at < now() - interval '1 
 
 // rateSpend is the rate-limit statement of an authentication batch.
 type rateSpend struct {
-	allowed bool
-	retry   float64
+	allowed          bool
+	retry            float64
+	remaining, reset *int
 }
 
 // queue adds the spending of calls (when there are any) to b.
 func (r *rateSpend) queue(b *pgx.Batch, tokenID string, hash []byte, calls int) {
 	r.allowed = true
 	if calls > 0 {
-		b.Queue(rateSQL(tokenID), hash, calls).QueryRow(func(row pgx.Row) error { return row.Scan(&r.allowed, &r.retry) })
+		b.Queue(rateSQL(tokenID), hash, calls).QueryRow(func(row pgx.Row) error { return row.Scan(&r.allowed, &r.retry, &r.remaining, &r.reset) })
 	}
 }
 
@@ -296,6 +307,19 @@ func (r rateSpend) apply(p *MCPPrincipal) {
 	if !r.allowed {
 		p.RateRetryAfter = max(time.Duration(r.retry*float64(time.Second)), time.Millisecond)
 	}
+	if r.remaining != nil && r.reset != nil {
+		p.Quota = &Quota{Limit: p.RateLimitPerMinute, Remaining: *r.remaining, Reset: time.Duration(*r.reset) * time.Second}
+	}
+}
+
+// Quota is what a request that spent a token's rate limit leaves of it:
+// the limit per minute, the calls that still fit now, and the time until
+// the whole limit is free again. The doors send it as X-RateLimit-Limit,
+// -Remaining and -Reset.
+type Quota struct {
+	Limit     int
+	Remaining int
+	Reset     time.Duration
 }
 
 // AuthenticateMCPCalls is AuthenticateMCP for a request that makes calls

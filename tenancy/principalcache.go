@@ -44,12 +44,12 @@ func (c *PrincipalCache) Get(raw string, now time.Time) (MCPPrincipal, bool) {
 	return e.p, true
 }
 
-// Put keeps p for raw (without the request's rate-limit outcome).
+// Put keeps p for raw (without the request's rate-limit outcome and quota).
 func (c *PrincipalCache) Put(raw string, p MCPPrincipal, now time.Time) {
 	if p.Stamp == "" {
 		return
 	}
-	p.RateRetryAfter = 0
+	p.RateRetryAfter, p.Quota = 0, nil
 	ttl, max := c.TTL, c.Max
 	if ttl <= 0 {
 		ttl = DefaultPrincipalTTL

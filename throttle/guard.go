@@ -95,25 +95,43 @@ func NewGuard(l Limits) *Guard {
 // ahead). The budgets are the same whether or not anyone signs in with
 // email, so the answer says nothing about it.
 func (g *Guard) PasswordReset(r *http.Request, email string, now time.Time) time.Duration {
-	if d := g.resetAddr.Take(ClientIP(r, g.ipHeader), now); d > 0 {
-		return d
+	return g.PasswordResetQuota(r, email, now).Wait
+}
+
+// PasswordResetQuota is PasswordReset answering with the tighter budget's
+// quota.
+func (g *Guard) PasswordResetQuota(r *http.Request, email string, now time.Time) Quota {
+	addr := g.resetAddr.Spend(ClientIP(r, g.ipHeader), now)
+	if addr.Wait > 0 {
+		return addr
 	}
-	return g.resetEmail.Take(strings.ToLower(strings.TrimSpace(email)), now)
+	return Tighter(addr, g.resetEmail.Spend(strings.ToLower(strings.TrimSpace(email)), now))
 }
 
 // SignIn spends one password attempt for email from r's address; it
 // returns how long to wait when either budget is spent (0: go ahead).
 func (g *Guard) SignIn(r *http.Request, email string, now time.Time) time.Duration {
+	return g.SignInQuota(r, email, now).Wait
+}
+
+// SignInQuota is SignIn answering with the tighter budget's quota.
+func (g *Guard) SignInQuota(r *http.Request, email string, now time.Time) Quota {
 	ip := ClientIP(r, g.ipHeader)
-	if d := g.signInAddr.Take(ip, now); d > 0 {
-		return d
+	addr := g.signInAddr.Spend(ip, now)
+	if addr.Wait > 0 {
+		return addr
 	}
-	return g.signIn.Take(strings.ToLower(strings.TrimSpace(email))+" "+ip, now)
+	return Tighter(addr, g.signIn.Spend(strings.ToLower(strings.TrimSpace(email))+" "+ip, now))
 }
 
 // Signup spends one signup for r's address.
 func (g *Guard) Signup(r *http.Request, now time.Time) time.Duration {
-	return g.signup.Take(ClientIP(r, g.ipHeader), now)
+	return g.SignupQuota(r, now).Wait
+}
+
+// SignupQuota is Signup answering with the quota.
+func (g *Guard) SignupQuota(r *http.Request, now time.Time) Quota {
+	return g.signup.Spend(ClientIP(r, g.ipHeader), now)
 }
 
 // MCPAuthWait is how long r's address must wait because of earlier failed

@@ -58,6 +58,37 @@ const (
 // Take spends one attempt for key (case and surrounding space ignored) and
 // returns how long to wait when none is left; 0 means go ahead.
 func (t *Throttle) Take(key string, now time.Time) time.Duration {
+	return t.Spend(key, now).Wait
+}
+
+// Quota is a bucket as a request that spent from it leaves it, for the
+// X-RateLimit headers: its size, the attempts left, the time until it is
+// full again, and — when the request found it empty and spent nothing —
+// how long to wait.
+type Quota struct {
+	Limit     int
+	Remaining int
+	Reset     time.Duration
+	Wait      time.Duration
+}
+
+// Tighter is the quota of the two that leaves less: the one that makes the
+// request wait, else the one with fewer attempts left.
+func Tighter(a, b Quota) Quota {
+	switch {
+	case a.Wait > 0 || b.Wait > 0:
+		if a.Wait >= b.Wait {
+			return a
+		}
+		return b
+	case b.Remaining < a.Remaining:
+		return b
+	}
+	return a
+}
+
+// Spend is Take, answering with the bucket's quota afterwards.
+func (t *Throttle) Spend(key string, now time.Time) Quota {
 	key = strings.ToLower(strings.TrimSpace(key))
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -67,12 +98,16 @@ func (t *Throttle) Take(key string, now time.Time) time.Duration {
 		l = rate.NewLimiter(rate.Every(t.every), t.burst)
 		t.per[key] = l
 	}
+	q := Quota{Limit: t.burst}
 	r := l.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		return d
+		q.Wait = d
 	}
-	return 0
+	left := l.TokensAt(now)
+	q.Remaining = max(0, int(left))
+	q.Reset = time.Duration((float64(t.burst) - left) * float64(t.every))
+	return q
 }
 
 // makeRoom forgets the idle buckets when the map has grown enough since
