@@ -94,6 +94,17 @@ func newWorld(t testing.TB) world {
 	return w
 }
 
+// noSuspend turns the anomaly suspend off in w, for a test whose tokens
+// are refused again and again on purpose.
+func (w world) noSuspend(t testing.TB) {
+	t.Helper()
+	off := 0
+	if _, err := w.d.DB.MCPSwitchesSet(context.Background(), tenancy.For(w.Account.ID),
+		tenancy.MCPSwitchesChange{SuspendAfterDenials: &off, SuspendAfterInboxProbe: &off}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (w world) token(t testing.TB, scopes []string, inboxes []int64, mod ...func(*tenancy.MCPTokenInput)) string {
 	t.Helper()
 	in := tenancy.MCPTokenInput{Name: "bot", Scopes: scopes, InboxIDs: inboxes, RateLimitPerMinute: 60000}
@@ -212,6 +223,9 @@ func TestScopeToolMatrix(t *testing.T) {
 	t.Parallel()
 	url := endpoint(t)
 	w := newWorld(t)
+	// Each token here is refused about 20 times on purpose: the anomaly
+	// suspend (TestAnomalySuspend…) would pause it midway.
+	w.noSuspend(t)
 	engine, err := policy.New(context.Background())
 	if err != nil {
 		t.Fatal(err)
