@@ -58,7 +58,6 @@ type consentView struct {
 	Hidden       [][2]string // the authorization request, posted back unchanged
 	Scopes       []scopeChoice
 	Inboxes      []inboxChoice
-	AllInboxes   bool
 	Approval     bool
 	MCPOff       bool
 	Error        string
@@ -114,7 +113,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
+	ar, err := s.newAuthorizeRequest(r)
 	if err != nil {
 		s.authorizeError(w, r, ar, err)
 		return
@@ -180,7 +179,49 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(w, r, ar, err)
 		return
 	}
+	if ar.GetState() == "" {
+		resp.GetParameters().Del("state") // none was sent: none goes back (not an empty one)
+	}
 	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// newAuthorizeRequest is fosite's NewAuthorizeRequest, but for a request
+// without state that carries a PKCE S256 challenge, which OAuth 2.1 lets
+// leave state out (PKCE carries the protection state gave). fosite insists
+// on a state of at least 8 characters whatever it is configured with (a
+// least entropy of 0 means its default of 8), so such a request is checked
+// with a stand-in state that goes no further: the request that comes back
+// has no state, so none is sent back, and the consent form does not carry
+// it. A request without PKCE is refused by authorize either way.
+func (s *Server) newAuthorizeRequest(r *http.Request) (fosite.AuthorizeRequester, error) {
+	ctx := r.Context()
+	if err := r.ParseForm(); err != nil || r.Form.Get("state") != "" || r.Form.Get("code_challenge") == "" || r.Form.Get("code_challenge_method") != "S256" {
+		return s.provider.NewAuthorizeRequest(ctx, r)
+	}
+	standIn := r.Clone(ctx)
+	standIn.Form = cloneValues(r.Form)
+	standIn.Form.Set("state", stateStandIn)
+	if r.PostForm != nil {
+		standIn.PostForm = cloneValues(r.PostForm)
+	}
+	ar, err := s.provider.NewAuthorizeRequest(ctx, standIn)
+	if a, ok := ar.(*fosite.AuthorizeRequest); ok {
+		a.State = ""
+		a.Form.Del("state")
+	}
+	return ar, err
+}
+
+// stateStandIn is the state fosite checks a request without one with
+// (long enough for its entropy check); it never leaves this server.
+const stateStandIn = "no-state-sent-pkce-s256"
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = slices.Clone(vs)
+	}
+	return out
 }
 
 func (s *Server) signedIn(r *http.Request) (tenancy.UserPrincipal, bool) {
@@ -222,7 +263,7 @@ func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosit
 // consentView builds the consent page for a request. Scopes the client
 // asked for are ticked; with none asked, every scope is offered ticked.
 func (s *Server) consentView(r *http.Request, ar fosite.AuthorizeRequester, c *Client, me tenancy.UserPrincipal) (consentView, []desk.Inbox, error) {
-	v := consentView{ClientName: c.Name, ClientID: c.GetID(), AllInboxes: true, Person: me.Name}
+	v := consentView{ClientName: c.Name, ClientID: c.GetID(), Person: me.Name}
 	if u, err := url.Parse(ar.GetRedirectURI().String()); err == nil {
 		v.RedirectHost = u.Host
 		if v.RedirectHost == "" {
@@ -272,8 +313,9 @@ var oauthParams = []string{"response_type", "client_id", "redirect_uri", "scope"
 	"code_challenge_method", "resource", "response_mode"}
 
 // consentAnswer reads the consent form: the scopes kept (a subset of those
-// offered), all or chosen inboxes, and the approval rule. It returns a
-// problem to show on the page instead when the answer cannot be granted.
+// offered), the inboxes ticked (none: every inbox), and the approval
+// rule. It returns a problem to show on the page instead when the answer
+// cannot be granted.
 func (s *Server) consentAnswer(r *http.Request, v consentView, inboxes []desk.Inbox, me tenancy.UserPrincipal) (*Session, []string, string) {
 	f := r.PostForm
 	var scopes []string
@@ -287,7 +329,10 @@ func (s *Server) consentAnswer(r *http.Request, v consentView, inboxes []desk.In
 	if len(scopes) == 0 {
 		return nil, nil, "Keep at least one scope, or choose Deny."
 	}
-	if f.Get("inboxes") == "chosen" {
+	// Ticked inboxes limit the grant to them, whatever else the form says:
+	// an answer that reads two ways ("All inboxes" chosen and an inbox
+	// ticked) grants the narrower reading.
+	if f.Get("inboxes") == "chosen" || len(f["inbox"]) > 0 {
 		sess.InboxIDs = []int64{}
 		for _, raw := range f["inbox"] {
 			id, err := strconv.ParseInt(raw, 10, 64)
@@ -296,8 +341,11 @@ func (s *Server) consentAnswer(r *http.Request, v consentView, inboxes []desk.In
 			}
 			sess.InboxIDs = append(sess.InboxIDs, id)
 		}
+		for i := range v.Inboxes {
+			v.Inboxes[i].Checked = slices.Contains(sess.InboxIDs, v.Inboxes[i].ID)
+		}
 		if len(sess.InboxIDs) == 0 {
-			return nil, nil, "Choose at least one inbox, or allow all inboxes."
+			return nil, nil, "Tick at least one inbox, or tick none for all inboxes."
 		}
 	}
 	return sess, scopes, ""

@@ -79,6 +79,15 @@ const (
 	registerEvery = 3 * time.Minute
 )
 
+// The token endpoint has a limit of its own: one address (an IPv6 /64)
+// may ask for tokenBurst tokens at once (codes exchanged, refreshes), then
+// one every tokenEvery. A client refreshes once an hour; guessing codes or
+// refresh tokens is slowed to a crawl.
+const (
+	tokenBurst = 30
+	tokenEvery = 2 * time.Second
+)
+
 // Server is the authorization server.
 type Server struct {
 	cfg      Config
@@ -88,6 +97,7 @@ type Server struct {
 	store    *store
 	clients  *clients
 	register *throttle.Throttle // registrations per address
+	tokens   *throttle.Throttle // token requests per address
 	pages    map[string]*template.Template
 	layout   Layout // nil: the pages render on their own
 }
@@ -107,7 +117,8 @@ func New(cfg Config) (*Server, error) {
 	if u, err := url.Parse(base); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, errPublicURL
 	}
-	s := &Server{cfg: cfg, base: base, resource: base + "/api/mcp", register: throttle.New(registerEvery, registerBurst)}
+	s := &Server{cfg: cfg, base: base, resource: base + "/api/mcp", register: throttle.New(registerEvery, registerBurst),
+		tokens: throttle.New(tokenEvery, tokenBurst)}
 	var err error
 	if s.pages, s.layout, err = parsePages(cfg.Console); err != nil {
 		return nil, err
@@ -128,9 +139,6 @@ func New(cfg Config) (*Server, error) {
 		TokenURL:                 base + "/oauth/token",
 		AccessTokenIssuer:        base,
 		ClientSecretsHasher:      secretHasher{},
-		// The state parameter is optional in OAuth 2.1 (PKCE carries the
-		// CSRF protection); clients that send one get it back.
-		MinParameterEntropy: 0,
 	}
 	s.provider = compose.Compose(fc, s.store, tokenStrategy{},
 		compose.OAuth2AuthorizeExplicitFactory,

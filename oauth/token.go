@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/throttle"
 )
 
 // maxForm bounds the token, revocation and registration bodies.
@@ -32,6 +33,15 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	quota := s.tokens.Spend(s.clientIP(r), s.cfg.Now())
+	rateHeaders(w, quota)
+	if quota.Wait > 0 {
+		secs := int(math.Ceil(quota.Wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "temporarily_unavailable",
+			"error_description": fmt.Sprintf("too many token requests from this address; try again in %d seconds", secs)})
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	// fosite answers a grant type no handler takes as invalid_request;
 	// RFC 6749 says unsupported_grant_type.
@@ -132,7 +142,9 @@ func (s *Server) registerClient(w http.ResponseWriter, r *http.Request) {
 	if cors(w, r) {
 		return
 	}
-	if wait := s.register.Take(s.clientIP(r), s.cfg.Now()); wait > 0 {
+	quota := s.register.Spend(s.clientIP(r), s.cfg.Now())
+	rateHeaders(w, quota)
+	if wait := quota.Wait; wait > 0 {
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "temporarily_unavailable",
@@ -213,4 +225,13 @@ func (s *Server) registerClient(w http.ResponseWriter, r *http.Request) {
 
 func registrationError(w http.ResponseWriter, code, desc string) {
 	writeJSON(w, http.StatusBadRequest, map[string]string{"error": code, "error_description": desc})
+}
+
+// rateHeaders says what a request left of the per-address limit it spent
+// (token requests, registrations): X-RateLimit-Limit, -Remaining and
+// -Reset, the seconds until the limit is whole again.
+func rateHeaders(w http.ResponseWriter, q throttle.Quota) {
+	w.Header().Set("X-RateLimit-Limit", strconv.Itoa(q.Limit))
+	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(q.Remaining))
+	w.Header().Set("X-RateLimit-Reset", strconv.Itoa(int(math.Ceil(q.Reset.Seconds()))))
 }
