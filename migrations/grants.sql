@@ -9,8 +9,6 @@ GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO deskwoot_app;
 -- Rows the app may remove: memberships it manages, expired idempotency keys,
 -- events past their retention.
 GRANT DELETE ON inbox_members, team_members, idempotency_keys, events TO deskwoot_app;
--- Refusals older than the anomaly window (issue 24) are pruned as they are counted.
-GRANT DELETE ON mcp_token_refusals TO deskwoot_app;
 -- What a person may delete (DESIGN §13; desk/humans.go): a conversation with
 -- its messages and drafts; a contact with its notes, inbox links and
 -- conversations. No MCP tool deletes anything.
@@ -105,5 +103,13 @@ GRANT DELETE ON inboxes, teams, labels TO deskwoot_app;
 DO $$ BEGIN
     IF to_regclass('public.canned_responses') IS NOT NULL THEN
         GRANT DELETE ON canned_responses TO deskwoot_app;
+    END IF;
+END $$;
+
+-- Refusals older than the anomaly window (0065, issue 24) are pruned as
+-- they are counted, and a resumed token's are forgotten.
+DO $$ BEGIN
+    IF to_regclass('public.mcp_token_refusals') IS NOT NULL THEN
+        GRANT DELETE ON mcp_token_refusals TO deskwoot_app;
     END IF;
 END $$;
