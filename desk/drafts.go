@@ -163,6 +163,10 @@ type DraftDecision struct {
 	Content *string // an edit, on approval
 	Reason  string  // on rejection
 	UserID  int64   // the human deciding
+	// InChat, when set, is a decision made on the draft card of an MCP
+	// host (the person being the grant's consenting person): the scope is
+	// the person's as it is now, and the card's nonce must be good.
+	InChat *ChatProof
 }
 
 // DraftDecide approves (sending the message, attributed to the agent and
@@ -182,12 +186,20 @@ func (d *Desk) DraftDecide(ctx context.Context, acct, id int64, sc Scope, dec Dr
 		u.audit.Target = map[string]int64{"draft_id": id}
 		rows, _ := tx.Query(ctx, `SELECT `+draftColumns+` FROM drafts WHERE id = $1 FOR UPDATE`, id)
 		dr, err := pgx.CollectExactlyOneRow(rows, scanDraft)
+		if err == nil && dec.InChat != nil {
+			sc, err = personScopeTx(ctx, tx, dec.UserID)
+		}
 		if err != nil || !sc.Allows(dr.InboxID) {
 			return notFound("draft", id)
 		}
 		u.audit.TokenID = dr.TokenID
 		if dr.Status != "pending" {
 			return fault.Conflictf("", "draft %d was already %s", id, dr.Status)
+		}
+		if dec.InChat != nil {
+			if err := dec.InChat.spend(ctx, tx, dr); err != nil {
+				return err
+			}
 		}
 		if !dec.Approve {
 			if len(dec.Reason) > 2000 {

@@ -186,7 +186,11 @@ func (s *Server) callTool(ctx context.Context, req *request, t tool, args map[st
 		case err != nil:
 			return failed(err)
 		}
-		return structured(out)
+		res, err := structured(out)
+		if err == nil {
+			s.withDraftCard(ctx, c, out, res)
+		}
+		return res, err
 	}
 	if t.target != nil {
 		if err := t.target(ctx, c); err != nil {

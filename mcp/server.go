@@ -118,13 +118,14 @@ func New(cfg Config) *Server {
 	hooks := &server.Hooks{}
 	hooks.AddAfterListTools(s.filterTools)
 	hooks.AddOnError(s.auditProtocolError)
-	s.mcp = server.NewMCPServer("deskwoot", Version,
+	s.mcp = server.NewMCPServer("deskwoot", Version, append([]server.ServerOption{
 		server.WithToolCapabilities(false),
 		server.WithHooks(hooks),
 		server.WithRecovery(),
 		server.WithInstructions(Instructions),
-	)
-	for _, t := range slices.Concat(s.tools(), s.writeTools(), s.eventTools()) {
+	}, appsOptions()...)...)
+	addDraftCard(s.mcp)
+	for _, t := range slices.Concat(s.tools(), s.writeTools(), s.eventTools(), s.appTools()) {
 		s.toolSet[t.def.Name] = true
 		s.mcp.AddTool(t.def, s.wrap(t))
 	}
@@ -384,7 +385,7 @@ func accountInput(a tenancy.AccountState) policy.Account {
 
 func principalInput(p *tenancy.MCPPrincipal) policy.Principal {
 	return policy.Principal{AccountID: p.AccountID, TokenID: p.TokenID, Scopes: p.Scopes, InboxIDs: p.InboxIDs, RequireApproval: p.RequireApproval,
-		Paused: p.Paused, PauseReason: p.PauseReason}
+		Paused: p.Paused, PauseReason: p.PauseReason, ChatApproval: p.ChatApproval}
 }
 
 // filterTools shows a token exactly the tools the policy lets it call.

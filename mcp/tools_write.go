@@ -115,13 +115,13 @@ type (
 // writeTools lists the tools that change things.
 func (s *Server) writeTools() []tool {
 	return []tool{
-		spec[replyArgs]{
+		withCard(spec[replyArgs]{
 			name: "reply_to_conversation", opts: append(writeHints("Reply to the customer", true),
 				mcpgo.WithDescription("Send a reply to the customer on the conversation's own channel (email, the website's chat widget, or the api inbox's webhook). If this token requires approval, the reply becomes a draft for a human to approve instead (pending_approval: true) and nothing reaches the customer."),
 				mcpgo.WithOutputSchema[replyOut]()),
 			touches: func(in *replyArgs) desk.TargetRef { return desk.TargetRef{ConversationID: in.ConversationID} },
 			write:   s.reply,
-		}.tool(),
+		}.tool()),
 		spec[noteArgs]{
 			name: "add_private_note", opts: append(writeHints("Add a private note", true),
 				mcpgo.WithDescription("Add an internal note to a conversation. Only people in the help desk see it, never the customer."),
@@ -129,13 +129,13 @@ func (s *Server) writeTools() []tool {
 			touches: func(in *noteArgs) desk.TargetRef { return desk.TargetRef{ConversationID: in.ConversationID} },
 			write:   s.note,
 		}.tool(),
-		spec[draftArgs]{
+		withCard(spec[draftArgs]{
 			name: "draft_reply", opts: append(writeHints("Draft a reply for approval", true),
 				mcpgo.WithDescription("Propose a reply that waits for a human to approve, edit or reject it. Use it when unsure; check the outcome with list_drafts."),
 				mcpgo.WithOutputSchema[draftOut]()),
 			touches: func(in *draftArgs) desk.TargetRef { return desk.TargetRef{ConversationID: in.ConversationID} },
 			write:   s.draft,
-		}.tool(),
+		}.tool()),
 		spec[listDraftsArgs]{
 			name: "list_drafts", opts: opts(readOnly("List my drafts"),
 				mcpgo.WithDescription("List the drafts this token made and their outcome (pending, approved, rejected), newest first."),
@@ -186,7 +186,7 @@ func (s *Server) writeTools() []tool {
 			touches: func(in *contactNoteArgs) desk.TargetRef { return desk.TargetRef{ContactID: in.ContactID} },
 			write:   s.contactNote,
 		}.tool(),
-		spec[startConversationArgs]{
+		withCard(spec[startConversationArgs]{
 			name: "start_conversation", opts: append(writeHints("Start an outbound conversation", true),
 				mcpgo.WithDescription("Start a new conversation with one contact in an inbox and send the first message. One contact per call. If this token requires approval, it becomes a draft for a human instead."+untrustedNote),
 				mcpgo.WithOutputSchema[startOut]()),
@@ -194,7 +194,7 @@ func (s *Server) writeTools() []tool {
 				return desk.TargetRef{ContactID: in.ContactID, InboxID: in.InboxID}
 			},
 			write: s.startConversation,
-		}.tool(),
+		}.tool()),
 	}
 }
 

@@ -325,7 +325,8 @@ func (s *Server) consentAnswer(r *http.Request, v consentView, inboxes []desk.In
 			scopes = append(scopes, sc.ID)
 		}
 	}
-	sess := &Session{AccountID: me.AccountID, UserID: me.UserID, Resource: s.resource, RequireApproval: f.Get("require_approval") == "on"}
+	sess := &Session{AccountID: me.AccountID, UserID: me.UserID, Resource: s.resource, RequireApproval: f.Get("require_approval") == "on",
+		ChatApproval: f.Get("chat_approval") == "on"}
 	if len(scopes) == 0 {
 		return nil, nil, "Keep at least one scope, or choose Deny."
 	}

@@ -13,13 +13,16 @@ import (
 // grant: who consented, in which account, and what they allowed besides
 // the scopes (which fosite keeps as granted scopes).
 type Session struct {
-	AccountID       int64                          `json:"account_id"`
-	UserID          int64                          `json:"user_id"`
-	ClientName      string                         `json:"client_name"`
-	Resource        string                         `json:"resource"`
-	InboxIDs        []int64                        `json:"inbox_ids"` // nil = every inbox
-	RequireApproval bool                           `json:"require_approval"`
-	ExpiresAt       map[fosite.TokenType]time.Time `json:"expires_at"`
+	AccountID       int64   `json:"account_id"`
+	UserID          int64   `json:"user_id"`
+	ClientName      string  `json:"client_name"`
+	Resource        string  `json:"resource"`
+	InboxIDs        []int64 `json:"inbox_ids"` // nil = every inbox
+	RequireApproval bool    `json:"require_approval"`
+	// ChatApproval: the person allowed approving the grant's drafts in
+	// the chat (the MCP Apps draft card); off unless ticked.
+	ChatApproval bool                           `json:"chat_approval,omitempty"`
+	ExpiresAt    map[fosite.TokenType]time.Time `json:"expires_at"`
 }
 
 var _ fosite.Session = (*Session)(nil)

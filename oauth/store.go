@@ -260,7 +260,8 @@ func (s *store) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) 
 			return fosite.ErrInvalidatedAuthorizeCode
 		}
 		in := tenancy.MCPTokenInput{Name: truncate("OAuth · "+sess.ClientName, 100), Scopes: consentedScopes(req.GetGrantedScopes()),
-			InboxIDs: sess.InboxIDs, RequireApproval: sess.RequireApproval, CreatedBy: sess.UserID}
+			InboxIDs: sess.InboxIDs, RequireApproval: sess.RequireApproval, CreatedBy: sess.UserID,
+			ChatApproval: sess.ChatApproval}
 		grant, err := tenancy.OAuthGrantCreate(ctx, tx, rec.AccountID, rec.RequestID, in, rec.ClientID, sess.ClientName, s.now())
 		if err != nil {
 			return err

@@ -50,6 +50,10 @@ type Tool struct {
 	// DraftOnApproval is true when a token with require_approval gets a
 	// draft instead of the real effect (Decision.DraftOnly).
 	DraftOnApproval bool `json:"draft_on_approval"`
+	// AppOnly marks a tool only an MCP Apps view calls (the draft card's
+	// buttons): the model never sees it, and only a grant that may approve
+	// drafts in the chat may call it.
+	AppOnly bool `json:"app_only"`
 }
 
 // Engine evaluates the policies. It is built once at start and is safe for

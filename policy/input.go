@@ -21,6 +21,10 @@ type Principal struct {
 	// every call is denied, naming PauseReason, until it is resumed.
 	Paused      bool   `json:"paused"`
 	PauseReason string `json:"pause_reason,omitempty"`
+	// ChatApproval says the token is an OAuth grant whose consent allowed
+	// approving its drafts in the chat: the app-only tools of the draft
+	// card (MCP Apps) are for it alone.
+	ChatApproval bool `json:"chat_approval"`
 }
 
 // Account is the billing and feature state the account gate reads. It
@@ -85,6 +89,7 @@ var (
 	keyDisabledTools   = ast.StringTerm("disabled_tools")
 	keyPaused          = ast.StringTerm("paused")
 	keyPauseReason     = ast.StringTerm("pause_reason")
+	keyChatApproval    = ast.StringTerm("chat_approval")
 	keyKind            = ast.StringTerm("kind")
 	keyInboxID         = ast.StringTerm("inbox_id")
 	keyConversationID  = ast.StringTerm("conversation_id")
@@ -161,6 +166,7 @@ func (p Principal) term() *ast.Term {
 		ast.Item(keyInboxIDs, inboxes),
 		ast.Item(keyRequireApproval, ast.BooleanTerm(p.RequireApproval)),
 		ast.Item(keyPaused, ast.BooleanTerm(p.Paused)),
+		ast.Item(keyChatApproval, ast.BooleanTerm(p.ChatApproval)),
 	)
 	if p.PauseReason != "" {
 		obj.Insert(keyPauseReason, ast.StringTerm(p.PauseReason))

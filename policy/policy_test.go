@@ -54,8 +54,11 @@ func TestCatalog(t *testing.T) {
 	t.Parallel()
 	e := testEngine(t)
 	cat := e.Catalog()
-	if len(cat) != 22 {
-		t.Errorf("catalog has %d tools, want the 22 of the design", len(cat))
+	if len(cat) != 24 {
+		t.Errorf("catalog has %d tools, want the 22 of the design and the draft card's 2", len(cat))
+	}
+	if !cat["approve_draft"].AppOnly || !cat["reject_draft"].AppOnly || cat["draft_reply"].AppOnly {
+		t.Error("AppOnly is wrong for approve_draft, reject_draft or draft_reply")
 	}
 	if got := e.Scopes(); len(got) != 10 || !slices.IsSorted(got) {
 		t.Errorf("Scopes() = %v, want 10 sorted scopes", got)

@@ -28,7 +28,7 @@ type principalTerm struct {
 
 func samePrincipal(a, b Principal) bool {
 	return a.AccountID == b.AccountID && a.TokenID == b.TokenID && a.RequireApproval == b.RequireApproval &&
-		a.Paused == b.Paused && a.PauseReason == b.PauseReason &&
+		a.Paused == b.Paused && a.PauseReason == b.PauseReason && a.ChatApproval == b.ChatApproval &&
 		slices.Equal(a.Scopes, b.Scopes) && (a.InboxIDs == nil) == (b.InboxIDs == nil) && slices.Equal(a.InboxIDs, b.InboxIDs)
 }
 

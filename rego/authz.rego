@@ -92,8 +92,10 @@ tool_decision := {"allow": true, "reasons": [], "draft_only": approval.draft_onl
 	def := catalog.tools[input.tool]
 	regex.match(`settings|channel|billing|subscription|delete|destroy|purge|remove_contact|remove_conversation|broadcast|campaign|webhook|export`, input.tool) = false
 
-	# The token holds the tool's scope.
+	# The token holds the tool's scope, and the tool is one the model
+	# calls (an app-only tool has its own body below).
 	p.scopes[_] = def.scope
+	not def.app_only
 
 	# No switch holds the call back (DESIGN §22): the token is not paused,
 	# the tool is not switched off, and a write goes on only while the
@@ -111,6 +113,18 @@ tool_decision := {"allow": true, "reasons": [], "draft_only": approval.draft_onl
 	# a require_approval token, or an account rule requiring approval,
 	# drafts instead of reaching the customer (_approval, below).
 	approval := _approval(def.drafts_on_approval)
+} else := {"allow": true, "reasons": [], "draft_only": false, "not_found": false, "approval_reasons": []} if {
+	# An app-only tool (the draft card's Approve and Reject, MCP Apps) is a
+	# person's decision, carried by an OAuth grant whose consenting person
+	# allowed approving drafts in the chat; the switches hold it back like
+	# any write. Which drafts, and whether that person may still decide
+	# them, the server checks as the console does.
+	def := catalog.tools[input.tool]
+	def.app_only == true
+	input.principal.chat_approval == true
+	object.get(input.principal, "paused", false) == false
+	not input.tool in object.get(input.account, "disabled_tools", [])
+	_writes_go_on(def.access)
 } else := {"allow": false, "reasons": sort(_switch_reasons), "draft_only": false, "not_found": false, "rule": "switch"} if {
 	# A switch comes first: it tells nothing about what exists.
 	count(_switch_reasons) > 0
@@ -224,7 +238,18 @@ visible_tools contains name if {
 	_principal_ok
 	some name, def in catalog.tools
 	def.scope in _p.scopes
+	not def.app_only
 	not _forbidden_name(name)
+	not name in object.get(_account, "disabled_tools", [])
+}
+
+# A grant that may approve drafts in the chat sees the draft card's tools
+# (its host shows them to the card, never to the model).
+visible_tools contains name if {
+	gate.allow
+	_principal_ok
+	_p.chat_approval == true
+	some name in catalog.app_tools
 	not name in object.get(_account, "disabled_tools", [])
 }
 
@@ -394,7 +419,13 @@ _problems contains sprintf("this token is limited to some inboxes; %s needs args
 
 _scope_reasons contains sprintf("token lacks scope %s; mint a token with that scope", [_def.scope]) if {
 	is_array(_p.scopes)
+	not _def.app_only
 	not _def.scope in _p.scopes
+}
+
+_scope_reasons contains sprintf("%s is the draft card's button: only a connection through OAuth whose consent allowed approving drafts in the chat may use it; approve or reject drafts on the Drafts page of the Deskwoot console (/drafts)", [_tool_name]) if {
+	_def.app_only == true
+	not _p.chat_approval == true
 }
 
 # _hidden holds the denials about objects outside the token's inboxes. They

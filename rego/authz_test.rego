@@ -11,6 +11,10 @@ _active := {"plan": "enterprise", "status": "active", "mcp_enabled": true}
 
 _all_scopes := [s | some s in catalog.scopes]
 
+# _model_tools are the tools the model calls (not the draft card's, which
+# have tests of their own).
+_model_tools := {name: t | some name, t in catalog.tools; not t.app_only}
+
 _principal(over) := object.union(
 	{"account_id": 1, "token_id": 7, "scopes": _all_scopes, "inbox_ids": null, "require_approval": false},
 	over,
@@ -40,7 +44,7 @@ _restricted := {"inbox_ids": [1, 2]}
 # ---- scopes: every tool × every scope ---------------------------------------
 
 test_every_tool_allowed_with_only_its_scope if {
-	every name, t in catalog.tools {
+	every name, t in _model_tools {
 		d := _decide(_input(name, {"scopes": [t.scope]}, {}, _inside))
 		d.allow
 		d.reasons == []
@@ -49,7 +53,7 @@ test_every_tool_allowed_with_only_its_scope if {
 }
 
 test_every_tool_denied_with_every_other_scope if {
-	every name, t in catalog.tools {
+	every name, t in _model_tools {
 		every s in catalog.scopes - {t.scope} {
 			d := _decide(_input(name, {"scopes": [s]}, {}, _inside))
 			not d.allow
@@ -60,7 +64,7 @@ test_every_tool_denied_with_every_other_scope if {
 }
 
 test_every_tool_denied_without_scopes if {
-	every name, t in catalog.tools {
+	every name, t in _model_tools {
 		d := _decide(_input(name, {"scopes": []}, {}, _inside))
 		not d.allow
 		d.reasons == [_lacks(t.scope)]
@@ -68,14 +72,14 @@ test_every_tool_denied_without_scopes if {
 }
 
 test_every_tool_allowed_restricted_with_its_scope if {
-	every name, t in catalog.tools {
+	every name, t in _model_tools {
 		d := _decide(_input(name, {"scopes": [t.scope], "inbox_ids": [1, 2]}, {"inbox_id": 2}, _inside))
 		d.allow
 	}
 }
 
 test_full_agent_preset_allows_every_tool if {
-	every name, _ in catalog.tools {
+	every name, _ in _model_tools {
 		_decide(_input(name, {}, {}, {})).allow
 	}
 }
@@ -106,7 +110,7 @@ test_conversation_outside_token_inboxes_looks_not_found if {
 }
 
 test_every_conversation_tool_hides_outside_conversations if {
-	every name in {n | some n, t in catalog.tools; t.target == "conversation"} {
+	every name in {n | some n, t in _model_tools; t.target == "conversation"} {
 		d := _decide(_input(name, _restricted, {}, {"kind": "conversation", "conversation_id": 44, "inbox_id": 9}))
 		d.reasons == ["conversation 44 not found"]
 		d.not_found
@@ -268,7 +272,7 @@ test_require_approval_turns_start_into_draft if {
 }
 
 test_require_approval_leaves_other_tools_alone if {
-	every name in object.keys(catalog.tools) - {"reply_to_conversation", "start_conversation"} {
+	every name in object.keys(_model_tools) - {"reply_to_conversation", "start_conversation"} {
 		d := _decide(_input(name, {"require_approval": true}, {}, _inside))
 		d.allow
 		d.draft_only == false
@@ -446,7 +450,7 @@ test_visible_tools_follow_scopes if {
 
 test_visible_tools_all_for_full_agent if {
 	v := authz.visible_tools with input as _input("", {}, {}, {})
-	v == object.keys(catalog.tools)
+	v == object.keys(_model_tools)
 }
 
 test_visible_tools_ignore_inboxes if {
@@ -480,7 +484,7 @@ test_account_deny_never_replaces_a_base_denial if {
 }
 
 test_account_rules_cannot_allow_what_the_base_denies if {
-	every name, t in catalog.tools {
+	every name, t in _model_tools {
 		every s in catalog.scopes - {t.scope} {
 			d := _decide(_input(name, {"scopes": [s]}, {}, _inside)) with data.deskwoot.tenant.deny as set() with data.deskwoot.tenant.require_approval as set()
 			not d.allow
@@ -506,7 +510,7 @@ test_account_require_approval_denies_a_tool_that_cannot_draft if {
 _with_account(x, over) := object.union(x, {"account": object.union(_active, over)})
 
 test_paused_token_is_refused_every_tool_naming_the_pause if {
-	every name, _ in catalog.tools {
+	every name, _ in _model_tools {
 		d := _decide(_input(name, {"paused": true, "pause_reason": "refused 20 times in 5 minutes"}, {}, _inside))
 		not d.allow
 		d.rule == "switch"
@@ -522,7 +526,7 @@ test_paused_token_hears_of_the_pause_before_any_not_found if {
 }
 
 test_agents_paused_refuses_writes_and_lets_reads_through if {
-	every name, t in catalog.tools {
+	every name, t in _model_tools {
 		d := _decide(_with_account(_input(name, {}, {}, _inside), {"agents_paused": true}))
 		d.allow == (t.access == "read")
 	}
@@ -532,7 +536,7 @@ test_agents_paused_refuses_writes_and_lets_reads_through if {
 
 test_disabled_tool_is_refused_and_the_others_go_on if {
 	off := {"get_conversation", "reply_to_conversation"}
-	every name, _ in catalog.tools {
+	every name, _ in _model_tools {
 		d := _decide(_with_account(_input(name, {}, {}, _inside), {"disabled_tools": [n | some n in off]}))
 		d.allow == (count({name} & off) == 0)
 	}
@@ -547,7 +551,7 @@ test_disabled_tool_leaves_visible_tools if {
 }
 
 test_switches_off_or_missing_change_nothing if {
-	every name, _ in catalog.tools {
+	every name, _ in _model_tools {
 		_decide(_with_account(_input(name, {"paused": false}, {}, _inside), {"agents_paused": false, "disabled_tools": []})).allow
 		_decide(_input(name, {}, {}, _inside)).allow
 	}
@@ -556,4 +560,25 @@ test_switches_off_or_missing_change_nothing if {
 test_malformed_switch_never_allows if {
 	not _decide(_input("get_conversation", {"paused": "no"}, {}, _inside)).allow
 	not _decide(_with_account(_input("reply_to_conversation", {}, {}, _inside), {"agents_paused": "no"})).allow
+}
+
+# ---- the draft card's tools (MCP Apps) -----------------------------------------
+
+test_app_tools_only_for_a_grant_that_may_approve_in_the_chat if {
+	every name in catalog.app_tools {
+		d := _decide(_input(name, {}, {"draft_id": 1}, {}))
+		not d.allow
+		contains(d.reasons[0], "approve or reject drafts on the Drafts page")
+		_decide(_input(name, {"chat_approval": true, "scopes": ["conversations:read"]}, {"draft_id": 1}, {})).allow
+		not _decide(_input(name, {"chat_approval": true, "paused": true}, {}, {})).allow
+		not _decide(_with_account(_input(name, {"chat_approval": true}, {}, {}), {"agents_paused": true})).allow
+	}
+}
+
+test_app_tools_listed_for_the_grant_alone if {
+	plain := authz.visible_tools with input as _input("", {}, {}, {})
+	count(plain & catalog.app_tools) == 0
+	chat := authz.visible_tools with input as _input("", {"chat_approval": true, "scopes": ["conversations:read"]}, {}, {})
+	catalog.app_tools == chat & catalog.app_tools
+	not "reply_to_conversation" in chat
 }

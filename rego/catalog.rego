@@ -22,6 +22,10 @@ package deskwoot.catalog
 #   drafts_on_approval
 #              true when the tool reaches a customer directly; for a token
 #              with require_approval the call then makes a draft instead
+#   app_only   true for a tool only an MCP Apps view calls (the draft card's
+#              buttons; _meta.ui.visibility ["app"]), never the model: it is
+#              for an OAuth grant whose consent allowed approving drafts in
+#              the chat (principal.chat_approval), whatever its scopes
 tools := {
 	# conversations:read
 	"list_inboxes": {"scope": "conversations:read", "access": "read", "target": "none", "inbox_arg": "none", "title": "List inboxes", "drafts_on_approval": false},
@@ -55,7 +59,13 @@ tools := {
 	# helpcenter:read
 	"search_help_center": {"scope": "helpcenter:read", "access": "read", "target": "none", "inbox_arg": "none", "title": "Search the help center", "drafts_on_approval": false},
 	"get_article": {"scope": "helpcenter:read", "access": "read", "target": "article", "inbox_arg": "none", "title": "Get a help center article", "drafts_on_approval": false},
+	# the draft card (MCP Apps), app only
+	"approve_draft": {"scope": "conversations:draft", "access": "write", "target": "none", "inbox_arg": "none", "title": "Approve a draft in the chat", "drafts_on_approval": false, "app_only": true},
+	"reject_draft": {"scope": "conversations:draft", "access": "write", "target": "none", "inbox_arg": "none", "title": "Reject a draft in the chat", "drafts_on_approval": false, "app_only": true},
 }
+
+# app_tools are the tools only an MCP Apps view calls.
+app_tools := {name | some name, t in tools; t.app_only == true}
 
 # scopes are all the scopes a token can hold.
 scopes := {

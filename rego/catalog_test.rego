@@ -11,6 +11,7 @@ test_the_twenty_two_tools_of_the_design if {
 		"update_conversation", "assign_conversation", "escalate_to_human", "start_conversation",
 		"search_contacts", "get_contact", "create_contact", "update_contact", "add_contact_note",
 		"poll_events", "search_help_center", "get_article",
+		"approve_draft", "reject_draft", # the draft card's (MCP Apps), app only
 	}
 }
 
@@ -50,6 +51,7 @@ test_scope_of_each_tool if {
 		"search_contacts": "contacts:read", "get_contact": "contacts:read",
 		"create_contact": "contacts:write", "update_contact": "contacts:write", "add_contact_note": "contacts:write",
 		"poll_events": "events:read", "search_help_center": "helpcenter:read", "get_article": "helpcenter:read",
+		"approve_draft": "conversations:draft", "reject_draft": "conversations:draft",
 	}
 }
 

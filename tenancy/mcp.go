@@ -36,6 +36,9 @@ type MCPToken struct {
 	// RateUsed is how many calls of RateLimitPerMinute the token has spent
 	// in the rolling minute now (its rate bucket, shared by every replica).
 	RateUsed int `json:"rate_used"`
+	// ChatApproval is an OAuth grant whose consent allowed approving its
+	// drafts in the chat (the MCP Apps draft card).
+	ChatApproval bool `json:"chat_approval"`
 }
 
 // mcpTokenColumns are an MCPToken's columns, for a statement on
@@ -45,7 +48,7 @@ type MCPToken struct {
 const mcpTokenColumns = `id, name, prefix, scopes, inbox_ids, require_approval, rate_limit_per_minute, expires_at, created_at, last_used_at, revoked_at,
 	kind, coalesce(client_id, ''), coalesce(client_name, ''), paused_at, coalesce(pause_reason, ''),
 	coalesce((SELECT least(ceil(extract(epoch FROM greatest(r.tat - clock_timestamp(), interval '0')) * mcp_tokens.rate_limit_per_minute / 60.0), mcp_tokens.rate_limit_per_minute)::int
-		FROM mcp_token_rates r WHERE r.token_id = mcp_tokens.id), 0)`
+		FROM mcp_token_rates r WHERE r.token_id = mcp_tokens.id), 0), chat_approval`
 
 // MCPTokenInput is a validated mint request (scopes already expanded and
 // checked against the policy's catalog by the caller).
@@ -57,6 +60,9 @@ type MCPTokenInput struct {
 	RateLimitPerMinute int
 	ExpiresAt          *time.Time
 	CreatedBy          int64
+	// ChatApproval is set for an OAuth grant whose consent allowed
+	// approving drafts in the chat.
+	ChatApproval bool
 }
 
 // DefaultRateLimit is the calls per minute a token gets unless told otherwise.
@@ -70,6 +76,9 @@ func (db *DB) MCPTokenCreate(ctx context.Context, req *Request, in MCPTokenInput
 	if err := in.validate(now); err != nil {
 		return MCPToken{}, "", err
 	}
+	// Approving drafts in the chat is a consent of an OAuth grant only: a
+	// static token's drafts are approved in the console.
+	in.ChatApproval = false
 	raw, hash, display := NewToken(MCPTokenPrefix)
 	var t MCPToken
 	err := db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
@@ -127,9 +136,9 @@ func mcpTokenInsert(ctx context.Context, tx pgx.Tx, accountID int64, in MCPToken
 	if clientID != "" {
 		kind = "oauth"
 	}
-	rows, _ := tx.Query(ctx, `INSERT INTO mcp_tokens (account_id, name, prefix, scopes, inbox_ids, require_approval, rate_limit_per_minute, expires_at, created_by, kind, client_id, client_name)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), nullif($12, '')) RETURNING `+mcpTokenColumns,
-		accountID, in.Name, display, in.Scopes, in.InboxIDs, in.RequireApproval, in.RateLimitPerMinute, in.ExpiresAt, in.CreatedBy, kind, clientID, clientName)
+	rows, _ := tx.Query(ctx, `INSERT INTO mcp_tokens (account_id, name, prefix, scopes, inbox_ids, require_approval, rate_limit_per_minute, expires_at, created_by, kind, client_id, client_name, chat_approval)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), nullif($12, ''), $13) RETURNING `+mcpTokenColumns,
+		accountID, in.Name, display, in.Scopes, in.InboxIDs, in.RequireApproval, in.RateLimitPerMinute, in.ExpiresAt, in.CreatedBy, kind, clientID, clientName, in.ChatApproval)
 	return pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[MCPToken])
 }
 
@@ -221,6 +230,10 @@ type MCPPrincipal struct {
 	// is refused until an admin resumes it.
 	Paused      bool
 	PauseReason string
+	// ChatApproval says the token is an OAuth grant whose consenting
+	// person (CreatedBy) allowed approving its drafts in the chat.
+	ChatApproval bool
+	CreatedBy    int64
 	// RateRetryAfter is set when the request's tool calls would exceed the
 	// token's rate limit: how long until they would fit.
 	RateRetryAfter time.Duration
@@ -358,7 +371,7 @@ func principalSQL(extra string) string {
 		a.plan, a.subscription_status, a.trial_ends_at, a.grace_ends_at, a.mcp_enabled, coalesce(t.client_id, ''),
 		coalesce(a.tenant_rules_version, 0), deskwoot_mcp_stamp(t, a),
 		t.paused_at IS NOT NULL, coalesce(t.pause_reason, ''), a.mcp_agents_paused, a.mcp_disabled_tools,
-		a.mcp_suspend_after_denials, a.mcp_suspend_after_inbox_probes` + extra + `
+		a.mcp_suspend_after_denials, a.mcp_suspend_after_inbox_probes, t.chat_approval, coalesce(t.created_by, 0)` + extra + `
 	FROM mcp_tokens t JOIN accounts a ON a.id = t.account_id `
 }
 
@@ -368,7 +381,7 @@ func scanPrincipal(r pgx.Row, p *MCPPrincipal, expires, revoked **time.Time, ser
 		&p.Account.Plan, &p.Account.Status, &p.Account.TrialEndsAt, &p.Account.GraceEndsAt, &p.Account.MCPEnabled, &p.ClientID,
 		&p.Account.TenantRulesVersion, &p.Stamp,
 		&p.Paused, &p.PauseReason, &p.Account.AgentsPaused, &p.Account.DisabledTools,
-		&p.Account.SuspendAfterDenials, &p.Account.SuspendAfterInboxProbes}, extra...)...)
+		&p.Account.SuspendAfterDenials, &p.Account.SuspendAfterInboxProbes, &p.ChatApproval, &p.CreatedBy}, extra...)...)
 }
 
 // principalCheck turns the batch's outcome and the token row's state into
