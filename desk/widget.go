@@ -486,3 +486,46 @@ func (d *Desk) WidgetArticleSearch(ctx context.Context, wi WidgetInbox, query st
 func (d *Desk) WidgetArticle(ctx context.Context, wi WidgetInbox, id int64) (Article, error) {
 	return d.ArticleGet(ctx, tenancy.For(wi.AccountID), id, true)
 }
+
+// VisitorRef names a visitor of a website inbox.
+type VisitorRef struct{ ContactID, InboxID int64 }
+
+// WidgetActiveVisitors lists the visitors of the account's website inboxes
+// that have messages (theirs or replies, never notes) with an id above
+// afterID, and the account's highest message id (afterID when none is
+// higher): one read that tells an account's waiting widget streams which
+// of them have news (package widget).
+func (d *Desk) WidgetActiveVisitors(ctx context.Context, acct, afterID int64) (map[VisitorRef]bool, int64, error) {
+	active := map[VisitorRef]bool{}
+	top := afterID
+	b := &pgx.Batch{}
+	b.Queue(`SELECT DISTINCT c.contact_id, c.inbox_id
+		FROM messages m JOIN conversations c ON c.account_id = m.account_id AND c.id = m.conversation_id
+		WHERE m.id > $1 AND m.type IN ('incoming', 'outgoing') AND NOT m.private
+			AND m.inbox_id IN (SELECT id FROM inboxes WHERE channel = 'website')`, afterID).
+		Query(func(rows pgx.Rows) error {
+			var ref VisitorRef
+			_, err := pgx.ForEachRow(rows, []any{&ref.ContactID, &ref.InboxID}, func() error {
+				active[ref] = true
+				return nil
+			})
+			return err
+		})
+	b.Queue(`SELECT coalesce(max(id), $1) FROM messages WHERE id > $1`, afterID).QueryRow(func(r pgx.Row) error { return r.Scan(&top) })
+	if err := d.DB.Batch(ctx, acct, b); err != nil {
+		return nil, afterID, mapErr(err)
+	}
+	return active, top, nil
+}
+
+// WidgetTopMessage is the account's highest message id: where a feed of
+// its widget streams starts.
+func (d *Desk) WidgetTopMessage(ctx context.Context, acct int64) (int64, error) {
+	var top int64
+	b := &pgx.Batch{}
+	b.Queue(`SELECT coalesce(max(id), 0) FROM messages`).QueryRow(func(r pgx.Row) error { return r.Scan(&top) })
+	if err := d.DB.Batch(ctx, acct, b); err != nil {
+		return 0, mapErr(err)
+	}
+	return top, nil
+}

@@ -24,8 +24,9 @@ const (
 
 // stream is the visitor's live feed (server-sent events): every message
 // of the visitor's conversations after the one it names (?after=ID or
-// Last-Event-ID), then each new one as it commits, woken by the events
-// feed's LISTEN/NOTIFY hub, which every replica shares. It ends after
+// Last-Event-ID), then each new one as it commits, woken through its
+// account's feed (feed.go) by the events feed's LISTEN/NOTIFY hub, which
+// every replica shares. It ends after
 // StreamTimeout; the widget reconnects from the last id it got. It holds
 // no database connection while it waits.
 func (w *Widget) stream(rw http.ResponseWriter, r *http.Request, c *call) {
@@ -66,14 +67,12 @@ func (w *Widget) stream(rw http.ResponseWriter, r *http.Request, c *call) {
 	if !send("retry: 2000\n\n") {
 		return
 	}
-	hub, acct := w.cfg.Desk.Hub, c.visitor.AccountID
+	hub := w.cfg.Desk.Hub
+	feed := w.feeds.join(c.visitor)
+	defer feed.leave()
 	sent := map[int64]time.Time{} // what this stream sent, and when it was written
 	for {
-		var wake <-chan struct{} // nil: only the timer wakes the stream
-		stop := func() {}
-		if hub != nil {
-			wake, stop = hub.Wait(acct) // before reading, so no commit slips between
-		}
+		wake, stop := feed.wait() // before reading, so no commit slips between
 		news, err := w.cfg.Desk.WidgetNews(ctx, c.visitor, cursor, recent(sent, w.cfg.Now()))
 		if err != nil {
 			stop()

@@ -93,6 +93,7 @@ type Widget struct {
 
 	mu      sync.Mutex
 	streams map[int64]int // open streams per contact
+	feeds   *feeds
 }
 
 // New builds the widget door.
@@ -105,7 +106,7 @@ func New(cfg Config) *Widget {
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	l := cfg.Limits
-	w := &Widget{cfg: cfg, mux: http.NewServeMux(), streams: map[int64]int{},
+	w := &Widget{cfg: cfg, mux: http.NewServeMux(), streams: map[int64]int{}, feeds: newFeeds(cfg.Desk),
 		perAddress: throttle.New(l.PerAddressEvery, l.PerAddressBurst),
 		perVisitor: throttle.New(l.PerVisitorEvery, l.PerVisitorBurst),
 		newVis:     throttle.New(l.NewVisitorEvery, l.NewVisitorBurst)}

@@ -596,3 +596,71 @@ func TestIdentifyWithoutASecretIsRefusedNot500(t *testing.T) {
 		t.Fatalf("identify without a secret: %d %s", a.Status, a.Raw)
 	}
 }
+
+// openStream opens a visitor's stream and returns its messages as they come.
+func (f *fixture) openStream(tok string) <-chan desk.WidgetMessage {
+	f.t.Helper()
+	req, _ := http.NewRequest("GET", f.srv.URL+f.api("/stream"), nil)
+	req.Header.Set("Origin", site)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		f.t.Fatalf("stream: %v %v", err, res)
+	}
+	f.t.Cleanup(func() { res.Body.Close() })
+	out := make(chan desk.WidgetMessage, 50)
+	go func() {
+		defer close(out)
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var m desk.WidgetMessage
+				json.Unmarshal([]byte(data), &m)
+				out <- m
+			}
+		}
+	}()
+	return out
+}
+
+// TestEachStreamGetsItsOwnRepliesLive: with several visitors' streams open
+// in one workspace (one feed wakes them), each reply reaches its own
+// visitor's stream at once and no other.
+func TestEachStreamGetsItsOwnRepliesLive(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil, widget.Limits{})
+	type visitor struct {
+		conv   int64
+		stream <-chan desk.WidgetMessage
+	}
+	var vs []visitor
+	for i := range 3 {
+		text := "visitor " + strconv.Itoa(i) + " here"
+		tok := f.start(text)
+		vs = append(vs, visitor{conv: f.conversationOf(text), stream: f.openStream(tok)})
+		if m := <-vs[i].stream; m.Content != text {
+			t.Fatalf("history of %d: %+v", i, m)
+		}
+	}
+	for round := range 2 {
+		for i, v := range vs {
+			text := "reply " + strconv.Itoa(round) + " to " + strconv.Itoa(i)
+			f.reply(v.conv, text, false)
+			select {
+			case m := <-v.stream:
+				if m.Content != text {
+					t.Fatalf("visitor %d got %+v, want %q", i, m, text)
+				}
+			case <-time.After(time.Second):
+				t.Fatalf("visitor %d: %q did not arrive within a second", i, text)
+			}
+		}
+	}
+	for i, v := range vs {
+		select {
+		case m := <-v.stream:
+			t.Fatalf("visitor %d got another's message: %+v", i, m)
+		default:
+		}
+	}
+}
