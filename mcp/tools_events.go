@@ -55,7 +55,15 @@ func (s *Server) pollEvents(ctx context.Context, c *call, in *pollEventsArgs) (a
 		return err
 	}
 	if wait > 0 {
-		q.Still = still
+		// While it waits, only a definite answer ends the poll: a database
+		// out of reach (its listener reconnecting wakes every poller) is
+		// waited out, as the poll itself does.
+		q.Still = func(ctx context.Context) error {
+			if err := still(ctx); errors.Is(err, fault.ErrForbidden) || errors.Is(err, fault.ErrUnauthenticated) {
+				return err
+			}
+			return nil
+		}
 	}
 	page, err := s.cfg.Desk.EventPollWait(ctx, c.req, q, time.Duration(wait)*time.Second, s.cfg.Now)
 	if err != nil || wait == 0 {
