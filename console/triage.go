@@ -229,7 +229,7 @@ func waited(d time.Duration) string {
 // label to add.
 func (k catalog) bulkFields() []field {
 	f := emptyForm()
-	people := []string{"", "Nobody (unassign)"}
+	people := []string{"", "Choose a person", "none", "Nobody (unassign)"}
 	for _, p := range k.People {
 		if p.Kind == "human" {
 			people = append(people, strconv.FormatInt(p.ID, 10), p.Name)
@@ -276,8 +276,17 @@ func (c *Console) conversationBulk(w http.ResponseWriter, r *http.Request) {
 	now := c.cfg.Now()
 	switch action {
 	case "assign":
-		patch.Assignee = choiceID(f, "assignee", nil)
-		patch.Assignee.Set = true
+		// "none" unassigns; the empty first choice is no choice, so that
+		// a click on Assign never unassigns by accident.
+		switch v := f.Value("assignee"); v {
+		case "":
+			problem = "Choose whom to assign from the list."
+		case "none":
+			patch.Assignee = desk.OptionalID{Set: true}
+		default:
+			patch.Assignee = choiceID(f, "assignee", nil)
+			patch.Assignee.Set = true
+		}
 	case "label":
 		if l := f.Value("label"); l != "" {
 			patch.AddLabels = []string{l}

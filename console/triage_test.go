@@ -143,6 +143,7 @@ func TestBulkActions(t *testing.T) {
 		{"ids": ids, "action": {"snooze"}, "preset": {"custom"}, "until": {"2001-01-01T00:00"}, "back": {back}},
 		{"ids": ids, "action": {"snooze"}, "preset": {"someday"}, "back": {back}},
 		{"ids": ids, "action": {"assign"}, "assignee": {"x"}, "back": {back}},
+		{"ids": ids, "action": {"assign"}, "back": {back}},
 		{"ids": {"1", "nope"}, "action": {"resolve"}, "back": {back}},
 	} {
 		wantRedirect(t, q.admin.post("/conversations/bulk", form), back)
@@ -156,7 +157,10 @@ func TestBulkActions(t *testing.T) {
 		t.Fatalf("cross-site bulk post: %d", p.Status)
 	}
 
-	wantRedirect(t, q.admin.post("/conversations/bulk", url.Values{"ids": ids, "action": {"assign"}, "assignee": {fmt.Sprint(q.userID)}, "back": {back}}), back)
+	// Assigned, unassigned ("none"), assigned again.
+	for _, who := range []string{fmt.Sprint(q.userID), "none", fmt.Sprint(q.userID)} {
+		wantRedirect(t, q.admin.post("/conversations/bulk", url.Values{"ids": ids, "action": {"assign"}, "assignee": {who}, "back": {back}}), back)
+	}
 	wantRedirect(t, q.admin.post("/conversations/bulk", url.Values{"ids": ids, "action": {"label"}, "label": {"shipping"}, "back": {back}}), back)
 	wantRedirect(t, q.admin.post("/conversations/bulk", url.Values{"ids": {fmt.Sprint(second)}, "action": {"snooze"}, "preset": {"tomorrow_morning"}, "back": {back}}), back)
 	q.admin.get(back).has(t, "Snoozed 1 conversation.")
@@ -179,11 +183,11 @@ func TestBulkActions(t *testing.T) {
 		t.Error("bulk resolve did not resolve")
 	}
 	// Audited like single actions: one row per conversation and action.
-	if n := q.audits(t, q.conv); n != 3 {
-		t.Errorf("%d audit rows for the first conversation, want 3 (assign, label, resolve)", n)
+	if n := q.audits(t, q.conv); n != 5 {
+		t.Errorf("%d audit rows for the first conversation, want 5 (assign, unassign, assign, label, resolve)", n)
 	}
-	if n := q.audits(t, second); n != 3 {
-		t.Errorf("%d audit rows for the second, want 3 (assign, label, snooze)", n)
+	if n := q.audits(t, second); n != 5 {
+		t.Errorf("%d audit rows for the second, want 5 (assign, unassign, assign, label, snooze)", n)
 	}
 }
 
