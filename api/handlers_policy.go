@@ -19,7 +19,7 @@ import (
 // account's own restrict-only rules.
 
 func (s *Server) rules() *tenantpolicy.Service {
-	return &tenantpolicy.Service{DB: s.cfg.DB, Policy: s.cfg.Policy, Audit: s.cfg.Audit, Now: s.cfg.Now}
+	return &tenantpolicy.Service{DB: s.cfg.DB, Policy: s.cfg.Policy, Audit: s.cfg.Audit, Replays: s.cfg.Replays, Now: s.cfg.Now}
 }
 
 func (s *Server) policyGet(w http.ResponseWriter, r *http.Request) {
@@ -46,8 +46,8 @@ func (s *Server) policyVersions(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) policyCandidateCreate(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Rego       string `json:"rego"`
-		Tests      string `json:"tests"`
+		Rego       string `json:"rego" max:"65536"`
+		Tests      string `json:"tests" max:"65536"`
 		ReplayDays *int   `json:"replay_days"`
 	}
 	if err := decode(w, r, &req); err != nil {
@@ -61,12 +61,39 @@ func (s *Server) policyCandidateCreate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p := principal(r)
+	if wait := s.candidates.Take(strconv.FormatInt(p.AccountID, 10), s.cfg.Now()); wait > 0 {
+		writeError(w, r, tooMany(wait, "this workspace submitted %d policy candidates in the last minute; submit again in %d seconds", CandidatesPerMinute, retrySeconds(wait)))
+		return
+	}
 	c, err := s.rules().Submit(r.Context(), p.AccountID, p.UserID, req.Rego, req.Tests, days)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, c)
+}
+
+func (s *Server) policyCandidates(w http.ResponseWriter, r *http.Request) {
+	cs, err := s.rules().Candidates(r.Context(), principal(r).AccountID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"candidates": cs, "next_cursor": nil})
+}
+
+func (s *Server) policyCandidate(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	c, err := s.rules().Candidate(r.Context(), principal(r).AccountID, id)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
 }
 
 func (s *Server) policyCandidateActivate(w http.ResponseWriter, r *http.Request) {
@@ -85,13 +112,15 @@ func (s *Server) policyCandidateActivate(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Server) policyVersionActivate(w http.ResponseWriter, r *http.Request) {
-	n, err := strconv.Atoi(mux.Vars(r)["n"])
+	// Versions are PostgreSQL ints: a number past int32 names no version
+	// (it answered 500 when it reached the database).
+	n, err := strconv.ParseInt(mux.Vars(r)["n"], 10, 32)
 	if err != nil || n <= 0 {
 		writeError(w, r, errorf(http.StatusNotFound, "not_found", "version %q not found", mux.Vars(r)["n"]))
 		return
 	}
 	p := principal(r)
-	if err := s.rules().ActivateVersion(r.Context(), p.AccountID, p.UserID, n); err != nil {
+	if err := s.rules().ActivateVersion(r.Context(), p.AccountID, p.UserID, int(n)); err != nil {
 		writeError(w, r, err)
 		return
 	}

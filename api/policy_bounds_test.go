@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/deskwoot/deskwoot/api"
 	"github.com/deskwoot/deskwoot/dbtest"
 )
 
@@ -108,5 +110,96 @@ deny contains sprintf("reason %d%d%d%d%d: no listing of inboxes today, by order 
 	}
 	if strings.Contains(text, "reason") && !strings.Contains(text, "… and 19991 more reasons") {
 		t.Errorf("capped reasons do not say how many more: %q", text)
+	}
+}
+
+// TestPolicyVersionOutOfRange: a version number past PostgreSQL's int
+// answered 500; it names no version.
+func TestPolicyVersionOutOfRange(t *testing.T) {
+	t.Parallel()
+	w := signup(t)
+	for _, n := range []string{"2147483648", "9223372036854775808", "-1", "0", "x"} {
+		msg := wantErr(t, call(t, "POST", "/api/v1/policy/versions/"+n+"/activate", w.Token, nil), 404, "not_found")
+		if !strings.Contains(msg, "version") {
+			t.Errorf("version %s: %q", n, msg)
+		}
+	}
+}
+
+// TestCandidateSourceUpTo64K: the input layer allows a module and its
+// tests of the sandbox's own size, 65,536 characters each (it stopped
+// them at 1,000), and refuses one character more, naming the field.
+func TestCandidateSourceUpTo64K(t *testing.T) {
+	t.Parallel()
+	w := signup(t)
+	const module = "package deskwoot.tenant\n\ndeny contains \"x\" if input.tool == \"list_inboxes\"\n"
+	pad := func(src string, chars int) string {
+		return src + "# " + strings.Repeat("é", chars-len([]rune(src))-3) + "\n"
+	}
+	c := want(t, call(t, "POST", "/api/v1/policy/candidates", w.Token, obj{"rego": pad(module, 65536), "tests": pad(otherToolsTest, 65536)}), 201)
+	if c["tests"].(obj)["passed"] != float64(1) {
+		t.Errorf("tests %v", c["tests"])
+	}
+	msg := wantErr(t, call(t, "POST", "/api/v1/policy/candidates", w.Token, obj{"rego": pad(module, 65537), "tests": otherToolsTest}), 400, "bad_request")
+	if !strings.Contains(msg, "rego is at most 65536 characters") {
+		t.Errorf("400 message %q", msg)
+	}
+}
+
+// TestCandidateSubmissionsRateLimited: each submission compiles, tests and
+// replays Rego; a workspace may send CandidatesPerMinute at once, then one
+// every 60/CandidatesPerMinute seconds, and past that gets 429
+// rate_limited saying when to come back. Another workspace is not
+// affected.
+func TestCandidateSubmissionsRateLimited(t *testing.T) {
+	t.Parallel()
+	w, other := signup(t), signup(t)
+	body := obj{"rego": "package deskwoot.tenant\n\ndeny contains \"x\" if false\n", "tests": otherToolsTest}
+	start := time.Now()
+	accepted := 0
+	var refused resp
+	for i := 0; i < 3*api.CandidatesPerMinute; i++ {
+		r := call(t, "POST", "/api/v1/policy/candidates", w.Token, body)
+		if r.Status != 201 {
+			refused = r
+			break
+		}
+		accepted++
+	}
+	// The bucket refills while the submissions run (each takes a moment).
+	if most := api.CandidatesPerMinute + 1 + int(time.Since(start)/(time.Minute/api.CandidatesPerMinute)); accepted < api.CandidatesPerMinute || accepted > most {
+		t.Errorf("%d submissions accepted, want %d to %d", accepted, api.CandidatesPerMinute, most)
+	}
+	msg := wantErr(t, refused, 429, "rate_limited")
+	if !strings.Contains(msg, "submit again in") || refused.Header.Get("Retry-After") == "" {
+		t.Errorf("429 %q, Retry-After %q", msg, refused.Header.Get("Retry-After"))
+	}
+	want(t, call(t, "POST", "/api/v1/policy/candidates", other.Token, body), 201)
+}
+
+// TestCandidateReadBack: a candidate, with its replay as it stands, reads
+// back by id and in the list, for its own account only.
+func TestCandidateReadBack(t *testing.T) {
+	t.Parallel()
+	w := newMCPWorkspace(t, dbtest.Unique("READ"))
+	other := signup(t)
+	mcpTool(t, w.token, "list_inboxes", obj{})
+	c := want(t, call(t, "POST", "/api/v1/policy/candidates", w.Token, obj{
+		"rego": "package deskwoot.tenant\n\ndeny contains \"no listing\" if input.tool == \"list_inboxes\"\n", "tests": otherToolsTest}), 201)
+	if r := c["replay"].(obj); r["status"] != "done" || r["done"] != float64(1) || r["total"] != float64(1) || r["decisions"] != float64(1) || len(list(t, r, "flips")) != 1 {
+		t.Errorf("the answer's replay %v", r)
+	}
+	path := fmt.Sprintf("/api/v1/policy/candidates/%d", id(t, c["id"]))
+	got := want(t, call(t, "GET", path, w.Token, nil), 200)
+	if got["id"] != c["id"] || fmt.Sprint(got["replay"]) != fmt.Sprint(c["replay"]) || fmt.Sprint(got["tests"]) != fmt.Sprint(c["tests"]) {
+		t.Errorf("read back %v, answered %v", got, c)
+	}
+	cs := list(t, want(t, call(t, "GET", "/api/v1/policy/candidates", w.Token, nil), 200), "candidates")
+	if len(cs) != 1 || cs[0]["id"] != c["id"] {
+		t.Errorf("candidates %v", cs)
+	}
+	wantErr(t, call(t, "GET", path, other.Token, nil), 404, "not_found")
+	if cs := list(t, want(t, call(t, "GET", "/api/v1/policy/candidates", other.Token, nil), 200), "candidates"); len(cs) != 0 {
+		t.Errorf("another account sees %v", cs)
 	}
 }

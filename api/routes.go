@@ -97,6 +97,8 @@ func (s *Server) Routes(r *mux.Router) {
 	v1.HandleFunc("/policy/versions", s.admin(s.policyVersions)).Methods(http.MethodGet)
 	v1.HandleFunc("/policy/versions/{n}/activate", s.admin(s.policyVersionActivate)).Methods(http.MethodPost)
 	v1.HandleFunc("/policy/candidates", s.admin(s.policyCandidateCreate)).Methods(http.MethodPost)
+	v1.HandleFunc("/policy/candidates", s.admin(s.policyCandidates)).Methods(http.MethodGet)
+	v1.HandleFunc("/policy/candidates/{id}", s.admin(s.policyCandidate)).Methods(http.MethodGet)
 	v1.HandleFunc("/policy/candidates/{id}/activate", s.admin(s.policyCandidateActivate)).Methods(http.MethodPost)
 	v1.HandleFunc("/policy/tenant", s.admin(s.policyTenantRemove)).Methods(http.MethodDelete)
 

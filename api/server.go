@@ -15,6 +15,7 @@ import (
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/tenantpolicy"
 	"github.com/deskwoot/deskwoot/throttle"
 )
 
@@ -35,12 +36,22 @@ type Config struct {
 	// Throttle holds the per-address abuse limits (sign-in, signup); share
 	// it with the other doors (console, MCP). A fresh one when nil.
 	Throttle *throttle.Guard
+	// Replays runs candidates' replays past their inline budget in the
+	// background; a fresh one when nil (close it when the server stops).
+	Replays *tenantpolicy.Replays
 }
 
 // Server serves /api/v1.
 type Server struct {
 	cfg Config
+	// candidates limits policy candidate submissions per account: each one
+	// compiles, tests and replays an account's Rego in its sandbox.
+	candidates *throttle.Throttle
 }
+
+// Candidate submissions per account: a burst of CandidatesPerMinute, then
+// one every 60/CandidatesPerMinute seconds.
+const CandidatesPerMinute = 10
 
 // New builds the REST server.
 func New(cfg Config) *Server {
@@ -50,7 +61,10 @@ func New(cfg Config) *Server {
 	if cfg.Throttle == nil {
 		cfg.Throttle = throttle.NewGuard(throttle.Limits{})
 	}
-	return &Server{cfg: cfg}
+	if cfg.Replays == nil {
+		cfg.Replays = tenantpolicy.NewReplays(cfg.DB)
+	}
+	return &Server{cfg: cfg, candidates: throttle.New(time.Minute/CandidatesPerMinute, CandidatesPerMinute)}
 }
 
 type ctxKey struct{}

@@ -46,6 +46,17 @@ type DecisionFilter struct {
 	Limit   int
 }
 
+// DecisionCount counts the rows DecisionList would list from the start
+// (f.AfterID and f.Limit aside), stopping at max.
+func DecisionCount(ctx context.Context, db *tenancy.DB, acct int64, f DecisionFilter, max int) (int, error) {
+	var n int
+	b := &pgx.Batch{}
+	b.Queue(`SELECT count(*) FROM (SELECT 1 FROM audit_log
+		WHERE account_id = $1 AND explanation IS NOT NULL AND at >= $2 AND ($3 = '' OR explanation->>'path' = $3)
+		LIMIT $4) AS counted`, acct, f.Since, f.Path, max).QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
+	return n, db.Batch(ctx, acct, b)
+}
+
 // DecisionList lists the rows that record a policy decision, oldest first,
 // from f.Since and after f.AfterID.
 func DecisionList(ctx context.Context, db *tenancy.DB, acct int64, f DecisionFilter) ([]Decision, error) {

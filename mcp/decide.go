@@ -10,9 +10,10 @@ import (
 // decide asks the policy about one call, with the account's own rules
 // (DESIGN §17) when it has a version in force. The version comes with the
 // token at every request, so an activation or a roll-back holds from the
-// next call on every replica; a version is compiled once per replica. Rules
-// that cannot be loaded, compiled or evaluated in time deny the call (fail
-// closed) for this account only, with a reason that says so.
+// next call on every replica; a version's source is read once per replica
+// and compiled in the account's sandbox (policy/sandbox.go). Rules that
+// cannot be loaded, compiled or evaluated within their bounds deny the call
+// (fail closed) for this account only, with a reason that says so.
 //
 // A tool that waits (a long-poll) is decided on a goroutine of its own, so
 // that the request's goroutine does not keep OPA's deep stack while it
@@ -35,7 +36,7 @@ func (s *Server) decide(ctx context.Context, p *tenancy.MCPPrincipal, in policy.
 		if err != nil {
 			return policy.TenantFailure(v), err
 		}
-		tp = s.cfg.Policy.CompileTenant(ctx, p.AccountID, v, src)
+		tp = s.cfg.Policy.AddTenant(p.AccountID, v, src)
 	}
 	return run(func() (policy.Decision, error) { return tp.Decide(ctx, in) })
 }

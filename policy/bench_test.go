@@ -106,10 +106,7 @@ deny contains "contacts are read-only for agents" if {
 
 require_approval contains "outbound needs a human" if input.tool == "start_conversation"
 `
-	tp := e.CompileTenant(ctx, 1, 1, src)
-	if tp.err != nil {
-		b.Fatal(tp.err)
-	}
+	tp := e.AddTenant(testAcct(), 1, src)
 	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	in := Input{
 		Principal: Principal{AccountID: 1, TokenID: 7, Scopes: []string{"conversations:read", "conversations:reply", "conversations:note"}, InboxIDs: []int64{3, 4}},

@@ -77,7 +77,7 @@ func TestTenantBuiltinsRefusedWithTheirLine(t *testing.T) {
 		{"a mock", mod, "package deskwoot.tenant_test\n\nimport data.deskwoot.tenant\n\ntest_x if {\n\tcount(tenant.deny) == 0 with concat as array.concat\n}\n", TenantTestsFile, 6, "array.concat is not allowed"},
 	}
 	for _, c := range cases {
-		_, err := e.ParseTenantRules(c.rego, c.tests)
+		_, err := e.ParseTenantRules(context.Background(), testAcct(), c.rego, c.tests)
 		var re *RuleError
 		if !errors.As(err, &re) {
 			t.Errorf("%s: got %v, want a RuleError", c.name, err)
@@ -94,7 +94,7 @@ func TestTenantBuiltinsRefusedWithTheirLine(t *testing.T) {
 		deny("time.weekday(time.parse_rfc3339_ns(input.now)) == \"Sunday\""),
 		deny("count([x | some x in input.principal.scopes; startswith(x, \"c\")]) > 3"),
 	} {
-		if _, err := e.ParseTenantRules(ok, okTests); err != nil {
+		if _, err := e.ParseTenantRules(context.Background(), testAcct(), ok, okTests); err != nil {
 			t.Errorf("an ordinary rule was refused: %v\n%s", err, ok)
 		}
 	}
@@ -174,10 +174,7 @@ func TestTenantRuleErrorDenies(t *testing.T) {
 	for _, body := range []string{"x := 1 / 0\n\tx > 0", "to_number(input.tool) > 0"} {
 		for _, rule := range []string{"deny", "require_approval"} {
 			src := fmt.Sprintf("package deskwoot.tenant\n\n%s contains \"x\" if {\n\tinput.tool == \"list_inboxes\"\n\t%s\n}\n", rule, body)
-			tp, err := e.PrepareTenant(ctx, 5, TenantRules{Rego: src})
-			if err != nil {
-				t.Fatal(err)
-			}
+			tp := e.PrepareTenant(testAcct(), 5, TenantRules{Rego: src})
 			d, err := tp.Decide(ctx, Input{Principal: Principal{AccountID: 1, TokenID: 7, Scopes: []string{"conversations:read"}},
 				Account: activeEnterprise(), Tool: "list_inboxes", Args: map[string]any{}, Now: testNow})
 			var re *RuleError
@@ -189,10 +186,7 @@ func TestTenantRuleErrorDenies(t *testing.T) {
 		}
 	}
 	// A rule that does not apply raises nothing and denies nothing.
-	tp, err := e.PrepareTenant(ctx, 5, TenantRules{Rego: "package deskwoot.tenant\n\ndeny contains \"x\" if {\n\tinput.tool == \"get_article\"\n\t1 / 0 > 0\n}\n"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tp := e.PrepareTenant(testAcct(), 5, TenantRules{Rego: "package deskwoot.tenant\n\ndeny contains \"x\" if {\n\tinput.tool == \"get_article\"\n\t1 / 0 > 0\n}\n"})
 	if d, err := tp.Decide(ctx, Input{Principal: Principal{AccountID: 1, TokenID: 7, Scopes: []string{"conversations:read"}},
 		Account: activeEnterprise(), Tool: "list_inboxes", Args: map[string]any{}, Now: testNow}); !d.Allow || err != nil {
 		t.Errorf("a rule for another tool: %+v, %v", d, err)
@@ -204,12 +198,12 @@ func TestTenantRuleErrorDenies(t *testing.T) {
 func TestTenantTestErrorFails(t *testing.T) {
 	t.Parallel()
 	e := testEngine(t)
-	tr, err := e.ParseTenantRules("package deskwoot.tenant\n\ndeny contains \"x\" if {\n\tx := 1 / 0\n\tx > 0\n}\n",
+	tr, err := e.ParseTenantRules(context.Background(), testAcct(), "package deskwoot.tenant\n\ndeny contains \"x\" if {\n\tx := 1 / 0\n\tx > 0\n}\n",
 		"package deskwoot.tenant_test\n\nimport data.deskwoot.tenant\n\ntest_nothing_denied if {\n\tcount(tenant.deny) == 0\n}\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := e.RunTenantTests(context.Background(), tr)
+	rep, err := e.RunTenantTests(context.Background(), testAcct(), tr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,10 +230,7 @@ deny contains sprintf("%d%d%d %s%s%s%s", [a, b, f, long, long, long, long]) if {
 	some f in [0, 1]
 }
 `
-	tp, err := e.PrepareTenant(ctx, 6, TenantRules{Rego: src})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tp := e.PrepareTenant(testAcct(), 6, TenantRules{Rego: src})
 	d, err := tp.Decide(ctx, Input{Principal: Principal{AccountID: 1, TokenID: 7, Scopes: []string{"conversations:read"}},
 		Account: activeEnterprise(), Tool: "list_inboxes", Args: map[string]any{}, Now: testNow})
 	if err != nil || d.Allow || len(d.Reasons) != MaxReasons || d.Reasons[MaxReasons-1] != "… and 191 more reasons" {

@@ -23,6 +23,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
 	policies "github.com/deskwoot/deskwoot/rego"
+	"github.com/deskwoot/deskwoot/sandbox"
 )
 
 // The queries the engine prepares.
@@ -77,7 +78,8 @@ type Engine struct {
 	gates gateCache // the gate's answers by account state (gatecache.go)
 	terms termCache // principals and accounts in Rego's form (termcache.go)
 
-	tenantCaps *ast.Capabilities // the builtins account rules compile with (tenant.go)
+	tenantCaps *ast.Capabilities                            // the builtins account rules compile with (tenant.go)
+	pool       *sandbox.Pool[sandboxRequest, sandboxAnswer] // where account rules run (sandbox.go)
 
 	tmu     sync.RWMutex
 	tenants map[tenantKey]*TenantPolicy // prepared account rules by (account, version)
@@ -92,6 +94,12 @@ type Engine struct {
 // when a policy does not compile or the catalog contradicts itself (a tool
 // with an unknown scope, a tool whose name is a forbidden kind, ...).
 func New(ctx context.Context) (*Engine, error) {
+	return newEngine(ctx, sandbox.Limits{Workers: sandboxWorkers(), Memory: sandboxMemory, Grace: sandboxGrace})
+}
+
+// newEngine is New with the bounds of the sandbox children that evaluate
+// account rules.
+func newEngine(ctx context.Context, limits sandbox.Limits) (*Engine, error) {
 	srcs, err := readSources(policies.FS, false)
 	if err != nil {
 		return nil, err
@@ -113,6 +121,7 @@ func New(ctx context.Context) (*Engine, error) {
 		tenants:  map[tenantKey]*TenantPolicy{},
 	}
 	e.tenantCaps = tenantCapabilities(modules)
+	e.pool = sandbox.NewPool[sandboxRequest, sandboxAnswer](sandboxRole, limits)
 	prepare := func(query string) (rego.PreparedEvalQuery, error) {
 		pq, err := rego.New(
 			rego.Query(query),

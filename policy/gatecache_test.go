@@ -151,14 +151,16 @@ func TestDecidePastAnOpenGateIsTheDecision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tenant := e.CompileTenant(ctx, 1, 1, `package deskwoot.tenant
+	const src = `package deskwoot.tenant
 
 deny contains "no notes" if input.tool == "add_private_note"
 
 require_approval contains "replies need a human" if input.tool == "reply_to_conversation"
-`)
-	if tenant.err != nil {
-		t.Fatal(tenant.err)
+`
+	tenant := e.AddTenant(testAcct(), 1, src)
+	compiled := e.compileTenant(ctx, src) // as the sandbox child compiles it
+	if compiled.err != nil {
+		t.Fatal(compiled.err)
 	}
 	trialEnd := testNow.Add(time.Hour)
 	accounts := []Account{
@@ -211,7 +213,7 @@ require_approval contains "replies need a human" if input.tool == "reply_to_conv
 						if err != nil {
 							t.Fatal(err)
 						}
-						want := whole(tenant.decision, in)
+						want := whole(compiled.decision, in)
 						want.TenantVersion = tenant.Version
 						if !reflect.DeepEqual(got, want) {
 							t.Fatalf("%+v with account rules: Decide %+v, the whole decision %+v", in, got, want)

@@ -4,13 +4,27 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// The test binary serves as the sandbox child that evaluates account rules.
+func TestMain(m *testing.M) {
+	ServeSandboxIfChild()
+	os.Exit(m.Run())
+}
+
+// testAcct is a fresh account id: one account holds one sandbox child at a
+// time, so tests running side by side use accounts of their own.
+func testAcct() int64 { return testAccts.Add(1) }
+
+var testAccts atomic.Int64
 
 var (
 	engineOnce sync.Once

@@ -100,15 +100,32 @@ func baseTests(ctx context.Context, withCoverage bool) (TestReport, error) {
 	return runTests(ctx, runner, modules, withCoverage)
 }
 
-// RunTenantTests runs an account's tests against its module compiled beside
-// the base policy, in the sandbox, bounded by TenantTestTimeout in all.
+// RunTenantTests checks an account's module and tests (as
+// ParseTenantRules) and runs the tests against the module compiled beside
+// the base policy, in the account's sandbox, bounded by TenantTestTimeout
+// in all. A module that does not pass the checks is a *RuleError.
+func (e *Engine) RunTenantTests(ctx context.Context, acct int64, tr TenantRules) (TestReport, error) {
+	a, err := e.sandboxCall(ctx, acct, TenantTestTimeout, sandboxRequest{Op: opTest, Rules: tr})
+	if err != nil {
+		return TestReport{}, sandboxRuleError("running its tests", TenantTestTimeout, err)
+	}
+	if a.RuleErr != nil {
+		return TestReport{}, a.RuleErr
+	}
+	if a.Report.Results == nil {
+		a.Report.Results = []TestResult{}
+	}
+	return a.Report, nil
+}
+
+// runTenantTests runs the tests, in a sandbox child.
 //
 // They do not go through OPA's tester: it runs each test on a goroutine of
 // its own without a recover, so one panicking builtin in a test took the
 // whole server down. Here each test is evaluated in turn on the caller's
 // goroutine, a panic fails that test with a plain sentence, and an error a
 // builtin raises fails it too (as it would deny a call).
-func (e *Engine) RunTenantTests(ctx context.Context, tr TenantRules) (TestReport, error) {
+func (e *Engine) runTenantTests(ctx context.Context, tr TenantRules) (TestReport, error) {
 	modules, c, err := e.tenantModules(tr, true)
 	if err != nil {
 		return TestReport{}, err

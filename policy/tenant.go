@@ -2,15 +2,21 @@ package policy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
+
+	"github.com/deskwoot/deskwoot/sandbox"
 )
 
 // An account's own rules (DESIGN §17) are one Rego module, package
@@ -18,26 +24,31 @@ import (
 // `require_approval contains reason if {…}`. authz.rego consults those two
 // sets and only ever takes access away with them, so the module cannot allow
 // anything by construction. Before such a module is compiled beside the base
-// policy it is checked here, in a sandbox: no other package, rule, import or
-// data, no builtin that reaches out (http.send, net.*), reads the runtime
-// (opa.runtime) or is not deterministic (time.now_ns, rand, uuid), and its
-// evaluation is cut off after TenantTimeout.
+// policy it is checked here: no other package, rule, import or data, and
+// only the builtins of builtins.go's allowlist. Everything past those
+// checks — compiling, tests, decisions, replay — runs in a sandbox child
+// process (sandbox.go), never in the server's: a deadline interrupts Rego
+// only between evaluation steps, and one step can run for minutes.
 
 // TenantTimeout bounds one decision that runs an account's rules. A rule
 // that runs longer is cut off and the call is denied (fail closed). A
 // decision takes tens of microseconds; the bound is wall-clock time, so it
-// leaves room for a busy machine descheduling the goroutine.
+// leaves room for a busy machine descheduling the child.
 const TenantTimeout = time.Second
 
-// TenantTestTimeout bounds one run of an account's Rego tests.
+// TenantTestTimeout bounds one run of an account's Rego tests, and the
+// check (compiling) of a module with its tests.
 const TenantTestTimeout = 5 * time.Second
 
 // Tenant module file names, as errors and test results name them.
 const (
 	TenantFile      = "rego"
 	TenantTestsFile = "tests"
-	maxTenantSource = 64 << 10
 )
+
+// MaxTenantSource bounds an account's module and its tests, in characters
+// each (the REST input layer allows the same).
+const MaxTenantSource = 64 << 10
 
 var (
 	tenantPackage     = ast.MustParseRef("data.deskwoot.tenant")
@@ -74,11 +85,16 @@ type TenantRules struct {
 // require_approval as sets, the tests are package deskwoot.tenant_test with
 // at least one test_ rule, neither imports or reads other data nor calls a
 // forbidden builtin, and together with the base policy they compile. An
-// error is a *RuleError naming the line.
-func (e *Engine) ParseTenantRules(regoSrc, tests string) (TenantRules, error) {
+// error is a *RuleError naming the line. The compiling runs in the
+// account's sandbox (a module can make OPA's type checker run for minutes).
+func (e *Engine) ParseTenantRules(ctx context.Context, acct int64, regoSrc, tests string) (TenantRules, error) {
 	tr := TenantRules{Rego: regoSrc, Tests: tests}
-	if _, _, err := e.tenantModules(tr, true); err != nil {
-		return TenantRules{}, err
+	a, err := e.sandboxCall(ctx, acct, TenantTestTimeout, sandboxRequest{Op: opCheck, Rules: tr})
+	if err != nil {
+		return TenantRules{}, sandboxRuleError("checking it", TenantTestTimeout, err)
+	}
+	if a.RuleErr != nil {
+		return TenantRules{}, a.RuleErr
 	}
 	return tr, nil
 }
@@ -89,8 +105,8 @@ func (e *Engine) tenantModules(tr TenantRules, withTests bool) (map[string]*ast.
 	if strings.TrimSpace(tr.Rego) == "" {
 		return nil, nil, &RuleError{File: TenantFile, Msg: "the module is empty; send package deskwoot.tenant with deny or require_approval rules"}
 	}
-	if len(tr.Rego) > maxTenantSource || len(tr.Tests) > maxTenantSource {
-		return nil, nil, &RuleError{File: TenantFile, Msg: fmt.Sprintf("the module and its tests are at most %d bytes each", maxTenantSource)}
+	if utf8.RuneCountInString(tr.Rego) > MaxTenantSource || utf8.RuneCountInString(tr.Tests) > MaxTenantSource {
+		return nil, nil, &RuleError{File: TenantFile, Msg: fmt.Sprintf("the module and its tests are at most %d characters each", MaxTenantSource)}
 	}
 	modules, err := parseModules(e.sources)
 	if err != nil {
@@ -321,14 +337,14 @@ func tenantCapabilities(base map[string]*ast.Module) *ast.Capabilities {
 	return c
 }
 
-// TenantPolicy is the base policy compiled together with one version of an
-// account's rules, its decision query prepared.
+// TenantPolicy is one version of an account's rules (or a candidate, as
+// version 0) as the server holds it: its source. It is compiled and
+// evaluated in the account's sandbox child.
 type TenantPolicy struct {
 	AccountID int64
 	Version   int
-	decision  rego.PreparedEvalQuery
-	tool      rego.PreparedEvalQuery // tool_decision, for an open gate (Engine.decisionQuery)
-	err       error                  // the version does not compile: every decision denies
+	rego      string
+	hash      string // the child's cache key for the compiled module
 	e         *Engine
 }
 
@@ -337,13 +353,13 @@ type tenantKey struct {
 	version int
 }
 
-// maxCachedTenants bounds the prepared tenant policies kept in memory; past
-// it the cache starts over (a miss costs one compile, a few milliseconds).
+// maxCachedTenants bounds the versions kept in memory; past it the cache
+// starts over (a miss costs one read of the source).
 const maxCachedTenants = 2000
 
-// CachedTenant returns the prepared policy of an account's rules version,
-// if this replica has compiled it. Versions never change once activated, so
-// a cached one is never stale.
+// CachedTenant returns an account's rules version, if this replica has
+// loaded it. Versions never change once activated, so a cached one is never
+// stale.
 func (e *Engine) CachedTenant(acct int64, version int) (*TenantPolicy, bool) {
 	e.tmu.RLock()
 	tp, ok := e.tenants[tenantKey{acct, version}]
@@ -351,37 +367,19 @@ func (e *Engine) CachedTenant(acct int64, version int) (*TenantPolicy, bool) {
 	return tp, ok
 }
 
-// PrepareTenant compiles the base policy with an account's module (a
-// candidate under review) and prepares its decision query. It is not
-// cached. version is what decisions report (0 for a candidate).
-func (e *Engine) PrepareTenant(ctx context.Context, version int, tr TenantRules) (*TenantPolicy, error) {
-	_, c, err := e.tenantModules(tr, false)
-	if err != nil {
-		return nil, err
-	}
-	tp := &TenantPolicy{Version: version, e: e}
-	for _, q := range []struct {
-		query string
-		pq    *rego.PreparedEvalQuery
-	}{{queryDecision, &tp.decision}, {queryTool, &tp.tool}} {
-		if *q.pq, err = rego.New(rego.Query(q.query), rego.Compiler(c), rego.Store(e.store)).PrepareForEval(ctx); err != nil {
-			return nil, fmt.Errorf("policy: prepare account rules: %w", err)
-		}
-	}
-	return tp, nil
+// PrepareTenant is an account's module (a candidate under review, or a
+// version) ready to decide with. Nothing is compiled until the first
+// decision; a module that does not compile denies every call (fail
+// closed). version is what decisions report (0 for a candidate).
+func (e *Engine) PrepareTenant(acct int64, version int, tr TenantRules) *TenantPolicy {
+	sum := sha256.Sum256([]byte(tr.Rego))
+	return &TenantPolicy{AccountID: acct, Version: version, rego: tr.Rego, hash: hex.EncodeToString(sum[:]), e: e}
 }
 
-// CompileTenant compiles an activated version of an account's rules and
-// keeps it for CachedTenant. A version that does not compile (say, after
-// an upgrade of the base policy) is kept too, with its error, so that it
-// denies every call of that account (fail closed) without recompiling each
-// time.
-func (e *Engine) CompileTenant(ctx context.Context, acct int64, version int, regoSrc string) *TenantPolicy {
-	tp, err := e.PrepareTenant(ctx, version, TenantRules{Rego: regoSrc})
-	if err != nil {
-		tp = &TenantPolicy{Version: version, err: err, e: e}
-	}
-	tp.AccountID = acct
+// AddTenant keeps an activated version of an account's rules for
+// CachedTenant.
+func (e *Engine) AddTenant(acct int64, version int, regoSrc string) *TenantPolicy {
+	tp := e.PrepareTenant(acct, version, TenantRules{Rego: regoSrc})
 	e.tmu.Lock()
 	if len(e.tenants) >= maxCachedTenants {
 		e.tenants = map[tenantKey]*TenantPolicy{}
@@ -392,40 +390,159 @@ func (e *Engine) CompileTenant(ctx context.Context, acct int64, version int, reg
 }
 
 // ErrTenantFailed marks a decision denied because the account's rules
-// could not be evaluated (too slow, or broken).
+// could not be evaluated (too slow, too big, erring, crashed, or broken).
 var ErrTenantFailed = errors.New("the account's policy rules could not be evaluated")
 
-// Decide evaluates the tool decision with the account's rules, cut off
-// after TenantTimeout. On any failure the call is denied (fail closed) with
-// a reason that says so; the error tells why.
+// Decide evaluates the tool decision with the account's rules in the
+// account's sandbox, cut off after TenantTimeout. On any failure the call
+// is denied (fail closed) with a plain reason that says so; the error
+// tells why, for the explanation and the log.
 func (tp *TenantPolicy) Decide(ctx context.Context, in Input) (Decision, error) {
-	if tp.err != nil {
-		return TenantFailure(tp.Version), fmt.Errorf("%w: %w", ErrTenantFailed, tp.err)
-	}
-	v, err := in.valueWith(&tp.e.terms)
+	raw, err := json.Marshal(in)
 	if err != nil {
-		return Decision{Reasons: []string{errFailed}, Rule: RuleEvalError}, err
+		return Decision{Reasons: []string{errFailed}, Rule: RuleEvalError}, fmt.Errorf("policy: decide %s: %w", in.Tool, err)
 	}
-	return tp.decideValue(ctx, in, v)
+	rs, err := tp.DecideMany(ctx, [][]byte{raw}, 0)
+	if err != nil {
+		why := tenantFailure(err)
+		return tenantDenial(tp.Version, why), fmt.Errorf("%w: decide %s with version %d: %s: %w", ErrTenantFailed, in.Tool, tp.Version, why, err)
+	}
+	if rs[0].Skipped {
+		return Decision{Reasons: []string{errFailed}, Rule: RuleEvalError}, fmt.Errorf("policy: decide %s: the sandbox could not read the input", in.Tool)
+	}
+	return rs[0].Decision, rs[0].Err
 }
 
-func (tp *TenantPolicy) decideValue(ctx context.Context, in Input, v ast.Value) (Decision, error) {
-	tool := in.Tool
+// DecideResult is one decision of DecideMany.
+type DecideResult struct {
+	Decision Decision
+	// Err is why the rules failed (the decision then denies), or nil.
+	Err error
+	// Skipped is an input that is not a decision's input document.
+	Skipped bool
+}
+
+// DecideMany decides a batch of recorded input documents (JSON) with the
+// account's rules in one trip to its sandbox, each cut off after
+// TenantTimeout. No decision starts after budget is spent (the first always
+// does): the results are then fewer than the inputs, and the caller sends
+// the rest again. The trip is killed past budget + TenantTimeout. An error
+// is the sandbox's own (the trip ran over, the child died, no sandbox was
+// free in time).
+func (tp *TenantPolicy) DecideMany(ctx context.Context, inputs [][]byte, budget time.Duration) ([]DecideResult, error) {
+	req := sandboxRequest{Op: opDecide, Hash: tp.hash, Version: tp.Version, Inputs: inputs, Budget: budget}
+	limit := budget + TenantTimeout
+	a, err := tp.e.sandboxCall(ctx, tp.AccountID, limit, req)
+	if err == nil && a.NeedRules {
+		// The child has not compiled this module: send it, with the time
+		// a module may take to compile (TenantTestTimeout) on top.
+		req.Rules = TenantRules{Rego: tp.rego}
+		a, err = tp.e.sandboxCall(ctx, tp.AccountID, TenantTestTimeout+limit, req)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DecideResult, len(a.Results))
+	for i, r := range a.Results {
+		if r.Decision.Reasons == nil {
+			r.Decision.Reasons = []string{} // gob leaves an empty list out
+		}
+		out[i] = DecideResult{Decision: r.Decision, Skipped: r.Skipped}
+		switch {
+		case r.RuleErr != nil:
+			out[i].Err = fmt.Errorf("%w: %s: %w", ErrTenantFailed, r.Why, r.RuleErr)
+		case r.Why != "":
+			out[i].Err = fmt.Errorf("%w: %s: %s", ErrTenantFailed, r.Why, r.Detail)
+		}
+	}
+	if len(out) == 0 && len(inputs) > 0 {
+		return nil, fmt.Errorf("%w: the sandbox answered no decision", sandbox.ErrCrashed)
+	}
+	return out, nil
+}
+
+// tenantFailure says in plain words why the sandbox gave no decision.
+func tenantFailure(err error) string {
+	switch {
+	case errors.Is(err, sandbox.ErrTimeout):
+		return fmt.Sprintf("it ran longer than %s", TenantTimeout)
+	case errors.Is(err, sandbox.ErrMemory):
+		return "it used more memory than its limit"
+	case errors.Is(err, sandbox.ErrBusy):
+		return "its sandbox was busy with this account's other calls"
+	default:
+		return "it crashed"
+	}
+}
+
+// FailedDecision is the fail-closed denial of a call the account's rules
+// could not decide (err from DecideMany: the sandbox ran over or died).
+func FailedDecision(version int, err error) Decision {
+	return tenantDenial(version, tenantFailure(err))
+}
+
+// tenantDenial is the fail-closed denial when an account's rules failed.
+func tenantDenial(version int, why string) Decision {
+	msg := fmt.Sprintf("this account's policy rules (version %d) could not be evaluated: %s; the call was refused until an admin fixes or removes them", version, why)
+	return Decision{Reasons: []string{msg}, Rule: RuleTenantFailed, TenantVersion: version}
+}
+
+// compiledTenant is the base policy compiled with an account's module, its
+// queries prepared: what a sandbox child keeps and decides with. The same
+// module may be a candidate and then a version; decisions name the version
+// they were asked for.
+type compiledTenant struct {
+	decision rego.PreparedEvalQuery
+	tool     rego.PreparedEvalQuery // tool_decision, for an open gate (Engine.decisionQuery)
+	err      error                  // the module does not compile: every decision denies
+}
+
+// compileTenant compiles and prepares an account's module. Only a sandbox
+// child calls it.
+func (e *Engine) compileTenant(ctx context.Context, regoSrc string) *compiledTenant {
+	ct := &compiledTenant{}
+	_, c, err := e.tenantModules(TenantRules{Rego: regoSrc}, false)
+	if err != nil {
+		ct.err = err
+		return ct
+	}
+	for _, q := range []struct {
+		query string
+		pq    *rego.PreparedEvalQuery
+	}{{queryDecision, &ct.decision}, {queryTool, &ct.tool}} {
+		if *q.pq, err = rego.New(rego.Query(q.query), rego.Compiler(c), rego.Store(e.store)).PrepareForEval(ctx); err != nil {
+			ct.err = fmt.Errorf("policy: prepare account rules: %w", err)
+			return ct
+		}
+	}
+	return ct
+}
+
+// decide evaluates one decision with the compiled rules, cut off after
+// TenantTimeout; a failure is the fail-closed denial, with why (plain) and
+// the error. Only a sandbox child calls it.
+func (ct *compiledTenant) decide(ctx context.Context, e *Engine, version int, in Input) (d Decision, why string, err error) {
+	if ct.err != nil {
+		return TenantFailure(version), "its module does not compile", ct.err
+	}
+	v, err := in.valueWith(&e.terms)
+	if err != nil {
+		return tenantDenial(version, "its input is malformed"), "its input is malformed", err
+	}
 	ctx, cancel := context.WithTimeout(ctx, TenantTimeout)
 	defer cancel()
 	var builtinErrs []topdown.Error
-	res, err := tp.e.eval(ctx, tp.e.decisionQuery(ctx, in, tp.decision, tp.tool), v, rego.EvalBuiltinErrorList(&builtinErrs))
+	res, err := e.eval(ctx, e.decisionQuery(ctx, in, ct.decision, ct.tool), v, rego.EvalBuiltinErrorList(&builtinErrs))
 	if err == nil {
 		err = tenantBuiltinError(builtinErrs)
 	}
 	if err == nil {
-		var d Decision
 		if d, err = parseDecision(res); err == nil {
-			d.TenantVersion = tp.Version
-			return d, nil
+			d.TenantVersion = version
+			return d, "", nil
 		}
 	}
-	why := "it failed"
+	why = "it failed"
 	switch {
 	case ctx.Err() != nil:
 		why = fmt.Sprintf("it ran longer than %s", TenantTimeout)
@@ -434,9 +551,7 @@ func (tp *TenantPolicy) decideValue(ctx context.Context, in Input, v ast.Value) 
 	case errors.As(err, new(*RuleError)):
 		why = "a rule raised an error"
 	}
-	msg := fmt.Sprintf("this account's policy rules (version %d) could not be evaluated: %s; the call was refused until an admin fixes or removes them", tp.Version, why)
-	return Decision{Reasons: []string{msg}, Rule: RuleTenantFailed, TenantVersion: tp.Version},
-		fmt.Errorf("%w: decide %s with version %d: %s: %w", ErrTenantFailed, tool, tp.Version, why, err)
+	return tenantDenial(version, why), why, err
 }
 
 // tenantBuiltinError is the first error a builtin raised inside the

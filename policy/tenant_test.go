@@ -51,7 +51,7 @@ func TestTenantModuleRejectedWithItsLine(t *testing.T) {
 		{"tests that call out", "package deskwoot.tenant\n\ndeny contains \"x\" if false\n", "package deskwoot.tenant_test\n\ntest_x if {\n\thttp.send({\"method\": \"get\", \"url\": \"http://127.0.0.1\"})\n}\n", TenantTestsFile, 4, "http.send is not allowed"},
 	}
 	for _, c := range cases {
-		_, err := e.ParseTenantRules(c.rego, c.tests)
+		_, err := e.ParseTenantRules(context.Background(), testAcct(), c.rego, c.tests)
 		var re *RuleError
 		if !errors.As(err, &re) {
 			t.Errorf("%s: got %v, want a RuleError", c.name, err)
@@ -61,7 +61,7 @@ func TestTenantModuleRejectedWithItsLine(t *testing.T) {
 			t.Errorf("%s: got %q (file %s line %d), want file %s line %d containing %q", c.name, re.Error(), re.File, re.Line, c.file, c.line, c.want)
 		}
 	}
-	if _, err := e.ParseTenantRules("package deskwoot.tenant\n\ndeny contains \"no replies in 9\" if {\n\tinput.tool == \"reply_to_conversation\"\n\tinput.target.inbox_id == 9\n}\n", okTests); err != nil {
+	if _, err := e.ParseTenantRules(context.Background(), testAcct(), "package deskwoot.tenant\n\ndeny contains \"no replies in 9\" if {\n\tinput.tool == \"reply_to_conversation\"\n\tinput.target.inbox_id == 9\n}\n", okTests); err != nil {
 		t.Errorf("a well-formed module was refused: %v", err)
 	}
 }
@@ -84,10 +84,7 @@ func TestTenantRulesCannotAllow(t *testing.T) {
 	e := testEngine(t)
 	ctx := context.Background()
 	for mname, src := range tenantModules {
-		tp, err := e.PrepareTenant(ctx, 1, TenantRules{Rego: src})
-		if err != nil {
-			t.Fatalf("%s: %v", mname, err)
-		}
+		tp := e.PrepareTenant(testAcct(), 1, TenantRules{Rego: src})
 		for name, tool := range e.Catalog() {
 			good := Input{
 				Principal: Principal{AccountID: 1, TokenID: 7, Scopes: []string{tool.Scope}, InboxIDs: []int64{1}},
@@ -143,10 +140,7 @@ require_approval contains "notes need a human" if {
 	input.target.inbox_id == 9
 }
 `
-	tp, err := e.PrepareTenant(ctx, 3, TenantRules{Rego: src})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tp := e.PrepareTenant(testAcct(), 3, TenantRules{Rego: src})
 	in := func(tool string, inbox int64) Input {
 		return Input{
 			Principal: Principal{AccountID: 1, TokenID: 7, Scopes: []string{"conversations:reply", "conversations:note", "conversations:create"}},
@@ -181,10 +175,7 @@ func TestTenantRuleThatRunsLongIsCutOff(t *testing.T) {
 	t.Parallel()
 	e := testEngine(t)
 	ctx := context.Background()
-	tp, err := e.PrepareTenant(ctx, 4, TenantRules{Rego: slowRule})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tp := e.PrepareTenant(testAcct(), 4, TenantRules{Rego: slowRule})
 	start := time.Now()
 	d, err := tp.Decide(ctx, Input{Principal: Principal{AccountID: 1, TokenID: 7, Scopes: []string{"conversations:read"}},
 		Account: activeEnterprise(), Tool: "list_inboxes", Args: map[string]any{}, Now: testNow})
@@ -200,12 +191,12 @@ func TestTenantRuleThatRunsLongIsCutOff(t *testing.T) {
 func TestTenantTests(t *testing.T) {
 	t.Parallel()
 	e := testEngine(t)
-	tr, err := e.ParseTenantRules("package deskwoot.tenant\n\ndeny contains \"no replies in 9\" if {\n\tinput.tool == \"reply_to_conversation\"\n\tinput.target.inbox_id == 9\n}\n",
+	tr, err := e.ParseTenantRules(context.Background(), testAcct(), "package deskwoot.tenant\n\ndeny contains \"no replies in 9\" if {\n\tinput.tool == \"reply_to_conversation\"\n\tinput.target.inbox_id == 9\n}\n",
 		okTests+"\ntest_wrong if {\n\tcount(tenant.deny) == 0 with input as {\"tool\": \"reply_to_conversation\", \"target\": {\"inbox_id\": 9}}\n}\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := e.RunTenantTests(context.Background(), tr)
+	rep, err := e.RunTenantTests(context.Background(), testAcct(), tr)
 	if err != nil {
 		t.Fatal(err)
 	}

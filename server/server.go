@@ -31,6 +31,7 @@ import (
 	"github.com/deskwoot/deskwoot/outbox"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/tenantpolicy"
 	"github.com/deskwoot/deskwoot/throttle"
 	"github.com/deskwoot/deskwoot/widget"
 )
@@ -147,6 +148,8 @@ type App struct {
 	// /metrics is on the main handler behind a token, or off.
 	Metrics     http.Handler
 	metricsAddr string
+	// The background replays stop with Run (and Policy's sandbox children).
+	replays *tenantpolicy.Replays
 }
 
 // Background starts the work every replica does beside serving (the audit
@@ -277,7 +280,8 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	ids := &tenancy.Identities{DB: db}
 	// One set of abuse limits per replica, shared by every door.
 	guard := throttle.NewGuard(throttle.Limits{SignupsPerHour: cfg.SignupsPerHour, IPHeader: cfg.ClientIPHeader})
-	api.New(api.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill, Throttle: guard, Now: cfg.Now}).Routes(r)
+	replays := tenantpolicy.NewReplays(db)
+	api.New(api.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill, Throttle: guard, Now: cfg.Now, Replays: replays}).Routes(r)
 	con, err := console.New(console.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, Billing: bill,
 		PublicURL: cfg.PublicURL, Throttle: guard, Now: cfg.Now})
 	if err != nil {
@@ -298,7 +302,8 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	r.Handle("/api/mcp", mcp.New(mcp.Config{DB: db, Desk: d, Policy: engine, Audit: lg, AllowedHosts: hosts,
 		IdempotencyTTL: cfg.IdempotencyTTL, Observer: m, Resource: as.Resource(), ResourceMetadata: as.ResourceMetadataURL(),
 		Throttle: guard, StreamsPerToken: cfg.MCPStreamsPerToken, StreamTimeout: cfg.MCPStreamTimeout}))
-	app := &App{DB: db, Audit: lg, Hub: hub, Desk: d, Policy: engine, Outbox: ob, Mail: mailSrv, mailLn: mailLn, metricsAddr: cfg.MetricsAddr}
+	app := &App{DB: db, Audit: lg, Hub: hub, Desk: d, Policy: engine, Outbox: ob, Mail: mailSrv, mailLn: mailLn, metricsAddr: cfg.MetricsAddr,
+		replays: replays}
 	metrics := m.handler()
 	if cfg.MetricsToken != "" {
 		metrics = requireToken(cfg.MetricsToken, metrics)
@@ -361,6 +366,8 @@ func (a *App) Run(ctx context.Context, addr string) error {
 	defer cancel()
 	err := srv.Shutdown(shutdown)
 	stopBackground()
+	a.replays.Close() // each saves where it stopped
+	a.Policy.Close()
 	select { // running deliveries finish before the pool closes
 	case <-a.Outbox.Stopped():
 	case <-shutdown.Done():

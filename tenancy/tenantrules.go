@@ -25,32 +25,74 @@ type TenantRules struct {
 	ActivatedAt *time.Time      `json:"activated_at"`
 	ActivatedBy *int64          `json:"activated_by"`
 	Active      bool            `json:"active"`
+	// Replay is the candidate's replay (tenantpolicy.Replay) as JSON, and
+	// ReplayAt its last progress; null for rows from before replays were
+	// kept.
+	Replay   json.RawMessage `json:"-"`
+	ReplayAt *time.Time      `json:"-"`
 }
 
 const tenantRulesColumns = `r.id, r.version, r.rego, r.tests, r.tests_passed, r.tests_failed, r.test_results,
-	r.created_by, r.created_at, r.activated_at, r.activated_by, coalesce(r.version = a.tenant_rules_version, false)`
+	r.created_by, r.created_at, r.activated_at, r.activated_by, coalesce(r.version = a.tenant_rules_version, false),
+	r.replay, r.replay_at`
 
 const tenantRulesFrom = ` FROM tenant_rules r JOIN accounts a ON a.id = r.account_id `
 
 func scanTenantRules(row pgx.CollectableRow) (TenantRules, error) {
 	var r TenantRules
 	err := row.Scan(&r.ID, &r.Version, &r.Rego, &r.Tests, &r.TestsPassed, &r.TestsFailed, &r.TestResults,
-		&r.CreatedBy, &r.CreatedAt, &r.ActivatedAt, &r.ActivatedBy, &r.Active)
+		&r.CreatedBy, &r.CreatedAt, &r.ActivatedAt, &r.ActivatedBy, &r.Active, &r.Replay, &r.ReplayAt)
 	return r, err
 }
 
-// TenantRulesCandidateCreateTx stores a candidate with its test results.
-func TenantRulesCandidateCreateTx(ctx context.Context, tx pgx.Tx, acct int64, regoSrc, tests string, passed, failed int, results any, by int64) (TenantRules, error) {
+// TenantRulesCandidateCreateTx stores a candidate with its test results
+// and its replay (as JSON) so far.
+func TenantRulesCandidateCreateTx(ctx context.Context, tx pgx.Tx, acct int64, regoSrc, tests string, passed, failed int, results, replay any, by int64) (TenantRules, error) {
 	res, err := json.Marshal(results)
 	if err != nil {
 		return TenantRules{}, err
 	}
+	rep, err := json.Marshal(replay)
+	if err != nil {
+		return TenantRules{}, err
+	}
 	var id int64
-	if err := tx.QueryRow(ctx, `INSERT INTO tenant_rules (account_id, rego, tests, tests_passed, tests_failed, test_results, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, acct, regoSrc, tests, passed, failed, res, nullable(by)).Scan(&id); err != nil {
+	if err := tx.QueryRow(ctx, `INSERT INTO tenant_rules (account_id, rego, tests, tests_passed, tests_failed, test_results, created_by, replay, replay_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) RETURNING id`, acct, regoSrc, tests, passed, failed, res, nullable(by), rep).Scan(&id); err != nil {
 		return TenantRules{}, MapError(err)
 	}
 	return tenantRulesGet(ctx, tx, `r.id = $1`, id)
+}
+
+// TenantRulesReplaySave records a candidate's replay (as JSON) and marks
+// its progress now.
+func (db *DB) TenantRulesReplaySave(ctx context.Context, acct, id int64, replay any) error {
+	rep, err := json.Marshal(replay)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE tenant_rules SET replay = $2, replay_at = now() WHERE id = $1`, id, rep)
+	return db.Batch(ctx, acct, b)
+}
+
+// TenantRulesCandidates lists the account's newest candidates and versions
+// (every submission), newest first, at most limit.
+func (db *DB) TenantRulesCandidates(ctx context.Context, acct int64, limit int) ([]TenantRules, error) {
+	var out []TenantRules
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+tenantRulesColumns+tenantRulesFrom+`ORDER BY r.id DESC LIMIT $1`, limit).Query(func(rows pgx.Rows) error {
+		var err error
+		out, err = pgx.CollectRows(rows, scanTenantRules)
+		return err
+	})
+	if err := db.Batch(ctx, acct, b); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []TenantRules{}
+	}
+	return out, nil
 }
 
 // TenantRulesGetTx reads a candidate or version by id inside tx.

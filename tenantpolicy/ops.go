@@ -109,11 +109,7 @@ type Review struct {
 // ReviewCandidate checks a candidate, runs its tests and replays it against
 // the account's decisions since the given time. Nothing is stored.
 func ReviewCandidate(ctx context.Context, db *tenancy.DB, e *policy.Engine, acct int64, tr policy.TenantRules, since time.Time) (Review, error) {
-	tr, err := e.ParseTenantRules(tr.Rego, tr.Tests)
-	if err != nil {
-		return Review{}, err
-	}
-	rep, err := e.RunTenantTests(ctx, tr)
+	rep, err := e.RunTenantTests(ctx, acct, tr)
 	if err != nil {
 		return Review{}, err
 	}

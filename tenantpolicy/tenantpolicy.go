@@ -25,7 +25,10 @@ type Service struct {
 	DB     *tenancy.DB
 	Policy *policy.Engine
 	Audit  *audit.Log
-	Now    func() time.Time
+	// Replays runs replays past their inline budget; without it a
+	// submission's replay stops at the inline budget.
+	Replays *Replays
+	Now     func() time.Time
 }
 
 // DefaultReplayDays is how far back a candidate is replayed by default.
@@ -41,16 +44,23 @@ type Tests struct {
 	Results []policy.TestResult `json:"results"`
 }
 
-// Candidate is the answer to a submission.
+// Candidate is a submission: the answer to it, and what GET shows of it
+// later (the replay as it stands).
 type Candidate struct {
 	ID     int64  `json:"id"`
 	Tests  Tests  `json:"tests"`
 	Replay Replay `json:"replay"`
+	// Version is the version the candidate became, once activated.
+	Version   *int      `json:"version,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Submit checks a candidate, runs its tests, replays it against the
-// account's decisions of the last days and stores it. A module that does
-// not pass the checks is a *policy.RuleError naming the line.
+// account's decisions of the last days and stores it. The replay answers
+// within its inline budget (InlineReplay decisions, InlineReplayTime);
+// past it the answer says the replay is running and the rest goes on in
+// the background. A module that does not pass the checks is a
+// *policy.RuleError naming the line.
 func (s *Service) Submit(ctx context.Context, acct, by int64, regoSrc, tests string, days int) (Candidate, error) {
 	if days == 0 {
 		days = DefaultReplayDays
@@ -58,37 +68,86 @@ func (s *Service) Submit(ctx context.Context, acct, by int64, regoSrc, tests str
 	if days < 1 || days > MaxReplayDays {
 		return Candidate{}, fmt.Errorf("%w: replay_days must be 1 to %d", tenancy.ErrInvalid, MaxReplayDays)
 	}
-	tr, err := s.Policy.ParseTenantRules(regoSrc, tests)
+	tr := policy.TenantRules{Rego: regoSrc, Tests: tests}
+	rep, err := s.Policy.RunTenantTests(ctx, acct, tr)
 	if err != nil {
 		return Candidate{}, err
 	}
-	rep, err := s.Policy.RunTenantTests(ctx, tr)
+	if s.Replays != nil {
+		s.Replays.cancel(acct) // the account's older candidate is replaced
+	}
+	r, err := startReplay(ctx, s.DB, s.Policy, acct, tr, s.now().AddDate(0, 0, -days))
 	if err != nil {
 		return Candidate{}, err
 	}
-	replay, err := ReplayCandidate(ctx, s.DB, s.Policy, acct, tr, s.now().AddDate(0, 0, -days))
+	finished, err := r.run(ctx, time.Now().Add(InlineReplayTime), InlineReplay)
 	if err != nil {
 		return Candidate{}, err
+	}
+	switch {
+	case finished:
+		r.out.Status = ReplayDone
+	case s.Replays == nil:
+		r.out.Status = ReplayStopped
 	}
 	var row tenancy.TenantRules
 	err = s.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
 		var err error
-		row, err = tenancy.TenantRulesCandidateCreateTx(ctx, tx, acct, tr.Rego, tr.Tests, rep.Passed, rep.Failed, rep.Results, by)
+		row, err = tenancy.TenantRulesCandidateCreateTx(ctx, tx, acct, tr.Rego, tr.Tests, rep.Passed, rep.Failed, rep.Results, r.out, by)
 		if err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, acct, by, "policy.candidate.create", map[string]int64{"candidate_id": row.ID},
-			fmt.Sprintf("tests: %d passed, %d failed; replay: %d decisions, %d would flip", rep.Passed, rep.Failed, replay.Decisions, len(replay.Flips)))
+			fmt.Sprintf("tests: %d passed, %d failed; %s", rep.Passed, rep.Failed, replaySummary(r.out)))
 	})
 	if err != nil {
 		return Candidate{}, err
 	}
 	s.Audit.Touch(acct)
-	results := rep.Results
-	if results == nil {
-		results = []policy.TestResult{}
+	answer := r.snapshot()
+	if r.out.Status == ReplayRunning {
+		s.Replays.goOn(acct, row.ID, r)
 	}
-	return Candidate{ID: row.ID, Tests: Tests{Passed: rep.Passed, Failed: rep.Failed, Results: results}, Replay: replay}, nil
+	return Candidate{ID: row.ID, Tests: Tests{Passed: rep.Passed, Failed: rep.Failed, Results: rep.Results}, Replay: answer, CreatedAt: row.CreatedAt}, nil
+}
+
+// Candidate reads one of the account's candidates, its replay as it stands.
+func (s *Service) Candidate(ctx context.Context, acct, id int64) (Candidate, error) {
+	row, err := s.DB.TenantRulesGet(ctx, acct, id)
+	if errors.Is(err, tenancy.ErrNotFound) {
+		return Candidate{}, fmt.Errorf("%w: candidate %d not found", tenancy.ErrNotFound, id)
+	}
+	if err != nil {
+		return Candidate{}, err
+	}
+	return s.candidateOf(row), nil
+}
+
+// maxListedCandidates bounds GET /api/v1/policy/candidates.
+const maxListedCandidates = 50
+
+// Candidates lists the account's newest candidates (at most 50).
+func (s *Service) Candidates(ctx context.Context, acct int64) ([]Candidate, error) {
+	rows, err := s.DB.TenantRulesCandidates(ctx, acct, maxListedCandidates)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Candidate, len(rows))
+	for i, row := range rows {
+		out[i] = s.candidateOf(row)
+	}
+	return out, nil
+}
+
+func (s *Service) candidateOf(row tenancy.TenantRules) Candidate {
+	c := Candidate{ID: row.ID, Version: row.Version, CreatedAt: row.CreatedAt,
+		Tests:  Tests{Passed: row.TestsPassed, Failed: row.TestsFailed, Results: []policy.TestResult{}},
+		Replay: storedReplay(row.Replay, row.ReplayAt, time.Now())}
+	json.Unmarshal(row.TestResults, &c.Tests.Results)
+	if c.Tests.Results == nil {
+		c.Tests.Results = []policy.TestResult{}
+	}
+	return c
 }
 
 // Activate puts a candidate in force as the account's next version. A
@@ -177,71 +236,4 @@ func (s *Service) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
-}
-
-// Replay is what a candidate would have changed.
-type Replay struct {
-	Since     time.Time `json:"since"`
-	Decisions int       `json:"decisions"`
-	Flips     []Flip    `json:"flips"`
-	// Truncated is true when the account had more decisions in the window
-	// than one replay takes (MaxReplay); the newest were left out.
-	Truncated bool `json:"truncated,omitempty"`
-}
-
-// Flip is one recorded decision whose outcome (allow, draft, deny) the
-// candidate would change.
-type Flip struct {
-	AuditID int64    `json:"audit_id"`
-	Tool    string   `json:"tool"`
-	Before  string   `json:"before"`
-	After   string   `json:"after"`
-	Reasons []string `json:"reasons,omitempty"` // the new decision's reasons
-}
-
-// MaxReplay bounds the decisions one replay re-decides.
-const MaxReplay = 200000
-
-// ReplayCandidate re-decides the account's recorded tool decisions since
-// the given time from their stored (redacted) inputs, with the base policy
-// and the candidate's rules, and lists every decision whose outcome would
-// change. Rules that read the text of arguments cannot be replayed
-// faithfully: the input keeps only their type and size.
-func ReplayCandidate(ctx context.Context, db *tenancy.DB, e *policy.Engine, acct int64, tr policy.TenantRules, since time.Time) (Replay, error) {
-	tp, err := e.PrepareTenant(ctx, 0, tr)
-	if err != nil {
-		return Replay{}, err
-	}
-	out := Replay{Since: since.UTC(), Flips: []Flip{}}
-	f := audit.DecisionFilter{Since: since, Path: policy.PathDecision, Limit: 1000}
-	for {
-		rows, err := audit.DecisionList(ctx, db, acct, f)
-		if err != nil {
-			return out, err
-		}
-		for _, r := range rows {
-			if out.Decisions == MaxReplay {
-				out.Truncated = true
-				return out, nil
-			}
-			var x policy.Explanation
-			var in policy.Input
-			if json.Unmarshal(r.Explanation, &x) != nil || json.Unmarshal(x.Input, &in) != nil {
-				continue
-			}
-			out.Decisions++
-			d, _ := tp.Decide(ctx, in)
-			if before, after := x.Result.Outcome(), d.Outcome(); before != after {
-				fl := Flip{AuditID: r.ID, Tool: r.Action, Before: before, After: after}
-				if !d.Allow {
-					fl.Reasons = d.Reasons
-				}
-				out.Flips = append(out.Flips, fl)
-			}
-		}
-		if len(rows) < f.Limit {
-			return out, nil
-		}
-		f.AfterID = rows[len(rows)-1].ID
-	}
 }
