@@ -33,7 +33,7 @@ bench-go:
 # a time) against one throwaway PostgreSQL. make test runs the committed
 # seed corpora (testdata/fuzz/...) as ordinary tests.
 FUZZTIME ?= 1m
-FUZZ_TARGETS = ./mcp:FuzzToolCall ./mcp:FuzzNeutralise ./api:FuzzRESTBody ./api:FuzzCursor ./mailserver:FuzzParse ./billing:FuzzWebhook ./policy:FuzzDecide
+FUZZ_TARGETS = ./mcp:FuzzToolCall ./mcp:FuzzNeutralise ./api:FuzzRESTBody ./api:FuzzCursor ./mailserver:FuzzParse ./billing:FuzzWebhook ./policy:FuzzDecide ./policy:FuzzTenantRules
 fuzz:
 	$(GO) run ./cmd/pgrun -- sh -c 'set -e; for t in $(FUZZ_TARGETS); do \
 		echo "== $$t"; $(GO) test "$${t%%:*}" -run '"'"'^$$'"'"' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME); done'

@@ -232,3 +232,14 @@ func TestSlowKeysShareHalf(t *testing.T) {
 		t.Errorf("key 1 after a fast call: slow %v, %v", p.isSlow(1), err)
 	}
 }
+
+// BenchmarkCall is one round trip to a child that answers at once.
+func BenchmarkCall(b *testing.B) {
+	p := NewPool[testReq, testResp]("test", Limits{Workers: 1})
+	defer p.Close()
+	for b.Loop() {
+		if _, err := p.Call(context.Background(), 1, time.Second, testReq{Op: "echo"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
