@@ -17,10 +17,16 @@ import (
 	"time"
 
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/server"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+// TestMain: started as a sandbox child evaluating account rules, the test
+// binary serves that and nothing else (policy.ServeSandboxIfChild).
+func TestMain(m *testing.M) {
+	policy.ServeSandboxIfChild()
+	dbtest.Main(m)
+}
 
 // testInboundDomain is the test server's DESKWOOT_INBOUND_DOMAIN.
 const testInboundDomain = "in.deskwoot.test"

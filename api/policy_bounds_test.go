@@ -1,11 +1,15 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/api"
 	"github.com/deskwoot/deskwoot/dbtest"
@@ -201,5 +205,97 @@ func TestCandidateReadBack(t *testing.T) {
 	wantErr(t, call(t, "GET", path, other.Token, nil), 404, "not_found")
 	if cs := list(t, want(t, call(t, "GET", "/api/v1/policy/candidates", other.Token, nil), 200), "candidates"); len(cs) != 0 {
 		t.Errorf("another account sees %v", cs)
+	}
+}
+
+// sharedLeaves is a rule for list_inboxes whose one evaluation step (==
+// of two arrays of 2^34 shared leaves) runs for hours: the sandbox kills
+// its child.
+func sharedLeaves() string {
+	var b strings.Builder
+	b.WriteString("package deskwoot.tenant\n\ndeny contains \"never\" if {\n\tinput.tool == \"list_inboxes\"\n\ta0 := \"x\"\n\tb0 := \"x\"\n")
+	for i := 1; i <= 34; i++ {
+		fmt.Fprintf(&b, "\ta%d := array.slice([a%d, a%d], 0, 2)\n\tb%d := array.slice([b%d, b%d], 0, 2)\n", i, i-1, i-1, i, i-1, i-1)
+	}
+	b.WriteString("\ta34 == b34\n\tfalse\n}\n")
+	return b.String()
+}
+
+// TestRuleKilledInItsSandbox: a rule one step of which would run for
+// hours is stopped with its sandbox child; the MCP call is a tool error
+// in plain words (not -32603 with Go's text), audited as a denial, and
+// replaying such a candidate answers 201 (it closed the connection) with
+// each replayed call flipped to a denial.
+func TestRuleKilledInItsSandbox(t *testing.T) {
+	t.Parallel()
+	w := newMCPWorkspace(t, dbtest.Unique("KILL"))
+	for range 3 {
+		if _, isErr, _ := mcpTool(t, w.token, "list_inboxes", obj{}); isErr {
+			t.Fatal("list_inboxes failed before any rule")
+		}
+	}
+	c := want(t, call(t, "POST", "/api/v1/policy/candidates", w.Token, obj{"rego": sharedLeaves(), "tests": otherToolsTest}), 201)
+	if s := c["replay"].(obj)["status"]; s != "running" && s != "done" {
+		t.Fatalf("replay status %v", s)
+	}
+	path := fmt.Sprintf("/api/v1/policy/candidates/%d", id(t, c["id"]))
+	var replay obj
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		if replay = want(t, call(t, "GET", path, w.Token, nil), 200)["replay"].(obj); replay["status"] != "running" {
+			break
+		}
+	}
+	if replay["status"] != "done" || replay["decisions"] != float64(3) || replay["flipped"] != float64(3) {
+		t.Fatalf("replay %v; want 3 calls replayed, each flipped", replay)
+	}
+	for _, f := range list(t, replay, "flips") {
+		if f["before"] != "allow" || f["after"] != "deny" || !strings.Contains(fmt.Sprint(f["reasons"]), "could not be evaluated") {
+			t.Errorf("flip %v", f)
+		}
+	}
+	want(t, call(t, "POST", fmt.Sprintf("/api/v1/policy/candidates/%d/activate", id(t, c["id"])), w.Token, nil), 200)
+	// Killed for its time, or (under the race detector, whose shadow
+	// memory the walk touches) for its memory: either way in plain words.
+	text, isErr, _ := mcpTool(t, w.token, "list_inboxes", obj{})
+	timeOrMemory := regexp.MustCompile(`^this account's policy rules \(version 1\) could not be evaluated: it (ran longer than 1s|used more memory than its limit); the call was refused until an admin fixes or removes them$`)
+	if !isErr || !timeOrMemory.MatchString(text) {
+		t.Errorf("list_inboxes: %q (isError %v)", text, isErr)
+	}
+	if rows := auditRows(t, w.Token, "list_inboxes"); len(rows) != 4 || rows[0]["decision"] != "deny" || fmt.Sprint(rows[0]["reasons"]) != "["+text+"]" {
+		t.Errorf("audit rows %v", rows)
+	}
+}
+
+// TestActiveRuleThatNoLongerPassesTheChecks: a version activated before
+// its builtin was refused (bits.lsh held each call 2.2–2.5 s) does not
+// compile in the sandbox now: its account's calls are denied at once,
+// audited, in plain words; the explanation names the builtin.
+func TestActiveRuleThatNoLongerPassesTheChecks(t *testing.T) {
+	t.Parallel()
+	w := newMCPWorkspace(t, dbtest.Unique("OLD"))
+	ctx := context.Background()
+	err := dbtest.App(t).InTenant(ctx, w.AccountID, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO tenant_rules (account_id, version, rego, tests, tests_passed, tests_failed) VALUES ($1, 1, $2, 'package deskwoot.tenant_test', 1, 0)`,
+			w.AccountID, "package deskwoot.tenant\n\ndeny contains \"x\" if {\n\tbits.lsh(1, 16777216) > 0\n}\n"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE accounts SET tenant_rules_version = 1 WHERE id = $1`, w.AccountID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, isErr, _ := mcpTool(t, w.token, "list_inboxes", obj{})
+	const plain = "this account's policy rules (version 1) could not be loaded; the call was refused until an admin fixes or removes them"
+	if !isErr || text != plain {
+		t.Fatalf("list_inboxes: %q (isError %v), want %q", text, isErr, plain)
+	}
+	rows := auditRows(t, w.Token, "list_inboxes")
+	if len(rows) != 1 || rows[0]["decision"] != "deny" {
+		t.Fatalf("audit rows %v", rows)
+	}
+	x := want(t, call(t, "GET", fmt.Sprintf("/api/v1/audit/%d/explanation", id(t, rows[0]["id"])), w.Token, nil), 200)
+	if e := fmt.Sprint(x["error"]); !strings.Contains(e, "bits.lsh is not allowed in account rules") {
+		t.Errorf("explanation error %q", e)
 	}
 }

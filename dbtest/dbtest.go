@@ -22,7 +22,6 @@ import (
 
 	"github.com/deskwoot/deskwoot/localpg"
 	"github.com/deskwoot/deskwoot/migrations"
-	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -39,11 +38,7 @@ var (
 )
 
 // Main is TestMain for packages that need the database.
-//
-// A test binary started as a sandbox child evaluating account rules
-// (policy.ServeSandboxIfChild) serves that instead and starts nothing.
 func Main(m *testing.M) {
-	policy.ServeSandboxIfChild()
 	os.Exit(run(m))
 }
 

@@ -22,7 +22,12 @@ import (
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+// TestMain: started as a sandbox child evaluating account rules, the test
+// binary serves that and nothing else (policy.ServeSandboxIfChild).
+func TestMain(m *testing.M) {
+	policy.ServeSandboxIfChild()
+	dbtest.Main(m)
+}
 
 var (
 	appOnce sync.Once

@@ -84,7 +84,9 @@ type sandboxResult struct {
 // ServeSandboxIfChild makes this process a sandbox child evaluating
 // account rules, if it was started as one, and then never returns;
 // otherwise it returns at once. The server's main and the TestMain of
-// every package whose tests decide with account rules call it first.
+// every package whose tests decide with account rules call it first (a
+// test binary that does not is refused as a child: its calls then fail,
+// saying so).
 func ServeSandboxIfChild() {
 	if sandbox.Role() != sandboxRole {
 		return

@@ -11,11 +11,17 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/devmail"
+	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/server"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+// TestMain: started as a sandbox child evaluating account rules, the test
+// binary serves that and nothing else (policy.ServeSandboxIfChild).
+func TestMain(m *testing.M) {
+	policy.ServeSandboxIfChild()
+	dbtest.Main(m)
+}
 
 func TestServeRefusesPrivilegedRoles(t *testing.T) {
 	ctx := context.Background()

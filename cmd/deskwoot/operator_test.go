@@ -20,7 +20,12 @@ import (
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+// TestMain: started as a sandbox child evaluating account rules, the test
+// binary serves that and nothing else (policy.ServeSandboxIfChild).
+func TestMain(m *testing.M) {
+	policy.ServeSandboxIfChild()
+	dbtest.Main(m)
+}
 
 // superuserURL is a connection that RLS does not bind, as `make dev`'s
 // owner is: the test cluster's superuser, or the owner when it is one.
