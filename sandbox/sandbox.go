@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -343,15 +344,30 @@ func (c *child[Resp]) readLoop(r io.Reader) {
 const rssEvery = 20 * time.Millisecond
 
 // call sends one request and waits at most hard for its answer, killing
-// the child when it runs over or holds more than memory bytes.
+// the child when it runs over (even while the request is still being
+// written) or holds more than memory bytes.
 func (c *child[Resp]) call(req any, hard time.Duration, memory int64) (Resp, error) {
 	var zero Resp
-	if err := c.enc.Encode(req); err != nil {
+	var overran atomic.Bool
+	timer := time.AfterFunc(hard, func() {
+		overran.Store(true)
+		c.cmd.Process.Kill()
+	})
+	defer func() {
+		if !timer.Stop() {
+			c.kill() // the timer fired: the child is (being) killed; wait for it
+		}
+	}()
+	died := func() error {
 		c.kill()
-		return zero, ErrCrashed
+		if overran.Load() {
+			return ErrTimeout
+		}
+		return ErrCrashed
 	}
-	timer := time.NewTimer(hard)
-	defer timer.Stop()
+	if err := c.enc.Encode(req); err != nil {
+		return zero, died()
+	}
 	tick := time.NewTicker(rssEvery)
 	defer tick.Stop()
 	for {
@@ -359,15 +375,11 @@ func (c *child[Resp]) call(req any, hard time.Duration, memory int64) (Resp, err
 		case env, ok := <-c.out:
 			switch {
 			case !ok:
-				c.kill()
-				return zero, ErrCrashed
+				return zero, died()
 			case env.Err != "":
 				return zero, fmt.Errorf("%w: %s", ErrCrashed, env.Err)
 			}
 			return env.Body, nil
-		case <-timer.C:
-			c.kill()
-			return zero, ErrTimeout
 		case <-tick.C:
 			if rss, ok := residentBytes(c.cmd.Process.Pid); ok && rss > memory {
 				c.kill()
