@@ -31,7 +31,9 @@ func Serve[Req, Resp any](setup func() (handle func(Req) Resp, err error)) {
 	if memory, err := strconv.ParseInt(os.Getenv(envMemory), 10, 64); err == nil {
 		limitAddressSpace(memory)
 	}
+	// Stdout carries the answers; anything else printed goes to stderr.
 	out := bufio.NewWriter(os.Stdout)
+	os.Stdout = os.Stderr
 	enc := gob.NewEncoder(out)
 	send := func(env envelope[Resp]) {
 		if enc.Encode(env) != nil || out.Flush() != nil {

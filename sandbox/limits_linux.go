@@ -7,16 +7,16 @@ import (
 	"syscall"
 )
 
+// ownExecutable is the file this process runs: /proc/self/exe is the
+// running binary even after a deploy replaced the file at its path, so a
+// child always speaks its parent's protocol.
+func ownExecutable() (string, error) { return "/proc/self/exe", nil }
+
 // childAttr kills the child when the parent dies (it also exits when its
 // stdin closes).
 func childAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
-
-// childNice is the children's scheduling priority: on a busy machine the
-// server's own goroutines get about nine tenths of a CPU for each tenth a
-// child gets.
-const childNice = 10
 
 // lowerPriority sets every thread of this process to childNice. On Linux
 // the priority is per thread; threads started later inherit their

@@ -2,11 +2,16 @@
 
 package sandbox
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 // Elsewhere than Linux a child is bounded in time only: it is still killed
 // past its deadline, but its priority, address space and resident memory
 // are not limited.
+
+func ownExecutable() (string, error) { return os.Executable() }
 
 func childAttr() *syscall.SysProcAttr { return nil }
 
