@@ -16,10 +16,9 @@ import (
 // (package sandbox), not in the server's process. Why a process: OPA
 // checks its deadline between evaluation steps, and a single step can run
 // for minutes or allocate gigabytes — a builtin call, but also plain Rego:
-// two equal arrays of 2^40 shared leaves compared with ==, or the type
+// two equal arrays of 2^34 shared leaves compared with ==, or the type
 // checker on a module that nests a variable in itself thirty times (both
-// measured: minutes of CPU in one step, from modules of a few hundred
-// bytes). builtins.go refuses the builtins that make huge values at
+// measured: minutes of CPU in one step, from modules of a few kilobytes). builtins.go refuses the builtins that make huge values at
 // submission, with their line; no static list can refuse the rest. A child
 // is killed when it runs past the deadline plus sandboxGrace or holds more
 // than sandboxMemory; it runs on one CPU at a lower priority; one account
@@ -33,16 +32,15 @@ const sandboxRole = "policy"
 // The bounds of the children evaluating account rules.
 const (
 	// sandboxMemory is the resident memory a child may hold. A child
-	// holds the base policy compiled and a few account modules, about
-	// 60 MB.
+	// holding the base policy compiled and a few account modules is
+	// about 25 MB (55 MB under the race detector).
 	sandboxMemory = 512 << 20
 	// sandboxGrace is how long past its deadline a call's child may take
 	// to answer before it is killed.
 	sandboxGrace = 500 * time.Millisecond
 )
 
-// sandboxWorkers is the most children at once: two per CPU, at least four
-// (about 25 MB each). Accounts whose rules ran long lately share half of
+// sandboxWorkers is the most children at once: two per CPU, at least four. Accounts whose rules ran long lately share half of
 // them (sandbox.Limits.SlowWorkers), so the others always find one.
 func sandboxWorkers() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
 
