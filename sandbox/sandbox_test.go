@@ -28,6 +28,7 @@ type testReq struct {
 type testResp struct {
 	N    int
 	Nice []int
+	Env  []string
 }
 
 var sink []byte
@@ -45,6 +46,8 @@ func handleTest(r testReq) testResp {
 		panic("boom")
 	case "exit":
 		os.Exit(3)
+	case "env":
+		return testResp{Env: os.Environ()}
 	case "nice":
 		var out []int
 		tasks, _ := os.ReadDir("/proc/self/task")
@@ -176,6 +179,23 @@ func TestChildRunsNiced(t *testing.T) {
 	for _, n := range r.Nice {
 		if n != childNice {
 			t.Errorf("a child thread runs at nice %d, want %d: %v", n, childNice, r.Nice)
+		}
+	}
+}
+
+// TestChildEnvironment: a child sees none of its parent's environment
+// (database URLs, keys): only its role and its limits.
+func TestChildEnvironment(t *testing.T) {
+	t.Setenv("DESKWOOT_TEST_SECRET", "postgres://owner:secret@db/deskwoot")
+	p := testPool(t, Limits{Workers: 1})
+	r, err := p.Call(context.Background(), 1, time.Second, testReq{Op: "env"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range r.Env {
+		name, _, _ := strings.Cut(kv, "=")
+		if name != envRole && name != envMemory && name != "GOMAXPROCS" && name != "GOMEMLIMIT" {
+			t.Errorf("the child sees %s", kv)
 		}
 	}
 }
