@@ -18,8 +18,9 @@ import (
 // for minutes or allocate gigabytes — a builtin call, but also plain Rego:
 // two equal arrays of 2^34 shared leaves compared with ==, or the type
 // checker on a module that nests a variable in itself thirty times (both
-// measured: minutes of CPU in one step, from modules of a few kilobytes). builtins.go refuses the builtins that make huge values at
-// submission, with their line; no static list can refuse the rest. A child
+// measured: minutes of CPU in one step, from modules of a few kilobytes).
+// builtins.go refuses the builtins that make huge values at submission,
+// with their line; no static list can refuse the rest. A child
 // is killed when it runs past the deadline plus sandboxGrace or holds more
 // than sandboxMemory; it runs on one CPU at a lower priority; one account
 // holds at most one child at a time, and accounts whose rules ran long
@@ -40,8 +41,9 @@ const (
 	sandboxGrace = 500 * time.Millisecond
 )
 
-// sandboxWorkers is the most children at once: two per CPU, at least four. Accounts whose rules ran long lately share half of
-// them (sandbox.Limits.SlowWorkers), so the others always find one.
+// sandboxWorkers is the most children at once: two per CPU, at least
+// four. Accounts whose rules ran long lately share half of them
+// (sandbox.Limits.SlowWorkers), so the others always find one.
 func sandboxWorkers() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
 
 // Operations of a sandbox request.

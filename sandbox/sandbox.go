@@ -116,6 +116,7 @@ type Pool[Req, Resp any] struct {
 	idle   chan *child[Resp] // children waiting for work
 	tokens chan struct{}     // one per live child
 	slow   chan struct{}     // one per child a slow key holds
+	closed atomic.Bool       // Close was called: children coming back are killed
 
 	mu       sync.Mutex
 	keys     map[int64]*keySlot
@@ -197,9 +198,10 @@ func (p *Pool[Req, Resp]) note(key int64, slow bool) {
 // maxSlowKeys is when the slow keys are swept of the expired ones.
 const maxSlowKeys = 10000
 
-// Close kills every idle child; children busy in a call die with it as
+// Close kills every idle child; children busy in a call are killed as
 // they come back.
 func (p *Pool[Req, Resp]) Close() {
+	p.closed.Store(true)
 	for {
 		select {
 		case c := <-p.idle:
@@ -270,8 +272,12 @@ func (p *Pool[Req, Resp]) takeAny(ctx context.Context) (*child[Resp], error) {
 	}
 }
 
-// give puts a child back, or lets a dead one go.
+// give puts a child back, or lets a dead one go (and a live one, once the
+// pool is closed).
 func (p *Pool[Req, Resp]) give(c *child[Resp]) {
+	if p.closed.Load() {
+		c.kill()
+	}
 	if c.dead() {
 		<-p.tokens
 		return

@@ -106,3 +106,27 @@ func TestNewerCandidateCancelsTheReplay(t *testing.T) {
 		t.Errorf("the first replay after the second candidate: %+v; want it canceled part way", r)
 	}
 }
+
+// TestReplayPastItsDecisionBudgetGoesOnInTheBackground: a replay that
+// reaches the inline budget's count of decisions before the end of its
+// window is running, not done (it used to say done with the rest never
+// replayed), and the background replays the rest.
+func TestReplayPastItsDecisionBudgetGoesOnInTheBackground(t *testing.T) {
+	t.Parallel()
+	svc := service(t)
+	svc.Inline = tenantpolicy.ReplayBudget{Decisions: 2}
+	tn := dbtest.NewTenant(t)
+	const n = 6
+	record(t, svc.DB, tn.Account.ID, n)
+	c, err := svc.Submit(context.Background(), tn.Account.ID, tn.User.ID, denyInbox1, denyInbox1Tests, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Replay; r.Status != tenantpolicy.ReplayRunning || r.Total != n || r.Done != 2 {
+		t.Fatalf("the answer's replay %+v; want it running, 2 of %d done", r, n)
+	}
+	r := settled(t, svc, tn.Account.ID, c.ID)
+	if r.Status != tenantpolicy.ReplayDone || r.Done != n || r.Decisions != n || r.Flipped != n/2 {
+		t.Fatalf("the finished replay %+v; want all %d replayed, half of them flips", r, n)
+	}
+}

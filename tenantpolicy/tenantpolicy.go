@@ -28,7 +28,10 @@ type Service struct {
 	// Replays runs replays past their inline budget; without it a
 	// submission's replay stops at the inline budget.
 	Replays *Replays
-	Now     func() time.Time
+	// Inline is the replay a submission waits for (zero: InlineReplay
+	// decisions, InlineReplayTime).
+	Inline ReplayBudget
+	Now    func() time.Time
 }
 
 // DefaultReplayDays is how far back a candidate is replayed by default.
@@ -80,7 +83,8 @@ func (s *Service) Submit(ctx context.Context, acct, by int64, regoSrc, tests str
 	if err != nil {
 		return Candidate{}, err
 	}
-	finished, err := r.run(ctx, time.Now().Add(InlineReplayTime), InlineReplay)
+	inline := s.Inline.withDefaults()
+	finished, err := r.run(ctx, time.Now().Add(inline.Time), inline.Decisions)
 	if err != nil {
 		return Candidate{}, err
 	}
