@@ -19,7 +19,7 @@ import (
 // account's own restrict-only rules.
 
 func (s *Server) rules() *tenantpolicy.Service {
-	return &tenantpolicy.Service{DB: s.cfg.DB, Policy: s.cfg.Policy, Audit: s.cfg.Audit, Replays: s.cfg.Replays, Now: s.cfg.Now}
+	return &tenantpolicy.Service{DB: s.cfg.DB, Policy: s.cfg.Policy, Audit: s.cfg.Audit, Replays: s.cfg.Replays, Shadows: s.cfg.Shadows, Now: s.cfg.Now}
 }
 
 func (s *Server) policyGet(w http.ResponseWriter, r *http.Request) {
@@ -125,6 +125,51 @@ func (s *Server) policyVersionActivate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"active_version": n})
+}
+
+func (s *Server) policyCandidateShadow(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var req struct {
+		Days int `json:"days"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p := principal(r)
+	sh, err := s.rules().Shadow(r.Context(), p.AccountID, p.UserID, id, req.Days)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sh)
+}
+
+func (s *Server) policyShadow(w http.ResponseWriter, r *http.Request) {
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out, err := tenantpolicy.ShadowList(r.Context(), s.cfg.DB, principal(r).AccountID, r.URL.Query().Get("cursor"), int(min(limit, 1000)))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) policyShadowStop(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	if err := s.rules().StopShadow(r.Context(), p.AccountID, p.UserID); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) policyTenantRemove(w http.ResponseWriter, r *http.Request) {

@@ -100,6 +100,9 @@ func (s *Server) Routes(r *mux.Router) {
 	v1.HandleFunc("/policy/candidates", s.admin(s.policyCandidates)).Methods(http.MethodGet)
 	v1.HandleFunc("/policy/candidates/{id}", s.admin(s.policyCandidate)).Methods(http.MethodGet)
 	v1.HandleFunc("/policy/candidates/{id}/activate", s.admin(s.policyCandidateActivate)).Methods(http.MethodPost)
+	v1.HandleFunc("/policy/candidates/{id}/shadow", s.admin(s.policyCandidateShadow)).Methods(http.MethodPost)
+	v1.HandleFunc("/policy/shadow", s.admin(s.policyShadow)).Methods(http.MethodGet)
+	v1.HandleFunc("/policy/shadow", s.admin(s.policyShadowStop)).Methods(http.MethodDelete)
 	v1.HandleFunc("/policy/tenant", s.admin(s.policyTenantRemove)).Methods(http.MethodDelete)
 
 	v1.HandleFunc("/billing/checkout", s.admin(s.billingCheckout)).Methods(http.MethodPost)

@@ -14,6 +14,7 @@ import (
 	"github.com/deskwoot/deskwoot/billing"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/policy"
+	"github.com/deskwoot/deskwoot/shadow"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/tenantpolicy"
 	"github.com/deskwoot/deskwoot/throttle"
@@ -39,6 +40,9 @@ type Config struct {
 	// Replays runs candidates' replays past their inline budget in the
 	// background; a fresh one when nil (close it when the server stops).
 	Replays *tenantpolicy.Replays
+	// Shadows is the replica's shadow recorder (package shadow), told when
+	// a shadow starts or ends; may be nil.
+	Shadows *shadow.Recorder
 }
 
 // Server serves /api/v1.

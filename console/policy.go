@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/tenantpolicy"
@@ -15,13 +16,28 @@ import (
 // security team reads without the source tree. Read-only; the account's
 // own rules are submitted and activated through the REST API.
 
+// policyView is the policy in force, with the account's latest shadow
+// and the newest calls its candidates in shadow would have decided
+// differently.
+type policyView struct {
+	tenantpolicy.View
+	Shadow tenantpolicy.ShadowFlips
+	Now    time.Time
+}
+
 func (c *Console) policyPage(w http.ResponseWriter, r *http.Request) {
-	v, err := tenantpolicy.Show(r.Context(), c.cfg.DB, c.cfg.Policy, c.me(r).AccountID)
+	acct := c.me(r).AccountID
+	v, err := tenantpolicy.Show(r.Context(), c.cfg.DB, c.cfg.Policy, acct)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "policy", Page{Title: "Policy", Nav: "policy", Data: v})
+	sh, err := tenantpolicy.ShadowList(r.Context(), c.cfg.DB, acct, "", 0)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "policy", Page{Title: "Policy", Nav: "policy", Data: policyView{View: v, Shadow: sh, Now: time.Now()}})
 }
 
 // explanationView is an explanation with its input indented for reading.

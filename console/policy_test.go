@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/deskwoot/deskwoot/audit"
 )
 
@@ -52,4 +54,36 @@ func TestPolicyPages(t *testing.T) {
 	ag := newAgent(t, srv, b, p.AccountID)
 	wantStatus(t, ag.get("/policy"), http.StatusForbidden)
 	wantStatus(t, ag.get(fmt.Sprintf("/audit/%d/explanation", id)), http.StatusForbidden)
+}
+
+// TestPolicyPageListsShadowFlips: the Policy page shows the account's
+// shadow (issue 24) and the calls its candidate would have decided
+// differently, each linked to its audit entry's explanation.
+func TestPolicyPageListsShadowFlips(t *testing.T) {
+	t.Parallel()
+	c, srv := testConsole(t, nil)
+	b, _ := signUp(t, srv)
+	p, _ := accountOf(t, c, b)
+	wantStatus(t, b.get("/policy"), http.StatusOK).has(t, "No candidate has been in shadow.")
+
+	ctx := context.Background()
+	var row int64
+	err := c.cfg.DB.InTenant(ctx, p.AccountID, func(tx pgx.Tx) error {
+		var cand int64
+		if err := tx.QueryRow(ctx, `INSERT INTO tenant_rules (account_id, rego, tests, tests_passed, tests_failed, shadow_from, shadow_until, shadow_decisions)
+			VALUES ($1, 'package deskwoot.tenant', 'package deskwoot.tenant_test', 1, 0, now(), now() + interval '2 days', 7) RETURNING id`, p.AccountID).Scan(&cand); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `INSERT INTO audit_log (account_id, actor_kind, action, decision) VALUES ($1, 'agent', 'list_labels', 'allow') RETURNING id`, p.AccountID).Scan(&row); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO shadow_flips (account_id, candidate_id, audit_id, tool, before, after, reasons)
+			VALUES ($1, $2, $3, 'list_labels', 'allow', 'deny', '{"no label lists for agents"}')`, p.AccountID, cand, row)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, b.get("/policy"), http.StatusOK).has(t, "is in shadow until", "7 live calls decided beside the rules in force, 1 decided differently",
+		"list_labels", "no label lists for agents", fmt.Sprintf(`href="/audit/%d/explanation"`, row))
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/fault"
 	"github.com/deskwoot/deskwoot/policy"
+	"github.com/deskwoot/deskwoot/shadow"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -160,6 +161,14 @@ func (s *Server) callTool(ctx context.Context, req *request, t tool, args map[st
 		return fail("error", s.message(ctx, err))
 	}
 	c.target.Kind = targetKind(s.cfg.Policy, t.def.Name)
+	// The account's candidate in shadow, if any, decides the call again
+	// once it has been answered and audited, off the call's path.
+	var shadowed *shadow.Call
+	defer func() {
+		if shadowed != nil {
+			s.cfg.Shadow.Observe(*shadowed)
+		}
+	}()
 	// decide asks the policy about the call on its target; the call's row
 	// records the decision's explanation either way.
 	decide := func() bool {
@@ -173,6 +182,9 @@ func (s *Server) callTool(ctx context.Context, req *request, t tool, args map[st
 		}
 		entry.Explanation = policy.Explain(in, d, entry.ArgsDigest, err)
 		c.decision = d
+		if s.cfg.Shadow != nil {
+			shadowed = &shadow.Call{AccountID: p.AccountID, TokenID: p.TokenID, RequestID: req.id, At: start, Input: in, Decision: d}
+		}
 		return d.Allow
 	}
 	if t.write != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/policy"
+	"github.com/deskwoot/deskwoot/shadow"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/throttle"
 )
@@ -72,6 +73,9 @@ type Config struct {
 	// write timeout.
 	StreamsPerToken int
 	StreamTimeout   time.Duration
+	// Shadow decides each call again with the account's candidate in
+	// shadow, after the call (issue 24); none when nil.
+	Shadow *shadow.Recorder
 }
 
 // Server is the MCP endpoint.

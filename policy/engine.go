@@ -78,8 +78,9 @@ type Engine struct {
 	gates gateCache // the gate's answers by account state (gatecache.go)
 	terms termCache // principals and accounts in Rego's form (termcache.go)
 
-	tenantCaps *ast.Capabilities                            // the builtins account rules compile with (tenant.go)
-	pool       *sandbox.Pool[sandboxRequest, sandboxAnswer] // where account rules run (sandbox.go)
+	tenantCaps *ast.Capabilities // the builtins account rules compile with (tenant.go)
+	pool       *rulesPool        // where account rules run (sandbox.go)
+	shadowPool *rulesPool        // where rules in shadow run, apart from the live calls' children
 
 	tmu     sync.RWMutex
 	tenants map[tenantKey]*TenantPolicy // prepared account rules by (account, version)
@@ -122,6 +123,7 @@ func newEngine(ctx context.Context, limits sandbox.Limits) (*Engine, error) {
 	}
 	e.tenantCaps = tenantCapabilities(modules)
 	e.pool = sandbox.NewPool[sandboxRequest, sandboxAnswer](sandboxRole, limits)
+	e.shadowPool = sandbox.NewPool[sandboxRequest, sandboxAnswer](sandboxRole, shadowLimits(limits))
 	prepare := func(query string) (rego.PreparedEvalQuery, error) {
 		pq, err := rego.New(
 			rego.Query(query),

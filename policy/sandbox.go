@@ -101,12 +101,28 @@ func ServeSandboxIfChild() {
 	})
 }
 
+// rulesPool is a pool of children evaluating account rules.
+type rulesPool = sandbox.Pool[sandboxRequest, sandboxAnswer]
+
+// shadowLimits bound the children that decide rules in shadow (shadow.go):
+// one child, so that shadows never take more than one CPU's share from
+// the live calls, whatever the rules in shadow do.
+func shadowLimits(live sandbox.Limits) sandbox.Limits {
+	live.Workers, live.SlowWorkers = 1, 1
+	return live
+}
+
 // sandboxCall sends one request to the account's sandbox. ctx bounds the
 // wait for a free child; limit is the work's own deadline.
 func (e *Engine) sandboxCall(ctx context.Context, acct int64, limit time.Duration, req sandboxRequest) (sandboxAnswer, error) {
+	return callPool(ctx, e.pool, acct, limit, req)
+}
+
+// callPool sends one request to the account's child in pool p.
+func callPool(ctx context.Context, p *rulesPool, acct int64, limit time.Duration, req sandboxRequest) (sandboxAnswer, error) {
 	wait, cancel := context.WithTimeout(ctx, max(limit, TenantTimeout))
 	defer cancel()
-	return e.pool.Call(wait, acct, limit, req)
+	return p.Call(wait, acct, limit, req)
 }
 
 // sandboxRuleError turns a sandbox's failure to check or test a module into
@@ -129,7 +145,10 @@ func sandboxRuleError(what string, limit time.Duration, err error) error {
 
 // Close stops the sandbox children that are idle (the others stop as they
 // finish).
-func (e *Engine) Close() { e.pool.Close() }
+func (e *Engine) Close() {
+	e.pool.Close()
+	e.shadowPool.Close()
+}
 
 // sandboxWorker is a child's state: the engine and the modules it has
 // compiled.

@@ -344,8 +344,8 @@ type TenantPolicy struct {
 	AccountID int64
 	Version   int
 	rego      string
-	hash      string // the child's cache key for the compiled module
-	e         *Engine
+	hash      string     // the child's cache key for the compiled module
+	pool      *rulesPool // the children that evaluate it
 }
 
 type tenantKey struct {
@@ -372,8 +372,20 @@ func (e *Engine) CachedTenant(acct int64, version int) (*TenantPolicy, bool) {
 // decision; a module that does not compile denies every call (fail
 // closed). version is what decisions report (0 for a candidate).
 func (e *Engine) PrepareTenant(acct int64, version int, tr TenantRules) *TenantPolicy {
+	return prepareTenant(e.pool, acct, version, tr)
+}
+
+// PrepareShadow is an account's candidate in shadow (issue 24), ready to
+// decide with beside the live calls: like PrepareTenant, but evaluated in
+// a child of its own (shadowLimits), so that a candidate in shadow never
+// waits for, nor holds, the children the account's live calls use.
+func (e *Engine) PrepareShadow(acct int64, tr TenantRules) *TenantPolicy {
+	return prepareTenant(e.shadowPool, acct, 0, tr)
+}
+
+func prepareTenant(pool *rulesPool, acct int64, version int, tr TenantRules) *TenantPolicy {
 	sum := sha256.Sum256([]byte(tr.Rego))
-	return &TenantPolicy{AccountID: acct, Version: version, rego: tr.Rego, hash: hex.EncodeToString(sum[:]), e: e}
+	return &TenantPolicy{AccountID: acct, Version: version, rego: tr.Rego, hash: hex.EncodeToString(sum[:]), pool: pool}
 }
 
 // AddTenant keeps an activated version of an account's rules for
@@ -432,12 +444,12 @@ type DecideResult struct {
 func (tp *TenantPolicy) DecideMany(ctx context.Context, inputs [][]byte, budget time.Duration) ([]DecideResult, error) {
 	req := sandboxRequest{Op: opDecide, Hash: tp.hash, Version: tp.Version, Inputs: inputs, Budget: budget}
 	limit := budget + TenantTimeout
-	a, err := tp.e.sandboxCall(ctx, tp.AccountID, limit, req)
+	a, err := callPool(ctx, tp.pool, tp.AccountID, limit, req)
 	if err == nil && a.NeedRules {
 		// The child has not compiled this module: send it, with the time
 		// a module may take to compile (TenantTestTimeout) on top.
 		req.Rules = TenantRules{Rego: tp.rego}
-		a, err = tp.e.sandboxCall(ctx, tp.AccountID, TenantTestTimeout+limit, req)
+		a, err = callPool(ctx, tp.pool, tp.AccountID, TenantTestTimeout+limit, req)
 	}
 	if err != nil {
 		return nil, err

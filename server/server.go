@@ -30,6 +30,7 @@ import (
 	"github.com/deskwoot/deskwoot/oauth"
 	"github.com/deskwoot/deskwoot/outbox"
 	"github.com/deskwoot/deskwoot/policy"
+	"github.com/deskwoot/deskwoot/shadow"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/tenantpolicy"
 	"github.com/deskwoot/deskwoot/throttle"
@@ -150,6 +151,7 @@ type App struct {
 	metricsAddr string
 	// The background replays stop with Run (and Policy's sandbox children).
 	replays *tenantpolicy.Replays
+	shadows *shadow.Recorder
 }
 
 // Background starts the work every replica does beside serving (the audit
@@ -281,7 +283,9 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	// One set of abuse limits per replica, shared by every door.
 	guard := throttle.NewGuard(throttle.Limits{SignupsPerHour: cfg.SignupsPerHour, IPHeader: cfg.ClientIPHeader})
 	replays := tenantpolicy.NewReplays(db)
-	api.New(api.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill, Throttle: guard, Now: cfg.Now, Replays: replays}).Routes(r)
+	shadows := shadow.New(db, engine)
+	api.New(api.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill, Throttle: guard, Now: cfg.Now,
+		Replays: replays, Shadows: shadows}).Routes(r)
 	con, err := console.New(console.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, Billing: bill,
 		PublicURL: cfg.PublicURL, Throttle: guard, Now: cfg.Now})
 	if err != nil {
@@ -301,9 +305,9 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	as.Routes(r)
 	r.Handle("/api/mcp", mcp.New(mcp.Config{DB: db, Desk: d, Policy: engine, Audit: lg, AllowedHosts: hosts,
 		IdempotencyTTL: cfg.IdempotencyTTL, Observer: m, Resource: as.Resource(), ResourceMetadata: as.ResourceMetadataURL(),
-		Throttle: guard, StreamsPerToken: cfg.MCPStreamsPerToken, StreamTimeout: cfg.MCPStreamTimeout}))
+		Throttle: guard, StreamsPerToken: cfg.MCPStreamsPerToken, StreamTimeout: cfg.MCPStreamTimeout, Shadow: shadows}))
 	app := &App{DB: db, Audit: lg, Hub: hub, Desk: d, Policy: engine, Outbox: ob, Mail: mailSrv, mailLn: mailLn, metricsAddr: cfg.MetricsAddr,
-		replays: replays}
+		replays: replays, shadows: shadows}
 	metrics := m.handler()
 	if cfg.MetricsToken != "" {
 		metrics = requireToken(cfg.MetricsToken, metrics)
@@ -367,6 +371,7 @@ func (a *App) Run(ctx context.Context, addr string) error {
 	err := srv.Shutdown(shutdown)
 	stopBackground()
 	a.replays.Close() // each saves where it stopped
+	a.shadows.Close()
 	a.Policy.Close()
 	select { // running deliveries finish before the pool closes
 	case <-a.Outbox.Stopped():

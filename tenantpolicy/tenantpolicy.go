@@ -17,6 +17,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/policy"
+	"github.com/deskwoot/deskwoot/shadow"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -31,7 +32,10 @@ type Service struct {
 	// Inline is the replay a submission waits for (zero: InlineReplay
 	// decisions, InlineReplayTime).
 	Inline ReplayBudget
-	Now    func() time.Time
+	// Shadows is this replica's shadow recorder, told when a shadow
+	// starts or ends here so that it holds from the next call; may be nil.
+	Shadows *shadow.Recorder
+	Now     func() time.Time
 }
 
 // DefaultReplayDays is how far back a candidate is replayed by default.

@@ -1,0 +1,152 @@
+package mcp_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// shadowDenyAll is the worst candidate for a shadow's cost: it decides
+// differently from the rules in force on every call, so each call is
+// decided again and recorded as a flip.
+const shadowDenyAll = `package deskwoot.tenant
+
+deny contains "not while we try this" if {
+	input.tool == "get_conversation"
+}
+`
+
+const shadowDenyAllTests = `package deskwoot.tenant_test
+
+import data.deskwoot.tenant
+
+test_denies if {
+	count(tenant.deny) == 1 with input as {"tool": "get_conversation"}
+}
+`
+
+// BenchmarkShadowCost times get_conversation (20 messages) over MCP/HTTP
+// with the account's candidate in shadow and without, in alternating
+// blocks of calls in the same workspace (so that a machine whose load
+// drifts weighs on both alike), and reports the ratio of the medians and
+// of the server's own time per call (issue 24: at most 1.1). The
+// candidate flips every call, so each is decided again in the shadow's
+// sandbox child and recorded. Before a block without the shadow, the
+// shadow has decided every call of the block before (its work is counted
+// where it was caused).
+func BenchmarkShadowCost(b *testing.B) {
+	url := endpoint(b)
+	w, token := benchConversation(b)
+	rest := strings.TrimSuffix(url, "/api/mcp") + "/api/v1"
+	body := callBody("get_conversation", map[string]any{"conversation_id": w.conv1, "messages_limit": 20})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+	var cand struct{ ID int64 }
+	shadowREST(b, client, "POST", rest+"/policy/candidates", w.APIToken, map[string]any{"rego": shadowDenyAll, "tests": shadowDenyAllTests}, 201, &cand)
+	// decided is how many calls the shadow has gone through (decided or
+	// skipped).
+	decided := func() int64 {
+		var s struct {
+			Shadow *struct{ Decisions, Skipped int64 }
+		}
+		shadowREST(b, client, "GET", rest+"/policy/shadow", w.APIToken, nil, 200, &s)
+		if s.Shadow == nil {
+			return 0
+		}
+		return s.Shadow.Decisions + s.Shadow.Skipped
+	}
+
+	const block = 50
+	const serverSum = `deskwoot_http_request_duration_seconds_sum{route="/api/mcp"}`
+	var lat [2][]time.Duration // [0] without, [1] with the shadow
+	var server [2]float64      // seconds of server time
+	var calls [2]int
+	shadowed, want := false, int64(0)
+	before := metricSum(b, url, serverSum)
+	for i := 0; b.Loop(); i++ {
+		if i%block == 0 {
+			b.StopTimer()
+			now := metricSum(b, url, serverSum)
+			if i > 0 {
+				server[mode(shadowed)] += now - before
+			}
+			if shadowed { // drain: the shadow decides the block's calls
+				for deadline := time.Now().Add(time.Minute); decided() < want && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				}
+				shadowREST(b, client, "DELETE", rest+"/policy/shadow", w.APIToken, nil, 204, nil)
+			} else {
+				shadowREST(b, client, "POST", fmt.Sprintf("%s/policy/candidates/%d/shadow", rest, cand.ID), w.APIToken, map[string]any{"days": 1}, 200, nil)
+				want += block
+			}
+			shadowed = !shadowed
+			before = metricSum(b, url, serverSum)
+			b.StartTimer()
+		}
+		start := time.Now()
+		if err := mcpCall(client, url, token, body); err != nil {
+			b.Fatal(err)
+		}
+		lat[mode(shadowed)] = append(lat[mode(shadowed)], time.Since(start))
+		calls[mode(shadowed)]++
+	}
+	b.StopTimer()
+	server[mode(shadowed)] += metricSum(b, url, serverSum) - before
+	if calls[0] == 0 || calls[1] == 0 {
+		return // too few calls for both (run with -benchtime=2000x or more)
+	}
+	p50 := func(d []time.Duration) float64 {
+		slices.Sort(d)
+		return float64(d[len(d)/2].Microseconds())
+	}
+	without, with := p50(lat[0]), p50(lat[1])
+	sWithout, sWith := server[0]/float64(calls[0])*1e6, server[1]/float64(calls[1])*1e6
+	b.ReportMetric(without, "p50-µs-without")
+	b.ReportMetric(with, "p50-µs-with")
+	b.ReportMetric(with/without, "p50-ratio")
+	b.ReportMetric(sWithout, "server-µs-without")
+	b.ReportMetric(sWith, "server-µs-with")
+	b.ReportMetric(sWith/sWithout, "server-ratio")
+}
+
+func mode(shadowed bool) int {
+	if shadowed {
+		return 1
+	}
+	return 0
+}
+
+// shadowREST makes one REST call with a user API token and decodes the
+// answer into out (when not nil), failing unless the status is status.
+func shadowREST(b *testing.B, client *http.Client, method, url, token string, in any, status int, out any) {
+	b.Helper()
+	var rd *bytes.Reader
+	if in != nil {
+		raw, _ := json.Marshal(in)
+		rd = bytes.NewReader(raw)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var raw bytes.Buffer
+	raw.ReadFrom(resp.Body)
+	if resp.StatusCode != status {
+		b.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, raw.String())
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw.Bytes(), out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

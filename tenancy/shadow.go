@@ -1,0 +1,183 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A candidate in shadow (issue 24) is decided beside the rules in force on
+// every live call of its account until ShadowUntil, changing nothing; the
+// calls it would have decided differently are its flips (migration 0056).
+
+// Shadow is a candidate's shadow: when it runs, and what it has seen.
+type Shadow struct {
+	CandidateID int64     `json:"candidate_id"`
+	From        time.Time `json:"from"`
+	Until       time.Time `json:"until"`
+	// Decisions counts the live calls it decided, Skipped those it had no
+	// time for, Flipped those it would have decided differently.
+	Decisions int64 `json:"decisions"`
+	Skipped   int64 `json:"skipped"`
+	Flipped   int64 `json:"flipped"`
+}
+
+// ShadowRules is the candidate in shadow as the server decides with it.
+type ShadowRules struct {
+	CandidateID int64
+	Rego        string
+	Until       time.Time
+}
+
+// ShadowFlip is one live call the candidate in shadow would have decided
+// differently.
+type ShadowFlip struct {
+	ID          int64     `json:"id"`
+	CandidateID int64     `json:"candidate_id"`
+	AuditID     *int64    `json:"audit_id"`
+	Tool        string    `json:"tool"`
+	Before      string    `json:"before"`
+	After       string    `json:"after"`
+	Reasons     []string  `json:"reasons"`
+	At          time.Time `json:"at"`
+}
+
+// ShadowStartTx puts a candidate in shadow until the given time, ending
+// the shadow of any other candidate of the account, inside the caller's
+// transaction (which also writes the audit row). A candidate already in
+// shadow keeps its start and counts; one whose shadow ended starts again.
+func ShadowStartTx(ctx context.Context, tx pgx.Tx, id int64, until time.Time) (Shadow, error) {
+	if _, err := tx.Exec(ctx, `UPDATE tenant_rules SET shadow_until = now()
+		WHERE shadow_until > now() AND id <> $1`, id); err != nil {
+		return Shadow{}, MapError(err)
+	}
+	rows, _ := tx.Query(ctx, `UPDATE tenant_rules SET
+			shadow_from = CASE WHEN shadow_until > now() THEN shadow_from ELSE now() END,
+			shadow_until = $2
+		WHERE id = $1
+		RETURNING `+shadowColumns, id, until)
+	s, err := pgx.CollectExactlyOneRow(rows, scanShadow)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Shadow{}, fmt.Errorf("%w: candidate %d not found", ErrNotFound, id)
+	}
+	return s, MapError(err)
+}
+
+// ShadowStopTx ends the account's shadow now, inside the caller's
+// transaction; it says which candidate was in shadow (0: none).
+func ShadowStopTx(ctx context.Context, tx pgx.Tx) (int64, error) {
+	var id int64
+	err := tx.QueryRow(ctx, `UPDATE tenant_rules SET shadow_until = now()
+		WHERE shadow_until > now() RETURNING id`).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return id, MapError(err)
+}
+
+// shadowColumns are a Shadow's columns of tenant_rules; flipped is counted
+// from the flips themselves.
+const shadowColumns = `id, shadow_from, shadow_until, shadow_decisions, shadow_skipped,
+	(SELECT count(*) FROM shadow_flips f WHERE f.account_id = tenant_rules.account_id AND f.candidate_id = tenant_rules.id)`
+
+func scanShadow(row pgx.CollectableRow) (Shadow, error) {
+	var s Shadow
+	err := row.Scan(&s.CandidateID, &s.From, &s.Until, &s.Decisions, &s.Skipped, &s.Flipped)
+	return s, err
+}
+
+// ShadowRulesInForce reads the account's candidate in shadow now, if any.
+func (db *DB) ShadowRulesInForce(ctx context.Context, acct int64) (ShadowRules, bool, error) {
+	var out []ShadowRules
+	b := &pgx.Batch{}
+	b.Queue(`SELECT id, rego, shadow_until FROM tenant_rules
+		WHERE shadow_until > now() ORDER BY shadow_until DESC LIMIT 1`).Query(func(rows pgx.Rows) (err error) {
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ShadowRules])
+		return err
+	})
+	if err := db.Batch(ctx, acct, b); err != nil || len(out) == 0 {
+		return ShadowRules{}, false, err
+	}
+	return out[0], true, nil
+}
+
+// ShadowSeen is what a replica's shadow saw of one account's live calls
+// since it last wrote: the candidate's counts to add, and its new flips.
+type ShadowSeen struct {
+	CandidateID int64
+	Decisions   int64
+	Skipped     int64
+	Flips       []ShadowCall
+}
+
+// ShadowCall is a live call the candidate decided differently, before its
+// audit row is looked up.
+type ShadowCall struct {
+	// RequestID, TokenID and Tool find the call's audit row; At is when
+	// the call began, before its row was written.
+	RequestID string
+	TokenID   int64
+	Tool      string
+	At        time.Time
+
+	Before, After string
+	Reasons       []string
+}
+
+// ShadowRecord adds what a shadow saw to its candidate, in one round trip.
+// Each flip names its call's audit row, found among the account's newest
+// rows (a call's row is written before its shadow decision is made; the
+// minute's margin covers clocks that differ between the server and the
+// database).
+func (db *DB) ShadowRecord(ctx context.Context, acct int64, seen ShadowSeen) error {
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE tenant_rules SET shadow_decisions = shadow_decisions + $2, shadow_skipped = shadow_skipped + $3
+		WHERE id = $1`, seen.CandidateID, seen.Decisions, seen.Skipped)
+	for _, f := range seen.Flips {
+		reasons := f.Reasons
+		if reasons == nil {
+			reasons = []string{}
+		}
+		b.Queue(`INSERT INTO shadow_flips (account_id, candidate_id, audit_id, tool, before, after, reasons)
+			VALUES ($1, $2, (
+				SELECT id FROM audit_log
+				WHERE account_id = $1 AND request_id = $3 AND token_id = $4 AND action = $5 AND at >= $6
+				ORDER BY id DESC LIMIT 1
+			), $5, $7, $8, $9)`,
+			acct, seen.CandidateID, f.RequestID, f.TokenID, f.Tool, f.At.Add(-time.Minute), f.Before, f.After, reasons)
+	}
+	return db.Batch(ctx, acct, b)
+}
+
+// ShadowList reads the account's latest shadow (nil when it never had
+// one) and its flips of every candidate, newest first: limit of them,
+// before the flip id before (0: from the newest).
+func (db *DB) ShadowList(ctx context.Context, acct int64, before int64, limit int) (*Shadow, []ShadowFlip, error) {
+	var latest []Shadow
+	var flips []ShadowFlip
+	b := &pgx.Batch{}
+	b.Queue(`SELECT ` + shadowColumns + ` FROM tenant_rules
+		WHERE shadow_until IS NOT NULL ORDER BY shadow_until DESC LIMIT 1`).Query(func(rows pgx.Rows) (err error) {
+		latest, err = pgx.CollectRows(rows, scanShadow)
+		return err
+	})
+	b.Queue(`SELECT id, candidate_id, audit_id, tool, before, after, reasons, at FROM shadow_flips
+		WHERE $1 = 0 OR id < $1
+		ORDER BY id DESC LIMIT $2`, before, limit).Query(func(rows pgx.Rows) (err error) {
+		flips, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ShadowFlip])
+		return err
+	})
+	if err := db.Batch(ctx, acct, b); err != nil {
+		return nil, nil, err
+	}
+	if flips == nil {
+		flips = []ShadowFlip{}
+	}
+	if len(latest) == 0 {
+		return nil, flips, nil
+	}
+	return &latest[0], flips, nil
+}
