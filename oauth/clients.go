@@ -177,6 +177,13 @@ func (cs *clients) resolve(ctx context.Context, id string, keys ...string) error
 	return err
 }
 
+// holds says whether the cache has a fresh entry for id (a document, or
+// a failure to use one).
+func (cs *clients) holds(id string) bool {
+	_, ok := cs.cached(id, time.Now())
+	return ok
+}
+
 // cached is the cache's fresh entry for id, if any.
 func (cs *clients) cached(id string, now time.Time) (cached, bool) {
 	cs.mu.Lock()

@@ -1,6 +1,7 @@
 package oauth_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/server"
 )
 
 // registerBurst is how many clients one address may register at once
@@ -192,8 +196,9 @@ func TestMetadataFailuresReadAlike(t *testing.T) {
 }
 
 // TestMetadataFetchesThrottled: a signed-in person may make the server
-// fetch 10 documents it does not hold, then one a minute; so may an
-// address at the token endpoint. Others are not affected.
+// fetch 10 documents it does not hold, then one a minute; others are not
+// affected. The token endpoint fetches nothing for a request that
+// carries no grant of the client (issue 18).
 func TestMetadataFetchesThrottled(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -217,17 +222,65 @@ func TestMetadataFetchesThrottled(t *testing.T) {
 		t.Errorf("another person: %d %s", r.Status, r.Body)
 	}
 
-	// The token endpoint (no one signed in) spends the address's budget.
+	// The token endpoint (no one signed in) fetches nothing for a request
+	// without a code or token issued to that client: every such request
+	// reads alike, whatever the URL.
 	anon := &world{base: w.base, addr: newAddr()}
-	token := func(id string) response {
-		return anon.postForm(t, "/oauth/token", map[string][]string{"grant_type": {"refresh_token"}, "client_id": {id}, "refresh_token": {"dw_ort_x"}}, "")
-	}
 	before := meta.fetches.Load()
-	for i := range 10 {
-		wantOAuthError(t, fmt.Sprint("token fetch ", i+1), token(fmt.Sprintf("%s/token-%d.json", meta.URL, i)), http.StatusUnauthorized, "invalid_client")
+	for i := range 12 {
+		id := meta.doc(fmt.Sprintf("/token-%d.json", i), "Token client", redirect)
+		wantOAuthError(t, fmt.Sprint("refresh ", i+1), anon.postForm(t, "/oauth/token",
+			map[string][]string{"grant_type": {"refresh_token"}, "client_id": {id}, "refresh_token": {"dw_ort_x"}}, ""), http.StatusUnauthorized, "invalid_client")
+		wantOAuthError(t, fmt.Sprint("code ", i+1), anon.postForm(t, "/oauth/token",
+			map[string][]string{"grant_type": {"authorization_code"}, "client_id": {id}, "code": {"dw_oac_x"}, "redirect_uri": {redirect}, "code_verifier": {"v"}}, ""), http.StatusUnauthorized, "invalid_client")
 	}
-	wantOAuthError(t, "11th token fetch", token(meta.URL+"/token-10.json"), http.StatusTooManyRequests, "temporarily_unavailable")
-	if n := meta.fetches.Load() - before; n != 10 {
-		t.Errorf("the token endpoint fetched %d documents for one address, want 10", n)
+	if n := meta.fetches.Load() - before; n != 0 {
+		t.Errorf("anonymous token requests made the server fetch %d documents, want none", n)
+	}
+}
+
+// replica starts a second server on the same database and public URL, with
+// a metadata cache of its own, as another replica behind the same address.
+func replica(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: endpoint(t),
+		OAuthConsole: console, OAuthAllowLoopbackMetadata: true, ClientIPHeader: "X-Forwarded-For"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: app.Handler}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return "http://" + ln.Addr().String()
+}
+
+// TestRefreshFetchesTheDocumentOfItsOwnClient: a refresh that reaches a
+// replica whose cache does not hold the client's metadata document (or
+// comes after the cache forgot it) has the document fetched, because it
+// carries a refresh token issued to that client; a made-up token for the
+// same client fetches nothing there.
+func TestRefreshFetchesTheDocumentOfItsOwnClient(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	meta := newMetadataServer(t)
+	redirect := "http://127.0.0.1:9/callback"
+	id := meta.doc("/client.json", "Metadata client", redirect)
+	_, refresh := w.tokens(t, id, redirect, newPKCE())
+	fetched := meta.fetches.Load()
+
+	other := &world{base: replica(t), addr: newAddr()}
+	wantOAuthError(t, "made-up refresh token", other.refresh(t, id, "dw_ort_x"), http.StatusUnauthorized, "invalid_client")
+	if n := meta.fetches.Load() - fetched; n != 0 {
+		t.Fatalf("a made-up refresh token made the other replica fetch %d documents", n)
+	}
+	if r := other.refresh(t, id, refresh); r.Status != http.StatusOK || r.JSON["access_token"] == nil {
+		t.Fatalf("refresh on the other replica: %d %s", r.Status, r.Body)
+	}
+	if n := meta.fetches.Load() - fetched; n != 1 {
+		t.Errorf("the other replica fetched %d documents for the refresh, want 1", n)
 	}
 }

@@ -102,13 +102,18 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 // resolveClient makes a metadata document client of a token or revocation
-// request known before fosite authenticates it (fetching its document when
-// the cache does not hold it, within the address's budget). A failure is
-// left for fosite to answer as invalid_client; only a spent budget is
-// answered here, with 429. It reports whether to go on.
+// request known before fosite authenticates it. Its document is fetched
+// on a cache miss only when the request carries a code or token this
+// server issued to that very client (grantHolds): the cache holds a
+// document for metadataTTL, so a refresh a day after the consent may miss
+// it, but a request without such a grant never makes the server fetch
+// anything (anyone could otherwise point client_id at any URL and learn
+// from the answer whether the server reached it). A failure is left for
+// fosite to answer as invalid_client, alike for every cause; only a spent
+// fetch budget is answered here, with 429. It reports whether to go on.
 func (s *Server) resolveClient(w http.ResponseWriter, r *http.Request) bool {
 	id := r.PostFormValue("client_id")
-	if !isMetadataURL(id) {
+	if !isMetadataURL(id) || s.clients.holds(id) || !s.grantHolds(r, id) {
 		return true
 	}
 	if err := s.clients.resolve(r.Context(), id, "address "+s.clientIP(r)); errors.Is(err, errMetadataThrottled) {
@@ -117,6 +122,33 @@ func (s *Server) resolveClient(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+// grantHolds says whether the code (authorization_code grant), refresh
+// token (refresh_token grant) or token (revocation) the request carries is
+// one this server issued to client id, active or not.
+func (s *Server) grantHolds(r *http.Request, id string) bool {
+	var presented []struct{ kind, token string }
+	add := func(kind, field string) {
+		if v := r.PostFormValue(field); v != "" {
+			presented = append(presented, struct{ kind, token string }{kind, v})
+		}
+	}
+	switch r.PostFormValue("grant_type") {
+	case "authorization_code":
+		add("code", "code")
+	case "refresh_token":
+		add("refresh", "refresh_token")
+	case "": // revocation: either kind of token
+		add("refresh", "token")
+		add("access", "token")
+	}
+	for _, p := range presented {
+		if rec, _, err := s.store.get(r.Context(), p.kind, signature(p.token)); err == nil && rec.ClientID == id {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) logServerError(r *http.Request, err error) {
