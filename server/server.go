@@ -149,9 +149,11 @@ type App struct {
 	// /metrics is on the main handler behind a token, or off.
 	Metrics     http.Handler
 	metricsAddr string
-	// The background replays stop with Run (and Policy's sandbox children).
-	replays *tenantpolicy.Replays
-	shadows *shadow.Recorder
+	// policy's sandbox children and the background replays stop with Run.
+	policy   *policy.Engine
+	replays  *tenantpolicy.Replays
+	shadows  *shadow.Recorder
+	shadowDB *tenancy.DB
 }
 
 // Background starts the work every replica does beside serving (the audit
@@ -283,13 +285,20 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	// One set of abuse limits per replica, shared by every door.
 	guard := throttle.NewGuard(throttle.Limits{SignupsPerHour: cfg.SignupsPerHour, IPHeader: cfg.ClientIPHeader})
 	replays := tenantpolicy.NewReplays(db)
-	shadows := shadow.New(db, engine)
+	// Shadow rules read and write through a pool of their own: they never
+	// wait for, nor hold, a connection the requests need.
+	shadowDB, err := tenancy.OpenBackground(cfg.AppDatabaseURL, shadowConns)
+	if err != nil {
+		return nil, err
+	}
+	shadows := shadow.New(shadowDB, engine)
 	api.New(api.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill, Throttle: guard, Now: cfg.Now,
 		Replays: replays, Shadows: shadows}).Routes(r)
 	con, err := console.New(console.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, Billing: bill,
 		PublicURL: cfg.PublicURL, Throttle: guard, Now: cfg.Now})
 	if err != nil {
 		db.Close()
+		shadowDB.Close()
 		return nil, err
 	}
 	var signIn oauth.Console = con
@@ -307,7 +316,7 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 		IdempotencyTTL: cfg.IdempotencyTTL, Observer: m, Resource: as.Resource(), ResourceMetadata: as.ResourceMetadataURL(),
 		Throttle: guard, StreamsPerToken: cfg.MCPStreamsPerToken, StreamTimeout: cfg.MCPStreamTimeout, Shadow: shadows}))
 	app := &App{DB: db, Audit: lg, Hub: hub, Desk: d, Policy: engine, Outbox: ob, Mail: mailSrv, mailLn: mailLn, metricsAddr: cfg.MetricsAddr,
-		replays: replays, shadows: shadows}
+		replays: replays, shadows: shadows, shadowDB: shadowDB}
 	metrics := m.handler()
 	if cfg.MetricsToken != "" {
 		metrics = requireToken(cfg.MetricsToken, metrics)
@@ -372,6 +381,7 @@ func (a *App) Run(ctx context.Context, addr string) error {
 	stopBackground()
 	a.replays.Close() // each saves where it stopped
 	a.shadows.Close()
+	a.shadowDB.Close()
 	a.Policy.Close()
 	select { // running deliveries finish before the pool closes
 	case <-a.Outbox.Stopped():
@@ -384,6 +394,9 @@ func (a *App) Run(ctx context.Context, addr string) error {
 // hsts is the Strict-Transport-Security of a server whose public URL is
 // https: browsers use only https for two years, subdomains included, so
 // that no first plain-http request can be intercepted.
+// shadowConns bounds the shadow rules' own pool: one worker uses it.
+const shadowConns = 2
+
 const hsts = "max-age=63072000; includeSubDomains"
 
 // securityHeaders marks every answer nosniff (a JSON or text body is never

@@ -96,6 +96,29 @@ func OpenPool(ctx context.Context, url string, maxConns int) (*DB, error) {
 	return &DB{Pool: pool, trips: trips}, nil
 }
 
+// OpenBackground is a pool for work off the requests' path (the shadow
+// rules): at most maxConns connections, none made until the first use,
+// each closed after a minute idle, so that such work never waits for nor
+// holds a connection the requests need, and costs none while it is idle.
+func OpenBackground(url string, maxConns int) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	trips := &roundTrips{}
+	cfg.ConnConfig.Tracer = trips
+	cfg.MaxConns, cfg.MinConns = int32(maxConns), 0
+	cfg.MaxConnIdleTime = time.Minute
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &DB{Pool: pool, trips: trips}, nil
+}
+
 // Close closes the pool.
 func (db *DB) Close() { db.Pool.Close() }
 
