@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,6 +211,13 @@ require_approval contains "replies need a human" if input.tool == "reply_to_conv
 							t.Fatalf("%+v: Decide %+v, the whole decision %+v", in, got, want)
 						}
 						got, err = tenant.Decide(ctx, in)
+						// The test is about equal answers, not time: on a
+						// loaded machine (a load of 26 on two cores) a
+						// decision can run past its one second of wall
+						// clock; it is asked again.
+						for try := 0; err != nil && strings.Contains(err.Error(), "ran longer than") && try < 3; try++ {
+							got, err = tenant.Decide(ctx, in)
+						}
 						if err != nil {
 							t.Fatal(err)
 						}

@@ -35,11 +35,6 @@ const (
 	envMemory = "DESKWOOT_SANDBOX_MEMORY"
 )
 
-// childNice is the children's scheduling priority (Linux): on a busy
-// machine the server's own threads get about nine tenths of a CPU for each
-// tenth a child gets.
-const childNice = 10
-
 // Errors of a call. The child is killed (or died) for each but ErrBusy.
 var (
 	// ErrTimeout is a call that ran past its deadline and grace.
