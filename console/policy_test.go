@@ -64,6 +64,9 @@ func TestPolicyPageListsShadowFlips(t *testing.T) {
 	c, srv := testConsole(t, nil)
 	b, _ := signUp(t, srv)
 	p, _ := accountOf(t, c, b)
+	if _, err := c.cfg.Policy.Tests(context.Background()); err != nil { // as in TestPolicyPages
+		t.Fatal(err)
+	}
 	wantStatus(t, b.get("/policy"), http.StatusOK).has(t, "No candidate has been in shadow.")
 
 	ctx := context.Background()
@@ -84,6 +87,10 @@ func TestPolicyPageListsShadowFlips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, b.get("/policy"), http.StatusOK).has(t, "is in shadow until", "7 live calls decided beside the rules in force, 1 decided differently",
-		"list_labels", "no label lists for agents", fmt.Sprintf(`href="/audit/%d/explanation"`, row))
+	pg := wantStatus(t, b.get("/policy"), http.StatusOK)
+	pg.has(t, "is in shadow until", "Live calls it decided beside the rules in force: 7; decided differently: 1.",
+		"list_labels", "no label lists for agents", fmt.Sprintf("audit entry %d", row))
+	if link := fmt.Sprintf(`href="/audit/%d/explanation"`, row); !strings.Contains(pg.Body, link) {
+		t.Errorf("the Policy page does not link the flip to its audit entry's explanation (%s)", link)
+	}
 }
