@@ -150,8 +150,11 @@ func TestPolicyShow(t *testing.T) {
 		t.Errorf("tests %v %v %v", tests["passed"], tests["failed"], tests["coverage"])
 	}
 	tools := list(t, b["catalog"].(obj), "tools")
-	drafts := 0
+	drafts, appOnly := 0, 0
 	for _, tl := range tools {
+		if tl["app_only"] == true {
+			appOnly++
+		}
 		if tl["scope"] == "" || tl["target"] == "" || (tl["access"] != "read" && tl["access"] != "write") {
 			t.Errorf("catalog entry %v", tl)
 		}
@@ -159,8 +162,10 @@ func TestPolicyShow(t *testing.T) {
 			drafts++
 		}
 	}
-	if len(tools) != 22 || drafts != 2 {
-		t.Errorf("catalog has %d tools, %d drafting", len(tools), drafts)
+	// 22 tools, and the two the draft card calls (approve_draft,
+	// reject_draft: listed for an MCP Apps host, never for the model).
+	if len(tools) != 24 || drafts != 2 || appOnly != 2 {
+		t.Errorf("catalog has %d tools, %d drafting, %d app-only", len(tools), drafts, appOnly)
 	}
 	if b["tenant_rules"] != nil {
 		t.Errorf("tenant_rules %v before any", b["tenant_rules"])
