@@ -39,7 +39,8 @@ var (
 func endpoint(t testing.TB) string {
 	t.Helper()
 	appOnce.Do(func() {
-		a, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: "http://127.0.0.1", AllowPrivateWebhooks: true})
+		a, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: "http://127.0.0.1", AllowPrivateWebhooks: true,
+			MetricsToken: benchMetricsToken})
 		if err != nil {
 			panic(err)
 		}

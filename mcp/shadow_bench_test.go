@@ -38,7 +38,10 @@ test_denies if {
 // candidate flips every call, so each is decided again in the shadow's
 // sandbox child and recorded. Before a block without the shadow, the
 // shadow has decided every call of the block before (its work is counted
-// where it was caused).
+// where it was caused). Measured on a shared 2-core machine (load 7 to 13),
+// 3 runs of 6,000 calls: p50 ratio 1.01 to 1.02, mean server time ratio
+// 1.04 to 1.12; before the worker let calls gather (50 ms) into one trip
+// and one write, the p50 ratio was 1.40.
 func BenchmarkShadowCost(b *testing.B) {
 	url := endpoint(b)
 	w, token := benchConversation(b)

@@ -22,6 +22,12 @@ const (
 	tripBudget = 100 * time.Millisecond
 )
 
+// gather is how long the worker lets calls gather after the first one
+// arrives: calls that come close together then share one trip to the
+// sandbox and one write (what a call costs the replica's CPUs, which the
+// live calls share, is mostly per trip and per write, not per call).
+const gather = 50 * time.Millisecond
+
 // work takes turns until the recorder is closed.
 func (r *Recorder) work(ctx context.Context) {
 	defer close(r.done)
@@ -30,6 +36,11 @@ func (r *Recorder) work(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-r.wake:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(gather):
 		}
 		for ctx.Err() == nil && r.turn(ctx) {
 		}
