@@ -125,7 +125,11 @@ func TestScopeToolMatrix(t *testing.T) {
 	for name, tool := range e.Catalog() {
 		for _, scope := range e.Scopes() {
 			in := Input{
-				Principal: Principal{AccountID: 1, TokenID: 7, Scopes: []string{scope}},
+				// The draft card's tools are a person's decision, carried
+				// by a grant that may approve in the chat, whatever its
+				// scopes (authz.rego); for every other tool the scope
+				// decides.
+				Principal: Principal{AccountID: 1, TokenID: 7, Scopes: []string{scope}, ChatApproval: tool.AppOnly},
 				Account:   activeEnterprise(),
 				Tool:      name,
 				Args:      map[string]any{},
@@ -136,7 +140,7 @@ func TestScopeToolMatrix(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := scope == tool.Scope
+			want := scope == tool.Scope || tool.AppOnly
 			if d.Allow != want {
 				t.Errorf("%s with scope %s: allow = %v, want %v (%v)", name, scope, d.Allow, want, d.Reasons)
 				continue
@@ -214,10 +218,10 @@ func TestDraftOnly(t *testing.T) {
 	t.Parallel()
 	e := testEngine(t)
 	ctx := context.Background()
-	for name := range e.Catalog() {
+	for name, tool := range e.Catalog() {
 		for _, approval := range []bool{false, true} {
 			d, err := e.Decide(ctx, Input{
-				Principal: Principal{AccountID: 1, TokenID: 7, Scopes: e.Scopes(), RequireApproval: approval},
+				Principal: Principal{AccountID: 1, TokenID: 7, Scopes: e.Scopes(), RequireApproval: approval, ChatApproval: tool.AppOnly},
 				Account:   activeEnterprise(), Tool: name, Args: map[string]any{"inbox_id": 1},
 				Target: Target{ConversationID: 1, InboxID: 1, ContactID: 1}, Now: testNow,
 			})
@@ -314,9 +318,15 @@ func TestVisibleTools(t *testing.T) {
 	if want := []string{"get_article", "poll_events", "search_help_center"}; !slices.Equal(got, want) {
 		t.Errorf("VisibleTools = %v, want %v", got, want)
 	}
+	// A full token sees every tool but the draft card's two; a grant that
+	// may approve in the chat sees those too.
 	all, err := e.VisibleTools(ctx, Principal{AccountID: 1, TokenID: 7, Scopes: e.Scopes()}, activeEnterprise(), testNow)
+	if err != nil || len(all) != len(e.Catalog())-2 || slices.Contains(all, "approve_draft") {
+		t.Errorf("full agent sees %d tools (%v): %v, want %d without the card's", len(all), err, all, len(e.Catalog())-2)
+	}
+	all, err = e.VisibleTools(ctx, Principal{AccountID: 1, TokenID: 7, Scopes: e.Scopes(), ChatApproval: true}, activeEnterprise(), testNow)
 	if err != nil || len(all) != len(e.Catalog()) {
-		t.Errorf("full agent sees %d tools (%v), want %d", len(all), err, len(e.Catalog()))
+		t.Errorf("a grant that approves in the chat sees %d tools (%v), want %d", len(all), err, len(e.Catalog()))
 	}
 	shut, err := e.VisibleTools(ctx, Principal{AccountID: 1, TokenID: 7, Scopes: e.Scopes()}, Account{Plan: "business", Status: "active", MCPEnabled: true}, testNow)
 	if err != nil || len(shut) != 0 {
