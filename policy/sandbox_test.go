@@ -113,7 +113,11 @@ func TestModuleThatTakesMinutesToCompileIsRefused(t *testing.T) {
 	}
 	_, err = e.RunTenantTests(context.Background(), testAcct(), TenantRules{Rego: "package deskwoot.tenant\n\ndeny contains \"x\" if false\n",
 		Tests: strings.Replace(sharedLeaves(34), "package deskwoot.tenant\n\ndeny contains \"never\" if {\n\tinput.tool == \"list_inboxes\"", "package deskwoot.tenant_test\n\ntest_equal if {", 1)})
-	if !errors.As(err, &re) || !strings.Contains(re.Msg, "running its tests took longer than 5s") {
-		t.Fatalf("tests: got %v, want a RuleError for tests that ran long", err)
+	// Whether these tests first reach the deadline or the child's memory
+	// limit (a slice of 10 GB) depends on the machine's speed: on a fast
+	// one the child dies first. Either way the tests are refused in words
+	// and the server goes on.
+	if !errors.As(err, &re) || !(strings.Contains(re.Msg, "running its tests took longer than 5s") || strings.Contains(re.Msg, "crashed the process")) {
+		t.Fatalf("tests: got %v, want a RuleError for tests that ran long or ran out of memory", err)
 	}
 }
