@@ -125,6 +125,32 @@ func (s *sse) changes(d time.Duration) []sseFrame {
 	}
 }
 
+// changesUntil reads the stream's changes until enough says it has them
+// all, then for settle more (so that anything it should not get has the
+// time to show), or until max. Events wait behind the cluster's oldest
+// open transaction (the feed is gapless), and in a full test run another
+// package's long transaction can hold them back for seconds.
+func (s *sse) changesUntil(max, settle time.Duration, enough func([]sseFrame) bool) []sseFrame {
+	var out []sseFrame
+	deadline := time.After(max)
+	var settled <-chan time.Time
+	for {
+		select {
+		case f := <-s.frames:
+			if f.Event == "" {
+				out = append(out, f)
+			}
+			if settled == nil && enough(out) {
+				settled = time.After(settle)
+			}
+		case <-settled:
+			return out
+		case <-deadline:
+			return out
+		}
+	}
+}
+
 // next waits for the stream's next change.
 func (s *sse) next(what string) sseFrame {
 	s.t.Helper()
@@ -243,7 +269,20 @@ func TestLiveStreamsAreFenced(t *testing.T) {
 		"admin B": {convs["B"]},
 	}
 	for name, s := range streams {
-		got := s.changes(3 * time.Second)
+		got := s.changesUntil(30*time.Second, 500*time.Millisecond, func(got []sseFrame) bool {
+			n := map[int64]int{}
+			for _, f := range got {
+				if f.Change.ConversationID != nil {
+					n[*f.Change.ConversationID]++
+				}
+			}
+			for _, id := range want[name] {
+				if n[id] < 3 {
+					return false
+				}
+			}
+			return true
+		})
 		seen := map[int64]int{}
 		for _, f := range got {
 			if f.Change.ConversationID == nil || !slices.Contains(want[name], *f.Change.ConversationID) {
