@@ -154,7 +154,7 @@ func (s *sse) changesUntil(max, settle time.Duration, enough func([]sseFrame) bo
 // next waits for the stream's next change.
 func (s *sse) next(what string) sseFrame {
 	s.t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(30 * time.Second) // see changesUntil
 	for {
 		select {
 		case f := <-s.frames:
@@ -325,7 +325,7 @@ func TestLiveResumesFromLastEventID(t *testing.T) {
 	third := customerWrites(t, c, p.AccountID, ib.ID, "third")
 	again := openLive(t, b, last.ID)
 	var got []int64
-	for _, f := range again.changes(2 * time.Second) {
+	for _, f := range again.changesUntil(30*time.Second, 500*time.Millisecond, func(got []sseFrame) bool { return len(got) >= 4 }) {
 		got = append(got, *f.Change.ConversationID)
 	}
 	want := []int64{second.ConversationID, second.ConversationID, third.ConversationID, third.ConversationID}
