@@ -193,6 +193,15 @@ func (s *Streams) Serve(w http.ResponseWriter, r *http.Request, v Viewer, cursor
 	}
 	defer s.release(st)
 
+	req := tenancy.For(v.AccountID)
+	if cursor == "" {
+		// "From now" is from before the answer starts: a client that saw
+		// the headers and then made a change gets it. (When the database
+		// is away, the loop below takes the cursor once it is back.)
+		if c, err := s.cfg.Desk.EventCursorNow(ctx, v.AccountID, s.cfg.Now()); err == nil {
+			cursor = c
+		}
+	}
 	out := newWriter(w, s.cfg.Heartbeat)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -204,7 +213,6 @@ func (s *Streams) Serve(w http.ResponseWriter, r *http.Request, v Viewer, cursor
 		return
 	}
 
-	req := tenancy.For(v.AccountID)
 	nextCheck := time.Now().Add(s.cfg.Recheck)
 	down := time.Duration(0)
 	for {
