@@ -3,23 +3,18 @@ package console
 import (
 	"encoding/json"
 	"net/http"
-	"regexp"
-	"strings"
+
+	"github.com/deskwoot/deskwoot/desk"
 )
 
 // The composer offers teammates' names when a person types @ (DESIGN §18:
 // "mentioned with @name in a private note (the composer offers names)").
 // It reads them once, from mentionsJSON, as it reads canned responses.
 
-// mentionable is what desk's mention rule matches a handle against: a
-// person's name without its spaces (desk.mentioned), in the characters
-// a mention may hold.
-var mentionable = regexp.MustCompile(`^[\p{L}\p{N}._-]{1,64}$`)
-
 // mention is one teammate the composer offers.
 type mention struct {
 	Name   string `json:"name"`
-	Handle string `json:"handle"` // what to type after @
+	Handle string `json:"handle"` // what to type after @ (desk.MentionHandle)
 }
 
 // mentionsJSON lists the workspace's active people a note can mention.
@@ -33,8 +28,8 @@ func (c *Console) mentionsJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	people := []mention{}
 	for _, a := range agents {
-		handle := strings.ReplaceAll(a.Name, " ", "")
-		if a.Kind != "human" || !mentionable.MatchString(handle) {
+		handle, ok := desk.MentionHandle(a.Name)
+		if a.Kind != "human" || !ok {
 			continue
 		}
 		people = append(people, mention{Name: a.Name, Handle: handle})

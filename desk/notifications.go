@@ -322,9 +322,22 @@ func nilIfEmpty(ids []int64) []int64 {
 	return ids
 }
 
-// mentionRE finds @name mentions: @ followed by letters, digits, dots,
-// dashes or underscores.
-var mentionRE = regexp.MustCompile(`(?:^|[^\w@])@([\p{L}\p{N}._-]{1,64})`)
+// handleChars is what a mention's handle is made of: letters, digits,
+// dots, dashes or underscores.
+const handleChars = `[\p{L}\p{N}._-]{1,64}`
+
+// mentionRE finds @name mentions: @ followed by a handle.
+var mentionRE = regexp.MustCompile(`(?:^|[^\w@])@(` + handleChars + `)`)
+
+var handleRE = regexp.MustCompile(`^` + handleChars + `$`)
+
+// MentionHandle is what to type after @ to mention the person named name:
+// the name without its spaces, which mentioned matches. It is false for a
+// name a handle cannot spell.
+func MentionHandle(name string) (string, bool) {
+	h := strings.ReplaceAll(name, " ", "")
+	return h, handleRE.MatchString(h)
+}
 
 // mentioned finds the people of the account a note names with @name: by
 // their name without spaces, or their email's local part (case ignored).
