@@ -109,22 +109,6 @@ func (s *sse) read() {
 
 func (s *sse) close() { s.res.Body.Close() }
 
-// changes collects the stream's changes (not its pings) for d.
-func (s *sse) changes(d time.Duration) []sseFrame {
-	var out []sseFrame
-	deadline := time.After(d)
-	for {
-		select {
-		case f := <-s.frames:
-			if f.Event == "" {
-				out = append(out, f)
-			}
-		case <-deadline:
-			return out
-		}
-	}
-}
-
 // changesUntil reads the stream's changes until enough says it has them
 // all, then for settle more (so that anything it should not get has the
 // time to show), or until max. Events wait behind the cluster's oldest
