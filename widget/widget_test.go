@@ -57,7 +57,9 @@ func newFixture(t *testing.T, settings map[string]any, limits widget.Limits) *fi
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := widget.New(widget.Config{Desk: d, Limits: limits, StreamTimeout: 10 * time.Second})
+	// A stream outlives its re-check (20 s), which is what brings a reply
+	// whose id committed out of order, as happens in a full test run.
+	w := widget.New(widget.Config{Desk: d, Limits: limits, StreamTimeout: time.Minute})
 	srv := httptest.NewServer(w)
 	t.Cleanup(srv.Close)
 	return &fixture{t: t, d: d, srv: srv, acct: tn.Account.ID, userID: tn.User.ID, inbox: ib}
