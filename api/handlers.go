@@ -377,7 +377,7 @@ func (s *Server) visibleConversation(r *http.Request, id int64, cursor string, l
 	if err != nil {
 		return desk.ConversationView{}, err
 	}
-	return s.cfg.Desk.ConversationFor(r.Context(), principal(r).AccountID, sc, id, cursor, limit, nil)
+	return s.cfg.Desk.ConversationFor(r.Context(), principal(r).AccountID, sc, id, cursor, limit)
 }
 
 type messageRequest struct {

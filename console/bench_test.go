@@ -115,17 +115,22 @@ func BenchmarkPagesVsREST(b *testing.B) {
 			get(http.DefaultClient, bc.rest, su.APIToken)
 			var pageT, restT time.Duration
 			var pageN, restN int
+			var pageTrips, restTrips int64
 			for i := 0; i < b.N; i++ {
+				trips := app.DB.RoundTrips()
 				t, n := get(browser, bc.page, "")
-				pageT, pageN = pageT+t, n
+				pageT, pageN, pageTrips = pageT+t, n, pageTrips+app.DB.RoundTrips()-trips
+				trips = app.DB.RoundTrips()
 				t, n = get(http.DefaultClient, bc.rest, su.APIToken)
-				restT, restN = restT+t, n
+				restT, restN, restTrips = restT+t, n, restTrips+app.DB.RoundTrips()-trips
 			}
 			b.ReportMetric(float64(pageT.Microseconds())/float64(b.N), "page-µs")
 			b.ReportMetric(float64(restT.Microseconds())/float64(b.N), "rest-µs")
 			b.ReportMetric(float64(pageT)/float64(restT), "page/rest")
 			b.ReportMetric(float64(pageN)/1024, "page-KB")
 			b.ReportMetric(float64(restN)/1024, "rest-KB")
+			b.ReportMetric(float64(pageTrips)/float64(b.N), "page-trips")
+			b.ReportMetric(float64(restTrips)/float64(b.N), "rest-trips")
 		})
 	}
 }

@@ -184,13 +184,15 @@ func (c *Console) showThread(w http.ResponseWriter, r *http.Request, id int64, s
 		c.fail(w, r, err)
 		return
 	}
-	var k catalog
-	v, err := c.cfg.Desk.ConversationFor(r.Context(), c.me(r).AccountID, sc, id, r.URL.Query().Get("after"), desk.MaxLimit, &k.Catalog)
+	me := c.me(r)
+	v, side, err := c.cfg.Desk.Thread(r.Context(), me.AccountID, sc, me.UserID, id, r.URL.Query().Get("after"), desk.MaxLimit)
 	if err != nil {
 		c.failDomain(w, r, err)
 		return
 	}
+	k := catalog{side.Catalog}
 	c.counted(r, &k)
+	c.who(r).unread = &side.Unread // the bell: the layout need not count again
 	conv := v.Conversation
 	if f == nil {
 		f = emptyForm()
@@ -238,10 +240,7 @@ func (c *Console) showThread(w http.ResponseWriter, r *http.Request, id int64, s
 	for _, m := range v.Messages {
 		d.Messages = append(d.Messages, markMessage(m, k, c.zone(r)))
 	}
-	if err := c.threadDrafts(r, &d, v.NextCursor == nil, ask); err != nil {
-		c.fail(w, r, err)
-		return
-	}
+	c.threadDrafts(r, &d, side.Drafts, v.NextCursor == nil, ask)
 	c.snoozeChoices(r, &d, f)
 	if v.NextCursor != nil {
 		d.NextURL = fmt.Sprintf("/conversations/%d?after=%s", id, url.QueryEscape(*v.NextCursor))
@@ -344,7 +343,7 @@ func (c *Console) conversationUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := c.me(r)
-	v, err := c.cfg.Desk.ConversationFor(r.Context(), p.AccountID, sc, id, "", 1, nil)
+	v, err := c.cfg.Desk.ConversationFor(r.Context(), p.AccountID, sc, id, "", 1)
 	if err != nil {
 		c.failDomain(w, r, err)
 		return
@@ -464,7 +463,7 @@ func (c *Console) showConversationDelete(w http.ResponseWriter, r *http.Request,
 	if !ok {
 		return
 	}
-	v, err := c.cfg.Desk.ConversationFor(r.Context(), c.me(r).AccountID, desk.Scope{}, id, "", desk.MaxLimit, nil)
+	v, err := c.cfg.Desk.ConversationFor(r.Context(), c.me(r).AccountID, desk.Scope{}, id, "", desk.MaxLimit)
 	if err != nil {
 		c.failDomain(w, r, err)
 		return

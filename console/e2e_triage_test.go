@@ -104,7 +104,7 @@ func TestTriageEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	status := func(conv int64) desk.Conversation {
-		v, err := d.ConversationFor(ctxb, acct, desk.Scope{}, conv, "", 1, nil)
+		v, err := d.ConversationFor(ctxb, acct, desk.Scope{}, conv, "", 1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -39,11 +39,7 @@ type waitingDraft struct {
 // threadDrafts puts the conversation's drafts into its thread: decided
 // ones as lines among the messages, at the time they were decided; the
 // pending ones after the messages when the page shows the latest ones.
-func (c *Console) threadDrafts(r *http.Request, d *threadData, latest bool, ask threadAsk) error {
-	drafts, err := c.cfg.Desk.ConversationDrafts(r.Context(), c.me(r).AccountID, d.C.ID)
-	if err != nil {
-		return err
-	}
+func (c *Console) threadDrafts(r *http.Request, d *threadData, drafts []desk.ThreadDraft, latest bool, ask threadAsk) {
 	loc := c.zone(r)
 	var last time.Time // lines after the last message shown belong to a later page
 	if n := len(d.Messages); n > 0 {
@@ -93,7 +89,6 @@ func (c *Console) threadDrafts(r *http.Request, d *threadData, latest bool, ask 
 		return 0
 	})
 	d.AskDraft = ask.reply && len(d.Pending) > 0
-	return nil
 }
 
 func (c *Console) draftInThread(dr desk.ThreadDraft, loc *time.Location, ask threadAsk) waitingDraft {

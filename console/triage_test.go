@@ -29,7 +29,7 @@ func (q queue) another(t *testing.T, name, content string) int64 {
 // status reads a conversation's status as the database has it.
 func (q queue) status(t *testing.T, conv int64) string {
 	t.Helper()
-	v, err := q.c.cfg.Desk.ConversationFor(context.Background(), q.acct, desk.Scope{}, conv, "", 1, nil)
+	v, err := q.c.cfg.Desk.ConversationFor(context.Background(), q.acct, desk.Scope{}, conv, "", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestBulkActions(t *testing.T) {
 		t.Fatal("the other workspace's conversation was resolved")
 	}
 
-	v, err := q.c.cfg.Desk.ConversationFor(ctx, q.acct, desk.Scope{}, second, "", 1, nil)
+	v, err := q.c.cfg.Desk.ConversationFor(ctx, q.acct, desk.Scope{}, second, "", 1)
 	if err != nil {
 		t.Fatal(err)
 	}

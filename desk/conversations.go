@@ -413,12 +413,12 @@ type ConversationView struct {
 // first) in one round trip. It does not apply an inbox scope: the caller
 // (the policy, or the human view) decides on the loaded conversation.
 func (d *Desk) ConversationGet(ctx context.Context, req *tenancy.Request, id int64, msgCursor string, msgLimit int) (ConversationView, error) {
-	return d.conversationGet(ctx, req, id, msgCursor, msgLimit, nil, Scope{})
+	return d.conversationGet(ctx, req, id, msgCursor, msgLimit, nil)
 }
 
-// conversationGet is ConversationGet that, with k, also reads the catalog
-// in scope sc in the same round trip.
-func (d *Desk) conversationGet(ctx context.Context, req *tenancy.Request, id int64, msgCursor string, msgLimit int, k *Catalog, sc Scope) (ConversationView, error) {
+// conversationGet is ConversationGet that, with extra, queues more reads
+// in the same round trip.
+func (d *Desk) conversationGet(ctx context.Context, req *tenancy.Request, id int64, msgCursor string, msgLimit int, extra func(*pgx.Batch)) (ConversationView, error) {
 	var v ConversationView
 	limit := msgLimit
 	if limit == 0 {
@@ -442,8 +442,8 @@ func (d *Desk) conversationGet(ctx context.Context, req *tenancy.Request, id int
 		v.Messages, err = pgx.CollectRows(rows, scanMessage)
 		return err
 	})
-	if k != nil {
-		k.queue(b, sc)
+	if extra != nil {
+		extra(b)
 	}
 	if err := d.DB.Read(ctx, req, b); err != nil {
 		return v, withKind(err, "conversation", id)

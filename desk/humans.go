@@ -355,11 +355,9 @@ func (d *Desk) PersonScope(ctx context.Context, acct, userID int64, role string)
 }
 
 // ConversationFor reads a conversation a person may see, with a page of its
-// messages (oldest first); one outside their inboxes is not found. With k
-// it also reads the catalog (for the thread's controls) in the same round
-// trip.
-func (d *Desk) ConversationFor(ctx context.Context, acct int64, sc Scope, id int64, msgCursor string, msgLimit int, k *Catalog) (ConversationView, error) {
-	v, err := d.conversationGet(ctx, tenancy.For(acct), id, msgCursor, msgLimit, k, sc)
+// messages (oldest first); one outside their inboxes is not found.
+func (d *Desk) ConversationFor(ctx context.Context, acct int64, sc Scope, id int64, msgCursor string, msgLimit int) (ConversationView, error) {
+	v, err := d.conversationGet(ctx, tenancy.For(acct), id, msgCursor, msgLimit, nil)
 	if err != nil {
 		return v, err
 	}
@@ -367,6 +365,40 @@ func (d *Desk) ConversationFor(ctx context.Context, acct int64, sc Scope, id int
 		return ConversationView{}, notFound("conversation", id)
 	}
 	return v, nil
+}
+
+// ThreadSide is what a person's thread page shows beside the conversation
+// and its messages: the catalog its controls choose from, the
+// conversation's AI drafts (oldest first) and the person's unread
+// notifications (the bell).
+type ThreadSide struct {
+	Catalog Catalog
+	Drafts  []ThreadDraft
+	Unread  int
+}
+
+// Thread is ConversationFor for person userID's thread page: it reads the
+// ThreadSide in the same round trip, so the page costs the database no
+// more trips than REST's read of the conversation. A conversation outside
+// scope sc is not found, and nothing read beside it is returned.
+func (d *Desk) Thread(ctx context.Context, acct int64, sc Scope, userID, id int64, msgCursor string, msgLimit int) (ConversationView, ThreadSide, error) {
+	var side ThreadSide
+	v, err := d.conversationGet(ctx, tenancy.For(acct), id, msgCursor, msgLimit, func(b *pgx.Batch) {
+		side.Catalog.queue(b, sc)
+		b.Queue(threadDraftsSQL, id).Query(func(rows pgx.Rows) error {
+			var err error
+			side.Drafts, err = pgx.CollectRows(rows, scanThreadDraft)
+			return err
+		})
+		queueUnread(b, userID, &side.Unread)
+	})
+	if err != nil {
+		return ConversationView{}, ThreadSide{}, err
+	}
+	if !sc.Allows(v.Conversation.InboxID) {
+		return ConversationView{}, ThreadSide{}, notFound("conversation", id)
+	}
+	return v, side, nil
 }
 
 // PersonMessage writes a person's reply (queued for delivery) or private

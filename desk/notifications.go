@@ -293,9 +293,15 @@ func (d *Desk) NotificationList(ctx context.Context, acct, userID int64, unreadO
 func (d *Desk) NotificationUnread(ctx context.Context, acct, userID int64) (int, error) {
 	var n int
 	b := &pgx.Batch{}
-	b.Queue(`SELECT count(*) FROM notifications WHERE user_id = $1 AND in_app AND read_at IS NULL`, userID).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
+	queueUnread(b, userID, &n)
 	return n, d.DB.Read(ctx, tenancy.For(acct), b)
+}
+
+// queueUnread adds the count of person userID's unread in-app
+// notifications, into n, to b (a page's round trip).
+func queueUnread(b *pgx.Batch, userID int64, n *int) {
+	b.Queue(`SELECT count(*) FROM notifications WHERE user_id = $1 AND in_app AND read_at IS NULL`, userID).
+		QueryRow(func(r pgx.Row) error { return r.Scan(n) })
 }
 
 // NotificationRead marks a person's notifications read: ids, or all of

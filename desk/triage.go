@@ -262,6 +262,5 @@ func (v *ViewCounts) queue(b *pgx.Batch, sc Scope, me int64) {
 		})
 		return err
 	})
-	b.Queue(`SELECT count(*) FROM notifications WHERE user_id = $1 AND in_app AND read_at IS NULL`, me).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&v.Unread) })
+	queueUnread(b, me, &v.Unread)
 }
