@@ -10,6 +10,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/signup"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -52,9 +53,18 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, tooMany(wait, "too many workspaces created from your address; try again in %d seconds", retrySeconds(wait)))
 		return
 	}
-	res, err := s.cfg.Identities.Signup(r.Context(), tenancy.SignupInput{
-		AccountName: req.AccountName, Email: req.Email, Password: req.Password, Name: req.Name,
-	}, s.cfg.Now())
+	in := tenancy.SignupInput{AccountName: req.AccountName, Email: req.Email, Password: req.Password, Name: req.Name}
+	if s.cfg.Signup != nil {
+		// Confirm mode: the same work and the same answer for every
+		// address; only the mailbox learns whether it has a login.
+		if err := s.cfg.Signup.Request(r.Context(), in, s.cfg.Now()); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]any{"message": "a link to create the workspace is on its way to this email; it works once, for 24 hours"})
+		return
+	}
+	res, err := s.cfg.Identities.Signup(r.Context(), in, s.cfg.Now())
 	if err != nil {
 		if errors.Is(err, tenancy.ErrEmailTaken) {
 			// This tells that a login with the email exists somewhere; an
@@ -67,12 +77,49 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	s.signedUp(w, res)
+}
+
+// signedUp answers a new workspace: it, its plan state, its admin and
+// the admin's API token (shown once).
+func (s *Server) signedUp(w http.ResponseWriter, res tenancy.SignupResult) {
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"account":     accountJSON(res.Account),
 		"entitlement": s.entitlement(res.Account),
 		"user":        res.User,
 		"api_token":   res.APIToken,
 	})
+}
+
+// signupConfirm spends a signup link (confirm mode) for a newcomer and
+// answers as an open signup does. A link for an email that already has
+// a login needs that login signed in: in a browser, at the link itself.
+func (s *Server) signupConfirm(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Token string `json:"token" max:"200"`
+	}
+	if err := jsonOnly(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := decode(w, r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if s.cfg.Signup == nil {
+		writeError(w, r, signup.ErrLinkUnknown)
+		return
+	}
+	res, err := s.cfg.Signup.Confirm(r.Context(), req.Token, 0, tenancy.SignupInput{
+		Audit: &audit.Entry{Action: "user.signup", Reasons: []string{"rest", "email confirmed"}}}, s.cfg.Now())
+	if errors.Is(err, signup.ErrSignInFirst) {
+		err = errorf(http.StatusForbidden, "forbidden", "this email already has a Deskwoot sign-in: open the link in a browser and sign in with it to create the workspace")
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.signedUp(w, res)
 }
 
 // accountJSON is the account with its plan state.
@@ -120,6 +167,10 @@ func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) {
 	if req.Role == "" {
 		req.Role = "agent"
 	}
+	if s.cfg.Signup != nil {
+		s.userInvite(w, r, req)
+		return
+	}
 	acct := principal(r).AccountID
 	// A workspace told too often that an email is taken waits for every
 	// new login, so that this door cannot probe other workspaces' emails
@@ -139,6 +190,23 @@ func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"user": u, "api_token": token})
+}
+
+// userInvite is POST /users in confirm mode: a login with a password the
+// admin chooses could only be created for an email that has none, which
+// would tell the admin whether it has one. So the person is invited by
+// mail instead, with the same answer for every email that is not a member
+// of this workspace already; they choose their own password (or join with
+// their login) when they accept.
+func (s *Server) userInvite(w http.ResponseWriter, r *http.Request, req userRequest) {
+	p := principal(r)
+	sent, err := s.cfg.Desk.InvitationCreate(r.Context(), p.AccountID, desk.InvitationInput{Email: req.Email, Role: req.Role}, person(p), s.cfg.Now())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"invitation": sent,
+		"message": "this server confirms every new login's email (DESKWOOT_SIGNUP=confirm), so an invitation is on its way to this email instead; the person chooses their own password when they accept, and a password given here is not used"})
 }
 
 type inboxRequest struct {

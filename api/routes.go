@@ -15,6 +15,7 @@ func (s *Server) Routes(r *mux.Router) {
 	v1 := r.PathPrefix("/api/v1").Subrouter()
 	v1.Use(checkQuery)
 	v1.HandleFunc("/signup", s.signup).Methods(http.MethodPost)
+	v1.HandleFunc("/signup/confirm", s.signupConfirm).Methods(http.MethodPost)
 	v1.HandleFunc("/login", s.login).Methods(http.MethodPost)
 	v1.HandleFunc("/password/forgot", s.passwordForgot).Methods(http.MethodPost)
 	v1.HandleFunc("/password/reset", s.passwordReset).Methods(http.MethodPost)

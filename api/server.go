@@ -15,6 +15,7 @@ import (
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/shadow"
+	"github.com/deskwoot/deskwoot/signup"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/tenantpolicy"
 	"github.com/deskwoot/deskwoot/throttle"
@@ -43,6 +44,11 @@ type Config struct {
 	// Shadows is the replica's shadow recorder (package shadow), told when
 	// a shadow starts or ends; may be nil.
 	Shadows *shadow.Recorder
+	// Signup, when set, makes new logins email-confirmed
+	// (DESKWOOT_SIGNUP=confirm): signup mails a link and POST /users
+	// mails an invitation, each answering every address alike. Nil keeps
+	// both immediate.
+	Signup *signup.Confirmer
 }
 
 // Server serves /api/v1.

@@ -19,6 +19,8 @@ func (c *Console) signupPage(w http.ResponseWriter, r *http.Request) {
 
 // signup creates the workspace (7-day Enterprise trial) and its first
 // admin through the same tenancy function as REST, then signs them in.
+// In confirm mode (Config.Signup) it mails a link instead
+// (signupconfirm.go).
 func (c *Console) signup(w http.ResponseWriter, r *http.Request) {
 	f := newForm(w, r)
 	page := Page{Title: "Create your workspace", Form: f}
@@ -26,11 +28,11 @@ func (c *Console) signup(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusBadRequest, "signup", page)
 		return
 	}
-	if wait := c.cfg.Throttle.Signup(r, c.cfg.Now()); wait > 0 {
-		secs := int(wait.Seconds()) + 1
-		f.Message = fmt.Sprintf("Too many workspaces created from your address; try again in %d seconds.", secs)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		c.render(w, r, http.StatusTooManyRequests, "signup", page)
+	if c.signupThrottled(w, r, f, page) {
+		return
+	}
+	if c.cfg.Signup != nil {
+		c.signupRequest(w, r, f, page)
 		return
 	}
 	res, err := c.cfg.Identities.Signup(r.Context(), tenancy.SignupInput{

@@ -13,6 +13,7 @@ import (
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/live"
 	"github.com/deskwoot/deskwoot/policy"
+	"github.com/deskwoot/deskwoot/signup"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/throttle"
 )
@@ -32,6 +33,9 @@ type Config struct {
 	// Throttle holds the per-address abuse limits (sign-in, signup); share
 	// REST's so that the doors count together. A fresh one when nil.
 	Throttle *throttle.Guard
+	// Signup, when set, makes sign-up email-confirmed
+	// (DESKWOOT_SIGNUP=confirm); nil creates the workspace at once.
+	Signup *signup.Confirmer
 	// Now is the clock (tests move it); time.Now when nil.
 	Now func() time.Time
 	// Live bounds and paces the pages' live streams (GET /live); its Desk

@@ -12,12 +12,17 @@ import (
 
 // Invitation links (/invite/{token}) and the workspace chooser.
 
+// The page never says whether the invited email already has a login:
+// without a relay the admin holds the link (and may open it), so the page
+// is the same for every email, with a name and password for a newcomer
+// and a way to sign in for someone who has a login. Only someone signed
+// in with the invited email's login sees "join with the same login".
 type inviteData struct {
 	View desk.InvitationView
-	// Existing: the email already signs in, so they join with that login.
-	// Invitee: the signed-in person is that login.
-	Existing, Invitee bool
-	Action, SignIn    string
+	// Invitee: the signed-in person is the login that has the invited
+	// email; they join with it.
+	Invitee        bool
+	Action, SignIn string
 }
 
 const badInvite = "This invitation link is not valid: it was used already, it expired or it was withdrawn. Ask the admin who invited you for a new one."
@@ -39,7 +44,7 @@ func (c *Console) showInvite(w http.ResponseWriter, r *http.Request, status int,
 		return
 	}
 	me, signedIn := c.SignedIn(r)
-	d := inviteData{View: v, Existing: v.LoginUserID != 0, Invitee: signedIn && v.LoginUserID != 0 && me.UserID == v.LoginUserID,
+	d := inviteData{View: v, Invitee: signedIn && v.LoginUserID != 0 && me.UserID == v.LoginUserID,
 		Action: r.URL.Path, SignIn: SignInURL(r.URL.Path)}
 	c.render(w, r, status, "invite", Page{Title: "Join " + v.Workspace, Form: f, Data: d})
 }
@@ -59,15 +64,13 @@ func (c *Console) inviteAccept(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var joined desk.Joined
-	if v.LoginUserID != 0 {
-		me, ok := c.SignedIn(r)
-		if !ok || me.UserID != v.LoginUserID {
-			f.Message = "Sign in as " + v.Email + " first, then open the link again."
-			c.showInvite(w, r, http.StatusForbidden, f)
-			return
-		}
+	if me, ok := c.SignedIn(r); ok && v.LoginUserID != 0 && me.UserID == v.LoginUserID {
 		joined, err = c.cfg.Desk.InvitationJoin(r.Context(), raw, me.UserID, c.cfg.Now())
 	} else {
+		// A name and a password, checked (and hashed) alike for every
+		// email. Only then, to someone who chose a password for an email
+		// that has a login, does the answer say so: a login cannot be
+		// made twice. With a relay that someone read the invitee's mail.
 		if f.Value("name") == "" {
 			f.Fail("name", "Give your name, as your team will see it.")
 		}

@@ -3,8 +3,9 @@ package console
 import "strings"
 
 // secretPaths are the pages whose last path segment is a single-use token
-// (invitation and password-reset links): it never reaches a log.
-var secretPaths = []string{"/invite/", "/password/reset/"}
+// (invitation, password-reset, email-change and signup links): it never
+// reaches a log.
+var secretPaths = []string{"/invite/", "/password/reset/", "/profile/email/", "/signup/confirm/"}
 
 // LogPath is a request path as logs may show it: a link token is replaced
 // by "…".

@@ -13,6 +13,8 @@ func (c *Console) routes() {
 
 	c.handle("GET /signup", public, c.signupPage)
 	c.handle("POST /signup", public, c.signup)
+	c.handle("GET /signup/confirm/{token}", public, c.signupConfirmPage)
+	c.handle("POST /signup/confirm/{token}", public, c.signupConfirm)
 	c.handle("GET /signin", public, c.signinPage)
 	c.handle("POST /signin", public, c.signin)
 	c.handle("POST /signout", public, c.signout)

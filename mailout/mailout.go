@@ -40,6 +40,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/signup"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -75,6 +76,16 @@ type ResetRequestArgs struct {
 // Kind is the River job kind.
 func (ResetRequestArgs) Kind() string { return "password_reset_request" }
 
+// SignupArgs is the signup_confirm job: mail the link of an
+// email-confirmed signup request (signup.Confirmer.Mail). It carries the
+// request's id only; the link is drawn when the mail is written.
+type SignupArgs struct {
+	RequestID int64 `json:"request_id"`
+}
+
+// Kind is the River job kind.
+func (SignupArgs) Kind() string { return "signup_confirm" }
+
 // DigestArgs is the draft_digest job: a person's batched mail about the
 // drafts that wait for their approval (desk.DigestSend).
 type DigestArgs struct {
@@ -90,6 +101,9 @@ type Config struct {
 	DB    *tenancy.DB
 	Desk  *desk.Desk
 	Relay *Relay
+	// Signup writes the mail of email-confirmed signups (nil: the server
+	// runs open signup and enqueues none).
+	Signup *signup.Confirmer
 	// Queue is the River queue of the mail jobs (DefaultQueue when empty);
 	// Workers how many one replica sends at once.
 	Queue   string
@@ -179,6 +193,17 @@ func (m *Mailer) EnqueueResetRequest(ctx context.Context, email string) error {
 	return nil
 }
 
+// EnqueueSignup inserts, in the caller's transaction, the job that mails
+// a signup request's link.
+func (m *Mailer) EnqueueSignup(ctx context.Context, tx pgx.Tx, requestID int64) error {
+	_, err := m.insert.InsertTx(ctx, tx, SignupArgs{RequestID: requestID},
+		&river.InsertOpts{Queue: m.cfg.Queue, MaxAttempts: m.cfg.MaxAttempts})
+	if err != nil {
+		return fmt.Errorf("mailout: enqueue signup mail: %w", err)
+	}
+	return nil
+}
+
 // EnqueueDigest inserts, in the caller's transaction, the job that sends
 // a person's draft digest at at.
 func (m *Mailer) EnqueueDigest(ctx context.Context, tx pgx.Tx, accountID, userID int64, at time.Time) error {
@@ -198,6 +223,49 @@ func (m *Mailer) AddWorkers(ws *river.Workers) {
 	river.AddWorker(ws, &sendWorker{m: m})
 	river.AddWorker(ws, &resetWorker{m: m})
 	river.AddWorker(ws, &digestWorker{m: m})
+	river.AddWorker(ws, &signupWorker{m: m})
+}
+
+type signupWorker struct {
+	river.WorkerDefaults[SignupArgs]
+	m *Mailer
+}
+
+// Timeout bounds one attempt, as for any mail.
+func (w *signupWorker) Timeout(*river.Job[SignupArgs]) time.Duration {
+	return w.m.cfg.Timeout + 10*time.Second
+}
+
+// Work writes a signup request's mail with a fresh link and sends it.
+// The mail lives only in this attempt (a retry draws a new link, which
+// replaces the old), so nothing holding the link is left behind.
+func (w *signupWorker) Work(ctx context.Context, job *river.Job[SignupArgs]) error {
+	su, log := w.m.cfg.Signup, w.m.cfg.Logger
+	if su == nil {
+		return river.JobCancel(errors.New("signup mail enqueued, but this server runs open signup"))
+	}
+	sm, ok, err := su.Mail(ctx, job.Args.RequestID, w.m.cfg.Now())
+	switch {
+	case errors.Is(err, tenancy.ErrUnavailable):
+		return river.JobSnooze(time.Second)
+	case err != nil:
+		return err
+	case !ok:
+		return nil // used or expired meanwhile
+	}
+	err = w.m.send(ctx, desk.Mail{Kind: "signup", To: sm.To, Subject: sm.Subject, Body: sm.Body, MessageToken: sm.MessageToken, Status: desk.MailPending})
+	if err == nil {
+		log.Info("mailout: mail sent", "signup_request_id", job.Args.RequestID, "kind", "signup", "relay", w.m.cfg.Relay.String())
+		return nil
+	}
+	var perm permanentError
+	final := errors.As(err, &perm) || job.Attempt >= job.MaxAttempts
+	log.Warn("mailout: mail not sent", "signup_request_id", job.Args.RequestID, "kind", "signup", "attempt", job.Attempt,
+		"final", final, "relay", w.m.cfg.Relay.String(), "err", err)
+	if final {
+		return river.JobCancel(err)
+	}
+	return err
 }
 
 type digestWorker struct {

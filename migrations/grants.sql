@@ -113,3 +113,13 @@ DO $$ BEGIN
         GRANT DELETE ON mcp_token_refusals TO deskwoot_app;
     END IF;
 END $$;
+
+-- Email-confirmed signups (0076) are read and written only through
+-- SECURITY DEFINER functions: they hold emails and password hashes of
+-- people who are in no workspace yet.
+DO $$ BEGIN
+    IF to_regclass('public.signup_requests') IS NOT NULL THEN
+        REVOKE ALL ON signup_requests FROM deskwoot_app;
+        REVOKE ALL ON SEQUENCE signup_requests_id_seq FROM deskwoot_app;
+    END IF;
+END $$;

@@ -28,6 +28,12 @@ var mailQueues atomic.Int64
 // never send its mail).
 func mailServer(t *testing.T) (base string, box *devmail.Box) {
 	t.Helper()
+	return mailServerWith(t, nil)
+}
+
+// mailServerWith is mailServer with its configuration changed by set.
+func mailServerWith(t *testing.T, set func(*server.Config)) (base string, box *devmail.Box) {
+	t.Helper()
 	box, err := devmail.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -35,8 +41,12 @@ func mailServer(t *testing.T) (base string, box *devmail.Box) {
 	t.Cleanup(func() { box.Close() })
 	ts := httptest.NewUnstartedServer(nil)
 	base = "http://" + ts.Listener.Addr().String()
-	app, err := server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: base,
-		MailRelayURL: box.RelayURL(), MailFrom: "Deskwoot <desk@deskwoot.test>", MailQueue: fmt.Sprintf("test_people_%d_%d", os.Getpid(), mailQueues.Add(1))})
+	cfg := server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: base,
+		MailRelayURL: box.RelayURL(), MailFrom: "Deskwoot <desk@deskwoot.test>", MailQueue: fmt.Sprintf("test_people_%d_%d", os.Getpid(), mailQueues.Add(1))}
+	if set != nil {
+		set(&cfg)
+	}
+	app, err := server.Build(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +127,7 @@ func adminWorkspace(t *testing.T, base, name string) (token, email string, inbox
 	return token, email, int64(ib["id"].(float64))
 }
 
-var linkRE = regexp.MustCompile(`https?://\S+/(invite|password/reset|profile/email)/(dw_[a-z]{3}_[0-9A-Za-z]+)`)
+var linkRE = regexp.MustCompile(`https?://\S+/(invite|password/reset|profile/email|signup/confirm)/(dw_[a-z]{3}_[0-9A-Za-z]+)`)
 
 // mailTo waits for the first mail to an address and returns it with the
 // link path it carries.
@@ -225,18 +235,22 @@ func TestInvitationForSomeoneWithALoginAndTheWorkspaceChooser(t *testing.T) {
 
 	b := newBrowserClient(t, base)
 	st, body := b.get(link)
-	if st != 200 || !strings.Contains(body, "Sign in to join") || strings.Contains(body, `name="password"`) {
+	if st != 200 || !strings.Contains(body, "Sign in to join") {
 		t.Fatalf("link for an existing login = %d\n%s", st, body)
 	}
-	// Not signed in: joining is refused.
-	if st, _, _ := b.post(link, url.Values{}); st != http.StatusForbidden {
+	// Not signed in: joining is refused, and a new password for the
+	// email is too (a login cannot be made twice).
+	if st, _, _ := b.post(link, url.Values{}); st != http.StatusBadRequest {
 		t.Fatalf("join without signing in = %d", st)
+	}
+	if st, _, body := b.post(link, url.Values{"name": {"Cy"}, "password": {"another password"}}); st != http.StatusConflict || !strings.Contains(body, "sign in with it") {
+		t.Fatalf("join with a new password for an existing login = %d\n%s", st, body)
 	}
 	// Someone else signed in cannot take it.
 	other := newBrowserClient(t, base)
 	_, otherEmail, _ := adminWorkspace(t, base, "Third Co")
 	other.signIn(otherEmail, "correct horse battery")
-	if st, _, _ := other.post(link, url.Values{}); st != http.StatusForbidden {
+	if st, _, _ := other.post(link, url.Values{}); st != http.StatusBadRequest {
 		t.Fatalf("someone else's join = %d", st)
 	}
 	// Signed in with the same login, the person joins.

@@ -31,6 +31,7 @@ import (
 	"github.com/deskwoot/deskwoot/outbox"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/shadow"
+	"github.com/deskwoot/deskwoot/signup"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/tenantpolicy"
 	"github.com/deskwoot/deskwoot/throttle"
@@ -113,6 +114,11 @@ type Config struct {
 	// the console shows invitation links to the admin once and
 	// notifications stay in the app.
 	MailRelayURL, MailFrom string
+	// Signup is how new logins are created (DESKWOOT_SIGNUP): open (the
+	// default) creates them at once and says when an email is taken;
+	// confirm mails a link first and answers every address alike, which
+	// needs MailRelayURL (Build refuses to start without it).
+	Signup signup.Mode
 	// MailQueue is the River queue of mail to people (mailout's default
 	// when empty). Every replica of one deployment shares it; tests that
 	// run servers with different relays on one database give each its own.
@@ -212,6 +218,9 @@ func CheckRole(ctx context.Context, db *tenancy.DB) error {
 
 // Build opens the database and assembles the handler.
 func Build(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Signup == signup.Confirm && cfg.MailRelayURL == "" {
+		return nil, errors.New("DESKWOOT_SIGNUP=confirm mails every new login a link to confirm its email, so it needs a relay: set DESKWOOT_SMTP_RELAY_URL, or DESKWOOT_SIGNUP=open")
+	}
 	db, err := tenancy.OpenPool(ctx, cfg.AppDatabaseURL, cfg.DBMaxConns)
 	if err != nil {
 		return nil, err
@@ -233,6 +242,11 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	hub := desk.NewEventHub(db.Pool)
 	d := &desk.Desk{DB: db, Hub: hub, EventRetention: cfg.EventRetention, PublicURL: cfg.PublicURL,
 		InboundDomain: cfg.InboundDomain, InboundRotationGrace: cfg.InboundRotationGrace}
+	ids := &tenancy.Identities{DB: db}
+	var confirmer *signup.Confirmer // nil: open signup
+	if cfg.Signup == signup.Confirm {
+		confirmer = &signup.Confirmer{Identities: ids, PublicURL: cfg.PublicURL}
+	}
 	var also []outbox.JobKinds
 	if cfg.MailRelayURL != "" {
 		relay, err := mailout.ParseRelay(cfg.MailRelayURL, cfg.MailFrom)
@@ -240,12 +254,16 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 			db.Close()
 			return nil, err
 		}
-		mailer, err := mailout.New(mailout.Config{DB: db, Desk: d, Relay: relay, Queue: cfg.MailQueue})
+		mailer, err := mailout.New(mailout.Config{DB: db, Desk: d, Relay: relay, Queue: cfg.MailQueue, Signup: confirmer})
 		if err != nil {
 			db.Close()
 			return nil, err
 		}
 		d.Mail = mailer
+		if confirmer != nil {
+			confirmer.Queue = mailer
+			slog.Info("signup is email-confirmed (DESKWOOT_SIGNUP=confirm): every address gets the same answer, and a link by mail")
+		}
 		also = append(also, mailer)
 		slog.Info("mail to people goes through the relay", "relay", relay.String(), "from", relay.From.String())
 	}
@@ -281,7 +299,6 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	m := newMetrics(db)
 	r := mux.NewRouter()
 	r.Use(m.middleware)
-	ids := &tenancy.Identities{DB: db}
 	// One set of abuse limits per replica, shared by every door.
 	guard := throttle.NewGuard(throttle.Limits{SignupsPerHour: cfg.SignupsPerHour, IPHeader: cfg.ClientIPHeader})
 	replays := tenantpolicy.NewReplays(db)
@@ -293,9 +310,9 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	}
 	shadows := shadow.New(shadowDB, engine)
 	api.New(api.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, PublicURL: cfg.PublicURL, Billing: bill, Throttle: guard, Now: cfg.Now,
-		Replays: replays, Shadows: shadows}).Routes(r)
+		Replays: replays, Shadows: shadows, Signup: confirmer}).Routes(r)
 	con, err := console.New(console.Config{DB: db, Identities: ids, Desk: d, Policy: engine, Audit: lg, Billing: bill,
-		PublicURL: cfg.PublicURL, Throttle: guard, Now: cfg.Now})
+		PublicURL: cfg.PublicURL, Throttle: guard, Now: cfg.Now, Signup: confirmer})
 	if err != nil {
 		db.Close()
 		shadowDB.Close()

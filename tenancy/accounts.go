@@ -60,6 +60,16 @@ type SignupInput struct {
 	// Audit, when set, is the row that records the signup: it commits with
 	// the new account, in it, with the new admin as its actor.
 	Audit *auditrow.Entry
+
+	// An email-confirmed signup (package signup) gives what its request
+	// kept instead of a password: PasswordHash, the bcrypt hash made when
+	// it was asked for, or UserID, the login that already has the email
+	// (it becomes the new workspace's admin; Email, Name and the password
+	// are then not used). Claim runs first in the transaction: it spends
+	// the request, so that the workspace and the spending commit together.
+	PasswordHash []byte
+	UserID       int64
+	Claim        func(ctx context.Context, tx pgx.Tx) error
 }
 
 // SignupResult carries the raw API token, shown once.
@@ -85,7 +95,7 @@ func (in SignupInput) Validate() error {
 		return fault.Invalidf("account_name", "account_name must be 1 to 200 characters")
 	case !validEmail(in.Email):
 		return fault.Invalidf("email", "email must be an address like name@example.com")
-	case len(in.Password) < 8 || len(in.Password) > 72:
+	case in.PasswordHash == nil && in.UserID == 0 && (len(in.Password) < 8 || len(in.Password) > 72):
 		return fault.Invalidf("password", "password must be 8 to 72 characters")
 	}
 	return nil
@@ -105,16 +115,24 @@ func (ids *Identities) Signup(ctx context.Context, in SignupInput, now time.Time
 	if err := in.Validate(); err != nil {
 		return SignupResult{}, err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(in.Password), ids.cost())
-	if err != nil {
-		return SignupResult{}, err
+	hash := in.PasswordHash
+	if hash == nil && in.UserID == 0 {
+		var err error
+		if hash, err = bcrypt.GenerateFromPassword([]byte(in.Password), ids.cost()); err != nil {
+			return SignupResult{}, err
+		}
 	}
 	name := in.Name
 	if name == "" {
 		name = in.Email[:strings.IndexByte(in.Email, '@')]
 	}
 	var res SignupResult
-	err = pgx.BeginFunc(ctx, ids.DB.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, ids.DB.Pool, func(tx pgx.Tx) error {
+		if in.Claim != nil {
+			if err := in.Claim(ctx, tx); err != nil {
+				return err
+			}
+		}
 		var acct int64
 		if err := tx.QueryRow(ctx, `SELECT nextval('accounts_id_seq')`).Scan(&acct); err != nil {
 			return err
@@ -131,7 +149,12 @@ func (ids *Identities) Signup(ctx context.Context, in SignupInput, now time.Time
 		if res.Account, err = pgx.CollectExactlyOneRow(row, pgx.RowToStructByPos[Account]); err != nil {
 			return err
 		}
-		if res.User, err = createUser(ctx, tx, acct, "human", in.Email, name, hash, "admin"); err != nil {
+		if in.UserID != 0 {
+			res.User, err = adminJoin(ctx, tx, acct, in.UserID)
+		} else {
+			res.User, err = createUser(ctx, tx, acct, "human", in.Email, name, hash, "admin")
+		}
+		if err != nil {
 			return err
 		}
 		if !in.NoAPIToken {
@@ -213,6 +236,17 @@ func (ids *Identities) UserCreate(ctx context.Context, req *Request, email, name
 		return nil, err
 	})
 	return u, token, emailTaken(err)
+}
+
+// adminJoin makes an existing login the admin of the new account acct
+// (the current tenant) and reads them back as its member.
+func adminJoin(ctx context.Context, tx pgx.Tx, acct, userID int64) (User, error) {
+	if err := MembershipJoin(ctx, tx, acct, userID, "admin"); err != nil {
+		return User{}, err
+	}
+	u := User{ID: userID, Role: "admin", Status: StatusActive}
+	err := tx.QueryRow(ctx, `SELECT kind, coalesce(email, ''), name FROM users WHERE id = $1`, userID).Scan(&u.Kind, &u.Email, &u.Name)
+	return u, MapError(err)
 }
 
 func (ids *Identities) cost() int {

@@ -47,6 +47,9 @@ var globalTables = map[string]string{
 	"account_slugs":  "pre-tenant help-center slug -> account look-up; written by a SECURITY DEFINER trigger on accounts and function, read by SECURITY DEFINER functions, no grant to the app",
 	"widget_inboxes": "pre-tenant widget public id -> account and inbox look-up; written by a SECURITY DEFINER trigger on inboxes, read by a SECURITY DEFINER function, no grant to the app",
 
+	// Email-confirmed signup (issues 18 and 21).
+	"signup_requests": "pre-tenant signups waiting for their email's confirmation; read and written only by SECURITY DEFINER functions, no grant to the app",
+
 	// Audit checkpoints (issue 23).
 	"audit_signing_key": "the server's audit signing key that migrate generates, read by the owner only (no grant to the app, no function)",
 }
@@ -310,7 +313,7 @@ func TestGeneratedColumnsAndGlobalTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The lookup tables have no grant for the app role at all.
-	for _, table := range []string{"token_lookup", "session_lookup", "schema_migrations", "oauth_token_lookup", "oauth_clients", "audit_signing_key"} {
+	for _, table := range []string{"token_lookup", "session_lookup", "schema_migrations", "oauth_token_lookup", "oauth_clients", "audit_signing_key", "signup_requests"} {
 		_, err := app.Pool.Exec(ctx, `SELECT 1 FROM `+table+` LIMIT 1`)
 		if !isPermission(err) {
 			t.Errorf("app reading %s: got %v, want permission denied", table, err)

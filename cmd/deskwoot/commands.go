@@ -17,6 +17,7 @@ import (
 	"github.com/deskwoot/deskwoot/migrations"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/server"
+	"github.com/deskwoot/deskwoot/signup"
 	"github.com/deskwoot/deskwoot/trial"
 )
 
@@ -46,7 +47,7 @@ Environment (flags mirror them; see --help of each command, and the README's Ref
   DESKWOOT_PUBLIC_URL, DESKWOOT_ALLOWED_HOSTS, DESKWOOT_WEBHOOK_ALLOW_PRIVATE, DESKWOOT_OAUTH_ALLOW_LOOPBACK_METADATA,
   DESKWOOT_IDEMPOTENCY_TTL, DESKWOOT_EVENT_RETENTION, DESKWOOT_SMTP_ADDR, DESKWOOT_INBOUND_DOMAIN,
   DESKWOOT_INBOUND_ROTATION_GRACE, DESKWOOT_SMTP_MAILS_PER_ADDRESS, DESKWOOT_SMTP_MAILS_PER_INBOX,
-  DESKWOOT_METRICS_ADDR, DESKWOOT_METRICS_TOKEN, DESKWOOT_SIGNUPS_PER_HOUR,
+  DESKWOOT_METRICS_ADDR, DESKWOOT_METRICS_TOKEN, DESKWOOT_SIGNUPS_PER_HOUR, DESKWOOT_SIGNUP,
   DESKWOOT_CLIENT_IP_HEADER, DESKWOOT_SMTP_RELAY_URL, DESKWOOT_MAIL_FROM, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
   STRIPE_API_BASE, DESKWOOT_STRIPE_PRICE_{STARTER,BUSINESS,ENTERPRISE}, DESKWOOT_GRACE_PERIOD
 `
@@ -147,14 +148,16 @@ func serveCmd(ctx context.Context, args []string) error {
 }
 
 // edgeFlags are where /metrics is served and the per-address abuse limits.
-type edgeFlags struct{ metricsAddr, metricsToken, signups, ipHeader *string }
+type edgeFlags struct{ metricsAddr, metricsToken, signups, signup, ipHeader *string }
 
 func addEdgeFlags(fs *flag.FlagSet) *edgeFlags {
 	return &edgeFlags{
 		metricsAddr:  fs.String("metrics-addr", env("DESKWOOT_METRICS_ADDR", ""), "serve /metrics only on this address, e.g. 127.0.0.1:9090 (DESKWOOT_METRICS_ADDR)"),
 		metricsToken: fs.String("metrics-token", env("DESKWOOT_METRICS_TOKEN", ""), "bearer token /metrics requires; without it and without --metrics-addr /metrics is off (DESKWOOT_METRICS_TOKEN)"),
 		signups:      fs.String("signups-per-hour", env("DESKWOOT_SIGNUPS_PER_HOUR", "5"), "workspaces one client address may create an hour (DESKWOOT_SIGNUPS_PER_HOUR)"),
-		ipHeader:     fs.String("client-ip-header", env("DESKWOOT_CLIENT_IP_HEADER", ""), "header a reverse proxy sets to the client's address, e.g. X-Forwarded-For (DESKWOOT_CLIENT_IP_HEADER)"),
+		signup: fs.String("signup", env("DESKWOOT_SIGNUP", "open"), "how new logins are made: open (signup and POST /api/v1/users create them at once and answer 409 for an email that has a login, rate limited) "+
+			"or confirm (a mailed link confirms the email first and every address gets the same answer; needs --smtp-relay-url) (DESKWOOT_SIGNUP)"),
+		ipHeader: fs.String("client-ip-header", env("DESKWOOT_CLIENT_IP_HEADER", ""), "header a reverse proxy sets to the client's address, e.g. X-Forwarded-For (DESKWOOT_CLIENT_IP_HEADER)"),
 	}
 }
 
@@ -163,7 +166,12 @@ func (f *edgeFlags) apply(cfg *server.Config) error {
 	if err != nil || n < 1 {
 		return fmt.Errorf("DESKWOOT_SIGNUPS_PER_HOUR must be a whole number of at least 1, not %q", *f.signups)
 	}
+	mode, err := signup.ParseMode(*f.signup)
+	if err != nil {
+		return err
+	}
 	cfg.MetricsAddr, cfg.MetricsToken, cfg.SignupsPerHour, cfg.ClientIPHeader = *f.metricsAddr, *f.metricsToken, n, strings.TrimSpace(*f.ipHeader)
+	cfg.Signup = mode
 	return nil
 }
 
