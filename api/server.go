@@ -147,7 +147,7 @@ func (s *Server) request(r *http.Request) *tenancy.Request {
 func (s *Server) recorded(r *http.Request, e audit.Entry) *tenancy.Request {
 	p := principal(r)
 	e.ActorKind, e.ActorID = "user", p.UserID
-	return tenancy.Recorded(p.AccountID, e)
+	return tenancy.ByMember(p.AccountID, p.UserID, e)
 }
 
 // pathID reads a positive integer path variable.

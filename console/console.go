@@ -230,7 +230,7 @@ func (c *Console) request(r *http.Request) *tenancy.Request {
 func (c *Console) recorded(r *http.Request, e audit.Entry) *tenancy.Request {
 	p := c.me(r)
 	e.ActorKind, e.ActorID = "user", p.UserID
-	return tenancy.Recorded(p.AccountID, e)
+	return tenancy.ByMember(p.AccountID, p.UserID, e)
 }
 
 // baseURL is the public URL without a trailing slash.

@@ -63,10 +63,7 @@ func (c *Console) personActive(active bool) http.HandlerFunc {
 			c.teamRefused(w, r, err)
 			return
 		}
-		if !active {
-			c.live.EndUser(c.me(r).AccountID, id) // other replicas: at their next re-check
-		}
-		msg := u.Name + " is deactivated: signed out everywhere, personal tokens revoked, open conversations unassigned. Reactivate to undo."
+		msg := u.Name + " is deactivated: signed out everywhere, personal tokens and connected apps revoked, open conversations unassigned. Reactivate to undo."
 		if active {
 			msg = u.Name + " is active again and can sign in."
 		}
@@ -104,7 +101,7 @@ func (c *Console) showPersonRemove(w http.ResponseWriter, r *http.Request, statu
 		return
 	}
 	d := confirmData{What: "person", Name: u.Name + " (" + u.Email + ")", Verb: "remove", Button: "Remove person",
-		Details: "They are signed out everywhere at once, their personal API tokens stop working, they leave every inbox and team, " +
+		Details: "They are signed out everywhere at once, their personal API tokens and the apps they connected to the MCP server stop working, they leave every inbox and team, " +
 			"and their open conversations become unassigned. The audit log keeps their name. An invitation can bring them back.",
 		Action: fmt.Sprintf("/settings/team/people/%d/remove", id), Back: "/settings/team",
 		Confirm: confirmBox(f, "Yes, remove "+u.Name+" from this workspace")}
@@ -127,7 +124,6 @@ func (c *Console) personRemove(w http.ResponseWriter, r *http.Request) {
 		c.teamRefused(w, r, err)
 		return
 	}
-	c.live.EndUser(c.me(r).AccountID, id) // other replicas: at their next re-check
 	c.flash(w, fmt.Sprintf("%s was removed; %d open conversations became unassigned.", u.Name, out.Unassigned))
 	c.redirect(w, r, "/settings/team")
 }

@@ -252,6 +252,13 @@ func (c *Console) renderError(w http.ResponseWriter, r *http.Request, status int
 // fail logs an unexpected error and shows a 500 page that reveals nothing
 // (a 503 asking to retry while the database is out of reach).
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, tenancy.ErrMemberEnded) {
+		// Deactivated or removed while this request ran: nothing was
+		// changed, and the session is over.
+		c.clearSession(w)
+		c.RedirectToSignIn(w, r)
+		return
+	}
 	if errors.Is(err, tenancy.ErrUnavailable) {
 		slog.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", LogPath(r.URL.Path), "err", err)
 		w.Header().Set("Retry-After", "1")

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +28,45 @@ type EventHub struct {
 
 	mu      sync.Mutex
 	waiters map[int64]map[chan struct{}]struct{}
+	ended   []func(accountID, userID int64)
+}
+
+// accessEndedChannel carries "account:user" when a person's access to a
+// workspace ends (deactivated or removed; AccessEnded): every replica
+// ends that person's open streams at once, not at their next re-check.
+const accessEndedChannel = "deskwoot_access_ended"
+
+// accessEnded queues, in tx, the notification that ends a person's open
+// streams on every replica once tx commits, and wakes the account's
+// long-polls so that those on the person's tokens re-check them.
+func accessEnded(ctx context.Context, tx pgx.Tx, accountID, userID int64) error {
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2::bigint::text || ':' || $3::bigint::text), pg_notify('deskwoot_events', $2::bigint::text)`,
+		accessEndedChannel, accountID, userID)
+	return err
+}
+
+// OnAccessEnded registers f to run (on the listener's goroutine, so
+// briefly) whenever a person's access to a workspace ends on any replica.
+func (h *EventHub) OnAccessEnded(f func(accountID, userID int64)) {
+	h.mu.Lock()
+	h.ended = append(h.ended, f)
+	h.mu.Unlock()
+}
+
+// accessEndedNotice dispatches one notification of accessEndedChannel.
+func (h *EventHub) accessEndedNotice(payload string) {
+	a, u, ok := strings.Cut(payload, ":")
+	acct, err1 := strconv.ParseInt(a, 10, 64)
+	user, err2 := strconv.ParseInt(u, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return
+	}
+	h.mu.Lock()
+	fs := slices.Clone(h.ended)
+	h.mu.Unlock()
+	for _, f := range fs {
+		f(acct, user)
+	}
 }
 
 // NewEventHub makes a hub that listens with its own connection (not one of
@@ -78,8 +119,10 @@ func (h *EventHub) listen(ctx context.Context, ready *chan<- struct{}) (establis
 		return false, err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN deskwoot_events"); err != nil {
-		return false, err
+	for _, ch := range []string{"deskwoot_events", accessEndedChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			return false, err
+		}
 	}
 	h.listening.Store(true)
 	defer h.listening.Store(false)
@@ -95,6 +138,10 @@ func (h *EventHub) listen(ctx context.Context, ready *chan<- struct{}) (establis
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return true, err
+		}
+		if n.Channel == accessEndedChannel {
+			h.accessEndedNotice(n.Payload)
+			continue
 		}
 		acct, err := strconv.ParseInt(n.Payload, 10, 64)
 		if err != nil {

@@ -53,9 +53,15 @@ func lockConversation(ctx context.Context, tx pgx.Tx, sc Scope, id int64) (inbox
 
 // personWrite runs a person's action as a unit of work audited as action,
 // with the person as actor; fn does it in u.tx and fills in the audit
-// row's target and reasons (u.audit).
+// row's target and reasons (u.audit). A known person's unit holds their
+// active membership (tenancy.ByMember); one who is not known yet (a link
+// opened before sign-in) has none to hold.
 func (d *Desk) personWrite(ctx context.Context, acct int64, by Author, action string, fn func(ctx context.Context, u *unit) error) error {
-	_, err := d.unitOfWork(ctx, tenancy.Recorded(acct, personEntry(by, action, nil)), nil, nil, func() (effect, error) {
+	req := tenancy.Recorded(acct, personEntry(by, action, nil))
+	if by.UserID != 0 {
+		req = tenancy.ByMember(acct, by.UserID, personEntry(by, action, nil))
+	}
+	_, err := d.unitOfWork(ctx, req, nil, nil, func() (effect, error) {
 		return func(ctx context.Context, u *unit) (any, error) { return nil, fn(ctx, u) }, nil
 	})
 	return err
@@ -113,12 +119,14 @@ func (d *Desk) ConversationChange(ctx context.Context, acct int64, sc Scope, id 
 }
 
 // assignOrClear sets or clears the assignee and team. An assignee must be
-// a person of the account (not the agent's service account); a team must
+// an active person of the account (not the agent's service account),
+// whose membership the check holds until commit: an offboarding of them
+// meanwhile waits, and then unassigns this conversation too. A team must
 // exist. Either outside the account is not found.
 func assignOrClear(ctx context.Context, tx pgx.Tx, id int64, assignee, team OptionalID, changes map[string]any) error {
 	if assignee.ID != 0 {
 		err := tx.QueryRow(ctx, `SELECT au.user_id FROM account_users au JOIN users u ON u.id = au.user_id
-			WHERE au.user_id = $1 AND u.kind = 'human' AND au.status = 'active'`, assignee.ID).Scan(&assignee.ID)
+			WHERE au.user_id = $1 AND u.kind = 'human' AND au.status = 'active' FOR KEY SHARE OF au`, assignee.ID).Scan(&assignee.ID)
 		if err != nil {
 			return named(err, "assignee_id", "user", assignee.ID)
 		}

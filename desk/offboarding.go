@@ -21,11 +21,14 @@ import (
 // request's unit of work, so the change and its audit row (the admin as
 // actor) commit together.
 //
-// Deactivating or removing a person ends their sessions and personal
-// tokens: the session and token look-ups read the membership's status in
-// the database on every request, so every replica refuses them from the
-// next request on. Their open conversations become unassigned. A removed
-// person's membership stays as a row, so the audit log keeps their name.
+// Deactivating or removing a person ends their sessions, personal
+// tokens and connected apps: the session and token look-ups read the
+// membership's status in the database on every request, so every replica
+// refuses them from the next request on; their requests in flight either
+// commit before the change or fail without writing (tenancy.ByMember);
+// their open streams and long-polls end at once on every replica. Their
+// open conversations become unassigned. A removed person's membership
+// stays as a row, so the audit log keeps their name.
 
 // PersonPatch is an admin's change to a person: a role, or active false
 // (deactivate) or true (reactivate). nil leaves it alone.
@@ -51,12 +54,15 @@ type member struct {
 
 // lockMember locks the account's active admins (so that two admins
 // demoting each other at once cannot both succeed: the second sees the
-// first's change) and the person's membership. A removed person, or the
-// agent's service account, is not found.
+// first's change) and the person's membership. The admins' lock lets
+// the members' own writes (which hold their membership with KEY SHARE,
+// tenancy.ByMember) go on; the person's lock waits for theirs to commit,
+// and any that start later wait for this change and then find it. A
+// removed person, or the agent's service account, is not found.
 func lockMember(ctx context.Context, tx pgx.Tx, id int64) (member, error) {
 	var m member
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM account_users
-		WHERE role = 'admin' AND status = 'active' ORDER BY user_id FOR UPDATE) a`).Scan(&m.activeAdmins); err != nil {
+		WHERE role = 'admin' AND status = 'active' ORDER BY user_id FOR NO KEY UPDATE) a`).Scan(&m.activeAdmins); err != nil {
 		return m, err
 	}
 	err := tx.QueryRow(ctx, `SELECT u.id, u.name, coalesce(u.email, ''), u.kind, au.role, au.status
@@ -171,9 +177,14 @@ func (d *Desk) PersonRemove(ctx context.Context, req *tenancy.Request, id int64,
 	return out, err
 }
 
-// offboard sets the membership's status, ends the person's sessions and
-// tokens and unassigns their open conversations (a deactivated person's
-// are unassigned already); it says how many.
+// offboard sets the membership's status, ends the person's sessions,
+// personal tokens and the apps they connected to the MCP server (OAuth
+// grants: their consent, on their devices), unassigns their open
+// conversations (a deactivated person's are unassigned already) and says
+// how many. Once it commits, every replica ends the person's open
+// streams and wakes the account's long-polls (accessEnded), so that none
+// of them waits for its next re-check. Tokens an admin minted on
+// Settings → MCP server belong to the workspace and stay.
 func (d *Desk) offboard(ctx context.Context, tx pgx.Tx, req *tenancy.Request, id int64, status string, now time.Time) (int, error) {
 	if _, err := tx.Exec(ctx, `UPDATE account_users SET status = $2 WHERE user_id = $1`, id, status); err != nil {
 		return 0, err
@@ -181,11 +192,18 @@ func (d *Desk) offboard(ctx context.Context, tx pgx.Tx, req *tenancy.Request, id
 	if err := tenancy.SessionsEnd(ctx, tx, id, now); err != nil {
 		return 0, err
 	}
+	apps, err := tx.Exec(ctx, `UPDATE mcp_tokens SET revoked_at = $2 WHERE kind = 'oauth' AND created_by = $1 AND revoked_at IS NULL`, id, now)
+	if err != nil {
+		return 0, err
+	}
+	if err := accessEnded(ctx, tx, req.AccountID, id); err != nil {
+		return 0, err
+	}
 	n, err := d.unassign(ctx, tx, req.AccountID, `assignee_id = $1`, id)
 	if err != nil {
 		return 0, err
 	}
-	reasons(req, "status="+status, "unassigned="+strconv.Itoa(n))
+	reasons(req, "status="+status, "unassigned="+strconv.Itoa(n), "apps_revoked="+strconv.FormatInt(apps.RowsAffected(), 10))
 	return n, nil
 }
 

@@ -53,8 +53,10 @@ func (d *Desk) PasswordResetStart(ctx context.Context, email string, now time.Ti
 	return d.personWrite(ctx, acct, Author{Kind: "user", UserID: userID}, "user.password.reset_request", func(ctx context.Context, u *unit) error {
 		tx := u.tx
 		// One request of a person at a time, so that the newest link
-		// always supersedes the others.
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM account_users WHERE user_id = $1 FOR UPDATE`, userID); err != nil {
+		// always supersedes the others. (NO KEY UPDATE: the unit holds
+		// the membership with KEY SHARE already, as two requests side by
+		// side both do; FOR UPDATE would have each wait for the other.)
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM account_users WHERE user_id = $1 FOR NO KEY UPDATE`, userID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE password_resets SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL`, userID, now); err != nil {

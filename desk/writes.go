@@ -158,7 +158,7 @@ func (d *Desk) ConversationAssign(ctx context.Context, tx pgx.Tx, acct int64, a 
 		return Conversation{}, invalid("", "give assignee_id, team_id or both")
 	}
 	if assigneeID != 0 {
-		if err := tx.QueryRow(ctx, `SELECT user_id FROM account_users WHERE user_id = $1 AND status = 'active'`, assigneeID).Scan(&assigneeID); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT user_id FROM account_users WHERE user_id = $1 AND status = 'active' FOR KEY SHARE`, assigneeID).Scan(&assigneeID); err != nil {
 			return Conversation{}, named(err, "assignee_id", "user", assigneeID)
 		}
 	}

@@ -10,8 +10,9 @@
 // the stream going, bounded and honest:
 //
 //   - it re-checks the session at least every Recheck (and at once when
-//     this replica signs the session out or offboards the person), and
-//     ends the stream with an "end" event when the session is over;
+//     this replica signs the session out, or any replica deactivates or
+//     removes the person), and ends the stream with an "end" event when
+//     the session is over;
 //   - a person may hold PerSession streams per session, a workspace
 //     PerWorkspace, on each replica; beyond that a new one is refused
 //     with 429;
@@ -99,7 +100,13 @@ func New(cfg Config) *Streams {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Streams{cfg: cfg, open: map[*stream]struct{}{}, bySession: map[int64]int{}, byAccount: map[int64]int{}}
+	s := &Streams{cfg: cfg, open: map[*stream]struct{}{}, bySession: map[int64]int{}, byAccount: map[int64]int{}}
+	if cfg.Desk != nil && cfg.Desk.Hub != nil {
+		// A person deactivated or removed on any replica: their streams
+		// here end at once.
+		cfg.Desk.Hub.OnAccessEnded(s.EndUser)
+	}
+	return s
 }
 
 // stream is one open GET /live.
@@ -126,7 +133,8 @@ func (s *Streams) EndSession(sessionID int64) {
 }
 
 // EndUser ends every stream of a person in an account at once (they were
-// deactivated or removed on this replica).
+// deactivated or removed: the event hub's OnAccessEnded, on every
+// replica).
 func (s *Streams) EndUser(accountID, userID int64) {
 	s.endWhere(func(v Viewer) bool { return v.AccountID == accountID && v.UserID == userID })
 }

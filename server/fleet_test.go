@@ -25,19 +25,33 @@ type fleet struct {
 }
 
 func startFleet(t *testing.T, appURL string, n int) *fleet {
+	return startFleetAt(t, appURL, n, false)
+}
+
+// startFleetAt is startFleet whose replicas, when public is set, all
+// take the first replica's address as their public URL, as replicas
+// behind one load balancer do (OAuth binds its tokens to it).
+func startFleetAt(t *testing.T, appURL string, n int, public bool) *fleet {
 	t.Helper()
 	f := &fleet{}
+	publicURL := ""
 	for i := 0; i < n; i++ {
+		ts := httptest.NewUnstartedServer(nil)
+		if public && i == 0 {
+			publicURL = "http://" + ts.Listener.Addr().String()
+		}
 		// Callers may name their address (fleetAddr), as clients behind a
 		// proxy are told apart: the per-address throttles count each apart.
 		app, err := server.Build(context.Background(), server.Config{AppDatabaseURL: appURL, AllowPrivateWebhooks: true, OutboxWorkers: 4,
-			ClientIPHeader: fleetAddr})
+			ClientIPHeader: fleetAddr, PublicURL: publicURL})
 		if err != nil {
+			ts.Close()
 			t.Fatal(err)
 		}
 		bg, stop := context.WithCancel(context.Background())
 		app.Background(bg)
-		ts := httptest.NewServer(app.Handler)
+		ts.Config.Handler = app.Handler
+		ts.Start()
 		t.Cleanup(func() {
 			ts.Close()
 			stop()

@@ -228,6 +228,8 @@ func MapError(err error, values ...Fields) error {
 	}
 	e := &fault.Error{Kind: fault.Invalid, Field: pe.ColumnName, Err: err}
 	switch {
+	case pe.Code == "40P01": // deadlock_detected: PostgreSQL rolled this one back so the other could go on
+		e.Kind, e.Sentence = fault.Conflict, "a concurrent change collided with this one; try again"
 	case pe.Code == "23505": // unique_violation
 		e.Kind, e.Sentence = fault.Conflict, "that already exists"
 	case pe.Code == "23503": // foreign_key_violation: the referenced row is not in this tenant

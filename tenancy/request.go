@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/deskwoot/deskwoot/auditrow"
+	"github.com/deskwoot/deskwoot/fault"
 )
 
 // A Request is one request's way into its tenant, as a value the door
@@ -31,6 +32,11 @@ type Request struct {
 	// complete it (Touched: what it created) before it commits; once a
 	// transaction has committed it, Audited reports true.
 	Audit *auditrow.Entry
+	// Member, when set, is the signed-in person the request acts for: each
+	// of its units of work holds that person's active membership (see
+	// ByMember), so that their change commits before an admin's
+	// offboarding of them, or not at all.
+	Member int64
 
 	open    atomic.Bool
 	audited bool
@@ -47,6 +53,22 @@ func For(accountID int64) *Request { return &Request{AccountID: accountID} }
 func Recorded(accountID int64, e auditrow.Entry) *Request {
 	return &Request{AccountID: accountID, Audit: &e}
 }
+
+// ByMember is a signed-in person's request in accountID whose work is
+// audited with e. Each unit of work it runs first locks the person's
+// membership (KEY SHARE, deskwoot_member_hold): an admin deactivating or
+// removing them meanwhile waits for the unit to commit, or the unit, once
+// the offboarding has committed, fails with ErrMemberEnded before it has
+// written anything. The door authenticated the person when the request
+// arrived; this closes the gap until the change commits.
+func ByMember(accountID, userID int64, e auditrow.Entry) *Request {
+	return &Request{AccountID: accountID, Audit: &e, Member: userID}
+}
+
+// ErrMemberEnded is a person's unit of work that found their membership
+// deactivated or removed since their request was authenticated: it
+// changed nothing.
+var ErrMemberEnded = fault.New(fault.Unauthenticated, "", "your access to this workspace ended while the request ran (deactivated or removed by an admin); nothing was changed")
 
 // ErrNested is a request beginning a transaction while it holds one: each
 // request holds one transaction at a time, and does all the work of a unit

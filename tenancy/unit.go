@@ -77,8 +77,21 @@ func (db *DB) transact(ctx context.Context, req *Request, read bool, first *pgx.
 		g.settle(err, committed) // verified only when the unit committed
 		return mapGuardError(err)
 	}
+	if req.Member != 0 && memberEnded(err) {
+		return ErrMemberEnded
+	}
 	return MapError(err)
 }
+
+// memberEnded says a unit failed on its member hold (DW401).
+func memberEnded(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "DW401"
+}
+
+// memberHoldSQL locks the acting person's active membership for the
+// unit, or fails it with DW401 (ByMember).
+const memberHoldSQL = `SELECT deskwoot_member_hold($1)`
 
 // unit sends the transaction and reports whether it committed: a Go
 // callback that fails after the server ran the whole batch (a read that
@@ -101,6 +114,9 @@ func (db *DB) unit(ctx context.Context, req *Request, g *Guard, rec *auditrow.En
 	head.Queue(setTenantSQL, req.AccountID)
 	if g != nil {
 		g.queue(head)
+	}
+	if req.Member != 0 {
+		head.Queue(memberHoldSQL, req.Member)
 	}
 	if first != nil {
 		head.QueuedQueries = append(head.QueuedQueries, first.QueuedQueries...)
