@@ -57,6 +57,14 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Signup != nil {
 		// Confirm mode: the same work and the same answer for every
 		// address; only the mailbox learns whether it has a login.
+		if err := in.Validate(); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if wait := s.cfg.Throttle.SignupMail(req.Email, s.cfg.Now()).Wait; wait > 0 {
+			writeError(w, r, tooMany(wait, "too many sign-up links mailed to this email; try again in %d seconds", retrySeconds(wait)))
+			return
+		}
 		if err := s.cfg.Signup.Request(r.Context(), in, s.cfg.Now()); err != nil {
 			writeError(w, r, err)
 			return

@@ -22,9 +22,20 @@ const badSignupLink = "This sign-up link is not valid: it was used already or it
 // signupRequest answers a sign-up in confirm mode: the same page, after
 // the same work, whether or not the email has a login.
 func (c *Console) signupRequest(w http.ResponseWriter, r *http.Request, f *Form, page Page) {
-	err := c.cfg.Signup.Request(r.Context(), tenancy.SignupInput{
-		AccountName: f.Value("workspace"), Email: f.Value("email"), Password: f.Raw("password"),
-	}, c.cfg.Now())
+	in := tenancy.SignupInput{AccountName: f.Value("workspace"), Email: f.Value("email"), Password: f.Raw("password")}
+	if err := in.Validate(); err != nil {
+		f.FailErr(err, signupFields)
+		c.render(w, r, http.StatusBadRequest, "signup", page)
+		return
+	}
+	if wait := c.cfg.Throttle.SignupMail(in.Email, c.cfg.Now()).Wait; wait > 0 {
+		secs := int(wait.Seconds()) + 1
+		f.Message = fmt.Sprintf("Too many sign-up links mailed to this email; try again in %d seconds.", secs)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		c.render(w, r, http.StatusTooManyRequests, "signup", page)
+		return
+	}
+	err := c.cfg.Signup.Request(r.Context(), in, c.cfg.Now())
 	if err != nil {
 		if !f.FailErr(err, signupFields) {
 			c.fail(w, r, err)

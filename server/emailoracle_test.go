@@ -195,11 +195,12 @@ func TestConfirmedSignupOverREST(t *testing.T) {
 // every address, so a taken email answers as slowly as a new one (the
 // ratio is logged; the bound only catches a path that skips the work).
 func TestConfirmedSignupTakesComparableTime(t *testing.T) {
-	openBase, _ := mailServer(t)
-	_, taken, _ := adminWorkspace(t, openBase, "Timed Co")
+	openBase, _ := mailServerWith(t, func(c *server.Config) { c.SignupsPerHour = 1000 })
 	base, _ := confirmServer(t)
 	var takenTimes, freshTimes []time.Duration
 	for i := 0; i < 8; i++ {
+		taken := dbtest.Unique("taken") + "@example.com"
+		mustCall(t, 201, "POST", openBase+"/api/v1/signup", "", map[string]any{"account_name": "Timed", "email": taken, "password": "correct horse battery"})
 		for _, email := range []string{taken, dbtest.Unique("timed") + "@example.com"} {
 			start := time.Now()
 			if st, raw := rawCall(t, "POST", base+"/api/v1/signup", "", map[string]any{"account_name": "T", "email": email, "password": "a new password"}); st != 202 {
@@ -218,6 +219,31 @@ func TestConfirmedSignupTakesComparableTime(t *testing.T) {
 	if ratio < 0.5 || ratio > 2 {
 		t.Fatalf("taken/new answer time ratio %.2f: the two paths do different work", ratio)
 	}
+}
+
+// TestConfirmedSignupMailsAreLimitedPerEmailAlike: one email gets 3
+// signup links at once, then one every 10 minutes, whoever asks, and the
+// limit answers a taken and a new email alike.
+func TestConfirmedSignupMailsAreLimitedPerEmailAlike(t *testing.T) {
+	openBase, _ := mailServer(t)
+	_, taken, _ := adminWorkspace(t, openBase, "Limited Co")
+	base, _ := confirmServer(t)
+	fresh := dbtest.Unique("limited") + "@example.com"
+	var last [2]string
+	for i, email := range []string{taken, fresh} {
+		for n := 1; n <= 4; n++ {
+			st, raw := rawCall(t, "POST", base+"/api/v1/signup", "", map[string]any{"account_name": "L", "email": email, "password": "a new password"})
+			want := http.StatusAccepted
+			if n == 4 {
+				want = http.StatusTooManyRequests
+			}
+			if st != want {
+				t.Fatalf("signup %d for %s: %d %s, want %d", n, email, st, raw, want)
+			}
+			last[i] = blank(string(raw), email)
+		}
+	}
+	sameAnswer(t, "the 4th signup for one email", last[0], last[1])
 }
 
 // TestConfirmModeNeedsARelay: confirm mode without a relay refuses to

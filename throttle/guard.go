@@ -48,6 +48,11 @@ const (
 	ResetPerEmailEvery   = 10 * time.Minute
 	ResetPerAddressBurst = 10
 	ResetPerAddressEvery = time.Minute
+	// SignupMailPerEmail: in confirm mode (DESKWOOT_SIGNUP=confirm) 3
+	// signup links mailed to one email at once, then one every 10
+	// minutes, from anywhere, taken or not (the mailbox is not flooded).
+	SignupMailPerEmailBurst = 3
+	SignupMailPerEmailEvery = 10 * time.Minute
 )
 
 // Guard is every per-address abuse limit of one replica, shared by the doors
@@ -65,6 +70,8 @@ type Guard struct {
 	// resetEmail and resetAddr count password reset requests per email
 	// and per address.
 	resetEmail, resetAddr *Throttle
+	// signupMail counts confirm-mode signup mails per email.
+	signupMail *Throttle
 
 	// lookups are the addresses over their MCP failure budget that have a
 	// token being looked up right now (MCPAuthLookup).
@@ -87,6 +94,7 @@ func NewGuard(l Limits) *Guard {
 		takenEmails: New(TakenEmailEvery, TakenEmailBurst),
 		resetEmail:  New(ResetPerEmailEvery, ResetPerEmailBurst),
 		resetAddr:   New(ResetPerAddressEvery, ResetPerAddressBurst),
+		signupMail:  New(SignupMailPerEmailEvery, SignupMailPerEmailBurst),
 	}
 }
 
@@ -106,6 +114,13 @@ func (g *Guard) PasswordResetQuota(r *http.Request, email string, now time.Time)
 		return addr
 	}
 	return Tighter(addr, g.resetEmail.Spend(strings.ToLower(strings.TrimSpace(email)), now))
+}
+
+// SignupMail spends one confirm-mode signup mail to email (after Signup
+// spent the address's budget); the budget is the same whether or not the
+// email has a login, so the answer says nothing about it.
+func (g *Guard) SignupMail(email string, now time.Time) Quota {
+	return g.signupMail.Spend(strings.ToLower(strings.TrimSpace(email)), now)
 }
 
 // SignIn spends one password attempt for email from r's address; it
