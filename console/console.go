@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/deskwoot/deskwoot/audit"
@@ -53,6 +54,11 @@ type Console struct {
 	secure  bool
 	live    *live.Streams
 	zones   zones
+	// buffers hold pages while they render (a page is written only once
+	// it rendered whole, so that a template error can still answer 500):
+	// a list or a thread is some 50 KB, which a fresh buffer would reach
+	// through a dozen copies on every request.
+	buffers sync.Pool
 }
 
 // New builds the console and its route table.

@@ -90,7 +90,7 @@ func (k catalog) filterFields(f *Form) []field {
 // msgView is a message as the thread shows it, its words worked out here
 // so the template only prints (a thread has up to 100).
 type msgView struct {
-	ID       int64
+	ID       string // the message's id (the draft's, for a decision), formatted once
 	Kind     string // incoming, outgoing, note, activity: the CSS class
 	Marker   string // the words that tell it apart, not colour alone
 	Sender   string
@@ -134,7 +134,7 @@ type threadData struct {
 
 // markMessage words a message's kind and sender for the thread.
 func markMessage(m desk.Message, k catalog, loc *time.Location) msgView {
-	v := msgView{ID: m.ID, Sender: m.Sender.Name, Agent: m.Sender.Kind == "agent", Content: m.Content,
+	v := msgView{ID: strconv.FormatInt(m.ID, 10), Sender: m.Sender.Name, Agent: m.Sender.Kind == "agent", Content: m.Content,
 		At: m.CreatedAt.In(loc).Format(secondLayout), when: m.CreatedAt}
 	switch {
 	case m.Private || m.Type == "note":

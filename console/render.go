@@ -35,6 +35,9 @@ type Page struct {
 // view is what the templates see: the page and the chrome around it.
 type view struct {
 	Page
+	// Current holds the one navigation entry the page belongs to (Nav),
+	// so the layout marks it with a field instead of 14 comparisons.
+	Current map[string]bool
 	Me      tenancy.UserPrincipal
 	Account tenancy.Account
 	Admin   bool
@@ -192,7 +195,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 		c.fail(w, r, fmt.Errorf("console: no template %q", name))
 		return
 	}
-	v := view{Page: p, Flashes: c.takeFlashes(w, r)}
+	v := view{Page: p, Current: map[string]bool{p.Nav: true}, Flashes: c.takeFlashes(w, r)}
 	if who := c.who(r); who.me.UserID != 0 {
 		v.Me, v.Account, v.Admin = who.me, who.account, who.me.Role == "admin"
 		v.LiveCursor = who.cursor
@@ -208,8 +211,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 			v.Unread, _ = c.cfg.Desk.NotificationUnread(r.Context(), who.me.AccountID, who.me.UserID)
 		}
 	}
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+	buf := c.buffer()
+	defer c.putBuffer(buf)
+	if err := t.ExecuteTemplate(buf, "layout", v); err != nil {
 		c.fail(w, r, fmt.Errorf("console: render %s: %w", name, err))
 		return
 	}
@@ -218,6 +222,23 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// buffer is an empty buffer to render a page into, from c.buffers.
+func (c *Console) buffer() *bytes.Buffer {
+	if b, ok := c.buffers.Get().(*bytes.Buffer); ok {
+		b.Reset()
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+// putBuffer returns buf to c.buffers unless an unusually large page grew
+// it, so that one such page does not keep its memory for ever.
+func (c *Console) putBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= 1<<20 {
+		c.buffers.Put(buf)
+	}
 }
 
 // trialBanner words the plan state for the banner: days left in the

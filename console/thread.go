@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/deskwoot/deskwoot/desk"
@@ -55,7 +56,7 @@ func (c *Console) threadDrafts(r *http.Request, d *threadData, drafts []desk.Thr
 		if dr.DecidedAt == nil || (!latest && dr.DecidedAt.After(last)) {
 			continue
 		}
-		line := msgView{ID: dr.ID, Kind: "decision", when: *dr.DecidedAt, At: dr.DecidedAt.In(loc).Format(secondLayout)}
+		line := msgView{ID: strconv.FormatInt(dr.ID, 10), Kind: "decision", when: *dr.DecidedAt, At: dr.DecidedAt.In(loc).Format(secondLayout)}
 		who := dr.DeciderName
 		if who == "" {
 			who = "a person"

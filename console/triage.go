@@ -21,19 +21,19 @@ import (
 // the template only prints: a list page prints 50, and each action of a
 // template costs more than the Go that prepares it.
 type convRow struct {
-	ID         int64
+	ID         string // the conversation's id, formatted once: the row prints it six times
+	Tick       string // the checkbox's label: "Tick conversation #12 with Carla"
 	Contact    string
-	Subject    string
+	Ref        string           // "#12" and the subject, if any
+	Sender     string           // who wrote the last message: Customer, a person's name or AI agent
+	Preview    string           // the last message on one line
+	Highlights []desk.Highlight // a search's
 	Status     string
+	Escalated  bool
 	Priority   string // empty for none
 	Inbox      string
-	Labels     []string
-	Highlights []desk.Highlight // a search's
-	Triage     bool             // the fields below were read
-	Escalated  bool
 	Assignee   string // a name, or Unassigned
-	Sender     string // who wrote the last message: Customer, a person's name or AI agent
-	Preview    string // the last message on one line
+	Labels     []string
 	Waiting    string // how long the customer has waited ("12 min"); empty when not
 	Since      string // when they began to wait
 	When       string // the last activity, when they do not wait
@@ -173,8 +173,12 @@ func (k catalog) viewLinks(n desk.ViewCounts, counted bool, view, inbox, sort st
 // triageRow words a row: who wrote the last message, the message on one
 // line, and the wait, in the person's zone loc.
 func triageRow(s desk.ConversationSummary, k catalog, now time.Time, loc *time.Location) convRow {
-	row := convRow{ID: s.ID, Contact: s.Contact.Name, Subject: s.Subject, Status: s.Status, Inbox: k.inboxName(s.InboxID),
-		Labels: s.Labels, Highlights: s.Highlights}
+	id := strconv.FormatInt(s.ID, 10)
+	row := convRow{ID: id, Tick: "Tick conversation #" + id + " with " + s.Contact.Name, Contact: s.Contact.Name, Ref: "#" + id,
+		Status: s.Status, Inbox: k.inboxName(s.InboxID), Labels: s.Labels, Highlights: s.Highlights}
+	if s.Subject != "" {
+		row.Ref += " " + s.Subject
+	}
 	if s.Priority != "none" {
 		row.Priority = s.Priority
 	}
@@ -182,7 +186,7 @@ func triageRow(s desk.ConversationSummary, k catalog, now time.Time, loc *time.L
 		row.When = s.LastActivityAt.In(loc).Format(minuteLayout)
 		return row
 	}
-	row.Triage, row.Escalated, row.Assignee = true, s.Escalated, "Unassigned"
+	row.Escalated, row.Assignee = s.Escalated, "Unassigned"
 	if s.Assignee != nil {
 		row.Assignee = s.Assignee.Name
 	}

@@ -1,0 +1,113 @@
+package console
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/tenancy"
+)
+
+// The templates' share of the list and the thread (BenchmarkPagesVsREST
+// measures the whole pages against REST): each renders the page a handler
+// would for 50 triage rows or 100 messages, without the database, so that
+// a change to a template or to the rows it prints can be measured alone.
+
+// benchCatalog is a workspace's catalog: two inboxes, three labels, three
+// people.
+func benchCatalog() catalog {
+	var k catalog
+	k.Inboxes = []desk.Inbox{{ID: 1, Name: "Support"}, {ID: 2, Name: "Sales"}}
+	for _, l := range []string{"billing", "shipping", "vip"} {
+		k.Labels = append(k.Labels, desk.Label{Name: l})
+	}
+	for i, n := range []string{"Ann Admin", "Bob Agent", "Cy Agent"} {
+		k.People = append(k.People, desk.Agent{ID: int64(i + 1), Name: n, Kind: "human"})
+	}
+	return k
+}
+
+// benchView is the chrome around a page for a signed-in admin.
+func benchView(p Page) view {
+	return view{Page: p, Current: map[string]bool{p.Nav: true}, Me: tenancy.UserPrincipal{AccountID: 1, UserID: 1, Role: "admin", Name: "Ann Admin"},
+		Account: tenancy.Account{ID: 1, Name: "Acme"}, Admin: true, Drafts: 3, Unread: 2, LiveCursor: "cursor"}
+}
+
+func benchRender(b *testing.B, name string, v view) {
+	pages, err := parseTemplates(time.UTC)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t := pages.byName[name]
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(buf.Len())/1024, "KB")
+}
+
+// BenchmarkRenderList renders the list's default view: 50 rows, each with
+// its last message, wait, assignee and a label.
+func BenchmarkRenderList(b *testing.B) {
+	for _, n := range []int{0, 50} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) { benchRender(b, "conversations", benchList(n)) })
+	}
+}
+
+// benchList is the list's default view with n rows.
+func benchList(n int) view {
+	k := benchCatalog()
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	f := emptyForm()
+	d := convListData{View: "open", Filters: k.filterFields(f), Query: textField(f, "q", "Search", "search"),
+		Back: "/conversations", Bulk: k.bulkFields(), Snooze: bulkSnooze(time.UTC),
+		Views: k.viewLinks(desk.ViewCounts{Open: 60, Unassigned: 40, ByInbox: map[int64]int{1: 50, 2: 10}}, true, "open", "", "")}
+	d.Filters = append(d.Filters, selectField(f, "sort", "Sort", "", "Last activity", "waiting", "Longest waiting", "priority", "Priority"))
+	for i := 0; i < n; i++ {
+		at := now.Add(-time.Duration(i) * time.Minute)
+		s := desk.ConversationSummary{ID: int64(1000 + i), Status: "open", Priority: "none", InboxID: 1, LastActivityAt: at,
+			Labels: []string{"billing"}, Triage: &desk.Triage{}}
+		s.Contact.Name = fmt.Sprintf("Customer %d", i)
+		s.LastMessage = &desk.LastMessage{Content: "Hello, my order has not arrived yet; can you check where it is?", SenderKind: "contact"}
+		s.WaitingSince = &at
+		d.Rows = append(d.Rows, triageRow(s, k, now, time.UTC))
+	}
+	return benchView(Page{Title: "Conversations", Nav: "conversations", Form: f, Data: d})
+}
+
+// BenchmarkRenderThread renders a thread of 100 messages with its
+// controls.
+func BenchmarkRenderThread(b *testing.B) {
+	for _, n := range []int{0, 100} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) { benchRender(b, "conversation", benchThread(n)) })
+	}
+}
+
+// benchThread is a thread of n messages.
+func benchThread(n int) view {
+	k := benchCatalog()
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	conv := desk.Conversation{ID: 1000, InboxID: 1, Status: "open", Priority: "none"}
+	email := "customer1@example.com"
+	conv.Contact.Name, conv.Contact.Email = "Customer 1", &email
+	d := threadData{C: conv, Inbox: "Support", CanDelete: true}
+	f := emptyForm()
+	d.Controls = []field{selectField(f, "status", "Status", statusPairs...), selectField(f, "priority", "Priority", priorityPairs...)}
+	d.Composer = field{Name: "content", Label: "Message", ID: "f-content", Required: true}
+	for _, l := range k.Labels {
+		d.Labels = append(d.Labels, field{Name: "labels", Value: l.Name, Label: l.Name, Type: "checkbox", ID: "f-labels-" + l.Name})
+	}
+	for i := 0; i < n; i++ {
+		m := desk.Message{ID: int64(5000 + i), Type: "outgoing", CreatedAt: now.Add(time.Duration(i) * time.Minute),
+			Content: fmt.Sprintf("Message %d of a long thread: we are looking into it and will write back shortly with the tracking details.", i)}
+		m.Sender.Kind, m.Sender.Name = "user", "Bench"
+		d.Messages = append(d.Messages, markMessage(m, k, time.UTC))
+	}
+	return benchView(Page{Title: "Conversation #1000", Nav: "conversations", Form: f, Data: d})
+}
