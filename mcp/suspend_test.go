@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
@@ -129,6 +131,74 @@ func TestAnomalySuspendOnDenialsAndItsLimits(t *testing.T) {
 	reply()
 	if text := reply(); !strings.Contains(text, "lacks scope conversations:note") || !strings.Contains(text, "this token is now paused (suspended: refused 3 times in 5 minutes)") {
 		t.Fatalf("third refusal: %s", text)
+	}
+}
+
+// TestAnomalySuspendCountsTheLastFiveMinutes: refusals and probed inboxes
+// older than five minutes no longer count, and an inbox named again counts
+// once, at its latest time.
+func TestAnomalySuspendCountsTheLastFiveMinutes(t *testing.T) {
+	t.Parallel()
+	url := endpoint(t)
+	w := newWorld(t)
+	token := w.token(t, []string{"conversations:read"}, []int64{w.inbox1}, func(in *tenancy.MCPTokenInput) { in.Name = "window" })
+	if code, out := restCall(t, http.MethodPut, "/api/v1/settings/mcp", w.APIToken, map[string]any{"suspend_after_denials": 3, "suspend_after_inbox_probes": 2}); code != 200 {
+		t.Fatalf("PUT: %d %v", code, out)
+	}
+	other, err := w.d.InboxCreate(context.Background(), tenancy.For(w.Account.ID), desk.InboxInput{Name: "Other", Channel: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// age moves everything counted so far six minutes into the past.
+	age := func() {
+		t.Helper()
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE mcp_token_refusals SET
+			refused_at = ARRAY(SELECT at - interval '6 minutes' FROM unnest(refused_at) at),
+			probed_at = ARRAY(SELECT at - interval '6 minutes' FROM unnest(probed_at) at)`)
+		if err := w.d.DB.Batch(context.Background(), w.Account.ID, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refuse := func(tool string, args map[string]any) string {
+		t.Helper()
+		text, isErr, _ := callTool(t, url, token, tool, args)
+		if !isErr {
+			t.Fatalf("%s %v was allowed", tool, args)
+		}
+		return text
+	}
+	probe := func(inbox int64) string {
+		return refuse("list_conversations", map[string]any{"inbox_id": inbox})
+	}
+	note := func() string { return refuse("add_private_note", argsFor(w, "add_private_note")) }
+
+	probe(w.inbox2) // 1 refusal, 1 inbox
+	note()          // 2 refusals
+	age()
+	if text := probe(other.ID); strings.Contains(text, "paused") { // 1 refusal, 1 inbox in the window
+		t.Fatalf("refusals past the window counted: %s", text)
+	}
+	if text := probe(other.ID); strings.Contains(text, "paused") { // 2 refusals, still 1 inbox
+		t.Fatalf("an inbox named twice counted twice: %s", text)
+	}
+	if text := probe(w.inbox2); !strings.Contains(text, "this token is now paused (suspended: refused 3 times in 5 minutes)") {
+		t.Fatalf("third refusal in the window: %s", text)
+	}
+	tk := tokenState(t, w, "window")
+	if code, out := restCall(t, http.MethodPost, fmt.Sprintf("/api/v1/mcp/tokens/%d/resume", tk.ID), w.APIToken, nil); code != 200 {
+		t.Fatalf("resume: %d %v", code, out)
+	}
+	if code, out := restCall(t, http.MethodPut, "/api/v1/settings/mcp", w.APIToken, map[string]any{"suspend_after_denials": 0}); code != 200 {
+		t.Fatalf("PUT: %d %v", code, out)
+	}
+	probe(w.inbox2)
+	age()
+	if text := probe(other.ID); strings.Contains(text, "paused") {
+		t.Fatalf("a probe past the window counted: %s", text)
+	}
+	if text := probe(w.inbox2); !strings.Contains(text, "this token is now paused (suspended: refused on 2 inboxes outside its list in 5 minutes)") {
+		t.Fatalf("second inbox in the window: %s", text)
 	}
 }
 

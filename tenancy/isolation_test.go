@@ -88,7 +88,7 @@ func fillTenant(t *testing.T, owner *pgxpool.Pool, acct, userID int64) {
 		`INSERT INTO console_sessions (account_id, user_id, expires_at) VALUES ($1, (SELECT min(user_id) FROM account_users), now() + interval '1 day')`,
 		`INSERT INTO oauth_tokens (account_id, kind, signature, request_id, client_id, expires_at, resource, request) VALUES ($1, 'code', sha256($1::bigint::text::bytea), $1::bigint::text || '.r', 'dwc_x', now() + interval '1 hour', 'http://x/api/mcp', '{}')`,
 		`INSERT INTO mcp_token_rates (account_id, token_id, tat) SELECT $1, max(id), now() FROM mcp_tokens`,
-		`INSERT INTO mcp_token_refusals (account_id, token_id, inbox_id) SELECT $1, max(id), NULL FROM mcp_tokens`,
+		`INSERT INTO mcp_token_refusals (account_id, token_id) SELECT $1, max(id) FROM mcp_tokens`,
 		`INSERT INTO stripe_events (account_id, event_id, type, created, outcome) VALUES ($1, 'evt_' || $1::bigint::text, 'customer.subscription.updated', now(), 'applied')`,
 		`INSERT INTO people_mail (account_id, kind, to_address, subject, body, message_token) VALUES ($1, 'invitation', 'ann@example.com', 'Join', 'a link', 'tok')`,
 		`INSERT INTO invitations (account_id, email, role, expires_at) VALUES ($1, 'bo@example.com', 'agent', now() + interval '7 days')`,
