@@ -132,6 +132,33 @@ func toolFrom(addr, base, token, name string, args map[string]any) (status int, 
 	return resp.StatusCode, result, nil
 }
 
+// toolNames is the tools/list of a token on one replica.
+func toolNames(t *testing.T, base, token string) []string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/mcp", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Result struct{ Tools []struct{ Name string } }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("tools/list on %s: HTTP %d %v", base, resp.StatusCode, err)
+	}
+	var names []string
+	for _, tl := range out.Result.Tools {
+		names = append(names, tl.Name)
+	}
+	return names
+}
+
 func toolText(res map[string]any) string {
 	content, _ := res["content"].([]any)
 	if len(content) == 0 {

@@ -3,6 +3,8 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -129,6 +131,68 @@ func TestReplicas(t *testing.T) {
 		for _, u := range f.urls {
 			if status, _, err := tool(u, raw, "list_labels", nil); err != nil || status != 403 {
 				t.Errorf("MCP switched off, a replica answered HTTP %d %v, want 403", status, err)
+			}
+		}
+	})
+
+	// Issue 24's switches, each flipped through replica A's REST API while
+	// replica B keeps the token's principal in memory: B's very next call
+	// obeys the change (the guard's stamp, no cache to expire), and the
+	// change back.
+	t.Run("the switches reach the other replica's next call", func(t *testing.T) {
+		a, b := f.urls[0], f.urls[1]
+		id, raw := w.token(t, 60000)
+		mustTool(t, b, raw, "list_labels", nil)
+		mustTool(t, b, raw, "list_labels", nil) // served from B's memory of the principal
+		settings := func(body map[string]any) func() {
+			return func() { mustCall(t, 200, "PUT", a+"/api/v1/settings/mcp", w.admin, body) }
+		}
+		token := func(action string) func() {
+			return func() {
+				mustCall(t, 200, "POST", fmt.Sprintf("%s/api/v1/mcp/tokens/%d/%s", a, id, action), w.admin, nil)
+			}
+		}
+		// call makes one call on B and says whether it was allowed, and
+		// the refusal's text.
+		call := func(name string, args map[string]any) (bool, string) {
+			t.Helper()
+			status, res, err := tool(b, raw, name, args)
+			if err != nil || status != 200 || res == nil {
+				t.Fatalf("%s on B: HTTP %d %v", name, status, err)
+			}
+			return res["isError"] != true, toolText(res)
+		}
+		steps := []struct {
+			name   string
+			change func()
+			// note and labels say whether add_private_note (a write) and
+			// list_labels (a read) are allowed after the change; refusal
+			// is what the note's refusal says.
+			note, labels bool
+			refusal      string
+		}{
+			{"agents paused", settings(map[string]any{"agents_paused": true}), false, true, "the workspace paused its AI agents"},
+			{"agents resumed", settings(map[string]any{"agents_paused": false}), true, true, ""},
+			{"the note switched off", settings(map[string]any{"disabled_tools": []string{"add_private_note"}}), false, true, "is switched off for this workspace"},
+			{"the note switched on", settings(map[string]any{"disabled_tools": []string{}}), true, true, ""},
+			{"token paused", token("pause"), false, false, "this token is paused (paused by an admin)"},
+			{"token resumed", token("resume"), true, true, ""},
+		}
+		for _, st := range steps {
+			st.change()
+			// The note first: the very next call after each change is one
+			// the change decides.
+			ok, text := call("add_private_note", map[string]any{"conversation_id": w.conv, "content": "Noted.", "idempotency_key": dbtest.Unique("k")})
+			if ok != st.note || !ok && !strings.Contains(text, st.refusal) {
+				t.Errorf("%s: add_private_note on B allowed = %v (%s), want %v saying %q", st.name, ok, text, st.note, st.refusal)
+			}
+			if ok, text := call("list_labels", nil); ok != st.labels {
+				t.Errorf("%s: list_labels on B allowed = %v (%s), want %v", st.name, ok, text, st.labels)
+			}
+			if st.labels { // a paused token's tools/list is beside the point
+				if listed := slices.Contains(toolNames(t, b, raw), "add_private_note"); listed != (st.name != "the note switched off") {
+					t.Errorf("%s: B's tools/list shows add_private_note = %v", st.name, listed)
+				}
 			}
 		}
 	})
