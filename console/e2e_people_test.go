@@ -27,6 +27,13 @@ import (
 // queue of its own.
 func startMailServer(t *testing.T) (base string, app *server.App, box *devmail.Box) {
 	t.Helper()
+	return startMailServerWith(t, nil)
+}
+
+// startMailServerWith is startMailServer with its configuration changed
+// by set.
+func startMailServerWith(t *testing.T, set func(*server.Config)) (base string, app *server.App, box *devmail.Box) {
+	t.Helper()
 	box, err := devmail.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -39,9 +46,13 @@ func startMailServer(t *testing.T) (base string, app *server.App, box *devmail.B
 	addr := ln.Addr().String()
 	ln.Close()
 	base = "http://" + addr
-	app, err = server.Build(context.Background(), server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: base,
+	cfg := server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: base,
 		MailRelayURL: box.RelayURL(), MailFrom: "Deskwoot <desk@deskwoot.test>", DevMailbox: box.Handler(base),
-		MailQueue: fmt.Sprintf("e2e_people_%d", os.Getpid())})
+		MailQueue: fmt.Sprintf("e2e_people_%d", os.Getpid())}
+	if set != nil {
+		set(&cfg)
+	}
+	app, err = server.Build(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
