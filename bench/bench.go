@@ -57,7 +57,7 @@ type Config struct {
 	Log io.Writer
 	// Only, when "live", measures the console's live streams alone;
 	// "widget", the chat widget's streams alone; "triage", the console's
-	// conversation list against its REST call.
+	// conversation list and thread against their REST calls.
 	Only string
 }
 
@@ -303,8 +303,8 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 		return e.widgetRows(ctx), nil
 	}
 	if e.cfg.Only == "triage" {
-		step("the console's conversation list and its REST call")
-		return []row{e.triageList(ctx, warm, d)}, nil
+		step("the console's conversation list and thread, and their REST calls")
+		return e.consolePages(ctx, warm, d), nil
 	}
 
 	// get_conversation, one client, against floors A, B and C (see
@@ -434,8 +434,8 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 
 	rows = append(rows, e.searchAtSize(ctx, warm, d)...)
 	rows = append(rows, e.auditAtSize(ctx, warm, d)...)
-	step("the console's conversation list and its REST call")
-	rows = append(rows, e.triageList(ctx, warm, d))
+	step("the console's conversation list and thread, and their REST calls")
+	rows = append(rows, e.consolePages(ctx, warm, d)...)
 
 	// Memory with many long-polling clients.
 	step(fmt.Sprintf("RSS with %d long-polling clients", e.cfg.Pollers))

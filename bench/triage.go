@@ -13,32 +13,40 @@ import (
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
-// The console's triage list (DESIGN §18) against the REST call that
-// returns the same rows (DESIGN §16: a console page costs at most 1.5× its
-// REST call). The page reads its rows, the views' counts and the
-// catalog in one round trip; REST reads the rows.
+// The console's daily pages (DESIGN §18) against the REST calls that
+// return the same data (DESIGN §16: a console page costs at most 1.5× its
+// REST call). Each page takes as many round trips as its REST call: the
+// session's check, then one batch with the page's data, the catalog its
+// controls choose from, the Drafts count and the bell.
 
-// triageList measures GET /conversations (the default view, All open, 50
-// rows with their last messages and waits, the view counts) against GET
-// /api/v1/conversations?view=open&limit=50 in the bench workspace, in
-// turns, as its admin.
-func (e *env) triageList(ctx context.Context, warm, d time.Duration) row {
-	r := row{figure: "console conversation list (GET /conversations: All open, 50 rows with last message and wait, view counts) vs the REST list of the same rows",
+// consolePages measures the conversation list and a thread against their
+// REST calls, each page and its call in turns, as the bench workspace's
+// admin: GET /conversations (the default view, All open, 50 rows with
+// their last messages and waits, the view counts) against GET
+// /api/v1/conversations?view=open&limit=50, and GET /conversations/{id}
+// (its messages, drafts and controls) against GET
+// /api/v1/conversations/{id}?messages_limit=100 (the page shows up to 100
+// messages).
+func (e *env) consolePages(ctx context.Context, warm, d time.Duration) []row {
+	list := row{figure: "console conversation list (GET /conversations: All open, 50 rows with last message and wait, view counts) vs the REST list of the same rows",
 		baseName: "REST GET /api/v1/conversations?view=open&limit=50", target: "≤ 1.5×"}
+	thread := row{figure: fmt.Sprintf("console thread (GET /conversations/{id}: %d messages, drafts, controls) vs the REST read of the same conversation", e.cfg.Scale.Messages),
+		baseName: "REST GET /api/v1/conversations/{id}?messages_limit=100", target: "≤ 1.5×"}
+	skip := func(why string) []row {
+		list.skipped, thread.skipped = why, why
+		return []row{list, thread}
+	}
 	if e.appURL == "" || e.baseURL == "" {
-		r.skipped = "needs the bench's own server (run without --url)"
-		return r
+		return skip("needs the bench's own server (run without --url)")
 	}
 	db, err := tenancy.Open(ctx, e.appURL)
 	if err != nil {
-		r.skipped = err.Error()
-		return r
+		return skip(err.Error())
 	}
 	defer db.Close()
 	session, token, err := adminDoors(ctx, db, e.fx.AccountID)
 	if err != nil {
-		r.skipped = err.Error()
-		return r
+		return skip(err.Error())
 	}
 	hc := &http.Client{Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(path string, auth func(*http.Request)) func(ctx context.Context, w, i int) error {
@@ -60,11 +68,20 @@ func (e *env) triageList(ctx context.Context, warm, d time.Duration) row {
 			return nil
 		}
 	}
-	page := get("/conversations", func(req *http.Request) { req.AddCookie(&http.Cookie{Name: "deskwoot_session", Value: session}) })
-	rest := get("/api/v1/conversations?view=open&limit=50", func(req *http.Request) { req.Header.Set("Authorization", "Bearer "+token) })
-	st := runTurns(ctx, 1, warm, d, page, rest)
-	r.ours, r.base, r.ratio = st[0], st[1], times(st[0].p50, st[1].p50)
-	return r
+	page := func(path string) func(ctx context.Context, w, i int) error {
+		return get(path, func(req *http.Request) { req.AddCookie(&http.Cookie{Name: "deskwoot_session", Value: session}) })
+	}
+	rest := func(path string) func(ctx context.Context, w, i int) error {
+		return get(path, func(req *http.Request) { req.Header.Set("Authorization", "Bearer "+token) })
+	}
+	measure := func(r *row, pagePath, restPath string) {
+		st := runTurns(ctx, 1, warm, d, page(pagePath), rest(restPath))
+		r.ours, r.base, r.ratio = st[0], st[1], times(st[0].p50, st[1].p50)
+	}
+	measure(&list, "/conversations", "/api/v1/conversations?view=open&limit=50")
+	conv := e.conv(0)
+	measure(&thread, fmt.Sprintf("/conversations/%d", conv), fmt.Sprintf("/api/v1/conversations/%d?messages_limit=100", conv))
+	return []row{list, thread}
 }
 
 // adminDoors signs the bench workspace's admin in to the console (a

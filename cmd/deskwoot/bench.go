@@ -24,7 +24,7 @@ func benchCmd(ctx context.Context, args []string) error {
 	pollers := fs.Int("pollers", 1000, "long-polling clients for the memory figure")
 	opa := fs.String("opa", "", "the opa executable whose server is the decision baseline; empty: opa on PATH, else OPA of this build installed once with go install")
 	dur := fs.Duration("duration", 3*time.Second, "how long each figure is measured")
-	only := fs.String("only", "", "live: measure only the console's live streams (update latency, RSS of 1,000 streams); widget: only the chat widget's; triage: only the console's conversation list against its REST call")
+	only := fs.String("only", "", "live: measure only the console's live streams (update latency, RSS of 1,000 streams); widget: only the chat widget's; triage: only the console's conversation list and thread against their REST calls")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
