@@ -26,6 +26,7 @@ import (
 	"github.com/deskwoot/deskwoot/mcp"
 	"github.com/deskwoot/deskwoot/migrations"
 	"github.com/deskwoot/deskwoot/server"
+	"github.com/deskwoot/deskwoot/signup"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -49,6 +50,7 @@ func devCmd(ctx context.Context, args []string) error {
 	inbound := addInboundFlags(fs, "in.deskwoot.localhost")
 	smtpAddr := fs.String("smtp-addr", env("DESKWOOT_SMTP_ADDR", ""), "inbound mail listener address, e.g. 127.0.0.1:2525; off when empty (DESKWOOT_SMTP_ADDR)")
 	mail := addMailFlags(fs)
+	signupMode := fs.String("signup", env("DESKWOOT_SIGNUP", "open"), "open or confirm: confirm mails a link to create each workspace (see it at /dev/mail) and answers every address alike (DESKWOOT_SIGNUP)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -86,6 +88,11 @@ func devCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	mail.apply(&cfg)
+	mode, err := signup.ParseMode(*signupMode)
+	if err != nil {
+		return err
+	}
+	cfg.Signup = mode
 	// The audit checkpoints' key: DESKWOOT_AUDIT_SIGNING_KEY, else the one
 	// migrate stored, which dev may read as the owner.
 	key, err := devSigningKey(ctx, owner)
