@@ -99,9 +99,10 @@ func (s *Server) signedUp(w http.ResponseWriter, res tenancy.SignupResult) {
 	})
 }
 
-// signupConfirm spends a signup link (confirm mode) for a newcomer and
-// answers as an open signup does. A link for an email that already has
-// a login needs that login signed in: in a browser, at the link itself.
+// signupConfirm spends a signup link (confirm mode) and answers as an
+// open signup does. A link for an email that already has a login needs
+// that login: a user API token of it (any workspace) in Authorization, or
+// a browser at the link itself.
 func (s *Server) signupConfirm(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Token string `json:"token" max:"200"`
@@ -118,10 +119,19 @@ func (s *Server) signupConfirm(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, signup.ErrLinkUnknown)
 		return
 	}
-	res, err := s.cfg.Signup.Confirm(r.Context(), req.Token, 0, tenancy.SignupInput{
+	var signedIn int64
+	if raw, ok := bearer(r); ok {
+		p, err := s.cfg.DB.AuthenticateUser(r.Context(), raw)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		signedIn = p.UserID
+	}
+	res, err := s.cfg.Signup.Confirm(r.Context(), req.Token, signedIn, tenancy.SignupInput{
 		Audit: &audit.Entry{Action: "user.signup", Reasons: []string{"rest", "email confirmed"}}}, s.cfg.Now())
 	if errors.Is(err, signup.ErrSignInFirst) {
-		err = errorf(http.StatusForbidden, "forbidden", "this email already has a Deskwoot sign-in: open the link in a browser and sign in with it to create the workspace")
+		err = errorf(http.StatusForbidden, "forbidden", "this email already has a Deskwoot sign-in: send a user API token of that login (Authorization: Bearer dw_usr_…), or open the link in a browser and sign in, to create the workspace")
 	}
 	if err != nil {
 		writeError(w, r, err)

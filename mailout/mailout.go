@@ -242,7 +242,9 @@ func (w *signupWorker) Timeout(*river.Job[SignupArgs]) time.Duration {
 func (w *signupWorker) Work(ctx context.Context, job *river.Job[SignupArgs]) error {
 	su, log := w.m.cfg.Signup, w.m.cfg.Logger
 	if su == nil {
-		return river.JobCancel(errors.New("signup mail enqueued, but this server runs open signup"))
+		// A replica in open mode (a rollout between modes): leave the job
+		// to a confirm-mode replica, with River's retries.
+		return errors.New("signup mail enqueued, but this replica runs open signup (DESKWOOT_SIGNUP)")
 	}
 	sm, ok, err := su.Mail(ctx, job.Args.RequestID, w.m.cfg.Now())
 	switch {

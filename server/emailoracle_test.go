@@ -189,6 +189,28 @@ func TestConfirmedSignupOverREST(t *testing.T) {
 	}
 	mustCall(t, 404, "POST", base+"/api/v1/signup/confirm", "", map[string]any{"token": token})
 	mustCall(t, 404, "POST", base+"/api/v1/signup/confirm", "", map[string]any{"token": "dw_sgn_nonsense"})
+
+	// A link for that email now needs its login: its token opens it.
+	mustCall(t, 202, "POST", base+"/api/v1/signup", "", map[string]any{"account_name": "Rest Two", "email": email, "password": "whatever it is"})
+	var link2 string
+	if _, ok := box.Wait(15*time.Second, func(m devmail.Mail) bool {
+		l := linkRE.FindStringSubmatch(m.Body)
+		if len(m.To) == 1 && m.To[0] == email && l != nil && "/"+l[1]+"/"+l[2] != link {
+			link2 = l[2]
+			return true
+		}
+		return false
+	}); !ok {
+		t.Fatal("no second signup mail")
+	}
+	mustCall(t, 403, "POST", base+"/api/v1/signup/confirm", "", map[string]any{"token": link2})
+	openBase, _ := mailServer(t)
+	stranger, _, _ := adminWorkspace(t, openBase, "Stranger Co")
+	mustCall(t, 403, "POST", base+"/api/v1/signup/confirm", stranger, map[string]any{"token": link2})
+	two := mustCall(t, 201, "POST", base+"/api/v1/signup/confirm", out["api_token"].(string), map[string]any{"token": link2})
+	if two["user"].(map[string]any)["id"] != out["user"].(map[string]any)["id"] || two["account"].(map[string]any)["name"] != "Rest Two" {
+		t.Fatalf("second workspace = %v", two)
+	}
 }
 
 // TestConfirmedSignupTakesComparableTime: the door bcrypts and writes for
