@@ -107,6 +107,67 @@ func startServer(t *testing.T) (base string, app *server.App) {
 	return base, app
 }
 
+// chrome is the one headless Chromium of a browser test, started with
+// the flags every such test needs (its own profile, no background
+// traffic, 1280×900), and ended with the test. Each person browses in a
+// tab of their own (tab); screenshots go to DESKWOOT_ARTIFACTS/screenshots,
+// else ../artifacts/screenshots. Without Chromium the test is skipped
+// (chromium).
+type chrome struct {
+	t       *testing.T
+	ctx     context.Context
+	shots   string
+	timeout time.Duration
+}
+
+// startChrome starts the browser; each tab's steps must be done within
+// timeout.
+func startChrome(t *testing.T, timeout time.Duration) *chrome {
+	t.Helper()
+	path := chromium(t)
+	shots := os.Getenv("DESKWOOT_ARTIFACTS")
+	if shots == "" {
+		shots = filepath.Join("..", "artifacts")
+	}
+	shots = filepath.Join(shots, "screenshots")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil { // start the browser
+		t.Fatal(err)
+	}
+	return &chrome{t: t, ctx: ctx, shots: shots, timeout: timeout}
+}
+
+// tab opens a tab on the site at base, in a browser context of its own
+// (its own cookies: one person).
+func (c *chrome) tab(base string) *page {
+	ctx, cancel := chromedp.NewContext(c.ctx, chromedp.WithNewBrowserContext())
+	c.t.Cleanup(cancel)
+	ctx, cancelT := context.WithTimeout(ctx, c.timeout)
+	c.t.Cleanup(cancelT)
+	return &page{t: c.t, ctx: ctx, base: base, shots: c.shots}
+}
+
+// signIn signs the tab in through the console's form.
+func (p *page) signIn(email, password string) {
+	p.t.Helper()
+	p.open("/signin")
+	p.fill("Email", email)
+	p.fill("Password", password)
+	p.press("Sign in", "")
+}
+
 // page drives one browser tab by the words people see: labels and button
 // names (DESIGN §13's contract).
 type page struct {

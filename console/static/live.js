@@ -13,7 +13,7 @@
   if (!url || !window.EventSource || !window.fetch || !window.DOMParser) return;
 
   // The parts that live, by id.
-  var LIVE = ["conversation-list", "views", "thread", "nav-drafts-count", "nav-notifications-count"];
+  var LIVE = ["conversation-list", "views", "thread", "drafts-list", "notifications-list", "nav-drafts-count", "nav-notifications-count"];
   // A change of what the page shows is applied after SOON; one that can
   // only move the counts (another conversation) after LATER, batched.
   var SOON = 200, LATER = 2000;
