@@ -14,7 +14,7 @@ import (
 var signupFields = map[string]string{"account_name": "workspace", "email": "email", "password": "password"}
 
 func (c *Console) signupPage(w http.ResponseWriter, r *http.Request) {
-	c.render(w, r, http.StatusOK, "signup", Page{Title: "Create your workspace", Form: emptyForm()})
+	c.render(w, r, http.StatusOK, "signup", Page{Title: "Create your workspace", Form: emptyForm(), Data: c.cfg.Signup != nil})
 }
 
 // signup creates the workspace (7-day Enterprise trial) and its first
@@ -23,7 +23,7 @@ func (c *Console) signupPage(w http.ResponseWriter, r *http.Request) {
 // (signupconfirm.go).
 func (c *Console) signup(w http.ResponseWriter, r *http.Request) {
 	f := newForm(w, r)
-	page := Page{Title: "Create your workspace", Form: f}
+	page := Page{Title: "Create your workspace", Form: f, Data: c.cfg.Signup != nil}
 	if !f.OK() {
 		c.render(w, r, http.StatusBadRequest, "signup", page)
 		return

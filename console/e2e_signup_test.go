@@ -47,7 +47,10 @@ func TestConfirmedSignupEndToEnd(t *testing.T) {
 	if st := postJSON(t, openBase+"/api/v1/signup", fmt.Sprintf(`{"account_name":"First Co","email":%q,"password":"correct horse battery"}`, taken)); st != 201 {
 		t.Fatalf("open signup: %d", st)
 	}
-	base, _, box := startMailServerWith(t, func(c *server.Config) { c.Signup = signup.Confirm })
+	// A mail queue of its own: the open server above must not take its jobs.
+	base, _, box := startMailServerWith(t, func(c *server.Config) {
+		c.Signup, c.MailQueue = signup.Confirm, fmt.Sprintf("e2e_signup_%d", os.Getpid())
+	})
 	shots := os.Getenv("DESKWOOT_SHOTS")
 	if shots == "" {
 		shots = t.TempDir()
