@@ -59,6 +59,8 @@ type Console struct {
 	// a list or a thread is some 50 KB, which a fresh buffer would reach
 	// through a dozen copies on every request.
 	buffers sync.Pool
+	// rows keeps the HTML of list rows and thread messages (fragments.go).
+	rows fragments
 }
 
 // New builds the console and its route table.

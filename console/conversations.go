@@ -3,6 +3,7 @@ package console
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -111,6 +112,7 @@ type threadData struct {
 	C        desk.Conversation
 	Inbox    string
 	Messages []msgView
+	Lines    []template.HTML // the Messages, each in the template thread-line
 	NextURL  string
 	Controls []field
 	Snooze   field
@@ -241,6 +243,16 @@ func (c *Console) showThread(w http.ResponseWriter, r *http.Request, id int64, s
 		d.Messages = append(d.Messages, markMessage(m, k, c.zone(r)))
 	}
 	c.threadDrafts(r, &d, side.Drafts, v.NextCursor == nil, ask)
+	loc := c.zone(r)
+	page := c.pagesIn(loc).byName["conversation"]
+	for _, m := range d.Messages {
+		h, err := c.rows.render(page, loc, "thread-line", m)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		d.Lines = append(d.Lines, h)
+	}
 	c.snoozeChoices(r, &d, f)
 	if v.NextCursor != nil {
 		d.NextURL = fmt.Sprintf("/conversations/%d?after=%s", id, url.QueryEscape(*v.NextCursor))

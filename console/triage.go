@@ -2,6 +2,7 @@ package console
 
 import (
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -49,7 +50,7 @@ type viewLink struct {
 }
 
 type convListData struct {
-	Rows    []convRow
+	Rows    []template.HTML // each a convRow in the template conversation-row
 	NextURL string
 	Views   []viewLink
 	View    string // the view in use, kept by the filter form
@@ -123,8 +124,14 @@ func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
 	d.Filters = append(d.Filters, selectField(f, "sort", "Sort", "", "Last activity", "waiting", "Longest waiting", "priority", "Priority"))
 	d.Views = k.viewLinks(counts, counted, view, q.Get("inbox"), q.Get("sort"))
 	now, loc := c.cfg.Now(), c.zone(r)
+	page := c.pagesIn(loc).byName["conversations"]
 	for _, s := range rows {
-		d.Rows = append(d.Rows, triageRow(s, k, now, loc))
+		h, err := c.rows.render(page, loc, "conversation-row", triageRow(s, k, now, loc))
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		d.Rows = append(d.Rows, h)
 	}
 	if next != nil {
 		nq := url.Values{}

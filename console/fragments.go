@@ -1,0 +1,84 @@
+package console
+
+import (
+	"bytes"
+	"encoding/json"
+	"html/template"
+	"sync"
+	"time"
+)
+
+// The list prints 50 rows and a thread up to 100 messages, and
+// html/template pays for every value it prints (a call through reflect and
+// its escaper): rendered anew, the rows are most of what a page costs. Yet
+// the live script re-reads an open page on every change in the workspace,
+// and from one reading to the next most rows are as they were. fragments
+// keeps the HTML of such rows by everything they show, so that a page
+// renders only the rows that changed.
+//
+// The key of a fragment is its template's name, the person's time zone
+// (the templates' time functions show times in it) and its data in JSON:
+// every exported field, the only ones a template can read (so a fragment's
+// data type must not hide a field from JSON). A row whose words changed
+// in any way is a new row: correctness never depends on the cache, and
+// deleting it (rendering every row) changes no page. Its HTML is what
+// html/template made of the row, escaping included.
+
+// maxFragmentBytes bounds what fragments keep, keys and HTML together:
+// some 8,000 list rows, or fewer long messages.
+const maxFragmentBytes = 8 << 20
+
+type fragments struct {
+	mu    sync.Mutex
+	html  map[string]template.HTML
+	bytes int
+}
+
+// render is the HTML of template name of t, the pages in zone loc, for
+// data: kept, or rendered and kept.
+func (f *fragments) render(t *template.Template, loc *time.Location, name string, data any) (template.HTML, error) {
+	js, err := json.Marshal(data)
+	if err != nil {
+		return "", err
+	}
+	key := name + "\x00" + loc.String() + "\x00" + string(js)
+	f.mu.Lock()
+	h, ok := f.html[key]
+	f.mu.Unlock()
+	if ok {
+		return h, nil
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
+		return "", err
+	}
+	h = template.HTML(buf.String())
+	f.keep(key, h)
+	return h, nil
+}
+
+// keep stores h under key, forgetting arbitrary fragments while the store
+// would grow past maxFragmentBytes.
+func (f *fragments) keep(key string, h template.HTML) {
+	n := len(key) + len(h)
+	if n > maxFragmentBytes/64 { // one huge message would push out hundreds of rows
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.html[key]; ok {
+		return
+	}
+	if f.html == nil {
+		f.html = map[string]template.HTML{}
+	}
+	for k, v := range f.html {
+		if f.bytes+n <= maxFragmentBytes {
+			break
+		}
+		delete(f.html, k)
+		f.bytes -= len(k) + len(v)
+	}
+	f.html[key] = h
+	f.bytes += n
+}
