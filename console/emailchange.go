@@ -13,22 +13,13 @@ import (
 
 const badEmailLink = "This link is not valid: it was used already, it expired (links work for 24 hours) or a newer change replaced it. Change your email on your profile again."
 
-type emailConfirmData struct {
-	Email, Action string
-}
-
 func (c *Console) emailConfirmPage(w http.ResponseWriter, r *http.Request) {
-	email, err := c.cfg.Desk.EmailChangeOpen(r.Context(), r.PathValue("token"), c.cfg.Now())
-	if errors.Is(err, tenancy.ErrLinkUnknown) {
-		c.renderError(w, r, http.StatusNotFound, badEmailLink)
-		return
-	}
-	if err != nil {
-		c.fail(w, r, err)
+	email, ok := openLink(c, w, r, badEmailLink, c.cfg.Desk.EmailChangeOpen)
+	if !ok {
 		return
 	}
 	c.render(w, r, http.StatusOK, "email-confirm", Page{Title: "Confirm your new email", Form: emptyForm(),
-		Data: emailConfirmData{Email: email, Action: r.URL.Path}})
+		Data: addressedLink{Email: email, Action: r.URL.Path}})
 }
 
 func (c *Console) emailConfirm(w http.ResponseWriter, r *http.Request) {

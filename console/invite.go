@@ -34,13 +34,8 @@ func (c *Console) invitePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) showInvite(w http.ResponseWriter, r *http.Request, status int, f *Form) {
-	v, err := c.cfg.Desk.InvitationOpen(r.Context(), r.PathValue("token"), c.cfg.Now())
-	if errors.Is(err, tenancy.ErrLinkUnknown) {
-		c.renderError(w, r, http.StatusNotFound, badInvite)
-		return
-	}
-	if err != nil {
-		c.fail(w, r, err)
+	v, ok := openLink(c, w, r, badInvite, c.cfg.Desk.InvitationOpen)
+	if !ok {
 		return
 	}
 	me, signedIn := c.SignedIn(r)
@@ -54,16 +49,12 @@ func (c *Console) showInvite(w http.ResponseWriter, r *http.Request, status int,
 func (c *Console) inviteAccept(w http.ResponseWriter, r *http.Request) {
 	f := newForm(w, r)
 	raw := r.PathValue("token")
-	v, err := c.cfg.Desk.InvitationOpen(r.Context(), raw, c.cfg.Now())
-	if errors.Is(err, tenancy.ErrLinkUnknown) {
-		c.renderError(w, r, http.StatusNotFound, badInvite)
-		return
-	}
-	if err != nil {
-		c.fail(w, r, err)
+	v, ok := openLink(c, w, r, badInvite, c.cfg.Desk.InvitationOpen)
+	if !ok {
 		return
 	}
 	var joined desk.Joined
+	var err error
 	if me, ok := c.SignedIn(r); ok && v.LoginUserID != 0 && me.UserID == v.LoginUserID {
 		joined, err = c.cfg.Desk.InvitationJoin(r.Context(), raw, me.UserID, c.cfg.Now())
 	} else {

@@ -47,10 +47,6 @@ func (c *Console) forgot(w http.ResponseWriter, r *http.Request) {
 	c.redirect(w, r, "/password/forgot")
 }
 
-type resetData struct {
-	Email, Action string
-}
-
 const badReset = "This reset link is not valid: it was used already, it expired (links work for 30 minutes) or a newer one replaced it. Ask for a new one."
 
 func (c *Console) resetPage(w http.ResponseWriter, r *http.Request) {
@@ -58,16 +54,11 @@ func (c *Console) resetPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) showReset(w http.ResponseWriter, r *http.Request, status int, f *Form) {
-	email, err := c.cfg.Desk.PasswordResetOpen(r.Context(), r.PathValue("token"), c.cfg.Now())
-	if errors.Is(err, tenancy.ErrLinkUnknown) {
-		c.renderError(w, r, http.StatusNotFound, badReset)
+	email, ok := openLink(c, w, r, badReset, c.cfg.Desk.PasswordResetOpen)
+	if !ok {
 		return
 	}
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	c.render(w, r, status, "reset", Page{Title: "Set a new password", Form: f, Data: resetData{Email: email, Action: r.URL.Path}})
+	c.render(w, r, status, "reset", Page{Title: "Set a new password", Form: f, Data: addressedLink{Email: email, Action: r.URL.Path}})
 }
 
 // reset sets the new password; every session and personal token of the

@@ -60,20 +60,10 @@ If you did not ask, ignore this mail: nothing changes.
 // confirms, or tenancy.ErrLinkUnknown for a malformed, unknown, used or
 // expired one.
 func (d *Desk) EmailChangeOpen(ctx context.Context, raw string, now time.Time) (string, error) {
-	acct, id, err := d.DB.LinkOwner(ctx, raw, tenancy.LinkEmail)
-	if err != nil {
-		return "", err
-	}
 	var email string
-	b := &pgx.Batch{}
-	b.Queue(`SELECT new_email FROM email_changes WHERE id = $1 AND used_at IS NULL AND expires_at > $2`, id, now).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&email) })
-	if err := d.DB.Batch(ctx, acct, b); errors.Is(err, pgx.ErrNoRows) {
-		return "", tenancy.ErrLinkUnknown
-	} else if err != nil {
-		return "", err
-	}
-	return email, nil
+	_, _, err := d.linkRead(ctx, raw, tenancy.LinkEmail, now, `SELECT new_email FROM email_changes
+		WHERE id = $1 AND used_at IS NULL AND expires_at > $2`, func(r pgx.Row) error { return r.Scan(&email) })
+	return email, err
 }
 
 // EmailChangeConfirm applies the change an email-change link names, once,

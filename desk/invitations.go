@@ -195,21 +195,14 @@ type InvitationView struct {
 // InvitationOpen resolves a link. A malformed, unknown, used, withdrawn or
 // expired link is tenancy.ErrLinkUnknown.
 func (d *Desk) InvitationOpen(ctx context.Context, raw string, now time.Time) (InvitationView, error) {
-	acct, id, err := d.DB.LinkOwner(ctx, raw, tenancy.LinkInvite)
+	var v InvitationView
+	acct, id, err := d.linkRead(ctx, raw, tenancy.LinkInvite, now, `SELECT i.email, i.role, a.name FROM invitations i JOIN accounts a ON a.id = i.account_id
+		WHERE i.id = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > $2`,
+		func(r pgx.Row) error { return r.Scan(&v.Email, &v.Role, &v.Workspace) })
 	if err != nil {
 		return InvitationView{}, err
 	}
-	v := InvitationView{AccountID: acct, InvitationID: id}
-	b := &pgx.Batch{}
-	b.Queue(`SELECT i.email, i.role, a.name FROM invitations i JOIN accounts a ON a.id = i.account_id
-		WHERE i.id = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > $2`, id, now).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&v.Email, &v.Role, &v.Workspace) })
-	if err := d.DB.Batch(ctx, acct, b); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, tenancy.ErrNotFound) {
-			return InvitationView{}, tenancy.ErrLinkUnknown
-		}
-		return InvitationView{}, err
-	}
+	v.AccountID, v.InvitationID = acct, id
 	v.LoginUserID, err = d.DB.LoginUser(ctx, v.Email)
 	return v, err
 }

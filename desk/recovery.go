@@ -100,21 +100,10 @@ If you did not ask, ignore this mail: your password stays as it is.
 // PasswordResetOpen checks a reset link: the email it resets, or
 // tenancy.ErrLinkUnknown for a malformed, unknown, used or expired one.
 func (d *Desk) PasswordResetOpen(ctx context.Context, raw string, now time.Time) (string, error) {
-	acct, id, err := d.DB.LinkOwner(ctx, raw, tenancy.LinkReset)
-	if err != nil {
-		return "", err
-	}
 	var email string
-	b := &pgx.Batch{}
-	b.Queue(`SELECT u.email FROM password_resets r JOIN users u ON u.id = r.user_id
-		WHERE r.id = $1 AND r.used_at IS NULL AND r.expires_at > $2`, id, now).QueryRow(func(r pgx.Row) error { return r.Scan(&email) })
-	if err := d.DB.Batch(ctx, acct, b); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, tenancy.ErrNotFound) {
-			return "", tenancy.ErrLinkUnknown
-		}
-		return "", err
-	}
-	return email, nil
+	_, _, err := d.linkRead(ctx, raw, tenancy.LinkReset, now, `SELECT u.email FROM password_resets r JOIN users u ON u.id = r.user_id
+		WHERE r.id = $1 AND r.used_at IS NULL AND r.expires_at > $2`, func(r pgx.Row) error { return r.Scan(&email) })
+	return email, err
 }
 
 // PasswordReset spends a reset link: the person's password becomes hash
