@@ -6,12 +6,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/deskwoot/deskwoot/signup"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // Links mailed to people: an invitation (/invite/{token}), a password
-// reset (/password/reset/{token}) and an email change
-// (/profile/email/{token}). Opening one shows a page and changes nothing,
+// reset (/password/reset/{token}), an email change (/profile/email/{token})
+// and a signup's confirmation (signupconfirm.go). Opening one shows a page and changes nothing,
 // so that a mail scanner following it spends nothing.
 
 // openLink opens the link in the request's path with open (the desk's
@@ -22,7 +23,7 @@ import (
 func openLink[T any](c *Console, w http.ResponseWriter, r *http.Request, dead string, open func(context.Context, string, time.Time) (T, error)) (v T, ok bool) {
 	v, err := open(r.Context(), r.PathValue("token"), c.cfg.Now())
 	switch {
-	case errors.Is(err, tenancy.ErrLinkUnknown):
+	case errors.Is(err, tenancy.ErrLinkUnknown), errors.Is(err, signup.ErrLinkUnknown):
 		c.renderError(w, r, http.StatusNotFound, dead)
 		return v, false
 	case err != nil:

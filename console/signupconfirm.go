@@ -64,13 +64,8 @@ func (c *Console) showSignupConfirm(w http.ResponseWriter, r *http.Request, stat
 		c.renderError(w, r, http.StatusNotFound, badSignupLink)
 		return
 	}
-	v, err := c.cfg.Signup.Open(r.Context(), r.PathValue("token"), c.cfg.Now())
-	if errors.Is(err, signup.ErrLinkUnknown) {
-		c.renderError(w, r, http.StatusNotFound, badSignupLink)
-		return
-	}
-	if err != nil {
-		c.fail(w, r, err)
+	v, ok := openLink(c, w, r, badSignupLink, c.cfg.Signup.Open)
+	if !ok {
 		return
 	}
 	me, signedIn := c.SignedIn(r)
