@@ -377,6 +377,22 @@ func TestInvitationLinkPageIsTheSameForEveryEmail(t *testing.T) {
 		}
 		sameAnswer(t, "invitation link page for "+who, blank(pageTaken, taken), blank(pageFresh, fresh))
 	}
+
+	// Settings → Team shows the link once: the same answer too.
+	b := newBrowserClient(t, base)
+	b.signIn(adminEmail, "correct horse battery")
+	form := func(email string) (int, string) {
+		st, _, body := b.post("/settings/team/invitations", url.Values{"invite_email": {email}, "role": {"agent"}})
+		return st, blankTeamList(blank(body, email))
+	}
+	taken2 := dbtest.Unique("taken") + "@example.com"
+	mustCall(t, 201, "POST", openBase+"/api/v1/signup", "", map[string]any{"account_name": "Elsewhere 2", "email": taken2, "password": "correct horse battery"})
+	st1, pageTaken := form(taken2)
+	st2, pageFresh := form(dbtest.Unique("invitee") + "@example.com")
+	if st1 != http.StatusCreated || st2 != http.StatusCreated || !strings.Contains(pageFresh, "/invite/TOKEN") {
+		t.Fatalf("team invite without a relay: %d, %d\n%s", st1, st2, pageFresh)
+	}
+	sameAnswer(t, "Settings → Team invite without a relay", pageTaken, pageFresh)
 }
 
 // TestOpenSignupStillSaysTakenButThrottled: the default mode keeps the
