@@ -59,7 +59,8 @@ type Console struct {
 	// a list or a thread is some 50 KB, which a fresh buffer would reach
 	// through a dozen copies on every request.
 	buffers sync.Pool
-	// rows keeps the HTML of list rows and thread messages (fragments.go).
+	// rows keeps the HTML of list rows, thread lines and the selects
+	// beside them (fragments.go).
 	rows fragments
 }
 

@@ -115,8 +115,10 @@ type threadData struct {
 	Lines    []template.HTML // the Messages, each in the template thread-line
 	NextURL  string
 	Controls []field
-	Snooze   field
-	Labels   []field
+	// ControlLines are the Controls, each in the template select.
+	ControlLines []template.HTML
+	Snooze       field
+	Labels       []field
 	// LabelsError is the error about the labels, shown in their fieldset.
 	LabelsError string
 	Composer    field
@@ -245,13 +247,13 @@ func (c *Console) showThread(w http.ResponseWriter, r *http.Request, id int64, s
 	c.threadDrafts(r, &d, side.Drafts, v.NextCursor == nil, ask)
 	loc := c.zone(r)
 	page := c.pagesIn(loc).byName["conversation"]
-	for _, m := range d.Messages {
-		h, err := c.rows.render(page, loc, "thread-line", m)
-		if err != nil {
-			c.fail(w, r, err)
-			return
-		}
-		d.Lines = append(d.Lines, h)
+	if d.Lines, err = renderAll(&c.rows, page, loc, "thread-line", d.Messages); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if d.ControlLines, err = renderAll(&c.rows, page, loc, "select", d.Controls); err != nil {
+		c.fail(w, r, err)
+		return
 	}
 	c.snoozeChoices(r, &d, f)
 	if v.NextCursor != nil {

@@ -82,3 +82,17 @@ func (f *fragments) keep(key string, h template.HTML) {
 	f.html[key] = h
 	f.bytes += n
 }
+
+// renderAll renders each of items in template name of t (the pages in
+// zone loc) through f.
+func renderAll[T any](f *fragments, t *template.Template, loc *time.Location, name string, items []T) ([]template.HTML, error) {
+	out := make([]template.HTML, 0, len(items))
+	for _, it := range items {
+		h, err := f.render(t, loc, name, it)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}

@@ -113,6 +113,9 @@ func benchList(n int) benchPage {
 		if d.Rows, err = p.lines(fr, t); err != nil {
 			return err
 		}
+		if d.FilterLines, err = renderAll(fr, t, time.UTC, "select", d.Filters); err != nil {
+			return err
+		}
 		return t.ExecuteTemplate(w, "layout", benchView(Page{Title: "Conversations", Nav: "conversations", Form: f, Data: d}))
 	}
 	return p
@@ -146,6 +149,9 @@ func benchThread(n int) benchPage {
 	p.render = func(fr *fragments, t *template.Template, w *bytes.Buffer) error {
 		var err error
 		if d.Lines, err = p.lines(fr, t); err != nil {
+			return err
+		}
+		if d.ControlLines, err = renderAll(fr, t, time.UTC, "select", d.Controls); err != nil {
 			return err
 		}
 		return t.ExecuteTemplate(w, "layout", benchView(Page{Title: "Conversation #1000", Nav: "conversations", Form: f, Data: d}))

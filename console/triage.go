@@ -55,11 +55,13 @@ type convListData struct {
 	Views   []viewLink
 	View    string // the view in use, kept by the filter form
 	Filters []field
-	Query   field
-	Any     bool   // a filter is in use
-	Back    string // this page, where a bulk action returns
-	Bulk    []field
-	Snooze  []field // the preset, and a time in the person's zone
+	// FilterLines are the Filters, each in the template select.
+	FilterLines []template.HTML
+	Query       field
+	Any         bool   // a filter is in use
+	Back        string // this page, where a bulk action returns
+	Bulk        []field
+	Snooze      []field // the preset, and a time in the person's zone
 }
 
 // listViews are the console's views: REST's (desk.Views) and "all", every
@@ -125,13 +127,17 @@ func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
 	d.Views = k.viewLinks(counts, counted, view, q.Get("inbox"), q.Get("sort"))
 	now, loc := c.cfg.Now(), c.zone(r)
 	page := c.pagesIn(loc).byName["conversations"]
+	shown := make([]convRow, 0, len(rows))
 	for _, s := range rows {
-		h, err := c.rows.render(page, loc, "conversation-row", triageRow(s, k, now, loc))
-		if err != nil {
-			c.fail(w, r, err)
-			return
-		}
-		d.Rows = append(d.Rows, h)
+		shown = append(shown, triageRow(s, k, now, loc))
+	}
+	if d.Rows, err = renderAll(&c.rows, page, loc, "conversation-row", shown); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if d.FilterLines, err = renderAll(&c.rows, page, loc, "select", d.Filters); err != nil {
+		c.fail(w, r, err)
+		return
 	}
 	if next != nil {
 		nq := url.Values{}
