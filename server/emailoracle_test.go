@@ -53,7 +53,7 @@ func rawCall(t *testing.T, method, url, token string, body any) (int, []byte) {
 
 var (
 	idsRE    = regexp.MustCompile(`"(id|invited_by|account_id)":\d+`)
-	timesRE  = regexp.MustCompile(`\d{4}-\d\d-\d\dT[0-9:.]+Z|\d{4}-\d\d-\d\d \d\d:\d\d UTC`)
+	timesRE  = regexp.MustCompile(`\d{4}-\d\d-\d\dT[0-9:.]+(Z|[+-]\d\d:\d\d)|\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)? [A-Z]{3,4}`)
 	tokensRE = regexp.MustCompile(`dw_[a-z]{3}_[0-9A-Za-z]+`)
 	csrfRE   = regexp.MustCompile(`name="csrf" value="[^"]*"`)
 	cursorRE = regexp.MustCompile(`data-live-cursor="[^"]*"`)
@@ -75,9 +75,23 @@ func blank(s string, emails ...string) string {
 
 func sameAnswer(t *testing.T, what string, taken, fresh string) {
 	t.Helper()
-	if taken != fresh {
-		t.Fatalf("%s: the answer for an email that has a login differs from a new email's:\n--- taken\n%s\n--- new\n%s", what, taken, fresh)
+	if taken == fresh {
+		return
 	}
+	// Name the first line that differs, then show both answers.
+	a, b := strings.Split(taken, "\n"), strings.Split(fresh, "\n")
+	line := 0
+	for line < len(a) && line < len(b) && a[line] == b[line] {
+		line++
+	}
+	at := func(l []string) string {
+		if line < len(l) {
+			return l[line]
+		}
+		return "(end)"
+	}
+	t.Fatalf("%s: the answer for an email that has a login differs from a new email's at line %d:\n  taken: %s\n  new:   %s\n--- taken\n%s\n--- new\n%s",
+		what, line+1, at(a), at(b), taken, fresh)
 }
 
 // TestConfirmedSignupAnswersEveryAddressAlike: in confirm mode, REST and
