@@ -112,13 +112,11 @@ type threadData struct {
 	C        desk.Conversation
 	Inbox    string
 	Messages []msgView
-	Lines    []template.HTML // the Messages, each in the template thread-line
+	Lines    template.HTML // the Messages, each in the template thread-line
 	NextURL  string
-	Controls []field
-	// ControlLines are the Controls, each in the template select.
-	ControlLines []template.HTML
-	Snooze       field
-	Labels       []field
+	Controls template.HTML // fields, each in the template select
+	Snooze   field
+	Labels   []field
 	// LabelsError is the error about the labels, shown in their fieldset.
 	LabelsError string
 	Composer    field
@@ -225,14 +223,14 @@ func (c *Console) showThread(w http.ResponseWriter, r *http.Request, id int64, s
 	for _, t := range k.Teams {
 		teams = append(teams, strconv.FormatInt(t.ID, 10), t.Name)
 	}
+	controls := []field{
+		selectField(f, "status", "Status", statusPairs...),
+		selectField(f, "priority", "Priority", priorityPairs...),
+		selectField(f, "assignee", "Assignee", people...),
+		selectField(f, "team", "Team", teams...),
+	}
 	d := threadData{C: conv, Inbox: k.inboxName(conv.InboxID), CanDelete: c.me(r).Role == "admin",
-		Mine: conv.Assignee != nil && conv.Assignee.ID == c.me(r).UserID,
-		Controls: []field{
-			selectField(f, "status", "Status", statusPairs...),
-			selectField(f, "priority", "Priority", priorityPairs...),
-			selectField(f, "assignee", "Assignee", people...),
-			selectField(f, "team", "Team", teams...),
-		},
+		Mine:     conv.Assignee != nil && conv.Assignee.ID == c.me(r).UserID,
 		Snooze:   field{Name: "snoozed_until", Label: "Snooze until (" + zoneName(c.zone(r)) + ")", Type: "datetime-local", ID: "f-snoozed_until", Value: f.Raw("snoozed_until"), Error: f.Err("snoozed_until"), Hint: "Only for status Snoozed."},
 		Composer: field{Name: "content", Label: "Message", ID: "f-content", Value: f.Raw("content"), Error: f.Err("content"), Required: true},
 	}
@@ -251,7 +249,7 @@ func (c *Console) showThread(w http.ResponseWriter, r *http.Request, id int64, s
 		c.fail(w, r, err)
 		return
 	}
-	if d.ControlLines, err = renderAll(&c.rows, page, loc, "select", d.Controls); err != nil {
+	if d.Controls, err = renderAll(&c.rows, page, loc, "select", controls); err != nil {
 		c.fail(w, r, err)
 		return
 	}

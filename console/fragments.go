@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"html/template"
+	"strings"
 	"sync"
 	"time"
 )
@@ -32,18 +33,27 @@ type fragments struct {
 	mu    sync.Mutex
 	html  map[string]template.HTML
 	bytes int
+	keys  sync.Pool // *bytes.Buffer to write keys into
 }
 
 // render is the HTML of template name of t, the pages in zone loc, for
 // data: kept, or rendered and kept.
 func (f *fragments) render(t *template.Template, loc *time.Location, name string, data any) (template.HTML, error) {
-	js, err := json.Marshal(data)
-	if err != nil {
+	key, _ := f.keys.Get().(*bytes.Buffer)
+	if key == nil {
+		key = new(bytes.Buffer)
+	}
+	defer f.keys.Put(key)
+	key.Reset()
+	key.WriteString(name)
+	key.WriteByte(0)
+	key.WriteString(loc.String())
+	key.WriteByte(0)
+	if err := json.NewEncoder(key).Encode(data); err != nil {
 		return "", err
 	}
-	key := name + "\x00" + loc.String() + "\x00" + string(js)
 	f.mu.Lock()
-	h, ok := f.html[key]
+	h, ok := f.html[string(key.Bytes())] // no copy of the key to look it up
 	f.mu.Unlock()
 	if ok {
 		return h, nil
@@ -53,7 +63,7 @@ func (f *fragments) render(t *template.Template, loc *time.Location, name string
 		return "", err
 	}
 	h = template.HTML(buf.String())
-	f.keep(key, h)
+	f.keep(key.String(), h)
 	return h, nil
 }
 
@@ -84,15 +94,22 @@ func (f *fragments) keep(key string, h template.HTML) {
 }
 
 // renderAll renders each of items in template name of t (the pages in
-// zone loc) through f.
-func renderAll[T any](f *fragments, t *template.Template, loc *time.Location, name string, items []T) ([]template.HTML, error) {
-	out := make([]template.HTML, 0, len(items))
-	for _, it := range items {
+// zone loc) through f, one after the other: the page prints them with one
+// action where a range would pay one for each.
+func renderAll[T any](f *fragments, t *template.Template, loc *time.Location, name string, items []T) (template.HTML, error) {
+	hs := make([]template.HTML, len(items))
+	n := 0
+	for i, it := range items {
 		h, err := f.render(t, loc, name, it)
 		if err != nil {
-			return nil, err
+			return "", err
 		}
-		out = append(out, h)
+		hs[i], n = h, n+len(h)
 	}
-	return out, nil
+	var out strings.Builder
+	out.Grow(n)
+	for _, h := range hs {
+		out.WriteString(string(h))
+	}
+	return template.HTML(out.String()), nil
 }

@@ -38,25 +38,11 @@ func benchView(p Page) view {
 		Account: tenancy.Account{ID: 1, Name: "Acme"}, Admin: true, Drafts: 3, Unread: 2, LiveCursor: "cursor"}
 }
 
-// benchPage is a page with its rows: render puts the rows, rendered
-// with the fragments f, into the page's data and renders the page.
+// benchPage is a page with its rows: render renders the rows with the
+// fragments f into the page's data, then the page.
 type benchPage struct {
 	name   string // the page's template
-	row    string // the rows' template
-	rows   []any
 	render func(f *fragments, t *template.Template, w *bytes.Buffer) error
-}
-
-func (p benchPage) lines(f *fragments, t *template.Template) ([]template.HTML, error) {
-	var out []template.HTML
-	for _, r := range p.rows {
-		h, err := f.render(t, time.UTC, p.row, r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, nil
 }
 
 func benchRender(b *testing.B, p benchPage, kept bool) {
@@ -94,11 +80,12 @@ func benchList(n int) benchPage {
 	k := benchCatalog()
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	f := emptyForm()
-	d := convListData{View: "open", Filters: k.filterFields(f), Query: textField(f, "q", "Search", "search"),
+	filters := append(k.filterFields(f), selectField(f, "sort", "Sort", "", "Last activity", "waiting", "Longest waiting", "priority", "Priority"))
+	d := convListData{View: "open", Query: textField(f, "q", "Search", "search"),
 		Back: "/conversations", Bulk: k.bulkFields(), Snooze: bulkSnooze(time.UTC),
 		Views: k.viewLinks(desk.ViewCounts{Open: 60, Unassigned: 40, ByInbox: map[int64]int{1: 50, 2: 10}}, true, "open", "", "")}
-	d.Filters = append(d.Filters, selectField(f, "sort", "Sort", "", "Last activity", "waiting", "Longest waiting", "priority", "Priority"))
-	p := benchPage{name: "conversations", row: "conversation-row"}
+	p := benchPage{name: "conversations"}
+	var rows []convRow
 	for i := 0; i < n; i++ {
 		at := now.Add(-time.Duration(i) * time.Minute)
 		s := desk.ConversationSummary{ID: int64(1000 + i), Status: "open", Priority: "none", InboxID: 1, LastActivityAt: at,
@@ -106,14 +93,14 @@ func benchList(n int) benchPage {
 		s.Contact.Name = fmt.Sprintf("Customer %d", i)
 		s.LastMessage = &desk.LastMessage{Content: "Hello, my order has not arrived yet; can you check where it is?", SenderKind: "contact"}
 		s.WaitingSince = &at
-		p.rows = append(p.rows, triageRow(s, k, now, time.UTC))
+		rows = append(rows, triageRow(s, k, now, time.UTC))
 	}
 	p.render = func(fr *fragments, t *template.Template, w *bytes.Buffer) error {
 		var err error
-		if d.Rows, err = p.lines(fr, t); err != nil {
+		if d.Rows, err = renderAll(fr, t, time.UTC, "conversation-row", rows); err != nil {
 			return err
 		}
-		if d.FilterLines, err = renderAll(fr, t, time.UTC, "select", d.Filters); err != nil {
+		if d.Filters, err = renderAll(fr, t, time.UTC, "select", filters); err != nil {
 			return err
 		}
 		return t.ExecuteTemplate(w, "layout", benchView(Page{Title: "Conversations", Nav: "conversations", Form: f, Data: d}))
@@ -134,24 +121,25 @@ func benchThread(n int) benchPage {
 	conv.Contact.Name, conv.Contact.Email = "Customer 1", &email
 	d := threadData{C: conv, Inbox: "Support", CanDelete: true}
 	f := emptyForm()
-	d.Controls = []field{selectField(f, "status", "Status", statusPairs...), selectField(f, "priority", "Priority", priorityPairs...)}
+	controls := []field{selectField(f, "status", "Status", statusPairs...), selectField(f, "priority", "Priority", priorityPairs...)}
 	d.Composer = field{Name: "content", Label: "Message", ID: "f-content", Required: true}
 	for _, l := range k.Labels {
 		d.Labels = append(d.Labels, field{Name: "labels", Value: l.Name, Label: l.Name, Type: "checkbox", ID: "f-labels-" + l.Name})
 	}
-	p := benchPage{name: "conversation", row: "thread-line"}
+	p := benchPage{name: "conversation"}
+	var lines []msgView
 	for i := 0; i < n; i++ {
 		m := desk.Message{ID: int64(5000 + i), Type: "outgoing", CreatedAt: now.Add(time.Duration(i) * time.Minute),
 			Content: fmt.Sprintf("Message %d of a long thread: we are looking into it and will write back shortly with the tracking details.", i)}
 		m.Sender.Kind, m.Sender.Name = "user", "Bench"
-		p.rows = append(p.rows, markMessage(m, k, time.UTC))
+		lines = append(lines, markMessage(m, k, time.UTC))
 	}
 	p.render = func(fr *fragments, t *template.Template, w *bytes.Buffer) error {
 		var err error
-		if d.Lines, err = p.lines(fr, t); err != nil {
+		if d.Lines, err = renderAll(fr, t, time.UTC, "thread-line", lines); err != nil {
 			return err
 		}
-		if d.ControlLines, err = renderAll(fr, t, time.UTC, "select", d.Controls); err != nil {
+		if d.Controls, err = renderAll(fr, t, time.UTC, "select", controls); err != nil {
 			return err
 		}
 		return t.ExecuteTemplate(w, "layout", benchView(Page{Title: "Conversation #1000", Nav: "conversations", Form: f, Data: d}))

@@ -50,18 +50,16 @@ type viewLink struct {
 }
 
 type convListData struct {
-	Rows    []template.HTML // each a convRow in the template conversation-row
+	Rows    template.HTML // convRows, each in the template conversation-row
 	NextURL string
 	Views   []viewLink
-	View    string // the view in use, kept by the filter form
-	Filters []field
-	// FilterLines are the Filters, each in the template select.
-	FilterLines []template.HTML
-	Query       field
-	Any         bool   // a filter is in use
-	Back        string // this page, where a bulk action returns
-	Bulk        []field
-	Snooze      []field // the preset, and a time in the person's zone
+	View    string        // the view in use, kept by the filter form
+	Filters template.HTML // fields, each in the template select
+	Query   field
+	Any     bool   // a filter is in use
+	Back    string // this page, where a bulk action returns
+	Bulk    []field
+	Snooze  []field // the preset, and a time in the person's zone
 }
 
 // listViews are the console's views: REST's (desk.Views) and "all", every
@@ -117,13 +115,13 @@ func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.counted(r, &k)
-	d := convListData{View: view, Filters: k.filterFields(f), Query: textField(f, "q", "Search", "search"),
+	filters := append(k.filterFields(f), selectField(f, "sort", "Sort", "", "Last activity", "waiting", "Longest waiting", "priority", "Priority"))
+	d := convListData{View: view, Query: textField(f, "q", "Search", "search"),
 		Any:  q.Get("inbox")+q.Get("status")+q.Get("assignee")+q.Get("label")+q.Get("q") != "",
 		Back: "/conversations", Bulk: k.bulkFields(), Snooze: bulkSnooze(c.zone(r))}
 	if r.URL.RawQuery != "" {
 		d.Back += "?" + r.URL.RawQuery
 	}
-	d.Filters = append(d.Filters, selectField(f, "sort", "Sort", "", "Last activity", "waiting", "Longest waiting", "priority", "Priority"))
 	d.Views = k.viewLinks(counts, counted, view, q.Get("inbox"), q.Get("sort"))
 	now, loc := c.cfg.Now(), c.zone(r)
 	page := c.pagesIn(loc).byName["conversations"]
@@ -135,7 +133,7 @@ func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	if d.FilterLines, err = renderAll(&c.rows, page, loc, "select", d.Filters); err != nil {
+	if d.Filters, err = renderAll(&c.rows, page, loc, "select", filters); err != nil {
 		c.fail(w, r, err)
 		return
 	}
