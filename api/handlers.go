@@ -10,8 +10,8 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/signup"
-	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -53,7 +53,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, tooMany(wait, "too many workspaces created from your address; try again in %d seconds", retrySeconds(wait)))
 		return
 	}
-	in := tenancy.SignupInput{AccountName: req.AccountName, Email: req.Email, Password: req.Password, Name: req.Name}
+	in := identity.SignupInput{AccountName: req.AccountName, Email: req.Email, Password: req.Password, Name: req.Name}
 	if s.cfg.Signup != nil {
 		// Confirm mode: the same work and the same answer for every
 		// address; only the mailbox learns whether it has a login.
@@ -74,7 +74,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.cfg.Identities.Signup(r.Context(), in, s.cfg.Now())
 	if err != nil {
-		if errors.Is(err, tenancy.ErrEmailTaken) {
+		if errors.Is(err, identity.ErrEmailTaken) {
 			// This tells that a login with the email exists somewhere; an
 			// answer that did not (a workspace and token for an email
 			// someone else owns) would hand a stranger that login. The
@@ -90,7 +90,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 
 // signedUp answers a new workspace: it, its plan state, its admin and
 // the admin's API token (shown once).
-func (s *Server) signedUp(w http.ResponseWriter, res tenancy.SignupResult) {
+func (s *Server) signedUp(w http.ResponseWriter, res identity.SignupResult) {
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"account":     accountJSON(res.Account),
 		"entitlement": s.entitlement(res.Account),
@@ -121,14 +121,14 @@ func (s *Server) signupConfirm(w http.ResponseWriter, r *http.Request) {
 	}
 	var signedIn int64
 	if raw, ok := bearer(r); ok {
-		p, err := s.cfg.DB.AuthenticateUser(r.Context(), raw)
+		p, err := identity.AuthenticateUser(r.Context(), s.cfg.DB, raw)
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
 		signedIn = p.UserID
 	}
-	res, err := s.cfg.Signup.Confirm(r.Context(), req.Token, signedIn, tenancy.SignupInput{
+	res, err := s.cfg.Signup.Confirm(r.Context(), req.Token, signedIn, identity.SignupInput{
 		Audit: &audit.Entry{Action: "user.signup", Reasons: []string{"rest", "email confirmed"}}}, s.cfg.Now())
 	if errors.Is(err, signup.ErrSignInFirst) {
 		err = errorf(http.StatusForbidden, "forbidden", "this email already has a Deskwoot sign-in: send a user API token of that login (Authorization: Bearer dw_usr_…), or open the link in a browser and sign in, to create the workspace")
@@ -141,7 +141,7 @@ func (s *Server) signupConfirm(w http.ResponseWriter, r *http.Request) {
 }
 
 // accountJSON is the account with its plan state.
-func accountJSON(a tenancy.Account) map[string]any {
+func accountJSON(a identity.Account) map[string]any {
 	return map[string]any{
 		"id": a.ID, "name": a.Name, "plan": a.Plan, "subscription_status": a.SubscriptionStatus,
 		"trial_ends_at": a.TrialEndsAt, "grace_ends_at": a.GraceEndsAt, "mcp_enabled": a.MCPEnabled,
@@ -150,7 +150,7 @@ func accountJSON(a tenancy.Account) map[string]any {
 }
 
 func (s *Server) accountGet(w http.ResponseWriter, r *http.Request) {
-	a, err := s.cfg.DB.AccountGet(r.Context(), principal(r).AccountID)
+	a, err := identity.AccountGet(r.Context(), s.cfg.DB, principal(r).AccountID)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -159,13 +159,13 @@ func (s *Server) accountGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) userList(w http.ResponseWriter, r *http.Request) {
-	users, err := s.cfg.DB.UserList(r.Context(), principal(r).AccountID)
+	users, err := identity.UserList(r.Context(), s.cfg.DB, principal(r).AccountID)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	// Removed people stay in the database for the audit's sake, not in the team.
-	users = slices.DeleteFunc(users, func(u tenancy.User) bool { return u.Status == tenancy.StatusRemoved })
+	users = slices.DeleteFunc(users, func(u identity.User) bool { return u.Status == identity.StatusRemoved })
 	writeJSON(w, http.StatusOK, map[string]any{"users": users, "next_cursor": nil})
 }
 
@@ -200,7 +200,7 @@ func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) {
 	u, token, err := s.cfg.Identities.UserCreate(r.Context(), s.recorded(r, audit.Entry{Action: "user.create", Reasons: []string{"role=" + req.Role}}),
 		req.Email, req.Name, req.Password, req.Role)
 	if err != nil {
-		if errors.Is(err, tenancy.ErrEmailTaken) {
+		if errors.Is(err, identity.ErrEmailTaken) {
 			s.cfg.Throttle.NewLoginTaken(acct, s.cfg.Now())
 			err = errorf(http.StatusConflict, "conflict", "a user with email %s already exists", req.Email)
 		}

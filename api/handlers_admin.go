@@ -14,6 +14,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -104,12 +105,12 @@ func (s *Server) mcpURL() string { return strings.TrimRight(s.cfg.PublicURL, "/"
 // over the agents (DESIGN §22).
 func (s *Server) mcpSettingsGet(w http.ResponseWriter, r *http.Request) {
 	acct := principal(r).AccountID
-	a, err := s.cfg.DB.AccountGet(r.Context(), acct)
+	a, err := identity.AccountGet(r.Context(), s.cfg.DB, acct)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	sw, err := s.cfg.DB.MCPSwitchesGet(r.Context(), acct)
+	sw, err := identity.MCPSwitchesGet(r.Context(), s.cfg.DB, acct)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -117,7 +118,7 @@ func (s *Server) mcpSettingsGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.mcpSettings(a, sw))
 }
 
-func (s *Server) mcpSettings(a tenancy.Account, sw tenancy.MCPSwitches) map[string]any {
+func (s *Server) mcpSettings(a identity.Account, sw identity.MCPSwitches) map[string]any {
 	return map[string]any{"enabled": a.MCPEnabled, "url": s.mcpURL(), "service_user_id": a.ServiceUserID,
 		"agents_paused": sw.AgentsPaused, "disabled_tools": sw.DisabledTools,
 		"suspend_after_denials": sw.SuspendAfterDenials, "suspend_after_inbox_probes": sw.SuspendAfterInboxProbe}
@@ -138,7 +139,7 @@ func (s *Server) mcpSettingsPut(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	change := tenancy.MCPSwitchesChange{AgentsPaused: req.AgentsPaused, DisabledTools: req.DisabledTools,
+	change := identity.MCPSwitchesChange{AgentsPaused: req.AgentsPaused, DisabledTools: req.DisabledTools,
 		SuspendAfterDenials: req.SuspendAfterDenials, SuspendAfterInboxProbe: req.SuspendAfterInboxProbes}
 	if req.Enabled == nil && change.Empty() {
 		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", `send at least one of enabled, agents_paused, disabled_tools, suspend_after_denials, suspend_after_inbox_probes`))
@@ -150,13 +151,13 @@ func (s *Server) mcpSettingsPut(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if req.Enabled != nil {
-		if _, err := s.cfg.DB.MCPEnable(ctx, s.recorded(r, audit.Entry{Action: "settings.mcp", Reasons: []string{"enabled=" + strconv.FormatBool(*req.Enabled)}}), *req.Enabled); err != nil {
+		if _, err := identity.MCPEnable(ctx, s.cfg.DB, s.recorded(r, audit.Entry{Action: "settings.mcp", Reasons: []string{"enabled=" + strconv.FormatBool(*req.Enabled)}}), *req.Enabled); err != nil {
 			writeError(w, r, err)
 			return
 		}
 	}
 	if !change.Empty() {
-		if _, err := s.cfg.DB.MCPSwitchesSet(ctx, s.recorded(r, audit.Entry{Action: "settings.mcp.switches", Reasons: switchReasons(change)}), change); err != nil {
+		if _, err := identity.MCPSwitchesSet(ctx, s.cfg.DB, s.recorded(r, audit.Entry{Action: "settings.mcp.switches", Reasons: switchReasons(change)}), change); err != nil {
 			writeError(w, r, err)
 			return
 		}
@@ -165,7 +166,7 @@ func (s *Server) mcpSettingsPut(w http.ResponseWriter, r *http.Request) {
 }
 
 // switchReasons is what an audit row of a switch change says it changed.
-func switchReasons(c tenancy.MCPSwitchesChange) []string {
+func switchReasons(c identity.MCPSwitchesChange) []string {
 	var rs []string
 	if c.AgentsPaused != nil {
 		rs = append(rs, "agents_paused="+strconv.FormatBool(*c.AgentsPaused))
@@ -270,7 +271,7 @@ func (s *Server) mcpTokenCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "rate_limit_per_minute must be 1 to 60000"))
 		return
 	}
-	t, raw, err := s.cfg.DB.MCPTokenCreate(r.Context(), s.recorded(r, audit.Entry{Action: "mcp.token.create", Reasons: scopes}), tenancy.MCPTokenInput{
+	t, raw, err := identity.MCPTokenCreate(r.Context(), s.cfg.DB, s.recorded(r, audit.Entry{Action: "mcp.token.create", Reasons: scopes}), identity.MCPTokenInput{
 		Name: req.Name, Scopes: scopes, InboxIDs: inboxes, RequireApproval: req.RequireApproval,
 		RateLimitPerMinute: req.RateLimitPerMinute, ExpiresAt: req.ExpiresAt, CreatedBy: principal(r).UserID,
 	}, s.cfg.Now())
@@ -279,19 +280,19 @@ func (s *Server) mcpTokenCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, struct {
-		tenancy.MCPToken
+		identity.MCPToken
 		Token string `json:"token"`
 	}{t, raw})
 }
 
 func (s *Server) mcpTokenList(w http.ResponseWriter, r *http.Request) {
-	ts, err := s.cfg.DB.MCPTokenList(r.Context(), principal(r).AccountID)
+	ts, err := identity.MCPTokenList(r.Context(), s.cfg.DB, principal(r).AccountID)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	if ts == nil {
-		ts = []tenancy.MCPToken{}
+		ts = []identity.MCPToken{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tokens": ts, "next_cursor": nil})
 }
@@ -302,7 +303,7 @@ func (s *Server) mcpTokenRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if err := s.cfg.DB.MCPTokenRevoke(r.Context(), s.recorded(r, audit.Entry{TokenID: id, Action: "mcp.token.revoke"}), id); err != nil {
+	if err := identity.MCPTokenRevoke(r.Context(), s.cfg.DB, s.recorded(r, audit.Entry{TokenID: id, Action: "mcp.token.revoke"}), id); err != nil {
 		if errors.Is(err, tenancy.ErrNotFound) {
 			err = errorf(http.StatusNotFound, "not_found", "token %d not found", id)
 		}
@@ -315,19 +316,21 @@ func (s *Server) mcpTokenRevoke(w http.ResponseWriter, r *http.Request) {
 // mcpTokenPause pauses a token (undone by mcpTokenResume, unlike a
 // revocation): its next call, on any replica, is refused naming the pause.
 func (s *Server) mcpTokenPause(w http.ResponseWriter, r *http.Request) {
-	s.mcpTokenPauseSet(w, r, "mcp.token.pause", func(ctx context.Context, req *tenancy.Request, id int64) (tenancy.MCPToken, error) {
-		return s.cfg.DB.MCPTokenPause(ctx, req, id, tenancy.PauseByAdmin)
+	s.mcpTokenPauseSet(w, r, "mcp.token.pause", func(ctx context.Context, req *tenancy.Request, id int64) (identity.MCPToken, error) {
+		return identity.MCPTokenPause(ctx, s.cfg.DB, req, id, identity.PauseByAdmin)
 	})
 }
 
 // mcpTokenResume lifts a token's pause, an admin's or the anomaly
 // suspend's.
 func (s *Server) mcpTokenResume(w http.ResponseWriter, r *http.Request) {
-	s.mcpTokenPauseSet(w, r, "mcp.token.resume", s.cfg.DB.MCPTokenResume)
+	s.mcpTokenPauseSet(w, r, "mcp.token.resume", func(ctx context.Context, req *tenancy.Request, id int64) (identity.MCPToken, error) {
+		return identity.MCPTokenResume(ctx, s.cfg.DB, req, id)
+	})
 }
 
 func (s *Server) mcpTokenPauseSet(w http.ResponseWriter, r *http.Request, action string,
-	set func(ctx context.Context, req *tenancy.Request, id int64) (tenancy.MCPToken, error)) {
+	set func(ctx context.Context, req *tenancy.Request, id int64) (identity.MCPToken, error)) {
 	id, err := pathID(r, "id")
 	if err != nil {
 		writeError(w, r, err)

@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"github.com/deskwoot/deskwoot/billing"
-	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/trial"
 )
 
@@ -14,7 +14,7 @@ import (
 const MaxWebhookBody = 1 << 20
 
 // entitlement is the account's plan state as people see it.
-func (s *Server) entitlement(a tenancy.Account) trial.Entitlement {
+func (s *Server) entitlement(a identity.Account) trial.Entitlement {
 	return trial.Compute(a.State(), s.cfg.Now())
 }
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/deskwoot/deskwoot/desk"
-	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/identity"
 )
 
 // What people alone may do (DESIGN §13): change and delete conversations,
@@ -209,6 +209,6 @@ func (s *Server) contactNoteCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 // person is the signed-in human as the author of a change.
-func person(p tenancy.UserPrincipal) desk.Author {
+func person(p identity.UserPrincipal) desk.Author {
 	return desk.Author{Kind: "user", UserID: p.UserID, Name: p.Name}
 }

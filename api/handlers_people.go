@@ -6,7 +6,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
-	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/identity"
 )
 
 // People (DESIGN §19): invitations, profiles, recovery and offboarding.
@@ -161,7 +161,7 @@ func (s *Server) passwordForgot(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if !tenancy.ValidEmail(strings.TrimSpace(req.Email)) {
+	if !identity.ValidEmail(strings.TrimSpace(req.Email)) {
 		writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "email must be an address like name@example.com"))
 		return
 	}

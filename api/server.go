@@ -13,6 +13,7 @@ import (
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/billing"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/shadow"
 	"github.com/deskwoot/deskwoot/signup"
@@ -24,7 +25,7 @@ import (
 // Config is what the REST server needs.
 type Config struct {
 	DB         *tenancy.DB
-	Identities *tenancy.Identities
+	Identities *identity.Identities
 	Desk       *desk.Desk
 	Policy     *policy.Engine
 	Audit      *audit.Log
@@ -80,8 +81,8 @@ func New(cfg Config) *Server {
 type ctxKey struct{}
 
 // principal is the authenticated human behind a request.
-func principal(r *http.Request) tenancy.UserPrincipal {
-	p, _ := r.Context().Value(ctxKey{}).(tenancy.UserPrincipal)
+func principal(r *http.Request) identity.UserPrincipal {
+	p, _ := r.Context().Value(ctxKey{}).(identity.UserPrincipal)
 	return p
 }
 
@@ -93,7 +94,7 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 			writeError(w, r, errorf(http.StatusUnauthorized, "unauthorized", "missing bearer token; send Authorization: Bearer dw_usr_…"))
 			return
 		}
-		p, err := s.cfg.DB.AuthenticateUser(r.Context(), raw)
+		p, err := identity.AuthenticateUser(r.Context(), s.cfg.DB, raw)
 		if err != nil {
 			writeError(w, r, err)
 			return

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/migrations"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -69,7 +70,7 @@ func TestMigrationKeepsVersion1Links(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	res, err := (&tenancy.Identities{DB: db, PasswordCost: 4}).Signup(ctx, tenancy.SignupInput{AccountName: "Old", Email: "old@example.com", Password: "correct horse battery"}, time.Now())
+	res, err := (&identity.Identities{DB: db, PasswordCost: 4}).Signup(ctx, identity.SignupInput{AccountName: "Old", Email: "old@example.com", Password: "correct horse battery"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -34,7 +35,7 @@ type AuditedWorkspace struct {
 // app role.
 func seedAudited(ctx context.Context, log io.Writer, app *tenancy.DB, su *pgxpool.Pool, n int, key ed25519.PrivateKey, now time.Time) (AuditedWorkspace, error) {
 	ws := AuditedWorkspace{Rows: n, Email: fmt.Sprintf("audit-%d-%d@example.com", n, now.UnixNano()), Password: "bench password 1"}
-	res, err := (&tenancy.Identities{DB: app, PasswordCost: 4}).Signup(ctx, tenancy.SignupInput{AccountName: fmt.Sprintf("Audit %d", n), Email: ws.Email, Password: ws.Password}, now)
+	res, err := (&identity.Identities{DB: app, PasswordCost: 4}).Signup(ctx, identity.SignupInput{AccountName: fmt.Sprintf("Audit %d", n), Email: ws.Email, Password: ws.Password}, now)
 	if err != nil {
 		return ws, fmt.Errorf("seed audit workspace: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -126,7 +127,7 @@ func (e *env) liveRows(ctx context.Context) []row {
 // sessions to stay within the server's bounds, and one session of the
 // bench workspace for the timed stream.
 func liveSessions(ctx context.Context, db *tenancy.DB, benchAccount int64) (sessions []string, timed string, err error) {
-	ids := &tenancy.Identities{DB: db, PasswordCost: 4}
+	ids := &identity.Identities{DB: db, PasswordCost: 4}
 	now := time.Now()
 	var admin int64
 	err = db.InTenant(ctx, benchAccount, func(tx pgx.Tx) error {
@@ -140,20 +141,20 @@ func liveSessions(ctx context.Context, db *tenancy.DB, benchAccount int64) (sess
 	acct, user := benchAccount, admin
 	for i := 0; i < liveStreams/liveTabs; i++ {
 		if i > 0 && i%(livePerWorkspace/liveTabs) == 0 {
-			res, err := ids.Signup(ctx, tenancy.SignupInput{AccountName: fmt.Sprintf("Live %d", i), NoAPIToken: true,
+			res, err := ids.Signup(ctx, identity.SignupInput{AccountName: fmt.Sprintf("Live %d", i), NoAPIToken: true,
 				Email: fmt.Sprintf("live-%d-%d@example.com", now.UnixNano(), i), Password: "bench password 1"}, now)
 			if err != nil {
 				return nil, "", fmt.Errorf("live bench: signup: %w", err)
 			}
 			acct, user = res.Account.ID, res.User.ID
 		}
-		raw, err := db.SessionCreate(ctx, tenancy.For(acct), user, now)
+		raw, err := identity.SessionCreate(ctx, db, tenancy.For(acct), user, now)
 		if err != nil {
 			return nil, "", err
 		}
 		sessions = append(sessions, raw)
 	}
-	timed, err = db.SessionCreate(ctx, tenancy.For(benchAccount), admin, now)
+	timed, err = identity.SessionCreate(ctx, db, tenancy.For(benchAccount), admin, now)
 	return sessions, timed, err
 }
 

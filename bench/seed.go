@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -85,14 +86,14 @@ func seed(ctx context.Context, log io.Writer, superURL, appURL string, sc Scale,
 		return fx, nil, err
 	}
 	defer app.Close()
-	ids := &tenancy.Identities{DB: app, PasswordCost: 4}
+	ids := &identity.Identities{DB: app, PasswordCost: 4}
 	now := time.Now()
-	res, err := ids.Signup(ctx, tenancy.SignupInput{AccountName: "Bench", Email: fmt.Sprintf("bench-%d@example.com", now.UnixNano()), Password: "bench password 1"}, now)
+	res, err := ids.Signup(ctx, identity.SignupInput{AccountName: "Bench", Email: fmt.Sprintf("bench-%d@example.com", now.UnixNano()), Password: "bench password 1"}, now)
 	if err != nil {
 		return fx, nil, fmt.Errorf("seed: signup: %w", err)
 	}
 	fx.AccountID, fx.SearchTerm = res.Account.ID, searchTerm
-	if _, err := app.MCPEnable(ctx, tenancy.For(fx.AccountID), true); err != nil {
+	if _, err := identity.MCPEnable(ctx, app, tenancy.For(fx.AccountID), true); err != nil {
 		return fx, nil, err
 	}
 	// Replies are delivered for real, to a receiver that accepts them.
@@ -108,7 +109,7 @@ func seed(ctx context.Context, log io.Writer, superURL, appURL string, sc Scale,
 	}
 	fx.InboxID = ib.ID
 	for i := 0; i <= clients; i++ {
-		_, raw, err := app.MCPTokenCreate(ctx, tenancy.For(fx.AccountID), tenancy.MCPTokenInput{Name: fmt.Sprintf("bench %d", i), Scopes: allScopes,
+		_, raw, err := identity.MCPTokenCreate(ctx, app, tenancy.For(fx.AccountID), identity.MCPTokenInput{Name: fmt.Sprintf("bench %d", i), Scopes: allScopes,
 			RateLimitPerMinute: 60000}, now)
 		if err != nil {
 			receiver.Close()
@@ -169,21 +170,21 @@ func seed(ctx context.Context, log io.Writer, superURL, appURL string, sc Scale,
 func seedSized(ctx context.Context, log io.Writer, app *tenancy.DB, su *pgxpool.Pool, n int, now time.Time) (SizedWorkspace, error) {
 	ws := SizedWorkspace{Messages: n}
 	start := time.Now()
-	ids := &tenancy.Identities{DB: app, PasswordCost: 4}
-	res, err := ids.Signup(ctx, tenancy.SignupInput{AccountName: fmt.Sprintf("Bench %d messages", n),
+	ids := &identity.Identities{DB: app, PasswordCost: 4}
+	res, err := ids.Signup(ctx, identity.SignupInput{AccountName: fmt.Sprintf("Bench %d messages", n),
 		Email: fmt.Sprintf("bench-%d-%d@example.com", n, now.UnixNano()), Password: "bench password 1"}, now)
 	if err != nil {
 		return ws, fmt.Errorf("seed: signup: %w", err)
 	}
 	ws.AccountID = res.Account.ID
-	if _, err := app.MCPEnable(ctx, tenancy.For(ws.AccountID), true); err != nil {
+	if _, err := identity.MCPEnable(ctx, app, tenancy.For(ws.AccountID), true); err != nil {
 		return ws, err
 	}
 	ib, err := (&desk.Desk{DB: app}).InboxCreate(ctx, tenancy.For(ws.AccountID), desk.InboxInput{Name: "Support", Channel: "api"})
 	if err != nil {
 		return ws, err
 	}
-	if _, ws.Token, err = app.MCPTokenCreate(ctx, tenancy.For(ws.AccountID), tenancy.MCPTokenInput{Name: "bench search", Scopes: allScopes,
+	if _, ws.Token, err = identity.MCPTokenCreate(ctx, app, tenancy.For(ws.AccountID), identity.MCPTokenInput{Name: "bench search", Scopes: allScopes,
 		RateLimitPerMinute: 60000}, now); err != nil {
 		return ws, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -95,7 +96,7 @@ func adminDoors(ctx context.Context, db *tenancy.DB, acct int64) (session, token
 	if err != nil {
 		return "", "", err
 	}
-	if session, err = db.SessionCreate(ctx, tenancy.For(acct), admin, time.Now()); err != nil {
+	if session, err = identity.SessionCreate(ctx, db, tenancy.For(acct), admin, time.Now()); err != nil {
 		return "", "", err
 	}
 	_, token, err = (&desk.Desk{DB: db}).PersonalTokenCreate(ctx, acct, desk.Author{Kind: "user", UserID: admin, Name: "Bench"}, "triage bench")

@@ -29,6 +29,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/identity"
 	policies "github.com/deskwoot/deskwoot/rego"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/trial"
@@ -141,7 +142,7 @@ func (s *Service) Checkout(ctx context.Context, accountID int64, plan string) (s
 	if price == "" {
 		return "", fmt.Errorf("%w: the %s plan has no Stripe price; set DESKWOOT_STRIPE_PRICE_%s", ErrNotConfigured, plan, strings.ToUpper(plan))
 	}
-	b, err := s.cfg.DB.BillingGet(ctx, accountID)
+	b, err := identity.BillingGet(ctx, s.cfg.DB, accountID)
 	if err != nil {
 		return "", err
 	}
@@ -176,7 +177,7 @@ func (s *Service) Portal(ctx context.Context, accountID int64) (string, error) {
 	if s.portal == nil {
 		return "", fmt.Errorf("%w: STRIPE_SECRET_KEY is not set", ErrNotConfigured)
 	}
-	b, err := s.cfg.DB.BillingGet(ctx, accountID)
+	b, err := identity.BillingGet(ctx, s.cfg.DB, accountID)
 	if err != nil {
 		return "", err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/deskwoot/deskwoot/billing"
 	"github.com/deskwoot/deskwoot/billing/billingtest"
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/trial"
 )
@@ -47,9 +48,9 @@ func deliver(t *testing.T, s *billing.Service, payload []byte) billing.Outcome {
 	return out
 }
 
-func state(t *testing.T, acct int64) tenancy.Billing {
+func state(t *testing.T, acct int64) identity.Billing {
 	t.Helper()
-	b, err := dbtest.App(t).BillingGet(context.Background(), acct)
+	b, err := identity.BillingGet(context.Background(), dbtest.App(t), acct)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,9 +58,9 @@ func state(t *testing.T, acct int64) tenancy.Billing {
 	return b
 }
 
-func eventRows(t *testing.T, acct int64) []tenancy.StripeEvent {
+func eventRows(t *testing.T, acct int64) []identity.StripeEvent {
 	t.Helper()
-	evs, err := dbtest.App(t).StripeEventList(context.Background(), acct)
+	evs, err := identity.StripeEventList(context.Background(), dbtest.App(t), acct)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,15 +9,15 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/fault"
-	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/identity"
 )
 
 // auditPage is the audit log with its filters and the chain's state.
 type auditPage struct {
 	Rows   []auditRow
 	Chain  audit.VerifyResult
-	People []tenancy.User
-	Tokens []tenancy.MCPToken
+	People []identity.User
+	Tokens []identity.MCPToken
 	// ExportCSV, ExportJSONL and Older are links that keep the filters;
 	// Older is "" on the last page.
 	ExportCSV, ExportJSONL, Older string
@@ -49,11 +49,11 @@ func (c *Console) auditLog(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusBadRequest
 	}
 	d := auditPage{}
-	if d.People, err = c.cfg.DB.UserList(r.Context(), acct); err != nil {
+	if d.People, err = identity.UserList(r.Context(), c.cfg.DB, acct); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	if d.Tokens, err = c.cfg.DB.MCPTokenList(r.Context(), acct); err != nil {
+	if d.Tokens, err = identity.MCPTokenList(r.Context(), c.cfg.DB, acct); err != nil {
 		c.fail(w, r, err)
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -35,11 +36,11 @@ func (c *Console) signup(w http.ResponseWriter, r *http.Request) {
 		c.signupRequest(w, r, f, page)
 		return
 	}
-	res, err := c.cfg.Identities.Signup(r.Context(), tenancy.SignupInput{
+	res, err := c.cfg.Identities.Signup(r.Context(), identity.SignupInput{
 		AccountName: f.Value("workspace"), Email: f.Value("email"), Password: f.Raw("password"), NoAPIToken: true,
 		Audit: &audit.Entry{Action: "user.signup", Reasons: []string{"console"}},
 	}, c.cfg.Now())
-	if errors.Is(err, tenancy.ErrEmailTaken) {
+	if errors.Is(err, identity.ErrEmailTaken) {
 		f.Fail("email", "An account with this email already exists; sign in instead.")
 	} else if err != nil && !f.FailErr(err, signupFields) {
 		c.fail(w, r, err)
@@ -94,7 +95,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	acct, user, n, err := c.cfg.Identities.SignIn(r.Context(), email, f.Raw("password"))
 	switch {
-	case errors.Is(err, tenancy.ErrBadCredentials):
+	case errors.Is(err, identity.ErrBadCredentials):
 		f.Message = "The email or password is wrong."
 		c.render(w, r, http.StatusUnauthorized, "signin", page)
 		return
@@ -125,7 +126,7 @@ func (c *Console) signout(w http.ResponseWriter, r *http.Request) {
 	if p, _, err := c.authenticate(r); err == nil {
 		ck, _ := r.Cookie(sessionCookie)
 		out := &audit.Entry{ActorKind: "user", ActorID: p.UserID, Action: "user.logout", Reasons: []string{"console"}}
-		if err := c.cfg.DB.SessionEnd(r.Context(), ck.Value, c.cfg.Now(), out); err != nil {
+		if err := identity.SessionEnd(r.Context(), c.cfg.DB, ck.Value, c.cfg.Now(), out); err != nil {
 			c.fail(w, r, err)
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/billing"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/live"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/signup"
@@ -22,7 +23,7 @@ import (
 // Config is what the console needs: the same domain services REST uses.
 type Config struct {
 	DB         *tenancy.DB
-	Identities *tenancy.Identities
+	Identities *identity.Identities
 	Desk       *desk.Desk
 	Policy     *policy.Engine
 	Audit      *audit.Log
@@ -133,8 +134,8 @@ type ctxKey struct{}
 // who is the signed-in person and their account, kept in the request's
 // context by the access check.
 type who struct {
-	me      tenancy.UserPrincipal
-	account tenancy.Account
+	me      identity.UserPrincipal
+	account identity.Account
 	scope   *desk.Scope
 	drafts  *int // the pending drafts count, when a page already read it
 	unread  *int // the unread notifications, when a page already read them
@@ -156,7 +157,7 @@ func (c *Console) guard(a access, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		p, acct, err := c.authenticate(r)
-		if errors.Is(err, tenancy.ErrUnauthenticated) {
+		if errors.Is(err, identity.ErrUnauthenticated) {
 			c.clearSession(w)
 			c.RedirectToSignIn(w, r)
 			return
@@ -189,11 +190,11 @@ func (c *Console) who(r *http.Request) *who {
 }
 
 // me is the signed-in person behind a member or admin route.
-func (c *Console) me(r *http.Request) tenancy.UserPrincipal { return c.who(r).me }
+func (c *Console) me(r *http.Request) identity.UserPrincipal { return c.who(r).me }
 
 // account is the signed-in person's workspace as it was when the request
 // began.
-func (c *Console) account(r *http.Request) tenancy.Account { return c.who(r).account }
+func (c *Console) account(r *http.Request) identity.Account { return c.who(r).account }
 
 // scope is what the person may see: admins every inbox, agents the inboxes
 // they are members of (read once per request).
@@ -212,7 +213,7 @@ func (c *Console) scope(r *http.Request) (desk.Scope, error) {
 
 // scopeOf is what person p may see: admins every inbox, agents the
 // inboxes they are members of.
-func (c *Console) scopeOf(ctx context.Context, p tenancy.UserPrincipal) (desk.Scope, error) {
+func (c *Console) scopeOf(ctx context.Context, p identity.UserPrincipal) (desk.Scope, error) {
 	sc := desk.Scope{}
 	if p.Role != "admin" {
 		ids, err := c.cfg.Desk.MemberInboxIDs(ctx, p.AccountID, p.UserID)

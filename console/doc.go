@@ -8,7 +8,7 @@
 //  1. Write the handler as a method on *Console in its own file (say
 //     conversations.go). Keep it thin: read the form or query, call one
 //     domain function, render. c.me(r) is the signed-in person
-//     (tenancy.UserPrincipal), c.account(r) their account, c.scope(r) the
+//     (identity.UserPrincipal), c.account(r) their account, c.scope(r) the
 //     inboxes they may see (admins: all; agents: their inboxes).
 //  2. Add its template as templates/pages/NAME.html, defining "content"
 //     (and optionally "title"). The layout (templates/layout.html) wraps it

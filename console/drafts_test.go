@@ -13,6 +13,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -27,7 +28,7 @@ func pendingDraft(t *testing.T, c *Console, acct int64, customerText, draftText 
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := c.cfg.DB.MCPTokenCreate(ctx, tenancy.For(acct), tenancy.MCPTokenInput{Name: "careful-bot", Scopes: []string{"conversations:reply"}, RequireApproval: true}, time.Now())
+	tok, _, err := identity.MCPTokenCreate(ctx, c.cfg.DB, tenancy.For(acct), identity.MCPTokenInput{Name: "careful-bot", Scopes: []string{"conversations:reply"}, RequireApproval: true}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -94,7 +95,7 @@ func TestDraftCardEndToEnd(t *testing.T) {
 
 	tn := dbtest.NewTenant(t)
 	acct := tn.Account.ID
-	if _, err := app.DB.MCPEnable(ctx, tenancy.For(acct), true); err != nil {
+	if _, err := identity.MCPEnable(ctx, app.DB, tenancy.For(acct), true); err != nil {
 		t.Fatal(err)
 	}
 	d := &desk.Desk{DB: app.DB}
@@ -107,7 +108,7 @@ func TestDraftCardEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, raw, err := app.DB.MCPTokenCreate(ctx, tenancy.For(acct), tenancy.MCPTokenInput{Name: "Claude", Scopes: []string{"conversations:read", "conversations:draft"},
+	tok, raw, err := identity.MCPTokenCreate(ctx, app.DB, tenancy.For(acct), identity.MCPTokenInput{Name: "Claude", Scopes: []string{"conversations:read", "conversations:draft"},
 		CreatedBy: tn.User.ID}, time.Now())
 	if err != nil {
 		t.Fatal(err)

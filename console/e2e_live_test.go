@@ -19,6 +19,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -73,7 +74,7 @@ func TestLiveEndToEnd(t *testing.T) {
 			session = c.Value
 		}
 	}
-	who, _, err := app.DB.SessionAuthenticate(context.Background(), session, time.Now())
+	who, _, err := identity.SessionAuthenticate(context.Background(), app.DB, session, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +124,8 @@ func TestLiveEndToEnd(t *testing.T) {
 
 	// The agent drafts a reply: it stands in the thread, the bell and the
 	// Drafts count follow.
-	tok, _, err := app.DB.MCPTokenCreate(context.Background(), tenancy.For(who.AccountID),
-		tenancy.MCPTokenInput{Name: "careful-bot", Scopes: []string{"conversations:reply"}, RequireApproval: true}, time.Now())
+	tok, _, err := identity.MCPTokenCreate(context.Background(), app.DB, tenancy.For(who.AccountID),
+		identity.MCPTokenInput{Name: "careful-bot", Scopes: []string{"conversations:reply"}, RequireApproval: true}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

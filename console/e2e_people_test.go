@@ -18,6 +18,7 @@ import (
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/devmail"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/server"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -149,7 +150,7 @@ func TestPeopleEndToEnd(t *testing.T) {
 	admin.fill("Email", adminEmail)
 	admin.fill("Password", "correct horse battery")
 	admin.press("Create account", "")
-	ws, err := app.DB.Workspaces(context.Background(), adminUserID(t, app, adminEmail))
+	ws, err := identity.Workspaces(context.Background(), app.DB, adminUserID(t, app, adminEmail))
 	if err != nil || len(ws) != 1 {
 		t.Fatalf("workspaces: %v %v", ws, err)
 	}
@@ -191,7 +192,7 @@ func TestPeopleEndToEnd(t *testing.T) {
 	agent.press("Create token", "")
 	agent.has("Copy it now", "laptop script")
 	token := agent.value("Token")
-	if !strings.HasPrefix(token, tenancy.UserTokenPrefix) || api("GET", "/api/v1/profile", token) != 200 {
+	if !strings.HasPrefix(token, identity.UserTokenPrefix) || api("GET", "/api/v1/profile", token) != 200 {
 		t.Fatalf("the personal token %q does not work", token)
 	}
 	agent.shot("people-06-profile-token")
@@ -327,7 +328,7 @@ func supportID(t *testing.T, d *desk.Desk, acct int64) int64 {
 // adminUserID finds the person who signs in with email.
 func adminUserID(t *testing.T, app *server.App, email string) int64 {
 	t.Helper()
-	id, err := app.DB.LoginUser(context.Background(), email)
+	id, err := identity.LoginUser(context.Background(), app.DB, email)
 	if err != nil || id == 0 {
 		t.Fatalf("no login for %s: %v", email, err)
 	}

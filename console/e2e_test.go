@@ -24,6 +24,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/server"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -397,7 +398,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	who, _, err := app.DB.SessionAuthenticate(context.Background(), session, time.Now())
+	who, _, err := identity.SessionAuthenticate(context.Background(), app.DB, session, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -582,7 +583,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 	p.shot("signin")
 	p.open("/settings/mcp")
 	p.has("Sign in")
-	if _, _, err := app.DB.SessionAuthenticate(context.Background(), session, time.Now()); err == nil {
+	if _, _, err := identity.SessionAuthenticate(context.Background(), app.DB, session, time.Now()); err == nil {
 		t.Fatal("the session still works after Sign out")
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/identity"
 )
 
 // The link mailed to a new email address (desk/emailchange.go): opening
@@ -30,10 +30,10 @@ func (c *Console) emailConfirm(w http.ResponseWriter, r *http.Request) {
 	}
 	email, err := c.cfg.Desk.EmailChangeConfirm(r.Context(), r.PathValue("token"), c.cfg.Now())
 	switch {
-	case errors.Is(err, tenancy.ErrLinkUnknown):
+	case errors.Is(err, identity.ErrLinkUnknown):
 		c.renderError(w, r, http.StatusNotFound, badEmailLink)
 		return
-	case errors.Is(err, tenancy.ErrEmailTaken):
+	case errors.Is(err, identity.ErrEmailTaken):
 		c.renderError(w, r, http.StatusConflict, "Another Deskwoot login uses this address, so your email stays as it was. Choose another on your profile.")
 		return
 	case err != nil:

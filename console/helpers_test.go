@@ -21,8 +21,8 @@ import (
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/policy"
-	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/throttle"
 )
 
@@ -200,13 +200,13 @@ func signUp(t *testing.T, srv *httptest.Server) (*browser, string) {
 }
 
 // accountOf reads the signed-in browser's principal.
-func accountOf(t *testing.T, c *Console, b *browser) (tenancy.UserPrincipal, tenancy.Account) {
+func accountOf(t *testing.T, c *Console, b *browser) (identity.UserPrincipal, identity.Account) {
 	t.Helper()
 	ck := b.cookie(sessionCookie)
 	if ck == nil {
 		t.Fatal("no session cookie")
 	}
-	p, a, err := c.cfg.DB.SessionAuthenticate(context.Background(), ck.Value, time.Now())
+	p, a, err := identity.SessionAuthenticate(context.Background(), c.cfg.DB, ck.Value, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -14,7 +15,7 @@ import (
 // settings, help center).
 
 // author is the signed-in person as the author of a change.
-func author(p tenancy.UserPrincipal) desk.Author {
+func author(p identity.UserPrincipal) desk.Author {
 	return desk.Author{Kind: "user", UserID: p.UserID, Name: p.Name}
 }
 

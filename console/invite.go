@@ -7,6 +7,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -76,10 +77,10 @@ func (c *Console) inviteAccept(w http.ResponseWriter, r *http.Request) {
 		joined, err = c.cfg.Desk.InvitationAccept(r.Context(), raw, f.Value("name"), hash, c.cfg.Now())
 	}
 	switch {
-	case errors.Is(err, tenancy.ErrLinkUnknown):
+	case errors.Is(err, identity.ErrLinkUnknown):
 		c.renderError(w, r, http.StatusNotFound, badInvite)
 		return
-	case errors.Is(err, tenancy.ErrEmailTaken):
+	case errors.Is(err, identity.ErrEmailTaken):
 		f.Message = v.Email + " has a Deskwoot sign-in already: sign in with it, then open this link again."
 		c.showInvite(w, r, http.StatusConflict, f)
 		return
@@ -100,14 +101,14 @@ func (c *Console) inviteAccept(w http.ResponseWriter, r *http.Request) {
 }
 
 type workspacesData struct {
-	Workspaces []tenancy.Workspace
+	Workspaces []identity.Workspace
 	Current    int64
 	Next       string
 }
 
 // workspacesPage lets a person in several workspaces choose one.
 func (c *Console) workspacesPage(w http.ResponseWriter, r *http.Request) {
-	ws, err := c.cfg.DB.Workspaces(r.Context(), c.me(r).UserID)
+	ws, err := identity.Workspaces(r.Context(), c.cfg.DB, c.me(r).UserID)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -122,7 +123,7 @@ func (c *Console) workspaceSwitch(w http.ResponseWriter, r *http.Request) {
 	f := newForm(w, r)
 	me := c.me(r)
 	id, _ := strconv.ParseInt(f.Value("account_id"), 10, 64)
-	ws, err := c.cfg.DB.Workspaces(r.Context(), me.UserID)
+	ws, err := identity.Workspaces(r.Context(), c.cfg.DB, me.UserID)
 	if err != nil {
 		c.fail(w, r, err)
 		return

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/signup"
-	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // Links mailed to people: an invitation (/invite/{token}), a password
@@ -23,7 +23,7 @@ import (
 func openLink[T any](c *Console, w http.ResponseWriter, r *http.Request, dead string, open func(context.Context, string, time.Time) (T, error)) (v T, ok bool) {
 	v, err := open(r.Context(), r.PathValue("token"), c.cfg.Now())
 	switch {
-	case errors.Is(err, tenancy.ErrLinkUnknown), errors.Is(err, signup.ErrLinkUnknown):
+	case errors.Is(err, identity.ErrLinkUnknown), errors.Is(err, signup.ErrLinkUnknown):
 		c.renderError(w, r, http.StatusNotFound, dead)
 		return v, false
 	case err != nil:

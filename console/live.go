@@ -6,8 +6,8 @@ import (
 	"net/http"
 
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/live"
-	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // liveRefetch is the header live.js sends when it re-reads the page it
@@ -27,7 +27,7 @@ func (c *Console) liveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	raw := ck.Value
 	p, _, err := c.authenticate(r)
-	if errors.Is(err, tenancy.ErrUnauthenticated) {
+	if errors.Is(err, identity.ErrUnauthenticated) {
 		http.Error(w, "Your console session has ended: sign in again for live updates.", http.StatusUnauthorized)
 		return
 	}
@@ -46,7 +46,7 @@ func (c *Console) liveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	v := live.Viewer{AccountID: p.AccountID, UserID: p.UserID, SessionID: p.SessionID, Scope: sc}
 	c.live.Serve(w, r, v, cursor, func(ctx context.Context) (desk.Scope, error) {
-		now, err := c.cfg.DB.SessionCheck(ctx, raw, c.cfg.Now())
+		now, err := identity.SessionCheck(ctx, c.cfg.DB, raw, c.cfg.Now())
 		if err != nil {
 			return desk.Scope{}, err
 		}

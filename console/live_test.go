@@ -21,6 +21,7 @@ import (
 	"github.com/deskwoot/deskwoot/auditrow"
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/live"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -198,7 +199,7 @@ func customerWrites(t *testing.T, c *Console, acct, inbox int64, text string) de
 func TestLiveNeedsAConsoleSession(t *testing.T) {
 	t.Parallel()
 	_, srv := liveConsole(t, live.Config{})
-	for name, cookie := range map[string]string{"no cookie": "", "unknown session": tenancy.SessionPrefix + "nope", "garbage": "x"} {
+	for name, cookie := range map[string]string{"no cookie": "", "unknown session": identity.SessionPrefix + "nope", "garbage": "x"} {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/live", nil)
 		if cookie != "" {
 			req.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
@@ -467,9 +468,9 @@ func TestLiveEndsWhenTheSessionExpires(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if expires.After(now().Add(tenancy.SessionTTL - time.Minute)) {
+	if expires.After(now().Add(identity.SessionTTL - time.Minute)) {
 		t.Fatalf("the stream's re-checks slid the session's expiry to %v", expires)
 	}
-	skew.Store(int64(tenancy.SessionTTL + time.Hour))
+	skew.Store(int64(identity.SessionTTL + time.Hour))
 	s.ended("expiry")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/clientconfig"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -32,7 +33,7 @@ type mcpPage struct {
 	Minted *minted
 	// Switches are the brakes over the agents; Tools the catalog, one
 	// switch each.
-	Switches tenancy.MCPSwitches
+	Switches identity.MCPSwitches
 	Tools    []toolSwitch
 }
 
@@ -48,7 +49,7 @@ type minted struct {
 
 // tokenRow is a token as the table shows it.
 type tokenRow struct {
-	tenancy.MCPToken
+	identity.MCPToken
 	Preset  string   // the preset its scopes equal, if any
 	Inboxes []string // names; nil = every inbox
 	Status  string   // Active, Paused, Revoked, Expired
@@ -71,7 +72,7 @@ func (c *Console) mcpSettings(w http.ResponseWriter, r *http.Request) {
 // form f (kept values and errors) and, right after minting, the new token.
 func (c *Console) renderMCP(w http.ResponseWriter, r *http.Request, status int, f *Form, m *minted, fill int64) {
 	acct := c.me(r).AccountID
-	tokens, err := c.cfg.DB.MCPTokenList(r.Context(), acct)
+	tokens, err := identity.MCPTokenList(r.Context(), c.cfg.DB, acct)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -81,7 +82,7 @@ func (c *Console) renderMCP(w http.ResponseWriter, r *http.Request, status int, 
 		c.fail(w, r, err)
 		return
 	}
-	sw, err := c.cfg.DB.MCPSwitchesGet(r.Context(), acct)
+	sw, err := identity.MCPSwitchesGet(r.Context(), c.cfg.DB, acct)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -126,7 +127,7 @@ func (c *Console) renderMCP(w http.ResponseWriter, r *http.Request, status int, 
 		}
 		d.Tokens = append(d.Tokens, row)
 	}
-	placeholder := tenancy.MCPTokenPrefix + "…"
+	placeholder := identity.MCPTokenPrefix + "…"
 	switch {
 	case m != nil:
 		placeholder = m.Raw
@@ -147,7 +148,7 @@ func (c *Console) mcpSwitch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	on := f.Value("enabled") != ""
-	if _, err := c.cfg.DB.MCPEnable(r.Context(), c.recorded(r, audit.Entry{Action: "settings.mcp", Reasons: []string{"enabled=" + strconv.FormatBool(on)}}), on); err != nil {
+	if _, err := identity.MCPEnable(r.Context(), c.cfg.DB, c.recorded(r, audit.Entry{Action: "settings.mcp", Reasons: []string{"enabled=" + strconv.FormatBool(on)}}), on); err != nil {
 		c.fail(w, r, err)
 		return
 	}
@@ -170,7 +171,7 @@ func (c *Console) mcpTokenCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	p := c.me(r)
 	in.CreatedBy = p.UserID
-	t, raw, err := c.cfg.DB.MCPTokenCreate(r.Context(), c.recorded(r, audit.Entry{Action: "mcp.token.create", Reasons: in.Scopes}), in, c.cfg.Now())
+	t, raw, err := identity.MCPTokenCreate(r.Context(), c.cfg.DB, c.recorded(r, audit.Entry{Action: "mcp.token.create", Reasons: in.Scopes}), in, c.cfg.Now())
 	if err != nil {
 		if !f.FailErr(err, mcpTokenFields) {
 			c.fail(w, r, err)
@@ -183,8 +184,8 @@ func (c *Console) mcpTokenCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 // tokenInput reads the token form; field errors are marked on f.
-func (c *Console) tokenInput(f *Form) (tenancy.MCPTokenInput, bool) {
-	in := tenancy.MCPTokenInput{Name: f.Value("name"), RequireApproval: f.Value("require_approval") != ""}
+func (c *Console) tokenInput(f *Form) (identity.MCPTokenInput, bool) {
+	in := identity.MCPTokenInput{Name: f.Value("name"), RequireApproval: f.Value("require_approval") != ""}
 	if !f.OK() {
 		return in, false
 	}
@@ -228,7 +229,7 @@ func (c *Console) mcpTokenRevoke(w http.ResponseWriter, r *http.Request) {
 		c.renderError(w, r, http.StatusNotFound, "There is no such token.")
 		return
 	}
-	err = c.cfg.DB.MCPTokenRevoke(r.Context(), c.recorded(r, audit.Entry{TokenID: id, Action: "mcp.token.revoke"}), id)
+	err = identity.MCPTokenRevoke(r.Context(), c.cfg.DB, c.recorded(r, audit.Entry{TokenID: id, Action: "mcp.token.revoke"}), id)
 	if errors.Is(err, tenancy.ErrNotFound) {
 		c.renderError(w, r, http.StatusNotFound, "There is no such token.")
 		return
@@ -264,7 +265,7 @@ func (c *Console) mcpSwitches(w http.ResponseWriter, r *http.Request) {
 			off = append(off, name)
 		}
 	}
-	change := tenancy.MCPSwitchesChange{AgentsPaused: &paused, DisabledTools: &off}
+	change := identity.MCPSwitchesChange{AgentsPaused: &paused, DisabledTools: &off}
 	for _, n := range []struct {
 		field string
 		dst   **int
@@ -285,7 +286,7 @@ func (c *Console) mcpSwitches(w http.ResponseWriter, r *http.Request) {
 		c.renderMCP(w, r, http.StatusBadRequest, f, nil, 0)
 		return
 	}
-	sw, err := c.cfg.DB.MCPSwitchesSet(r.Context(), c.recorded(r, audit.Entry{Action: "settings.mcp.switches", Reasons: switchReasons(change)}), change)
+	sw, err := identity.MCPSwitchesSet(r.Context(), c.cfg.DB, c.recorded(r, audit.Entry{Action: "settings.mcp.switches", Reasons: switchReasons(change)}), change)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -302,7 +303,7 @@ func (c *Console) mcpSwitches(w http.ResponseWriter, r *http.Request) {
 }
 
 // switchReasons is what the audit row of a switch change says it set.
-func switchReasons(c tenancy.MCPSwitchesChange) []string {
+func switchReasons(c identity.MCPSwitchesChange) []string {
 	return []string{"agents_paused=" + strconv.FormatBool(*c.AgentsPaused), "disabled_tools=" + strings.Join(*c.DisabledTools, ","),
 		"suspend_after_denials=" + strconv.Itoa(*c.SuspendAfterDenials), "suspend_after_inbox_probes=" + strconv.Itoa(*c.SuspendAfterInboxProbe)}
 }
@@ -312,17 +313,19 @@ func switchReasons(c tenancy.MCPSwitchesChange) []string {
 // suspend's.
 func (c *Console) mcpTokenPause(w http.ResponseWriter, r *http.Request) {
 	c.mcpTokenPauseSet(w, r, "mcp.token.pause", "is paused: its next call is refused until you resume it.",
-		func(ctx context.Context, req *tenancy.Request, id int64) (tenancy.MCPToken, error) {
-			return c.cfg.DB.MCPTokenPause(ctx, req, id, tenancy.PauseByAdmin)
+		func(ctx context.Context, req *tenancy.Request, id int64) (identity.MCPToken, error) {
+			return identity.MCPTokenPause(ctx, c.cfg.DB, req, id, identity.PauseByAdmin)
 		})
 }
 
 func (c *Console) mcpTokenResume(w http.ResponseWriter, r *http.Request) {
-	c.mcpTokenPauseSet(w, r, "mcp.token.resume", "is resumed: its next call is decided as before the pause.", c.cfg.DB.MCPTokenResume)
+	c.mcpTokenPauseSet(w, r, "mcp.token.resume", "is resumed: its next call is decided as before the pause.", func(ctx context.Context, req *tenancy.Request, id int64) (identity.MCPToken, error) {
+		return identity.MCPTokenResume(ctx, c.cfg.DB, req, id)
+	})
 }
 
 func (c *Console) mcpTokenPauseSet(w http.ResponseWriter, r *http.Request, action, done string,
-	set func(ctx context.Context, req *tenancy.Request, id int64) (tenancy.MCPToken, error)) {
+	set func(ctx context.Context, req *tenancy.Request, id int64) (identity.MCPToken, error)) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		c.renderError(w, r, http.StatusNotFound, "There is no such token.")

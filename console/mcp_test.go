@@ -13,6 +13,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -56,7 +57,7 @@ func TestMCPPageAccess(t *testing.T) {
 	if _, acct := accountOf(t, c, a); acct.MCPEnabled {
 		t.Fatal("an agent switched MCP on")
 	}
-	if ts, _ := c.cfg.DB.MCPTokenList(context.Background(), p.AccountID); len(ts) != 0 {
+	if ts, _ := identity.MCPTokenList(context.Background(), c.cfg.DB, p.AccountID); len(ts) != 0 {
 		t.Fatalf("an agent minted %d tokens", len(ts))
 	}
 	// Cross-site posts never reach the handler.
@@ -135,7 +136,7 @@ func TestMCPTokenFormBadInputKeepsFields(t *testing.T) {
 	if e := pg.fieldError("inbox"); !strings.Contains(e, "not found") {
 		t.Fatalf("foreign inbox: %q\n%s", e, pg.text())
 	}
-	if ts, _ := c.cfg.DB.MCPTokenList(context.Background(), p.AccountID); len(ts) != 0 {
+	if ts, _ := identity.MCPTokenList(context.Background(), c.cfg.DB, p.AccountID); len(ts) != 0 {
 		t.Fatalf("bad forms minted %d tokens", len(ts))
 	}
 }
@@ -164,7 +165,7 @@ func TestMCPTokenShownOnceThenRevoked(t *testing.T) {
 			t.Fatal("the raw token went into a cookie")
 		}
 	}
-	pr, err := c.cfg.DB.AuthenticateMCP(context.Background(), raw, time.Now())
+	pr, err := identity.AuthenticateMCP(context.Background(), c.cfg.DB, raw, time.Now())
 	if err != nil || pr.TokenName != "triage-bot" || len(pr.InboxIDs) != 1 || pr.InboxIDs[0] != ib.ID || !pr.RequireApproval {
 		t.Fatalf("minted token: %+v, %v", pr, err)
 	}
@@ -181,7 +182,7 @@ func TestMCPTokenShownOnceThenRevoked(t *testing.T) {
 	}
 
 	wantRedirect(t, b.post(fmt.Sprintf("/settings/mcp/tokens/%d/revoke", pr.TokenID), url.Values{"name": {"triage-bot"}}), "/settings/mcp")
-	if _, err := c.cfg.DB.AuthenticateMCP(context.Background(), raw, time.Now()); !errors.Is(err, tenancy.ErrTokenRevoked) {
+	if _, err := identity.AuthenticateMCP(context.Background(), c.cfg.DB, raw, time.Now()); !errors.Is(err, identity.ErrTokenRevoked) {
 		t.Fatalf("after Revoke: %v", err)
 	}
 	after := wantStatus(t, b.get("/settings/mcp"), http.StatusOK)
@@ -200,13 +201,13 @@ func TestMCPPageNeverShowsAnotherWorkspace(t *testing.T) {
 	if rawToken.FindStringSubmatch(res.Body) == nil {
 		t.Fatal("no token minted")
 	}
-	ts, _ := c.cfg.DB.MCPTokenList(context.Background(), pa.AccountID)
+	ts, _ := identity.MCPTokenList(context.Background(), c.cfg.DB, pa.AccountID)
 
 	b, _ := signUp(t, srv)
 	pg := wantStatus(t, b.get("/settings/mcp"), http.StatusOK)
 	pg.lacks(t, "alpha-secret-bot", "Alpha inbox")
 	wantStatus(t, b.post(fmt.Sprintf("/settings/mcp/tokens/%d/revoke", ts[0].ID), nil), http.StatusNotFound)
-	if ts, _ := c.cfg.DB.MCPTokenList(context.Background(), pa.AccountID); ts[0].RevokedAt != nil {
+	if ts, _ := identity.MCPTokenList(context.Background(), c.cfg.DB, pa.AccountID); ts[0].RevokedAt != nil {
 		t.Fatal("another workspace revoked the token")
 	}
 }
@@ -232,7 +233,7 @@ func TestMCPSwitchesAndTokenPause(t *testing.T) {
 	}
 	wantRedirect(t, b.post("/settings/mcp/switches", url.Values{"agents_paused": {"on"}, "tool": tick,
 		"suspend_after_denials": {"7"}, "suspend_after_inbox_probes": {"0"}}), "/settings/mcp")
-	sw, err := c.cfg.DB.MCPSwitchesGet(context.Background(), p.AccountID)
+	sw, err := identity.MCPSwitchesGet(context.Background(), c.cfg.DB, p.AccountID)
 	if err != nil || !sw.AgentsPaused || fmt.Sprint(sw.DisabledTools) != "[add_private_note poll_events]" || sw.SuspendAfterDenials != 7 || sw.SuspendAfterInboxProbe != 0 {
 		t.Fatalf("switches after save: %+v %v", sw, err)
 	}
@@ -243,21 +244,21 @@ func TestMCPSwitchesAndTokenPause(t *testing.T) {
 	}
 	wantStatus(t, b.post("/settings/mcp/switches", url.Values{"tool": tick, "suspend_after_denials": {"many"}, "suspend_after_inbox_probes": {"5"}}), http.StatusBadRequest).
 		has(t, "Enter a whole number")
-	if again, _ := c.cfg.DB.MCPSwitchesGet(context.Background(), p.AccountID); !again.AgentsPaused {
+	if again, _ := identity.MCPSwitchesGet(context.Background(), c.cfg.DB, p.AccountID); !again.AgentsPaused {
 		t.Fatal("a refused save changed the switches")
 	}
 
 	res := wantStatus(t, b.post("/settings/mcp/tokens", url.Values{"name": {"triage-bot"}, "preset": {"read_only"}}), http.StatusOK)
 	raw := rawToken.FindStringSubmatch(res.Body)[1]
-	pr, _ := c.cfg.DB.AuthenticateMCP(context.Background(), raw, time.Now())
+	pr, _ := identity.AuthenticateMCP(context.Background(), c.cfg.DB, raw, time.Now())
 	res.has(t, "0 of 600", "Pause")
 	wantRedirect(t, b.post(fmt.Sprintf("/settings/mcp/tokens/%d/pause", pr.TokenID), nil), "/settings/mcp")
-	if pr, err = c.cfg.DB.AuthenticateMCP(context.Background(), raw, time.Now()); err != nil || !pr.Paused || pr.PauseReason != tenancy.PauseByAdmin {
+	if pr, err = identity.AuthenticateMCP(context.Background(), c.cfg.DB, raw, time.Now()); err != nil || !pr.Paused || pr.PauseReason != identity.PauseByAdmin {
 		t.Fatalf("after Pause: %+v %v", pr, err)
 	}
 	wantStatus(t, b.get("/settings/mcp"), http.StatusOK).has(t, "Token triage-bot is paused", "Paused", "paused by an admin", "Resume")
 	wantRedirect(t, b.post(fmt.Sprintf("/settings/mcp/tokens/%d/resume", pr.TokenID), nil), "/settings/mcp")
-	if pr, err = c.cfg.DB.AuthenticateMCP(context.Background(), raw, time.Now()); err != nil || pr.Paused {
+	if pr, err = identity.AuthenticateMCP(context.Background(), c.cfg.DB, raw, time.Now()); err != nil || pr.Paused {
 		t.Fatalf("after Resume: %+v %v", pr, err)
 	}
 	wantStatus(t, b.post("/settings/mcp/tokens/999999999/pause", nil), http.StatusNotFound)

@@ -9,6 +9,7 @@ import (
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -73,17 +74,17 @@ func (c *Console) personActive(active bool) http.HandlerFunc {
 }
 
 // person finds a member of the workspace (not removed) by id.
-func (c *Console) person(r *http.Request, id int64) (tenancy.User, error) {
-	users, err := c.cfg.DB.UserList(r.Context(), c.me(r).AccountID)
+func (c *Console) person(r *http.Request, id int64) (identity.User, error) {
+	users, err := identity.UserList(r.Context(), c.cfg.DB, c.me(r).AccountID)
 	if err != nil {
-		return tenancy.User{}, err
+		return identity.User{}, err
 	}
 	for _, u := range users {
-		if u.ID == id && u.Kind == "human" && u.Status != tenancy.StatusRemoved {
+		if u.ID == id && u.Kind == "human" && u.Status != identity.StatusRemoved {
 			return u, nil
 		}
 	}
-	return tenancy.User{}, tenancy.ErrNotFound
+	return identity.User{}, tenancy.ErrNotFound
 }
 
 func (c *Console) personRemovePage(w http.ResponseWriter, r *http.Request) {

@@ -7,13 +7,14 @@ import (
 
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // Settings → Team (admins): people and their roles, invitations, teams.
 
 type teamData struct {
-	People      []tenancy.User
+	People      []identity.User
 	Teams       []desk.Team
 	Names       map[int64]string
 	Invitations []desk.Invitation
@@ -38,7 +39,7 @@ func (c *Console) teamPage(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) showTeam(w http.ResponseWriter, r *http.Request, status int, f *Form, sent *desk.InvitationSent) {
 	acct := c.me(r).AccountID
-	users, err := c.cfg.DB.UserList(r.Context(), acct)
+	users, err := identity.UserList(r.Context(), c.cfg.DB, acct)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -75,11 +76,11 @@ func (c *Console) showTeam(w http.ResponseWriter, r *http.Request, status int, f
 	}
 	for _, u := range users {
 		d.Names[u.ID] = u.Name
-		if u.Status == tenancy.StatusRemoved {
+		if u.Status == identity.StatusRemoved {
 			continue
 		}
 		d.People = append(d.People, u)
-		if u.Kind == "human" && u.Status == tenancy.StatusActive {
+		if u.Kind == "human" && u.Status == identity.StatusActive {
 			d.Members = append(d.Members, field{Name: "member", Value: strconv.FormatInt(u.ID, 10), Label: u.Name, Type: "checkbox",
 				ID: "f-member-" + strconv.FormatInt(u.ID, 10), Checked: f.Checked("member", strconv.FormatInt(u.ID, 10))})
 		}

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/deskwoot/deskwoot/desk"
-	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/identity"
 )
 
 // The profile page (/profile): every person's own name, email, time zone,
@@ -16,7 +16,7 @@ type profileData struct {
 	Profile desk.Profile
 	Details []field
 	Notify  []notifyRow
-	Tokens  []tenancy.PersonalToken
+	Tokens  []identity.PersonalToken
 	// Minted is the token just created: its secret is in this one
 	// response only.
 	Minted    *minted
@@ -50,7 +50,7 @@ func (c *Console) showProfile(w http.ResponseWriter, r *http.Request, status int
 		c.fail(w, r, err)
 		return
 	}
-	ws, err := c.cfg.DB.Workspaces(r.Context(), me.UserID)
+	ws, err := identity.Workspaces(r.Context(), c.cfg.DB, me.UserID)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -120,7 +120,7 @@ func (c *Console) profileSave(w http.ResponseWriter, r *http.Request) {
 	if f.OK() {
 		saved, err = c.cfg.Desk.ProfileChange(r.Context(), me.AccountID, author(me), me.SessionID, patch)
 		switch {
-		case errors.Is(err, tenancy.ErrEmailTaken):
+		case errors.Is(err, identity.ErrEmailTaken):
 			f.Fail("email", "This email is not available; choose another.")
 		case err != nil && !f.FailErr(err, profileFields):
 			c.fail(w, r, err)

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/identity"
 )
 
 // Password recovery: "Forgot password?" (/password/forgot) and the reset
@@ -25,7 +25,7 @@ func (c *Console) forgot(w http.ResponseWriter, r *http.Request) {
 	f := newForm(w, r)
 	page := Page{Title: "Reset your password", Form: f, Data: forgotData{MailOn: c.cfg.Desk.MailOn()}}
 	email := f.Value("email")
-	if f.OK() && !tenancy.ValidEmail(email) {
+	if f.OK() && !identity.ValidEmail(email) {
 		f.Fail("email", "Enter the email you sign in with, like name@example.com.")
 	}
 	if !f.OK() {
@@ -72,7 +72,7 @@ func (c *Console) reset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, err = c.cfg.Desk.PasswordReset(r.Context(), r.PathValue("token"), hash, c.cfg.Now())
-	if errors.Is(err, tenancy.ErrLinkUnknown) {
+	if errors.Is(err, identity.ErrLinkUnknown) {
 		c.renderError(w, r, http.StatusNotFound, badReset)
 		return
 	}

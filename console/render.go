@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/trial"
 )
@@ -38,8 +39,8 @@ type view struct {
 	// Current holds the one navigation entry the page belongs to (Nav),
 	// so the layout marks it with a field instead of 14 comparisons.
 	Current map[string]bool
-	Me      tenancy.UserPrincipal
-	Account tenancy.Account
+	Me      identity.UserPrincipal
+	Account identity.Account
 	Admin   bool
 	Drafts  int
 	Unread  int // unread notifications (the bell)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/deskwoot/deskwoot/desk"
-	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/identity"
 )
 
 // The templates' share of the list and the thread (BenchmarkPagesVsREST
@@ -34,8 +34,8 @@ func benchCatalog() catalog {
 
 // benchView is the chrome around a page for a signed-in admin.
 func benchView(p Page) view {
-	return view{Page: p, Current: map[string]bool{p.Nav: true}, Me: tenancy.UserPrincipal{AccountID: 1, UserID: 1, Role: "admin", Name: "Ann Admin"},
-		Account: tenancy.Account{ID: 1, Name: "Acme"}, Admin: true, Drafts: 3, Unread: 2, LiveCursor: "cursor"}
+	return view{Page: p, Current: map[string]bool{p.Nav: true}, Me: identity.UserPrincipal{AccountID: 1, UserID: 1, Role: "admin", Name: "Ann Admin"},
+		Account: identity.Account{ID: 1, Name: "Acme"}, Admin: true, Drafts: 3, Unread: 2, LiveCursor: "cursor"}
 }
 
 // benchPage is a page with its rows: render renders the rows with the

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -12,17 +13,17 @@ import (
 const sessionCookie = "deskwoot_session"
 
 // authenticate resolves the request's session cookie.
-func (c *Console) authenticate(r *http.Request) (tenancy.UserPrincipal, tenancy.Account, error) {
+func (c *Console) authenticate(r *http.Request) (identity.UserPrincipal, identity.Account, error) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil || ck.Value == "" {
-		return tenancy.UserPrincipal{}, tenancy.Account{}, tenancy.ErrSessionUnknown
+		return identity.UserPrincipal{}, identity.Account{}, identity.ErrSessionUnknown
 	}
-	return c.cfg.DB.SessionAuthenticate(r.Context(), ck.Value, c.cfg.Now())
+	return identity.SessionAuthenticate(r.Context(), c.cfg.DB, ck.Value, c.cfg.Now())
 }
 
 // SignedIn reports the person signed in to the console in this browser,
 // if any (an unknown, ended or expired session is not signed in).
-func (c *Console) SignedIn(r *http.Request) (tenancy.UserPrincipal, bool) {
+func (c *Console) SignedIn(r *http.Request) (identity.UserPrincipal, bool) {
 	if w, ok := r.Context().Value(ctxKey{}).(*who); ok && w.me.UserID != 0 {
 		return w.me, true
 	}
@@ -66,16 +67,16 @@ func safeNext(next string) string {
 // commits with the session.
 func (c *Console) startSession(w http.ResponseWriter, r *http.Request, req *tenancy.Request, userID int64) error {
 	if ck, err := r.Cookie(sessionCookie); err == nil {
-		if err := c.cfg.DB.SessionEnd(r.Context(), ck.Value, c.cfg.Now(), nil); err != nil {
+		if err := identity.SessionEnd(r.Context(), c.cfg.DB, ck.Value, c.cfg.Now(), nil); err != nil {
 			return err
 		}
 	}
-	raw, err := c.cfg.DB.SessionCreate(r.Context(), req, userID, c.cfg.Now())
+	raw, err := identity.SessionCreate(r.Context(), c.cfg.DB, req, userID, c.cfg.Now())
 	if err != nil {
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: raw, Path: "/", HttpOnly: true, Secure: c.secure,
-		SameSite: http.SameSiteLaxMode, MaxAge: int(tenancy.SessionTTL.Seconds())})
+		SameSite: http.SameSiteLaxMode, MaxAge: int(identity.SessionTTL.Seconds())})
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -225,7 +226,7 @@ type inboxData struct {
 	Name      field
 	Title     string
 	Fields    []settingsField
-	Members   []tenancy.User
+	Members   []identity.User
 	AddMember field
 	CanAdd    bool
 }
@@ -262,7 +263,7 @@ func (c *Console) showInboxSecret(w http.ResponseWriter, r *http.Request, status
 		c.fail(w, r, err)
 		return
 	}
-	users, err := c.cfg.DB.UserList(r.Context(), acct)
+	users, err := identity.UserList(r.Context(), c.cfg.DB, acct)
 	if err != nil {
 		c.fail(w, r, err)
 		return

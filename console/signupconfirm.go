@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/signup"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -22,7 +23,7 @@ const badSignupLink = "This sign-up link is not valid: it was used already or it
 // signupRequest answers a sign-up in confirm mode: the same page, after
 // the same work, whether or not the email has a login.
 func (c *Console) signupRequest(w http.ResponseWriter, r *http.Request, f *Form, page Page) {
-	in := tenancy.SignupInput{AccountName: f.Value("workspace"), Email: f.Value("email"), Password: f.Raw("password")}
+	in := identity.SignupInput{AccountName: f.Value("workspace"), Email: f.Value("email"), Password: f.Raw("password")}
 	if err := in.Validate(); err != nil {
 		f.FailErr(err, signupFields)
 		c.render(w, r, http.StatusBadRequest, "signup", page)
@@ -90,7 +91,7 @@ func (c *Console) signupConfirm(w http.ResponseWriter, r *http.Request) {
 	if me, ok := c.SignedIn(r); ok {
 		signedIn = me.UserID
 	}
-	res, err := c.cfg.Signup.Confirm(r.Context(), r.PathValue("token"), signedIn, tenancy.SignupInput{NoAPIToken: true,
+	res, err := c.cfg.Signup.Confirm(r.Context(), r.PathValue("token"), signedIn, identity.SignupInput{NoAPIToken: true,
 		Audit: &audit.Entry{Action: "user.signup", Reasons: []string{"console", "email confirmed"}}}, c.cfg.Now())
 	switch {
 	case errors.Is(err, signup.ErrLinkUnknown):

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/localpg"
 	"github.com/deskwoot/deskwoot/migrations"
 	"github.com/deskwoot/deskwoot/tenancy"
@@ -107,9 +108,9 @@ func Owner(t testing.TB) *pgxpool.Pool {
 	return ownerDB
 }
 
-// Identities is tenancy.Identities with a cheap password hash for tests.
-func Identities(t testing.TB) *tenancy.Identities {
-	return &tenancy.Identities{DB: App(t), PasswordCost: bcrypt.MinCost}
+// Identities is identity.Identities with a cheap password hash for tests.
+func Identities(t testing.TB) *identity.Identities {
+	return &identity.Identities{DB: App(t), PasswordCost: bcrypt.MinCost}
 }
 
 var seq struct {
@@ -127,20 +128,38 @@ func Unique(prefix string) string {
 
 // Tenant is a fresh account made through signup.
 type Tenant struct {
-	tenancy.SignupResult
+	identity.SignupResult
 }
 
 // NewTenant signs up a new account with a unique admin email.
 func NewTenant(t testing.TB) Tenant {
 	t.Helper()
 	u := Unique("t")
-	res, err := Identities(t).Signup(context.Background(), tenancy.SignupInput{
+	res, err := Identities(t).Signup(context.Background(), identity.SignupInput{
 		AccountName: "Acme " + u, Email: u + "@example.com", Password: "correct horse battery",
 	}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return Tenant{res}
+}
+
+// MCPTenant signs up a new account, switches MCP on and mints one token
+// (conversations:read, perMinute calls a minute), returned raw.
+func MCPTenant(t testing.TB, perMinute int) (Tenant, string) {
+	t.Helper()
+	ctx := context.Background()
+	ten := NewTenant(t)
+	db := App(t)
+	if _, err := identity.MCPEnable(ctx, db, tenancy.For(ten.Account.ID), true); err != nil {
+		t.Fatal(err)
+	}
+	_, raw, err := identity.MCPTokenCreate(ctx, db, tenancy.For(ten.Account.ID), identity.MCPTokenInput{Name: "bot", Scopes: []string{"conversations:read"},
+		RateLimitPerMinute: perMinute}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ten, raw
 }
 
 // Scratch creates and migrates a database of the test's own on the test

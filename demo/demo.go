@@ -17,6 +17,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -110,7 +111,7 @@ func Scopes() []string {
 // up it writes nothing and returns ErrAlreadySeeded. Seed is not one
 // transaction: if a later step fails, the account exists with what was made
 // so far, and a rerun with the same email reports ErrAlreadySeeded.
-func Seed(ctx context.Context, ids *tenancy.Identities, d *desk.Desk, opt Options) (Workspace, error) {
+func Seed(ctx context.Context, ids *identity.Identities, d *desk.Desk, opt Options) (Workspace, error) {
 	if opt.AdminEmail == "" {
 		opt.AdminEmail = DefaultAdminEmail
 	}
@@ -125,7 +126,7 @@ func Seed(ctx context.Context, ids *tenancy.Identities, d *desk.Desk, opt Option
 		return Workspace{}, fault.Invalidf("email", "admin email must be an address like name@example.com")
 	}
 
-	res, err := ids.Signup(ctx, tenancy.SignupInput{
+	res, err := ids.Signup(ctx, identity.SignupInput{
 		AccountName: AccountName, Email: opt.AdminEmail, Name: "Alex Morgan", Password: opt.AdminPassword,
 	}, opt.Now)
 	if errors.Is(err, tenancy.ErrConflict) {
@@ -163,7 +164,7 @@ func Seed(ctx context.Context, ids *tenancy.Identities, d *desk.Desk, opt Option
 // seeder carries the workspace being built between Seed's steps.
 type seeder struct {
 	ctx   context.Context
-	ids   *tenancy.Identities
+	ids   *identity.Identities
 	d     *desk.Desk
 	w     *Workspace
 	admin desk.Author
@@ -324,10 +325,10 @@ func (s *seeder) workflow(convID int64, wf workflow) error {
 }
 
 func (s *seeder) mcp(now time.Time) error {
-	if _, err := s.ids.DB.MCPEnable(s.ctx, tenancy.For(s.w.AccountID), true); err != nil {
+	if _, err := identity.MCPEnable(s.ctx, s.ids.DB, tenancy.For(s.w.AccountID), true); err != nil {
 		return err
 	}
-	t, raw, err := s.ids.DB.MCPTokenCreate(s.ctx, tenancy.For(s.w.AccountID), tenancy.MCPTokenInput{
+	t, raw, err := identity.MCPTokenCreate(s.ctx, s.ids.DB, tenancy.For(s.w.AccountID), identity.MCPTokenInput{
 		Name: MCPTokenName, Scopes: Scopes(), RateLimitPerMinute: MCPRateLimit, CreatedBy: s.w.AdminUserID,
 	}, now)
 	if err != nil {

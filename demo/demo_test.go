@@ -11,6 +11,7 @@ import (
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/demo"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -35,14 +36,14 @@ func TestSeed(t *testing.T) {
 	}
 
 	// The admin's API token and the MCP token authenticate.
-	if p, err := ids.DB.AuthenticateUser(ctx, w.AdminAPIToken); err != nil || p.AccountID != w.AccountID {
+	if p, err := identity.AuthenticateUser(ctx, ids.DB, w.AdminAPIToken); err != nil || p.AccountID != w.AccountID {
 		t.Fatalf("admin token: %+v, %v", p, err)
 	}
-	mp, err := ids.DB.AuthenticateMCP(ctx, w.MCPToken, now)
+	mp, err := identity.AuthenticateMCP(ctx, ids.DB, w.MCPToken, now)
 	if err != nil || mp.AccountID != w.AccountID {
 		t.Fatalf("mcp token: %+v, %v", mp, err)
 	}
-	toks, err := ids.DB.MCPTokenList(ctx, w.AccountID)
+	toks, err := identity.MCPTokenList(ctx, ids.DB, w.AccountID)
 	if err != nil || len(toks) != 1 {
 		t.Fatalf("mcp tokens: %v, %v", toks, err)
 	}
@@ -50,13 +51,13 @@ func TestSeed(t *testing.T) {
 		!slices.Equal(slices.Sorted(slices.Values(tok.Scopes)), slices.Sorted(slices.Values(demo.Scopes()))) {
 		t.Fatalf("mcp token = %+v", tok)
 	}
-	acct, err := ids.DB.AccountGet(ctx, w.AccountID)
+	acct, err := identity.AccountGet(ctx, ids.DB, w.AccountID)
 	if err != nil || !acct.MCPEnabled || acct.ServiceUserID == nil || acct.Name != "Acme Support (demo)" {
 		t.Fatalf("account = %+v, %v", acct, err)
 	}
 
 	// Two people plus the agent service account.
-	users, err := ids.DB.UserList(ctx, w.AccountID)
+	users, err := identity.UserList(ctx, ids.DB, w.AccountID)
 	if err != nil || len(users) != 3 {
 		t.Fatalf("users = %+v, %v", users, err)
 	}

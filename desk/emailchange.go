@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/identity"
 )
 
 // A person who changes their email proves the new address first (DESIGN
@@ -36,7 +36,7 @@ func (d *Desk) emailChangeStart(ctx context.Context, u *unit, acct, userID int64
 		acct, userID, email, now, now.Add(EmailChangeTTL)).Scan(&id); err != nil {
 		return err
 	}
-	raw, err := tenancy.LinkRegister(ctx, tx, tenancy.LinkEmail, id)
+	raw, err := identity.LinkRegister(ctx, tx, identity.LinkEmail, id)
 	if err != nil {
 		return err
 	}
@@ -57,21 +57,21 @@ If you did not ask, ignore this mail: nothing changes.
 }
 
 // EmailChangeOpen checks an email-change link: the new address it
-// confirms, or tenancy.ErrLinkUnknown for a malformed, unknown, used or
+// confirms, or identity.ErrLinkUnknown for a malformed, unknown, used or
 // expired one.
 func (d *Desk) EmailChangeOpen(ctx context.Context, raw string, now time.Time) (string, error) {
 	var email string
-	_, _, err := d.linkRead(ctx, raw, tenancy.LinkEmail, now, `SELECT new_email FROM email_changes
+	_, _, err := d.linkRead(ctx, raw, identity.LinkEmail, now, `SELECT new_email FROM email_changes
 		WHERE id = $1 AND used_at IS NULL AND expires_at > $2`, func(r pgx.Row) error { return r.Scan(&email) })
 	return email, err
 }
 
 // EmailChangeConfirm applies the change an email-change link names, once,
 // audited as profile.email.confirm with the person as actor. An address
-// another login took meanwhile is tenancy.ErrEmailTaken (the link stays
+// another login took meanwhile is identity.ErrEmailTaken (the link stays
 // unused, so nothing changes).
 func (d *Desk) EmailChangeConfirm(ctx context.Context, raw string, now time.Time) (string, error) {
-	acct, id, err := d.DB.LinkOwner(ctx, raw, tenancy.LinkEmail)
+	acct, id, err := identity.LinkOwner(ctx, d.DB, raw, identity.LinkEmail)
 	if err != nil {
 		return "", err
 	}
@@ -82,13 +82,13 @@ func (d *Desk) EmailChangeConfirm(ctx context.Context, raw string, now time.Time
 		err := tx.QueryRow(ctx, `SELECT user_id, new_email FROM email_changes
 			WHERE id = $1 AND used_at IS NULL AND expires_at > $2 FOR UPDATE`, id, now).Scan(&userID, &email)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return tenancy.ErrLinkUnknown
+			return identity.ErrLinkUnknown
 		}
 		if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE users SET email = $2 WHERE id = $1`, userID, strings.TrimSpace(email)); err != nil {
-			return tenancy.EmailTakenError(err)
+			return identity.EmailTakenError(err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE email_changes SET used_at = $2 WHERE id = $1`, id, now); err != nil {
 			return err

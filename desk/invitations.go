@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -69,7 +70,7 @@ func (d *Desk) link(path, token string) string {
 func (d *Desk) InvitationCreate(ctx context.Context, acct int64, in InvitationInput, by Author, now time.Time) (InvitationSent, error) {
 	in.Email = strings.TrimSpace(in.Email)
 	switch {
-	case !tenancy.ValidEmail(in.Email):
+	case !identity.ValidEmail(in.Email):
 		return InvitationSent{}, fault.Invalidf("email", "email must be an address like name@example.com")
 	case in.Role != "admin" && in.Role != "agent":
 		return InvitationSent{}, fault.Invalidf("role", "role must be admin or agent")
@@ -94,7 +95,7 @@ func (d *Desk) InvitationCreate(ctx context.Context, acct int64, in InvitationIn
 		err := tx.QueryRow(ctx, `SELECT au.status FROM account_users au JOIN users u ON u.id = au.user_id
 			WHERE lower(u.email) = lower($1)`, in.Email).Scan(&status)
 		switch {
-		case err == nil && status != tenancy.StatusRemoved:
+		case err == nil && status != identity.StatusRemoved:
 			return fault.Conflictf("email", "%s is already a member of this workspace", in.Email)
 		case err != nil && !errors.Is(err, pgx.ErrNoRows):
 			return err
@@ -110,7 +111,7 @@ func (d *Desk) InvitationCreate(ctx context.Context, acct int64, in InvitationIn
 		if err != nil {
 			return err
 		}
-		raw, err := tenancy.LinkRegister(ctx, tx, tenancy.LinkInvite, inv.ID)
+		raw, err := identity.LinkRegister(ctx, tx, identity.LinkInvite, inv.ID)
 		if err != nil {
 			return err
 		}
@@ -193,17 +194,17 @@ type InvitationView struct {
 }
 
 // InvitationOpen resolves a link. A malformed, unknown, used, withdrawn or
-// expired link is tenancy.ErrLinkUnknown.
+// expired link is identity.ErrLinkUnknown.
 func (d *Desk) InvitationOpen(ctx context.Context, raw string, now time.Time) (InvitationView, error) {
 	var v InvitationView
-	acct, id, err := d.linkRead(ctx, raw, tenancy.LinkInvite, now, `SELECT i.email, i.role, a.name FROM invitations i JOIN accounts a ON a.id = i.account_id
+	acct, id, err := d.linkRead(ctx, raw, identity.LinkInvite, now, `SELECT i.email, i.role, a.name FROM invitations i JOIN accounts a ON a.id = i.account_id
 		WHERE i.id = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > $2`,
 		func(r pgx.Row) error { return r.Scan(&v.Email, &v.Role, &v.Workspace) })
 	if err != nil {
 		return InvitationView{}, err
 	}
 	v.AccountID, v.InvitationID = acct, id
-	v.LoginUserID, err = d.DB.LoginUser(ctx, v.Email)
+	v.LoginUserID, err = identity.LoginUser(ctx, d.DB, v.Email)
 	return v, err
 }
 
@@ -214,7 +215,7 @@ type Joined struct {
 }
 
 // InvitationAccept lets a newcomer join with a name and a password (hash,
-// from tenancy.Identities.HashPassword): the person, their membership and
+// from identity.Identities.HashPassword): the person, their membership and
 // inboxes, and the invitation's acceptance commit with the
 // invitation.accept audit row, whose actor is the new person. An email
 // that signs in already must join with its login (InvitationJoin): that
@@ -225,7 +226,7 @@ func (d *Desk) InvitationAccept(ctx context.Context, raw, name string, hash []by
 		return Joined{}, fault.Invalidf("name", "name must be 1 to 200 characters")
 	}
 	return d.invitationUse(ctx, raw, now, func(ctx context.Context, tx pgx.Tx, acct int64, inv Invitation) (int64, error) {
-		u, err := tenancy.UserInsert(ctx, tx, acct, inv.Email, name, hash, inv.Role)
+		u, err := identity.UserInsert(ctx, tx, acct, inv.Email, name, hash, inv.Role)
 		return u.ID, err
 	})
 }
@@ -235,14 +236,14 @@ func (d *Desk) InvitationAccept(ctx context.Context, raw, name string, hash []by
 // login. An invitation to someone else is ErrInvalid.
 func (d *Desk) InvitationJoin(ctx context.Context, raw string, userID int64, now time.Time) (Joined, error) {
 	return d.invitationUse(ctx, raw, now, func(ctx context.Context, tx pgx.Tx, acct int64, inv Invitation) (int64, error) {
-		owner, err := d.DB.LoginUser(ctx, inv.Email)
+		owner, err := identity.LoginUser(ctx, d.DB, inv.Email)
 		if err != nil {
 			return 0, err
 		}
 		if owner != userID {
 			return 0, fault.Invalidf("email", "this invitation is for %s; sign in as that person to accept it", inv.Email)
 		}
-		return userID, tenancy.MembershipJoin(ctx, tx, acct, userID, inv.Role)
+		return userID, identity.MembershipJoin(ctx, tx, acct, userID, inv.Role)
 	})
 }
 
@@ -250,7 +251,7 @@ func (d *Desk) InvitationJoin(ctx context.Context, raw string, userID int64, now
 // it is pending, lets join add the person, makes them members of the
 // invitation's inboxes (those that still exist) and marks it accepted.
 func (d *Desk) invitationUse(ctx context.Context, raw string, now time.Time, join func(ctx context.Context, tx pgx.Tx, acct int64, inv Invitation) (int64, error)) (Joined, error) {
-	acct, id, err := d.DB.LinkOwner(ctx, raw, tenancy.LinkInvite)
+	acct, id, err := identity.LinkOwner(ctx, d.DB, raw, identity.LinkInvite)
 	if err != nil {
 		return Joined{}, err
 	}
@@ -261,7 +262,7 @@ func (d *Desk) invitationUse(ctx context.Context, raw string, now time.Time, joi
 			WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2 FOR UPDATE`, id, now)
 		inv, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Invitation])
 		if errors.Is(err, pgx.ErrNoRows) {
-			return tenancy.ErrLinkUnknown
+			return identity.ErrLinkUnknown
 		}
 		if err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -41,10 +42,10 @@ func TestInvitationExpiresAfterSevenDays(t *testing.T) {
 	}
 	hash, _ := bcrypt.GenerateFromPassword([]byte("late password"), bcrypt.MinCost)
 	late := now.Add(desk.InvitationTTL + time.Minute)
-	if _, err := d.InvitationOpen(ctx, raw, late); !errors.Is(err, tenancy.ErrLinkUnknown) {
+	if _, err := d.InvitationOpen(ctx, raw, late); !errors.Is(err, identity.ErrLinkUnknown) {
 		t.Fatalf("open after 7 days: %v", err)
 	}
-	if _, err := d.InvitationAccept(ctx, raw, "Late", hash, late); !errors.Is(err, tenancy.ErrLinkUnknown) {
+	if _, err := d.InvitationAccept(ctx, raw, "Late", hash, late); !errors.Is(err, identity.ErrLinkUnknown) {
 		t.Fatalf("accept after 7 days: %v", err)
 	}
 	// A token that is not one, or another kind's, is the same answer.
@@ -55,7 +56,7 @@ func TestInvitationExpiresAfterSevenDays(t *testing.T) {
 		other = "B"
 	}
 	for _, bad := range []string{"", "dw_inv_x", strings.Replace(raw, "dw_inv_", "dw_rst_", 1), raw[:len(raw)-1] + other} {
-		if _, err := d.InvitationOpen(ctx, bad, now); !errors.Is(err, tenancy.ErrLinkUnknown) {
+		if _, err := d.InvitationOpen(ctx, bad, now); !errors.Is(err, identity.ErrLinkUnknown) {
 			t.Errorf("open %q: %v", bad, err)
 		}
 	}
@@ -90,7 +91,7 @@ func TestInvitationAcceptedOnceUnderRace(t *testing.T) {
 	if ok != 1 {
 		t.Fatalf("%d accepts succeeded, want exactly 1", ok)
 	}
-	users, err := d.DB.UserList(ctx, tn.Account.ID)
+	users, err := identity.UserList(ctx, d.DB, tn.Account.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestInvitationSupersedesAPendingOneAndRefusesAMember(t *testing.T) {
 	email := dbtest.Unique("twice") + "@example.com"
 	_, first := invite(t, d, tn, email, time.Now())
 	_, second := invite(t, d, tn, email, time.Now())
-	if _, err := d.InvitationOpen(ctx, first, time.Now()); !errors.Is(err, tenancy.ErrLinkUnknown) {
+	if _, err := d.InvitationOpen(ctx, first, time.Now()); !errors.Is(err, identity.ErrLinkUnknown) {
 		t.Fatalf("the superseded link still opens: %v", err)
 	}
 	if _, err := d.InvitationOpen(ctx, second, time.Now()); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -77,7 +78,7 @@ func lockMember(ctx context.Context, tx pgx.Tx, id int64) (member, error) {
 
 // lastAdmin says whether m is the only active admin.
 func (m member) lastAdmin() bool {
-	return m.Role == "admin" && m.Status == tenancy.StatusActive && m.activeAdmins <= 1
+	return m.Role == "admin" && m.Status == identity.StatusActive && m.activeAdmins <= 1
 }
 
 // reasons adds to the request's audit reasons.
@@ -92,14 +93,14 @@ func reasons(req *tenancy.Request, rs ...string) {
 // their sessions and personal tokens and unassigns their open
 // conversations. Demoting or deactivating the last active admin is
 // ErrConflict.
-func (d *Desk) PersonChange(ctx context.Context, req *tenancy.Request, id int64, p PersonPatch, now time.Time) (tenancy.User, error) {
+func (d *Desk) PersonChange(ctx context.Context, req *tenancy.Request, id int64, p PersonPatch, now time.Time) (identity.User, error) {
 	if p.Role == nil && p.Active == nil {
-		return tenancy.User{}, fault.Invalidf("", "nothing to change; give role or active")
+		return identity.User{}, fault.Invalidf("", "nothing to change; give role or active")
 	}
 	if p.Role != nil && *p.Role != "admin" && *p.Role != "agent" {
-		return tenancy.User{}, fault.Invalidf("role", "role must be admin or agent")
+		return identity.User{}, fault.Invalidf("role", "role must be admin or agent")
 	}
-	var out tenancy.User
+	var out identity.User
 	req.Audit.Touched("user_id", id)
 	err := d.inUnit(ctx, req, func(tx pgx.Tx) error {
 		m, err := lockMember(ctx, tx, id)
@@ -119,19 +120,19 @@ func (d *Desk) PersonChange(ctx context.Context, req *tenancy.Request, id int64,
 			m.Role = *p.Role
 		}
 		switch {
-		case deactivate && m.Status == tenancy.StatusActive:
-			if _, err := d.offboard(ctx, tx, req, id, tenancy.StatusDeactivated, now); err != nil {
+		case deactivate && m.Status == identity.StatusActive:
+			if _, err := d.offboard(ctx, tx, req, id, identity.StatusDeactivated, now); err != nil {
 				return err
 			}
-			m.Status = tenancy.StatusDeactivated
-		case p.Active != nil && *p.Active && m.Status == tenancy.StatusDeactivated:
+			m.Status = identity.StatusDeactivated
+		case p.Active != nil && *p.Active && m.Status == identity.StatusDeactivated:
 			if _, err := tx.Exec(ctx, `UPDATE account_users SET status = 'active' WHERE user_id = $1`, id); err != nil {
 				return err
 			}
 			reasons(req, "status=active")
-			m.Status = tenancy.StatusActive
+			m.Status = identity.StatusActive
 		}
-		out = tenancy.User{ID: m.ID, Kind: m.Kind, Email: m.Email, Name: m.Name, Role: m.Role, Status: m.Status}
+		out = identity.User{ID: m.ID, Kind: m.Kind, Email: m.Email, Name: m.Name, Role: m.Role, Status: m.Status}
 		return nil
 	})
 	return out, err
@@ -171,7 +172,7 @@ func (d *Desk) PersonRemove(ctx context.Context, req *tenancy.Request, id int64,
 			WHERE lower(email) = lower($1) AND accepted_at IS NULL AND revoked_at IS NULL`, m.Email, now); err != nil {
 			return err
 		}
-		out.Unassigned, err = d.offboard(ctx, tx, req, id, tenancy.StatusRemoved, now)
+		out.Unassigned, err = d.offboard(ctx, tx, req, id, identity.StatusRemoved, now)
 		return err
 	})
 	return out, err
@@ -189,7 +190,7 @@ func (d *Desk) offboard(ctx context.Context, tx pgx.Tx, req *tenancy.Request, id
 	if _, err := tx.Exec(ctx, `UPDATE account_users SET status = $2 WHERE user_id = $1`, id, status); err != nil {
 		return 0, err
 	}
-	if err := tenancy.SessionsEnd(ctx, tx, id, now); err != nil {
+	if err := identity.SessionsEnd(ctx, tx, id, now); err != nil {
 		return 0, err
 	}
 	apps, err := tx.Exec(ctx, `UPDATE mcp_tokens SET revoked_at = $2 WHERE kind = 'oauth' AND created_by = $1 AND revoked_at IS NULL`, id, now)

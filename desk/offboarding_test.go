@@ -10,6 +10,7 @@ import (
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -75,7 +76,7 @@ func TestARemovedPersonsChangeWritesNothing(t *testing.T) {
 	if _, err := d.PersonRemove(ctx, tenancy.For(tn.Account.ID), pat.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := label("after"); !errors.Is(err, tenancy.ErrMemberEnded) || !errors.Is(err, tenancy.ErrUnauthenticated) {
+	if err := label("after"); !errors.Is(err, tenancy.ErrMemberEnded) || !errors.Is(err, identity.ErrUnauthenticated) {
 		t.Fatalf("a removed person's change: %v, want ErrMemberEnded", err)
 	}
 	labels, err := d.LabelList(ctx, tenancy.For(tn.Account.ID))
@@ -120,7 +121,7 @@ func TestTwoAdminsRemovingEachOtherAtOnce(t *testing.T) {
 			switch {
 			case err == nil:
 				ok++
-			case errors.Is(err, tenancy.ErrUnauthenticated), errors.Is(err, tenancy.ErrConflict):
+			case errors.Is(err, identity.ErrUnauthenticated), errors.Is(err, tenancy.ErrConflict):
 			default:
 				t.Fatalf("round %d: %v", i, err)
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -101,7 +102,7 @@ func (d *Desk) ProfileGet(ctx context.Context, acct, userID int64) (Profile, err
 // ProfilePatch is what a person changes about themselves; nil leaves a
 // field alone. Changing the email or the password needs the current
 // password. NewPassword is the new password's hash
-// (tenancy.Identities.HashPassword).
+// (identity.Identities.HashPassword).
 type ProfilePatch struct {
 	Name            *string
 	Email           *string
@@ -141,7 +142,7 @@ func (p ProfilePatch) validate() error {
 		return fault.Invalidf("", "nothing to change; give name, email, time_zone, new_password or notifications")
 	case p.Name != nil && (strings.TrimSpace(*p.Name) == "" || utf8.RuneCountInString(*p.Name) > 200):
 		return fault.Invalidf("name", "name must be 1 to 200 characters")
-	case p.Email != nil && !tenancy.ValidEmail(strings.TrimSpace(*p.Email)):
+	case p.Email != nil && !identity.ValidEmail(strings.TrimSpace(*p.Email)):
 		return fault.Invalidf("email", "email must be an address like name@example.com")
 	case (p.Email != nil || p.NewPassword != nil) && p.CurrentPassword == "":
 		return fault.Invalidf("current_password", "current_password must be given to change the email or the password")
@@ -174,11 +175,11 @@ func (d *Desk) ProfileChange(ctx context.Context, acct int64, by Author, keepSes
 		tx, id := u.tx, by.UserID
 		var reasons []string
 		if p.CurrentPassword != "" {
-			hash, err := tenancy.UserPasswordHash(ctx, tx, id)
+			hash, err := identity.UserPasswordHash(ctx, tx, id)
 			if err != nil {
 				return err
 			}
-			if hash == "" || !tenancy.PasswordMatches(hash, p.CurrentPassword) {
+			if hash == "" || !identity.PasswordMatches(hash, p.CurrentPassword) {
 				return fault.Invalidf("current_password", "current_password must be your current password; it does not match")
 			}
 		}
@@ -202,7 +203,7 @@ func (d *Desk) ProfileChange(ctx context.Context, acct int64, by Author, keepSes
 		if p.Name != nil || email != nil || p.TimeZone != nil {
 			if _, err := tx.Exec(ctx, `UPDATE users SET name = coalesce($2, name), email = coalesce($3, email), time_zone = coalesce($4, time_zone)
 				WHERE id = $1`, id, trimmed(p.Name), email, p.TimeZone); err != nil {
-				return tenancy.EmailTakenError(err)
+				return identity.EmailTakenError(err)
 			}
 		}
 		for name, set := range map[string]bool{"name": p.Name != nil, "email": email != nil, "email_pending": pending, "time_zone": p.TimeZone != nil} {
@@ -211,7 +212,7 @@ func (d *Desk) ProfileChange(ctx context.Context, acct int64, by Author, keepSes
 			}
 		}
 		if p.NewPassword != nil {
-			if err := tenancy.PasswordSet(ctx, tx, id, p.NewPassword, false, keepSession); err != nil {
+			if err := identity.PasswordSet(ctx, tx, id, p.NewPassword, false, keepSession); err != nil {
 				return err
 			}
 			reasons = append(reasons, "changed=password")
@@ -239,22 +240,22 @@ func trimmed(s *string) *string {
 }
 
 // PersonalTokenList lists a person's live personal API tokens.
-func (d *Desk) PersonalTokenList(ctx context.Context, acct, userID int64) ([]tenancy.PersonalToken, error) {
-	return all[tenancy.PersonalToken](ctx, d.DB, tenancy.For(acct), tenancy.PersonalTokenListSQL, userID)
+func (d *Desk) PersonalTokenList(ctx context.Context, acct, userID int64) ([]identity.PersonalToken, error) {
+	return all[identity.PersonalToken](ctx, d.DB, tenancy.For(acct), identity.PersonalTokenListSQL, userID)
 }
 
 // PersonalTokenCreate mints a personal API token for REST, named name,
 // and audits profile.token.create. The raw token is returned once.
-func (d *Desk) PersonalTokenCreate(ctx context.Context, acct int64, by Author, name string) (tenancy.PersonalToken, string, error) {
+func (d *Desk) PersonalTokenCreate(ctx context.Context, acct int64, by Author, name string) (identity.PersonalToken, string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > 100 {
-		return tenancy.PersonalToken{}, "", fault.Invalidf("name", "name must be 1 to 100 characters")
+		return identity.PersonalToken{}, "", fault.Invalidf("name", "name must be 1 to 100 characters")
 	}
-	var t tenancy.PersonalToken
+	var t identity.PersonalToken
 	var raw string
 	err := d.personWrite(ctx, acct, by, "profile.token.create", func(ctx context.Context, u *unit) error {
 		var err error
-		if t, raw, err = tenancy.PersonalTokenInsert(ctx, u.tx, acct, by.UserID, name); err != nil {
+		if t, raw, err = identity.PersonalTokenInsert(ctx, u.tx, acct, by.UserID, name); err != nil {
 			return err
 		}
 		u.audit.Target = map[string]int64{"user_id": by.UserID, "user_token_id": t.ID}

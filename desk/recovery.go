@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/fault"
-	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/identity"
 )
 
 // Password recovery (DESIGN §19): "Forgot password?" mails a single-use
@@ -31,7 +31,7 @@ const PasswordResetTTL = 30 * time.Minute
 // nothing.
 func (d *Desk) PasswordForgot(ctx context.Context, email string) error {
 	email = strings.TrimSpace(email)
-	if !tenancy.ValidEmail(email) {
+	if !identity.ValidEmail(email) {
 		return fault.Invalidf("email", "email must be an address like name@example.com")
 	}
 	if d.Mail == nil {
@@ -45,7 +45,7 @@ func (d *Desk) PasswordForgot(ctx context.Context, email string) error {
 // request is audited with them as actor), supersedes their earlier links
 // and mails it. For anyone else it does nothing.
 func (d *Desk) PasswordResetStart(ctx context.Context, email string, now time.Time) error {
-	userID, accounts, err := d.DB.LoginAccounts(ctx, email)
+	userID, accounts, err := identity.LoginAccounts(ctx, d.DB, email)
 	if err != nil || userID == 0 {
 		return err
 	}
@@ -67,7 +67,7 @@ func (d *Desk) PasswordResetStart(ctx context.Context, email string, now time.Ti
 			acct, userID, now, now.Add(PasswordResetTTL)).Scan(&id); err != nil {
 			return err
 		}
-		raw, err := tenancy.LinkRegister(ctx, tx, tenancy.LinkReset, id)
+		raw, err := identity.LinkRegister(ctx, tx, identity.LinkReset, id)
 		if err != nil {
 			return err
 		}
@@ -98,20 +98,20 @@ If you did not ask, ignore this mail: your password stays as it is.
 }
 
 // PasswordResetOpen checks a reset link: the email it resets, or
-// tenancy.ErrLinkUnknown for a malformed, unknown, used or expired one.
+// identity.ErrLinkUnknown for a malformed, unknown, used or expired one.
 func (d *Desk) PasswordResetOpen(ctx context.Context, raw string, now time.Time) (string, error) {
 	var email string
-	_, _, err := d.linkRead(ctx, raw, tenancy.LinkReset, now, `SELECT u.email FROM password_resets r JOIN users u ON u.id = r.user_id
+	_, _, err := d.linkRead(ctx, raw, identity.LinkReset, now, `SELECT u.email FROM password_resets r JOIN users u ON u.id = r.user_id
 		WHERE r.id = $1 AND r.used_at IS NULL AND r.expires_at > $2`, func(r pgx.Row) error { return r.Scan(&email) })
 	return email, err
 }
 
 // PasswordReset spends a reset link: the person's password becomes hash
-// (tenancy.Identities.HashPassword) and every session and personal token
+// (identity.Identities.HashPassword) and every session and personal token
 // of theirs ends, in every workspace, with the user.password.reset audit
 // row in the same transaction. It returns the email to sign in with.
 func (d *Desk) PasswordReset(ctx context.Context, raw string, hash []byte, now time.Time) (string, error) {
-	acct, id, err := d.DB.LinkOwner(ctx, raw, tenancy.LinkReset)
+	acct, id, err := identity.LinkOwner(ctx, d.DB, raw, identity.LinkReset)
 	if err != nil {
 		return "", err
 	}
@@ -122,12 +122,12 @@ func (d *Desk) PasswordReset(ctx context.Context, raw string, hash []byte, now t
 		err := tx.QueryRow(ctx, `SELECT r.user_id, u.email FROM password_resets r JOIN users u ON u.id = r.user_id
 			WHERE r.id = $1 AND r.used_at IS NULL AND r.expires_at > $2 FOR UPDATE OF r`, id, now).Scan(&userID, &email)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return tenancy.ErrLinkUnknown
+			return identity.ErrLinkUnknown
 		}
 		if err != nil {
 			return err
 		}
-		if err := tenancy.PasswordSet(ctx, tx, userID, hash, true, 0); err != nil {
+		if err := identity.PasswordSet(ctx, tx, userID, hash, true, 0); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE password_resets SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL`, userID, now); err != nil {

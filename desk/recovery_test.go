@@ -12,7 +12,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
-	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/identity"
 )
 
 // keptMail is a relay-less mail queue: the mail rows stay in the
@@ -54,7 +54,7 @@ func TestPasswordResetLinkExpiresAfterThirtyMinutes(t *testing.T) {
 		t.Fatalf("open within 30 minutes: %q %v", email, err)
 	}
 	hash, _ := bcrypt.GenerateFromPassword([]byte("too late now"), bcrypt.MinCost)
-	if _, err := d.PasswordReset(ctx, raw, hash, now.Add(31*time.Minute)); !errors.Is(err, tenancy.ErrLinkUnknown) {
+	if _, err := d.PasswordReset(ctx, raw, hash, now.Add(31*time.Minute)); !errors.Is(err, identity.ErrLinkUnknown) {
 		t.Fatalf("reset after 30 minutes: %v", err)
 	}
 	// Nobody signs in with an unknown address: nothing is written.
@@ -68,7 +68,7 @@ func TestPasswordResetLinkExpiresAfterThirtyMinutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	inv := regexp.MustCompile(`dw_inv_\w+`).FindString(sent.Link)
-	if _, err := d.PasswordResetOpen(ctx, inv, now); !errors.Is(err, tenancy.ErrLinkUnknown) {
+	if _, err := d.PasswordResetOpen(ctx, inv, now); !errors.Is(err, identity.ErrLinkUnknown) {
 		t.Fatalf("an invitation token opens a reset: %v", err)
 	}
 }

@@ -7,13 +7,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/auditrow"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // Anomaly suspend (DESIGN §22): a token the policy keeps refusing — a
 // prompt-injected agent probing inboxes outside its list, say — is paused
 // once its refusals trip one of the account's limits
-// (tenancy.DB.RecordRefused counts them), and the admins hear of it.
+// (identity.RecordRefused counts them), and the admins hear of it.
 
 // errNotSuspended rolls back a suspension that another refusal (on any
 // replica) made first: the token is paused already, and that one is
@@ -29,7 +30,7 @@ func (d *Desk) MCPTokenSuspend(ctx context.Context, acct, tokenID int64, reason,
 	req := tenancy.Recorded(acct, auditrow.Entry{ActorKind: "system", TokenID: tokenID, Action: "mcp.token.suspend",
 		Reasons: []string{reason}, RequestID: requestID})
 	err := d.DB.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
-		name, ok, err := tenancy.MCPTokenSuspendTx(ctx, tx, tokenID, reason)
+		name, ok, err := identity.MCPTokenSuspendTx(ctx, tx, tokenID, reason)
 		if err != nil {
 			return nil, err
 		}

@@ -32,6 +32,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -68,7 +69,7 @@ type Viewer struct {
 }
 
 // Check re-reads the viewer's standing: the scope as it is now, or an
-// error wrapping tenancy.ErrUnauthenticated once the session is over
+// error wrapping identity.ErrUnauthenticated once the session is over
 // (signed out, expired, the person deactivated or removed). Any other
 // error (the database away for a moment) keeps the stream open.
 type Check func(ctx context.Context) (desk.Scope, error)
@@ -277,7 +278,7 @@ func (s *Streams) Serve(w http.ResponseWriter, r *http.Request, v Viewer, cursor
 		if !time.Now().Before(nextCheck) {
 			nextCheck = time.Now().Add(s.cfg.Recheck)
 			sc, err := check(ctx)
-			if errors.Is(err, tenancy.ErrUnauthenticated) {
+			if errors.Is(err, identity.ErrUnauthenticated) {
 				out.event("", "end", map[string]string{"reason": "session"})
 				return
 			}

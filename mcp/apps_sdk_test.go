@@ -10,8 +10,8 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/mcp"
-	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // TestDraftCardWithTheOfficialSDK: the official Go SDK client reads the
@@ -25,7 +25,7 @@ func TestDraftCardWithTheOfficialSDK(t *testing.T) {
 	url := endpoint(t)
 	w := newWorld(t)
 	ctx := context.Background()
-	token := w.token(t, []string{"conversations:read", "conversations:draft"}, nil, func(in *tenancy.MCPTokenInput) { in.CreatedBy = w.User.ID })
+	token := w.token(t, []string{"conversations:read", "conversations:draft"}, nil, func(in *identity.MCPTokenInput) { in.CreatedBy = w.User.ID })
 	if err := dbtest.App(t).InTenant(ctx, w.Account.ID, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE mcp_tokens SET chat_approval = true`)
 		return err

@@ -18,6 +18,7 @@ import (
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/shadow"
 	"github.com/deskwoot/deskwoot/tenancy"
@@ -46,7 +47,7 @@ type tool struct {
 
 // call is one tools/call in flight.
 type call struct {
-	p *tenancy.MCPPrincipal
+	p *identity.MCPPrincipal
 	// req is the request's way into its tenant: every read and write of
 	// the call goes through it, so its first carries the guard, and the
 	// call's audit row, once decided, rides with its work.
@@ -129,7 +130,7 @@ func (s *Server) callTool(ctx context.Context, req *request, t tool, args map[st
 		var err error
 		var suspend string
 		if decision == "deny" && countsAsRefusal(c.decision) && p.Account.CountsRefusals() {
-			suspend, err = s.cfg.DB.RecordRefused(ctx, c.req, tenancy.Refusal{TokenID: p.TokenID, OutsideInboxID: outsideInbox(c)})
+			suspend, err = identity.RecordRefused(ctx, s.cfg.DB, c.req, identity.Refusal{TokenID: p.TokenID, OutsideInboxID: outsideInbox(c)})
 		} else {
 			err = s.cfg.DB.Record(ctx, c.req)
 		}
@@ -300,7 +301,7 @@ func outsideInbox(c *call) int64 {
 // its audit row and the admins' notification (desk.MCPTokenSuspend). It
 // reports whether this call paused it; a failure is logged, and the next
 // refusal, still over the limit, tries again.
-func (s *Server) suspend(ctx context.Context, p *tenancy.MCPPrincipal, reason, requestID string) bool {
+func (s *Server) suspend(ctx context.Context, p *identity.MCPPrincipal, reason, requestID string) bool {
 	paused, err := s.cfg.Desk.MCPTokenSuspend(ctx, p.AccountID, p.TokenID, reason, requestID)
 	if err != nil {
 		slog.ErrorContext(ctx, "token suspend failed", "token_id", p.TokenID, "err", err)

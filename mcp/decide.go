@@ -3,8 +3,8 @@ package mcp
 import (
 	"context"
 
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/policy"
-	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // decide asks the policy about one call, with the account's own rules
@@ -19,7 +19,7 @@ import (
 // that the request's goroutine does not keep OPA's deep stack while it
 // waits; other tools are decided in place, which spares them a goroutine
 // and its stack growth (about 150 µs per call on a busy 2-core machine).
-func (s *Server) decide(ctx context.Context, p *tenancy.MCPPrincipal, in policy.Input, waits bool) (policy.Decision, error) {
+func (s *Server) decide(ctx context.Context, p *identity.MCPPrincipal, in policy.Input, waits bool) (policy.Decision, error) {
 	run := func(f func() (policy.Decision, error)) (policy.Decision, error) {
 		if waits {
 			return onDeepStack(f)

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/server"
-	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // edgeServer is a server of its own, so that its per-address and
@@ -102,7 +102,7 @@ func TestValidTokenPassesTheAddressThrottle(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	const ip = "192.0.2.12"
-	unknown := func() string { raw, _, _ := tenancy.NewToken(tenancy.MCPTokenPrefix); return raw }
+	unknown := func() string { raw, _, _ := identity.NewToken(identity.MCPTokenPrefix); return raw }
 	for i := range 110 {
 		tok := []string{unknown(), "dw_mcp_garbage", ""}[i%3]
 		mcpRequest(t, ctx, "POST", url, tok, ip, listToolsBody).Body.Close()
@@ -170,7 +170,7 @@ func TestToolsListCountsAgainstTheRateLimit(t *testing.T) {
 	t.Parallel()
 	url := edgeServer(t, server.Config{})
 	w := newWorld(t)
-	tok := w.token(t, allScopes, nil, func(in *tenancy.MCPTokenInput) { in.RateLimitPerMinute = 3 })
+	tok := w.token(t, allScopes, nil, func(in *identity.MCPTokenInput) { in.RateLimitPerMinute = 3 })
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
 		res := mcpRequest(t, ctx, "POST", url, tok, "192.0.2.20", listToolsBody)

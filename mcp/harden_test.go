@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -84,7 +85,7 @@ func TestLongPollEndsAtRevocation(t *testing.T) {
 	url := endpoint(t)
 	w := newWorld(t)
 	ctx := context.Background()
-	tok, raw, err := w.d.DB.MCPTokenCreate(ctx, tenancy.For(w.Account.ID), tenancy.MCPTokenInput{Name: "poller", Scopes: allScopes, RateLimitPerMinute: 60000}, time.Now())
+	tok, raw, err := identity.MCPTokenCreate(ctx, w.d.DB, tenancy.For(w.Account.ID), identity.MCPTokenInput{Name: "poller", Scopes: allScopes, RateLimitPerMinute: 60000}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestLongPollEndsAtRevocation(t *testing.T) {
 		got <- answer{text, isErr, sc}
 	}()
 	time.Sleep(500 * time.Millisecond)
-	if err := w.d.DB.MCPTokenRevoke(ctx, tenancy.For(w.Account.ID), tok.ID); err != nil {
+	if err := identity.MCPTokenRevoke(ctx, w.d.DB, tenancy.For(w.Account.ID), tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.d.IncomingMessage(ctx, w.Account.ID, w.inbox1, desk.IncomingInput{

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/server"
-	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // TestRateLimitPerToken: past its per-minute limit a token gets a tool
@@ -19,7 +19,7 @@ func TestRateLimitPerToken(t *testing.T) {
 	t.Parallel()
 	url := endpoint(t)
 	w := newWorld(t)
-	token := w.token(t, allScopes, nil, func(in *tenancy.MCPTokenInput) { in.RateLimitPerMinute = 3 })
+	token := w.token(t, allScopes, nil, func(in *identity.MCPTokenInput) { in.RateLimitPerMinute = 3 })
 	for i := 0; i < 3; i++ {
 		if text, isErr, _ := callTool(t, url, token, "list_inboxes", nil); isErr {
 			t.Fatalf("call %d within the limit: %s", i+1, text)

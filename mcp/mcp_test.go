@@ -17,6 +17,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/server"
 	"github.com/deskwoot/deskwoot/tenancy"
@@ -67,7 +68,7 @@ func newWorld(t testing.TB) world {
 	ctx := context.Background()
 	w := world{Tenant: dbtest.NewTenant(t), d: &desk.Desk{DB: dbtest.App(t)}}
 	acct := w.Account.ID
-	if _, err := w.d.DB.MCPEnable(ctx, tenancy.For(acct), true); err != nil {
+	if _, err := identity.MCPEnable(ctx, w.d.DB, tenancy.For(acct), true); err != nil {
 		t.Fatal(err)
 	}
 	for i, dst := range []*int64{&w.inbox1, &w.inbox2} {
@@ -105,19 +106,19 @@ func newWorld(t testing.TB) world {
 func (w world) noSuspend(t testing.TB) {
 	t.Helper()
 	off := 0
-	if _, err := w.d.DB.MCPSwitchesSet(context.Background(), tenancy.For(w.Account.ID),
-		tenancy.MCPSwitchesChange{SuspendAfterDenials: &off, SuspendAfterInboxProbe: &off}); err != nil {
+	if _, err := identity.MCPSwitchesSet(context.Background(), w.d.DB, tenancy.For(w.Account.ID),
+		identity.MCPSwitchesChange{SuspendAfterDenials: &off, SuspendAfterInboxProbe: &off}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (w world) token(t testing.TB, scopes []string, inboxes []int64, mod ...func(*tenancy.MCPTokenInput)) string {
+func (w world) token(t testing.TB, scopes []string, inboxes []int64, mod ...func(*identity.MCPTokenInput)) string {
 	t.Helper()
-	in := tenancy.MCPTokenInput{Name: "bot", Scopes: scopes, InboxIDs: inboxes, RateLimitPerMinute: 60000}
+	in := identity.MCPTokenInput{Name: "bot", Scopes: scopes, InboxIDs: inboxes, RateLimitPerMinute: 60000}
 	for _, m := range mod {
 		m(&in)
 	}
-	_, raw, err := w.d.DB.MCPTokenCreate(context.Background(), tenancy.For(w.Account.ID), in, time.Now())
+	_, raw, err := identity.MCPTokenCreate(context.Background(), w.d.DB, tenancy.For(w.Account.ID), in, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,13 +391,13 @@ func TestAuthenticationFailures(t *testing.T) {
 		t.Fatalf("valid token: HTTP %d", r.Status)
 	}
 	// Revocation takes effect on the next request.
-	toks, _ := w.d.DB.MCPTokenList(ctx, w.Account.ID)
-	if err := w.d.DB.MCPTokenRevoke(ctx, tenancy.For(w.Account.ID), toks[0].ID); err != nil {
+	toks, _ := identity.MCPTokenList(ctx, w.d.DB, w.Account.ID)
+	if err := identity.MCPTokenRevoke(ctx, w.d.DB, tenancy.For(w.Account.ID), toks[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	// An expired token (minted valid, then its expiry passes).
 	soon := time.Now().Add(1500 * time.Millisecond)
-	expiring := w.token(t, allScopes, nil, func(in *tenancy.MCPTokenInput) { in.ExpiresAt = &soon })
+	expiring := w.token(t, allScopes, nil, func(in *identity.MCPTokenInput) { in.ExpiresAt = &soon })
 	time.Sleep(time.Until(soon) + 100*time.Millisecond)
 	for name, tok := range map[string]string{"missing": "", "garbage": "dw_mcp_nope", "revoked": token, "expired": expiring} {
 		r := rpc(t, url, tok, "tools/list", map[string]any{})
@@ -411,7 +412,7 @@ func TestGateClosedWhenMCPDisabled(t *testing.T) {
 	url := endpoint(t)
 	w := newWorld(t)
 	token := w.token(t, allScopes, nil)
-	if _, err := w.d.DB.MCPEnable(context.Background(), tenancy.For(w.Account.ID), false); err != nil {
+	if _, err := identity.MCPEnable(context.Background(), w.d.DB, tenancy.For(w.Account.ID), false); err != nil {
 		t.Fatal(err)
 	}
 	for _, method := range []string{"tools/list", "tools/call"} {
@@ -421,7 +422,7 @@ func TestGateClosedWhenMCPDisabled(t *testing.T) {
 			t.Errorf("%s with MCP off: HTTP %d %v", method, r.Status, r.Body)
 		}
 	}
-	if _, err := w.d.DB.MCPEnable(context.Background(), tenancy.For(w.Account.ID), true); err != nil {
+	if _, err := identity.MCPEnable(context.Background(), w.d.DB, tenancy.For(w.Account.ID), true); err != nil {
 		t.Fatal(err)
 	}
 	if r := rpc(t, url, token, "tools/list", map[string]any{}); r.Status != 200 {

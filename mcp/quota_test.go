@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/identity"
 )
 
 // TestQuotaHeaders: every /api/mcp answer that spends the token's rate
@@ -18,7 +18,7 @@ func TestQuotaHeaders(t *testing.T) {
 	t.Parallel()
 	url := endpoint(t)
 	w := newWorld(t)
-	token := w.token(t, allScopes, nil, func(in *tenancy.MCPTokenInput) { in.RateLimitPerMinute = 5 })
+	token := w.token(t, allScopes, nil, func(in *identity.MCPTokenInput) { in.RateLimitPerMinute = 5 })
 	num := func(r rpcResult, name string) int {
 		t.Helper()
 		v, err := strconv.Atoi(r.Header.Get(name))

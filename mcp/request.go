@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -36,7 +37,7 @@ type request struct {
 	// authentication too often (see Server.ServeHTTP): its look-ups go one
 	// at a time, and its failures answer 429.
 	overBudget time.Duration
-	p          tenancy.MCPPrincipal
+	p          identity.MCPPrincipal
 	tenant     *tenancy.Request
 	// refusal, once set, is the request's whole answer (401, 403, 429,
 	// 503), written in place of anything mcp-go writes.
@@ -60,7 +61,7 @@ func requestFrom(ctx context.Context) *request {
 
 // use makes p the request's principal; guard, when p was kept in memory,
 // re-checks it in the request's first transaction.
-func (req *request) use(p tenancy.MCPPrincipal, guard *tenancy.Guard) {
+func (req *request) use(p identity.MCPPrincipal, guard *tenancy.Guard) {
 	req.p = p
 	req.tenant = &tenancy.Request{AccountID: p.AccountID, Guard: guard}
 }
@@ -85,15 +86,15 @@ func (req *request) limited() {
 // quota is what the request's calls left of its token's rate limit, for
 // the X-RateLimit headers: nil when it spent nothing (or the spending is
 // not known).
-func (req *request) quota() *tenancy.Quota {
+func (req *request) quota() *identity.Quota {
 	switch {
 	case req.calls == 0:
 		return nil
 	case req.p.RateRetryAfter > 0:
-		return &tenancy.Quota{Limit: req.p.RateLimitPerMinute, Remaining: 0, Reset: req.p.RateRetryAfter}
+		return &identity.Quota{Limit: req.p.RateLimitPerMinute, Remaining: 0, Reset: req.p.RateRetryAfter}
 	}
 	if g := req.tenant.Guard; g != nil {
-		if q := g.Quota(req.p.RateLimitPerMinute); q != nil {
+		if q := identity.GuardQuota(g, req.p.RateLimitPerMinute); q != nil {
 			return q
 		}
 	}
@@ -102,7 +103,7 @@ func (req *request) quota() *tenancy.Quota {
 
 // rateHeaders sets X-RateLimit-Limit, -Remaining and -Reset (seconds) from
 // q, when the request spent a limit.
-func rateHeaders(h http.Header, q *tenancy.Quota) {
+func rateHeaders(h http.Header, q *identity.Quota) {
 	if q == nil {
 		return
 	}
@@ -122,11 +123,8 @@ func (s *Server) cached(req *request) bool {
 	if !ok {
 		return false
 	}
-	g := &tenancy.Guard{TokenID: p.TokenID, Stamp: p.Stamp, Calls: req.calls, Now: req.now}
-	if sig, ok := tenancy.ParseToken(req.raw, tenancy.OAuthAccessPrefix); ok {
-		g.AccessSignature = sig
-	}
-	req.use(p, g)
+	sig, _ := identity.ParseToken(req.raw, identity.OAuthAccessPrefix) // nil for a static token
+	req.use(p, p.Guard(req.calls, req.now, sig))
 	return true
 }
 
@@ -142,12 +140,12 @@ func (s *Server) authenticate(ctx context.Context, req *request) func(http.Respo
 		}
 		defer release()
 	}
-	var p tenancy.MCPPrincipal
+	var p identity.MCPPrincipal
 	var err error
-	if strings.HasPrefix(req.raw, tenancy.OAuthAccessPrefix) {
-		p, err = s.cfg.DB.AuthenticateOAuthCalls(ctx, req.raw, s.cfg.Resource, req.now, req.calls)
+	if strings.HasPrefix(req.raw, identity.OAuthAccessPrefix) {
+		p, err = identity.AuthenticateOAuthCalls(ctx, s.cfg.DB, req.raw, s.cfg.Resource, req.now, req.calls)
 	} else {
-		p, err = s.cfg.DB.AuthenticateMCPCalls(ctx, req.raw, req.now, req.calls)
+		p, err = identity.AuthenticateMCPCalls(ctx, s.cfg.DB, req.raw, req.now, req.calls)
 	}
 	deny := func(msg string) func(http.ResponseWriter) {
 		s.cfg.Throttle.MCPAuthFailed(req.http, req.now)
@@ -157,13 +155,13 @@ func (s *Server) authenticate(ctx context.Context, req *request) func(http.Respo
 		return func(w http.ResponseWriter) { s.unauthorized(w, true, msg) }
 	}
 	switch {
-	case errors.Is(err, tenancy.ErrTokenRevoked):
+	case errors.Is(err, identity.ErrTokenRevoked):
 		return deny("the token was revoked; ask an admin for a new one")
-	case errors.Is(err, tenancy.ErrTokenExpired):
+	case errors.Is(err, identity.ErrTokenExpired):
 		return deny("the token has expired; refresh it or ask an admin for a new one")
-	case errors.Is(err, tenancy.ErrTokenWrongResource):
+	case errors.Is(err, identity.ErrTokenWrongResource):
 		return deny("the token was issued for another resource than " + s.cfg.Resource)
-	case errors.Is(err, tenancy.ErrUnauthenticated):
+	case errors.Is(err, identity.ErrUnauthenticated):
 		return deny("unknown token")
 	case err != nil:
 		slog.WarnContext(ctx, "mcp authentication failed", "err", err)

@@ -11,6 +11,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -102,7 +103,7 @@ func TestAgentWorkflowWithOfficialClient(t *testing.T) {
 	if _, err := w.d.LabelCreate(ctx, tenancy.For(w.Account.ID), "refund", "", ""); err != nil {
 		t.Fatal(err)
 	}
-	token := w.token(t, allScopes, nil, func(in *tenancy.MCPTokenInput) { in.Name = "triage-bot" })
+	token := w.token(t, allScopes, nil, func(in *identity.MCPTokenInput) { in.Name = "triage-bot" })
 	client := sdk.NewClient(&sdk.Implementation{Name: "deskwoot-e2e", Version: "1"}, nil)
 	cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{token}}}, nil)
 	if err != nil {

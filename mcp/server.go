@@ -26,6 +26,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/shadow"
 	"github.com/deskwoot/deskwoot/tenancy"
@@ -91,7 +92,7 @@ type Server struct {
 	// principals keeps tokens' principals between requests: a cache a
 	// reader may delete, since each use is re-checked by a tenancy.Guard in
 	// the request's first transaction (see request).
-	principals tenancy.PrincipalCache
+	principals identity.PrincipalCache
 }
 
 // Bounds of the GET streams: a stateless server sends nothing on them, so
@@ -203,8 +204,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // wellFormed says raw has the shape and checksum of an MCP or OAuth access
 // token, so that a look-up could find it.
 func wellFormed(raw string) bool {
-	_, mcpToken := tenancy.ParseToken(raw, tenancy.MCPTokenPrefix)
-	_, oauthToken := tenancy.ParseToken(raw, tenancy.OAuthAccessPrefix)
+	_, mcpToken := identity.ParseToken(raw, identity.MCPTokenPrefix)
+	_, oauthToken := identity.ParseToken(raw, identity.OAuthAccessPrefix)
 	return mcpToken || oauthToken
 }
 
@@ -382,12 +383,12 @@ func (s *Server) originAllowed(origin string) bool {
 	return s.hostAllowed(u.Host)
 }
 
-func accountInput(a tenancy.AccountState) policy.Account {
+func accountInput(a identity.AccountState) policy.Account {
 	return policy.Account{Plan: a.Plan, Status: a.Status, TrialEndsAt: a.TrialEndsAt, GraceEndsAt: a.GraceEndsAt, MCPEnabled: a.MCPEnabled,
 		AgentsPaused: a.AgentsPaused, DisabledTools: a.DisabledTools}
 }
 
-func principalInput(p *tenancy.MCPPrincipal) policy.Principal {
+func principalInput(p *identity.MCPPrincipal) policy.Principal {
 	return policy.Principal{AccountID: p.AccountID, TokenID: p.TokenID, Scopes: p.Scopes, InboxIDs: p.InboxIDs, RequireApproval: p.RequireApproval,
 		Paused: p.Paused, PauseReason: p.PauseReason, ChatApproval: p.ChatApproval}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -48,12 +49,12 @@ func BenchmarkRefusedCall(b *testing.B) {
 		w := newWorld(b)
 		if !limits {
 			off := 0
-			if _, err := w.d.DB.MCPSwitchesSet(ctx, tenancy.For(w.Account.ID), tenancy.MCPSwitchesChange{SuspendAfterDenials: &off, SuspendAfterInboxProbe: &off}); err != nil {
+			if _, err := identity.MCPSwitchesSet(ctx, w.d.DB, tenancy.For(w.Account.ID), identity.MCPSwitchesChange{SuspendAfterDenials: &off, SuspendAfterInboxProbe: &off}); err != nil {
 				b.Fatal(err)
 			}
 		}
 		token := w.token(b, []string{"helpcenter:read"}, nil)
-		ts, err := w.d.DB.MCPTokenList(ctx, w.Account.ID)
+		ts, err := identity.MCPTokenList(ctx, w.d.DB, w.Account.ID)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -76,7 +77,7 @@ func BenchmarkRefusedCall(b *testing.B) {
 		}
 		b.StopTimer()
 		for _, s := range []*side{counted, uncounted} {
-			if _, err := s.w.d.DB.MCPTokenResume(ctx, tenancy.For(s.w.Account.ID), s.id); err != nil {
+			if _, err := identity.MCPTokenResume(ctx, s.w.d.DB, tenancy.For(s.w.Account.ID), s.id); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -13,13 +13,14 @@ import (
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // tokenState is the token's row as the token table shows it.
-func tokenState(t *testing.T, w world, name string) tenancy.MCPToken {
+func tokenState(t *testing.T, w world, name string) identity.MCPToken {
 	t.Helper()
-	ts, err := w.d.DB.MCPTokenList(context.Background(), w.Account.ID)
+	ts, err := identity.MCPTokenList(context.Background(), w.d.DB, w.Account.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func tokenState(t *testing.T, w world, name string) tenancy.MCPToken {
 		}
 	}
 	t.Fatalf("no token %s", name)
-	return tenancy.MCPToken{}
+	return identity.MCPToken{}
 }
 
 // TestAnomalySuspendOnInboxProbes: a token restricted to one inbox that
@@ -41,7 +42,7 @@ func TestAnomalySuspendOnInboxProbes(t *testing.T) {
 	t.Parallel()
 	url := endpoint(t)
 	w := newWorld(t)
-	token := w.token(t, allScopes, []int64{w.inbox1}, func(in *tenancy.MCPTokenInput) { in.Name = "prober" })
+	token := w.token(t, allScopes, []int64{w.inbox1}, func(in *identity.MCPTokenInput) { in.Name = "prober" })
 	outside := []int64{w.inbox2}
 	for i := range 5 {
 		ib, err := w.d.InboxCreate(context.Background(), tenancy.For(w.Account.ID), desk.InboxInput{Name: fmt.Sprint("Other ", i), Channel: "api"})
@@ -96,7 +97,7 @@ func TestAnomalySuspendOnDenialsAndItsLimits(t *testing.T) {
 	t.Parallel()
 	url := endpoint(t)
 	w := newWorld(t)
-	token := w.token(t, []string{"conversations:read"}, nil, func(in *tenancy.MCPTokenInput) { in.Name = "denied" })
+	token := w.token(t, []string{"conversations:read"}, nil, func(in *identity.MCPTokenInput) { in.Name = "denied" })
 	put := func(body map[string]any) {
 		t.Helper()
 		if code, out := restCall(t, http.MethodPut, "/api/v1/settings/mcp", w.APIToken, body); code != 200 {
@@ -141,7 +142,7 @@ func TestAnomalySuspendCountsTheLastFiveMinutes(t *testing.T) {
 	t.Parallel()
 	url := endpoint(t)
 	w := newWorld(t)
-	token := w.token(t, []string{"conversations:read"}, []int64{w.inbox1}, func(in *tenancy.MCPTokenInput) { in.Name = "window" })
+	token := w.token(t, []string{"conversations:read"}, []int64{w.inbox1}, func(in *identity.MCPTokenInput) { in.Name = "window" })
 	if code, out := restCall(t, http.MethodPut, "/api/v1/settings/mcp", w.APIToken, map[string]any{"suspend_after_denials": 3, "suspend_after_inbox_probes": 2}); code != 200 {
 		t.Fatalf("PUT: %d %v", code, out)
 	}
@@ -211,7 +212,7 @@ func TestPausedTokenEndsItsLongPoll(t *testing.T) {
 	t.Parallel()
 	url := endpoint(t)
 	w := newWorld(t)
-	token := w.token(t, allScopes, nil, func(in *tenancy.MCPTokenInput) { in.Name = "poller" })
+	token := w.token(t, allScopes, nil, func(in *identity.MCPTokenInput) { in.Name = "poller" })
 	tk := tokenState(t, w, "poller")
 	type answer struct {
 		text  string

@@ -10,6 +10,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/policy"
 )
 
@@ -29,7 +30,7 @@ func TestSwitchesEveryCatalogTool(t *testing.T) {
 	}
 	catalog := engine.Catalog()
 	token := w.token(t, allScopes, nil)
-	tokens, err := w.d.DB.MCPTokenList(context.Background(), w.Account.ID)
+	tokens, err := identity.MCPTokenList(context.Background(), w.d.DB, w.Account.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/fault"
-	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/identity"
 )
 
 // MaxWait bounds a long-poll.
@@ -45,9 +45,9 @@ func (s *Server) pollEvents(ctx context.Context, c *call, in *pollEventsArgs) (a
 	// the token was checked when the request arrived, up to MaxWait ago,
 	// and a pause, revocation or expiry since must win over the events.
 	still := func(ctx context.Context) error {
-		err := s.cfg.DB.MCPTokenCheck(ctx, c.p.AccountID, c.p.TokenID, s.cfg.Now())
+		err := identity.MCPTokenCheck(ctx, s.cfg.DB, c.p.AccountID, c.p.TokenID, s.cfg.Now())
 		switch {
-		case errors.Is(err, tenancy.ErrTokenPaused):
+		case errors.Is(err, identity.ErrTokenPaused):
 			return fault.New(fault.Forbidden, "", "this token was paused while the poll waited; its calls are refused until an admin resumes it on Settings → MCP server")
 		case errors.Is(err, fault.ErrUnauthenticated):
 			return fault.New(fault.Unauthenticated, "", "the token was revoked or expired while the poll waited; ask an admin for a new one")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/server"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -102,11 +103,11 @@ func TestRevokedTokenWritesNothing(t *testing.T) {
 			t.Fatal(text)
 		}
 	}
-	p, err := w.d.DB.AuthenticateMCP(ctx, token, time.Now())
+	p, err := identity.AuthenticateMCP(ctx, w.d.DB, token, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.d.DB.MCPTokenRevoke(ctx, tenancy.For(w.Account.ID), p.TokenID); err != nil {
+	if err := identity.MCPTokenRevoke(ctx, w.d.DB, tenancy.For(w.Account.ID), p.TokenID); err != nil {
 		t.Fatal(err)
 	}
 	before := counts(t, w.Account.ID)

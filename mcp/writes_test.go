@@ -14,6 +14,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -210,7 +211,7 @@ func TestRequireApprovalDrafts(t *testing.T) {
 	t.Parallel()
 	url := endpoint(t)
 	w := newWorld(t)
-	token := w.token(t, allScopes, nil, func(in *tenancy.MCPTokenInput) { in.RequireApproval = true; in.Name = "careful-bot" })
+	token := w.token(t, allScopes, nil, func(in *identity.MCPTokenInput) { in.RequireApproval = true; in.Name = "careful-bot" })
 	before := counts(t, w.Account.ID)
 
 	_, isErr, sc := callTool(t, url, token, "reply_to_conversation", map[string]any{"conversation_id": w.conv1, "content": "Refund approved.", "idempotency_key": "r1"})
@@ -279,7 +280,7 @@ func TestEscalateToHuman(t *testing.T) {
 	}
 	token := w.token(t, allScopes, nil)
 	// The agent first takes the conversation and resolves it…
-	acct, _ := w.d.DB.AccountGet(ctx, w.Account.ID)
+	acct, _ := identity.AccountGet(ctx, w.d.DB, w.Account.ID)
 	callTool(t, url, token, "assign_conversation", map[string]any{"conversation_id": w.conv1, "assignee_id": *acct.ServiceUserID})
 	callTool(t, url, token, "update_conversation", map[string]any{"conversation_id": w.conv1, "status": "resolved"})
 	// …then hands it to people.

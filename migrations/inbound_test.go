@@ -13,6 +13,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/migrations"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -36,11 +37,11 @@ func TestOldEmailInboxesGetAnAssignedAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ids := &tenancy.Identities{DB: db, PasswordCost: bcrypt.MinCost}
+	ids := &identity.Identities{DB: db, PasswordCost: bcrypt.MinCost}
 	type old struct{ acct, email, api int64 }
 	var olds []old
 	for i, claimed := range []string{"support@acme.test", "help@in.other.test"} {
-		res, err := ids.Signup(ctx, tenancy.SignupInput{AccountName: "Old", Email: dbtest.Unique("old") + "@example.com", Password: "correct horse battery", NoAPIToken: true}, time.Now())
+		res, err := ids.Signup(ctx, identity.SignupInput{AccountName: "Old", Email: dbtest.Unique("old") + "@example.com", Password: "correct horse battery", NoAPIToken: true}, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

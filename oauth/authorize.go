@@ -16,6 +16,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -224,9 +225,9 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
-func (s *Server) signedIn(r *http.Request) (tenancy.UserPrincipal, bool) {
+func (s *Server) signedIn(r *http.Request) (identity.UserPrincipal, bool) {
 	if s.cfg.Console == nil {
-		return tenancy.UserPrincipal{}, false
+		return identity.UserPrincipal{}, false
 	}
 	return s.cfg.Console.SignedIn(r)
 }
@@ -262,7 +263,7 @@ func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosit
 
 // consentView builds the consent page for a request. Scopes the client
 // asked for are ticked; with none asked, every scope is offered ticked.
-func (s *Server) consentView(r *http.Request, ar fosite.AuthorizeRequester, c *Client, me tenancy.UserPrincipal) (consentView, []desk.Inbox, error) {
+func (s *Server) consentView(r *http.Request, ar fosite.AuthorizeRequester, c *Client, me identity.UserPrincipal) (consentView, []desk.Inbox, error) {
 	v := consentView{ClientName: c.Name, ClientID: c.GetID(), Person: me.Name}
 	if u, err := url.Parse(ar.GetRedirectURI().String()); err == nil {
 		v.RedirectHost = u.Host
@@ -292,7 +293,7 @@ func (s *Server) consentView(r *http.Request, ar fosite.AuthorizeRequester, c *C
 			v.Scopes = append(v.Scopes, scopeChoice{ID: sc, Checked: true})
 		}
 	}
-	acct, err := s.cfg.DB.AccountGet(r.Context(), me.AccountID)
+	acct, err := identity.AccountGet(r.Context(), s.cfg.DB, me.AccountID)
 	if err != nil {
 		return v, nil, err
 	}
@@ -316,7 +317,7 @@ var oauthParams = []string{"response_type", "client_id", "redirect_uri", "scope"
 // offered), the inboxes ticked (none: every inbox), and the approval
 // rule. It returns a problem to show on the page instead when the answer
 // cannot be granted.
-func (s *Server) consentAnswer(r *http.Request, v consentView, inboxes []desk.Inbox, me tenancy.UserPrincipal) (*Session, []string, string) {
+func (s *Server) consentAnswer(r *http.Request, v consentView, inboxes []desk.Inbox, me identity.UserPrincipal) (*Session, []string, string) {
 	f := r.PostForm
 	var scopes []string
 	for i, sc := range v.Scopes {

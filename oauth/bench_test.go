@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -18,21 +19,21 @@ func BenchmarkAuthenticate(b *testing.B) {
 	client := w.register(b, redirect)
 	access, _ := w.tokens(b, client, redirect, newPKCE())
 	db := dbtest.App(b)
-	_, static, err := db.MCPTokenCreate(context.Background(), tenancy.For(w.Account.ID), tenancy.MCPTokenInput{Name: "bench", Scopes: []string{"conversations:read"}}, time.Now())
+	_, static, err := identity.MCPTokenCreate(context.Background(), db, tenancy.For(w.Account.ID), identity.MCPTokenInput{Name: "bench", Scopes: []string{"conversations:read"}}, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}
 	resource := w.base + "/api/mcp"
 	b.Run("static", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := db.AuthenticateMCP(context.Background(), static, time.Now()); err != nil {
+			if _, err := identity.AuthenticateMCP(context.Background(), db, static, time.Now()); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("oauth", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := db.AuthenticateOAuth(context.Background(), access, resource, time.Now()); err != nil {
+			if _, err := identity.AuthenticateOAuth(context.Background(), db, access, resource, time.Now()); err != nil {
 				b.Fatal(err)
 			}
 		}

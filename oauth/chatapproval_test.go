@@ -13,6 +13,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -209,7 +210,7 @@ func TestChatApprovalNonces(t *testing.T) {
 	x := newWorld(t)
 	refused("another account", approve(x.chatGrant(t, true), c, draftID(c)), c)
 	// Static tokens and grants without the consent: the Drafts page.
-	_, static, err := dbtest.App(t).MCPTokenCreate(context.Background(), tenancy.For(w.Account.ID), tenancy.MCPTokenInput{
+	_, static, err := identity.MCPTokenCreate(context.Background(), dbtest.App(t), tenancy.For(w.Account.ID), identity.MCPTokenInput{
 		Name: "static", Scopes: []string{"conversations:read", "conversations:draft"}, ChatApproval: true}, time.Now())
 	if err != nil {
 		t.Fatal(err)

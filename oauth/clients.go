@@ -20,6 +20,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/deskwoot/deskwoot/egress"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/throttle"
 )
@@ -117,7 +118,7 @@ func (cs *clients) get(ctx context.Context, id string) (*Client, error) {
 	if id == "" {
 		return nil, errUnknownClient
 	}
-	rc, err := cs.db.OAuthClientGet(ctx, id)
+	rc, err := identity.OAuthClientGet(ctx, cs.db, id)
 	if errors.Is(err, tenancy.ErrNotFound) {
 		return nil, errUnknownClient
 	}

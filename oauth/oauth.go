@@ -24,6 +24,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/throttle"
 )
@@ -39,7 +40,7 @@ const (
 // is signed in, and its security wrapper (CSP, framing, cross-origin form
 // posts refused) for the consent page.
 type Console interface {
-	SignedIn(r *http.Request) (tenancy.UserPrincipal, bool)
+	SignedIn(r *http.Request) (identity.UserPrincipal, bool)
 	Protect(h http.Handler) http.Handler
 }
 

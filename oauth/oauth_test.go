@@ -21,6 +21,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/server"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -31,13 +32,13 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 // principal the test registered.
 type fakeConsole struct {
 	mu       sync.Mutex
-	sessions map[string]tenancy.UserPrincipal
+	sessions map[string]identity.UserPrincipal
 }
 
-func (c *fakeConsole) SignedIn(r *http.Request) (tenancy.UserPrincipal, bool) {
+func (c *fakeConsole) SignedIn(r *http.Request) (identity.UserPrincipal, bool) {
 	ck, err := r.Cookie("test_session")
 	if err != nil {
-		return tenancy.UserPrincipal{}, false
+		return identity.UserPrincipal{}, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -49,7 +50,7 @@ func (c *fakeConsole) Protect(h http.Handler) http.Handler {
 	return http.NewCrossOriginProtection().Handler(h)
 }
 
-func (c *fakeConsole) signIn(p tenancy.UserPrincipal) string {
+func (c *fakeConsole) signIn(p identity.UserPrincipal) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	id := rand.Text()
@@ -60,7 +61,7 @@ func (c *fakeConsole) signIn(p tenancy.UserPrincipal) string {
 var (
 	envOnce sync.Once
 	base    string
-	console = &fakeConsole{sessions: map[string]tenancy.UserPrincipal{}}
+	console = &fakeConsole{sessions: map[string]identity.UserPrincipal{}}
 )
 
 // endpoint starts one server for the package on a loopback port, with its
@@ -111,7 +112,7 @@ func newWorld(t testing.TB) *world {
 	ctx := context.Background()
 	w := &world{Tenant: dbtest.NewTenant(t), base: endpoint(t), addr: newAddr()}
 	d := &desk.Desk{DB: dbtest.App(t)}
-	if _, err := d.DB.MCPEnable(ctx, tenancy.For(w.Account.ID), true); err != nil {
+	if _, err := identity.MCPEnable(ctx, d.DB, tenancy.For(w.Account.ID), true); err != nil {
 		t.Fatal(err)
 	}
 	for i, dst := range []struct{ inbox, conv *int64 }{{&w.inbox1, &w.conv1}, {&w.inbox2, &w.conv2}} {
@@ -127,7 +128,7 @@ func newWorld(t testing.TB) *world {
 		}
 		*dst.conv = res.ConversationID
 	}
-	w.session = console.signIn(tenancy.UserPrincipal{AccountID: w.Account.ID, UserID: w.User.ID, Role: "admin", Name: "Ada"})
+	w.session = console.signIn(identity.UserPrincipal{AccountID: w.Account.ID, UserID: w.User.ID, Role: "admin", Name: "Ada"})
 	return w
 }
 
@@ -594,7 +595,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	wantRedirectError(t, "unknown scope", authorize(with("scope", "conversations:delete")), redirect, "invalid_scope")
 	wantRedirectError(t, "implicit", authorize(with("response_type", "token")), redirect, "unsupported_response_type")
 	// Only admins grant.
-	agent := console.signIn(tenancy.UserPrincipal{AccountID: w.Account.ID, UserID: w.User.ID, Role: "agent", Name: "Bo"})
+	agent := console.signIn(identity.UserPrincipal{AccountID: w.Account.ID, UserID: w.User.ID, Role: "agent", Name: "Bo"})
 	wantErrorPage(t, "agent", w.get(t, "/oauth/authorize?"+params.Encode(), agent), 403, "Only admins")
 	// Deny goes back with access_denied and the state.
 	r := w.consent(t, params, url.Values{"consent": {"deny"}})
@@ -770,7 +771,7 @@ func TestAccountGateApplies(t *testing.T) {
 	redirect := "https://client.example/cb"
 	client := w.register(t, redirect)
 	access, _ := w.tokens(t, client, redirect, newPKCE())
-	if _, err := dbtest.App(t).MCPEnable(context.Background(), tenancy.For(w.Account.ID), false); err != nil {
+	if _, err := identity.MCPEnable(context.Background(), dbtest.App(t), tenancy.For(w.Account.ID), false); err != nil {
 		t.Fatal(err)
 	}
 	r := w.mcp(t, access, "tools/list", map[string]any{})

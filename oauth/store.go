@@ -11,17 +11,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/pkce"
 	fstorage "github.com/ory/fosite/storage"
 
 	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
-// store is fosite's storage over PostgreSQL (tenancy's OAuth functions).
+// store is fosite's storage over PostgreSQL (identity's OAuth functions).
 // Records live under RLS in their account; a token's hash finds its
 // account through a SECURITY DEFINER look-up, and a request id names its
 // account (see requestID), so every call can enter the right tenant.
@@ -62,7 +62,7 @@ type txKey struct{}
 // BeginTX implements storage.Transactional: fosite makes the code
 // redemption and the refresh rotation atomic through it.
 func (s *store) BeginTX(ctx context.Context) (context.Context, error) {
-	tx, err := s.db.OAuthTx(ctx)
+	tx, err := s.db.BeginLookup(ctx)
 	if err != nil {
 		return ctx, err
 	}
@@ -71,7 +71,7 @@ func (s *store) BeginTX(ctx context.Context) (context.Context, error) {
 
 // Commit implements storage.Transactional.
 func (s *store) Commit(ctx context.Context) error {
-	tx, ok := ctx.Value(txKey{}).(pgx.Tx)
+	tx, ok := ctx.Value(txKey{}).(tenancy.LookupTx)
 	if !ok {
 		return errors.New("oauth storage: commit without a transaction")
 	}
@@ -80,7 +80,7 @@ func (s *store) Commit(ctx context.Context) error {
 
 // Rollback implements storage.Transactional.
 func (s *store) Rollback(ctx context.Context) error {
-	tx, ok := ctx.Value(txKey{}).(pgx.Tx)
+	tx, ok := ctx.Value(txKey{}).(tenancy.LookupTx)
 	if !ok {
 		return errors.New("oauth storage: rollback without a transaction")
 	}
@@ -88,11 +88,11 @@ func (s *store) Rollback(ctx context.Context) error {
 }
 
 // run runs fn in fosite's transaction when there is one, else in its own.
-func (s *store) run(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
+func (s *store) run(ctx context.Context, fn func(tx tenancy.LookupTx) error) error {
+	if tx, ok := ctx.Value(txKey{}).(tenancy.LookupTx); ok {
 		return fn(tx)
 	}
-	tx, err := s.db.OAuthTx(ctx)
+	tx, err := s.db.BeginLookup(ctx)
 	if err != nil {
 		return err
 	}
@@ -125,14 +125,14 @@ type snapshot struct {
 	AuthMethod   string   `json:"auth_method"`
 }
 
-func (s *store) record(kind, sig string, r fosite.Requester, expiresFor fosite.TokenType) (tenancy.OAuthRecord, error) {
+func (s *store) record(kind, sig string, r fosite.Requester, expiresFor fosite.TokenType) (identity.OAuthRecord, error) {
 	sess, ok := r.GetSession().(*Session)
 	if !ok || sess == nil || sess.AccountID <= 0 {
-		return tenancy.OAuthRecord{}, errors.New("oauth storage: request without a Deskwoot session")
+		return identity.OAuthRecord{}, errors.New("oauth storage: request without a Deskwoot session")
 	}
 	hash, err := hex.DecodeString(sig)
 	if err != nil {
-		return tenancy.OAuthRecord{}, err
+		return identity.OAuthRecord{}, err
 	}
 	snap := snapshot{ID: r.GetClient().GetID()}
 	if c, ok := r.GetClient().(*Client); ok {
@@ -145,13 +145,13 @@ func (s *store) record(kind, sig string, r fosite.Requester, expiresFor fosite.T
 		Form: r.GetRequestForm(), Session: sess,
 	})
 	if err != nil {
-		return tenancy.OAuthRecord{}, err
+		return identity.OAuthRecord{}, err
 	}
 	exp := sess.GetExpiresAt(expiresFor)
 	if exp.IsZero() {
 		exp = s.now().Add(AuthorizeCodeLifespan)
 	}
-	return tenancy.OAuthRecord{AccountID: sess.AccountID, Kind: kind, Signature: hash, RequestID: r.GetID(),
+	return identity.OAuthRecord{AccountID: sess.AccountID, Kind: kind, Signature: hash, RequestID: r.GetID(),
 		ClientID: snap.ID, ExpiresAt: exp, Resource: sess.Resource, Request: body}, nil
 }
 
@@ -160,21 +160,21 @@ func (s *store) insert(ctx context.Context, kind, sig string, r fosite.Requester
 	if err != nil {
 		return err
 	}
-	return s.run(ctx, func(tx pgx.Tx) error { return tenancy.OAuthInsert(ctx, tx, rec) })
+	return s.run(ctx, func(tx tenancy.LookupTx) error { return identity.OAuthInsert(ctx, tx, rec) })
 }
 
 // get reads a record and rebuilds its fosite request. The stored session
 // is copied into into (when given): fosite's contract is that the session
 // it passes is hydrated, and it checks expiry on it.
-func (s *store) get(ctx context.Context, kind, sig string, into ...fosite.Session) (tenancy.OAuthRecord, fosite.Requester, error) {
+func (s *store) get(ctx context.Context, kind, sig string, into ...fosite.Session) (identity.OAuthRecord, fosite.Requester, error) {
 	hash, err := hex.DecodeString(sig)
 	if err != nil {
-		return tenancy.OAuthRecord{}, nil, fosite.ErrNotFound
+		return identity.OAuthRecord{}, nil, fosite.ErrNotFound
 	}
-	var rec tenancy.OAuthRecord
-	err = s.run(ctx, func(tx pgx.Tx) error {
+	var rec identity.OAuthRecord
+	err = s.run(ctx, func(tx tenancy.LookupTx) error {
 		var err error
-		rec, err = tenancy.OAuthGet(ctx, tx, kind, hash)
+		rec, err = identity.OAuthGet(ctx, tx, kind, hash)
 		return err
 	})
 	if errors.Is(err, tenancy.ErrNotFound) {
@@ -251,18 +251,18 @@ func (s *store) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) 
 		return err
 	}
 	sess := req.GetSession().(*Session)
-	return s.run(ctx, func(tx pgx.Tx) error {
-		won, err := tenancy.OAuthDeactivate(ctx, tx, rec.AccountID, "code", rec.Signature)
+	return s.run(ctx, func(tx tenancy.LookupTx) error {
+		won, err := identity.OAuthDeactivate(ctx, tx, rec.AccountID, "code", rec.Signature)
 		if err != nil {
 			return err
 		}
 		if !won {
 			return fosite.ErrInvalidatedAuthorizeCode
 		}
-		in := tenancy.MCPTokenInput{Name: truncate("OAuth · "+sess.ClientName, 100), Scopes: consentedScopes(req.GetGrantedScopes()),
+		in := identity.MCPTokenInput{Name: truncate("OAuth · "+sess.ClientName, 100), Scopes: consentedScopes(req.GetGrantedScopes()),
 			InboxIDs: sess.InboxIDs, RequireApproval: sess.RequireApproval, CreatedBy: sess.UserID,
 			ChatApproval: sess.ChatApproval}
-		grant, err := tenancy.OAuthGrantCreate(ctx, tx, rec.AccountID, rec.RequestID, in, rec.ClientID, sess.ClientName, s.now())
+		grant, err := identity.OAuthGrantCreate(ctx, tx, rec.AccountID, rec.RequestID, in, rec.ClientID, sess.ClientName, s.now())
 		if err != nil {
 			return err
 		}
@@ -311,7 +311,9 @@ func (s *store) deleteRecord(ctx context.Context, kind, sig string) error {
 	if err != nil {
 		return err
 	}
-	return s.run(ctx, func(tx pgx.Tx) error { return tenancy.OAuthDelete(ctx, tx, rec.AccountID, kind, rec.Signature) })
+	return s.run(ctx, func(tx tenancy.LookupTx) error {
+		return identity.OAuthDelete(ctx, tx, rec.AccountID, kind, rec.Signature)
+	})
 }
 
 // CreateRefreshTokenSession implements oauth2.RefreshTokenStorage.
@@ -355,18 +357,18 @@ func (s *store) RotateRefreshToken(ctx context.Context, reqID, sig string) error
 	if err != nil {
 		return fosite.ErrNotFound
 	}
-	return s.run(ctx, func(tx pgx.Tx) error {
-		won, err := tenancy.OAuthDeactivate(ctx, tx, acct, "refresh", hash)
+	return s.run(ctx, func(tx tenancy.LookupTx) error {
+		won, err := identity.OAuthDeactivate(ctx, tx, acct, "refresh", hash)
 		if err != nil {
 			return err
 		}
 		if !won {
 			return fosite.ErrNotFound
 		}
-		if _, err := tenancy.OAuthRevokeRequest(ctx, tx, acct, reqID, "access", false); err != nil {
+		if _, err := identity.OAuthRevokeRequest(ctx, tx, acct, reqID, "access", false); err != nil {
 			return err
 		}
-		return tenancy.OAuthCleanup(ctx, tx, acct, reqID)
+		return identity.OAuthCleanup(ctx, tx, acct, reqID)
 	})
 }
 
@@ -379,8 +381,8 @@ func (s *store) RevokeRefreshToken(ctx context.Context, reqID string) error {
 	if err != nil {
 		return err
 	}
-	return s.run(ctx, func(tx pgx.Tx) error {
-		grant, err := tenancy.OAuthRevokeRequest(ctx, tx, acct, reqID, "refresh", true)
+	return s.run(ctx, func(tx tenancy.LookupTx) error {
+		grant, err := identity.OAuthRevokeRequest(ctx, tx, acct, reqID, "refresh", true)
 		if err != nil || grant == 0 {
 			return err
 		}
@@ -396,8 +398,8 @@ func (s *store) RevokeAccessToken(ctx context.Context, reqID string) error {
 	if err != nil {
 		return err
 	}
-	return s.run(ctx, func(tx pgx.Tx) error {
-		_, err := tenancy.OAuthRevokeRequest(ctx, tx, acct, reqID, "access", false)
+	return s.run(ctx, func(tx tenancy.LookupTx) error {
+		_, err := identity.OAuthRevokeRequest(ctx, tx, acct, reqID, "access", false)
 		return err
 	})
 }

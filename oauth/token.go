@@ -14,7 +14,7 @@ import (
 
 	"github.com/ory/fosite"
 
-	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/throttle"
 )
 
@@ -229,14 +229,14 @@ func (s *Server) registerClient(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c := tenancy.OAuthClient{ID: "dwc_" + rand.Text(), Name: name, RedirectURIs: in.RedirectURIs, AuthMethod: method}
+	c := identity.OAuthClient{ID: "dwc_" + rand.Text(), Name: name, RedirectURIs: in.RedirectURIs, AuthMethod: method}
 	var secret string
 	if method != "none" {
 		secret = "dws_" + rand.Text() + rand.Text()
 		h, _ := secretHasher{}.Hash(r.Context(), []byte(secret))
 		c.SecretHash = string(h)
 	}
-	if err := s.cfg.DB.OAuthClientRegister(r.Context(), c); err != nil {
+	if err := identity.OAuthClientRegister(r.Context(), s.cfg.DB, c); err != nil {
 		slog.ErrorContext(r.Context(), "oauth client registration", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable", "error_description": "registration is unavailable; try again"})
 		return

@@ -8,9 +8,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/ory/fosite"
-
-	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // tokenStrategy is fosite's token format hook: codes and tokens are opaque
@@ -25,14 +24,14 @@ func signature(token string) string {
 }
 
 func generate(prefix string) (string, string, error) {
-	raw, _, _ := tenancy.NewToken(prefix)
+	raw, _, _ := identity.NewToken(prefix)
 	return raw, signature(raw), nil
 }
 
 // validate checks shape and expiry; presence and revocation are the
 // storage's answer.
 func validate(r fosite.Requester, kind fosite.TokenType, prefix, token string) error {
-	if _, ok := tenancy.ParseToken(token, prefix); !ok {
+	if _, ok := identity.ParseToken(token, prefix); !ok {
 		return fosite.ErrInvalidTokenFormat
 	}
 	if exp := r.GetSession().GetExpiresAt(kind); !exp.IsZero() && !time.Now().Before(exp) {
@@ -45,30 +44,30 @@ func (tokenStrategy) AccessTokenSignature(_ context.Context, token string) strin
 	return signature(token)
 }
 func (tokenStrategy) GenerateAccessToken(context.Context, fosite.Requester) (string, string, error) {
-	return generate(tenancy.OAuthAccessPrefix)
+	return generate(identity.OAuthAccessPrefix)
 }
 func (tokenStrategy) ValidateAccessToken(_ context.Context, r fosite.Requester, token string) error {
-	return validate(r, fosite.AccessToken, tenancy.OAuthAccessPrefix, token)
+	return validate(r, fosite.AccessToken, identity.OAuthAccessPrefix, token)
 }
 
 func (tokenStrategy) RefreshTokenSignature(_ context.Context, token string) string {
 	return signature(token)
 }
 func (tokenStrategy) GenerateRefreshToken(context.Context, fosite.Requester) (string, string, error) {
-	return generate(tenancy.OAuthRefreshPrefix)
+	return generate(identity.OAuthRefreshPrefix)
 }
 func (tokenStrategy) ValidateRefreshToken(_ context.Context, r fosite.Requester, token string) error {
-	return validate(r, fosite.RefreshToken, tenancy.OAuthRefreshPrefix, token)
+	return validate(r, fosite.RefreshToken, identity.OAuthRefreshPrefix, token)
 }
 
 func (tokenStrategy) AuthorizeCodeSignature(_ context.Context, token string) string {
 	return signature(token)
 }
 func (tokenStrategy) GenerateAuthorizeCode(context.Context, fosite.Requester) (string, string, error) {
-	return generate(tenancy.OAuthCodePrefix)
+	return generate(identity.OAuthCodePrefix)
 }
 func (tokenStrategy) ValidateAuthorizeCode(_ context.Context, r fosite.Requester, token string) error {
-	return validate(r, fosite.AuthorizeCode, tenancy.OAuthCodePrefix, token)
+	return validate(r, fosite.AuthorizeCode, identity.OAuthCodePrefix, token)
 }
 
 // secretHasher hashes the client secrets of confidential registered

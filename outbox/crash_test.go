@@ -17,6 +17,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/outbox"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -50,8 +51,8 @@ func TestCrashBetweenCommitAndDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer owner.Close(ctx)
-	ten, err := (&tenancy.Identities{DB: app, PasswordCost: bcrypt.MinCost}).Signup(ctx,
-		tenancy.SignupInput{AccountName: "Crash Co", Email: "admin@crash.test", Password: "correct horse battery"}, time.Now())
+	ten, err := (&identity.Identities{DB: app, PasswordCost: bcrypt.MinCost}).Signup(ctx,
+		identity.SignupInput{AccountName: "Crash Co", Email: "admin@crash.test", Password: "correct horse battery"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

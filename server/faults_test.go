@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/localpg"
 	"github.com/deskwoot/deskwoot/migrations"
 	"github.com/deskwoot/deskwoot/outbox"
@@ -57,7 +58,7 @@ func TestPostgresRestart(t *testing.T) {
 	w := newWorkspace(t, a)
 	_, tok := w.token(t, 60000)
 	cursor := mustTool(t, a, tok, "poll_events", nil)["next_cursor"].(string)
-	session, err := f.apps[0].DB.SessionCreate(ctx, tenancy.For(w.accountID), w.userID, time.Now())
+	session, err := identity.SessionCreate(ctx, f.apps[0].DB, tenancy.For(w.accountID), w.userID, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/localpg"
 	"github.com/deskwoot/deskwoot/migrations"
 	"github.com/deskwoot/deskwoot/tenancy"
@@ -38,7 +39,7 @@ func TestLiveSurvivesPostgresRestart(t *testing.T) {
 	f := startFleet(t, c.AppURL, 2)
 	a, b := f.urls[0], f.urls[1]
 	w := newWorkspace(t, a)
-	session, err := f.apps[0].DB.SessionCreate(ctx, tenancy.For(w.accountID), w.userID, time.Now())
+	session, err := identity.SessionCreate(ctx, f.apps[0].DB, tenancy.For(w.accountID), w.userID, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

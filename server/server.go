@@ -24,6 +24,7 @@ import (
 	"github.com/deskwoot/deskwoot/console"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/helpcenter"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/mailout"
 	"github.com/deskwoot/deskwoot/mailserver"
 	"github.com/deskwoot/deskwoot/mcp"
@@ -242,7 +243,7 @@ func Build(ctx context.Context, cfg Config) (*App, error) {
 	hub := desk.NewEventHub(db.Pool)
 	d := &desk.Desk{DB: db, Hub: hub, EventRetention: cfg.EventRetention, PublicURL: cfg.PublicURL,
 		InboundDomain: cfg.InboundDomain, InboundRotationGrace: cfg.InboundRotationGrace}
-	ids := &tenancy.Identities{DB: db}
+	ids := &identity.Identities{DB: db}
 	var confirmer *signup.Confirmer // nil: open signup
 	if cfg.Signup == signup.Confirm {
 		confirmer = &signup.Confirmer{Identities: ids, PublicURL: cfg.PublicURL}

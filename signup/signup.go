@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -67,7 +68,7 @@ type Queue interface {
 
 // Confirmer runs email-confirmed signups.
 type Confirmer struct {
-	Identities *tenancy.Identities
+	Identities *identity.Identities
 	// Queue is nil until the mailer is built (Build sets it); confirmed
 	// signup needs a relay.
 	Queue     Queue
@@ -78,7 +79,7 @@ type Confirmer struct {
 // enqueues its mail. Its work and its answer do not depend on the email:
 // it validates, bcrypts the password and writes one row and one job,
 // looking nothing up. Bad input is ErrInvalid and writes nothing.
-func (c *Confirmer) Request(ctx context.Context, in tenancy.SignupInput, now time.Time) error {
+func (c *Confirmer) Request(ctx context.Context, in identity.SignupInput, now time.Time) error {
 	in.Email, in.Name = strings.TrimSpace(in.Email), strings.TrimSpace(in.Name)
 	if err := in.Validate(); err != nil {
 		return err
@@ -117,7 +118,7 @@ type Mail struct {
 // told only to the mailbox. ok is false for a request that was used or
 // expired meanwhile: nothing to send.
 func (c *Confirmer) Mail(ctx context.Context, id int64, now time.Time) (m Mail, ok bool, err error) {
-	raw, hash, _ := tenancy.NewToken(TokenPrefix)
+	raw, hash, _ := identity.NewToken(TokenPrefix)
 	var workspace string
 	var until time.Time
 	err = c.Identities.DB.Pool.QueryRow(ctx, `SELECT email, account_name, message_token, expires_at FROM deskwoot_signup_request_link($1, $2, $3)`,
@@ -128,7 +129,7 @@ func (c *Confirmer) Mail(ctx context.Context, id int64, now time.Time) (m Mail, 
 	if err != nil {
 		return Mail{}, false, tenancy.MapError(err)
 	}
-	login, err := c.Identities.DB.LoginUser(ctx, m.To)
+	login, err := identity.LoginUser(ctx, c.Identities.DB, m.To)
 	if err != nil {
 		return Mail{}, false, err
 	}
@@ -189,7 +190,7 @@ func (c *Confirmer) Open(ctx context.Context, raw string, now time.Time) (View, 
 }
 
 func (c *Confirmer) open(ctx context.Context, raw string, now time.Time) (View, request, error) {
-	hash, ok := tenancy.ParseToken(raw, TokenPrefix)
+	hash, ok := identity.ParseToken(raw, TokenPrefix)
 	if !ok {
 		return View{}, request{}, ErrLinkUnknown
 	}
@@ -206,7 +207,7 @@ func (c *Confirmer) open(ctx context.Context, raw string, now time.Time) (View, 
 	if pw != nil {
 		r.hash = []byte(*pw)
 	}
-	login, err := c.Identities.DB.LoginUser(ctx, r.email)
+	login, err := identity.LoginUser(ctx, c.Identities.DB, r.email)
 	if err != nil {
 		return View{}, request{}, err
 	}
@@ -228,21 +229,21 @@ var ErrSignInFirst = fault.New(fault.Forbidden, "", "this email already has a De
 // email that already has a login, with that login as admin, only when
 // signedIn is that login (else ErrSignInFirst, and the link stays
 // usable). A used or expired link is ErrLinkUnknown.
-func (c *Confirmer) Confirm(ctx context.Context, raw string, signedIn int64, base tenancy.SignupInput, now time.Time) (tenancy.SignupResult, error) {
+func (c *Confirmer) Confirm(ctx context.Context, raw string, signedIn int64, base identity.SignupInput, now time.Time) (identity.SignupResult, error) {
 	v, r, err := c.open(ctx, raw, now)
 	if err != nil {
-		return tenancy.SignupResult{}, err
+		return identity.SignupResult{}, err
 	}
 	in := base
 	in.AccountName, in.Email, in.Name = r.workspace, r.email, r.name
 	if v.LoginUserID != 0 {
 		if signedIn != v.LoginUserID {
-			return tenancy.SignupResult{}, ErrSignInFirst
+			return identity.SignupResult{}, ErrSignInFirst
 		}
 		in.UserID = v.LoginUserID
 	} else {
 		if r.hash == nil {
-			return tenancy.SignupResult{}, ErrLinkUnknown
+			return identity.SignupResult{}, ErrLinkUnknown
 		}
 		in.PasswordHash = r.hash
 	}
@@ -257,7 +258,7 @@ func (c *Confirmer) Confirm(ctx context.Context, raw string, signedIn int64, bas
 		return nil
 	}
 	res, err := c.Identities.Signup(ctx, in, now)
-	if errors.Is(err, tenancy.ErrEmailTaken) {
+	if errors.Is(err, identity.ErrEmailTaken) {
 		// A login took the email between opening and confirming: the
 		// link stays, and opening it again asks that login to sign in.
 		return res, ErrSignInFirst

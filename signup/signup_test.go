@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/signup"
-	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -39,7 +39,7 @@ func (q *queue) last() int64 {
 // linkFor asks for a signup and returns its mail's link token.
 func linkFor(t *testing.T, c *signup.Confirmer, q *queue, email string, now time.Time) (signup.Mail, string) {
 	t.Helper()
-	if err := c.Request(context.Background(), tenancy.SignupInput{AccountName: "Raced Co", Email: email, Password: "a new password"}, now); err != nil {
+	if err := c.Request(context.Background(), identity.SignupInput{AccountName: "Raced Co", Email: email, Password: "a new password"}, now); err != nil {
 		t.Fatal(err)
 	}
 	m, ok, err := c.Mail(context.Background(), q.last(), now)
@@ -68,7 +68,7 @@ func TestALinkCreatesOneWorkspaceOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, results[i] = c.Confirm(context.Background(), raw, 0, tenancy.SignupInput{NoAPIToken: true}, now)
+			_, results[i] = c.Confirm(context.Background(), raw, 0, identity.SignupInput{NoAPIToken: true}, now)
 		}()
 	}
 	wg.Wait()
@@ -113,7 +113,7 @@ func TestConfirmModeKeepsNoPasswordHashOnceUsed(t *testing.T) {
 	now := time.Now()
 	email := dbtest.Unique("wiped") + "@example.com"
 	_, raw := linkFor(t, c, q, email, now)
-	res, err := c.Confirm(context.Background(), raw, 0, tenancy.SignupInput{}, now)
+	res, err := c.Confirm(context.Background(), raw, 0, identity.SignupInput{}, now)
 	if err != nil || res.APIToken == "" || res.User.Email != email || res.Account.SubscriptionStatus != "trialing" {
 		t.Fatalf("confirm: %+v %v", res, err)
 	}

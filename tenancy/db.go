@@ -1,11 +1,19 @@
-// Package tenancy is the fence: the PostgreSQL pool, tenant-scoped
-// transactions under row-level security, and the tenant's identities
-// (accounts, users, memberships, API and MCP tokens).
+// Package tenancy is the fence: the PostgreSQL pool, the one way into a
+// tenant under row-level security, the guard that re-checks a principal
+// kept in memory inside a request's own transaction, the count of round
+// trips, and the mapping of driver errors to the sentinels every package
+// tests with errors.Is.
 //
 // There is one way into a tenant: a Request's transaction (Unit, Read,
 // Record), which sets deskwoot.account_id local to that transaction.
 // InTenant, InTenantSnapshot and Batch are that way for work of no request
-// in particular (delivery, sealing, reports). Nothing here knows HTTP.
+// in particular (delivery, sealing, reports). What must run before the
+// tenant is known (a credential's look-up) enters through Resolve or a
+// LookupTx, which set the tenant from a SECURITY DEFINER look-up.
+//
+// Who acts in a tenant (accounts, people, sessions, tokens, principals) is
+// package identity's, above this one: the fence knows no principal, so
+// that everything that runs SQL can use it. Nothing here knows HTTP.
 package tenancy
 
 import (

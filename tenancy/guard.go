@@ -12,46 +12,51 @@ import (
 	"github.com/deskwoot/deskwoot/fault"
 )
 
-// A Guard lets a request use an MCP principal kept in memory (see
-// PrincipalCache) without a round trip of its own to authenticate: the
-// guard's statement rides first in the request's first transaction (see
-// Request) and makes that transaction fail, with nothing committed, unless
-// the token is still unrevoked and unexpired and its row and its account's
-// row are unchanged since the principal was read. It also spends the
-// request's calls from the token's rate limit, as the full authentication
-// does.
+// A Guard lets a request use a principal kept in memory (see
+// identity.PrincipalCache) without a round trip of its own to
+// authenticate: the guard's statement rides first in the request's first
+// transaction (see Request) and makes that transaction fail, with nothing
+// committed, unless the principal is still what the database says it is.
+// The statement may also spend the request's calls from the token's rate
+// limit, as the full authentication does.
+//
+// The fence knows how a guard rides and what its answer means, not what it
+// checks: the statement comes from the package that owns the principal
+// (identity.MCPPrincipal.Guard), which reads the same rows to
+// authenticate. It answers one row (ok, remaining, reset: the calls that
+// still fit and the seconds until the whole limit is free, both null when
+// it spent nothing), or fails with SQLSTATE DW401 when the principal is
+// not current and DW429 (the seconds to wait as its message) when the
+// calls do not fit.
 //
 // Because the check runs inside the transaction that does the request's
-// work, a revocation (or scope, inbox, plan change) committed before that
-// transaction started is always seen: no replica serves a revoked token
-// again, however late any notification would be. A transaction refused by
-// the guard fails with ErrPrincipalChanged (the door authenticates afresh)
-// or, when the calls exceed the rate limit, with an error GuardLimited
-// recognises; either way before the request has done anything. A request
-// that makes no transaction settles its guard with Check.
+// work, a change committed before that transaction started is always
+// seen: no replica serves a revoked token again, however late any
+// notification would be. A transaction refused by the guard fails with
+// ErrPrincipalChanged (the door authenticates afresh) or, when the calls
+// exceed the rate limit, with an error GuardLimited recognises; either way
+// before the request has done anything. A request that makes no
+// transaction settles its guard with Check.
 type Guard struct {
-	TokenID int64
-	Stamp   string
-	Calls   int
-	Now     time.Time
-	// AccessSignature is set for an OAuth access token: the hash of the
-	// token presented, which must still be active and unexpired.
-	AccessSignature []byte
+	// Statement is the check and Args its arguments.
+	Statement string
+	Args      []any
 
 	state guardState
 	retry time.Duration // how long to wait, when Limited
-	// quota is what the calls spent left of the token's limit (when the
-	// guard verified and spent them).
+	// remaining and reset are what the calls spent left of the token's
+	// limit (when the guard verified and spent them).
 	remaining, reset *int
 }
 
-// Quota is what the guard's spending left of the token's rate limit of
-// limit calls a minute: nil until it has spent the request's calls.
-func (g *Guard) Quota(limit int) *Quota {
+// Left is what the guard's spending left of the token's rate limit: the
+// calls that still fit now and the time until the whole limit is free
+// again; ok is false until it has spent the request's calls.
+func (g *Guard) Left() (remaining int, reset time.Duration, ok bool) {
 	if g.remaining == nil || g.reset == nil {
-		return nil
+		return 0, 0, false
 	}
-	return &Quota{Limit: limit, Remaining: *g.remaining, Reset: time.Duration(*g.reset) * time.Second}
+	return *g.remaining, time.Duration(*g.reset) * time.Second, true
 }
 
 type guardState int
@@ -147,41 +152,11 @@ func guardError(err error) error {
 
 // queue adds the guard's statement to b (after the tenant setting).
 func (g *Guard) queue(b *pgx.Batch) {
-	b.Queue(guardSQL, g.TokenID, g.Stamp, g.Now, g.AccessSignature, g.Calls).QueryRow(func(r pgx.Row) error {
+	b.Queue(g.Statement, g.Args...).QueryRow(func(r pgx.Row) error {
 		var ok bool
 		return r.Scan(&ok, &g.remaining, &g.reset)
 	})
 }
-
-// guardSQL is the guard in one statement (each statement of a batch costs
-// the server as much as a small read). g is the token's row, current when
-// its stamp ($2) still matches and it is unrevoked and unexpired at $3
-// (and, for OAuth, the access token $4 is still active and unexpired);
-// touched notes its use at most once a minute; t, prior and spent spend $5
-// calls from its rate limit. The statement fails with DW401 when the
-// principal is not current and with DW429 (the seconds to wait) when the
-// calls do not fit, so that nothing in its transaction commits.
-const guardSQL = `WITH g AS (
-		SELECT t.account_id, t.id, t.rate_limit_per_minute,
-			deskwoot_mcp_stamp(t, a) = $2 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR $3 < t.expires_at)
-			AND ($4::bytea IS NULL OR EXISTS (SELECT 1 FROM oauth_tokens o
-				WHERE o.kind = 'access' AND o.signature = $4::bytea AND o.grant_id = t.id AND o.active AND $3 < o.expires_at)) AS current
-		FROM mcp_tokens t JOIN accounts a ON a.id = t.account_id
-		WHERE t.id = $1
-	), touched AS (
-		UPDATE mcp_tokens SET last_used_at = now()
-		WHERE id = (SELECT id FROM g WHERE current) AND ` + lastUseDue + `
-		RETURNING 1
-	), t AS (
-		SELECT account_id, id, clock_timestamp() AS now, rate_limit_per_minute AS lim,
-			make_interval(secs => $5::int * 60.0 / greatest(rate_limit_per_minute, 1)) AS cost
-		FROM g WHERE current AND $5::int > 0
-	), ` + rateSpendCTEs + `
-	SELECT CASE
-		WHEN NOT coalesce((SELECT current FROM g), false) THEN deskwoot_guard_refuse(false, 0)
-		WHEN $5::int = 0 OR EXISTS (SELECT 1 FROM spent) THEN true
-		ELSE deskwoot_guard_refuse(true, ` + rateRetrySQL + `)
-	END, (SELECT remaining FROM quota), (SELECT reset FROM quota)`
 
 // Check settles the request's guard in a round trip of its own, for a
 // request that makes no transaction (or whose transactions failed before

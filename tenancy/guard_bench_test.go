@@ -10,6 +10,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -21,7 +22,7 @@ func BenchmarkGuardCost(b *testing.B) {
 	t := b
 	ctx := context.Background()
 	db := dbtest.App(t)
-	ten, raw := mintMCP(t, 60000)
+	ten, raw := dbtest.MCPTenant(t, 60000)
 	acct := ten.Account.ID
 	d := &desk.Desk{DB: db}
 	ib, err := d.InboxCreate(ctx, tenancy.For(acct), desk.InboxInput{Name: "I", Channel: "api"})
@@ -36,7 +37,7 @@ func BenchmarkGuardCost(b *testing.B) {
 	for i := 0; i < 19; i++ {
 		d.MessageCreate(ctx, acct, conv, fmt.Sprint("reply ", i), false, desk.Author{Kind: "user", UserID: ten.User.ID, Name: "A"})
 	}
-	p, err := db.AuthenticateMCP(ctx, raw, time.Now())
+	p, err := identity.AuthenticateMCP(ctx, db, raw, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func BenchmarkGuardCost(b *testing.B) {
 			}
 			req := tenancy.For(acct)
 			if v.guard {
-				req.Guard = &tenancy.Guard{TokenID: p.TokenID, Stamp: p.Stamp, Calls: 1, Now: time.Now()}
+				req.Guard = p.Guard(1, time.Now(), nil)
 			}
 			t0 := time.Now()
 			if err := db.Read(ctx, req, bt); err != nil {

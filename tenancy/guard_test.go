@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -41,14 +42,14 @@ func TestGuard(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := dbtest.App(t)
-	ten, raw := mintMCP(t, 2)
+	ten, raw := dbtest.MCPTenant(t, 2)
 	acct := ten.Account.ID
-	p, err := db.AuthenticateMCP(ctx, raw, time.Now())
+	p, err := identity.AuthenticateMCP(ctx, db, raw, time.Now())
 	if err != nil || p.Stamp == "" {
 		t.Fatalf("authenticate: %+v %v", p, err)
 	}
 	guard := func(calls int) (*tenancy.Guard, *tenancy.Request) {
-		g := &tenancy.Guard{TokenID: p.TokenID, Stamp: p.Stamp, Calls: calls, Now: time.Now()}
+		g := p.Guard(calls, time.Now(), nil)
 		return g, &tenancy.Request{AccountID: acct, Guard: g}
 	}
 
@@ -105,14 +106,14 @@ func TestGuard(t *testing.T) {
 
 	// Authenticated afresh, the principal is current again; revoked, it
 	// never is.
-	if p, err = db.AuthenticateMCP(ctx, raw, time.Now()); err != nil {
+	if p, err = identity.AuthenticateMCP(ctx, db, raw, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	g, req = guard(0)
 	if err := db.Check(ctx, req); err != nil || !g.Verified() {
 		t.Fatalf("a fresh principal is not verified: %v", err)
 	}
-	if err := db.MCPTokenRevoke(ctx, tenancy.For(acct), p.TokenID); err != nil {
+	if err := identity.MCPTokenRevoke(ctx, db, tenancy.For(acct), p.TokenID); err != nil {
 		t.Fatal(err)
 	}
 	g, req = guard(0)

@@ -15,7 +15,8 @@ import (
 // package, nothing begins a transaction on the pool (Pool.Begin,
 // Pool.BeginTx) or sets the tenant (deskwoot.account_id), so every tenant
 // transaction goes through a Request's (Unit, Read, Record, and InTenant,
-// InTenantSnapshot and Batch on top of them) or the OAuth store's OAuthTx.
+// InTenantSnapshot and Batch on top of them), or, before the tenant is known,
+// through Resolve or a LookupTx (a credential's look-up).
 // The bench, whose baselines measure bare SQL beside the server, is the
 // one exception.
 func TestOneWayIntoATenant(t *testing.T) {

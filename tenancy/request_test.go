@@ -12,6 +12,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/auditrow"
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -41,13 +42,13 @@ func onePool(t *testing.T) *tenancy.DB {
 func TestRequestHoldsOneTransaction(t *testing.T) {
 	t.Parallel()
 	db := onePool(t)
-	ten, raw := mintMCP(t, 100)
+	ten, raw := dbtest.MCPTenant(t, 100)
 	acct := ten.Account.ID
-	p, err := db.AuthenticateMCP(context.Background(), raw, time.Now())
+	p, err := identity.AuthenticateMCP(context.Background(), db, raw, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &tenancy.Guard{TokenID: p.TokenID, Stamp: p.Stamp, Calls: 1, Now: time.Now()}
+	g := p.Guard(1, time.Now(), nil)
 	req := &tenancy.Request{AccountID: acct, Guard: g}
 	// Were a nested transaction to wait (for the guard, or for the pool's
 	// one connection), this deadline would end it with an error other

@@ -250,3 +250,10 @@ func (t *unitTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 }
 
 func (t *unitTx) Conn() *pgx.Conn { return t.conn }
+
+// audited tells OnAudit that acct committed an audit row.
+func (db *DB) audited(acct int64) {
+	if db.OnAudit != nil {
+		db.OnAudit(acct)
+	}
+}

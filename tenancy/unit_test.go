@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -103,21 +104,21 @@ func TestUnitCarriesTheGuard(t *testing.T) {
 	}
 	defer pool.Close()
 	db := &tenancy.DB{Pool: pool}
-	ten, raw := mintMCP(t, 100)
+	ten, raw := dbtest.MCPTenant(t, 100)
 	acct := ten.Account.ID
-	p, err := db.AuthenticateMCP(ctx, raw, time.Now())
+	p, err := identity.AuthenticateMCP(ctx, db, raw, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	guard := func() (*tenancy.Guard, *tenancy.Request) {
-		g := &tenancy.Guard{TokenID: p.TokenID, Stamp: p.Stamp, Calls: 1, Now: time.Now()}
+		g := p.Guard(1, time.Now(), nil)
 		return g, &tenancy.Request{AccountID: acct, Guard: g}
 	}
 	g, req := guard()
 	if err := db.Unit(ctx, req, labelInsert("guarded"), func(tx pgx.Tx) (*pgx.Batch, error) { return nil, nil }); err != nil || !g.Verified() {
 		t.Fatalf("current principal: %v, verified %v", err, g.Verified())
 	}
-	if err := db.MCPTokenRevoke(ctx, tenancy.For(acct), p.TokenID); err != nil {
+	if err := identity.MCPTokenRevoke(ctx, db, tenancy.For(acct), p.TokenID); err != nil {
 		t.Fatal(err)
 	}
 	var pid, pidAfter int

@@ -21,13 +21,14 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/identity"
 	policies "github.com/deskwoot/deskwoot/rego"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // Length is the Enterprise trial every new account starts with: exactly
 // 168 hours from signup.
-const Length = tenancy.TrialLength
+const Length = identity.TrialLength
 
 // DefaultGracePeriod is how long a past-due Enterprise subscription keeps
 // MCP, counted from when it first turned past_due (DESKWOOT_GRACE_PERIOD).
@@ -64,7 +65,7 @@ type Entitlement struct {
 // (whatever plan was picked), an active Enterprise subscription, or a
 // past-due Enterprise subscription inside its grace period allow MCP;
 // anything else does not.
-func Compute(a tenancy.AccountState, now time.Time) Entitlement {
+func Compute(a identity.AccountState, now time.Time) Entitlement {
 	e := Entitlement{Plan: a.Plan, Status: a.Status, TrialEndsAt: a.TrialEndsAt, GraceEndsAt: a.GraceEndsAt, MCPEnabled: a.MCPEnabled}
 	switch {
 	case !policies.Plans().Valid(a.Plan):
@@ -147,14 +148,14 @@ var ErrNotTrial = errors.New("the account has a subscription")
 // with ErrNotTrial. db may be the owner connection: the tenant is set for
 // the transaction as for every other. lg, when given, is told to seal the
 // new audit row.
-func Set(ctx context.Context, db *tenancy.DB, lg *audit.Log, accountID int64, c Change, operator string, now time.Time) (tenancy.Billing, error) {
+func Set(ctx context.Context, db *tenancy.DB, lg *audit.Log, accountID int64, c Change, operator string, now time.Time) (identity.Billing, error) {
 	if (c.EndsAt == nil) == (c.Extend == 0) {
-		return tenancy.Billing{}, fault.Invalidf("", "give either a new end or an extension")
+		return identity.Billing{}, fault.Invalidf("", "give either a new end or an extension")
 	}
-	var b tenancy.Billing
+	var b identity.Billing
 	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
 		var err error
-		if b, err = tenancy.BillingLock(ctx, tx, accountID); err != nil {
+		if b, err = identity.BillingLock(ctx, tx, accountID); err != nil {
 			return err
 		}
 		if b.Status == StatusActive || b.Status == StatusPastDue {
@@ -175,7 +176,7 @@ func Set(ctx context.Context, db *tenancy.DB, lg *audit.Log, accountID int64, c 
 		}
 		t := end.UTC().Truncate(time.Microsecond) // PostgreSQL's precision
 		b.TrialEndsAt, b.Status = &t, StatusTrialing
-		if err := tenancy.BillingSave(ctx, tx, b, now); err != nil {
+		if err := identity.BillingSave(ctx, tx, b, now); err != nil {
 			return err
 		}
 		if operator == "" {
@@ -195,13 +196,13 @@ func Set(ctx context.Context, db *tenancy.DB, lg *audit.Log, accountID int64, c 
 // AccountView is an account's plan state, Stripe link and entitlement, as
 // operators see it.
 type AccountView struct {
-	tenancy.Billing
+	identity.Billing
 	Entitlement Entitlement `json:"entitlement"`
 }
 
 // View reads one account for an operator.
 func View(ctx context.Context, db *tenancy.DB, accountID int64, now time.Time) (AccountView, error) {
-	b, err := db.BillingGet(ctx, accountID)
+	b, err := identity.BillingGet(ctx, db, accountID)
 	if err != nil {
 		return AccountView{}, err
 	}
@@ -211,7 +212,7 @@ func View(ctx context.Context, db *tenancy.DB, accountID int64, now time.Time) (
 // List reads every account for an operator, oldest first. It needs the
 // owner connection (the account directory has no grant to the app role).
 func List(ctx context.Context, db *tenancy.DB, now time.Time) ([]AccountView, error) {
-	ids, err := db.AccountDirectory(ctx)
+	ids, err := identity.AccountDirectory(ctx, db)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/widget"
 )
@@ -536,10 +537,10 @@ func TestApprovedDraftsReachTheWidgetRejectedOnesDoNot(t *testing.T) {
 	ctx := context.Background()
 	tok := f.start("Can I get a refund?")
 	conv := f.conversationOf("Can I get a refund?")
-	if _, err := f.d.DB.MCPEnable(ctx, tenancy.For(f.acct), true); err != nil {
+	if _, err := identity.MCPEnable(ctx, f.d.DB, tenancy.For(f.acct), true); err != nil {
 		t.Fatal(err)
 	}
-	mt, _, err := f.d.DB.MCPTokenCreate(ctx, tenancy.For(f.acct), tenancy.MCPTokenInput{Name: "careful-bot", Scopes: []string{"conversations:draft"},
+	mt, _, err := identity.MCPTokenCreate(ctx, f.d.DB, tenancy.For(f.acct), identity.MCPTokenInput{Name: "careful-bot", Scopes: []string{"conversations:draft"},
 		RateLimitPerMinute: 600, CreatedBy: f.userID}, time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/deskwoot/deskwoot/identity"
 	policies "github.com/deskwoot/deskwoot/rego"
 	"github.com/deskwoot/deskwoot/server"
 	"github.com/deskwoot/deskwoot/tenancy"
@@ -90,7 +91,7 @@ func accountsCmd(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		events, err := db.StripeEventList(ctx, n)
+		events, err := identity.StripeEventList(ctx, db, n)
 		if err != nil {
 			return err
 		}

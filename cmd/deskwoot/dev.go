@@ -22,6 +22,7 @@ import (
 	"github.com/deskwoot/deskwoot/demo"
 	"github.com/deskwoot/deskwoot/devmail"
 	"github.com/deskwoot/deskwoot/devsite"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/localpg"
 	"github.com/deskwoot/deskwoot/mcp"
 	"github.com/deskwoot/deskwoot/migrations"
@@ -137,7 +138,7 @@ func devApp(ctx context.Context, cfg server.Config, dir string, out io.Writer) (
 	creds := filepath.Join(dir, "demo-credentials.json")
 	// The seed writes through the server's own desk, so that its replies
 	// are queued for delivery like any other.
-	ws, err := demo.Seed(ctx, &tenancy.Identities{DB: srv.DB}, srv.Desk, demo.Options{Now: time.Now()})
+	ws, err := demo.Seed(ctx, &identity.Identities{DB: srv.DB}, srv.Desk, demo.Options{Now: time.Now()})
 	earlier := errors.Is(err, demo.ErrAlreadySeeded)
 	switch {
 	case earlier:

@@ -1,4 +1,4 @@
-package tenancy_test
+package identity_test
 
 import (
 	"context"
@@ -9,24 +9,9 @@ import (
 	"time"
 
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
-
-func mintMCP(t testing.TB, perMinute int) (dbtest.Tenant, string) {
-	t.Helper()
-	ctx := context.Background()
-	ten := dbtest.NewTenant(t)
-	db := dbtest.App(t)
-	if _, err := db.MCPEnable(ctx, tenancy.For(ten.Account.ID), true); err != nil {
-		t.Fatal(err)
-	}
-	_, raw, err := db.MCPTokenCreate(ctx, tenancy.For(ten.Account.ID), tenancy.MCPTokenInput{Name: "bot", Scopes: []string{"conversations:read"},
-		RateLimitPerMinute: perMinute}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ten, raw
-}
 
 // TestRateLimitIsShared: the limit is kept in PostgreSQL, so callers on
 // separate pools (replicas) share it: a burst of exactly the limit passes,
@@ -35,7 +20,7 @@ func mintMCP(t testing.TB, perMinute int) (dbtest.Tenant, string) {
 func TestRateLimitIsShared(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, raw := mintMCP(t, 30)
+	_, raw := dbtest.MCPTenant(t, 30)
 	var pools []*tenancy.DB
 	for i := 0; i < 3; i++ {
 		db, err := tenancy.Open(ctx, dbtest.AppURL())
@@ -52,7 +37,7 @@ func TestRateLimitIsShared(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := pools[i%3].AuthenticateMCPCalls(ctx, raw, time.Now(), 1)
+			p, err := identity.AuthenticateMCPCalls(ctx, pools[i%3], raw, time.Now(), 1)
 			if err != nil {
 				t.Error(err)
 				return
@@ -73,7 +58,7 @@ func TestRateLimitIsShared(t *testing.T) {
 	if a := allowed.Load(); a < 30 || a > 31+refill {
 		t.Fatalf("%d of 90 calls allowed across 3 pools, want the limit (30, +%d refilled)", a, refill)
 	}
-	if p, err := pools[0].AuthenticateMCPCalls(ctx, raw, time.Now(), 0); err != nil || p.RateRetryAfter != 0 {
+	if p, err := identity.AuthenticateMCPCalls(ctx, pools[0], raw, time.Now(), 0); err != nil || p.RateRetryAfter != 0 {
 		t.Fatalf("a request without tool calls: %v %v", p.RateRetryAfter, err)
 	}
 }
@@ -83,16 +68,16 @@ func TestRateLimitIsShared(t *testing.T) {
 func TestRateLimitRevokedToken(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ten, raw := mintMCP(t, 5)
+	ten, raw := dbtest.MCPTenant(t, 5)
 	db := dbtest.App(t)
-	toks, _ := db.MCPTokenList(ctx, ten.Account.ID)
-	if err := db.MCPTokenRevoke(ctx, tenancy.For(ten.Account.ID), toks[0].ID); err != nil {
+	toks, _ := identity.MCPTokenList(ctx, db, ten.Account.ID)
+	if err := identity.MCPTokenRevoke(ctx, db, tenancy.For(ten.Account.ID), toks[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.AuthenticateMCPCalls(ctx, raw, time.Now(), 1); err != tenancy.ErrTokenRevoked {
+	if _, err := identity.AuthenticateMCPCalls(ctx, db, raw, time.Now(), 1); err != identity.ErrTokenRevoked {
 		t.Fatalf("revoked token: %v", err)
 	}
-	if _, err := db.AuthenticateMCPCalls(ctx, "dw_mcp_"+strings.Repeat("x", 50), time.Now(), 1); err == nil {
+	if _, err := identity.AuthenticateMCPCalls(ctx, db, "dw_mcp_"+strings.Repeat("x", 50), time.Now(), 1); err == nil {
 		t.Fatal("unknown token accepted")
 	}
 }
@@ -108,7 +93,7 @@ func BenchmarkAuthenticateMCP(b *testing.B) {
 	db := dbtest.App(b)
 	var raws []string
 	for i := 0; i < 8; i++ {
-		_, raw := mintMCP(b, 60000)
+		_, raw := dbtest.MCPTenant(b, 60000)
 		raws = append(raws, raw)
 	}
 	for _, tokens := range []int{0, 1, 8} {
@@ -119,7 +104,7 @@ func BenchmarkAuthenticateMCP(b *testing.B) {
 				for k := range 2 {
 					calls := int((i + int64(k)) % 2)
 					start := time.Now()
-					if _, err := db.AuthenticateMCPCalls(ctx, raw, time.Now(), calls); err != nil {
+					if _, err := identity.AuthenticateMCPCalls(ctx, db, raw, time.Now(), calls); err != nil {
 						return err
 					}
 					if calls == 0 {

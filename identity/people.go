@@ -1,4 +1,4 @@
-package tenancy
+package identity
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // What people's identities need beyond sign-up and sign-in (DESIGN §19):
@@ -87,7 +88,7 @@ func LinkRegister(ctx context.Context, tx pgx.Tx, kind string, id int64) (string
 // narrow SECURITY DEFINER look-up. Anything that is not a live link of
 // that kind is ErrLinkUnknown; whether the row is still usable is for the
 // caller to check under the tenant.
-func (db *DB) LinkOwner(ctx context.Context, raw, kind string) (accountID, id int64, err error) {
+func LinkOwner(ctx context.Context, db *tenancy.DB, raw, kind string) (accountID, id int64, err error) {
 	prefix := linkPrefix(kind)
 	hash, ok := ParseToken(raw, prefix)
 	if !ok {
@@ -97,15 +98,15 @@ func (db *DB) LinkOwner(ctx context.Context, raw, kind string) (accountID, id in
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, 0, ErrLinkUnknown
 	}
-	return accountID, id, MapError(err)
+	return accountID, id, tenancy.MapError(err)
 }
 
 // LoginUser returns the person who signs in with email, if anyone does (0
 // when no one).
-func (db *DB) LoginUser(ctx context.Context, email string) (int64, error) {
+func LoginUser(ctx context.Context, db *tenancy.DB, email string) (int64, error) {
 	var id *int64
 	if err := db.Pool.QueryRow(ctx, `SELECT deskwoot_login_user($1)`, strings.TrimSpace(email)).Scan(&id); err != nil {
-		return 0, MapError(err)
+		return 0, tenancy.MapError(err)
 	}
 	if id == nil {
 		return 0, nil
@@ -122,14 +123,14 @@ type Workspace struct {
 
 // Workspaces lists the workspaces a person is an active member of, by
 // name, oldest first.
-func (db *DB) Workspaces(ctx context.Context, userID int64) ([]Workspace, error) {
+func Workspaces(ctx context.Context, db *tenancy.DB, userID int64) ([]Workspace, error) {
 	rows, _ := db.Pool.Query(ctx, `SELECT account_id, '', role FROM deskwoot_memberships($1)`, userID)
 	ws, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Workspace])
 	if err != nil {
-		return nil, MapError(err)
+		return nil, tenancy.MapError(err)
 	}
 	for i := range ws {
-		a, err := db.AccountGet(ctx, ws[i].AccountID)
+		a, err := AccountGet(ctx, db, ws[i].AccountID)
 		if err != nil {
 			return nil, err
 		}
@@ -142,18 +143,18 @@ func (db *DB) Workspaces(ctx context.Context, userID int64) ([]Workspace, error)
 // of the current tenant in tx. A taken email is ErrEmailTaken.
 func UserInsert(ctx context.Context, tx pgx.Tx, acct int64, email, name string, hash []byte, role string) (User, error) {
 	u, err := createUser(ctx, tx, acct, "human", email, name, hash, role)
-	return u, emailTaken(MapError(err))
+	return u, emailTaken(tenancy.MapError(err))
 }
 
 // MembershipJoin makes an existing person an active member of the current
 // tenant with role: a new membership, or a removed one brought back.
-// A person who is already an active or deactivated member is ErrConflict.
+// A person who is already an active or deactivated member is tenancy.ErrConflict.
 func MembershipJoin(ctx context.Context, tx pgx.Tx, acct, userID int64, role string) error {
 	tag, err := tx.Exec(ctx, `INSERT INTO account_users (account_id, user_id, role) VALUES ($1, $2, $3)
 		ON CONFLICT (account_id, user_id) DO UPDATE SET role = excluded.role, status = 'active'
 		WHERE account_users.status = 'removed'`, acct, userID, role)
 	if err != nil {
-		return MapError(err)
+		return tenancy.MapError(err)
 	}
 	if tag.RowsAffected() == 0 {
 		return fault.Conflictf("email", "you are already a member of this workspace")
@@ -197,7 +198,7 @@ func SessionsEnd(ctx context.Context, tx pgx.Tx, userID int64, now time.Time) er
 func UserPasswordHash(ctx context.Context, tx pgx.Tx, userID int64) (string, error) {
 	var h *string
 	if err := tx.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1`, userID).Scan(&h); err != nil {
-		return "", MapError(err)
+		return "", tenancy.MapError(err)
 	}
 	if h == nil {
 		return "", nil
@@ -239,16 +240,16 @@ const PersonalTokenListSQL = `SELECT t.id, t.name, t.prefix, t.created_at, t.las
 
 // EmailTakenError maps a failed write of a person's email: a taken one is
 // ErrEmailTaken.
-func EmailTakenError(err error) error { return emailTaken(MapError(err)) }
+func EmailTakenError(err error) error { return emailTaken(tenancy.MapError(err)) }
 
 // LoginAccounts returns who signs in with email and the workspaces they
 // are an active member of, oldest first (0 and none when no one does).
-func (db *DB) LoginAccounts(ctx context.Context, email string) (userID int64, accounts []int64, err error) {
+func LoginAccounts(ctx context.Context, db *tenancy.DB, email string) (userID int64, accounts []int64, err error) {
 	rows, _ := db.Pool.Query(ctx, `SELECT user_id, account_id FROM deskwoot_login($1)`, strings.TrimSpace(email))
 	type m struct{ UserID, AccountID int64 }
 	ms, err := pgx.CollectRows(rows, pgx.RowToStructByPos[m])
 	if err != nil || len(ms) == 0 {
-		return 0, nil, MapError(err)
+		return 0, nil, tenancy.MapError(err)
 	}
 	for _, x := range ms {
 		accounts = append(accounts, x.AccountID)

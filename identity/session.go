@@ -1,4 +1,4 @@
-package tenancy
+package identity
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/auditrow"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // SessionPrefix marks a console session id (the cookie's value).
@@ -25,7 +26,7 @@ var ErrSessionUnknown = fmt.Errorf("%w: session unknown, ended or expired; sign 
 // account, with the request's audit row (a sign-in), and returns the raw
 // session id, which only the browser's cookie keeps; the database stores
 // its SHA-256.
-func (db *DB) SessionCreate(ctx context.Context, req *Request, userID int64, now time.Time) (raw string, err error) {
+func SessionCreate(ctx context.Context, db *tenancy.DB, req *tenancy.Request, userID int64, now time.Time) (raw string, err error) {
 	raw, hash, _ := NewToken(SessionPrefix)
 	err = db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
 		var id int64
@@ -47,19 +48,19 @@ func (db *DB) SessionCreate(ctx context.Context, req *Request, userID int64, now
 // session of an earlier epoch (the password changed since), an ended or
 // an expired session is ErrSessionUnknown: the check is in the database,
 // so it holds on every replica from the next request on.
-func (db *DB) SessionAuthenticate(ctx context.Context, raw string, now time.Time) (UserPrincipal, Account, error) {
-	return db.sessionRead(ctx, raw, now, true)
+func SessionAuthenticate(ctx context.Context, db *tenancy.DB, raw string, now time.Time) (UserPrincipal, Account, error) {
+	return sessionRead(ctx, db, raw, now, true)
 }
 
 // SessionCheck is SessionAuthenticate without sliding the expiry: a live
 // stream re-checks its session with it, and an open tab is not a person
 // using the session, so the session still expires on time.
-func (db *DB) SessionCheck(ctx context.Context, raw string, now time.Time) (UserPrincipal, error) {
-	p, _, err := db.sessionRead(ctx, raw, now, false)
+func SessionCheck(ctx context.Context, db *tenancy.DB, raw string, now time.Time) (UserPrincipal, error) {
+	p, _, err := sessionRead(ctx, db, raw, now, false)
 	return p, err
 }
 
-func (db *DB) sessionRead(ctx context.Context, raw string, now time.Time, slide bool) (UserPrincipal, Account, error) {
+func sessionRead(ctx context.Context, db *tenancy.DB, raw string, now time.Time, slide bool) (UserPrincipal, Account, error) {
 	var p UserPrincipal
 	var a Account
 	hash, ok := ParseToken(raw, SessionPrefix)
@@ -68,7 +69,6 @@ func (db *DB) sessionRead(ctx context.Context, raw string, now time.Time, slide 
 	}
 	owner := `(SELECT session_id FROM deskwoot_session_owner($1))`
 	b := &pgx.Batch{}
-	b.Queue(`SELECT set_config('deskwoot.account_id', coalesce((SELECT account_id::text FROM deskwoot_session_owner($1)), ''), true)`, hash)
 	b.Queue(`SELECT s.account_id, s.user_id, s.id, au.role, u.name, coalesce(u.time_zone, ''),
 			pg_snapshot_xmin(pg_current_snapshot())::text::numeric::bigint
 		FROM console_sessions s
@@ -87,11 +87,11 @@ func (db *DB) sessionRead(ctx context.Context, raw string, now time.Time, slide 
 			WHERE id = `+owner+` AND ended_at IS NULL AND expires_at > $2::timestamptz AND last_seen_at < $2::timestamptz - interval '1 minute'`,
 			hash, now, now.Add(SessionTTL))
 	}
-	err := db.Pool.SendBatch(ctx, b).Close()
+	err := db.Resolve(ctx, `SELECT account_id FROM deskwoot_session_owner($1)`, []any{hash}, b)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return UserPrincipal{}, Account{}, ErrSessionUnknown
 	}
-	return p, a, MapError(err)
+	return p, a, tenancy.MapError(err)
 }
 
 // SessionEnd ends a session server-side (sign-out): the row is marked
@@ -99,7 +99,7 @@ func (db *DB) sessionRead(ctx context.Context, raw string, now time.Time, slide 
 // records the sign-out; it commits with it, in the session's account.
 // Ending an unknown session is not an error (and records nothing), so
 // signing out twice is harmless.
-func (db *DB) SessionEnd(ctx context.Context, raw string, now time.Time, rec *auditrow.Entry) error {
+func SessionEnd(ctx context.Context, db *tenancy.DB, raw string, now time.Time, rec *auditrow.Entry) error {
 	hash, ok := ParseToken(raw, SessionPrefix)
 	if !ok {
 		return nil
@@ -109,20 +109,18 @@ func (db *DB) SessionEnd(ctx context.Context, raw string, now time.Time, rec *au
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
-		return MapError(err)
+		return tenancy.MapError(err)
 	}
-	err := db.InTenant(ctx, *acct, func(tx pgx.Tx) error {
+	req := tenancy.For(*acct)
+	if rec != nil {
+		req = tenancy.Recorded(*acct, *rec)
+	}
+	return db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
 		if _, err := tx.Exec(ctx, `UPDATE console_sessions SET ended_at = coalesce(ended_at, $2)
 			WHERE id = (SELECT session_id FROM deskwoot_session_owner($1))`, hash, now); err != nil {
-			return err
+			return nil, err
 		}
-		if _, err := tx.Exec(ctx, `SELECT deskwoot_session_forget($1)`, hash); err != nil {
-			return err
-		}
-		return record(ctx, tx, *acct, rec)
+		_, err := tx.Exec(ctx, `SELECT deskwoot_session_forget($1)`, hash)
+		return nil, err
 	})
-	if err == nil && rec != nil {
-		db.audited(*acct)
-	}
-	return err
 }

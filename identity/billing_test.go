@@ -1,4 +1,4 @@
-package tenancy_test
+package identity_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -25,21 +26,21 @@ func TestBillingCustomerLookup(t *testing.T) {
 
 	link := func(acct int64) error {
 		return app.InTenant(ctx, acct, func(tx pgx.Tx) error {
-			bl, err := tenancy.BillingLock(ctx, tx, acct)
+			bl, err := identity.BillingLock(ctx, tx, acct)
 			if err != nil {
 				return err
 			}
 			bl.StripeCustomerID = &cus
-			return tenancy.BillingSave(ctx, tx, bl, time.Now())
+			return identity.BillingSave(ctx, tx, bl, time.Now())
 		})
 	}
-	if _, err := app.BillingCustomerAccount(ctx, cus); !errors.Is(err, tenancy.ErrNotFound) {
+	if _, err := identity.BillingCustomerAccount(ctx, app, cus); !errors.Is(err, tenancy.ErrNotFound) {
 		t.Fatalf("unknown customer: got %v, want ErrNotFound", err)
 	}
 	if err := link(a.Account.ID); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := app.BillingCustomerAccount(ctx, cus); err != nil || got != a.Account.ID {
+	if got, err := identity.BillingCustomerAccount(ctx, app, cus); err != nil || got != a.Account.ID {
 		t.Fatalf("look-up: got %d, %v; want %d", got, err, a.Account.ID)
 	}
 	// The same customer for another account is refused.
@@ -89,7 +90,7 @@ func TestAccountDirectory(t *testing.T) {
 			t.Fatalf("owner without a tenant sees %d accounts (%v); want 0", n, err)
 		}
 	}
-	ids, err := owner.AccountDirectory(ctx)
+	ids, err := identity.AccountDirectory(ctx, owner)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +98,11 @@ func TestAccountDirectory(t *testing.T) {
 		t.Fatalf("account %d is not in the directory %v", a.Account.ID, ids)
 	}
 	// And the owner reads each account as its tenant.
-	bl, err := owner.BillingGet(ctx, a.Account.ID)
+	bl, err := identity.BillingGet(ctx, owner, a.Account.ID)
 	if err != nil || bl.Plan != "enterprise" || bl.Status != "trialing" {
 		t.Fatalf("owner reads %+v, %v", bl, err)
 	}
-	if _, err := dbtest.App(t).AccountDirectory(ctx); err == nil || !isPermission(err) {
+	if _, err := identity.AccountDirectory(ctx, dbtest.App(t)); err == nil || !isPermission(err) {
 		t.Fatalf("app reading the directory: got %v, want permission denied", err)
 	}
 }

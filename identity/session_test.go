@@ -1,4 +1,4 @@
-package tenancy_test
+package identity_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/deskwoot/deskwoot/dbtest"
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -17,11 +18,11 @@ func TestSessionLifecycle(t *testing.T) {
 	a, b := dbtest.NewTenant(t), dbtest.NewTenant(t)
 	now := time.Now()
 
-	raw, err := db.SessionCreate(ctx, tenancy.For(a.Account.ID), a.User.ID, now)
+	raw, err := identity.SessionCreate(ctx, db, tenancy.For(a.Account.ID), a.User.ID, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, acct, err := db.SessionAuthenticate(ctx, raw, now)
+	p, acct, err := identity.SessionAuthenticate(ctx, db, raw, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,26 +35,26 @@ func TestSessionLifecycle(t *testing.T) {
 		t.Fatalf("raw session id stored: %d rows, %v", n, err)
 	}
 	// A session cannot be made for someone outside the account.
-	if _, err := db.SessionCreate(ctx, tenancy.For(a.Account.ID), b.User.ID, now); err == nil {
+	if _, err := identity.SessionCreate(ctx, db, tenancy.For(a.Account.ID), b.User.ID, now); err == nil {
 		t.Fatal("session for B's admin in A's account was created")
 	}
 	// Expired after its TTL without use.
-	if _, _, err := db.SessionAuthenticate(ctx, raw, now.Add(tenancy.SessionTTL+time.Minute)); !errors.Is(err, tenancy.ErrSessionUnknown) {
+	if _, _, err := identity.SessionAuthenticate(ctx, db, raw, now.Add(identity.SessionTTL+time.Minute)); !errors.Is(err, identity.ErrSessionUnknown) {
 		t.Fatalf("after the TTL: %v, want ErrSessionUnknown", err)
 	}
 	// Sign-out ends it server-side.
-	if err := db.SessionEnd(ctx, raw, now, nil); err != nil {
+	if err := identity.SessionEnd(ctx, db, raw, now, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := db.SessionAuthenticate(ctx, raw, now); !errors.Is(err, tenancy.ErrSessionUnknown) {
+	if _, _, err := identity.SessionAuthenticate(ctx, db, raw, now); !errors.Is(err, identity.ErrSessionUnknown) {
 		t.Fatalf("after sign-out: %v, want ErrSessionUnknown", err)
 	}
-	if err := db.SessionEnd(ctx, raw, now, nil); err != nil {
+	if err := identity.SessionEnd(ctx, db, raw, now, nil); err != nil {
 		t.Fatalf("second sign-out: %v", err)
 	}
 	// Garbage and tokens of another kind are unknown sessions.
 	for _, bad := range []string{"", "dw_ses_x", a.APIToken} {
-		if _, _, err := db.SessionAuthenticate(ctx, bad, now); !errors.Is(err, tenancy.ErrSessionUnknown) {
+		if _, _, err := identity.SessionAuthenticate(ctx, db, bad, now); !errors.Is(err, identity.ErrSessionUnknown) {
 			t.Fatalf("%q: %v, want ErrSessionUnknown", bad, err)
 		}
 	}
@@ -65,15 +66,15 @@ func TestSessionSlidesOnUse(t *testing.T) {
 	db := dbtest.App(t)
 	a := dbtest.NewTenant(t)
 	now := time.Now()
-	raw, err := db.SessionCreate(ctx, tenancy.For(a.Account.ID), a.User.ID, now)
+	raw, err := identity.SessionCreate(ctx, db, tenancy.For(a.Account.ID), a.User.ID, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	later := now.Add(tenancy.SessionTTL - time.Hour)
-	if _, _, err := db.SessionAuthenticate(ctx, raw, later); err != nil {
+	later := now.Add(identity.SessionTTL - time.Hour)
+	if _, _, err := identity.SessionAuthenticate(ctx, db, raw, later); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := db.SessionAuthenticate(ctx, raw, later.Add(2*time.Hour)); err != nil {
+	if _, _, err := identity.SessionAuthenticate(ctx, db, raw, later.Add(2*time.Hour)); err != nil {
 		t.Fatalf("a session in use must stay alive past its first end: %v", err)
 	}
 }

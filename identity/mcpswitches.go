@@ -1,4 +1,4 @@
-package tenancy
+package identity
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // MCPSwitches are the brakes an admin holds over the workspace's AI agents
@@ -71,7 +72,7 @@ func cut(s string, n int) string {
 const mcpSwitchesColumns = `mcp_agents_paused, mcp_disabled_tools, mcp_suspend_after_denials, mcp_suspend_after_inbox_probes`
 
 // MCPSwitchesGet reads the account's switches.
-func (db *DB) MCPSwitchesGet(ctx context.Context, accountID int64) (MCPSwitches, error) {
+func MCPSwitchesGet(ctx context.Context, db *tenancy.DB, accountID int64) (MCPSwitches, error) {
 	var sw MCPSwitches
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+mcpSwitchesColumns+` FROM accounts WHERE id = $1`, accountID).QueryRow(func(r pgx.Row) error {
@@ -82,7 +83,7 @@ func (db *DB) MCPSwitchesGet(ctx context.Context, accountID int64) (MCPSwitches,
 
 // MCPSwitchesSet applies a validated change with the request's audit row
 // and returns the switches as they are afterwards.
-func (db *DB) MCPSwitchesSet(ctx context.Context, req *Request, c MCPSwitchesChange) (MCPSwitches, error) {
+func MCPSwitchesSet(ctx context.Context, db *tenancy.DB, req *tenancy.Request, c MCPSwitchesChange) (MCPSwitches, error) {
 	var sw MCPSwitches
 	var tools []string
 	if c.DisabledTools != nil {
@@ -110,8 +111,8 @@ const PauseByAdmin = "paused by an admin"
 // MCPTokenResume. Pausing a paused token keeps its first reason. A revoked
 // token cannot be paused (it is gone for good).
 // The account's waiting long-polls are woken, so that the token's end.
-func (db *DB) MCPTokenPause(ctx context.Context, req *Request, tokenID int64, reason string) (MCPToken, error) {
-	return db.mcpTokenPauseSet(ctx, req, tokenID, `UPDATE mcp_tokens SET paused_at = coalesce(paused_at, now()),
+func MCPTokenPause(ctx context.Context, db *tenancy.DB, req *tenancy.Request, tokenID int64, reason string) (MCPToken, error) {
+	return mcpTokenPauseSet(ctx, db, req, tokenID, `UPDATE mcp_tokens SET paused_at = coalesce(paused_at, now()),
 			pause_reason = CASE WHEN paused_at IS NULL THEN $2 ELSE pause_reason END
 		WHERE id = $1 AND revoked_at IS NULL RETURNING `+mcpTokenColumns, tokenID, reason)
 }
@@ -120,15 +121,15 @@ func (db *DB) MCPTokenPause(ctx context.Context, req *Request, tokenID int64, re
 // suspend's), with the request's audit row.
 // Refusals counted before the pause are forgotten: the token starts
 // afresh.
-func (db *DB) MCPTokenResume(ctx context.Context, req *Request, tokenID int64) (MCPToken, error) {
-	return db.mcpTokenPauseSet(ctx, req, tokenID, `WITH forgotten AS (DELETE FROM mcp_token_refusals WHERE token_id = $1)
+func MCPTokenResume(ctx context.Context, db *tenancy.DB, req *tenancy.Request, tokenID int64) (MCPToken, error) {
+	return mcpTokenPauseSet(ctx, db, req, tokenID, `WITH forgotten AS (DELETE FROM mcp_token_refusals WHERE token_id = $1)
 		UPDATE mcp_tokens SET paused_at = NULL, pause_reason = NULL
 		WHERE id = $1 AND revoked_at IS NULL RETURNING `+mcpTokenColumns, tokenID)
 }
 
 // mcpTokenPauseSet runs a pause or resume statement (args[0] is the token
 // id) that returns the token.
-func (db *DB) mcpTokenPauseSet(ctx context.Context, req *Request, tokenID int64, sql string, args ...any) (MCPToken, error) {
+func mcpTokenPauseSet(ctx context.Context, db *tenancy.DB, req *tenancy.Request, tokenID int64, sql string, args ...any) (MCPToken, error) {
 	var t MCPToken
 	err := db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
 		rows, _ := tx.Query(ctx, sql, args...)
@@ -181,7 +182,7 @@ type Refusal struct {
 // up) and returns why the token must be suspended now, or "". The
 // suspension itself is the caller's next unit of work (see
 // desk.MCPTokenSuspend).
-func (db *DB) RecordRefused(ctx context.Context, req *Request, r Refusal) (suspend string, err error) {
+func RecordRefused(ctx context.Context, db *tenancy.DB, req *tenancy.Request, r Refusal) (suspend string, err error) {
 	var reason *string
 	count := &pgx.Batch{}
 	var inbox *int64
@@ -189,7 +190,7 @@ func (db *DB) RecordRefused(ctx context.Context, req *Request, r Refusal) (suspe
 		inbox = &r.OutsideInboxID
 	}
 	count.Queue(`SELECT deskwoot_mcp_refused($1, $2)`, r.TokenID, inbox).QueryRow(func(row pgx.Row) error { return row.Scan(&reason) })
-	if err := db.transact(ctx, req, false, count, nil); err != nil {
+	if err := db.Unit(ctx, req, count, nil); err != nil {
 		return "", err
 	}
 	if reason == nil {

@@ -1,4 +1,4 @@
-package tenancy
+package identity
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/auditrow"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // dummyHash is compared against when the email is unknown, so that a wrong
@@ -37,19 +38,12 @@ var ErrBadCredentials = fault.New(fault.Unauthenticated, "", "email or password 
 // it commits with the token, in that account, with the person as actor.
 func (ids *Identities) Login(ctx context.Context, email, password string, accountID int64, rec *auditrow.Entry) (LoginResult, error) {
 	var res LoginResult
-	err := ids.checkPassword(ctx, email, password, accountID, func(tx pgx.Tx, a Account, u User) error {
+	err := ids.checkPassword(ctx, email, password, accountID, rec, func(tx pgx.Tx, a Account, u User) error {
 		res.Account, res.User = a, u
 		var err error
-		if res.APIToken, err = createUserToken(ctx, tx, a.ID, u.ID); err != nil || rec == nil {
-			return err
-		}
-		e := *rec
-		e.ActorKind, e.ActorID = "user", u.ID
-		return record(ctx, tx, a.ID, &e)
+		res.APIToken, err = createUserToken(ctx, tx, a.ID, u.ID)
+		return err
 	})
-	if err == nil && rec != nil {
-		ids.DB.audited(res.Account.ID)
-	}
 	return res, err
 }
 
@@ -59,7 +53,7 @@ func (ids *Identities) Login(ctx context.Context, email, password string, accoun
 func (ids *Identities) CheckPassword(ctx context.Context, email, password string, accountID int64) (Account, User, error) {
 	var acct Account
 	var user User
-	err := ids.checkPassword(ctx, email, password, accountID, func(_ pgx.Tx, a Account, u User) error {
+	err := ids.checkPassword(ctx, email, password, accountID, nil, func(_ pgx.Tx, a Account, u User) error {
 		acct, user = a, u
 		return nil
 	})
@@ -74,7 +68,7 @@ func (ids *Identities) SignIn(ctx context.Context, email, password string) (Acco
 	var acct Account
 	var user User
 	n := 0
-	err := ids.checkPassword(ctx, email, password, anyAccount, func(_ pgx.Tx, a Account, u User) error {
+	err := ids.checkPassword(ctx, email, password, anyAccount, nil, func(_ pgx.Tx, a Account, u User) error {
 		acct, user = a, u
 		return nil
 	}, &n)
@@ -85,9 +79,10 @@ func (ids *Identities) SignIn(ctx context.Context, email, password string) (Acco
 const anyAccount = -1
 
 // checkPassword resolves the membership and runs then inside the chosen
-// account's tenant transaction; count, when given, receives how many
-// accounts the person belongs to.
-func (ids *Identities) checkPassword(ctx context.Context, email, password string, accountID int64, then func(tx pgx.Tx, a Account, u User) error, count ...*int) error {
+// account's tenant transaction, which commits rec (when given) with the
+// person as its actor; count, when given, receives how many accounts the
+// person belongs to.
+func (ids *Identities) checkPassword(ctx context.Context, email, password string, accountID int64, rec *auditrow.Entry, then func(tx pgx.Tx, a Account, u User) error, count ...*int) error {
 	type membership struct {
 		UserID  int64
 		Hash    string
@@ -97,7 +92,7 @@ func (ids *Identities) checkPassword(ctx context.Context, email, password string
 	rows, _ := ids.DB.Pool.Query(ctx, `SELECT user_id, password_hash, account_id, role FROM deskwoot_login($1)`, strings.TrimSpace(email))
 	ms, err := pgx.CollectRows(rows, pgx.RowToStructByPos[membership])
 	if err != nil {
-		return MapError(err)
+		return tenancy.MapError(err)
 	}
 	hash := dummyHash()
 	if len(ms) > 0 {
@@ -128,16 +123,23 @@ func (ids *Identities) checkPassword(ctx context.Context, email, password string
 		return fault.Invalidf("account_id", "you belong to several accounts; give account_id (one of %s)", strings.Join(accts, ", "))
 	}
 	m := ms[pick]
-	return ids.DB.InTenant(ctx, m.Account, func(tx pgx.Tx) error {
+	req := tenancy.For(m.Account)
+	if rec != nil {
+		req = tenancy.Recorded(m.Account, *rec)
+	}
+	return ids.DB.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
 		rows, _ := tx.Query(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, m.Account)
 		a, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Account])
 		if err != nil {
-			return err
+			return nil, err
 		}
 		u := User{ID: m.UserID, Kind: "human", Role: m.Role, Status: StatusActive}
 		if err := tx.QueryRow(ctx, `SELECT coalesce(email, ''), name FROM users WHERE id = $1`, m.UserID).Scan(&u.Email, &u.Name); err != nil {
-			return err
+			return nil, err
 		}
-		return then(tx, a, u)
+		if req.Audit != nil {
+			req.Audit.ActorKind, req.Audit.ActorID = "user", u.ID
+		}
+		return nil, then(tx, a, u)
 	})
 }

@@ -1,4 +1,4 @@
-package tenancy
+package identity
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/auditrow"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // TrialLength is the Enterprise trial every new account starts with.
@@ -81,7 +82,7 @@ type SignupResult struct {
 
 // Identities creates and authenticates the people of accounts.
 type Identities struct {
-	DB *DB
+	DB *tenancy.DB
 	// PasswordCost is the bcrypt cost (bcrypt.DefaultCost when 0).
 	PasswordCost int
 }
@@ -109,7 +110,7 @@ func validEmail(s string) bool {
 
 // Signup creates an account on a 7-day Enterprise trial, its first admin and
 // that admin's API token, all in one transaction. A taken email is
-// ErrConflict. The account id is drawn first so that the tenant can be set
+// ErrEmailTaken. The account id is drawn first so that the tenant can be set
 // before any tenant row is written.
 func (ids *Identities) Signup(ctx context.Context, in SignupInput, now time.Time) (SignupResult, error) {
 	if err := in.Validate(); err != nil {
@@ -126,28 +127,31 @@ func (ids *Identities) Signup(ctx context.Context, in SignupInput, now time.Time
 	if name == "" {
 		name = in.Email[:strings.IndexByte(in.Email, '@')]
 	}
+	// The account id is drawn before the tenant's transaction begins, so
+	// that the transaction enters the new tenant like any other.
+	var acct int64
+	if err := ids.DB.Pool.QueryRow(ctx, `SELECT nextval('accounts_id_seq')`).Scan(&acct); err != nil {
+		return SignupResult{}, tenancy.MapError(err)
+	}
+	req := tenancy.For(acct)
+	if in.Audit != nil {
+		req = tenancy.Recorded(acct, *in.Audit)
+	}
 	var res SignupResult
-	err := pgx.BeginFunc(ctx, ids.DB.Pool, func(tx pgx.Tx) error {
+	err := ids.DB.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
 		if in.Claim != nil {
 			if err := in.Claim(ctx, tx); err != nil {
-				return err
+				return nil, err
 			}
-		}
-		var acct int64
-		if err := tx.QueryRow(ctx, `SELECT nextval('accounts_id_seq')`).Scan(&acct); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, setTenantSQL, acct); err != nil {
-			return err
 		}
 		trialEnds := now.Add(TrialLength)
 		row, err := tx.Query(ctx, `INSERT INTO accounts (id, name, plan, subscription_status, trial_ends_at)
 			VALUES ($1, $2, 'enterprise', 'trialing', $3) RETURNING `+accountColumns, acct, in.AccountName, trialEnds)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if res.Account, err = pgx.CollectExactlyOneRow(row, pgx.RowToStructByPos[Account]); err != nil {
-			return err
+			return nil, err
 		}
 		if in.UserID != 0 {
 			res.User, err = adminJoin(ctx, tx, acct, in.UserID)
@@ -155,41 +159,19 @@ func (ids *Identities) Signup(ctx context.Context, in SignupInput, now time.Time
 			res.User, err = createUser(ctx, tx, acct, "human", in.Email, name, hash, "admin")
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !in.NoAPIToken {
 			if res.APIToken, err = createUserToken(ctx, tx, acct, res.User.ID); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		if in.Audit == nil {
-			return nil
+		if req.Audit != nil {
+			req.Audit.ActorKind, req.Audit.ActorID = "user", res.User.ID
 		}
-		e := *in.Audit
-		e.ActorKind, e.ActorID = "user", res.User.ID
-		return record(ctx, tx, acct, &e)
+		return nil, nil
 	})
-	if err == nil && in.Audit != nil {
-		ids.DB.audited(res.Account.ID)
-	}
-	return res, emailTaken(MapError(err))
-}
-
-// record writes rec, the row that records what tx does, in tx (nothing
-// when rec is nil); the caller tells OnAudit after commit (audited).
-func record(ctx context.Context, tx pgx.Tx, acct int64, rec *auditrow.Entry) error {
-	if rec == nil {
-		return nil
-	}
-	_, err := tx.Exec(ctx, auditrow.InsertSQL, rec.Args(acct)...)
-	return err
-}
-
-// audited tells OnAudit that acct committed an audit row.
-func (db *DB) audited(acct int64) {
-	if db.OnAudit != nil {
-		db.OnAudit(acct)
-	}
+	return res, emailTaken(tenancy.MapError(err))
 }
 
 // ErrEmailTaken is a signup or invitation with an email that already
@@ -206,8 +188,8 @@ func emailTaken(err error) error {
 
 // UserCreate adds a human member (an admin or agent with a password) to the
 // request's account, with the request's audit row naming the new user. A
-// taken email is ErrConflict.
-func (ids *Identities) UserCreate(ctx context.Context, req *Request, email, name, password, role string) (User, string, error) {
+// taken email is tenancy.ErrConflict.
+func (ids *Identities) UserCreate(ctx context.Context, req *tenancy.Request, email, name, password, role string) (User, string, error) {
 	if !validEmail(email) {
 		return User{}, "", fault.Invalidf("email", "email must be an address like name@example.com")
 	}
@@ -246,7 +228,7 @@ func adminJoin(ctx context.Context, tx pgx.Tx, acct, userID int64) (User, error)
 	}
 	u := User{ID: userID, Role: "admin", Status: StatusActive}
 	err := tx.QueryRow(ctx, `SELECT kind, coalesce(email, ''), name FROM users WHERE id = $1`, userID).Scan(&u.Kind, &u.Email, &u.Name)
-	return u, MapError(err)
+	return u, tenancy.MapError(err)
 }
 
 func (ids *Identities) cost() int {
@@ -270,7 +252,7 @@ func createUser(ctx context.Context, tx pgx.Tx, acct int64, kind, email, name st
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO users (id, kind, email, name, password_hash) VALUES ($1, $2, $3, $4, $5)`,
 		u.ID, kind, emailArg, name, nilIfEmpty(hash)); err != nil {
-		return u, MapError(err, Fields{"email": email})
+		return u, tenancy.MapError(err, tenancy.Fields{"email": email})
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO account_users (account_id, user_id, role) VALUES ($1, $2, $3)`, acct, u.ID, role)
 	return u, err
@@ -296,7 +278,7 @@ func createUserToken(ctx context.Context, tx pgx.Tx, acct, userID int64) (string
 }
 
 // AccountGet reads the account.
-func (db *DB) AccountGet(ctx context.Context, accountID int64) (Account, error) {
+func AccountGet(ctx context.Context, db *tenancy.DB, accountID int64) (Account, error) {
 	var a Account
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+accountColumns+` FROM accounts WHERE id = $1`, accountID).QueryRow(func(r pgx.Row) error {
@@ -327,19 +309,18 @@ type UserPrincipal struct {
 // ErrUnauthenticated is a missing, malformed, unknown or revoked credential.
 var ErrUnauthenticated = fault.ErrUnauthenticated
 
-// AuthenticateUser resolves a user API token in one round trip: the first
-// statement sets the tenant from the token's hash (through the narrow
-// SECURITY DEFINER look-up), the second reads the token under RLS. A
+// AuthenticateUser resolves a user API token in one round trip: the fence
+// sets the tenant from the token's hash (through the narrow SECURITY
+// DEFINER look-up, tenancy.DB.Resolve), and the token is read under RLS. A
 // token of a deactivated or removed member, or of an earlier epoch (a
 // password reset since), is refused like a revoked one, on every replica.
-func (db *DB) AuthenticateUser(ctx context.Context, raw string) (UserPrincipal, error) {
+func AuthenticateUser(ctx context.Context, db *tenancy.DB, raw string) (UserPrincipal, error) {
 	hash, ok := ParseToken(raw, UserTokenPrefix)
 	if !ok {
 		return UserPrincipal{}, fault.New(fault.Unauthenticated, "", "malformed token")
 	}
 	var p UserPrincipal
 	b := &pgx.Batch{}
-	b.Queue(`SELECT set_config('deskwoot.account_id', coalesce((SELECT account_id::text FROM deskwoot_token_owner($1, 'user')), ''), true)`, hash)
 	b.Queue(`SELECT t.account_id, t.user_id, t.id, au.role, u.name
 		FROM user_api_tokens t
 		JOIN account_users au ON au.account_id = t.account_id AND au.user_id = t.user_id
@@ -347,16 +328,16 @@ func (db *DB) AuthenticateUser(ctx context.Context, raw string) (UserPrincipal, 
 		WHERE t.id = (SELECT token_id FROM deskwoot_token_owner($1, 'user')) AND t.revoked_at IS NULL
 			AND au.status = 'active' AND t.user_epoch = u.token_epoch`, hash).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&p.AccountID, &p.UserID, &p.TokenID, &p.Role, &p.Name) })
-	err := db.Pool.SendBatch(ctx, b).Close()
+	err := db.Resolve(ctx, `SELECT account_id FROM deskwoot_token_owner($1, 'user')`, []any{hash}, b)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, fault.New(fault.Unauthenticated, "", "unknown or revoked token")
 	}
-	return p, MapError(err)
+	return p, tenancy.MapError(err)
 }
 
 // UserList lists the account's members, people and the agent, with their
 // status; removed people too (the audit log still names them).
-func (db *DB) UserList(ctx context.Context, accountID int64) ([]User, error) {
+func UserList(ctx context.Context, db *tenancy.DB, accountID int64) ([]User, error) {
 	var users []User
 	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `SELECT u.id, u.kind, coalesce(u.email, ''), u.name, au.role, au.status

@@ -1,4 +1,4 @@
-package tenancy
+package identity
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // State is the part of the account the MCP gate and the entitlement read.
@@ -44,7 +45,7 @@ const billingColumns = `id, name, plan, subscription_status, trial_ends_at, grac
 	stripe_customer_id, stripe_subscription_id, current_period_end, past_due_since, billing_event_at, billing_updated_at, created_at`
 
 // BillingGet reads the account's plan state and Stripe link.
-func (db *DB) BillingGet(ctx context.Context, accountID int64) (Billing, error) {
+func BillingGet(ctx context.Context, db *tenancy.DB, accountID int64) (Billing, error) {
 	var b Billing
 	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
 		var err error
@@ -99,11 +100,11 @@ func BillingSave(ctx context.Context, tx pgx.Tx, b Billing, now time.Time) error
 
 // BillingCustomerAccount finds the account a Stripe customer was linked to
 // (by checkout.session.completed). It runs before the tenant is known,
-// through a narrow SECURITY DEFINER function. Unknown is ErrNotFound.
-func (db *DB) BillingCustomerAccount(ctx context.Context, customerID string) (int64, error) {
+// through a narrow SECURITY DEFINER function. Unknown is tenancy.ErrNotFound.
+func BillingCustomerAccount(ctx context.Context, db *tenancy.DB, customerID string) (int64, error) {
 	var acct *int64
 	if err := db.Pool.QueryRow(ctx, `SELECT deskwoot_billing_customer_owner($1)`, customerID).Scan(&acct); err != nil {
-		return 0, MapError(err)
+		return 0, tenancy.MapError(err)
 	}
 	if acct == nil {
 		return 0, fault.NotFoundf("Stripe customer %s is not linked to an account", customerID)
@@ -142,7 +143,7 @@ func StripeEventOutcome(ctx context.Context, tx pgx.Tx, accountID int64, eventID
 // StripeEventList lists the Stripe events recorded in the account, newest
 // first. The statement names the account: `deskwoot accounts show` runs it
 // as the owner, which may be a superuser that RLS does not bind.
-func (db *DB) StripeEventList(ctx context.Context, accountID int64) ([]StripeEvent, error) {
+func StripeEventList(ctx context.Context, db *tenancy.DB, accountID int64) ([]StripeEvent, error) {
 	var evs []StripeEvent
 	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `SELECT event_id, type, created, outcome FROM stripe_events
@@ -157,8 +158,8 @@ func (db *DB) StripeEventList(ctx context.Context, accountID int64) ([]StripeEve
 // AccountDirectory lists every account id, oldest first. Only the owner
 // connection can read the directory (operator commands); the app role has
 // no grant on it.
-func (db *DB) AccountDirectory(ctx context.Context) ([]int64, error) {
+func AccountDirectory(ctx context.Context, db *tenancy.DB) ([]int64, error) {
 	rows, _ := db.Pool.Query(ctx, `SELECT account_id FROM account_directory ORDER BY account_id`)
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	return ids, MapError(err)
+	return ids, tenancy.MapError(err)
 }

@@ -1,4 +1,4 @@
-package tenancy
+package identity
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // MCPToken is a scoped bearer token as admins see it (never the secret).
@@ -72,7 +73,7 @@ const DefaultRateLimit = 600
 // with the raw secret, which is never stored or shown again. Inboxes must
 // all belong to the account. The request's audit row names the token and
 // commits with it.
-func (db *DB) MCPTokenCreate(ctx context.Context, req *Request, in MCPTokenInput, now time.Time) (MCPToken, string, error) {
+func MCPTokenCreate(ctx context.Context, db *tenancy.DB, req *tenancy.Request, in MCPTokenInput, now time.Time) (MCPToken, string, error) {
 	if err := in.validate(now); err != nil {
 		return MCPToken{}, "", err
 	}
@@ -143,7 +144,7 @@ func mcpTokenInsert(ctx context.Context, tx pgx.Tx, accountID int64, in MCPToken
 }
 
 // MCPTokenList lists the account's tokens, newest first.
-func (db *DB) MCPTokenList(ctx context.Context, accountID int64) ([]MCPToken, error) {
+func MCPTokenList(ctx context.Context, db *tenancy.DB, accountID int64) ([]MCPToken, error) {
 	var ts []MCPToken
 	b := &pgx.Batch{}
 	b.Queue(`SELECT ` + mcpTokenColumns + ` FROM mcp_tokens ORDER BY id DESC`).Query(func(rows pgx.Rows) error {
@@ -157,7 +158,7 @@ func (db *DB) MCPTokenList(ctx context.Context, accountID int64) ([]MCPToken, er
 // MCPTokenRevoke revokes a token of the request's account, with the
 // request's audit row; authentication reads the row on every request, so
 // the next request with it fails on every replica.
-func (db *DB) MCPTokenRevoke(ctx context.Context, req *Request, tokenID int64) error {
+func MCPTokenRevoke(ctx context.Context, db *tenancy.DB, req *tenancy.Request, tokenID int64) error {
 	return db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
 		tag, err := tx.Exec(ctx, `UPDATE mcp_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, tokenID)
 		if err == nil && tag.RowsAffected() == 0 {
@@ -172,14 +173,14 @@ func (db *DB) MCPTokenRevoke(ctx context.Context, req *Request, tokenID int64) e
 // it is not. A
 // long-poll calls it when its wait ends, so a revocation made while it
 // waited reaches it before any event does.
-func (db *DB) MCPTokenCheck(ctx context.Context, accountID, tokenID int64, now time.Time) error {
+func MCPTokenCheck(ctx context.Context, db *tenancy.DB, accountID, tokenID int64, now time.Time) error {
 	var expires, revoked, paused *time.Time
 	b := &pgx.Batch{}
 	b.Queue(`SELECT expires_at, revoked_at, paused_at FROM mcp_tokens WHERE id = $1`, tokenID).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&expires, &revoked, &paused) })
 	err := db.Batch(ctx, accountID, b)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, tenancy.ErrNotFound):
 		return ErrTokenUnknown
 	case err != nil:
 		return err
@@ -254,8 +255,8 @@ var (
 
 // AuthenticateMCP resolves an MCP token and its account state in one round
 // trip (see AuthenticateUser) and notes its use at most once a minute.
-func (db *DB) AuthenticateMCP(ctx context.Context, raw string, now time.Time) (MCPPrincipal, error) {
-	return db.AuthenticateMCPCalls(ctx, raw, now, 0)
+func AuthenticateMCP(ctx context.Context, db *tenancy.DB, raw string, now time.Time) (MCPPrincipal, error) {
+	return AuthenticateMCPCalls(ctx, db, raw, now, 0)
 }
 
 // rateSQL spends $2 calls of the token's per-minute limit (GCRA on
@@ -339,7 +340,7 @@ type Quota struct {
 // tool calls: in the same round trip it spends them from the token's rate
 // limit, which every replica shares. Over the limit, the principal's
 // RateRetryAfter says how long to wait and nothing is spent.
-func (db *DB) AuthenticateMCPCalls(ctx context.Context, raw string, now time.Time, calls int) (MCPPrincipal, error) {
+func AuthenticateMCPCalls(ctx context.Context, db *tenancy.DB, raw string, now time.Time, calls int) (MCPPrincipal, error) {
 	hash, ok := ParseToken(raw, MCPTokenPrefix)
 	if !ok {
 		return MCPPrincipal{}, ErrTokenUnknown
@@ -348,7 +349,6 @@ func (db *DB) AuthenticateMCPCalls(ctx context.Context, raw string, now time.Tim
 	var expires, revoked *time.Time
 	var service *int64
 	b := &pgx.Batch{}
-	b.Queue(`SELECT set_config('deskwoot.account_id', coalesce((SELECT account_id::text FROM deskwoot_token_owner($1, 'mcp')), ''), true)`, hash)
 	b.Queue(principalSQL("")+`WHERE t.id = (SELECT token_id FROM deskwoot_token_owner($1, 'mcp'))`, hash).
 		QueryRow(func(r pgx.Row) error { return scanPrincipal(r, &p, &expires, &revoked, &service) })
 	b.Queue(`UPDATE mcp_tokens SET last_used_at = now()
@@ -356,7 +356,8 @@ func (db *DB) AuthenticateMCPCalls(ctx context.Context, raw string, now time.Tim
 		  AND revoked_at IS NULL AND `+lastUseDue, hash)
 	var rate rateSpend
 	rate.queue(b, `(SELECT token_id FROM deskwoot_token_owner($1, 'mcp'))`, hash, calls)
-	if err := principalCheck(db.Pool.SendBatch(ctx, b).Close(), &p, expires, revoked, service, now); err != nil {
+	err := db.Resolve(ctx, `SELECT account_id FROM deskwoot_token_owner($1, 'mcp')`, []any{hash}, b)
+	if err := principalCheck(err, &p, expires, revoked, service, now); err != nil {
 		return p, err
 	}
 	rate.apply(&p)
@@ -391,7 +392,7 @@ func principalCheck(err error, p *MCPPrincipal, expires, revoked *time.Time, ser
 	case errors.Is(err, pgx.ErrNoRows):
 		return ErrTokenUnknown
 	case err != nil:
-		return MapError(err)
+		return tenancy.MapError(err)
 	case revoked != nil:
 		return ErrTokenRevoked
 	case expires != nil && !now.Before(*expires):
@@ -411,7 +412,7 @@ const ServiceAccountName = "Deskwoot Agent"
 // with the request's audit row. The first time it is switched on, the
 // account's agent service account is provisioned. It returns the account as
 // it is afterwards.
-func (db *DB) MCPEnable(ctx context.Context, req *Request, enabled bool) (Account, error) {
+func MCPEnable(ctx context.Context, db *tenancy.DB, req *tenancy.Request, enabled bool) (Account, error) {
 	var a Account
 	accountID := req.AccountID
 	err := db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {

@@ -1,4 +1,4 @@
-package tenancy
+package identity
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -24,13 +25,13 @@ var ErrTokenWrongResource = fmt.Errorf("%w: token issued for another resource", 
 // AuthenticateOAuth resolves an OAuth access token to its grant (an MCP
 // token of kind oauth) and the account state, in one round trip like
 // AuthenticateMCP. resource is the MCP URL the token must be bound to.
-func (db *DB) AuthenticateOAuth(ctx context.Context, raw, resource string, now time.Time) (MCPPrincipal, error) {
-	return db.AuthenticateOAuthCalls(ctx, raw, resource, now, 0)
+func AuthenticateOAuth(ctx context.Context, db *tenancy.DB, raw, resource string, now time.Time) (MCPPrincipal, error) {
+	return AuthenticateOAuthCalls(ctx, db, raw, resource, now, 0)
 }
 
 // AuthenticateOAuthCalls is AuthenticateOAuth that also spends calls tool
 // calls from the grant's rate limit (see AuthenticateMCPCalls).
-func (db *DB) AuthenticateOAuthCalls(ctx context.Context, raw, resource string, now time.Time, calls int) (MCPPrincipal, error) {
+func AuthenticateOAuthCalls(ctx context.Context, db *tenancy.DB, raw, resource string, now time.Time, calls int) (MCPPrincipal, error) {
 	hash, ok := ParseToken(raw, OAuthAccessPrefix)
 	if !ok {
 		return MCPPrincipal{}, ErrTokenUnknown
@@ -41,7 +42,6 @@ func (db *DB) AuthenticateOAuthCalls(ctx context.Context, raw, resource string, 
 	var active bool
 	var boundTo string
 	b := &pgx.Batch{}
-	b.Queue(`SELECT set_config('deskwoot.account_id', coalesce(deskwoot_oauth_owner($1, 'access')::text, ''), true)`, hash)
 	b.Queue(principalSQL(", o.active, o.expires_at, o.resource")+`JOIN oauth_tokens o ON o.account_id = t.account_id AND o.grant_id = t.id
 		WHERE o.kind = 'access' AND o.signature = $1`, hash).
 		QueryRow(func(r pgx.Row) error {
@@ -52,7 +52,8 @@ func (db *DB) AuthenticateOAuthCalls(ctx context.Context, raw, resource string, 
 		  AND revoked_at IS NULL AND `+lastUseDue, hash)
 	var rate rateSpend
 	rate.queue(b, `(SELECT grant_id FROM oauth_tokens WHERE kind = 'access' AND signature = $1 AND active)`, hash, calls)
-	if err := principalCheck(db.Pool.SendBatch(ctx, b).Close(), &p, expires, revoked, service, now); err != nil {
+	err := db.Resolve(ctx, `deskwoot_oauth_owner($1, 'access')`, []any{hash}, b)
+	if err := principalCheck(err, &p, expires, revoked, service, now); err != nil {
 		return p, err
 	}
 	rate.apply(&p)
@@ -78,18 +79,18 @@ type OAuthClient struct {
 
 // OAuthClientRegister stores a registered client. Clients are global: they
 // register before any tenant is involved.
-func (db *DB) OAuthClientRegister(ctx context.Context, c OAuthClient) error {
+func OAuthClientRegister(ctx context.Context, db *tenancy.DB, c OAuthClient) error {
 	_, err := db.Pool.Exec(ctx, `SELECT deskwoot_oauth_client_register($1, $2, $3, $4, nullif($5, ''))`,
 		c.ID, c.Name, c.RedirectURIs, c.AuthMethod, c.SecretHash)
-	return MapError(err)
+	return tenancy.MapError(err)
 }
 
 // OAuthClientGet reads a registered client.
-func (db *DB) OAuthClientGet(ctx context.Context, id string) (OAuthClient, error) {
+func OAuthClientGet(ctx context.Context, db *tenancy.DB, id string) (OAuthClient, error) {
 	c := OAuthClient{ID: id}
 	err := db.Pool.QueryRow(ctx, `SELECT client_name, redirect_uris, auth_method, coalesce(secret_hash, '') FROM deskwoot_oauth_client($1)`, id).
 		Scan(&c.Name, &c.RedirectURIs, &c.AuthMethod, &c.SecretHash)
-	return c, MapError(err)
+	return c, tenancy.MapError(err)
 }
 
 // OAuthRecord is one stored OAuth artefact: an authorization code, its PKCE
@@ -110,43 +111,32 @@ type OAuthRecord struct {
 	GrantRevoked bool
 }
 
-// The OAuth storage functions below run inside a transaction begun by
-// OAuthTx, whose commit the protocol library drives (it decides what is
-// atomic: a code's redemption, a refresh token's rotation). Each sets the
-// tenant itself, from the record or from the token hash's owner, local to
-// tx: an OAuth record names its account only once it is found.
-
-// OAuthTx begins the OAuth store's transaction. It enters no tenant until
-// one of the functions below sets the tenant of the record it handles.
-func (db *DB) OAuthTx(ctx context.Context) (pgx.Tx, error) {
-	tx, err := db.Pool.Begin(ctx)
-	return tx, MapError(err)
-}
-
-func setTenant(ctx context.Context, tx pgx.Tx, accountID int64) error {
-	_, err := tx.Exec(ctx, setTenantSQL, accountID)
-	return err
-}
+// The OAuth storage functions below run inside the OAuth store's
+// transaction (tenancy.LookupTx), whose commit the protocol library drives
+// (it decides what is atomic: a code's redemption, a refresh token's
+// rotation). Each enters the tenant itself, from the record or from the
+// token hash's owner, local to tx: an OAuth record names its account only
+// once it is found.
 
 // OAuthInsert stores a record. Access and refresh tokens belong to the
 // grant their authorization was redeemed into.
-func OAuthInsert(ctx context.Context, tx pgx.Tx, rec OAuthRecord) error {
-	if err := setTenant(ctx, tx, rec.AccountID); err != nil {
-		return MapError(err)
+func OAuthInsert(ctx context.Context, tx tenancy.LookupTx, rec OAuthRecord) error {
+	if err := tx.Enter(ctx, rec.AccountID); err != nil {
+		return err
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO oauth_tokens (account_id, kind, signature, request_id, client_id, grant_id, expires_at, resource, request)
 		VALUES ($1, $2, $3, $4, $5,
 			CASE WHEN $2 IN ('access', 'refresh') THEN (SELECT max(grant_id) FROM oauth_tokens WHERE request_id = $4) END,
 			$6, $7, $8)`,
 		rec.AccountID, rec.Kind, rec.Signature, rec.RequestID, rec.ClientID, rec.ExpiresAt, rec.Resource, rec.Request)
-	return MapError(err)
+	return tenancy.MapError(err)
 }
 
 // OAuthGet reads a record by kind and hash, with its grant's state.
-func OAuthGet(ctx context.Context, tx pgx.Tx, kind string, signature []byte) (OAuthRecord, error) {
+func OAuthGet(ctx context.Context, tx tenancy.LookupTx, kind string, signature []byte) (OAuthRecord, error) {
 	rec := OAuthRecord{Kind: kind, Signature: signature}
-	if _, err := tx.Exec(ctx, `SELECT set_config('deskwoot.account_id', coalesce(deskwoot_oauth_owner($1, $2)::text, ''), true)`, signature, kind); err != nil {
-		return rec, MapError(err)
+	if err := tx.EnterFound(ctx, `deskwoot_oauth_owner($1, $2)`, signature, kind); err != nil {
+		return rec, err
 	}
 	var grant *int64
 	err := tx.QueryRow(ctx, `SELECT o.account_id, o.request_id, o.client_id, o.grant_id, o.active, o.expires_at, o.resource, o.request,
@@ -157,39 +147,39 @@ func OAuthGet(ctx context.Context, tx pgx.Tx, kind string, signature []byte) (OA
 	if grant != nil {
 		rec.GrantID = *grant
 	}
-	return rec, MapError(err)
+	return rec, tenancy.MapError(err)
 }
 
 // OAuthDeactivate marks a record used (a redeemed code, a rotated refresh
 // token). It reports false when the record was already inactive or is
 // unknown, so that of two racing redemptions exactly one wins.
-func OAuthDeactivate(ctx context.Context, tx pgx.Tx, accountID int64, kind string, signature []byte) (bool, error) {
-	if err := setTenant(ctx, tx, accountID); err != nil {
-		return false, MapError(err)
+func OAuthDeactivate(ctx context.Context, tx tenancy.LookupTx, accountID int64, kind string, signature []byte) (bool, error) {
+	if err := tx.Enter(ctx, accountID); err != nil {
+		return false, err
 	}
 	tag, err := tx.Exec(ctx, `UPDATE oauth_tokens SET active = false WHERE kind = $1 AND signature = $2 AND active`, kind, signature)
-	return err == nil && tag.RowsAffected() == 1, MapError(err)
+	return err == nil && tag.RowsAffected() == 1, tenancy.MapError(err)
 }
 
 // OAuthDelete removes a record.
-func OAuthDelete(ctx context.Context, tx pgx.Tx, accountID int64, kind string, signature []byte) error {
-	if err := setTenant(ctx, tx, accountID); err != nil {
-		return MapError(err)
+func OAuthDelete(ctx context.Context, tx tenancy.LookupTx, accountID int64, kind string, signature []byte) error {
+	if err := tx.Enter(ctx, accountID); err != nil {
+		return err
 	}
 	_, err := tx.Exec(ctx, `DELETE FROM oauth_tokens WHERE kind = $1 AND signature = $2`, kind, signature)
-	return MapError(err)
+	return tenancy.MapError(err)
 }
 
 // OAuthRevokeRequest deactivates every record of one kind of an
 // authorization. With revokeGrant, the grant itself is revoked too: its
 // row in mcp_tokens shows revoked, and every token of it stops working;
 // the grant's id is returned when this call revoked it (0 otherwise).
-func OAuthRevokeRequest(ctx context.Context, tx pgx.Tx, accountID int64, requestID, kind string, revokeGrant bool) (int64, error) {
-	if err := setTenant(ctx, tx, accountID); err != nil {
-		return 0, MapError(err)
+func OAuthRevokeRequest(ctx context.Context, tx tenancy.LookupTx, accountID int64, requestID, kind string, revokeGrant bool) (int64, error) {
+	if err := tx.Enter(ctx, accountID); err != nil {
+		return 0, err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE oauth_tokens SET active = false WHERE request_id = $1 AND kind = $2 AND active`, requestID, kind); err != nil {
-		return 0, MapError(err)
+		return 0, tenancy.MapError(err)
 	}
 	if !revokeGrant {
 		return 0, nil
@@ -201,34 +191,34 @@ func OAuthRevokeRequest(ctx context.Context, tx pgx.Tx, accountID int64, request
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}
-	return grant, MapError(err)
+	return grant, tenancy.MapError(err)
 }
 
 // OAuthGrantCreate turns a redeemed authorization into its grant: an MCP
 // token of kind oauth with the scopes, inboxes and approval rule the admin
 // consented to. Every record of the authorization points at it afterwards.
-func OAuthGrantCreate(ctx context.Context, tx pgx.Tx, accountID int64, requestID string, in MCPTokenInput, clientID, clientName string, now time.Time) (MCPToken, error) {
-	if err := setTenant(ctx, tx, accountID); err != nil {
-		return MCPToken{}, MapError(err)
+func OAuthGrantCreate(ctx context.Context, tx tenancy.LookupTx, accountID int64, requestID string, in MCPTokenInput, clientID, clientName string, now time.Time) (MCPToken, error) {
+	if err := tx.Enter(ctx, accountID); err != nil {
+		return MCPToken{}, err
 	}
 	if err := in.validate(now); err != nil {
 		return MCPToken{}, err
 	}
 	t, err := mcpTokenInsert(ctx, tx, accountID, in, "oauth", clientID, clientName)
 	if err != nil {
-		return t, MapError(err)
+		return t, tenancy.MapError(err)
 	}
 	_, err = tx.Exec(ctx, `UPDATE oauth_tokens SET grant_id = $2 WHERE request_id = $1`, requestID, t.ID)
-	return t, MapError(err)
+	return t, tenancy.MapError(err)
 }
 
 // OAuthCleanup removes a grant's records that expired more than a day ago
 // (rotated refresh tokens are kept until then, so that their reuse is
 // still recognised).
-func OAuthCleanup(ctx context.Context, tx pgx.Tx, accountID int64, requestID string) error {
-	if err := setTenant(ctx, tx, accountID); err != nil {
-		return MapError(err)
+func OAuthCleanup(ctx context.Context, tx tenancy.LookupTx, accountID int64, requestID string) error {
+	if err := tx.Enter(ctx, accountID); err != nil {
+		return err
 	}
 	_, err := tx.Exec(ctx, `DELETE FROM oauth_tokens WHERE request_id = $1 AND expires_at < now() - interval '1 day'`, requestID)
-	return MapError(err)
+	return tenancy.MapError(err)
 }

@@ -1,4 +1,4 @@
-package tenancy
+package identity
 
 import (
 	"crypto/rand"
