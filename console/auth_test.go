@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/deskwoot/deskwoot/dbtest"
-	"github.com/deskwoot/deskwoot/identity"
+	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/trial"
 )
@@ -238,15 +238,15 @@ func TestTrialBannerWords(t *testing.T) {
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) *time.Time { x := now.Add(d); return &x }
 	cases := []struct {
-		state identity.AccountState
+		state policy.Account
 		want  []string
 		warn  bool
 	}{
-		{identity.AccountState{Plan: "enterprise", Status: "trialing", TrialEndsAt: at(7 * 24 * time.Hour)}, []string{"7 days left", "2026-12-09"}, false},
-		{identity.AccountState{Plan: "enterprise", Status: "trialing", TrialEndsAt: at(36 * time.Hour)}, []string{"2 days left"}, true},
-		{identity.AccountState{Plan: "enterprise", Status: "trialing", TrialEndsAt: at(3 * time.Hour)}, []string{"Less than a day left"}, true},
-		{identity.AccountState{Plan: "enterprise", Status: "trialing", TrialEndsAt: at(-time.Hour)}, []string{"MCP is paused: the Enterprise trial ended on 2026-12-02; upgrade to Enterprise to use MCP."}, true},
-		{identity.AccountState{Plan: "business", Status: "active"}, []string{"MCP is paused: the business plan does not include MCP"}, true},
+		{policy.Account{Plan: "enterprise", Status: "trialing", TrialEndsAt: at(7 * 24 * time.Hour)}, []string{"7 days left", "2026-12-09"}, false},
+		{policy.Account{Plan: "enterprise", Status: "trialing", TrialEndsAt: at(36 * time.Hour)}, []string{"2 days left"}, true},
+		{policy.Account{Plan: "enterprise", Status: "trialing", TrialEndsAt: at(3 * time.Hour)}, []string{"Less than a day left"}, true},
+		{policy.Account{Plan: "enterprise", Status: "trialing", TrialEndsAt: at(-time.Hour)}, []string{"MCP is paused: the Enterprise trial ended on 2026-12-02; upgrade to Enterprise to use MCP."}, true},
+		{policy.Account{Plan: "business", Status: "active"}, []string{"MCP is paused: the business plan does not include MCP"}, true},
 	}
 	for _, tc := range cases {
 		b := trialBanner(trial.Compute(tc.state, now), now)
@@ -262,7 +262,7 @@ func TestTrialBannerWords(t *testing.T) {
 			t.Errorf("%+v: warn %v upgrade %v", tc.state, b.Warn, b.Upgrade)
 		}
 	}
-	if b := trialBanner(trial.Compute(identity.AccountState{Plan: "enterprise", Status: "active"}, now), now); b != nil {
+	if b := trialBanner(trial.Compute(policy.Account{Plan: "enterprise", Status: "active"}, now), now); b != nil {
 		t.Errorf("an active Enterprise subscription shows %q", b.Text)
 	}
 }

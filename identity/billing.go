@@ -8,12 +8,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
-// State is the part of the account the MCP gate and the entitlement read.
-func (a Account) State() AccountState {
-	return AccountState{Plan: a.Plan, Status: a.SubscriptionStatus, TrialEndsAt: a.TrialEndsAt, GraceEndsAt: a.GraceEndsAt, MCPEnabled: a.MCPEnabled}
+// State is the account's plan state as the MCP gate and the entitlement
+// read it.
+func (a Account) State() policy.Account {
+	return policy.Account{Plan: a.Plan, Status: a.SubscriptionStatus, TrialEndsAt: a.TrialEndsAt, GraceEndsAt: a.GraceEndsAt, MCPEnabled: a.MCPEnabled}
 }
 
 // Billing is an account's plan state together with its Stripe link.
@@ -36,9 +38,10 @@ type Billing struct {
 	CreatedAt time.Time  `json:"created_at"`
 }
 
-// State is the part of the billing row the MCP gate and the entitlement read.
-func (b Billing) State() AccountState {
-	return AccountState{Plan: b.Plan, Status: b.Status, TrialEndsAt: b.TrialEndsAt, GraceEndsAt: b.GraceEndsAt, MCPEnabled: b.MCPEnabled}
+// State is the billing row's plan state as the MCP gate and the
+// entitlement read it.
+func (b Billing) State() policy.Account {
+	return policy.Account{Plan: b.Plan, Status: b.Status, TrialEndsAt: b.TrialEndsAt, GraceEndsAt: b.GraceEndsAt, MCPEnabled: b.MCPEnabled}
 }
 
 const billingColumns = `id, name, plan, subscription_status, trial_ends_at, grace_ends_at, mcp_enabled,

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -188,32 +189,6 @@ func MCPTokenCheck(ctx context.Context, db *tenancy.DB, accountID, tokenID int64
 	return mcpTokenState(expires, revoked, paused, now)
 }
 
-// AccountState is the part of an account the MCP gate decides on.
-type AccountState struct {
-	Plan        string
-	Status      string
-	TrialEndsAt *time.Time
-	GraceEndsAt *time.Time
-	MCPEnabled  bool
-	// TenantRulesVersion is the version of the account's own policy rules
-	// in force; 0 when it has none.
-	TenantRulesVersion int
-	// AgentsPaused is the workspace's "Pause AI agents": write tools are
-	// refused, reads go on. DisabledTools are switched off for every token.
-	AgentsPaused  bool
-	DisabledTools []string
-	// SuspendAfterDenials and SuspendAfterInboxProbes are the anomaly
-	// limits (0: off); with both off a refusal is recorded alone.
-	SuspendAfterDenials     int
-	SuspendAfterInboxProbes int
-}
-
-// CountsRefusals says the account suspends tokens that keep being
-// refused: its refusals are counted (DB.RecordRefused).
-func (a AccountState) CountsRefusals() bool {
-	return a.SuspendAfterDenials > 0 || a.SuspendAfterInboxProbes > 0
-}
-
 // MCPPrincipal is who an MCP token speaks for, with its account's state.
 type MCPPrincipal struct {
 	AccountID          int64
@@ -224,7 +199,7 @@ type MCPPrincipal struct {
 	RequireApproval    bool
 	RateLimitPerMinute int
 	ServiceUserID      int64
-	Account            AccountState
+	Account            policy.Account
 	// ClientID is the OAuth client when the token is an OAuth grant.
 	ClientID string
 	// Paused says the token is paused (PauseReason says why): every call

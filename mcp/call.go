@@ -174,7 +174,7 @@ func (s *Server) callTool(ctx context.Context, req *request, t tool, args map[st
 	// records the decision's explanation either way.
 	decide := func() bool {
 		decideStart := time.Now()
-		in := policy.Input{Principal: principalInput(p), Account: accountInput(p.Account),
+		in := policy.Input{Principal: principalInput(p), Account: p.Account,
 			Tool: t.def.Name, Args: c.args, Target: c.target, Now: now}
 		d, err := s.decide(ctx, p, in, t.waits)
 		inPolicy = time.Since(decideStart)

@@ -212,7 +212,7 @@ func (s *Server) settle(ctx context.Context, req *request) bool {
 // is audited as a denial and answered 403: admit reports false with the
 // request's refusal set.
 func (s *Server) admit(ctx context.Context, req *request) bool {
-	in := accountInput(req.p.Account)
+	in := req.p.Account
 	gate, err := s.cfg.Policy.Gate(ctx, in, req.now)
 	if err == nil && gate.Allow {
 		return true

@@ -383,11 +383,6 @@ func (s *Server) originAllowed(origin string) bool {
 	return s.hostAllowed(u.Host)
 }
 
-func accountInput(a identity.AccountState) policy.Account {
-	return policy.Account{Plan: a.Plan, Status: a.Status, TrialEndsAt: a.TrialEndsAt, GraceEndsAt: a.GraceEndsAt, MCPEnabled: a.MCPEnabled,
-		AgentsPaused: a.AgentsPaused, DisabledTools: a.DisabledTools}
-}
-
 func principalInput(p *identity.MCPPrincipal) policy.Principal {
 	return policy.Principal{AccountID: p.AccountID, TokenID: p.TokenID, Scopes: p.Scopes, InboxIDs: p.InboxIDs, RequireApproval: p.RequireApproval,
 		Paused: p.Paused, PauseReason: p.PauseReason, ChatApproval: p.ChatApproval}
@@ -402,7 +397,7 @@ func (s *Server) filterTools(ctx context.Context, _ any, _ *mcpgo.ListToolsReque
 		return
 	}
 	p := &req.p
-	visible, err := s.cfg.Policy.VisibleTools(ctx, principalInput(p), accountInput(p.Account), s.cfg.Now())
+	visible, err := s.cfg.Policy.VisibleTools(ctx, principalInput(p), p.Account, s.cfg.Now())
 	if err != nil {
 		slog.ErrorContext(ctx, "tools/list policy", "err", err)
 		visible = nil

@@ -27,8 +27,14 @@ type Principal struct {
 	ChatApproval bool `json:"chat_approval"`
 }
 
-// Account is the billing and feature state the account gate reads. It
-// becomes input.account.
+// Account is an account's state as every decision about it reads it: the
+// plan state (the Rego gate, trial.Compute for people, the console's
+// banner) and the brakes an admin holds over the agents (the tool
+// decision). It is the one shape of that state: identity reads it with
+// the account (identity.Account.State) and with each MCP principal
+// (identity.MCPPrincipal.Account), and billing's row gives it too. The
+// tagged fields become input.account; the rest is read with it, by Go
+// only, and never reaches Rego.
 type Account struct {
 	Plan        string     `json:"plan"`   // starter | business | enterprise
 	Status      string     `json:"status"` // trialing | active | past_due | canceled | expired
@@ -40,6 +46,21 @@ type Account struct {
 	// token: denied, and left out of tools/list.
 	AgentsPaused  bool     `json:"agents_paused"`
 	DisabledTools []string `json:"disabled_tools"`
+
+	// TenantRulesVersion is the version of the account's own policy rules
+	// in force (see TenantModule); 0 when it has none.
+	TenantRulesVersion int `json:"-"`
+	// SuspendAfterDenials and SuspendAfterInboxProbes are the anomaly
+	// limits after which a token is paused (0: off); with both off a
+	// refusal is recorded alone.
+	SuspendAfterDenials     int `json:"-"`
+	SuspendAfterInboxProbes int `json:"-"`
+}
+
+// CountsRefusals says the account suspends tokens that keep being
+// refused: its refusals are counted (identity.RecordRefused).
+func (a Account) CountsRefusals() bool {
+	return a.SuspendAfterDenials > 0 || a.SuspendAfterInboxProbes > 0
 }
 
 // Target is the object a tool call touches, loaded by the caller under RLS

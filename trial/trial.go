@@ -22,6 +22,7 @@ import (
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/fault"
 	"github.com/deskwoot/deskwoot/identity"
+	"github.com/deskwoot/deskwoot/policy"
 	policies "github.com/deskwoot/deskwoot/rego"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -65,7 +66,7 @@ type Entitlement struct {
 // (whatever plan was picked), an active Enterprise subscription, or a
 // past-due Enterprise subscription inside its grace period allow MCP;
 // anything else does not.
-func Compute(a identity.AccountState, now time.Time) Entitlement {
+func Compute(a policy.Account, now time.Time) Entitlement {
 	e := Entitlement{Plan: a.Plan, Status: a.Status, TrialEndsAt: a.TrialEndsAt, GraceEndsAt: a.GraceEndsAt, MCPEnabled: a.MCPEnabled}
 	switch {
 	case !policies.Plans().Valid(a.Plan):

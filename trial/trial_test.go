@@ -16,7 +16,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/tester"
 
 	"github.com/deskwoot/deskwoot/dbtest"
-	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/policy"
 	policies "github.com/deskwoot/deskwoot/rego"
 	"github.com/deskwoot/deskwoot/tenancy"
@@ -40,7 +39,7 @@ var signup = at("2026-11-26T09:30:00Z")
 
 type planCase struct {
 	name    string
-	state   identity.AccountState
+	state   policy.Account
 	now     time.Time
 	allowed bool
 	status  string // the entitlement's status
@@ -50,8 +49,8 @@ type planCase struct {
 func planCases() []planCase {
 	trialEnd := signup.Add(trial.Length)
 	grace := at("2027-01-08T00:00:00Z")
-	trialing := identity.AccountState{Plan: "enterprise", Status: "trialing", TrialEndsAt: &trialEnd, MCPEnabled: true}
-	with := func(f func(*identity.AccountState)) identity.AccountState {
+	trialing := policy.Account{Plan: "enterprise", Status: "trialing", TrialEndsAt: &trialEnd, MCPEnabled: true}
+	with := func(f func(*policy.Account)) policy.Account {
 		s := trialing
 		f(&s)
 		return s
@@ -61,15 +60,15 @@ func planCases() []planCase {
 		{"trial day 7", trialing, signup.Add(6*24*time.Hour + 23*time.Hour + 59*time.Minute), true, "trialing", "runs until 2026-12-03"},
 		{"trial ends after exactly 168h", trialing, signup.Add(168 * time.Hour), false, "expired", "the Enterprise trial ended on 2026-12-03; upgrade to Enterprise to use MCP"},
 		{"trial day 8", trialing, signup.Add(7*24*time.Hour + 3*time.Hour), false, "expired", "the Enterprise trial ended on 2026-12-03; upgrade to Enterprise"},
-		{"trial on the business plan is still Enterprise", with(func(s *identity.AccountState) { s.Plan = "business" }), signup.Add(48 * time.Hour), true, "trialing", "trial runs until"},
-		{"active enterprise", with(func(s *identity.AccountState) { s.Status = "active" }), signup.Add(400 * 24 * time.Hour), true, "active", "active Enterprise subscription"},
-		{"past_due inside grace", with(func(s *identity.AccountState) { s.Status, s.GraceEndsAt = "past_due", &grace }), grace.Add(-time.Second), true, "past_due", "grace period ends on 2027-01-08"},
-		{"past_due outside grace", with(func(s *identity.AccountState) { s.Status, s.GraceEndsAt = "past_due", &grace }), grace.Add(time.Second), false, "past_due", "payment is past due and the grace period ended on 2027-01-08; update the payment method to use MCP"},
-		{"canceled", with(func(s *identity.AccountState) { s.Status = "canceled" }), signup.Add(time.Hour), false, "canceled", "the subscription was canceled; upgrade to Enterprise to use MCP"},
-		{"active business", with(func(s *identity.AccountState) { s.Status, s.Plan = "active", "business" }), signup.Add(time.Hour), false, "active", "the business plan does not include MCP; upgrade to Enterprise to use MCP"},
-		{"active starter", with(func(s *identity.AccountState) { s.Status, s.Plan = "active", "starter" }), signup.Add(time.Hour), false, "active", "the starter plan does not include MCP"},
-		{"past_due business", with(func(s *identity.AccountState) { s.Status, s.Plan, s.GraceEndsAt = "past_due", "business", &grace }), signup.Add(time.Hour), false, "past_due", "the business plan does not include MCP"},
-		{"expired", with(func(s *identity.AccountState) { s.Status = "expired" }), signup.Add(time.Hour), false, "expired", "the Enterprise trial ended on 2026-12-03"},
+		{"trial on the business plan is still Enterprise", with(func(s *policy.Account) { s.Plan = "business" }), signup.Add(48 * time.Hour), true, "trialing", "trial runs until"},
+		{"active enterprise", with(func(s *policy.Account) { s.Status = "active" }), signup.Add(400 * 24 * time.Hour), true, "active", "active Enterprise subscription"},
+		{"past_due inside grace", with(func(s *policy.Account) { s.Status, s.GraceEndsAt = "past_due", &grace }), grace.Add(-time.Second), true, "past_due", "grace period ends on 2027-01-08"},
+		{"past_due outside grace", with(func(s *policy.Account) { s.Status, s.GraceEndsAt = "past_due", &grace }), grace.Add(time.Second), false, "past_due", "payment is past due and the grace period ended on 2027-01-08; update the payment method to use MCP"},
+		{"canceled", with(func(s *policy.Account) { s.Status = "canceled" }), signup.Add(time.Hour), false, "canceled", "the subscription was canceled; upgrade to Enterprise to use MCP"},
+		{"active business", with(func(s *policy.Account) { s.Status, s.Plan = "active", "business" }), signup.Add(time.Hour), false, "active", "the business plan does not include MCP; upgrade to Enterprise to use MCP"},
+		{"active starter", with(func(s *policy.Account) { s.Status, s.Plan = "active", "starter" }), signup.Add(time.Hour), false, "active", "the starter plan does not include MCP"},
+		{"past_due business", with(func(s *policy.Account) { s.Status, s.Plan, s.GraceEndsAt = "past_due", "business", &grace }), signup.Add(time.Hour), false, "past_due", "the business plan does not include MCP"},
+		{"expired", with(func(s *policy.Account) { s.Status = "expired" }), signup.Add(time.Hour), false, "expired", "the Enterprise trial ended on 2026-12-03"},
 	}
 }
 
