@@ -32,7 +32,7 @@ func (s *Server) policyGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) policyVersions(w http.ResponseWriter, r *http.Request) {
-	vs, active, err := s.cfg.DB.TenantRulesVersions(r.Context(), principal(r).AccountID)
+	vs, active, err := tenantpolicy.TenantRulesVersions(r.Context(), s.cfg.DB, principal(r).AccountID)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // OAuth access, refresh and code prefixes. An access token is presented at

@@ -5,6 +5,7 @@ import (
 
 	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/policy"
+	"github.com/deskwoot/deskwoot/tenantpolicy"
 )
 
 // decide asks the policy about one call, with the account's own rules
@@ -32,7 +33,7 @@ func (s *Server) decide(ctx context.Context, p *identity.MCPPrincipal, in policy
 	}
 	tp, ok := s.cfg.Policy.CachedTenant(p.AccountID, v)
 	if !ok {
-		src, err := s.cfg.DB.TenantRulesVersionSource(ctx, p.AccountID, v)
+		src, err := tenantpolicy.TenantRulesVersionSource(ctx, s.cfg.DB, p.AccountID, v)
 		if err != nil {
 			return policy.TenantFailure(v), err
 		}

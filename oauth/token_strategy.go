@@ -8,8 +8,9 @@ import (
 	"errors"
 	"time"
 
-	"github.com/deskwoot/deskwoot/identity"
 	"github.com/ory/fosite"
+
+	"github.com/deskwoot/deskwoot/identity"
 )
 
 // tokenStrategy is fosite's token format hook: codes and tokens are opaque

@@ -11,7 +11,6 @@ import (
 
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/sandbox"
-	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // Sizes of a turn: one trip to the shadow's child with at most tripCalls
@@ -75,7 +74,7 @@ func (r *Recorder) turn(ctx context.Context) (took bool) {
 	seen, answered := r.decide(ctx, a, trip)
 	r.giveBack(acct, trip[answered:])
 	seen.Skipped = skipped
-	if err := r.db.ShadowRecord(ctx, acct, seen); err != nil && ctx.Err() == nil {
+	if err := ShadowRecord(ctx, r.db, acct, seen); err != nil && ctx.Err() == nil {
 		slog.Error("shadow: record", "account", acct, "candidate", a.candidate, "err", err)
 	}
 	return true
@@ -105,7 +104,7 @@ func (r *Recorder) shadowOf(ctx context.Context, acct int64) (account, error) {
 	if !due {
 		return current, nil
 	}
-	sr, found, err := r.db.ShadowRulesInForce(ctx, acct)
+	sr, found, err := ShadowRulesInForce(ctx, r.db, acct)
 	if err != nil {
 		return current, err
 	}
@@ -173,8 +172,8 @@ func (r *Recorder) giveBack(acct int64, calls []Call) {
 // trip of many whose child ran over or died is tried again one call per
 // trip, so that the call to blame is recorded alone as the fail-closed
 // denial the candidate would have given it; a busy child answers none.
-func (r *Recorder) decide(ctx context.Context, a account, trip []Call) (tenancy.ShadowSeen, int) {
-	seen := tenancy.ShadowSeen{CandidateID: a.candidate}
+func (r *Recorder) decide(ctx context.Context, a account, trip []Call) (ShadowSeen, int) {
+	seen := ShadowSeen{CandidateID: a.candidate}
 	if len(trip) == 0 {
 		return seen, 0
 	}
@@ -204,7 +203,7 @@ func (r *Recorder) decide(ctx context.Context, a account, trip []Call) (tenancy.
 		if before == after {
 			continue
 		}
-		f := tenancy.ShadowCall{RequestID: c.RequestID, TokenID: c.TokenID, Tool: c.Input.Tool, At: c.At, Before: before, After: after}
+		f := ShadowCall{RequestID: c.RequestID, TokenID: c.TokenID, Tool: c.Input.Tool, At: c.At, Before: before, After: after}
 		if !res.Decision.Allow {
 			f.Reasons = res.Decision.Reasons
 		}

@@ -105,7 +105,7 @@ func (rs *Replays) finish(ctx context.Context, acct, candidate int64, r *replaye
 	// save still gets its moment.
 	save, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer done()
-	if err := rs.db.TenantRulesReplaySave(save, acct, candidate, r.out); err != nil {
+	if err := TenantRulesReplaySave(save, rs.db, acct, candidate, r.out); err != nil {
 		slog.Error("background replay: save", "account", acct, "candidate", candidate, "err", err)
 	}
 	rs.mu.Lock()
@@ -154,7 +154,7 @@ func (rs *Replays) run(ctx context.Context, acct, candidate int64, r *replayer) 
 // save records the replay's progress (a failed save is logged: the next
 // one, a second later, may succeed).
 func (rs *Replays) save(ctx context.Context, acct, candidate int64, r *replayer) {
-	if err := rs.db.TenantRulesReplaySave(ctx, acct, candidate, r.out); err != nil && ctx.Err() == nil {
+	if err := TenantRulesReplaySave(ctx, rs.db, acct, candidate, r.out); err != nil && ctx.Err() == nil {
 		slog.Error("background replay: save progress", "account", acct, "candidate", candidate, "err", err)
 	}
 }

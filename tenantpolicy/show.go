@@ -54,7 +54,7 @@ func Show(ctx context.Context, db *tenancy.DB, e *policy.Engine, acct int64) (Vi
 	}
 	sort.Slice(v.Catalog.Tools, func(i, j int) bool { return v.Catalog.Tools[i].Name < v.Catalog.Tools[j].Name })
 	if acct > 0 {
-		r, err := db.TenantRulesActive(ctx, acct)
+		r, err := TenantRulesActive(ctx, db, acct)
 		if err != nil {
 			return View{}, err
 		}

@@ -3,6 +3,11 @@
 // it is replayed against the account's recorded decisions before anyone
 // activates it; activation, roll-back and removal are versioned and audited
 // with the person as actor, in the same transaction as the change.
+//
+// The rows of those rules (tenant_rules: candidates and versions, rules.go)
+// are this package's own: it is their one writer, and the MCP door reads
+// the version in force through it. It enters the tenant through tenancy
+// like every other package.
 package tenantpolicy
 
 import (
@@ -98,10 +103,10 @@ func (s *Service) Submit(ctx context.Context, acct, by int64, regoSrc, tests str
 	case s.Replays == nil:
 		r.out.Status = ReplayStopped
 	}
-	var row tenancy.TenantRules
+	var row TenantRules
 	err = s.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
 		var err error
-		row, err = tenancy.TenantRulesCandidateCreateTx(ctx, tx, acct, tr.Rego, tr.Tests, rep.Passed, rep.Failed, rep.Results, r.out, by)
+		row, err = TenantRulesCandidateCreateTx(ctx, tx, acct, tr.Rego, tr.Tests, rep.Passed, rep.Failed, rep.Results, r.out, by)
 		if err != nil {
 			return err
 		}
@@ -121,7 +126,7 @@ func (s *Service) Submit(ctx context.Context, acct, by int64, regoSrc, tests str
 
 // Candidate reads one of the account's candidates, its replay as it stands.
 func (s *Service) Candidate(ctx context.Context, acct, id int64) (Candidate, error) {
-	row, err := s.DB.TenantRulesGet(ctx, acct, id)
+	row, err := TenantRulesGet(ctx, s.DB, acct, id)
 	if errors.Is(err, tenancy.ErrNotFound) {
 		return Candidate{}, fmt.Errorf("%w: candidate %d not found", tenancy.ErrNotFound, id)
 	}
@@ -136,7 +141,7 @@ const maxListedCandidates = 50
 
 // Candidates lists the account's newest candidates (at most 50).
 func (s *Service) Candidates(ctx context.Context, acct int64) ([]Candidate, error) {
-	rows, err := s.DB.TenantRulesCandidates(ctx, acct, maxListedCandidates)
+	rows, err := TenantRulesCandidates(ctx, s.DB, acct, maxListedCandidates)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +152,7 @@ func (s *Service) Candidates(ctx context.Context, acct int64) ([]Candidate, erro
 	return out, nil
 }
 
-func (s *Service) candidateOf(row tenancy.TenantRules) Candidate {
+func (s *Service) candidateOf(row TenantRules) Candidate {
 	c := Candidate{ID: row.ID, Version: row.Version, CreatedAt: row.CreatedAt,
 		Tests:  Tests{Passed: row.TestsPassed, Failed: row.TestsFailed, Results: []policy.TestResult{}},
 		Replay: storedReplay(row.Replay, row.ReplayAt, time.Now())}
@@ -160,17 +165,17 @@ func (s *Service) candidateOf(row tenancy.TenantRules) Candidate {
 
 // Activate puts a candidate in force as the account's next version. A
 // candidate whose tests failed is refused (tenancy.ErrConflict).
-func (s *Service) Activate(ctx context.Context, acct, by, id int64) (tenancy.TenantRules, error) {
-	var out tenancy.TenantRules
+func (s *Service) Activate(ctx context.Context, acct, by, id int64) (TenantRules, error) {
+	var out TenantRules
 	err := s.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
-		c, err := tenancy.TenantRulesGetTx(ctx, tx, id)
+		c, err := TenantRulesGetTx(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		if c.TestsFailed > 0 {
 			return fmt.Errorf("%w: candidate %d failed %d of its tests; fix them and submit a new candidate", tenancy.ErrConflict, id, c.TestsFailed)
 		}
-		if out, err = tenancy.TenantRulesActivateCandidateTx(ctx, tx, acct, id, by); err != nil {
+		if out, err = TenantRulesActivateCandidateTx(ctx, tx, acct, id, by); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, acct, by, "policy.activate", map[string]int64{"candidate_id": id, "version": int64(*out.Version)},
@@ -188,11 +193,11 @@ func (s *Service) ActivateVersion(ctx context.Context, acct, by int64, version i
 		return fmt.Errorf("%w: version %d not found", tenancy.ErrNotFound, version)
 	}
 	err := s.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
-		from, err := tenancy.TenantRulesActiveVersionTx(ctx, tx)
+		from, err := TenantRulesActiveVersionTx(ctx, tx)
 		if err != nil {
 			return err
 		}
-		if err := tenancy.TenantRulesActivateVersionTx(ctx, tx, acct, version); err != nil {
+		if err := TenantRulesActivateVersionTx(ctx, tx, acct, version); err != nil {
 			if errors.Is(err, tenancy.ErrNotFound) {
 				return fmt.Errorf("%w: version %d not found", tenancy.ErrNotFound, version)
 			}
@@ -211,11 +216,11 @@ func (s *Service) ActivateVersion(ctx context.Context, acct, by int64, version i
 // decides afterwards. The versions stay, for a later roll-back.
 func (s *Service) Remove(ctx context.Context, acct, by int64) error {
 	err := s.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
-		from, err := tenancy.TenantRulesActiveVersionTx(ctx, tx)
+		from, err := TenantRulesActiveVersionTx(ctx, tx)
 		if err != nil {
 			return err
 		}
-		if err := tenancy.TenantRulesActivateVersionTx(ctx, tx, acct, 0); err != nil {
+		if err := TenantRulesActivateVersionTx(ctx, tx, acct, 0); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, acct, by, "policy.tenant.remove", map[string]int64{"from_version": int64(from)},

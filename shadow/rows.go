@@ -1,4 +1,4 @@
-package tenancy
+package shadow
 
 import (
 	"context"
@@ -7,8 +7,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
+// The shadow's rows are this package's own: a candidate's shadow columns
+// of tenant_rules and its flips (shadow_flips). tenantpolicy starts and
+// stops a shadow in its own units of work with ShadowStartTx and
+// ShadowStopTx; the recorder reads and adds to them here.
+//
 // A candidate in shadow (issue 24) is decided beside the rules in force on
 // every live call of its account until ShadowUntil, changing nothing; the
 // calls it would have decided differently are its flips (migration 0056).
@@ -52,7 +59,7 @@ type ShadowFlip struct {
 func ShadowStartTx(ctx context.Context, tx pgx.Tx, id int64, until time.Time) (Shadow, error) {
 	if _, err := tx.Exec(ctx, `UPDATE tenant_rules SET shadow_until = now()
 		WHERE shadow_until > now() AND id <> $1`, id); err != nil {
-		return Shadow{}, MapError(err)
+		return Shadow{}, tenancy.MapError(err)
 	}
 	rows, _ := tx.Query(ctx, `UPDATE tenant_rules SET
 			shadow_from = CASE WHEN shadow_until > now() THEN shadow_from ELSE now() END,
@@ -61,9 +68,9 @@ func ShadowStartTx(ctx context.Context, tx pgx.Tx, id int64, until time.Time) (S
 		RETURNING `+shadowColumns, id, until)
 	s, err := pgx.CollectExactlyOneRow(rows, scanShadow)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Shadow{}, fmt.Errorf("%w: candidate %d not found", ErrNotFound, id)
+		return Shadow{}, fmt.Errorf("%w: candidate %d not found", tenancy.ErrNotFound, id)
 	}
-	return s, MapError(err)
+	return s, tenancy.MapError(err)
 }
 
 // ShadowStopTx ends the account's shadow now, inside the caller's
@@ -75,7 +82,7 @@ func ShadowStopTx(ctx context.Context, tx pgx.Tx) (int64, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}
-	return id, MapError(err)
+	return id, tenancy.MapError(err)
 }
 
 // shadowColumns are a Shadow's columns of tenant_rules; flipped is counted
@@ -90,7 +97,7 @@ func scanShadow(row pgx.CollectableRow) (Shadow, error) {
 }
 
 // ShadowRulesInForce reads the account's candidate in shadow now, if any.
-func (db *DB) ShadowRulesInForce(ctx context.Context, acct int64) (ShadowRules, bool, error) {
+func ShadowRulesInForce(ctx context.Context, db *tenancy.DB, acct int64) (ShadowRules, bool, error) {
 	var out []ShadowRules
 	b := &pgx.Batch{}
 	b.Queue(`SELECT id, rego, shadow_until FROM tenant_rules
@@ -132,7 +139,7 @@ type ShadowCall struct {
 // rows (a call's row is written before its shadow decision is made; the
 // minute's margin covers clocks that differ between the server and the
 // database).
-func (db *DB) ShadowRecord(ctx context.Context, acct int64, seen ShadowSeen) error {
+func ShadowRecord(ctx context.Context, db *tenancy.DB, acct int64, seen ShadowSeen) error {
 	b := &pgx.Batch{}
 	b.Queue(`UPDATE tenant_rules SET shadow_decisions = shadow_decisions + $2, shadow_skipped = shadow_skipped + $3
 		WHERE id = $1`, seen.CandidateID, seen.Decisions, seen.Skipped)
@@ -155,7 +162,7 @@ func (db *DB) ShadowRecord(ctx context.Context, acct int64, seen ShadowSeen) err
 // ShadowList reads the account's latest shadow (nil when it never had
 // one) and its flips of every candidate, newest first: limit of them,
 // before the flip id before (0: from the newest).
-func (db *DB) ShadowList(ctx context.Context, acct int64, before int64, limit int) (*Shadow, []ShadowFlip, error) {
+func ShadowList(ctx context.Context, db *tenancy.DB, acct int64, before int64, limit int) (*Shadow, []ShadowFlip, error) {
 	var latest []Shadow
 	var flips []ShadowFlip
 	b := &pgx.Batch{}

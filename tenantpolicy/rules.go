@@ -1,4 +1,4 @@
-package tenancy
+package tenantpolicy
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // TenantRules is an account's own policy module (DESIGN §17) with its
@@ -25,7 +27,7 @@ type TenantRules struct {
 	ActivatedAt *time.Time      `json:"activated_at"`
 	ActivatedBy *int64          `json:"activated_by"`
 	Active      bool            `json:"active"`
-	// Replay is the candidate's replay (tenantpolicy.Replay) as JSON, and
+	// Replay is the candidate's replay (Replay) as JSON, and
 	// ReplayAt its last progress; null for rows from before replays were
 	// kept.
 	Replay   json.RawMessage `json:"-"`
@@ -59,14 +61,14 @@ func TenantRulesCandidateCreateTx(ctx context.Context, tx pgx.Tx, acct int64, re
 	var id int64
 	if err := tx.QueryRow(ctx, `INSERT INTO tenant_rules (account_id, rego, tests, tests_passed, tests_failed, test_results, created_by, replay, replay_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) RETURNING id`, acct, regoSrc, tests, passed, failed, res, nullable(by), rep).Scan(&id); err != nil {
-		return TenantRules{}, MapError(err)
+		return TenantRules{}, tenancy.MapError(err)
 	}
 	return tenantRulesGet(ctx, tx, `r.id = $1`, id)
 }
 
 // TenantRulesReplaySave records a candidate's replay (as JSON) and marks
 // its progress now.
-func (db *DB) TenantRulesReplaySave(ctx context.Context, acct, id int64, replay any) error {
+func TenantRulesReplaySave(ctx context.Context, db *tenancy.DB, acct, id int64, replay any) error {
 	rep, err := json.Marshal(replay)
 	if err != nil {
 		return err
@@ -78,7 +80,7 @@ func (db *DB) TenantRulesReplaySave(ctx context.Context, acct, id int64, replay 
 
 // TenantRulesCandidates lists the account's newest candidates and versions
 // (every submission), newest first, at most limit.
-func (db *DB) TenantRulesCandidates(ctx context.Context, acct int64, limit int) ([]TenantRules, error) {
+func TenantRulesCandidates(ctx context.Context, db *tenancy.DB, acct int64, limit int) ([]TenantRules, error) {
 	var out []TenantRules
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+tenantRulesColumns+tenantRulesFrom+`ORDER BY r.id DESC LIMIT $1`, limit).Query(func(rows pgx.Rows) error {
@@ -98,14 +100,14 @@ func (db *DB) TenantRulesCandidates(ctx context.Context, acct int64, limit int) 
 // TenantRulesGetTx reads a candidate or version by id inside tx.
 func TenantRulesGetTx(ctx context.Context, tx pgx.Tx, id int64) (TenantRules, error) {
 	r, err := tenantRulesGet(ctx, tx, `r.id = $1`, id)
-	if errors.Is(err, ErrNotFound) {
-		return r, fmt.Errorf("%w: candidate %d not found", ErrNotFound, id)
+	if errors.Is(err, tenancy.ErrNotFound) {
+		return r, fmt.Errorf("%w: candidate %d not found", tenancy.ErrNotFound, id)
 	}
 	return r, err
 }
 
 // TenantRulesGet reads a candidate or version by id.
-func (db *DB) TenantRulesGet(ctx context.Context, acct, id int64) (TenantRules, error) {
+func TenantRulesGet(ctx context.Context, db *tenancy.DB, acct, id int64) (TenantRules, error) {
 	var out TenantRules
 	err := db.InTenant(ctx, acct, func(tx pgx.Tx) (err error) {
 		out, err = tenantRulesGet(ctx, tx, `r.id = $1`, id)
@@ -116,7 +118,7 @@ func (db *DB) TenantRulesGet(ctx context.Context, acct, id int64) (TenantRules, 
 
 // TenantRulesVersionSource reads the module of an activated version: what
 // a replica compiles the first time it decides with that version.
-func (db *DB) TenantRulesVersionSource(ctx context.Context, acct int64, version int) (string, error) {
+func TenantRulesVersionSource(ctx context.Context, db *tenancy.DB, acct int64, version int) (string, error) {
 	var src string
 	b := &pgx.Batch{}
 	b.Queue(`SELECT rego FROM tenant_rules WHERE version = $1`, version).QueryRow(func(r pgx.Row) error { return r.Scan(&src) })
@@ -127,13 +129,13 @@ func tenantRulesGet(ctx context.Context, tx pgx.Tx, where string, args ...any) (
 	rows, _ := tx.Query(ctx, `SELECT `+tenantRulesColumns+tenantRulesFrom+`WHERE `+where, args...)
 	r, err := pgx.CollectExactlyOneRow(rows, scanTenantRules)
 	if err != nil {
-		return r, MapError(err)
+		return r, tenancy.MapError(err)
 	}
 	return r, nil
 }
 
 // TenantRulesVersions lists the account's activated versions, newest first.
-func (db *DB) TenantRulesVersions(ctx context.Context, acct int64) (versions []TenantRules, active int, err error) {
+func TenantRulesVersions(ctx context.Context, db *tenancy.DB, acct int64) (versions []TenantRules, active int, err error) {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT ` + tenantRulesColumns + tenantRulesFrom + `WHERE r.version IS NOT NULL ORDER BY r.version DESC`).Query(func(rows pgx.Rows) error {
 		versions, err = pgx.CollectRows(rows, scanTenantRules)
@@ -154,7 +156,7 @@ func (db *DB) TenantRulesVersions(ctx context.Context, acct int64) (versions []T
 }
 
 // TenantRulesActive reads the version in force (nil when none).
-func (db *DB) TenantRulesActive(ctx context.Context, acct int64) (*TenantRules, error) {
+func TenantRulesActive(ctx context.Context, db *tenancy.DB, acct int64) (*TenantRules, error) {
 	var out *TenantRules
 	err := db.InTenant(ctx, acct, func(tx pgx.Tx) error {
 		r, err := tenantRulesGet(ctx, tx, `r.version = a.tenant_rules_version`)
@@ -162,7 +164,7 @@ func (db *DB) TenantRulesActive(ctx context.Context, acct int64) (*TenantRules, 
 			out = &r
 			return nil
 		}
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, tenancy.ErrNotFound) {
 			return nil
 		}
 		return err
@@ -182,13 +184,13 @@ func TenantRulesActivateCandidateTx(ctx context.Context, tx pgx.Tx, acct, id, by
 			activated_at = now(), activated_by = $2
 		WHERE id = $1`, id, nullable(by))
 	if err != nil {
-		return TenantRules{}, MapError(err)
+		return TenantRules{}, tenancy.MapError(err)
 	}
 	if tag.RowsAffected() == 0 {
-		return TenantRules{}, fmt.Errorf("%w: candidate %d not found", ErrNotFound, id)
+		return TenantRules{}, fmt.Errorf("%w: candidate %d not found", tenancy.ErrNotFound, id)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE accounts SET tenant_rules_version = (SELECT version FROM tenant_rules WHERE id = $1) WHERE id = $2`, id, acct); err != nil {
-		return TenantRules{}, MapError(err)
+		return TenantRules{}, tenancy.MapError(err)
 	}
 	return tenantRulesGet(ctx, tx, `r.id = $1`, id)
 }
@@ -202,10 +204,10 @@ func TenantRulesActivateVersionTx(ctx context.Context, tx pgx.Tx, acct int64, ve
 	}
 	tag, err := tx.Exec(ctx, `UPDATE accounts SET tenant_rules_version = $1 WHERE id = $2`, v, acct)
 	if err != nil {
-		return MapError(err) // an unknown version violates the foreign key: not found
+		return tenancy.MapError(err) // an unknown version violates the foreign key: not found
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%w: account %d", ErrNotFound, acct)
+		return fmt.Errorf("%w: account %d", tenancy.ErrNotFound, acct)
 	}
 	return nil
 }
@@ -214,7 +216,7 @@ func TenantRulesActivateVersionTx(ctx context.Context, tx pgx.Tx, acct int64, ve
 func TenantRulesActiveVersionTx(ctx context.Context, tx pgx.Tx) (int, error) {
 	var v *int
 	if err := tx.QueryRow(ctx, `SELECT tenant_rules_version FROM accounts`).Scan(&v); err != nil {
-		return 0, MapError(err)
+		return 0, tenancy.MapError(err)
 	}
 	if v == nil {
 		return 0, nil
