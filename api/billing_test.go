@@ -180,7 +180,7 @@ func TestBillingEndToEnd(t *testing.T) {
 	}
 	defer owner.Close()
 	ended := time.Now().Add(-26 * time.Hour).UTC()
-	if _, err := trial.Set(ctx, owner, nil, acct, trial.Change{EndsAt: &ended}, "e2e", time.Now()); err != nil {
+	if _, err := billing.TrialSet(ctx, owner, nil, acct, trial.Change{EndsAt: &ended}, "e2e", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	mcpGated(t, base, tok, "trial ended on "+ended.Format("2006-01-02"), "upgrade to Enterprise")

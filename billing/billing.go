@@ -10,6 +10,12 @@
 // one of Stripe's APIs into the binary. What the state
 // means for MCP is decided elsewhere: rego/gate.rego for the gate, package
 // trial for what people are shown.
+//
+// The billing record (record.go: the plan and Stripe columns of accounts,
+// the Stripe events applied, the customer look-up) is this package's own:
+// the webhook and the operators' trial changes (operator.go) are its only
+// writers. Identity creates an account with its trial and reads the plan
+// state with it; it never changes the record afterwards.
 package billing
 
 import (
@@ -29,7 +35,6 @@ import (
 
 	"github.com/deskwoot/deskwoot/audit"
 	"github.com/deskwoot/deskwoot/fault"
-	"github.com/deskwoot/deskwoot/identity"
 	policies "github.com/deskwoot/deskwoot/rego"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/trial"
@@ -142,7 +147,7 @@ func (s *Service) Checkout(ctx context.Context, accountID int64, plan string) (s
 	if price == "" {
 		return "", fmt.Errorf("%w: the %s plan has no Stripe price; set DESKWOOT_STRIPE_PRICE_%s", ErrNotConfigured, plan, strings.ToUpper(plan))
 	}
-	b, err := identity.BillingGet(ctx, s.cfg.DB, accountID)
+	b, err := RecordGet(ctx, s.cfg.DB, accountID)
 	if err != nil {
 		return "", err
 	}
@@ -177,7 +182,7 @@ func (s *Service) Portal(ctx context.Context, accountID int64) (string, error) {
 	if s.portal == nil {
 		return "", fmt.Errorf("%w: STRIPE_SECRET_KEY is not set", ErrNotConfigured)
 	}
-	b, err := identity.BillingGet(ctx, s.cfg.DB, accountID)
+	b, err := RecordGet(ctx, s.cfg.DB, accountID)
 	if err != nil {
 		return "", err
 	}

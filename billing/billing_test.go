@@ -14,7 +14,6 @@ import (
 	"github.com/deskwoot/deskwoot/billing"
 	"github.com/deskwoot/deskwoot/billing/billingtest"
 	"github.com/deskwoot/deskwoot/dbtest"
-	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/trial"
 )
@@ -48,9 +47,9 @@ func deliver(t *testing.T, s *billing.Service, payload []byte) billing.Outcome {
 	return out
 }
 
-func state(t *testing.T, acct int64) identity.Billing {
+func state(t *testing.T, acct int64) billing.Record {
 	t.Helper()
-	b, err := identity.BillingGet(context.Background(), dbtest.App(t), acct)
+	b, err := billing.RecordGet(context.Background(), dbtest.App(t), acct)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +57,9 @@ func state(t *testing.T, acct int64) identity.Billing {
 	return b
 }
 
-func eventRows(t *testing.T, acct int64) []identity.StripeEvent {
+func eventRows(t *testing.T, acct int64) []billing.StripeEvent {
 	t.Helper()
-	evs, err := identity.StripeEventList(context.Background(), dbtest.App(t), acct)
+	evs, err := billing.StripeEventList(context.Background(), dbtest.App(t), acct)
 	if err != nil {
 		t.Fatal(err)
 	}

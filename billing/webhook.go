@@ -15,7 +15,6 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/deskwoot/deskwoot/audit"
-	"github.com/deskwoot/deskwoot/identity"
 	policies "github.com/deskwoot/deskwoot/rego"
 	"github.com/deskwoot/deskwoot/tenancy"
 	"github.com/deskwoot/deskwoot/trial"
@@ -214,7 +213,7 @@ func (s *Service) customerAccount(ctx context.Context, customer string) (int64, 
 	if customer == "" {
 		return 0, nil
 	}
-	id, err := identity.BillingCustomerAccount(ctx, s.cfg.DB, customer)
+	id, err := CustomerAccount(ctx, s.cfg.DB, customer)
 	if errors.Is(err, tenancy.ErrNotFound) {
 		return 0, nil
 	}
@@ -336,11 +335,11 @@ func planRank(p string) int { return policies.Plans().Rank(p) }
 // transaction with the account row locked.
 func (s *Service) apply(ctx context.Context, out *Outcome, ch change, created, now time.Time) error {
 	err := s.cfg.DB.InTenant(ctx, ch.account, func(tx pgx.Tx) error {
-		b, err := identity.BillingLock(ctx, tx, ch.account)
+		b, err := RecordLock(ctx, tx, ch.account)
 		if err != nil {
 			return err
 		}
-		claimed, err := identity.StripeEventClaim(ctx, tx, ch.account, identity.StripeEvent{ID: out.EventID, Type: out.Type, Created: created, Outcome: "pending"})
+		claimed, err := StripeEventClaim(ctx, tx, ch.account, StripeEvent{ID: out.EventID, Type: out.Type, Created: created, Outcome: "pending"})
 		if err != nil {
 			return err
 		}
@@ -355,13 +354,13 @@ func (s *Service) apply(ctx context.Context, out *Outcome, ch change, created, n
 		if !out.Applied {
 			outcome = "ignored: " + out.Reason
 		}
-		if err := identity.StripeEventOutcome(ctx, tx, ch.account, out.EventID, outcome); err != nil {
+		if err := StripeEventOutcome(ctx, tx, ch.account, out.EventID, outcome); err != nil {
 			return err
 		}
 		if !out.Applied {
 			return nil
 		}
-		if err := identity.BillingSave(ctx, tx, b, now); err != nil {
+		if err := RecordSave(ctx, tx, b, now); err != nil {
 			return err
 		}
 		return audit.Insert(ctx, tx, ch.account, audit.Entry{
@@ -379,7 +378,7 @@ func (s *Service) apply(ctx context.Context, out *Outcome, ch change, created, n
 }
 
 // decide applies ch to b and returns "" or why the event changes nothing.
-func (s *Service) decide(b *identity.Billing, ch change, created time.Time) string {
+func (s *Service) decide(b *Record, ch change, created time.Time) string {
 	if ch.ignoreBecause != "" {
 		return ch.ignoreBecause
 	}

@@ -12,11 +12,10 @@ import (
 
 	"github.com/deskwoot/deskwoot/auditrow"
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
+	"github.com/deskwoot/deskwoot/trial"
 )
-
-// TrialLength is the Enterprise trial every new account starts with.
-const TrialLength = 168 * time.Hour
 
 // Account is a tenant and its plan state.
 type Account struct {
@@ -144,7 +143,7 @@ func (ids *Identities) Signup(ctx context.Context, in SignupInput, now time.Time
 				return nil, err
 			}
 		}
-		trialEnds := now.Add(TrialLength)
+		trialEnds := now.Add(trial.Length)
 		row, err := tx.Query(ctx, `INSERT INTO accounts (id, name, plan, subscription_status, trial_ends_at)
 			VALUES ($1, $2, 'enterprise', 'trialing', $3) RETURNING `+accountColumns, acct, in.AccountName, trialEnds)
 		if err != nil {
@@ -347,4 +346,10 @@ func UserList(ctx context.Context, db *tenancy.DB, accountID int64) ([]User, err
 		return err
 	})
 	return users, err
+}
+
+// State is the account's plan state as the MCP gate and the entitlement
+// read it.
+func (a Account) State() policy.Account {
+	return policy.Account{Plan: a.Plan, Status: a.SubscriptionStatus, TrialEndsAt: a.TrialEndsAt, GraceEndsAt: a.GraceEndsAt, MCPEnabled: a.MCPEnabled}
 }

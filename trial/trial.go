@@ -1,7 +1,12 @@
 // Package trial computes what an account is entitled to right now — its
 // plan, subscription status, the 7-day Enterprise trial and the past-due
-// grace period — for people to read (REST, operator commands), and lets
-// operators extend or end a trial.
+// grace period — for people to read (REST, operator commands), and what an
+// operator's change to a trial is (Change, ParseExtend; billing applies
+// it to the account's billing record).
+//
+// It reads no rows: it sits below identity (which starts every account's
+// trial of Length) and billing (which keeps the record), so both can use
+// its statuses and rules.
 //
 // The MCP account gate itself is decided in Rego (rego/gate.rego) from the
 // same account fields; Compute mirrors that rule, with the same reasons, so
@@ -10,26 +15,19 @@
 package trial
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/deskwoot/deskwoot/audit"
-	"github.com/deskwoot/deskwoot/fault"
-	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/policy"
 	policies "github.com/deskwoot/deskwoot/rego"
-	"github.com/deskwoot/deskwoot/tenancy"
 )
 
 // Length is the Enterprise trial every new account starts with: exactly
 // 168 hours from signup.
-const Length = identity.TrialLength
+const Length = 168 * time.Hour
 
 // DefaultGracePeriod is how long a past-due Enterprise subscription keeps
 // MCP, counted from when it first turned past_due (DESKWOOT_GRACE_PERIOD).
@@ -136,97 +134,4 @@ func ParseExtend(s string) (time.Duration, error) {
 		return 0, errors.New("the extension must be positive, as in 7d")
 	}
 	return total, nil
-}
-
-// ErrNotTrial is returned when the trial of an account that pays (active or
-// past_due) is changed: its trial no longer decides anything.
-var ErrNotTrial = errors.New("the account has a subscription")
-
-// Set changes an account's trial end for an operator and audits it (actor
-// kind operator) in the same transaction. A trial that is on, over or
-// canceled becomes a trial again with the new end (an end in the past ends
-// it now); an account with an active or past-due subscription is refused
-// with ErrNotTrial. db may be the owner connection: the tenant is set for
-// the transaction as for every other. lg, when given, is told to seal the
-// new audit row.
-func Set(ctx context.Context, db *tenancy.DB, lg *audit.Log, accountID int64, c Change, operator string, now time.Time) (identity.Billing, error) {
-	if (c.EndsAt == nil) == (c.Extend == 0) {
-		return identity.Billing{}, fault.Invalidf("", "give either a new end or an extension")
-	}
-	var b identity.Billing
-	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
-		var err error
-		if b, err = identity.BillingLock(ctx, tx, accountID); err != nil {
-			return err
-		}
-		if b.Status == StatusActive || b.Status == StatusPastDue {
-			return fmt.Errorf("%w: account %d is %s on the %s plan; change the subscription in Stripe instead", ErrNotTrial, accountID, b.Status, b.Plan)
-		}
-		before := "none"
-		if b.TrialEndsAt != nil {
-			before = b.TrialEndsAt.UTC().Format(time.RFC3339)
-		}
-		end := c.EndsAt
-		if end == nil {
-			from := now
-			if b.TrialEndsAt != nil && b.TrialEndsAt.After(now) {
-				from = *b.TrialEndsAt
-			}
-			t := from.Add(c.Extend)
-			end = &t
-		}
-		t := end.UTC().Truncate(time.Microsecond) // PostgreSQL's precision
-		b.TrialEndsAt, b.Status = &t, StatusTrialing
-		if err := identity.BillingSave(ctx, tx, b, now); err != nil {
-			return err
-		}
-		if operator == "" {
-			operator = "operator"
-		}
-		return audit.Insert(ctx, tx, accountID, audit.Entry{
-			ActorKind: "operator", Action: "account.trial", Decision: "allow",
-			Reasons: []string{fmt.Sprintf("trial end %s -> %s by %s", before, t.Format(time.RFC3339), operator)},
-		})
-	})
-	if err == nil && lg != nil {
-		lg.Touch(accountID)
-	}
-	return b, err
-}
-
-// AccountView is an account's plan state, Stripe link and entitlement, as
-// operators see it.
-type AccountView struct {
-	identity.Billing
-	Entitlement Entitlement `json:"entitlement"`
-}
-
-// View reads one account for an operator.
-func View(ctx context.Context, db *tenancy.DB, accountID int64, now time.Time) (AccountView, error) {
-	b, err := identity.BillingGet(ctx, db, accountID)
-	if err != nil {
-		return AccountView{}, err
-	}
-	return AccountView{Billing: b, Entitlement: Compute(b.State(), now)}, nil
-}
-
-// List reads every account for an operator, oldest first. It needs the
-// owner connection (the account directory has no grant to the app role).
-func List(ctx context.Context, db *tenancy.DB, now time.Time) ([]AccountView, error) {
-	ids, err := identity.AccountDirectory(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]AccountView, 0, len(ids))
-	for _, id := range ids {
-		v, err := View(ctx, db, id, now)
-		if errors.Is(err, tenancy.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
 }

@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/deskwoot/deskwoot/identity"
+	"github.com/deskwoot/deskwoot/billing"
 	policies "github.com/deskwoot/deskwoot/rego"
 	"github.com/deskwoot/deskwoot/server"
 	"github.com/deskwoot/deskwoot/tenancy"
@@ -61,7 +61,7 @@ func accountsCmd(ctx context.Context, args []string) error {
 	now := time.Now()
 	switch sub {
 	case "list":
-		views, err := trial.List(ctx, db, now)
+		views, err := billing.List(ctx, db, now)
 		if err != nil {
 			return err
 		}
@@ -87,11 +87,11 @@ func accountsCmd(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		v, err := trial.View(ctx, db, n, now)
+		v, err := billing.View(ctx, db, n, now)
 		if err != nil {
 			return err
 		}
-		events, err := identity.StripeEventList(ctx, db, n)
+		events, err := billing.StripeEventList(ctx, db, n)
 		if err != nil {
 			return err
 		}
@@ -119,10 +119,10 @@ func accountsCmd(ctx context.Context, args []string) error {
 				return fmt.Errorf("accounts trial: %w", err)
 			}
 		}
-		if _, err := trial.Set(ctx, db, nil, n, c, *operator, now); err != nil {
+		if _, err := billing.TrialSet(ctx, db, nil, n, c, *operator, now); err != nil {
 			return err
 		}
-		v, err := trial.View(ctx, db, n, now)
+		v, err := billing.View(ctx, db, n, now)
 		if err != nil {
 			return err
 		}

@@ -15,8 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/audit"
+	"github.com/deskwoot/deskwoot/billing"
 	"github.com/deskwoot/deskwoot/dbtest"
-	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -130,7 +130,7 @@ func TestOperatorCommandsNameTheirAccount(t *testing.T) {
 	recordDecisions(t, e, b, 3)
 	aIDs = recordDecisions(t, e, a, 4)
 	if err := app.InTenant(ctx, b, func(tx pgx.Tx) error {
-		_, err := identity.StripeEventClaim(ctx, tx, b, identity.StripeEvent{ID: "evt_" + strconv.FormatInt(b, 10), Type: "invoice.paid", Created: time.Now(), Outcome: "applied"})
+		_, err := billing.StripeEventClaim(ctx, tx, b, billing.StripeEvent{ID: "evt_" + strconv.FormatInt(b, 10), Type: "invoice.paid", Created: time.Now(), Outcome: "applied"})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -235,7 +235,7 @@ func TestOperatorCommandsNameTheirAccount(t *testing.T) {
 			t.Fatal(err)
 		}
 		var v struct {
-			Events []identity.StripeEvent `json:"stripe_events"`
+			Events []billing.StripeEvent `json:"stripe_events"`
 		}
 		if err := json.Unmarshal([]byte(out), &v); err != nil {
 			t.Fatal(err)

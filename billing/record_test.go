@@ -1,4 +1,4 @@
-package identity_test
+package billing_test
 
 import (
 	"context"
@@ -8,9 +8,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/deskwoot/deskwoot/billing"
 	"github.com/deskwoot/deskwoot/dbtest"
-	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -26,21 +27,21 @@ func TestBillingCustomerLookup(t *testing.T) {
 
 	link := func(acct int64) error {
 		return app.InTenant(ctx, acct, func(tx pgx.Tx) error {
-			bl, err := identity.BillingLock(ctx, tx, acct)
+			bl, err := billing.RecordLock(ctx, tx, acct)
 			if err != nil {
 				return err
 			}
 			bl.StripeCustomerID = &cus
-			return identity.BillingSave(ctx, tx, bl, time.Now())
+			return billing.RecordSave(ctx, tx, bl, time.Now())
 		})
 	}
-	if _, err := identity.BillingCustomerAccount(ctx, app, cus); !errors.Is(err, tenancy.ErrNotFound) {
+	if _, err := billing.CustomerAccount(ctx, app, cus); !errors.Is(err, tenancy.ErrNotFound) {
 		t.Fatalf("unknown customer: got %v, want ErrNotFound", err)
 	}
 	if err := link(a.Account.ID); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := identity.BillingCustomerAccount(ctx, app, cus); err != nil || got != a.Account.ID {
+	if got, err := billing.CustomerAccount(ctx, app, cus); err != nil || got != a.Account.ID {
 		t.Fatalf("look-up: got %d, %v; want %d", got, err, a.Account.ID)
 	}
 	// The same customer for another account is refused.
@@ -90,7 +91,7 @@ func TestAccountDirectory(t *testing.T) {
 			t.Fatalf("owner without a tenant sees %d accounts (%v); want 0", n, err)
 		}
 	}
-	ids, err := identity.AccountDirectory(ctx, owner)
+	ids, err := billing.AccountDirectory(ctx, owner)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,11 +99,17 @@ func TestAccountDirectory(t *testing.T) {
 		t.Fatalf("account %d is not in the directory %v", a.Account.ID, ids)
 	}
 	// And the owner reads each account as its tenant.
-	bl, err := identity.BillingGet(ctx, owner, a.Account.ID)
+	bl, err := billing.RecordGet(ctx, owner, a.Account.ID)
 	if err != nil || bl.Plan != "enterprise" || bl.Status != "trialing" {
 		t.Fatalf("owner reads %+v, %v", bl, err)
 	}
-	if _, err := identity.AccountDirectory(ctx, dbtest.App(t)); err == nil || !isPermission(err) {
+	if _, err := billing.AccountDirectory(ctx, dbtest.App(t)); err == nil || !isPermission(err) {
 		t.Fatalf("app reading the directory: got %v, want permission denied", err)
 	}
+}
+
+// isPermission says err is PostgreSQL refusing the role the statement.
+func isPermission(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "42501"
 }

@@ -1,4 +1,4 @@
-package identity
+package billing
 
 import (
 	"context"
@@ -12,14 +12,9 @@ import (
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
-// State is the account's plan state as the MCP gate and the entitlement
-// read it.
-func (a Account) State() policy.Account {
-	return policy.Account{Plan: a.Plan, Status: a.SubscriptionStatus, TrialEndsAt: a.TrialEndsAt, GraceEndsAt: a.GraceEndsAt, MCPEnabled: a.MCPEnabled}
-}
-
-// Billing is an account's plan state together with its Stripe link.
-type Billing struct {
+// Record is an account's billing record: its plan state together with its
+// Stripe link (columns of accounts).
+type Record struct {
 	AccountID            int64      `json:"account_id"`
 	Name                 string     `json:"name"`
 	Plan                 string     `json:"plan"`
@@ -40,48 +35,48 @@ type Billing struct {
 
 // State is the billing row's plan state as the MCP gate and the
 // entitlement read it.
-func (b Billing) State() policy.Account {
+func (b Record) State() policy.Account {
 	return policy.Account{Plan: b.Plan, Status: b.Status, TrialEndsAt: b.TrialEndsAt, GraceEndsAt: b.GraceEndsAt, MCPEnabled: b.MCPEnabled}
 }
 
-const billingColumns = `id, name, plan, subscription_status, trial_ends_at, grace_ends_at, mcp_enabled,
+const recordColumns = `id, name, plan, subscription_status, trial_ends_at, grace_ends_at, mcp_enabled,
 	stripe_customer_id, stripe_subscription_id, current_period_end, past_due_since, billing_event_at, billing_updated_at, created_at`
 
-// BillingGet reads the account's plan state and Stripe link.
-func BillingGet(ctx context.Context, db *tenancy.DB, accountID int64) (Billing, error) {
-	var b Billing
+// RecordGet reads the account's plan state and Stripe link.
+func RecordGet(ctx context.Context, db *tenancy.DB, accountID int64) (Record, error) {
+	var b Record
 	err := db.InTenant(ctx, accountID, func(tx pgx.Tx) error {
 		var err error
-		b, err = billingRow(ctx, tx, accountID, false)
+		b, err = recordRow(ctx, tx, accountID, false)
 		return err
 	})
 	return b, err
 }
 
-// BillingLock reads the account's billing row inside tx and locks it until
+// RecordLock reads the account's billing row inside tx and locks it until
 // the transaction ends, so that concurrent webhooks and operator commands
 // apply one after the other.
-func BillingLock(ctx context.Context, tx pgx.Tx, accountID int64) (Billing, error) {
-	return billingRow(ctx, tx, accountID, true)
+func RecordLock(ctx context.Context, tx pgx.Tx, accountID int64) (Record, error) {
+	return recordRow(ctx, tx, accountID, true)
 }
 
-func billingRow(ctx context.Context, tx pgx.Tx, accountID int64, lock bool) (Billing, error) {
-	q := `SELECT ` + billingColumns + ` FROM accounts WHERE id = $1`
+func recordRow(ctx context.Context, tx pgx.Tx, accountID int64, lock bool) (Record, error) {
+	q := `SELECT ` + recordColumns + ` FROM accounts WHERE id = $1`
 	if lock {
 		q += ` FOR UPDATE`
 	}
 	rows, _ := tx.Query(ctx, q, accountID)
-	b, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Billing])
+	b, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Record])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, fault.NotFoundf("account %d not found", accountID)
 	}
 	return b, err
 }
 
-// BillingSave writes the plan and subscription fields of b back to its
+// RecordSave writes the plan and subscription fields of b back to its
 // account inside tx, and registers a newly linked Stripe customer in the
-// pre-tenant look-up (see BillingCustomerAccount).
-func BillingSave(ctx context.Context, tx pgx.Tx, b Billing, now time.Time) error {
+// pre-tenant look-up (see CustomerAccount).
+func RecordSave(ctx context.Context, tx pgx.Tx, b Record, now time.Time) error {
 	var prevCustomer *string
 	if err := tx.QueryRow(ctx, `SELECT stripe_customer_id FROM accounts WHERE id = $1`, b.AccountID).Scan(&prevCustomer); err != nil {
 		return err
@@ -101,10 +96,10 @@ func BillingSave(ctx context.Context, tx pgx.Tx, b Billing, now time.Time) error
 	return err
 }
 
-// BillingCustomerAccount finds the account a Stripe customer was linked to
+// CustomerAccount finds the account a Stripe customer was linked to
 // (by checkout.session.completed). It runs before the tenant is known,
 // through a narrow SECURITY DEFINER function. Unknown is tenancy.ErrNotFound.
-func BillingCustomerAccount(ctx context.Context, db *tenancy.DB, customerID string) (int64, error) {
+func CustomerAccount(ctx context.Context, db *tenancy.DB, customerID string) (int64, error) {
 	var acct *int64
 	if err := db.Pool.QueryRow(ctx, `SELECT deskwoot_billing_customer_owner($1)`, customerID).Scan(&acct); err != nil {
 		return 0, tenancy.MapError(err)
