@@ -2,7 +2,11 @@
 // (users, memberships), sign-up and sign-in, console sessions, the links
 // that invite people and reset passwords, personal API tokens, MCP tokens
 // and the OAuth rows behind OAuth grants, and the principals they resolve
-// to, with the cache that keeps MCP principals between requests.
+// to, with the cache that keeps MCP principals between requests. The
+// brakes an admin holds over MCP tokens (the workspace's switches, a
+// token's pause, its counted refusals) are here too: they are columns of
+// the account and token rows every principal is read from and stamped
+// with, so a change reaches every replica at its next call.
 //
 // Layering: identity sits on the fence (package tenancy) and the fence
 // knows nothing of it. Every statement here runs through tenancy: a
