@@ -68,3 +68,38 @@ func TestOneWayIntoATenant(t *testing.T) {
 		t.Errorf("package %s enters a tenant itself (%s); go through a tenancy.Request (Unit, Read) or InTenant", pkg, strings.Join(where, "; "))
 	}
 }
+
+// TestTheFenceImportsNoIdentity: of the project, tenancy imports only the
+// audit row it commits (auditrow) and the error type (fault). Who acts in a
+// tenant (identity), the billing record and the tenant's rules sit above
+// the fence, so that everything that runs SQL can use it without a cycle,
+// and the guard carries a statement without knowing the principal it
+// checks.
+func TestTheFenceImportsNoIdentity(t *testing.T) {
+	const module = "github.com/deskwoot/deskwoot/"
+	allowed := map[string]bool{module + "auditrow": true, module + "fault": true}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if strings.HasPrefix(p, module) && !allowed[p] {
+				t.Errorf("%s imports %s: the fence must not depend on what it fences; move the code that needs it out of tenancy", path, p)
+			}
+		}
+	}
+	if n < 5 {
+		t.Fatalf("read %d of tenancy's files; does the test run in its folder?", n)
+	}
+}
