@@ -13,15 +13,15 @@ import (
 
 // The shadow's rows are this package's own: a candidate's shadow columns
 // of tenant_rules and its flips (shadow_flips). tenantpolicy starts and
-// stops a shadow in its own units of work with ShadowStartTx and
-// ShadowStopTx; the recorder reads and adds to them here.
+// stops a shadow in its own units of work with StartTx and StopTx; the
+// recorder reads and adds to them here.
 //
 // A candidate in shadow (issue 24) is decided beside the rules in force on
 // every live call of its account until ShadowUntil, changing nothing; the
 // calls it would have decided differently are its flips (migration 0056).
 
-// Shadow is a candidate's shadow: when it runs, and what it has seen.
-type Shadow struct {
+// Run is a candidate's shadow: when it runs, and what it has seen.
+type Run struct {
 	CandidateID int64     `json:"candidate_id"`
 	From        time.Time `json:"from"`
 	Until       time.Time `json:"until"`
@@ -32,16 +32,16 @@ type Shadow struct {
 	Flipped   int64 `json:"flipped"`
 }
 
-// ShadowRules is the candidate in shadow as the server decides with it.
-type ShadowRules struct {
+// Rules is the candidate in shadow as the server decides with it.
+type Rules struct {
 	CandidateID int64
 	Rego        string
 	Until       time.Time
 }
 
-// ShadowFlip is one live call the candidate in shadow would have decided
+// Flip is one live call the candidate in shadow would have decided
 // differently.
-type ShadowFlip struct {
+type Flip struct {
 	ID          int64     `json:"id"`
 	CandidateID int64     `json:"candidate_id"`
 	AuditID     *int64    `json:"audit_id"`
@@ -52,14 +52,14 @@ type ShadowFlip struct {
 	At          time.Time `json:"at"`
 }
 
-// ShadowStartTx puts a candidate in shadow until the given time, ending
+// StartTx puts a candidate in shadow until the given time, ending
 // the shadow of any other candidate of the account, inside the caller's
 // transaction (which also writes the audit row). A candidate already in
 // shadow keeps its start and counts; one whose shadow ended starts again.
-func ShadowStartTx(ctx context.Context, tx pgx.Tx, id int64, until time.Time) (Shadow, error) {
+func StartTx(ctx context.Context, tx pgx.Tx, id int64, until time.Time) (Run, error) {
 	if _, err := tx.Exec(ctx, `UPDATE tenant_rules SET shadow_until = now()
 		WHERE shadow_until > now() AND id <> $1`, id); err != nil {
-		return Shadow{}, tenancy.MapError(err)
+		return Run{}, tenancy.MapError(err)
 	}
 	rows, _ := tx.Query(ctx, `UPDATE tenant_rules SET
 			shadow_from = CASE WHEN shadow_until > now() THEN shadow_from ELSE now() END,
@@ -68,14 +68,14 @@ func ShadowStartTx(ctx context.Context, tx pgx.Tx, id int64, until time.Time) (S
 		RETURNING `+shadowColumns, id, until)
 	s, err := pgx.CollectExactlyOneRow(rows, scanShadow)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Shadow{}, fmt.Errorf("%w: candidate %d not found", tenancy.ErrNotFound, id)
+		return Run{}, fmt.Errorf("%w: candidate %d not found", tenancy.ErrNotFound, id)
 	}
 	return s, tenancy.MapError(err)
 }
 
-// ShadowStopTx ends the account's shadow now, inside the caller's
+// StopTx ends the account's shadow now, inside the caller's
 // transaction; it says which candidate was in shadow (0: none).
-func ShadowStopTx(ctx context.Context, tx pgx.Tx) (int64, error) {
+func StopTx(ctx context.Context, tx pgx.Tx) (int64, error) {
 	var id int64
 	err := tx.QueryRow(ctx, `UPDATE tenant_rules SET shadow_until = now()
 		WHERE shadow_until > now() RETURNING id`).Scan(&id)
@@ -85,44 +85,44 @@ func ShadowStopTx(ctx context.Context, tx pgx.Tx) (int64, error) {
 	return id, tenancy.MapError(err)
 }
 
-// shadowColumns are a Shadow's columns of tenant_rules; flipped is counted
+// shadowColumns are a Run's columns of tenant_rules; flipped is counted
 // from the flips themselves.
 const shadowColumns = `id, shadow_from, shadow_until, shadow_decisions, shadow_skipped,
 	(SELECT count(*) FROM shadow_flips f WHERE f.account_id = tenant_rules.account_id AND f.candidate_id = tenant_rules.id)`
 
-func scanShadow(row pgx.CollectableRow) (Shadow, error) {
-	var s Shadow
+func scanShadow(row pgx.CollectableRow) (Run, error) {
+	var s Run
 	err := row.Scan(&s.CandidateID, &s.From, &s.Until, &s.Decisions, &s.Skipped, &s.Flipped)
 	return s, err
 }
 
-// ShadowRulesInForce reads the account's candidate in shadow now, if any.
-func ShadowRulesInForce(ctx context.Context, db *tenancy.DB, acct int64) (ShadowRules, bool, error) {
-	var out []ShadowRules
+// RulesInForce reads the account's candidate in shadow now, if any.
+func RulesInForce(ctx context.Context, db *tenancy.DB, acct int64) (Rules, bool, error) {
+	var out []Rules
 	b := &pgx.Batch{}
 	b.Queue(`SELECT id, rego, shadow_until FROM tenant_rules
 		WHERE shadow_until > now() ORDER BY shadow_until DESC LIMIT 1`).Query(func(rows pgx.Rows) (err error) {
-		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ShadowRules])
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Rules])
 		return err
 	})
 	if err := db.Batch(ctx, acct, b); err != nil || len(out) == 0 {
-		return ShadowRules{}, false, err
+		return Rules{}, false, err
 	}
 	return out[0], true, nil
 }
 
-// ShadowSeen is what a replica's shadow saw of one account's live calls
+// Seen is what a replica's shadow saw of one account's live calls
 // since it last wrote: the candidate's counts to add, and its new flips.
-type ShadowSeen struct {
+type Seen struct {
 	CandidateID int64
 	Decisions   int64
 	Skipped     int64
-	Flips       []ShadowCall
+	Flips       []FlippedCall
 }
 
-// ShadowCall is a live call the candidate decided differently, before its
+// FlippedCall is a live call the candidate decided differently, before its
 // audit row is looked up.
-type ShadowCall struct {
+type FlippedCall struct {
 	// RequestID, TokenID and Tool find the call's audit row; At is when
 	// the call began, before its row was written.
 	RequestID string
@@ -134,12 +134,12 @@ type ShadowCall struct {
 	Reasons       []string
 }
 
-// ShadowRecord adds what a shadow saw to its candidate, in one round trip.
+// Record adds what a shadow saw to its candidate, in one round trip.
 // Each flip names its call's audit row, found among the account's newest
 // rows (a call's row is written before its shadow decision is made; the
 // minute's margin covers clocks that differ between the server and the
 // database).
-func ShadowRecord(ctx context.Context, db *tenancy.DB, acct int64, seen ShadowSeen) error {
+func Record(ctx context.Context, db *tenancy.DB, acct int64, seen Seen) error {
 	b := &pgx.Batch{}
 	b.Queue(`UPDATE tenant_rules SET shadow_decisions = shadow_decisions + $2, shadow_skipped = shadow_skipped + $3
 		WHERE id = $1`, seen.CandidateID, seen.Decisions, seen.Skipped)
@@ -159,12 +159,12 @@ func ShadowRecord(ctx context.Context, db *tenancy.DB, acct int64, seen ShadowSe
 	return db.Batch(ctx, acct, b)
 }
 
-// ShadowList reads the account's latest shadow (nil when it never had
+// List reads the account's latest shadow (nil when it never had
 // one) and its flips of every candidate, newest first: limit of them,
 // before the flip id before (0: from the newest).
-func ShadowList(ctx context.Context, db *tenancy.DB, acct int64, before int64, limit int) (*Shadow, []ShadowFlip, error) {
-	var latest []Shadow
-	var flips []ShadowFlip
+func List(ctx context.Context, db *tenancy.DB, acct int64, before int64, limit int) (*Run, []Flip, error) {
+	var latest []Run
+	var flips []Flip
 	b := &pgx.Batch{}
 	b.Queue(`SELECT ` + shadowColumns + ` FROM tenant_rules
 		WHERE shadow_until IS NOT NULL ORDER BY shadow_until DESC LIMIT 1`).Query(func(rows pgx.Rows) (err error) {
@@ -174,14 +174,14 @@ func ShadowList(ctx context.Context, db *tenancy.DB, acct int64, before int64, l
 	b.Queue(`SELECT id, candidate_id, audit_id, tool, before, after, reasons, at FROM shadow_flips
 		WHERE $1 = 0 OR id < $1
 		ORDER BY id DESC LIMIT $2`, before, limit).Query(func(rows pgx.Rows) (err error) {
-		flips, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ShadowFlip])
+		flips, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Flip])
 		return err
 	})
 	if err := db.Batch(ctx, acct, b); err != nil {
 		return nil, nil, err
 	}
 	if flips == nil {
-		flips = []ShadowFlip{}
+		flips = []Flip{}
 	}
 	if len(latest) == 0 {
 		return nil, flips, nil

@@ -2,7 +2,7 @@
 // (issue 24, DESIGN §22). After a live call has been decided, answered and
 // audited, the candidate the account put in shadow decides the same input,
 // and each call it would have decided differently is recorded with the
-// call's audit row (ShadowRecord).
+// call's audit row (Record).
 //
 // Nothing it does can reach the live call: Observe only queues the call,
 // without waiting; one goroutine per replica takes the queue, account by

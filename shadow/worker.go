@@ -74,7 +74,7 @@ func (r *Recorder) turn(ctx context.Context) (took bool) {
 	seen, answered := r.decide(ctx, a, trip)
 	r.giveBack(acct, trip[answered:])
 	seen.Skipped = skipped
-	if err := ShadowRecord(ctx, r.db, acct, seen); err != nil && ctx.Err() == nil {
+	if err := Record(ctx, r.db, acct, seen); err != nil && ctx.Err() == nil {
 		slog.Error("shadow: record", "account", acct, "candidate", a.candidate, "err", err)
 	}
 	return true
@@ -104,7 +104,7 @@ func (r *Recorder) shadowOf(ctx context.Context, acct int64) (account, error) {
 	if !due {
 		return current, nil
 	}
-	sr, found, err := ShadowRulesInForce(ctx, r.db, acct)
+	sr, found, err := RulesInForce(ctx, r.db, acct)
 	if err != nil {
 		return current, err
 	}
@@ -172,8 +172,8 @@ func (r *Recorder) giveBack(acct int64, calls []Call) {
 // trip of many whose child ran over or died is tried again one call per
 // trip, so that the call to blame is recorded alone as the fail-closed
 // denial the candidate would have given it; a busy child answers none.
-func (r *Recorder) decide(ctx context.Context, a account, trip []Call) (ShadowSeen, int) {
-	seen := ShadowSeen{CandidateID: a.candidate}
+func (r *Recorder) decide(ctx context.Context, a account, trip []Call) (Seen, int) {
+	seen := Seen{CandidateID: a.candidate}
 	if len(trip) == 0 {
 		return seen, 0
 	}
@@ -203,7 +203,7 @@ func (r *Recorder) decide(ctx context.Context, a account, trip []Call) (ShadowSe
 		if before == after {
 			continue
 		}
-		f := ShadowCall{RequestID: c.RequestID, TokenID: c.TokenID, Tool: c.Input.Tool, At: c.At, Before: before, After: after}
+		f := FlippedCall{RequestID: c.RequestID, TokenID: c.TokenID, Tool: c.Input.Tool, At: c.At, Before: before, After: after}
 		if !res.Decision.Allow {
 			f.Reasons = res.Decision.Reasons
 		}

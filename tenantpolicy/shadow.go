@@ -23,21 +23,21 @@ const MaxShadowDays = 30
 // Shadow puts a candidate in shadow for the given days from now, ending
 // the shadow of any other candidate of the account, audited with the
 // person as actor.
-func (s *Service) Shadow(ctx context.Context, acct, by, id int64, days int) (shadow.Shadow, error) {
+func (s *Service) Shadow(ctx context.Context, acct, by, id int64, days int) (shadow.Run, error) {
 	if days < 1 || days > MaxShadowDays {
-		return shadow.Shadow{}, fmt.Errorf("%w: days must be 1 to %d", tenancy.ErrInvalid, MaxShadowDays)
+		return shadow.Run{}, fmt.Errorf("%w: days must be 1 to %d", tenancy.ErrInvalid, MaxShadowDays)
 	}
-	var out shadow.Shadow
+	var out shadow.Run
 	err := s.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
 		var err error
-		if out, err = shadow.ShadowStartTx(ctx, tx, id, s.now().Add(time.Duration(days)*24*time.Hour)); err != nil {
+		if out, err = shadow.StartTx(ctx, tx, id, s.now().Add(time.Duration(days)*24*time.Hour)); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, acct, by, "policy.shadow.start", map[string]int64{"candidate_id": id},
 			fmt.Sprintf("candidate %d in shadow until %s", id, out.Until.UTC().Format(time.RFC3339)))
 	})
 	if err != nil {
-		return shadow.Shadow{}, err
+		return shadow.Run{}, err
 	}
 	s.Audit.Touch(acct)
 	s.Shadows.Forget(acct)
@@ -48,7 +48,7 @@ func (s *Service) Shadow(ctx context.Context, acct, by, id int64, days int) (sha
 // none), audited with the person as actor.
 func (s *Service) StopShadow(ctx context.Context, acct, by int64) error {
 	err := s.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
-		id, err := shadow.ShadowStopTx(ctx, tx)
+		id, err := shadow.StopTx(ctx, tx)
 		if err != nil || id == 0 {
 			return err
 		}
@@ -67,9 +67,9 @@ func (s *Service) StopShadow(ctx context.Context, acct, by int64) error {
 // a page of the live calls its candidates in shadow would have decided
 // differently, newest first.
 type ShadowFlips struct {
-	Shadow     *shadow.Shadow      `json:"shadow"`
-	Flips      []shadow.ShadowFlip `json:"flips"`
-	NextCursor *string             `json:"next_cursor"`
+	Shadow     *shadow.Run   `json:"shadow"`
+	Flips      []shadow.Flip `json:"flips"`
+	NextCursor *string       `json:"next_cursor"`
 }
 
 // Page sizes of ShadowList, as every REST list has them (DESIGN §12).
@@ -96,7 +96,7 @@ func ShadowList(ctx context.Context, db *tenancy.DB, acct int64, cursor string, 
 		}
 		before = n
 	}
-	sh, flips, err := shadow.ShadowList(ctx, db, acct, before, limit+1)
+	sh, flips, err := shadow.List(ctx, db, acct, before, limit+1)
 	if err != nil {
 		return ShadowFlips{}, err
 	}
