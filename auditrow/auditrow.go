@@ -39,6 +39,12 @@ func (e *Entry) Touched(name string, id int64) {
 	e.Target[name] = id
 }
 
+// QueueID is Queue whose row's id is stored in id once the batch has run
+// (it stays 0 when the row was not written).
+func QueueID(b *pgx.Batch, acct int64, e Entry, id *int64) {
+	b.Queue(InsertSQL+" RETURNING id", e.Args(acct)...).QueryRow(func(r pgx.Row) error { return r.Scan(id) })
+}
+
 // InsertSQL is the statement that stores an entry, with Args as its
 // parameters.
 const InsertSQL = `INSERT INTO audit_log (account_id, actor_kind, actor_id, token_id, action, decision, reasons, target, args_digest, policy_rev, request_id, client_id, explanation)

@@ -163,11 +163,13 @@ func (s *Server) callTool(ctx context.Context, req *request, t tool, args map[st
 	}
 	c.target.Kind = targetKind(s.cfg.Policy, t.def.Name)
 	// The account's candidate in shadow, if any, decides the call again
-	// once it has been answered and audited, off the call's path.
+	// once it has been answered and audited, off the call's path; its
+	// flip names the call's audit row by id.
 	var shadowed *shadow.Call
 	defer func() {
 		if shadowed != nil {
-			s.cfg.Shadow.Observe(*shadowed)
+			shadowed.AuditID = c.req.AuditID()
+			s.cfg.Shadow.Observe(shadowed)
 		}
 	}()
 	// decide asks the policy about the call on its target; the call's row
@@ -183,8 +185,8 @@ func (s *Server) callTool(ctx context.Context, req *request, t tool, args map[st
 		}
 		entry.Explanation = policy.Explain(in, d, entry.ArgsDigest, err)
 		c.decision = d
-		if s.cfg.Shadow != nil {
-			shadowed = &shadow.Call{AccountID: p.AccountID, TokenID: p.TokenID, RequestID: req.id, At: start, Input: in, Decision: d}
+		if s.cfg.Shadow.Watches(p.AccountID) {
+			shadowed = &shadow.Call{AccountID: p.AccountID, At: start, Input: in, Decision: d}
 		}
 		return d.Allow
 	}

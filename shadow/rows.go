@@ -2,6 +2,7 @@ package shadow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -120,41 +121,45 @@ type Seen struct {
 	Flips       []FlippedCall
 }
 
-// FlippedCall is a live call the candidate decided differently, before its
-// audit row is looked up.
+// FlippedCall is a live call the candidate decided differently.
 type FlippedCall struct {
-	// RequestID, TokenID and Tool find the call's audit row; At is when
-	// the call began, before its row was written.
-	RequestID string
-	TokenID   int64
-	Tool      string
-	At        time.Time
+	// AuditID is the call's audit row (0: none was written).
+	AuditID int64
+	Tool    string
 
 	Before, After string
 	Reasons       []string
 }
 
-// Record adds what a shadow saw to its candidate, in one round trip.
-// Each flip names its call's audit row, found among the account's newest
-// rows (a call's row is written before its shadow decision is made; the
-// minute's margin covers clocks that differ between the server and the
-// database).
+// Record adds what a shadow saw to its candidate, in one round trip of
+// two statements however many flips it saw. Each flip names its call's
+// audit row by the id the call's own transaction returned.
 func Record(ctx context.Context, db *tenancy.DB, acct int64, seen Seen) error {
 	b := &pgx.Batch{}
 	b.Queue(`UPDATE tenant_rules SET shadow_decisions = shadow_decisions + $2, shadow_skipped = shadow_skipped + $3
 		WHERE id = $1`, seen.CandidateID, seen.Decisions, seen.Skipped)
-	for _, f := range seen.Flips {
-		reasons := f.Reasons
-		if reasons == nil {
-			reasons = []string{}
+	if len(seen.Flips) > 0 {
+		n := len(seen.Flips)
+		audits, tools, befores, afters, reasons := make([]int64, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		for i, f := range seen.Flips {
+			audits[i], tools[i], befores[i], afters[i] = f.AuditID, f.Tool, f.Before, f.After
+			// Lists of reasons differ in length, which an array of
+			// arrays cannot hold: each goes as a JSON array.
+			r := f.Reasons
+			if r == nil {
+				r = []string{}
+			}
+			raw, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			reasons[i] = string(raw)
 		}
 		b.Queue(`INSERT INTO shadow_flips (account_id, candidate_id, audit_id, tool, before, after, reasons)
-			VALUES ($1, $2, (
-				SELECT id FROM audit_log
-				WHERE account_id = $1 AND request_id = $3 AND token_id = $4 AND action = $5 AND at >= $6
-				ORDER BY id DESC LIMIT 1
-			), $5, $7, $8, $9)`,
-			acct, seen.CandidateID, f.RequestID, f.TokenID, f.Tool, f.At.Add(-time.Minute), f.Before, f.After, reasons)
+			SELECT $1, $2, nullif(f.audit_id, 0), f.tool, f.before, f.after, ARRAY(SELECT jsonb_array_elements_text(f.reasons::jsonb))
+			FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS f (audit_id, tool, before, after, reasons, n)
+			ORDER BY f.n`,
+			acct, seen.CandidateID, audits, tools, befores, afters, reasons)
 	}
 	return db.Batch(ctx, acct, b)
 }

@@ -25,8 +25,9 @@ import (
 // Call is one live call as the rules in force decided it.
 type Call struct {
 	AccountID int64
-	TokenID   int64
-	RequestID string
+	// AuditID is the call's audit row (0: none was written), which a
+	// flip names.
+	AuditID int64
 	// At is when the call began (its audit row was written after).
 	At       time.Time
 	Input    policy.Input
@@ -92,20 +93,36 @@ func New(db *tenancy.DB, e *policy.Engine) *Recorder {
 	return r
 }
 
+// Watches says whether the account's live calls are wanted (Observe): it
+// has a candidate in shadow, or this replica has not looked lately. A call
+// of an account it does not watch need not even be put together.
+func (r *Recorder) Watches(acct int64) bool {
+	if r == nil {
+		return false
+	}
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.watches(acct, now)
+}
+
+// watches is Watches with mu held.
+func (r *Recorder) watches(acct int64, now time.Time) bool {
+	a := r.accounts[acct]
+	return !r.closed && (a == nil || !a.known(now))
+}
+
 // Observe queues a live call for the account's candidate in shadow, if it
 // has one (or this replica has not looked lately). It never waits: the
 // call has been answered, and nothing of the shadow may reach it.
-func (r *Recorder) Observe(c Call) {
+func (r *Recorder) Observe(c *Call) {
 	if r == nil {
 		return
 	}
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
-		return
-	}
-	if a := r.accounts[c.AccountID]; a != nil && a.known(now) {
+	if !r.watches(c.AccountID, now) {
 		return
 	}
 	a := r.account(c.AccountID)
@@ -116,7 +133,7 @@ func (r *Recorder) Observe(c Call) {
 	if len(a.waiting) == 0 {
 		r.ready = append(r.ready, c.AccountID)
 	}
-	a.waiting = append(a.waiting, c)
+	a.waiting = append(a.waiting, *c)
 	r.queued++
 	select {
 	case r.wake <- struct{}{}:

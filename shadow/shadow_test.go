@@ -18,15 +18,15 @@ func idle() *Recorder {
 func TestQueueIsBounded(t *testing.T) {
 	r := idle()
 	for i := 0; i < queuedPerAccount+10; i++ {
-		r.Observe(Call{AccountID: 1})
+		r.Observe(&Call{AccountID: 1})
 	}
 	if a := r.accounts[1]; len(a.waiting) != queuedPerAccount || a.skipped != 10 {
 		t.Fatalf("account 1: %d waiting, %d skipped; want %d and 10", len(a.waiting), a.skipped, queuedPerAccount)
 	}
 	for acct := int64(2); r.queued < queuedInAll; acct++ {
-		r.Observe(Call{AccountID: acct})
+		r.Observe(&Call{AccountID: acct})
 	}
-	r.Observe(Call{AccountID: 99999})
+	r.Observe(&Call{AccountID: 99999})
 	if a := r.accounts[99999]; len(a.waiting) != 0 || a.skipped != 1 || r.queued != queuedInAll {
 		t.Fatalf("past the queue in all: %d waiting, %d skipped, %d queued", len(a.waiting), a.skipped, r.queued)
 	}
@@ -40,10 +40,10 @@ func TestAccountsTakeTurns(t *testing.T) {
 	r := idle()
 	now := time.Now()
 	for i := 0; i < tripCalls+5; i++ {
-		r.Observe(Call{AccountID: 1, At: now})
+		r.Observe(&Call{AccountID: 1, At: now})
 	}
-	r.Observe(Call{AccountID: 2, At: now})
-	r.Observe(Call{AccountID: 2, At: now.Add(2 * time.Hour)}) // after its shadow ends
+	r.Observe(&Call{AccountID: 2, At: now})
+	r.Observe(&Call{AccountID: 2, At: now.Add(2 * time.Hour)}) // after its shadow ends
 	inShadow := account{rules: &policy.TenantPolicy{}, until: now.Add(time.Hour)}
 
 	var order []int64
@@ -67,12 +67,12 @@ func TestAccountsTakeTurns(t *testing.T) {
 	}
 
 	r.accounts[3] = &account{checked: time.Now()} // read: no shadow
-	r.Observe(Call{AccountID: 3})
+	r.Observe(&Call{AccountID: 3})
 	if len(r.accounts[3].waiting) != 0 || len(r.ready) != 0 {
 		t.Error("a call of an account known to have no shadow was queued")
 	}
 	r.Forget(3)
-	r.Observe(Call{AccountID: 3})
+	r.Observe(&Call{AccountID: 3})
 	if len(r.accounts[3].waiting) != 1 {
 		t.Error("after Forget, the account's call did not wait for its shadow to be read")
 	}

@@ -203,7 +203,7 @@ func (r *Recorder) decide(ctx context.Context, a account, trip []Call) (Seen, in
 		if before == after {
 			continue
 		}
-		f := FlippedCall{RequestID: c.RequestID, TokenID: c.TokenID, Tool: c.Input.Tool, At: c.At, Before: before, After: after}
+		f := FlippedCall{AuditID: c.AuditID, Tool: c.Input.Tool, Before: before, After: after}
 		if !res.Decision.Allow {
 			f.Reasons = res.Decision.Reasons
 		}

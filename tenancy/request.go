@@ -40,6 +40,8 @@ type Request struct {
 
 	open    atomic.Bool
 	audited bool
+	// auditID is the id of the row the last committed unit wrote.
+	auditID int64
 	// snapshot makes the request's Unit a read-only REPEATABLE READ
 	// transaction (InTenantSnapshot).
 	snapshot bool
@@ -77,6 +79,11 @@ var ErrNested = errors.New("tenancy: the request already holds a transaction; do
 
 // Audited reports whether the request's audit row has committed.
 func (r *Request) Audited() bool { return r.audited }
+
+// AuditID is the id of the audit row the request's last committed
+// transaction wrote, or 0 when none has: what refers to the row later (a
+// shadow rule's flip) names it without searching the log.
+func (r *Request) AuditID() int64 { return r.auditID }
 
 // Record sets the request's audit row to e, to be written by its next
 // transaction (a row already committed stays: this one is another).

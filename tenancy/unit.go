@@ -64,13 +64,14 @@ func (db *DB) transact(ctx context.Context, req *Request, read bool, first *pgx.
 	}
 	rec := req.pendingAudit()
 	var committed bool
+	var auditID int64
 	if read {
-		committed, err = db.read(ctx, req.AccountID, g, rec, first)
+		committed, err = db.read(ctx, req.AccountID, g, rec, &auditID, first)
 	} else {
-		committed, err = db.unit(ctx, req, g, rec, first, fn)
+		committed, err = db.unit(ctx, req, g, rec, &auditID, first, fn)
 	}
 	if committed && rec != nil {
-		req.audited = true
+		req.audited, req.auditID = true, auditID
 		db.audited(req.AccountID)
 	}
 	if g != nil {
@@ -96,7 +97,7 @@ const memberHoldSQL = `SELECT deskwoot_member_hold($1)`
 // unit sends the transaction and reports whether it committed: a Go
 // callback that fails after the server ran the whole batch (a read that
 // found no row) leaves it committed, with that error.
-func (db *DB) unit(ctx context.Context, req *Request, g *Guard, rec *auditrow.Entry, first *pgx.Batch, fn func(tx pgx.Tx) (*pgx.Batch, error)) (committed bool, err error) {
+func (db *DB) unit(ctx context.Context, req *Request, g *Guard, rec *auditrow.Entry, auditID *int64, first *pgx.Batch, fn func(tx pgx.Tx) (*pgx.Batch, error)) (committed bool, err error) {
 	c, err := db.Pool.Acquire(ctx)
 	if err != nil {
 		return false, err
@@ -124,7 +125,7 @@ func (db *DB) unit(ctx context.Context, req *Request, g *Guard, rec *auditrow.En
 	send := func(b *pgx.Batch, commits bool) (bool, error) {
 		if commits {
 			if rec != nil {
-				auditrow.Queue(b, req.AccountID, *rec)
+				auditrow.QueueID(b, req.AccountID, *rec, auditID)
 			}
 			b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
 				if tag.String() != "COMMIT" { // PostgreSQL answers ROLLBACK to the COMMIT of a failed transaction
@@ -171,7 +172,7 @@ func (db *DB) unit(ctx context.Context, req *Request, g *Guard, rec *auditrow.En
 // audit row) in one statement, the guard, b, the audit row. It reports
 // whether the batch committed: after a failure of a Go callback the server
 // has run the whole batch, after a statement's own it has rolled it back.
-func (db *DB) read(ctx context.Context, acct int64, g *Guard, rec *auditrow.Entry, b *pgx.Batch) (committed bool, err error) {
+func (db *DB) read(ctx context.Context, acct int64, g *Guard, rec *auditrow.Entry, auditID *int64, b *pgx.Batch) (committed bool, err error) {
 	head := &pgx.Batch{}
 	if g == nil && rec == nil {
 		head.Queue(setTenantSQL, acct)
@@ -185,7 +186,7 @@ func (db *DB) read(ctx context.Context, acct int64, g *Guard, rec *auditrow.Entr
 		head.QueuedQueries = append(head.QueuedQueries, b.QueuedQueries...)
 	}
 	if rec != nil {
-		auditrow.Queue(head, acct, *rec)
+		auditrow.QueueID(head, acct, *rec, auditID)
 	}
 	err = db.Pool.SendBatch(ctx, head).Close()
 	var pe *pgconn.PgError
