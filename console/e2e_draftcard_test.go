@@ -113,8 +113,8 @@ func TestDraftCardEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// As an OAuth grant with the consent ticked would be (package oauth
-	// tests the consent itself).
+	// As an OAuth grant with the consent ticked would be (oauth's
+	// TestMCPSDKClientEndToEnd ticks it in Chromium).
 	if err := app.DB.InTenant(ctx, acct, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE mcp_tokens SET chat_approval = true WHERE id = $1`, tok.ID)
 		return err

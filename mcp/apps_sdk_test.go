@@ -19,7 +19,8 @@ import (
 // card's data in _meta, and calls the card's approve_draft with its nonce,
 // as a host relays the card's button: the draft is approved by the grant's
 // consenting person. (The grant is made one that may approve in the chat
-// in the database; package oauth tests the consent that makes one.)
+// in the database; oauth's TestMCPSDKClientEndToEnd ticks the consent that
+// makes one in Chromium.)
 func TestDraftCardWithTheOfficialSDK(t *testing.T) {
 	t.Parallel()
 	url := endpoint(t)

@@ -184,14 +184,16 @@ func TestMCPSDKClientEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("browser: sign in: %v", err)
 	}
+	// The person also allows approving the grant's drafts in the chat
+	// (off unless ticked), which the grant then carries.
 	consent, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`main`)))
 	if err == nil {
-		err = chromedp.Do(bctx, chromedp.Click(`//button[normalize-space()="Allow"]`))
+		err = chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`#chat-approval`)), chromedp.Click(`//button[normalize-space()="Allow"]`))
 	}
 	if err != nil {
 		t.Fatalf("browser: consent: %v", err)
 	}
-	for _, want := range []string{"SDK e2e client", "conversations:read", "Inbox 1", "Require approval"} {
+	for _, want := range []string{"SDK e2e client", "conversations:read", "Inbox 1", "Require approval", "Allow approving drafts in the chat"} {
 		if !strings.Contains(consent, want) {
 			t.Errorf("consent page lacks %q:\n%s", want, consent)
 		}
@@ -214,6 +216,9 @@ func TestMCPSDKClientEndToEnd(t *testing.T) {
 	for _, x := range tokenList(t, w) {
 		if x["kind"] == "oauth" && x["name"] == "OAuth · SDK e2e client" {
 			grantID = x["id"]
+			if x["chat_approval"] != true {
+				t.Errorf("the grant made with chat approval ticked: %v", x)
+			}
 		}
 	}
 	if grantID == nil {
