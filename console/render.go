@@ -72,9 +72,27 @@ func parseTemplates(loc *time.Location) (*templates, error) {
 		h := sha256.Sum256(b)
 		t.assets[path.Base(name)] = hex.EncodeToString(h[:4])
 	}
-	base, err := template.New("layout.html").Funcs(funcs(t.assets, loc)).ParseFS(files, "templates/layout.html", "templates/partials.html")
+	// The head's tags are the same on every page (one set signed in, one
+	// not): rendered once here, each page prints them with one action
+	// instead of twenty.
+	var scripts [2]template.HTML
+	fm := funcs(t.assets, loc)
+	fm["scripts"] = func(userID int64) template.HTML {
+		if userID != 0 {
+			return scripts[1]
+		}
+		return scripts[0]
+	}
+	base, err := template.New("layout.html").Funcs(fm).ParseFS(files, "templates/layout.html", "templates/partials.html")
 	if err != nil {
 		return nil, err
+	}
+	for i, signedIn := range []bool{false, true} {
+		var b strings.Builder
+		if err := template.Must(base.Clone()).ExecuteTemplate(&b, "scripts", signedIn); err != nil {
+			return nil, err
+		}
+		scripts[i] = template.HTML(b.String())
 	}
 	t.base = base
 	pages, _ := fs.Glob(files, "templates/pages/*.html")
