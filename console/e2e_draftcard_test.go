@@ -10,8 +10,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -85,13 +83,9 @@ func mcpPost(t *testing.T, url, token, method string, params any) map[string]any
 // message, and its Approve sends the reply (the draft is approved, the
 // message stored). Screenshot at desktop and phone width.
 func TestDraftCardEndToEnd(t *testing.T) {
-	chrome := chromium(t)
+	br := startChrome(t, 3*time.Minute)
 	base, app := startServer(t)
 	ctx := context.Background()
-	shots := filepath.Join(os.TempDir(), "shots", "h24-oversight")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
 
 	tn := dbtest.NewTenant(t)
 	acct := tn.Account.ID
@@ -140,19 +134,8 @@ func TestDraftCardEndToEnd(t *testing.T) {
 		fmt.Fprintf(w, stubHost, enc(result), enc(html), enc(raw))
 	}))
 	defer host.Close()
-
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	cctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
-	defer cancel()
+	p := br.tab(host.URL)
+	cctx := p.ctx
 	if err := chromedp.Do(cctx, chromedp.Navigate(host.URL+"/")); err != nil {
 		t.Fatal(err)
 	}
@@ -175,14 +158,7 @@ func TestDraftCardEndToEnd(t *testing.T) {
 	if !strings.Contains(shown, "Your refund for order 1042 left today") || !strings.Contains(customer, "Where is my refund") {
 		t.Fatalf("the card shows %q and the customer's %q", shown, customer)
 	}
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(cctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
-	}
+	shot := p.shot
 	shot("draft-card-desktop")
 	if err := chromedp.Do(cctx, chromedp.Click(chromedp.CSS("#approve"), inCard), chromedp.WaitVisible(chromedp.CSS("#status.ok"), inCard)); err != nil {
 		t.Fatalf("approve: %v", err)

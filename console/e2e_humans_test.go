@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,24 +18,6 @@ import (
 	"github.com/deskwoot/deskwoot/server"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
-
-// humansChromium finds Debian's Chromium; outside CI a machine without it
-// skips, in CI (where .ci/run installs it) that is a failure.
-func humansChromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p != "" {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium not found (apt-get install chromium, or set CHROMIUM)")
-	}
-	t.Skip("chromium not found (apt-get install chromium, or set CHROMIUM)")
-	return ""
-}
 
 // byLabel finds the form control whose <label> says text: the visible
 // words are the contract browser tests rely on.
@@ -61,29 +41,16 @@ func TestQueuePagesInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the Chromium end-to-end test")
 	}
-	browserPath := humansChromium(t)
+	br := startChrome(t, 8*time.Minute)
 	ctx := context.Background()
 	app, err := server.Build(ctx, server.Config{AppDatabaseURL: dbtest.AppURL(), PublicURL: "http://127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(app.Handler)
-	defer srv.Close()
-	shots := filepath.Join("..", "artifacts", "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browserPath), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.Flag("headless", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	bctx, cancel := context.WithTimeout(bctx, 8*time.Minute)
-	defer cancel()
+	t.Cleanup(srv.Close) // after the browser, which started first, has closed its live streams
+	tab := br.tab(srv.URL)
+	bctx := tab.ctx
 
 	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -94,13 +61,7 @@ func TestQueuePagesInChromium(t *testing.T) {
 	}
 	shot := func(name string) {
 		t.Helper()
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, "queue-"+name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		tab.shot("queue-" + name)
 	}
 	wantText := func(words ...string) {
 		t.Helper()

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,29 +27,10 @@ import (
 // in the thread with the bell and the Drafts count, and is approved there;
 // times read in New York's zone.
 func TestLiveEndToEnd(t *testing.T) {
-	chrome := chromium(t)
+	br := startChrome(t, 5*time.Minute)
 	base, app := startServer(t)
-	shots := os.Getenv("DESKWOOT_ARTIFACTS")
-	if shots == "" {
-		shots = filepath.Join("..", "artifacts")
-	}
-	shots = filepath.Join(shots, "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancelT()
-	p := &page{t: t, ctx: ctx, base: base, shots: shots}
+	p := br.tab(base)
+	ctx := p.ctx
 
 	// A browser in New York signs up: sign-up takes its zone.
 	p.open("/signup")

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -100,37 +99,10 @@ func linkIn(t *testing.T, box *devmail.Box, to, subject string) string {
 // the admin removes them, and their open page and personal token get
 // nothing more.
 func TestPeopleEndToEnd(t *testing.T) {
-	chrome := chromium(t)
+	br := startChrome(t, 8*time.Minute)
 	base, app, box := startMailServer(t)
-	shots := os.Getenv("DESKWOOT_ARTIFACTS")
-	if shots == "" {
-		shots = filepath.Join("..", "artifacts")
-	}
-	shots = filepath.Join(shots, "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	if err := chromedp.Do(bctx); err != nil { // start the browser
-		t.Fatal(err)
-	}
-	// Each person browses in a context of their own (own cookies).
-	person := func() *page {
-		ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
-		t.Cleanup(cancel)
-		ctx, cancelT := context.WithTimeout(ctx, 8*time.Minute)
-		t.Cleanup(cancelT)
-		return &page{t: t, ctx: ctx, base: base, shots: shots}
-	}
+	// Each person browses in a tab of their own (own cookies).
+	person := func() *page { return br.tab(base) }
 	api := func(method, path, token string) int {
 		req, _ := http.NewRequest(method, base+path, nil)
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -40,7 +39,7 @@ func signupLinkIn(t *testing.T, box *devmail.Box, to string) (devmail.Mail, stri
 // the newcomer's link creates the workspace and signs them in; the other
 // link asks its login to sign in first, then creates the workspace for it.
 func TestConfirmedSignupEndToEnd(t *testing.T) {
-	chrome := chromium(t)
+	br := startChrome(t, 5*time.Minute)
 	// The first login, made the open way on a server of its own.
 	openBase, _, _ := startMailServer(t)
 	taken := dbtest.Unique("owner") + "@example.com"
@@ -51,33 +50,7 @@ func TestConfirmedSignupEndToEnd(t *testing.T) {
 	base, _, box := startMailServerWith(t, func(c *server.Config) {
 		c.Signup, c.MailQueue = signup.Confirm, fmt.Sprintf("e2e_signup_%d", os.Getpid())
 	})
-	shots := os.Getenv("DESKWOOT_SHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatal(err)
-	}
-	person := func() *page {
-		ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
-		t.Cleanup(cancel)
-		ctx, cancelT := context.WithTimeout(ctx, 5*time.Minute)
-		t.Cleanup(cancelT)
-		return &page{t: t, ctx: ctx, base: base, shots: shots}
-	}
+	person := func() *page { return br.tab(base) }
 	ask := func(p *page, workspace, email string) string {
 		p.open("/signup")
 		p.fill("Workspace name", workspace)

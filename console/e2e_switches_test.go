@@ -1,9 +1,6 @@
 package console_test
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,25 +14,9 @@ import (
 // off, pause and resume the token from its row; screenshots at desktop
 // (1280) and phone (390) width in /tmp/shots/h24-oversight.
 func TestMCPSwitchesEndToEnd(t *testing.T) {
-	chrome := chromium(t)
+	br := startChrome(t, 4*time.Minute)
 	base, _ := startServer(t)
-	shots := filepath.Join(os.TempDir(), "shots", "h24-oversight")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 4*time.Minute)
-	defer cancel()
-	p := &page{t: t, ctx: ctx, base: base, shots: shots}
+	p := br.tab(base)
 
 	p.open("/signup")
 	p.fill("Workspace name", "Acme Support")

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,33 +21,13 @@ import (
 	"github.com/chromedp/chromedp"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/deskwoot/deskwoot/browsertest"
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
 	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/server"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
-
-// chromium finds the browser the end-to-end test drives. Without one the
-// test is skipped, except in CI (CI=true), where that is a failure.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p != "" {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed, and CI needs the browser test: apt-get install -y chromium (.ci/run does)")
-	}
-	t.Skip("skipping the browser test: chromium is not installed (apt-get install chromium, or set CHROMIUM); set CI=true to make this a failure")
-	return ""
-}
 
 // hookReceiver is an api inbox's webhook endpoint: what the customer's
 // side receives.
@@ -108,12 +87,9 @@ func startServer(t *testing.T) (base string, app *server.App) {
 	return base, app
 }
 
-// chrome is the one headless Chromium of a browser test, started with
-// the flags every such test needs (its own profile, no background
-// traffic, 1280×900), and ended with the test. Each person browses in a
-// tab of their own (tab); screenshots go to DESKWOOT_ARTIFACTS/screenshots,
-// else ../artifacts/screenshots. Without Chromium the test is skipped
-// (chromium).
+// chrome is the one headless Chromium of a browser test (package
+// browsertest: its flags, its screenshot folder), ended with the test.
+// Each person browses in a tab of their own (tab).
 type chrome struct {
 	t       *testing.T
 	ctx     context.Context
@@ -121,43 +97,17 @@ type chrome struct {
 	timeout time.Duration
 }
 
-// startChrome starts the browser; each tab's steps must be done within
-// timeout.
+// startChrome starts the browser, or skips the test without one; each
+// tab's steps must be done within timeout.
 func startChrome(t *testing.T, timeout time.Duration) *chrome {
 	t.Helper()
-	path := chromium(t)
-	shots := os.Getenv("DESKWOOT_ARTIFACTS")
-	if shots == "" {
-		shots = filepath.Join("..", "artifacts")
-	}
-	shots = filepath.Join(shots, "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil { // start the browser
-		t.Fatal(err)
-	}
-	return &chrome{t: t, ctx: ctx, shots: shots, timeout: timeout}
+	return &chrome{t: t, ctx: browsertest.Start(t), shots: browsertest.Shots(t), timeout: timeout}
 }
 
 // tab opens a tab on the site at base, in a browser context of its own
 // (its own cookies: one person).
 func (c *chrome) tab(base string) *page {
-	ctx, cancel := chromedp.NewContext(c.ctx, chromedp.WithNewBrowserContext())
-	c.t.Cleanup(cancel)
-	ctx, cancelT := context.WithTimeout(ctx, c.timeout)
-	c.t.Cleanup(cancelT)
-	return &page{t: c.t, ctx: ctx, base: base, shots: c.shots}
+	return &page{t: c.t, ctx: browsertest.Tab(c.t, c.ctx, c.timeout), base: base, shots: c.shots}
 }
 
 // signIn signs the tab in through the console's form.
@@ -345,31 +295,11 @@ func rawMCPStatus(t *testing.T, url, token string) int {
 // from an MCP client until it is revoked, approve an edited draft that
 // reaches the customer's webhook, and read the verified audit trail.
 func TestConsoleEndToEnd(t *testing.T) {
-	chrome := chromium(t)
+	br := startChrome(t, 8*time.Minute)
 	base, app := startServer(t)
 	hook := newHookReceiver(t)
-	shots := os.Getenv("DESKWOOT_ARTIFACTS")
-	if shots == "" {
-		shots = filepath.Join("..", "artifacts")
-	}
-	shots = filepath.Join(shots, "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 8*time.Minute)
-	defer cancel()
-	p := &page{t: t, ctx: ctx, base: base, shots: shots}
+	p := br.tab(base)
+	ctx := p.ctx
 	mcpURL := base + "/api/mcp"
 
 	// Sign up.

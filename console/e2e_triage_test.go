@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,29 +27,9 @@ import (
 // with / (by keyboard and by mouse). Screenshots at 1280 and 390 wide go to
 // DESKWOOT_ARTIFACTS/screenshots (else ../artifacts/screenshots).
 func TestTriageEndToEnd(t *testing.T) {
-	chrome := chromium(t)
+	br := startChrome(t, 5*time.Minute)
 	base, app := startServer(t)
-	shots := os.Getenv("DESKWOOT_ARTIFACTS")
-	if shots == "" {
-		shots = filepath.Join("..", "artifacts")
-	}
-	shots = filepath.Join(shots, "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 5*time.Minute)
-	defer cancel()
-	p := &page{t: t, ctx: ctx, base: base, shots: shots}
+	p := br.tab(base)
 
 	// A workspace through REST, with a canned response; its admin signs in.
 	email := dbtest.Unique("triage") + "@example.com"

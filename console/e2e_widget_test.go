@@ -11,8 +11,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -124,15 +122,8 @@ func openWidget(p *page) {
 // context; a wrong user_hash is refused; a page on a disallowed origin
 // gets nothing. Screenshots: closed, open, phone width.
 func TestWidgetEndToEnd(t *testing.T) {
-	chrome := chromium(t)
+	br := startChrome(t, 5*time.Minute)
 	base, _ := startServer(t)
-	shots := os.Getenv("DESKWOOT_SHOTS")
-	if shots == "" {
-		shots = filepath.Join(os.TempDir(), "shots", "h22-widget")
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
 
 	// The workspace: a website inbox, a published and a draft article, an
 	// MCP token.
@@ -183,27 +174,7 @@ func TestWidgetEndToEnd(t *testing.T) {
 	if c := rest(t, base, "POST", "/api/v1/mcp/tokens", tok, map[string]any{"name": "widget-bot", "preset": "full_agent"}, &minted); c != 201 {
 		t.Fatalf("mint: %d", c)
 	}
-
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatal(err)
-	}
-	person := func(site string) *page {
-		ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
-		t.Cleanup(cancel)
-		ctx, cancelT := context.WithTimeout(ctx, 5*time.Minute)
-		t.Cleanup(cancelT)
-		return &page{t: t, ctx: ctx, base: site, shots: shots}
-	}
+	person := br.tab
 
 	// The admin watches the console's conversation list.
 	admin := person(base)

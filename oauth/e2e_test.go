@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/deskwoot/deskwoot/browsertest"
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/server"
 )
@@ -70,19 +71,6 @@ func sdkClient(t *testing.T) string {
 	return filepath.Join(dir, "e2e-client.mjs")
 }
 
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p != "" {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	skipOrFail(t, "chromium not found (apt-get install chromium, or set CHROMIUM)")
-	return ""
-}
-
 // TestMCPSDKClientEndToEnd connects the official MCP TypeScript SDK client
 // through OAuth only: it discovers the authorization server from the 401,
 // registers, and sends the person to the authorization URL, where headless
@@ -95,7 +83,7 @@ func TestMCPSDKClientEndToEnd(t *testing.T) {
 		t.Skip("-short: skipping the npm and Chromium end-to-end test")
 	}
 	script := sdkClient(t)
-	browserPath := chromium(t)
+	browser := browsertest.Start(t)
 
 	// A server with the real console, on its own loopback port.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -165,14 +153,7 @@ func TestMCPSDKClientEndToEnd(t *testing.T) {
 	}
 
 	// The person: headless Chromium signs in on the console and allows.
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browserPath), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.Flag("headless", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
+	bctx := browsertest.Tab(t, browser, 4*time.Minute)
 	err = chromedp.Do(bctx,
 		chromedp.Navigate(authURL),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
