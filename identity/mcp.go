@@ -158,14 +158,21 @@ func MCPTokenList(ctx context.Context, db *tenancy.DB, accountID int64) ([]MCPTo
 
 // MCPTokenRevoke revokes a token of the request's account, with the
 // request's audit row; authentication reads the row on every request, so
-// the next request with it fails on every replica.
+// the next request with it fails on every replica. It wakes the account's
+// long-polls, as a pause does, so that one waiting on the token ends at
+// once rather than when its wait is over.
 func MCPTokenRevoke(ctx context.Context, db *tenancy.DB, req *tenancy.Request, tokenID int64) error {
 	return db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
 		tag, err := tx.Exec(ctx, `UPDATE mcp_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, tokenID)
-		if err == nil && tag.RowsAffected() == 0 {
+		if err != nil {
+			return nil, err
+		}
+		if tag.RowsAffected() == 0 {
 			return nil, fault.NotFoundf("token %d not found", tokenID)
 		}
-		return nil, err
+		wake := &pgx.Batch{}
+		wake.Queue(`SELECT pg_notify('deskwoot_events', $1::bigint::text)`, req.AccountID)
+		return wake, nil
 	})
 }
 

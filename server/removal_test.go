@@ -116,6 +116,7 @@ func TestRemovalEndsWhatIsInFlight(t *testing.T) {
 			case <-time.After(time.Second):
 			}
 			lock.release(t)
+			released := time.Now()
 			if off.status == 0 {
 				select {
 				case off = <-offboarded:
@@ -126,6 +127,7 @@ func TestRemovalEndsWhatIsInFlight(t *testing.T) {
 			if off.status != 200 {
 				t.Fatalf("offboarding: HTTP %d", off.status)
 			}
+			t.Logf("the offboarding answered %v after the reply in flight was let go", off.at.Sub(released).Round(time.Millisecond))
 			st := <-reply
 			written := hasMessage(t, one, admin, held, text)
 			switch {
@@ -145,7 +147,9 @@ func TestRemovalEndsWhatIsInFlight(t *testing.T) {
 				if !s.ended {
 					t.Errorf("the live stream closed without an end event (%v)", s.err)
 				}
-				if d := s.at.Sub(off.at); d > 3*time.Second {
+				d := s.at.Sub(off.at)
+				t.Logf("the live stream ended %v after the offboarding answered", d.Round(time.Millisecond))
+				if d > 3*time.Second {
 					t.Errorf("the live stream ended %v after the offboarding", d)
 				}
 			case <-time.After(5 * time.Second):
@@ -157,7 +161,9 @@ func TestRemovalEndsWhatIsInFlight(t *testing.T) {
 					if p.err != nil || (p.status == 200 && !p.isError) {
 						t.Errorf("the long-poll ended with HTTP %d %v %s, want a refusal", p.status, p.err, p.text)
 					}
-					if d := p.at.Sub(off.at); d > 3*time.Second {
+					d := p.at.Sub(off.at)
+					t.Logf("the long-poll answered %v after the offboarding answered", d.Round(time.Millisecond))
+					if d > 3*time.Second {
 						t.Errorf("the long-poll answered %v after the offboarding", d)
 					}
 				case <-time.After(5 * time.Second):
@@ -196,6 +202,37 @@ func TestRemovalEndsWhatIsInFlight(t *testing.T) {
 				t.Error("the audit page no longer names Pat")
 			}
 		})
+	}
+}
+
+// TestRevokingATokenEndsItsLongPoll: a token revoked on one replica ends
+// the poll_events waiting on it on another at once, not when its wait is
+// over.
+func TestRevokingATokenEndsItsLongPoll(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two replicas")
+	}
+	f := startFleet(t, dbtest.AppURL(), 2)
+	w := newWorkspace(t, f.urls[0])
+	id, raw := w.token(t, 600)
+	mustTool(t, f.urls[0], raw, "list_labels", nil)
+	poll := make(chan pollResult, 1)
+	go func() { poll <- longPoll(f.urls[0], raw) }()
+	time.Sleep(500 * time.Millisecond) // the poll waits by now
+	mustCall(t, 200, "DELETE", fmt.Sprintf("%s/api/v1/mcp/tokens/%d", f.urls[1], id), w.admin, nil)
+	revoked := time.Now()
+	select {
+	case p := <-poll:
+		if p.err != nil || (p.status == 200 && !p.isError) {
+			t.Errorf("the long-poll ended with HTTP %d %v %s, want a refusal", p.status, p.err, p.text)
+		}
+		d := p.at.Sub(revoked)
+		t.Logf("the long-poll answered %v after the revocation answered", d.Round(time.Millisecond))
+		if d > 3*time.Second {
+			t.Errorf("the long-poll answered %v after the revocation", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the long-poll still waits 5 s after its token was revoked")
 	}
 }
 
