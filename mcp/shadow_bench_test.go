@@ -41,7 +41,11 @@ test_denies if {
 // where it was caused). Measured on a shared 2-core machine (load 7 to 13),
 // 3 runs of 6,000 calls: p50 ratio 1.01 to 1.02, mean server time ratio
 // 1.04 to 1.12; before the worker let calls gather (50 ms) into one trip
-// and one write, the p50 ratio was 1.40.
+// and one write, the p50 ratio was 1.40. At load 17 to 24, 5 runs of 3,000
+// calls: p50 ratio 1.01 to 1.11 (median 1.10), server ratio 1.09 to 1.38
+// (median 1.25); before flips named their audit row by id in one INSERT,
+// in the same hour, 1.01 to 1.30 (median 1.18) and 0.87 to 1.48 (median
+// 1.33).
 func BenchmarkShadowCost(b *testing.B) {
 	url := endpoint(b)
 	w, token := benchConversation(b)
