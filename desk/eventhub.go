@@ -32,21 +32,24 @@ type EventHub struct {
 }
 
 // accessEndedChannel carries "account:user" when a person's access to a
-// workspace ends (deactivated or removed; AccessEnded): every replica
-// ends that person's open streams at once, not at their next re-check.
+// workspace ends (deactivated or removed), or "0:user" when every session
+// of theirs ends (a password reset): every replica ends that person's open
+// streams at once, not at their next re-check.
 const accessEndedChannel = "deskwoot_access_ended"
 
 // accessEnded queues, in tx, the notification that ends a person's open
-// streams on every replica once tx commits, and wakes the account's
-// long-polls so that those on the person's tokens re-check them.
+// streams in an account (0: in every one) on every replica once tx
+// commits. Ending their access to an account also wakes its long-polls,
+// so that those on the person's tokens re-check them.
 func accessEnded(ctx context.Context, tx pgx.Tx, accountID, userID int64) error {
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2::bigint::text || ':' || $3::bigint::text), pg_notify('deskwoot_events', $2::bigint::text)`,
-		accessEndedChannel, accountID, userID)
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2::bigint::text || ':' || $3::bigint::text),
+		CASE WHEN $2 <> 0 THEN pg_notify('deskwoot_events', $2::bigint::text) END`, accessEndedChannel, accountID, userID)
 	return err
 }
 
 // OnAccessEnded registers f to run (on the listener's goroutine, so
-// briefly) whenever a person's access to a workspace ends on any replica.
+// briefly) whenever a person's access to a workspace ends on any replica
+// (accountID 0: every session of theirs ended).
 func (h *EventHub) OnAccessEnded(f func(accountID, userID int64)) {
 	h.mu.Lock()
 	h.ended = append(h.ended, f)

@@ -130,6 +130,10 @@ func (d *Desk) PasswordReset(ctx context.Context, raw string, hash []byte, now t
 		if err := identity.PasswordSet(ctx, tx, userID, hash, true, 0); err != nil {
 			return err
 		}
+		// Every session ended: their open streams too, on every replica.
+		if err := accessEnded(ctx, tx, 0, userID); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `UPDATE password_resets SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL`, userID, now); err != nil {
 			return err
 		}

@@ -133,11 +133,11 @@ func (s *Streams) EndSession(sessionID int64) {
 	s.endWhere(func(v Viewer) bool { return v.SessionID == sessionID })
 }
 
-// EndUser ends every stream of a person in an account at once (they were
-// deactivated or removed: the event hub's OnAccessEnded, on every
-// replica).
+// EndUser ends every stream of a person in an account (0: in every one)
+// at once: they were deactivated or removed, or reset their password (the
+// event hub's OnAccessEnded, on every replica).
 func (s *Streams) EndUser(accountID, userID int64) {
-	s.endWhere(func(v Viewer) bool { return v.AccountID == accountID && v.UserID == userID })
+	s.endWhere(func(v Viewer) bool { return (accountID == 0 || v.AccountID == accountID) && v.UserID == userID })
 }
 
 func (s *Streams) endWhere(match func(Viewer) bool) {

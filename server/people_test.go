@@ -418,6 +418,7 @@ func TestPasswordResetByMailEndsEverySessionAndToken(t *testing.T) {
 	admin, email, _ := adminWorkspace(t, base, "Forgetful Co")
 	old := newBrowserClient(t, base)
 	old.signIn(email, "correct horse battery")
+	stream := openLive(t, old) // the old session's open page
 	personal := mustCall(t, 201, "POST", base+"/api/v1/profile/tokens", admin, map[string]any{"name": "cron"})["api_token"].(string)
 
 	// The forgot page answers alike for an unknown and a known address.
@@ -486,7 +487,16 @@ func TestPasswordResetByMailEndsEverySessionAndToken(t *testing.T) {
 	if st, loc, _ := b.post(link, url.Values{"password": {"brand new password"}}); st != 303 || loc != "/signin" {
 		t.Fatalf("set password = %d → %q", st, loc)
 	}
-	// Every session and personal token of the person has ended.
+	// Every session and personal token of the person has ended, and the
+	// old session's live stream with them.
+	select {
+	case s := <-stream:
+		if !s.ended {
+			t.Errorf("the old session's live stream closed without an end event (%v)", s.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the old session's live stream is still open 5 s after the reset")
+	}
 	if st, _ := old.get("/conversations"); st != 303 {
 		t.Fatalf("the old session after the reset: %d, want 303 to sign-in", st)
 	}
