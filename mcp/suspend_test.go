@@ -238,3 +238,33 @@ func TestPausedTokenEndsItsLongPoll(t *testing.T) {
 		t.Fatal("the long-poll of a paused token did not end")
 	}
 }
+
+// TestRefusalCountedInItsOwnRoundTrip pins that the anomaly suspend costs
+// a refused call no round trip: the refusal is counted in the transaction
+// that records it, so a refused call takes as many round trips in a
+// workspace that counts refusals as in one with both limits 0. The server
+// is this test's own, so that no other test's queries are counted.
+func TestRefusalCountedInItsOwnRoundTrip(t *testing.T) {
+	app, url := countedServer(t)
+	trips := func(w world) []int64 {
+		t.Helper()
+		token := w.token(t, []string{"helpcenter:read"}, nil)
+		var got []int64
+		for range 3 { // the first authenticates; the others carry the guard
+			before := app.DB.RoundTrips()
+			if text, isErr, _ := callTool(t, url, token, "get_conversation", map[string]any{"conversation_id": w.conv1}); !isErr {
+				t.Fatalf("a call without conversations:read was allowed: %s", text)
+			}
+			got = append(got, app.DB.RoundTrips()-before)
+		}
+		return got
+	}
+	counting, quiet := newWorld(t), newWorld(t)
+	quiet.noSuspend(t)
+	if c, q := trips(counting), trips(quiet); fmt.Sprint(c) != fmt.Sprint(q) {
+		t.Errorf("round trips of 3 refused calls: %v counting refusals, %v with the limits off", c, q)
+	}
+	if tk := tokenState(t, counting, "bot"); tk.PausedAt != nil {
+		t.Fatalf("3 refusals paused the token: %+v", tk)
+	}
+}
