@@ -34,13 +34,17 @@ func TestRemovalEndsWhatIsInFlight(t *testing.T) {
 	}
 	f := startFleetAt(t, dbtest.AppURL(), 2, true)
 	one, two := f.urls[0], f.urls[1]
+	// late: Pat's reply is sent while the offboarding is under way (held
+	// up by the test's lock on Pat's open conversation, which it
+	// unassigns), rather than before it.
 	for _, c := range []struct {
-		name, role string
-		remove     bool
+		name, role   string
+		remove, late bool
 	}{
-		{"agent removed", "agent", true},
-		{"agent deactivated", "agent", false},
-		{"admin with a connected app removed", "admin", true},
+		{"agent removed", "agent", true, false},
+		{"agent deactivated", "agent", false, false},
+		{"admin with a connected app removed", "admin", true, false},
+		{"agent removed, replying meanwhile", "agent", true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			admin, adminEmail, inbox := adminWorkspace(t, one, "In flight "+c.name)
@@ -76,44 +80,59 @@ func TestRemovalEndsWhatIsInFlight(t *testing.T) {
 				go func() { poll <- longPoll(one, appToken) }()
 			}
 
-			// Pat's reply, held in flight by the test's lock on the conversation.
+			// Pat's reply, held in flight by the test's lock on the
+			// conversation; the admin offboards Pat on replica two. What the
+			// offboarding's answer says is done must stay done: a reply of
+			// Pat's that is not written when it comes may never be written
+			// after.
 			acct := int64(mustCall(t, 200, "GET", one+"/api/v1/account", admin, nil)["account"].(map[string]any)["id"].(float64))
-			lock := holdConversation(t, acct, held)
 			reply := make(chan int, 1)
 			const text = "Refund sent, sorry for the wait."
-			go func() {
-				st, _, err := call("POST", fmt.Sprintf("%s/api/v1/conversations/%d/messages", one, held), patToken, map[string]any{"content": text})
-				if err != nil {
-					t.Errorf("the reply in flight: %v", err)
-				}
-				reply <- st
-			}()
-			lock.waitBlocked(t, 1)
-			time.Sleep(300 * time.Millisecond) // the long-poll and the stream are waiting by now
-
-			// The admin offboards Pat on replica two. What the answer says
-			// is done must stay done: a reply of Pat's that is not written
-			// when it comes may never be written after.
+			sendReply := func() {
+				go func() {
+					st, _, err := call("POST", fmt.Sprintf("%s/api/v1/conversations/%d/messages", one, held), patToken, map[string]any{"content": text})
+					if err != nil {
+						t.Errorf("the reply in flight: %v", err)
+					}
+					reply <- st
+				}()
+			}
 			type answer struct {
 				status      int
 				at          time.Time
 				replyExists bool
 			}
 			offboarded := make(chan answer, 1)
-			go func() {
-				var st int
-				if c.remove {
-					st, _, _ = call("DELETE", fmt.Sprintf("%s/api/v1/users/%d", two, pat), admin, nil)
-				} else {
-					st, _, _ = call("PATCH", fmt.Sprintf("%s/api/v1/users/%d", two, pat), admin, map[string]any{"active": false})
-				}
-				offboarded <- answer{status: st, at: time.Now(), replyExists: hasMessage(t, two, admin, held, text)}
-			}()
+			offboard := func() {
+				go func() {
+					var st int
+					if c.remove {
+						st, _, _ = call("DELETE", fmt.Sprintf("%s/api/v1/users/%d", two, pat), admin, nil)
+					} else {
+						st, _, _ = call("PATCH", fmt.Sprintf("%s/api/v1/users/%d", two, pat), admin, map[string]any{"active": false})
+					}
+					offboarded <- answer{status: st, at: time.Now(), replyExists: hasMessage(t, two, admin, held, text)}
+				}()
+			}
 			var off answer
-			select {
-			case off = <-offboarded:
-				t.Error("the offboarding answered while Pat's reply was still in flight: it must wait for the reply, or the reply for it")
-			case <-time.After(time.Second):
+			var lock *heldLock
+			if !c.late {
+				lock = holdConversation(t, acct, held)
+				sendReply()
+				lock.waitBlocked(t, 1)
+				time.Sleep(300 * time.Millisecond) // the long-poll and the stream are waiting by now
+				offboard()
+				select {
+				case off = <-offboarded:
+					t.Error("the offboarding answered while Pat's reply was still in flight: it must wait for the reply, or the reply for it")
+				case <-time.After(time.Second):
+				}
+			} else {
+				lock = holdConversation(t, acct, mine)
+				offboard()
+				lock.waitBlocked(t, 1) // the offboarding, holding Pat's membership, waits to unassign
+				sendReply()
+				lock.waitBehind(t) // the reply waits for the offboarding
 			}
 			lock.release(t)
 			released := time.Now()
@@ -139,6 +158,8 @@ func TestRemovalEndsWhatIsInFlight(t *testing.T) {
 				t.Errorf("the reply answered %d but was written", st)
 			case st != 201 && st != 401 && st != 403:
 				t.Errorf("the reply in flight: HTTP %d, want 201 or 401/403", st)
+			case c.late && st != 401:
+				t.Errorf("a reply sent while the offboarding was under way: HTTP %d, want 401", st)
 			}
 
 			// All three end promptly: the stream with its end event.
@@ -398,6 +419,18 @@ func (h *heldLock) waitBlocked(t *testing.T, n int) {
 		var waiting int
 		err := h.tx.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, int(h.pid)).Scan(&waiting)
 		return err == nil && waiting >= n
+	})
+}
+
+// waitBehind waits until a statement waits for one that waits for the
+// held lock.
+func (h *heldLock) waitBehind(t *testing.T) {
+	t.Helper()
+	waitUntil(t, 10*time.Second, "a statement waiting behind the held lock's waiter", func() bool {
+		var waiting int
+		err := h.tx.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_activity b
+			ON b.pid = ANY(pg_blocking_pids(a.pid)) WHERE $1 = ANY(pg_blocking_pids(b.pid))`, int(h.pid)).Scan(&waiting)
+		return err == nil && waiting >= 1
 	})
 }
 
