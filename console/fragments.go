@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"html/template"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,8 +19,10 @@ import (
 // keeps the HTML of such rows by everything they show, so that a page
 // renders only the rows that changed.
 //
-// The key of a fragment is its template's name, the person's time zone
-// (the templates' time functions show times in it) and its data in JSON:
+// The key of a fragment is its template's set (a page's templates, so that
+// a page that redefined a partial keeps its fragments apart) and name, the
+// person's time zone (the templates' time functions show times in it) and
+// its data in JSON:
 // every exported field, the only ones a template can read (so a fragment's
 // data type must not hide a field from JSON). A row whose words changed
 // in any way is a new row: correctness never depends on the cache, and
@@ -45,6 +49,8 @@ func (f *fragments) render(t *template.Template, loc *time.Location, name string
 	}
 	defer f.keys.Put(key)
 	key.Reset()
+	key.Write(strconv.AppendUint(key.AvailableBuffer(), uint64(reflect.ValueOf(t).Pointer()), 16))
+	key.WriteByte(0)
 	key.WriteString(name)
 	key.WriteByte(0)
 	key.WriteString(loc.String())

@@ -78,6 +78,16 @@ func TestFragmentsShowWhatRowsShow(t *testing.T) {
 	if len(f.html) != n+1 {
 		t.Errorf("a row in another zone was not kept apart: %d kept, want %d", len(f.html), n+1)
 	}
+	again, err := parseTemplates(time.UTC) // another set of pages, which could define the row otherwise
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.render(again.byName["conversations"], time.UTC, "conversation-row", row); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.html) != n+2 {
+		t.Errorf("a row of another set of templates was not kept apart: %d kept, want %d", len(f.html), n+2)
+	}
 }
 
 // TestFragmentDataHidesNoField: a fragment is kept by its data in JSON, so
