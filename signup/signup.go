@@ -94,7 +94,7 @@ func (c *Confirmer) Request(ctx context.Context, in identity.SignupInput, now ti
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, c.Identities.DB.Pool, func(tx pgx.Tx) error {
+	return c.Identities.DB.BeforeTenant(ctx, func(tx pgx.Tx) error {
 		var id int64
 		if err := tx.QueryRow(ctx, `SELECT deskwoot_signup_request_add($1, $2, $3, $4, $5, $6, $7)`,
 			in.Email, in.AccountName, in.Name, string(hash), rand.Text(), now, now.Add(LinkTTL)).Scan(&id); err != nil {

@@ -58,3 +58,11 @@ func (tx LookupTx) EnterFound(ctx context.Context, owner string, args ...any) er
 	_, err := tx.Exec(ctx, setTenantFromSQL(owner), args...)
 	return MapError(err)
 }
+
+// BeforeTenant runs fn in a transaction that enters no tenant, for what is
+// recorded before any tenant exists: a signup waiting for its email's
+// confirmation, written through a SECURITY DEFINER function with its mail
+// job in the same commit. Every tenant table reads as empty in it.
+func (db *DB) BeforeTenant(ctx context.Context, fn func(pgx.Tx) error) error {
+	return MapError(pgx.BeginFunc(ctx, db.Pool, fn))
+}

@@ -13,7 +13,7 @@ import (
 
 // TestOneWayIntoATenant scans the repository's Go sources: outside this
 // package, nothing begins a transaction on the pool (Pool.Begin,
-// Pool.BeginTx) or sets the tenant (deskwoot.account_id), so every tenant
+// Pool.BeginTx, pgx.BeginFunc or BeginTxFunc on a Pool) or sets the tenant (deskwoot.account_id), so every tenant
 // transaction goes through a Request's (Unit, Read, Record, and InTenant,
 // InTenantSnapshot and Batch on top of them), or, before the tenant is known,
 // through Resolve or a LookupTx (a credential's look-up).
@@ -44,6 +44,13 @@ func TestOneWayIntoATenant(t *testing.T) {
 			case *ast.SelectorExpr:
 				if in, ok := x.X.(*ast.SelectorExpr); ok && in.Sel.Name == "Pool" && (x.Sel.Name == "Begin" || x.Sel.Name == "BeginTx") {
 					found[pkg] = append(found[pkg], path+": Pool."+x.Sel.Name)
+				}
+			case *ast.CallExpr:
+				// pgx.BeginFunc(ctx, x.Pool, …) and pgx.BeginTxFunc begin on the pool too.
+				if fn, ok := x.Fun.(*ast.SelectorExpr); ok && (fn.Sel.Name == "BeginFunc" || fn.Sel.Name == "BeginTxFunc") && len(x.Args) > 1 {
+					if arg, ok := x.Args[1].(*ast.SelectorExpr); ok && arg.Sel.Name == "Pool" {
+						found[pkg] = append(found[pkg], path+": pgx."+fn.Sel.Name+" on the pool")
+					}
 				}
 			case *ast.BasicLit:
 				if s, _ := strconv.Unquote(x.Value); x.Kind == token.STRING && strings.Contains(s, "deskwoot.account_id") && strings.Contains(s, "set_config") {
