@@ -116,7 +116,7 @@ type threadData struct {
 	NextURL  string
 	Controls template.HTML // fields, each in the template select
 	Snooze   field
-	Labels   []field
+	Labels   template.HTML // fields, each in the template checkbox
 	// LabelsError is the error about the labels, shown in their fieldset.
 	LabelsError string
 	Composer    field
@@ -234,8 +234,9 @@ func (c *Console) showThread(w http.ResponseWriter, r *http.Request, id int64, s
 		Snooze:   field{Name: "snoozed_until", Label: "Snooze until (" + zoneName(c.zone(r)) + ")", Type: "datetime-local", ID: "f-snoozed_until", Value: f.Raw("snoozed_until"), Error: f.Err("snoozed_until"), Hint: "Only for status Snoozed."},
 		Composer: field{Name: "content", Label: "Message", ID: "f-content", Value: f.Raw("content"), Error: f.Err("content"), Required: true},
 	}
+	var labels []field
 	for _, l := range k.Labels {
-		d.Labels = append(d.Labels, field{Name: "labels", Value: l.Name, Label: l.Name, Type: "checkbox",
+		labels = append(labels, field{Name: "labels", Value: l.Name, Label: l.Name, Type: "checkbox",
 			ID: "f-labels-" + idSafe(l.Name), Checked: f.Checked("labels", l.Name)})
 	}
 	d.LabelsError = f.Err("labels")
@@ -250,6 +251,10 @@ func (c *Console) showThread(w http.ResponseWriter, r *http.Request, id int64, s
 		return
 	}
 	if d.Controls, err = renderAll(&c.rows, page, loc, "select", controls); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if d.Labels, err = renderAll(&c.rows, page, loc, "checkbox", labels); err != nil {
 		c.fail(w, r, err)
 		return
 	}

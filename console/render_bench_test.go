@@ -123,8 +123,9 @@ func benchThread(n int) benchPage {
 	f := emptyForm()
 	controls := []field{selectField(f, "status", "Status", statusPairs...), selectField(f, "priority", "Priority", priorityPairs...)}
 	d.Composer = field{Name: "content", Label: "Message", ID: "f-content", Required: true}
+	var labels []field
 	for _, l := range k.Labels {
-		d.Labels = append(d.Labels, field{Name: "labels", Value: l.Name, Label: l.Name, Type: "checkbox", ID: "f-labels-" + l.Name})
+		labels = append(labels, field{Name: "labels", Value: l.Name, Label: l.Name, Type: "checkbox", ID: "f-labels-" + l.Name})
 	}
 	p := benchPage{name: "conversation"}
 	var lines []msgView
@@ -140,6 +141,9 @@ func benchThread(n int) benchPage {
 			return err
 		}
 		if d.Controls, err = renderAll(fr, t, time.UTC, "select", controls); err != nil {
+			return err
+		}
+		if d.Labels, err = renderAll(fr, t, time.UTC, "checkbox", labels); err != nil {
 			return err
 		}
 		return t.ExecuteTemplate(w, "layout", benchView(Page{Title: "Conversation #1000", Nav: "conversations", Form: f, Data: d}))

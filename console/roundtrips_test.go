@@ -56,5 +56,8 @@ func TestPageRoundTrips(t *testing.T) {
 			t.Errorf("GET %s: %d round trips, want 2 (the session, then the page's batch)", path, got)
 		}
 		pg.has(t, "Carla Customer", "Where is my parcel?")
+		if path == thread {
+			pg.has(t, "No labels yet. Create labels.", "Later today", "Send and resolve")
+		}
 	}
 }
