@@ -39,8 +39,10 @@ func (e *Entry) Touched(name string, id int64) {
 	e.Target[name] = id
 }
 
-// QueueID is Queue whose row's id is stored in id once the batch has run
-// (it stays 0 when the row was not written).
+// QueueID adds the entry's INSERT to b, a batch sent inside the transaction
+// of the action it records, so the row commits or rolls back with it; the
+// row's id is stored in id once the batch has run (it stays 0 when the row
+// was not written).
 func QueueID(b *pgx.Batch, acct int64, e Entry, id *int64) {
 	b.Queue(InsertSQL+" RETURNING id", e.Args(acct)...).QueryRow(func(r pgx.Row) error { return r.Scan(id) })
 }
@@ -69,12 +71,6 @@ func (e Entry) Args(acct int64) []any {
 		decision = "allow"
 	}
 	return []any{acct, e.ActorKind, nullID(e.ActorID), nullID(e.TokenID), e.Action, decision, reasons, target, e.ArgsDigest, e.PolicyRev, e.RequestID, e.ClientID, explanation}
-}
-
-// Queue adds the entry's INSERT to b, a batch sent inside the transaction
-// of the action it records: the row commits or rolls back with it.
-func Queue(b *pgx.Batch, acct int64, e Entry) {
-	b.Queue(InsertSQL, e.Args(acct)...)
 }
 
 func nullID(id int64) any {
