@@ -57,7 +57,7 @@ func TestPageRoundTrips(t *testing.T) {
 		}
 		pg.has(t, "Carla Customer", "Where is my parcel?")
 		if path == thread {
-			pg.has(t, "No labels yet. Create labels.", "Later today", "Send and resolve")
+			pg.has(t, "No labels yet.", "Create labels", "Later today", "Send and resolve")
 		}
 	}
 }
