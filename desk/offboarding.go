@@ -91,7 +91,7 @@ func reasons(req *tenancy.Request, rs ...string) {
 // PersonChange changes a person's role or deactivates or reactivates them
 // (audited by the request, with the person as target). Deactivating ends
 // their sessions and personal tokens and unassigns their open
-// conversations. Demoting or deactivating the last active admin is
+// conversations; demoting an admin revokes the apps they connected. Demoting or deactivating the last active admin is
 // ErrConflict.
 func (d *Desk) PersonChange(ctx context.Context, req *tenancy.Request, id int64, p PersonPatch, now time.Time) (identity.User, error) {
 	if p.Role == nil && p.Active == nil {
@@ -117,6 +117,21 @@ func (d *Desk) PersonChange(ctx context.Context, req *tenancy.Request, id int64,
 				return err
 			}
 			reasons(req, "role="+m.Role+"→"+*p.Role)
+			if m.Role == "admin" {
+				// Only admins connect apps to the MCP server, granting what
+				// an admin may; an agent keeps none of those grants. The
+				// account's long-polls wake, so one on such an app ends now.
+				apps, err := revokeApps(ctx, tx, id, now)
+				if err != nil {
+					return err
+				}
+				if apps > 0 {
+					if _, err := tx.Exec(ctx, `SELECT pg_notify('deskwoot_events', $1::bigint::text)`, req.AccountID); err != nil {
+						return err
+					}
+				}
+				reasons(req, "apps_revoked="+strconv.FormatInt(apps, 10))
+			}
 			m.Role = *p.Role
 		}
 		switch {
@@ -193,7 +208,7 @@ func (d *Desk) offboard(ctx context.Context, tx pgx.Tx, req *tenancy.Request, id
 	if err := identity.SessionsEnd(ctx, tx, id, now); err != nil {
 		return 0, err
 	}
-	apps, err := tx.Exec(ctx, `UPDATE mcp_tokens SET revoked_at = $2 WHERE kind = 'oauth' AND created_by = $1 AND revoked_at IS NULL`, id, now)
+	apps, err := revokeApps(ctx, tx, id, now)
 	if err != nil {
 		return 0, err
 	}
@@ -204,8 +219,15 @@ func (d *Desk) offboard(ctx context.Context, tx pgx.Tx, req *tenancy.Request, id
 	if err != nil {
 		return 0, err
 	}
-	reasons(req, "status="+status, "unassigned="+strconv.Itoa(n), "apps_revoked="+strconv.FormatInt(apps.RowsAffected(), 10))
+	reasons(req, "status="+status, "unassigned="+strconv.Itoa(n), "apps_revoked="+strconv.FormatInt(apps, 10))
 	return n, nil
+}
+
+// revokeApps revokes the apps person id connected to the MCP server (OAuth
+// grants: their consent, on their devices) and says how many.
+func revokeApps(ctx context.Context, tx pgx.Tx, id int64, now time.Time) (int64, error) {
+	tag, err := tx.Exec(ctx, `UPDATE mcp_tokens SET revoked_at = $2 WHERE kind = 'oauth' AND created_by = $1 AND revoked_at IS NULL`, id, now)
+	return tag.RowsAffected(), err
 }
 
 // unassign clears the assignee of the open (not resolved) conversations

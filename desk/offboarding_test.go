@@ -135,3 +135,62 @@ func TestTwoAdminsRemovingEachOtherAtOnce(t *testing.T) {
 func auditEntry(action string, actor int64) audit.Entry {
 	return audit.Entry{ActorKind: "user", ActorID: actor, Action: action, Decision: "allow"}
 }
+
+// Demoting an admin revokes the apps they connected to the MCP server
+// (their OAuth grants, which granted what an admin may); tokens minted on
+// Settings → MCP server belong to the workspace and stay, and promoting
+// someone revokes nothing.
+func TestDemotingAnAdminRevokesTheAppsTheyConnected(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.App(t)
+	d := &desk.Desk{DB: db}
+	tn := dbtest.NewTenant(t)
+	co, _, err := dbtest.Identities(t).UserCreate(ctx, tenancy.For(tn.Account.ID), dbtest.Unique("co")+"@example.com", "Co", "co password 1", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	in := identity.MCPTokenInput{Name: "app", Scopes: []string{"conversations:read"}, RateLimitPerMinute: identity.DefaultRateLimit, CreatedBy: co.ID}
+	tx, err := db.BeginLookup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := identity.OAuthGrantCreate(ctx, tx, tn.Account.ID, dbtest.Unique("request"), in, "https://client.example/meta.json", "Client", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	in.Name = "workspace bot"
+	named, _, err := identity.MCPTokenCreate(ctx, db, tenancy.For(tn.Account.ID), in, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := func() map[int64]bool {
+		t.Helper()
+		list, err := identity.MCPTokenList(ctx, db, tn.Account.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[int64]bool{}
+		for _, tok := range list {
+			out[tok.ID] = tok.RevokedAt != nil
+		}
+		return out
+	}
+	admin, agent := "admin", "agent"
+	if _, err := d.PersonChange(ctx, tenancy.For(tn.Account.ID), co.ID, desk.PersonPatch{Role: &admin}, now); err != nil {
+		t.Fatal(err)
+	}
+	if r := revoked(); r[app.ID] || r[named.ID] {
+		t.Fatalf("an admin kept as admin lost tokens: %v", r)
+	}
+	if _, err := d.PersonChange(ctx, tenancy.For(tn.Account.ID), co.ID, desk.PersonPatch{Role: &agent}, now); err != nil {
+		t.Fatal(err)
+	}
+	if r := revoked(); !r[app.ID] || r[named.ID] {
+		t.Fatalf("after demotion: the app is revoked %v (want true), the workspace's token %v (want false)", r[app.ID], r[named.ID])
+	}
+}
