@@ -236,9 +236,18 @@ func (c *Confirmer) Confirm(ctx context.Context, raw string, signedIn int64, bas
 	}
 	in := base
 	in.AccountName, in.Email, in.Name = r.workspace, r.email, r.name
+	// signInFirst answers a link whose email has a login and whose
+	// confirmer is not signed in with it, unless a racing confirm spent the
+	// link meanwhile (and so made the login): then the link is spent.
+	signInFirst := func() error {
+		if _, _, err := c.open(ctx, raw, now); err != nil {
+			return err
+		}
+		return ErrSignInFirst
+	}
 	if v.LoginUserID != 0 {
 		if signedIn != v.LoginUserID {
-			return identity.SignupResult{}, ErrSignInFirst
+			return identity.SignupResult{}, signInFirst()
 		}
 		in.UserID = v.LoginUserID
 	} else {
@@ -261,7 +270,7 @@ func (c *Confirmer) Confirm(ctx context.Context, raw string, signedIn int64, bas
 	if errors.Is(err, identity.ErrEmailTaken) {
 		// A login took the email between opening and confirming: the
 		// link stays, and opening it again asks that login to sign in.
-		return res, ErrSignInFirst
+		return res, signInFirst()
 	}
 	return res, err
 }
