@@ -3,8 +3,14 @@ GO ?= go
 
 .PHONY: dev test build vet policy-test bench bench-go fuzz
 
+# make dev compiles without optimisations or inlining, as a debugger build
+# does: a first run on a fresh 2-core machine compiles about 790 packages,
+# and this takes a quarter off that (the wait is mostly compiling). A local
+# server for one person does not need the optimiser; `make dev DEVFLAGS=`
+# builds it optimised, and `make build` (what you deploy) always is.
+DEVFLAGS ?= -gcflags='all=-N -l'
 dev:
-	$(GO) run ./cmd/deskwoot dev
+	$(GO) run $(DEVFLAGS) ./cmd/deskwoot dev
 
 # One throwaway PostgreSQL for the whole run (cmd/pgrun), shared by every
 # package; vet, the race-enabled tests and the Rego policy tests.
