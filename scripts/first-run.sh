@@ -4,7 +4,7 @@
 # folders), so nothing earlier on this machine helps. It prints where the
 # time goes: the clone, the module download (`go list -deps`, which fetches
 # exactly the modules the binary needs, as make dev would), compiling
-# (`go build` of the binary, which make dev's `go run` would do), and make
+# (`make dev-build`: what make dev's `go run` would compile), and make
 # dev itself (linking, PostgreSQL, migrations, the demo) up to the first
 # healthy answer: wall time for each, CPU time (user+sys, which other
 # work on a shared machine moves far less) where the phase is a command of
@@ -48,7 +48,7 @@ echo "  $(du -sh "$GOMODCACHE" | cut -f1) of modules; $(go list -deps ./cmd/desk
 # Compiling first, as a phase of its own, gives its CPU time (user+sys of
 # the go command and the compilers it waits for), which a busy machine
 # moves far less than wall time; make dev then finds the build cached.
-phase "compile (go build)" go build -o "$work/deskwoot.bin" ./cmd/deskwoot
+phase "compile (make dev-build)" make -s dev-build
 
 start=$(date +%s.%N)
 setsid make dev >"$work/dev.log" 2>&1 &
