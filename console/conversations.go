@@ -132,6 +132,26 @@ type threadData struct {
 	SnoozeAt      field
 	// Mine: assigned to the person looking (no "Assign to me").
 	Mine bool
+	// SnoozePanel is Zone, SnoozePresets and SnoozeAt in the template
+	// snooze-panel.
+	SnoozePanel template.HTML
+}
+
+// snoozePanel is the data of the template snooze-panel: the thread's
+// snooze forms.
+type snoozePanel struct {
+	ID      int64 // the conversation's
+	Zone    string
+	Presets []snoozePreset
+	At      field
+}
+
+// renderSnooze renders d's snooze forms through f, the page being t in
+// zone loc: they change only with the minute and the form's errors, and
+// rendered anew they cost as much as several messages.
+func (d *threadData) renderSnooze(f *fragments, t *template.Template, loc *time.Location) (err error) {
+	d.SnoozePanel, err = f.render(t, loc, "snooze-panel", snoozePanel{ID: d.C.ID, Zone: d.Zone, Presets: d.SnoozePresets, At: d.SnoozeAt})
+	return err
 }
 
 // markMessage words a message's kind and sender for the thread.
@@ -259,6 +279,10 @@ func (c *Console) showThread(w http.ResponseWriter, r *http.Request, id int64, s
 		return
 	}
 	c.snoozeChoices(r, &d, f)
+	if err = d.renderSnooze(&c.rows, page, loc); err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	if v.NextCursor != nil {
 		d.NextURL = fmt.Sprintf("/conversations/%d?after=%s", id, url.QueryEscape(*v.NextCursor))
 	}

@@ -55,7 +55,9 @@ func (f *fragments) render(t *template.Template, loc *time.Location, name string
 	key.WriteByte(0)
 	key.WriteString(loc.String())
 	key.WriteByte(0)
-	if err := json.NewEncoder(key).Encode(data); err != nil {
+	enc := json.NewEncoder(key)
+	enc.SetEscapeHTML(false) // the key is never printed; escaping only costs
+	if err := enc.Encode(data); err != nil {
 		return "", err
 	}
 	f.mu.Lock()

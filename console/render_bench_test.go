@@ -103,6 +103,9 @@ func benchList(n int) benchPage {
 		if d.Filters, err = renderAll(fr, t, time.UTC, "select", filters); err != nil {
 			return err
 		}
+		if err = d.renderBars(fr, t, time.UTC); err != nil {
+			return err
+		}
 		return t.ExecuteTemplate(w, "layout", benchView(Page{Title: "Conversations", Nav: "conversations", Form: f, Data: d}))
 	}
 	return p
@@ -144,6 +147,9 @@ func benchThread(n int) benchPage {
 			return err
 		}
 		if d.Labels, err = renderAll(fr, t, time.UTC, "checkbox", labels); err != nil {
+			return err
+		}
+		if err = d.renderSnooze(fr, t, time.UTC); err != nil {
 			return err
 		}
 		return t.ExecuteTemplate(w, "layout", benchView(Page{Title: "Conversation #1000", Nav: "conversations", Form: f, Data: d}))

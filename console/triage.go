@@ -60,6 +60,30 @@ type convListData struct {
 	Back    string // this page, where a bulk action returns
 	Bulk    []field
 	Snooze  []field // the preset, and a time in the person's zone
+
+	ViewsBar template.HTML // Views in the template views-bar
+	BulkBar  template.HTML // Bulk and Snooze in the template bulk-bar, when there are rows
+}
+
+// bulkBar is the data of the template bulk-bar: the list's bulk actions.
+type bulkBar struct {
+	Bulk   []field
+	Snooze []field
+}
+
+// renderBars renders d's views bar and bulk actions through f, the page
+// being t in zone loc: from one reading of the list to the next they are
+// mostly as they were, and rendered anew they cost as much as many rows.
+// It runs after d.Rows is rendered (no rows, no bulk actions).
+func (d *convListData) renderBars(f *fragments, t *template.Template, loc *time.Location) error {
+	var err error
+	if d.ViewsBar, err = f.render(t, loc, "views-bar", d.Views); err != nil {
+		return err
+	}
+	if d.Rows != "" {
+		d.BulkBar, err = f.render(t, loc, "bulk-bar", bulkBar{Bulk: d.Bulk, Snooze: d.Snooze})
+	}
+	return err
 }
 
 // listViews are the console's views: REST's (desk.Views) and "all", every
@@ -134,6 +158,10 @@ func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d.Filters, err = renderAll(&c.rows, page, loc, "select", filters); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if err = d.renderBars(&c.rows, page, loc); err != nil {
 		c.fail(w, r, err)
 		return
 	}
