@@ -15,7 +15,7 @@ func ownExecutable() (string, error) { return os.Executable() }
 
 func childAttr() *syscall.SysProcAttr { return nil }
 
-func lowerPriority() {}
+func lowerPriority(bool) {}
 
 func limitAddressSpace(int64) {}
 
