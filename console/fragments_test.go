@@ -95,7 +95,7 @@ func TestFragmentsShowWhatRowsShow(t *testing.T) {
 // print a field the key does not know).
 func TestFragmentDataHidesNoField(t *testing.T) {
 	t.Parallel()
-	for _, typ := range []reflect.Type{reflect.TypeFor[convRow](), reflect.TypeFor[msgView](), reflect.TypeFor[field](), reflect.TypeFor[option](), reflect.TypeFor[viewLink](), reflect.TypeFor[bulkBar](), reflect.TypeFor[snoozePanel](), reflect.TypeFor[snoozePreset]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[convRow](), reflect.TypeFor[msgView](), reflect.TypeFor[field](), reflect.TypeFor[option](), reflect.TypeFor[viewLink](), reflect.TypeFor[bulkBar](), reflect.TypeFor[snoozePanel](), reflect.TypeFor[snoozePreset](), reflect.TypeFor[navChrome]()} {
 		for i := 0; i < typ.NumField(); i++ {
 			if fl := typ.Field(i); fl.IsExported() && fl.Tag.Get("json") != "" {
 				t.Errorf("%s.%s has the JSON tag %q: fragments.go keys rows by their fields in JSON", typ.Name(), fl.Name, fl.Tag.Get("json"))

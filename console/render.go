@@ -48,6 +48,29 @@ type view struct {
 	Flashes []string
 	// LiveCursor is where the page's live stream starts (live.js).
 	LiveCursor string
+	// Chrome is the header and navigation of a signed-in page, in the
+	// template chrome (renderChrome).
+	Chrome template.HTML
+}
+
+// navChrome is the data of the template chrome: the header and
+// navigation of a signed-in page.
+type navChrome struct {
+	Workspace  string
+	Name, Role string // the person's
+	Admin      bool
+	Current    map[string]bool
+	Drafts     int
+	Unread     int
+}
+
+// renderChrome renders v's header and navigation through f, the page
+// being t in zone loc: they are the same on every page a person reads
+// until a count changes, and rendered anew they cost as much as the rows.
+func (v *view) renderChrome(f *fragments, t *template.Template, loc *time.Location) (err error) {
+	v.Chrome, err = f.render(t, loc, "chrome", navChrome{Workspace: v.Account.Name, Name: v.Me.Name, Role: v.Me.Role,
+		Admin: v.Admin, Current: v.Current, Drafts: v.Drafts, Unread: v.Unread})
+	return err
 }
 
 // banner is the trial and plan notice on every signed-in page.
@@ -228,6 +251,10 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 			v.Unread = *who.unread
 		} else {
 			v.Unread, _ = c.cfg.Desk.NotificationUnread(r.Context(), who.me.AccountID, who.me.UserID)
+		}
+		if err := v.renderChrome(&c.rows, t, c.zone(r)); err != nil {
+			c.fail(w, r, err)
+			return
 		}
 	}
 	buf := c.buffer()

@@ -38,6 +38,14 @@ func benchView(p Page) view {
 		Account: identity.Account{ID: 1, Name: "Acme"}, Admin: true, Drafts: 3, Unread: 2, LiveCursor: "cursor"}
 }
 
+// benchLayout renders v's chrome through f, then the page, as render does.
+func benchLayout(f *fragments, t *template.Template, w *bytes.Buffer, v view) error {
+	if err := v.renderChrome(f, t, time.UTC); err != nil {
+		return err
+	}
+	return t.ExecuteTemplate(w, "layout", v)
+}
+
 // benchPage is a page with its rows: render renders the rows with the
 // fragments f into the page's data, then the page.
 type benchPage struct {
@@ -106,7 +114,7 @@ func benchList(n int) benchPage {
 		if err = d.renderBars(fr, t, time.UTC); err != nil {
 			return err
 		}
-		return t.ExecuteTemplate(w, "layout", benchView(Page{Title: "Conversations", Nav: "conversations", Form: f, Data: d}))
+		return benchLayout(fr, t, w, benchView(Page{Title: "Conversations", Nav: "conversations", Form: f, Data: d}))
 	}
 	return p
 }
@@ -152,7 +160,7 @@ func benchThread(n int) benchPage {
 		if err = d.renderSnooze(fr, t, time.UTC); err != nil {
 			return err
 		}
-		return t.ExecuteTemplate(w, "layout", benchView(Page{Title: "Conversation #1000", Nav: "conversations", Form: f, Data: d}))
+		return benchLayout(fr, t, w, benchView(Page{Title: "Conversation #1000", Nav: "conversations", Form: f, Data: d}))
 	}
 	return p
 }
