@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/fault"
+	"github.com/deskwoot/deskwoot/policy"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -170,9 +171,12 @@ func mcpTokenState(expires, revoked, paused *time.Time, now time.Time) error {
 // Refusal is an MCP call the policy refused, counted toward its token's
 // anomaly limits (RecordRefused). OutsideInboxID is the inbox outside the
 // token's list that the call named (it was answered "not found"), or 0.
+// Limits is the account as the request read it: its anomaly limits are
+// the ones counted against.
 type Refusal struct {
 	TokenID        int64
 	OutsideInboxID int64
+	Limits         policy.Account
 }
 
 // RecordRefused is Record for a refused MCP call: in the same round trip
@@ -189,7 +193,12 @@ func RecordRefused(ctx context.Context, db *tenancy.DB, req *tenancy.Request, r 
 	if r.OutsideInboxID != 0 {
 		inbox = &r.OutsideInboxID
 	}
-	count.Queue(`SELECT deskwoot_mcp_refused($1, $2)`, r.TokenID, inbox).QueryRow(func(row pgx.Row) error { return row.Scan(&reason) })
+	// The token is not looked up again (migration 0082): the guard
+	// verified it at the start of this same request, a paused token's
+	// calls are refused for the pause (which does not count), and the
+	// limits are the ones this request read with the token.
+	count.Queue(`SELECT deskwoot_mcp_refused($1, $2, $3, $4, $5)`, req.AccountID, r.TokenID, inbox,
+		r.Limits.SuspendAfterDenials, r.Limits.SuspendAfterInboxProbes).QueryRow(func(row pgx.Row) error { return row.Scan(&reason) })
 	if err := db.Unit(ctx, req, count, nil); err != nil {
 		return "", err
 	}

@@ -130,7 +130,7 @@ func (s *Server) callTool(ctx context.Context, req *request, t tool, args map[st
 		var err error
 		var suspend string
 		if decision == "deny" && countsAsRefusal(c.decision) && p.Account.CountsRefusals() {
-			suspend, err = identity.RecordRefused(ctx, s.cfg.DB, c.req, identity.Refusal{TokenID: p.TokenID, OutsideInboxID: outsideInbox(c)})
+			suspend, err = identity.RecordRefused(ctx, s.cfg.DB, c.req, identity.Refusal{TokenID: p.TokenID, OutsideInboxID: outsideInbox(c), Limits: p.Account})
 		} else {
 			err = s.cfg.DB.Record(ctx, c.req)
 		}
