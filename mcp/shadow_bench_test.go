@@ -45,11 +45,7 @@ test_denies if {
 // calls: p50 ratio 1.01 to 1.11 (median 1.10), server ratio 1.09 to 1.38
 // (median 1.25); before flips named their audit row by id in one INSERT,
 // in the same hour, 1.01 to 1.30 (median 1.18) and 0.87 to 1.48 (median
-// 1.33). With the shadow's child in SCHED_IDLE (sandbox.Limits.Idle), 6
-// runs of 2,000 calls alternated with 6 without it, at load 9.5 to 12.5:
-// server ratio 1.04 to 1.38 (median 1.23) against 1.07 to 1.37 (median
-// 1.20), p50 ratio median 1.09 against 1.11: no difference the noise
-// lets one see, so what is left is mostly not the child's CPU.
+// 1.33).
 func BenchmarkShadowCost(b *testing.B) {
 	url := endpoint(b)
 	w, token := benchConversation(b)
