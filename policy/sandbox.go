@@ -106,13 +106,9 @@ type rulesPool = sandbox.Pool[sandboxRequest, sandboxAnswer]
 
 // shadowLimits bound the children that decide rules in shadow (shadow.go):
 // one child, so that shadows never take more than one CPU's share from
-// the live calls, whatever the rules in shadow do; and that child runs in
-// SCHED_IDLE, so that it takes a CPU only when no live call wants it
-// (nobody waits on a shadow's answer; the live children stay at their
-// ordinary lower priority).
+// the live calls, whatever the rules in shadow do.
 func shadowLimits(live sandbox.Limits) sandbox.Limits {
 	live.Workers, live.SlowWorkers = 1, 1
-	live.Idle = true
 	return live
 }
 

@@ -75,21 +75,6 @@ func TestOneStepPastTheDeadlineIsKilled(t *testing.T) {
 	}
 }
 
-// TestOnlyShadowChildrenRunIdle: the children that decide rules in shadow
-// run in SCHED_IDLE (sandbox.Limits.Idle), so that they take no CPU from
-// live calls; the children live calls wait on do not.
-func TestOnlyShadowChildrenRunIdle(t *testing.T) {
-	e, err := New(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	if !e.shadowPool.Limits().Idle || e.pool.Limits().Idle {
-		t.Errorf("shadow children idle: %v, live children idle: %v; want true, false",
-			e.shadowPool.Limits().Idle, e.pool.Limits().Idle)
-	}
-}
-
 // TestOneCallPastTheMemoryLimitIsKilled: a rule whose one concat call
 // writes 100 MB, in a child allowed 96 MB of resident memory, is stopped
 // with its child (by the sampling of resident memory, or by the address

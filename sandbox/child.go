@@ -19,8 +19,7 @@ func Role() string { return os.Getenv(envRole) }
 // handle is recovered and answered as such (the parent reports ErrCrashed);
 // its text goes to this process's log only. Serve does not return.
 func Serve[Req, Resp any](setup func() (handle func(Req) Resp, err error)) {
-	idle := os.Getenv(envIdle) == "1"
-	lowerPriority(idle)
+	lowerPriority()
 	handle, err := setup()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sandbox:", err)
@@ -28,7 +27,7 @@ func Serve[Req, Resp any](setup func() (handle func(Req) Resp, err error)) {
 	}
 	// Threads started during setup inherit the priority of their creator;
 	// lower it again for any that were not yet covered.
-	lowerPriority(idle)
+	lowerPriority()
 	if memory, err := strconv.ParseInt(os.Getenv(envMemory), 10, 64); err == nil {
 		limitAddressSpace(memory)
 	}

@@ -5,8 +5,6 @@ import (
 	"os"
 	"strconv"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // ownExecutable is the file this process runs: /proc/self/exe is the
@@ -20,11 +18,10 @@ func childAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
-// lowerPriority sets every thread of this process to childNice, and with
-// idle (Limits.Idle) into the SCHED_IDLE class too. On Linux the priority
-// and the class are per thread; threads started later inherit their
+// lowerPriority sets every thread of this process to childNice. On Linux
+// the priority is per thread; threads started later inherit their
 // creator's.
-func lowerPriority(idle bool) {
+func lowerPriority() {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
 		return
@@ -32,9 +29,6 @@ func lowerPriority(idle bool) {
 	for _, t := range tasks {
 		if tid, err := strconv.Atoi(t.Name()); err == nil {
 			syscall.Setpriority(syscall.PRIO_PROCESS, tid, childNice)
-			if idle && idleClass {
-				unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_IDLE, Nice: childNice}, 0)
-			}
 		}
 	}
 }

@@ -15,7 +15,7 @@ func ownExecutable() (string, error) { return os.Executable() }
 
 func childAttr() *syscall.SysProcAttr { return nil }
 
-func lowerPriority(bool) {}
+func lowerPriority() {}
 
 func limitAddressSpace(int64) {}
 

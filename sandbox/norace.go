@@ -8,6 +8,3 @@ const raceEnabled = false
 // machine the server's own threads get about nine tenths of a CPU for each
 // tenth a child gets.
 const childNice = 10
-
-// idleClass: children of a pool with Limits.Idle enter SCHED_IDLE.
-const idleClass = true

@@ -9,7 +9,3 @@ const raceEnabled = true
 // on a loaded two-core machine (a load of 26 while the whole suite runs) a
 // candidate's tests outran their 5 s.
 const childNice = 0
-
-// idleClass: under the race detector children stay out of SCHED_IDLE for
-// the same reason; on a machine that never idles they would never finish.
-const idleClass = false

@@ -33,7 +33,6 @@ import (
 const (
 	envRole   = "DESKWOOT_SANDBOX"
 	envMemory = "DESKWOOT_SANDBOX_MEMORY"
-	envIdle   = "DESKWOOT_SANDBOX_IDLE"
 )
 
 // Errors of a call. The child is killed (or died) for each but ErrBusy.
@@ -69,12 +68,6 @@ type Limits struct {
 	Slow        time.Duration
 	SlowFor     time.Duration
 	SlowWorkers int
-	// Idle runs the children in Linux's SCHED_IDLE class as well as at
-	// their lower priority: they get a CPU only when no other thread
-	// wants it, so work nobody waits for (rules in shadow) takes no time
-	// from live calls. Not for children a caller waits on: on a machine
-	// that stays busy they may wait long for a CPU.
-	Idle bool
 }
 
 func (l Limits) withDefaults() Limits {
@@ -138,9 +131,6 @@ func NewPool[Req, Resp any](role string, l Limits) *Pool[Req, Resp] {
 		idle: make(chan *child[Resp], l.Workers), tokens: make(chan struct{}, l.Workers), slow: make(chan struct{}, l.SlowWorkers),
 		keys: map[int64]*keySlot{}, slowKeys: map[int64]time.Time{}}
 }
-
-// Limits are the pool's limits, defaults filled in.
-func (p *Pool[Req, Resp]) Limits() Limits { return p.limits }
 
 // Call sends req to a child on behalf of key and waits for the answer. The
 // child is given limit (the work's own deadline, which the child should
@@ -311,9 +301,6 @@ func start[Resp any](role string, l Limits) (*child[Resp], error) {
 	cmd := exec.Command(exe, "-test.list=^$")
 	cmd.Env = []string{envRole + "=" + role, envMemory + "=" + strconv.FormatInt(l.Memory, 10),
 		"GOMAXPROCS=1", "GOMEMLIMIT=" + strconv.FormatInt(l.Memory/2, 10)}
-	if l.Idle {
-		cmd.Env = append(cmd.Env, envIdle+"=1")
-	}
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = childAttr()
 	in, err := cmd.StdinPipe()

@@ -26,10 +26,9 @@ type testReq struct {
 }
 
 type testResp struct {
-	N      int
-	Nice   []int
-	Policy []uint32 // each thread's scheduling class
-	Env    []string
+	N    int
+	Nice []int
+	Env  []string
 }
 
 var sink []byte
@@ -59,8 +58,6 @@ func handleTest(r testReq) testResp {
 			}
 		}
 		return testResp{Nice: out}
-	case "policy":
-		return testResp{Policy: threadPolicies()}
 	}
 	return testResp{N: r.N}
 }
@@ -186,27 +183,6 @@ func TestChildRunsNiced(t *testing.T) {
 	}
 }
 
-// TestIdleChildRunsInSchedIdle: every thread of a child of an Idle pool
-// runs in SCHED_IDLE; no thread of another pool's child does.
-func TestIdleChildRunsInSchedIdle(t *testing.T) {
-	t.Parallel()
-	if runtime.GOOS != "linux" || !idleClass {
-		t.Skip("SCHED_IDLE is set on Linux, outside the race detector, only")
-	}
-	for _, idle := range []bool{true, false} {
-		p := testPool(t, Limits{Workers: 1, Idle: idle})
-		r, err := p.Call(context.Background(), 1, time.Second, testReq{Op: "policy"})
-		if err != nil || len(r.Policy) == 0 {
-			t.Fatalf("idle %v: %+v, %v", idle, r, err)
-		}
-		for _, pol := range r.Policy {
-			if (pol == schedIdle) != idle {
-				t.Errorf("idle %v: a child thread runs in scheduling class %d: %v", idle, pol, r.Policy)
-			}
-		}
-	}
-}
-
 // TestChildEnvironment: a child sees none of its parent's environment
 // (database URLs, keys): only its role and its limits.
 func TestChildEnvironment(t *testing.T) {
@@ -218,7 +194,7 @@ func TestChildEnvironment(t *testing.T) {
 	}
 	for _, kv := range r.Env {
 		name, _, _ := strings.Cut(kv, "=")
-		if name != envRole && name != envMemory && name != envIdle && name != "GOMAXPROCS" && name != "GOMEMLIMIT" {
+		if name != envRole && name != envMemory && name != "GOMAXPROCS" && name != "GOMEMLIMIT" {
 			t.Errorf("the child sees %s", kv)
 		}
 	}
