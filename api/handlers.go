@@ -39,11 +39,7 @@ type signupRequest struct {
 
 func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	var req signupRequest
-	if err := jsonOnly(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if err := decode(w, r, &req); err != nil {
+	if err := decodeJSONOnly(w, r, &req); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -107,11 +103,7 @@ func (s *Server) signupConfirm(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Token string `json:"token" max:"200"`
 	}
-	if err := jsonOnly(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if err := decode(w, r, &req); err != nil {
+	if err := decodeJSONOnly(w, r, &req); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -506,11 +498,7 @@ type loginRequest struct {
 // when the token from signup or invitation is lost.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	var req loginRequest
-	if err := jsonOnly(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if err := decode(w, r, &req); err != nil {
+	if err := decodeJSONOnly(w, r, &req); err != nil {
 		writeError(w, r, err)
 		return
 	}

@@ -153,11 +153,7 @@ func (s *Server) passwordForgot(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Email string `json:"email" max:"254"`
 	}
-	if err := jsonOnly(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if err := decode(w, r, &req); err != nil {
+	if err := decodeJSONOnly(w, r, &req); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -185,11 +181,7 @@ func (s *Server) passwordReset(w http.ResponseWriter, r *http.Request) {
 		Token    string `json:"token" max:"100"`
 		Password string `json:"password" max:"72"`
 	}
-	if err := jsonOnly(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if err := decode(w, r, &req); err != nil {
+	if err := decodeJSONOnly(w, r, &req); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -212,11 +204,7 @@ func (s *Server) emailConfirm(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Token string `json:"token" max:"100"`
 	}
-	if err := jsonOnly(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if err := decode(w, r, &req); err != nil {
+	if err := decodeJSONOnly(w, r, &req); err != nil {
 		writeError(w, r, err)
 		return
 	}

@@ -104,16 +104,17 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, ae.Status, map[string]any{"error": map[string]string{"code": ae.Code, "message": ae.Message}})
 }
 
-// jsonOnly refuses a body that is not declared as JSON (415). A browser
-// form on another site can post text/plain or form data without a
-// preflight, never application/json: signup and sign-in take only JSON so
-// that no page can create accounts or sign in in a visitor's name.
-func jsonOnly(r *http.Request) error {
+// decodeJSONOnly is decode for a body that must be declared as JSON: it
+// refuses any other (415). A browser form on another site can post
+// text/plain or form data without a preflight, never application/json:
+// signup, sign-in and the mailed links' REST doors take only JSON so that
+// no page can create accounts or sign in in a visitor's name.
+func decodeJSONOnly(w http.ResponseWriter, r *http.Request, v any) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
 	}
-	return nil
+	return decode(w, r, v)
 }
 
 // decode reads a JSON body into v, bounded and strict about its shape.
