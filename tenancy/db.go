@@ -75,16 +75,9 @@ func Open(ctx context.Context, url string) (*DB, error) { return OpenPool(ctx, u
 // OpenPool connects a pool of at most maxConns connections. With 0 the
 // URL's pool_max_conns decides, else DefaultMaxConns.
 func OpenPool(ctx context.Context, url string, maxConns int) (*DB, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, trips, err := poolConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("database url: %w", err)
-	}
-	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
-	}
-	trips := &roundTrips{}
-	if cfg.ConnConfig.Tracer == nil {
-		cfg.ConnConfig.Tracer = trips
+		return nil, err
 	}
 	switch {
 	case maxConns > 0:
@@ -109,15 +102,10 @@ func OpenPool(ctx context.Context, url string, maxConns int) (*DB, error) {
 // each closed after a minute idle, so that such work never waits for nor
 // holds a connection the requests need, and costs none while it is idle.
 func OpenBackground(url string, maxConns int) (*DB, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, trips, err := poolConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("database url: %w", err)
+		return nil, err
 	}
-	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
-	}
-	trips := &roundTrips{}
-	cfg.ConnConfig.Tracer = trips
 	cfg.MaxConns, cfg.MinConns = int32(maxConns), 0
 	cfg.MaxConnIdleTime = time.Minute
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
@@ -125,6 +113,21 @@ func OpenBackground(url string, maxConns int) (*DB, error) {
 		return nil, err
 	}
 	return &DB{Pool: pool, trips: trips}, nil
+}
+
+// poolConfig parses a database URL into a pool's configuration with the
+// connect timeout defaulted and round trips counted.
+func poolConfig(url string) (*pgxpool.Config, *roundTrips, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("database url: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	trips := &roundTrips{}
+	cfg.ConnConfig.Tracer = trips
+	return cfg, trips, nil
 }
 
 // Close closes the pool.
