@@ -59,8 +59,20 @@ func TestWokenPollsShareTheirRead(t *testing.T) {
 			mu.Unlock()
 		}()
 	}
-	time.Sleep(700 * time.Millisecond) // every poll waiting
+	// Every poll waiting: their first reads are done once the pool has
+	// been idle a while (a waiting poll re-checks only every ~10 s). A
+	// fixed pause was too short on a loaded machine, and first reads
+	// still running were then counted as reads of the wake. At most 2 s,
+	// so that the write lands within the polls' 3 s.
 	before := db.Pool.Stat().AcquireCount()
+	for idle, deadline := time.Duration(0), time.Now().Add(2*time.Second); idle < 500*time.Millisecond && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		if n := db.Pool.Stat().AcquireCount(); n != before {
+			before, idle = n, 0
+		} else {
+			idle += 100 * time.Millisecond
+		}
+	}
 	if _, err := d.IncomingMessage(ctx, acct, ib.ID, desk.IncomingInput{Contact: desk.IncomingContact{Email: "share@customer.test"}, Content: "hello"}); err != nil {
 		t.Fatal(err)
 	}
