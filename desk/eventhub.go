@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
 
@@ -26,9 +27,10 @@ type EventHub struct {
 	listening atomic.Bool
 	connects  atomic.Int64
 
-	mu      sync.Mutex
-	waiters map[int64]map[chan struct{}]struct{}
-	ended   []func(accountID, userID int64)
+	mu       sync.Mutex
+	waiters  map[int64]map[chan struct{}]struct{}
+	ended    []func(accountID, userID int64)
+	sessions []func(sessionID int64)
 }
 
 // accessEndedChannel carries "account:user" when a person's access to a
@@ -54,6 +56,30 @@ func (h *EventHub) OnAccessEnded(f func(accountID, userID int64)) {
 	h.mu.Lock()
 	h.ended = append(h.ended, f)
 	h.mu.Unlock()
+}
+
+// OnSessionEnded registers f to run (on the listener's goroutine, so
+// briefly) whenever a console session ends on any replica (a sign-out:
+// identity.SessionEndedChannel).
+func (h *EventHub) OnSessionEnded(f func(sessionID int64)) {
+	h.mu.Lock()
+	h.sessions = append(h.sessions, f)
+	h.mu.Unlock()
+}
+
+// sessionEndedNotice dispatches one notification of
+// identity.SessionEndedChannel.
+func (h *EventHub) sessionEndedNotice(payload string) {
+	id, err := strconv.ParseInt(payload, 10, 64)
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	fs := slices.Clone(h.sessions)
+	h.mu.Unlock()
+	for _, f := range fs {
+		f(id)
+	}
 }
 
 // accessEndedNotice dispatches one notification of accessEndedChannel.
@@ -122,7 +148,7 @@ func (h *EventHub) listen(ctx context.Context, ready *chan<- struct{}) (establis
 		return false, err
 	}
 	defer conn.Close(context.Background())
-	for _, ch := range []string{"deskwoot_events", accessEndedChannel} {
+	for _, ch := range []string{"deskwoot_events", accessEndedChannel, identity.SessionEndedChannel} {
 		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
 			return false, err
 		}
@@ -142,8 +168,12 @@ func (h *EventHub) listen(ctx context.Context, ready *chan<- struct{}) (establis
 		if err != nil {
 			return true, err
 		}
-		if n.Channel == accessEndedChannel {
+		switch n.Channel {
+		case accessEndedChannel:
 			h.accessEndedNotice(n.Payload)
+			continue
+		case identity.SessionEndedChannel:
+			h.sessionEndedNotice(n.Payload)
 			continue
 		}
 		acct, err := strconv.ParseInt(n.Payload, 10, 64)

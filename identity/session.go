@@ -94,8 +94,15 @@ func sessionRead(ctx context.Context, db *tenancy.DB, raw string, now time.Time,
 	return p, a, tenancy.MapError(err)
 }
 
+// SessionEndedChannel is the PostgreSQL notification channel that carries
+// the id of a console session that ended (a sign-out), so that every
+// replica ends the session's open streams at once, not at their next
+// re-check.
+const SessionEndedChannel = "deskwoot_session_ended"
+
 // SessionEnd ends a session server-side (sign-out): the row is marked
-// ended and its hash no longer resolves. rec, when given, is the row that
+// ended, its hash no longer resolves, and SessionEndedChannel tells every
+// replica. rec, when given, is the row that
 // records the sign-out; it commits with it, in the session's account.
 // Ending an unknown session is not an error (and records nothing), so
 // signing out twice is harmless.
@@ -116,8 +123,13 @@ func SessionEnd(ctx context.Context, db *tenancy.DB, raw string, now time.Time, 
 		req = tenancy.Recorded(*acct, *rec)
 	}
 	return db.Unit(ctx, req, nil, func(tx pgx.Tx) (*pgx.Batch, error) {
-		if _, err := tx.Exec(ctx, `UPDATE console_sessions SET ended_at = coalesce(ended_at, $2)
-			WHERE id = (SELECT session_id FROM deskwoot_session_owner($1))`, hash, now); err != nil {
+		// The notification goes out when the sign-out commits: every
+		// replica's event hub ends the session's live streams at once.
+		if _, err := tx.Exec(ctx, `WITH ended AS (
+				UPDATE console_sessions SET ended_at = coalesce(ended_at, $2)
+				WHERE id = (SELECT session_id FROM deskwoot_session_owner($1))
+				RETURNING id)
+			SELECT pg_notify($3, id::text) FROM ended`, hash, now, SessionEndedChannel); err != nil {
 			return nil, err
 		}
 		_, err := tx.Exec(ctx, `SELECT deskwoot_session_forget($1)`, hash)

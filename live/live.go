@@ -106,6 +106,9 @@ func New(cfg Config) *Streams {
 		// A person deactivated or removed on any replica: their streams
 		// here end at once.
 		cfg.Desk.Hub.OnAccessEnded(s.EndUser)
+		// A session signed out on any replica: its streams here end at
+		// once.
+		cfg.Desk.Hub.OnSessionEnded(s.EndSession)
 	}
 	return s
 }
@@ -127,8 +130,8 @@ func (s *Streams) Open() int {
 	return len(s.open)
 }
 
-// EndSession ends the streams of a console session at once (its sign-out
-// on this replica; other replicas notice at their next re-check).
+// EndSession ends the streams of a console session at once (its sign-out,
+// on this replica or, through the event hub's OnSessionEnded, any other).
 func (s *Streams) EndSession(sessionID int64) {
 	s.endWhere(func(v Viewer) bool { return v.SessionID == sessionID })
 }
