@@ -108,6 +108,13 @@ type msgView struct {
 	when             time.Time // where it stands in the thread
 }
 
+func (m msgView) appendKey(k []byte) []byte {
+	for _, s := range [...]string{m.ID, m.Kind, m.Marker, m.Sender, m.At, m.Content, m.Delivery, m.Error, m.Approver, m.Decision, m.Reason} {
+		k = keyString(k, s)
+	}
+	return keyBool(k, m.Agent)
+}
+
 type threadData struct {
 	C        desk.Conversation
 	Inbox    string
@@ -144,6 +151,10 @@ type snoozePanel struct {
 	Zone    string
 	Presets []snoozePreset
 	At      field
+}
+
+func (p snoozePanel) appendKey(k []byte) []byte {
+	return p.At.appendKey(keyList(keyString(keyInt(k, p.ID), p.Zone), p.Presets))
 }
 
 // renderSnooze renders d's snooze forms through f, the page being t in

@@ -2,10 +2,10 @@ package console
 
 import (
 	"bytes"
-	"encoding/json"
+	"encoding/binary"
 	"html/template"
 	"reflect"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,12 +22,17 @@ import (
 // The key of a fragment is its template's set (a page's templates, so that
 // a page that redefined a partial keeps its fragments apart) and name, the
 // person's time zone (the templates' time functions show times in it) and
-// its data in JSON:
-// every exported field, the only ones a template can read (so a fragment's
-// data type must not hide a field from JSON). A row whose words changed
-// in any way is a new row: correctness never depends on the cache, and
-// deleting it (rendering every row) changes no page. Its HTML is what
-// html/template made of the row, escaping included.
+// its data, which writes itself into the key (keyed): every exported
+// field, the only ones a template can read, each with its length first so
+// that no two values write the same key. A row whose words changed in any
+// way is a new row: correctness never depends on the cache, and deleting
+// it (rendering every row) changes no page. Its HTML is what html/template
+// made of the row, escaping included.
+//
+// The data writes its key field by field rather than through
+// encoding/json: a thread's lines carry their messages' whole text, and
+// reflecting over each line to encode it cost as much as the rest of the
+// page (TestFragmentKeysShowEveryField keeps the methods complete).
 
 // maxFragmentBytes bounds what fragments keep, keys and HTML together:
 // some 8,000 list rows, or fewer long messages.
@@ -37,31 +42,78 @@ type fragments struct {
 	mu    sync.Mutex
 	html  map[string]template.HTML
 	bytes int
-	keys  sync.Pool // *bytes.Buffer to write keys into
+	keys  sync.Pool // *[]byte to write keys into
+}
+
+// keyed is a fragment's data: it appends to k every field a template can
+// print, each with keyString, keyBool, keyInt or keyList, and returns k.
+type keyed interface {
+	appendKey(k []byte) []byte
+}
+
+// keyString appends s, its length first: "ab","" and "a","b" differ.
+func keyString(k []byte, s string) []byte {
+	return append(binary.AppendUvarint(k, uint64(len(s))), s...)
+}
+
+func keyBool(k []byte, b bool) []byte {
+	if b {
+		return append(k, 1)
+	}
+	return append(k, 0)
+}
+
+func keyInt(k []byte, n int64) []byte { return binary.AppendVarint(k, n) }
+
+// keyCount appends how many items of a list follow.
+func keyCount(k []byte, n int) []byte { return binary.AppendUvarint(k, uint64(n)) }
+
+// keyStrings appends ss, their count first.
+func keyStrings(k []byte, ss []string) []byte {
+	k = keyCount(k, len(ss))
+	for _, s := range ss {
+		k = keyString(k, s)
+	}
+	return k
+}
+
+// keyList appends items, their count first.
+func keyList[T keyed](k []byte, items []T) []byte {
+	k = keyCount(k, len(items))
+	for _, it := range items {
+		k = it.appendKey(k)
+	}
+	return k
+}
+
+// keySet appends the keys of m that are true, in order (a page's
+// navigation marks its entry so).
+func keySet(k []byte, m map[string]bool) []byte {
+	var on []string
+	for name, ok := range m {
+		if ok {
+			on = append(on, name)
+		}
+	}
+	slices.Sort(on)
+	return keyStrings(k, on)
 }
 
 // render is the HTML of template name of t, the pages in zone loc, for
 // data: kept, or rendered and kept.
-func (f *fragments) render(t *template.Template, loc *time.Location, name string, data any) (template.HTML, error) {
-	key, _ := f.keys.Get().(*bytes.Buffer)
-	if key == nil {
-		key = new(bytes.Buffer)
+func (f *fragments) render(t *template.Template, loc *time.Location, name string, data keyed) (template.HTML, error) {
+	kp, _ := f.keys.Get().(*[]byte)
+	if kp == nil {
+		kp = new([]byte)
 	}
-	defer f.keys.Put(key)
-	key.Reset()
-	key.Write(strconv.AppendUint(key.AvailableBuffer(), uint64(reflect.ValueOf(t).Pointer()), 16))
-	key.WriteByte(0)
-	key.WriteString(name)
-	key.WriteByte(0)
-	key.WriteString(loc.String())
-	key.WriteByte(0)
-	enc := json.NewEncoder(key)
-	enc.SetEscapeHTML(false) // the key is never printed; escaping only costs
-	if err := enc.Encode(data); err != nil {
-		return "", err
-	}
+	defer f.keys.Put(kp)
+	key := binary.AppendUvarint((*kp)[:0], uint64(reflect.ValueOf(t).Pointer()))
+	key = keyString(key, name)
+	key = keyString(key, loc.String())
+	key = data.appendKey(key)
+	*kp = key
 	f.mu.Lock()
-	h, ok := f.html[string(key.Bytes())] // no copy of the key to look it up
+	h, ok := f.html[string(key)] // no copy of the key to look it up
 	f.mu.Unlock()
 	if ok {
 		return h, nil
@@ -71,7 +123,7 @@ func (f *fragments) render(t *template.Template, loc *time.Location, name string
 		return "", err
 	}
 	h = template.HTML(buf.String())
-	f.keep(key.String(), h)
+	f.keep(string(key), h)
 	return h, nil
 }
 
@@ -104,7 +156,7 @@ func (f *fragments) keep(key string, h template.HTML) {
 // renderAll renders each of items in template name of t (the pages in
 // zone loc) through f, one after the other: the page prints them with one
 // action where a range would pay one for each.
-func renderAll[T any](f *fragments, t *template.Template, loc *time.Location, name string, items []T) (template.HTML, error) {
+func renderAll[T keyed](f *fragments, t *template.Template, loc *time.Location, name string, items []T) (template.HTML, error) {
 	hs := make([]template.HTML, len(items))
 	n := 0
 	for i, it := range items {

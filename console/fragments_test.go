@@ -3,6 +3,7 @@ package console
 import (
 	"fmt"
 	"html/template"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -90,19 +91,145 @@ func TestFragmentsShowWhatRowsShow(t *testing.T) {
 	}
 }
 
-// TestFragmentDataHidesNoField: a fragment is kept by its data in JSON, so
-// no field of a fragment's data may be left out of JSON (a template could
-// print a field the key does not know).
-func TestFragmentDataHidesNoField(t *testing.T) {
-	t.Parallel()
-	for _, typ := range []reflect.Type{reflect.TypeFor[convRow](), reflect.TypeFor[msgView](), reflect.TypeFor[field](), reflect.TypeFor[option](), reflect.TypeFor[viewLink](), reflect.TypeFor[bulkBar](), reflect.TypeFor[snoozePanel](), reflect.TypeFor[snoozePreset](), reflect.TypeFor[navChrome]()} {
-		for i := 0; i < typ.NumField(); i++ {
-			if fl := typ.Field(i); fl.IsExported() && fl.Tag.Get("json") != "" {
-				t.Errorf("%s.%s has the JSON tag %q: fragments.go keys rows by their fields in JSON", typ.Name(), fl.Name, fl.Tag.Get("json"))
+// fragmentTypes are the data of every fragment: each writes its own key
+// (appendKey), which must show every field a template can print.
+var fragmentTypes = []reflect.Type{reflect.TypeFor[convRow](), reflect.TypeFor[msgView](), reflect.TypeFor[field](), reflect.TypeFor[option](),
+	reflect.TypeFor[viewLink](), reflect.TypeFor[viewLinks](), reflect.TypeFor[bulkBar](), reflect.TypeFor[snoozePanel](), reflect.TypeFor[snoozePreset](),
+	reflect.TypeFor[navChrome]()}
+
+// filler fills a fragment's data through reflection, every exported field
+// (the only ones a template reads): with change set to the number of one
+// part, that part differs from the value filled with change 0; with rnd
+// set, every part is one of a few random values instead.
+type filler struct {
+	t      *testing.T
+	n      int // parts filled so far
+	change int
+	rnd    *rand.Rand
+	path   []string
+	what   string // the changed part's path
+}
+
+// part counts a part and reports whether it is the one to change.
+func (f *filler) part() bool {
+	f.n++
+	if f.n == f.change {
+		f.what = strings.Join(f.path, "")
+		return true
+	}
+	return false
+}
+
+// pick is 0 or, changed, 1; or at random one of 0..n-1.
+func (f *filler) pick(n int) int {
+	if f.rnd != nil {
+		return f.rnd.IntN(n)
+	}
+	if f.part() {
+		return 1
+	}
+	return 0
+}
+
+func (f *filler) fill(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString([]string{"a", "ab", "", "b"}[f.pick(4)])
+	case reflect.Bool:
+		v.SetBool(f.pick(2) == 0)
+	case reflect.Int, reflect.Int64:
+		v.SetInt(int64(1 + f.pick(3)))
+	case reflect.Slice:
+		n := 1 + f.pick(2)
+		if f.rnd != nil {
+			n = f.rnd.IntN(3)
+		}
+		v.Set(reflect.MakeSlice(v.Type(), n, n))
+		for i := 0; i < n; i++ {
+			f.at(fmt.Sprintf("[%d]", i), v.Index(i))
+		}
+	case reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			f.at(fmt.Sprintf("[%d]", i), v.Index(i))
+		}
+	case reflect.Pointer:
+		if f.pick(2) == 1 {
+			return // nil
+		}
+		v.Set(reflect.New(v.Type().Elem()))
+		f.at("*", v.Elem())
+	case reflect.Map:
+		if v.Type() != reflect.TypeFor[map[string]bool]() {
+			f.t.Fatalf("%s: a %s; teach this test to fill it", strings.Join(f.path, ""), v.Type())
+		}
+		// A page's navigation: the entries set, each true (false prints
+		// as an absent entry).
+		v.Set(reflect.MakeMap(v.Type()))
+		for i, name := range []string{"a", "b"} {
+			if f.pick(2) != i {
+				v.SetMapIndex(reflect.ValueOf(name), reflect.ValueOf(true))
 			}
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				f.at("."+v.Type().Field(i).Name, v.Field(i))
+			}
+		}
+	default:
+		f.t.Fatalf("%s: a %s; teach this test to fill it", strings.Join(f.path, ""), v.Kind())
+	}
+}
+
+func (f *filler) at(step string, v reflect.Value) {
+	f.path = append(f.path, step)
+	f.fill(v)
+	f.path = f.path[:len(f.path)-1]
+}
+
+// fragmentKey is the key typ's value v writes.
+func fragmentKey(v reflect.Value) string { return string(v.Interface().(keyed).appendKey(nil)) }
+
+// TestFragmentKeysShowEveryField: a fragment is kept by the key its data
+// writes, so every exported field of a fragment's data (all a template
+// can print), down to a slice's elements and a pointer's target, must
+// change the key when it changes; and no two different values may write
+// the same key (each part is written with its length, so that "ab","" is
+// not "a","b").
+func TestFragmentKeysShowEveryField(t *testing.T) {
+	t.Parallel()
+	for _, typ := range fragmentTypes {
+		base := reflect.New(typ).Elem()
+		fb := &filler{t: t, path: []string{typ.Name()}}
+		fb.fill(base)
+		want := fragmentKey(base)
+		for change := 1; change <= fb.n; change++ {
+			v := reflect.New(typ).Elem()
+			f := &filler{t: t, change: change, path: []string{typ.Name()}}
+			f.fill(v)
+			if fragmentKey(v) == want {
+				t.Errorf("%s changed, and the key did not: add it to %s.appendKey", f.what, typ.Name())
+			}
+		}
+
+		seen := map[string]reflect.Value{}
+		rnd := rand.New(rand.NewPCG(1, uint64(len(typ.Name()))))
+		for range 3000 {
+			v := reflect.New(typ).Elem()
+			(&filler{t: t, rnd: rnd, path: []string{typ.Name()}}).fill(v)
+			k := fragmentKey(v)
+			if other, ok := seen[k]; ok && !reflect.DeepEqual(other.Interface(), v.Interface()) {
+				t.Fatalf("two values of %s write the same key:\n%#v\n%#v", typ.Name(), other.Interface(), v.Interface())
+			}
+			seen[k] = v
 		}
 	}
 }
+
+// text is a fragment's data in tests: a string, its own key.
+type text string
+
+func (s text) appendKey(k []byte) []byte { return keyString(k, string(s)) }
 
 // TestFragmentsStayBounded: however many rows pass, the fragments keep at
 // most maxFragmentBytes, and a fragment too large to be worth keeping is
@@ -113,7 +240,7 @@ func TestFragmentsStayBounded(t *testing.T) {
 	f := &fragments{}
 	long := strings.Repeat("a", 1000)
 	for i := 0; i < 3*maxFragmentBytes/1000; i++ {
-		if _, err := f.render(tm, time.UTC, "row", fmt.Sprint(i, long)); err != nil {
+		if _, err := f.render(tm, time.UTC, "row", text(fmt.Sprint(i, long))); err != nil {
 			t.Fatal(err)
 		}
 		if f.bytes > maxFragmentBytes {
@@ -129,7 +256,7 @@ func TestFragmentsStayBounded(t *testing.T) {
 	}
 	huge := strings.Repeat("b", maxFragmentBytes/32)
 	before := f.bytes
-	h, err := f.render(tm, time.UTC, "row", huge)
+	h, err := f.render(tm, time.UTC, "row", text(huge))
 	if err != nil || string(h) != "<p>"+huge+"</p>" {
 		t.Fatalf("a huge row rendered as %d bytes, %v", len(h), err)
 	}

@@ -64,6 +64,11 @@ type navChrome struct {
 	Unread     int
 }
 
+func (n navChrome) appendKey(k []byte) []byte {
+	k = keyString(keyString(keyString(k, n.Workspace), n.Name), n.Role)
+	return keyInt(keyInt(keySet(keyBool(k, n.Admin), n.Current), int64(n.Drafts)), int64(n.Unread))
+}
+
 // renderChrome renders v's header and navigation through f, the page
 // being t in zone loc: they are the same on every page a person reads
 // until a count changes, and rendered anew they cost as much as the rows.
@@ -140,6 +145,17 @@ type field struct {
 type option struct {
 	Value, Label string
 	Selected     bool
+}
+
+func (f field) appendKey(k []byte) []byte {
+	for _, s := range [...]string{f.Name, f.Label, f.Type, f.Value, f.Error, f.Autocomplete, f.Hint, f.Placeholder, f.ID} {
+		k = keyString(k, s)
+	}
+	return keyList(keyBool(keyBool(k, f.Required), f.Checked), f.Options)
+}
+
+func (o option) appendKey(k []byte) []byte {
+	return keyBool(keyString(keyString(k, o.Value), o.Label), o.Selected)
 }
 
 // funcs are the templates' helpers; times show in loc, with the zone's

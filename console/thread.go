@@ -121,6 +121,10 @@ type snoozePreset struct {
 	Value, Label, Until string
 }
 
+func (p snoozePreset) appendKey(k []byte) []byte {
+	return keyString(keyString(keyString(k, p.Value), p.Label), p.Until)
+}
+
 // snoozePresets are the times "Later today", "Tomorrow morning" and "Next
 // week" stand for at now in loc: three hours on (to the next full hour),
 // 09:00 tomorrow, 09:00 next Monday.

@@ -40,6 +40,27 @@ type convRow struct {
 	When       string // the last activity, when they do not wait
 }
 
+func (r convRow) appendKey(k []byte) []byte {
+	for _, s := range [...]string{r.ID, r.Tick, r.Contact, r.Ref, r.Sender, r.Preview, r.Status, r.Priority, r.Inbox, r.Assignee, r.Waiting, r.Since, r.When} {
+		k = keyString(k, s)
+	}
+	k = keyBool(k, r.Escalated)
+	k = keyStrings(k, r.Labels)
+	k = keyCount(k, len(r.Highlights))
+	for _, h := range r.Highlights {
+		k = keyString(keyString(k, h.Field), h.Text)
+		k = keyBool(k, h.MessageID != nil)
+		if h.MessageID != nil {
+			k = keyInt(k, *h.MessageID)
+		}
+		k = keyCount(k, len(h.Matches))
+		for _, m := range h.Matches {
+			k = keyInt(keyInt(k, int64(m[0])), int64(m[1]))
+		}
+	}
+	return k
+}
+
 // viewLink is one view in the views bar.
 type viewLink struct {
 	Label   string
@@ -48,6 +69,16 @@ type viewLink struct {
 	Counted bool // the count was read (not on a page that refused its filters)
 	Current bool
 }
+
+func (v viewLink) appendKey(k []byte) []byte {
+	k = keyString(keyString(k, v.Label), v.URL)
+	return keyBool(keyBool(keyInt(k, int64(v.Count)), v.Counted), v.Current)
+}
+
+// viewLinks is the data of the template views-bar.
+type viewLinks []viewLink
+
+func (vs viewLinks) appendKey(k []byte) []byte { return keyList(k, vs) }
 
 type convListData struct {
 	Rows    template.HTML // convRows, each in the template conversation-row
@@ -71,13 +102,15 @@ type bulkBar struct {
 	Snooze []field
 }
 
+func (b bulkBar) appendKey(k []byte) []byte { return keyList(keyList(k, b.Bulk), b.Snooze) }
+
 // renderBars renders d's views bar and bulk actions through f, the page
 // being t in zone loc: from one reading of the list to the next they are
 // mostly as they were, and rendered anew they cost as much as many rows.
 // It runs after d.Rows is rendered (no rows, no bulk actions).
 func (d *convListData) renderBars(f *fragments, t *template.Template, loc *time.Location) error {
 	var err error
-	if d.ViewsBar, err = f.render(t, loc, "views-bar", d.Views); err != nil {
+	if d.ViewsBar, err = f.render(t, loc, "views-bar", viewLinks(d.Views)); err != nil {
 		return err
 	}
 	if d.Rows != "" {
