@@ -57,7 +57,8 @@ type Config struct {
 	Log io.Writer
 	// Only, when "live", measures the console's live streams alone;
 	// "widget", the chat widget's streams alone; "triage", the console's
-	// conversation list and thread against their REST calls.
+	// conversation list and thread against their REST calls; "read",
+	// get_conversation against its floors and where its time goes.
 	Only string
 }
 
@@ -348,6 +349,9 @@ func (e *env) measure(ctx context.Context) ([]row, error) {
 
 	if e.metricsToken != "" {
 		rows = append(rows, e.breakdown(ctx, d))
+	}
+	if e.cfg.Only == "read" {
+		return rows, nil
 	}
 
 	// The decision, embedded, against OPA's floor and OPA's server.

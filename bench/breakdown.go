@@ -17,7 +17,8 @@ import (
 // call inside it (reads, decision, audit row), the Rego decision, the round
 // trips to PostgreSQL, and the processor time the server spent per call
 // (on a shared, loaded machine a request's wall time is mostly waiting for
-// a processor, so this says what a call costs that the floors do not pay).
+// a processor, so this says what a call costs that the floors do not pay),
+// and the heap allocations per call.
 func (e *env) breakdown(ctx context.Context, d time.Duration) row {
 	r := row{figure: "where a get_conversation's server time goes (1 client; from the server's /metrics and /proc)", baseName: "per call", target: "–"}
 	base := strings.TrimSuffix(e.mcpURL, "/api/mcp")
@@ -48,6 +49,14 @@ func (e *env) breakdown(ctx context.Context, d time.Duration) row {
 	r.baseCell = fmt.Sprintf("client p50 %s", fmtDur(st.p50))
 	if cpuErr == nil && cpuErr2 == nil {
 		r.ratio = fmt.Sprintf("server processor time %s per call", fmtDur(time.Duration(float64(cpu1-cpu0)/calls)))
+	}
+	// The Go runtime's count of heap allocations (go_memstats_mallocs_total):
+	// what a call leaves for the garbage collector, steadier than time.
+	if mallocs := per("go_memstats_mallocs_total"); mallocs > 0 {
+		if r.ratio != "" {
+			r.ratio += "; "
+		}
+		r.ratio += fmt.Sprintf("%.0f heap allocations per call", mallocs)
 	}
 	return r
 }

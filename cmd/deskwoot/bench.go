@@ -23,8 +23,9 @@ func benchCmd(ctx context.Context, args []string) error {
 	clients := fs.Int("clients", 8, "concurrent clients of the mixed load")
 	pollers := fs.Int("pollers", 1000, "long-polling clients for the memory figure")
 	opa := fs.String("opa", "", "the opa executable whose server is the decision baseline; empty: opa on PATH, else OPA of this build installed once with go install")
+	serverBin := fs.String("server", "", "without --url: the deskwoot executable to run as the server (another build, to compare two side by side); empty: this one")
 	dur := fs.Duration("duration", 3*time.Second, "how long each figure is measured")
-	only := fs.String("only", "", "live: measure only the console's live streams (update latency, RSS of 1,000 streams); widget: only the chat widget's; triage: only the console's conversation list and thread against their REST calls")
+	only := fs.String("only", "", "live: measure only the console's live streams (update latency, RSS of 1,000 streams); widget: only the chat widget's; triage: only the console's conversation list and thread against their REST calls; read: only get_conversation against its floors A, B and C, and where its server time goes")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,12 +36,15 @@ func benchCmd(ctx context.Context, args []string) error {
 	if *clients < 1 || *clients > 1024 || *pollers < 0 || *pollers > 10000 || *dur <= 0 {
 		return errors.New("bench: --clients 1 to 1024, --pollers 0 to 10000, --duration positive")
 	}
-	if *only != "" && *only != "live" && *only != "widget" && *only != "triage" {
-		return fmt.Errorf("bench: --only takes live, widget or triage, not %q", *only)
+	if *only != "" && !slices.Contains([]string{"live", "widget", "triage", "read"}, *only) {
+		return fmt.Errorf("bench: --only takes live, widget, triage or read, not %q", *only)
+	}
+	if *url != "" && *serverBin != "" {
+		return errors.New("bench: --server starts a server of its own; it does not go with --url")
 	}
 	if *url == "" && slices.ContainsFunc([]string{*token, *dbURL}, func(s string) bool { return s != "" }) {
 		return errors.New("bench: --token and --database-url go with --url")
 	}
 	return bench.Run(ctx, bench.Config{URL: *url, Token: *token, DatabaseURL: *dbURL, ServerPID: *pid, OPA: *opa, Scale: sc,
-		Clients: *clients, Pollers: *pollers, Duration: *dur, Log: os.Stderr, Only: *only}, os.Stdout)
+		Clients: *clients, Pollers: *pollers, Duration: *dur, Log: os.Stderr, Only: *only, Binary: *serverBin}, os.Stdout)
 }
