@@ -119,15 +119,15 @@ type threadData struct {
 	C        desk.Conversation
 	Inbox    string
 	Messages []msgView
-	Lines    template.HTML // the Messages, each in the template thread-line
 	NextURL  string
-	Controls template.HTML // fields, each in the template select
+	Controls []field // status, priority, assignee, team
 	Snooze   field
-	Labels   template.HTML // fields, each in the template checkbox
-	// LabelsError is the error about the labels, shown in their fieldset.
-	LabelsError string
-	Composer    field
-	CanDelete   bool
+	Labels   []field // a checkbox each
+	// LabelsError is the error about the labels, shown in their fieldset;
+	// FormError the one above the controls (form-error's words).
+	LabelsError, FormError string
+	Composer               field
+	CanDelete              bool
 	// Pending are the AI drafts waiting on this conversation; AskDraft
 	// asks the person to confirm a reply sent while one waits.
 	Pending  []waitingDraft
@@ -139,9 +139,68 @@ type threadData struct {
 	SnoozeAt      field
 	// Mine: assigned to the person looking (no "Assign to me").
 	Mine bool
-	// SnoozePanel is Zone, SnoozePresets and SnoozeAt in the template
-	// snooze-panel.
-	SnoozePanel template.HTML
+	// Admin: the person looking is an admin (a link to create labels).
+	Admin bool
+
+	// What the page prints, rendered through the fragments (render):
+	// Lines are the Messages, each in the template thread-line, Head,
+	// ComposerForm and Side the templates thread-head, composer and
+	// thread-side.
+	Lines, Head, ComposerForm, Side template.HTML
+}
+
+// threadHead is the data of the template thread-head: who, where, the
+// conversation's state and the quick actions.
+type threadHead struct {
+	ID, ContactID          int64
+	Contact, Inbox, Status string
+	HasEmail               bool
+	Email                  string
+	SnoozedUntil           string // in the person's zone; empty when not snoozed
+	Priority               string
+	Assigned, HasTeam      bool
+	Assignee, Team         string
+	Labels                 []string
+	Escalated, Mine        bool
+}
+
+func (h threadHead) appendKey(k []byte) []byte {
+	k = keyInt(keyInt(k, h.ID), h.ContactID)
+	for _, s := range [...]string{h.Contact, h.Inbox, h.Status, h.Email, h.SnoozedUntil, h.Priority, h.Assignee, h.Team} {
+		k = keyString(k, s)
+	}
+	for _, b := range [...]bool{h.HasEmail, h.Assigned, h.HasTeam, h.Escalated, h.Mine} {
+		k = keyBool(k, b)
+	}
+	return keyStrings(k, h.Labels)
+}
+
+// threadComposer is the data of the template composer.
+type threadComposer struct {
+	ID                 int64 // the conversation's
+	Resolved, AskDraft bool
+	Field              field
+}
+
+func (c threadComposer) appendKey(k []byte) []byte {
+	return c.Field.appendKey(keyBool(keyBool(keyInt(k, c.ID), c.Resolved), c.AskDraft))
+}
+
+// threadSide is the data of the template thread-side: the controls, the
+// labels, the snooze forms and the link to delete.
+type threadSide struct {
+	ID                     int64 // the conversation's
+	FormError, LabelsError string
+	Controls, Labels       []field
+	Snooze                 field
+	SnoozePanel            snoozePanel
+	Admin, CanDelete       bool
+}
+
+func (s threadSide) appendKey(k []byte) []byte {
+	k = keyString(keyString(keyInt(k, s.ID), s.FormError), s.LabelsError)
+	k = s.Snooze.appendKey(keyList(keyList(k, s.Controls), s.Labels))
+	return keyBool(keyBool(s.SnoozePanel.appendKey(k), s.Admin), s.CanDelete)
 }
 
 // snoozePanel is the data of the template snooze-panel: the thread's
@@ -157,12 +216,49 @@ func (p snoozePanel) appendKey(k []byte) []byte {
 	return p.At.appendKey(keyList(keyString(keyInt(k, p.ID), p.Zone), p.Presets))
 }
 
-// renderSnooze renders d's snooze forms through f, the page being t in
-// zone loc: they change only with the minute and the form's errors, and
-// rendered anew they cost as much as several messages.
-func (d *threadData) renderSnooze(f *fragments, t *template.Template, loc *time.Location) (err error) {
-	d.SnoozePanel, err = f.render(t, loc, "snooze-panel", snoozePanel{ID: d.C.ID, Zone: d.Zone, Presets: d.SnoozePresets, At: d.SnoozeAt})
+// render renders d's lines, head, composer and side panel through f, the
+// page being t in zone loc. Each is kept by what it shows: from one
+// reading of a thread to the next most are as they were, and rendered
+// anew they would cost most of the page.
+func (d *threadData) render(f *fragments, t *template.Template, loc *time.Location) error {
+	var err error
+	if d.Lines, err = renderAll(f, t, loc, "thread-line", d.Messages); err != nil {
+		return err
+	}
+	c := d.C
+	h := threadHead{ID: c.ID, ContactID: c.Contact.ID, Contact: c.Contact.Name, Inbox: d.Inbox, Status: c.Status, Priority: c.Priority,
+		Labels: c.Labels, Escalated: c.Escalated, Mine: d.Mine}
+	if c.Contact.Email != nil {
+		h.HasEmail, h.Email = true, *c.Contact.Email
+	}
+	if c.SnoozedUntil != nil {
+		h.SnoozedUntil = c.SnoozedUntil.In(loc).Format(minuteLayout)
+	}
+	if c.Assignee != nil {
+		h.Assigned, h.Assignee = true, c.Assignee.Name
+	}
+	if c.Team != nil {
+		h.HasTeam, h.Team = true, c.Team.Name
+	}
+	if d.Head, err = renderKept(f, t, loc, "thread-head", h); err != nil {
+		return err
+	}
+	if d.ComposerForm, err = renderKept(f, t, loc, "composer", threadComposer{ID: c.ID, Resolved: c.Status == "resolved", AskDraft: d.AskDraft, Field: d.Composer}); err != nil {
+		return err
+	}
+	d.Side, err = renderKept(f, t, loc, "thread-side", threadSide{ID: c.ID, FormError: d.FormError, LabelsError: d.LabelsError,
+		Controls: d.Controls, Labels: d.Labels, Snooze: d.Snooze, SnoozePanel: snoozePanel{ID: c.ID, Zone: d.Zone, Presets: d.SnoozePresets, At: d.SnoozeAt},
+		Admin: d.Admin, CanDelete: d.CanDelete})
 	return err
+}
+
+// formError is what the form-error partial says above a form: its
+// message, or that fields are marked.
+func formError(f *Form) string {
+	if f.Message != "" || len(f.Errors) == 0 {
+		return f.Message
+	}
+	return "Please correct the fields marked below."
 }
 
 // markMessage words a message's kind and sender for the thread.
@@ -260,37 +356,27 @@ func (c *Console) showThread(w http.ResponseWriter, r *http.Request, id int64, s
 		selectField(f, "assignee", "Assignee", people...),
 		selectField(f, "team", "Team", teams...),
 	}
-	d := threadData{C: conv, Inbox: k.inboxName(conv.InboxID), CanDelete: c.me(r).Role == "admin",
-		Mine:     conv.Assignee != nil && conv.Assignee.ID == c.me(r).UserID,
+	d := threadData{C: conv, Inbox: k.inboxName(conv.InboxID), CanDelete: me.Role == "admin", Admin: me.Role == "admin",
+		Mine:     conv.Assignee != nil && conv.Assignee.ID == me.UserID,
+		Controls: controls,
 		Snooze:   field{Name: "snoozed_until", Label: "Snooze until (" + zoneName(c.zone(r)) + ")", Type: "datetime-local", ID: "f-snoozed_until", Value: f.Raw("snoozed_until"), Error: f.Err("snoozed_until"), Hint: "Only for status Snoozed."},
 		Composer: field{Name: "content", Label: "Message", ID: "f-content", Value: f.Raw("content"), Error: f.Err("content"), Required: true},
 	}
-	var labels []field
 	for _, l := range k.Labels {
-		labels = append(labels, field{Name: "labels", Value: l.Name, Label: l.Name, Type: "checkbox",
+		d.Labels = append(d.Labels, field{Name: "labels", Value: l.Name, Label: l.Name, Type: "checkbox",
 			ID: "f-labels-" + idSafe(l.Name), Checked: f.Checked("labels", l.Name)})
 	}
 	d.LabelsError = f.Err("labels")
+	if f.Message != "" || f.Err("content") == "" { // the composer's error stands beside it
+		d.FormError = formError(f)
+	}
 	for _, m := range v.Messages {
 		d.Messages = append(d.Messages, markMessage(m, k, c.zone(r)))
 	}
 	c.threadDrafts(r, &d, side.Drafts, v.NextCursor == nil, ask)
-	loc := c.zone(r)
-	page := c.pagesIn(loc).byName["conversation"]
-	if d.Lines, err = renderAll(&c.rows, page, loc, "thread-line", d.Messages); err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	if d.Controls, err = renderAll(&c.rows, page, loc, "select", controls); err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	if d.Labels, err = renderAll(&c.rows, page, loc, "checkbox", labels); err != nil {
-		c.fail(w, r, err)
-		return
-	}
 	c.snoozeChoices(r, &d, f)
-	if err = d.renderSnooze(&c.rows, page, loc); err != nil {
+	loc := c.zone(r)
+	if err := d.render(&c.rows, c.pagesIn(loc).byName["conversation"], loc); err != nil {
 		c.fail(w, r, err)
 		return
 	}

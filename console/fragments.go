@@ -102,6 +102,13 @@ func keySet(k []byte, m map[string]bool) []byte {
 // render is the HTML of template name of t, the pages in zone loc, for
 // data: kept, or rendered and kept.
 func (f *fragments) render(t *template.Template, loc *time.Location, name string, data keyed) (template.HTML, error) {
+	return renderKept(f, t, loc, name, data)
+}
+
+// renderKept is f.render for data of type T: a row passed as keyed would
+// be copied to the heap (an allocation per row); as a T it is copied only
+// when it is rendered.
+func renderKept[T keyed](f *fragments, t *template.Template, loc *time.Location, name string, data T) (template.HTML, error) {
 	kp, _ := f.keys.Get().(*[]byte)
 	if kp == nil {
 		kp = new([]byte)
@@ -160,7 +167,7 @@ func renderAll[T keyed](f *fragments, t *template.Template, loc *time.Location, 
 	hs := make([]template.HTML, len(items))
 	n := 0
 	for i, it := range items {
-		h, err := f.render(t, loc, name, it)
+		h, err := renderKept(f, t, loc, name, it)
 		if err != nil {
 			return "", err
 		}

@@ -95,7 +95,7 @@ func TestFragmentsShowWhatRowsShow(t *testing.T) {
 // (appendKey), which must show every field a template can print.
 var fragmentTypes = []reflect.Type{reflect.TypeFor[convRow](), reflect.TypeFor[msgView](), reflect.TypeFor[field](), reflect.TypeFor[option](),
 	reflect.TypeFor[viewLink](), reflect.TypeFor[viewLinks](), reflect.TypeFor[bulkBar](), reflect.TypeFor[snoozePanel](), reflect.TypeFor[snoozePreset](),
-	reflect.TypeFor[navChrome]()}
+	reflect.TypeFor[navChrome](), reflect.TypeFor[threadHead](), reflect.TypeFor[threadComposer](), reflect.TypeFor[threadSide](), reflect.TypeFor[listFilters]()}
 
 // filler fills a fragment's data through reflection, every exported field
 // (the only ones a template reads): with change set to the number of one

@@ -89,7 +89,7 @@ func benchList(n int) benchPage {
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	f := emptyForm()
 	filters := append(k.filterFields(f), selectField(f, "sort", "Sort", "", "Last activity", "waiting", "Longest waiting", "priority", "Priority"))
-	d := convListData{View: "open", Query: textField(f, "q", "Search", "search"),
+	d := convListData{View: "open", Query: textField(f, "q", "Search", "search"), Filters: filters,
 		Back: "/conversations", Bulk: k.bulkFields(), Snooze: bulkSnooze(time.UTC),
 		Views: k.viewLinks(desk.ViewCounts{Open: 60, Unassigned: 40, ByInbox: map[int64]int{1: 50, 2: 10}}, true, "open", "", "")}
 	p := benchPage{name: "conversations"}
@@ -106,9 +106,6 @@ func benchList(n int) benchPage {
 	p.render = func(fr *fragments, t *template.Template, w *bytes.Buffer) error {
 		var err error
 		if d.Rows, err = renderAll(fr, t, time.UTC, "conversation-row", rows); err != nil {
-			return err
-		}
-		if d.Filters, err = renderAll(fr, t, time.UTC, "select", filters); err != nil {
 			return err
 		}
 		if err = d.renderBars(fr, t, time.UTC); err != nil {
@@ -146,18 +143,10 @@ func benchThread(n int) benchPage {
 		m.Sender.Kind, m.Sender.Name = "user", "Bench"
 		lines = append(lines, markMessage(m, k, time.UTC))
 	}
+	d.Messages, d.Controls, d.Labels = lines, controls, labels
 	p.render = func(fr *fragments, t *template.Template, w *bytes.Buffer) error {
-		var err error
-		if d.Lines, err = renderAll(fr, t, time.UTC, "thread-line", lines); err != nil {
-			return err
-		}
-		if d.Controls, err = renderAll(fr, t, time.UTC, "select", controls); err != nil {
-			return err
-		}
-		if d.Labels, err = renderAll(fr, t, time.UTC, "checkbox", labels); err != nil {
-			return err
-		}
-		if err = d.renderSnooze(fr, t, time.UTC); err != nil {
+		d := d
+		if err := d.render(fr, t, time.UTC); err != nil {
 			return err
 		}
 		return benchLayout(fr, t, w, benchView(Page{Title: "Conversation #1000", Nav: "conversations", Form: f, Data: d}))

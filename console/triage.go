@@ -84,16 +84,32 @@ type convListData struct {
 	Rows    template.HTML // convRows, each in the template conversation-row
 	NextURL string
 	Views   []viewLink
-	View    string        // the view in use, kept by the filter form
-	Filters template.HTML // fields, each in the template select
+	View    string  // the view in use, kept by the filter form
+	Filters []field // selects
 	Query   field
-	Any     bool   // a filter is in use
-	Back    string // this page, where a bulk action returns
-	Bulk    []field
-	Snooze  []field // the preset, and a time in the person's zone
+	Any     bool // a filter is in use
+	// FormError is the error above the filter form (form-error's words).
+	FormError string
+	Back      string // this page, where a bulk action returns
+	Bulk      []field
+	Snooze    []field // the preset, and a time in the person's zone
 
-	ViewsBar template.HTML // Views in the template views-bar
-	BulkBar  template.HTML // Bulk and Snooze in the template bulk-bar, when there are rows
+	ViewsBar   template.HTML // Views in the template views-bar
+	FilterForm template.HTML // the filter form in the template list-filters
+	BulkBar    template.HTML // Bulk and Snooze in the template bulk-bar, when there are rows
+}
+
+// listFilters is the data of the template list-filters: the list's
+// filter form.
+type listFilters struct {
+	FormError, View string
+	Filters         []field
+	Query           field
+	Any             bool
+}
+
+func (l listFilters) appendKey(k []byte) []byte {
+	return keyBool(l.Query.appendKey(keyList(keyString(keyString(k, l.FormError), l.View), l.Filters)), l.Any)
 }
 
 // bulkBar is the data of the template bulk-bar: the list's bulk actions.
@@ -104,13 +120,16 @@ type bulkBar struct {
 
 func (b bulkBar) appendKey(k []byte) []byte { return keyList(keyList(k, b.Bulk), b.Snooze) }
 
-// renderBars renders d's views bar and bulk actions through f, the page
+// renderBars renders d's views bar, filter form and bulk actions through f, the page
 // being t in zone loc: from one reading of the list to the next they are
 // mostly as they were, and rendered anew they cost as much as many rows.
 // It runs after d.Rows is rendered (no rows, no bulk actions).
 func (d *convListData) renderBars(f *fragments, t *template.Template, loc *time.Location) error {
 	var err error
 	if d.ViewsBar, err = f.render(t, loc, "views-bar", viewLinks(d.Views)); err != nil {
+		return err
+	}
+	if d.FilterForm, err = f.render(t, loc, "list-filters", listFilters{FormError: d.FormError, View: d.View, Filters: d.Filters, Query: d.Query, Any: d.Any}); err != nil {
 		return err
 	}
 	if d.Rows != "" {
@@ -173,7 +192,7 @@ func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
 	}
 	c.counted(r, &k)
 	filters := append(k.filterFields(f), selectField(f, "sort", "Sort", "", "Last activity", "waiting", "Longest waiting", "priority", "Priority"))
-	d := convListData{View: view, Query: textField(f, "q", "Search", "search"),
+	d := convListData{View: view, Query: textField(f, "q", "Search", "search"), Filters: filters, FormError: formError(f),
 		Any:  q.Get("inbox")+q.Get("status")+q.Get("assignee")+q.Get("label")+q.Get("q") != "",
 		Back: "/conversations", Bulk: k.bulkFields(), Snooze: bulkSnooze(c.zone(r))}
 	if r.URL.RawQuery != "" {
@@ -187,10 +206,6 @@ func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
 		shown = append(shown, triageRow(s, k, now, loc))
 	}
 	if d.Rows, err = renderAll(&c.rows, page, loc, "conversation-row", shown); err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	if d.Filters, err = renderAll(&c.rows, page, loc, "select", filters); err != nil {
 		c.fail(w, r, err)
 		return
 	}
