@@ -3,6 +3,9 @@ package mcp
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
+
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
 )
 
 // answer is the response writer mcp-go answers a POST through. What mcp-go
@@ -24,6 +27,11 @@ type answer struct {
 	// decided: the request has settled and the first byte is out;
 	// dropped: that byte was the refusal's.
 	decided, dropped bool
+	// splice is the result of the request's single tools/call, encoded by
+	// the door, for mcp-go's answer to carry in place of its stand-in (see
+	// encodeOnce); atomic, since mcp-go may write notifications from a
+	// goroutine of its own while the call runs.
+	splice atomic.Pointer[splice]
 }
 
 func newAnswer(ctx context.Context, s *Server, w http.ResponseWriter, req *request) *answer {
@@ -63,7 +71,24 @@ func (a *answer) Write(b []byte) (int, error) {
 	if a.decide(); a.dropped {
 		return len(b), nil
 	}
+	if sp := a.splice.Load(); sp != nil {
+		if done, err := sp.write(a.w, b); done {
+			a.splice.Store(nil)
+			return len(b), err
+		}
+	}
 	return a.w.Write(b)
+}
+
+// encodeOnce has the door encode the result of the request's single
+// tools/call, and returns the stand-in mcp-go answers with (see
+// encodeOnce).
+func (a *answer) encodeOnce(res *mcpgo.CallToolResult) *mcpgo.CallToolResult {
+	standIn, sp := encodeOnce(res)
+	if sp != nil {
+		a.splice.Store(sp)
+	}
+	return standIn
 }
 
 // Flush lets mcp-go stream (its SSE answers) once the request has settled.

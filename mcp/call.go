@@ -43,6 +43,9 @@ type tool struct {
 	// waits marks a tool that can hold its request open (a long-poll): its
 	// decision runs off the request's stack (see onDeepStack).
 	waits bool
+	// kind is the kind of object the policy decides the tool on (its
+	// catalog entry's target), read once when the tool is registered.
+	kind string
 }
 
 // call is one tools/call in flight.
@@ -96,6 +99,9 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 			case tenancy.GuardLimited(err):
 				req.limited()
 				continue
+			}
+			if err == nil && req.answer != nil {
+				res = req.answer.encodeOnce(res)
 			}
 			return res, err
 		}
@@ -161,7 +167,7 @@ func (s *Server) callTool(ctx context.Context, req *request, t tool, args map[st
 	if c.in, err = t.bind(c.args); err != nil {
 		return fail("error", s.message(ctx, err))
 	}
-	c.target.Kind = targetKind(s.cfg.Policy, t.def.Name)
+	c.target.Kind = t.kind
 	// The account's candidate in shadow, if any, decides the call again
 	// once it has been answered and audited, off the call's path; its
 	// flip names the call's audit row by id.

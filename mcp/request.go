@@ -33,6 +33,11 @@ type request struct {
 	now   time.Time
 	body  []byte
 	calls int // tools/call and tools/list in the body: spent from the rate limit
+	lists int // tools/list in the body
+	// single: the body is one tools/call; rpcID is its id (null for a
+	// batch). See readRPC.
+	single bool
+	rpcID  json.RawMessage
 	// overBudget is how long the request's address must wait for failing
 	// authentication too often (see Server.ServeHTTP): its look-ups go one
 	// at a time, and its failures answer 429.
@@ -42,6 +47,9 @@ type request struct {
 	// refusal, once set, is the request's whole answer (401, 403, 429,
 	// 503), written in place of anything mcp-go writes.
 	refusal func(w http.ResponseWriter)
+	// answer is what mcp-go answers a single tools/call through; nil for
+	// any other request.
+	answer *answer
 }
 
 // throttled is the 429's message for an address over its budget of failed

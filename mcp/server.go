@@ -132,6 +132,7 @@ func New(cfg Config) *Server {
 	addDraftCard(s.mcp)
 	for _, t := range slices.Concat(s.tools(), s.writeTools(), s.eventTools(), s.appTools()) {
 		s.toolSet[t.def.Name] = true
+		t.kind = targetKind(cfg.Policy, t.def.Name)
 		s.mcp.AddTool(t.def, s.wrap(t))
 	}
 	opts := []server.StreamableHTTPOption{server.WithStateLess(true)}
@@ -188,7 +189,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "request body is larger than 1 MiB or unreadable", http.StatusRequestEntityTooLarge)
 		return
 	}
-	req := &request{http: r, raw: raw, id: requestID(r), now: now, body: body, calls: toolCalls(body), overBudget: overBudget}
+	req := &request{http: r, raw: raw, id: requestID(r), now: now, body: body, overBudget: overBudget}
+	req.readRPC()
 	// A POST may use the principal kept in memory, re-checked by its guard
 	// in the request's first transaction; else the token is authenticated
 	// now, in a round trip of its own.
@@ -215,7 +217,7 @@ func wellFormed(raw string) bool {
 // no tool call settles it first, in a round trip of its own.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, req *request) {
 	ctx := r.Context()
-	if req.guarded() && !singleToolCall(req.body) && !s.settle(ctx, req) {
+	if req.guarded() && !req.single && !s.settle(ctx, req) {
 		req.refusal(w)
 		return
 	}
@@ -242,22 +244,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, req *request) {
 		// tools/list costs a policy decision per tool, so it spends the
 		// token's rate limit like a tool call (see toolCalls); over the
 		// limit it has no tool result to carry the refusal, so it is a 429.
-		if _, lists, id := rpcCalls(req.body); lists > 0 && req.p.RateRetryAfter > 0 {
+		if req.lists > 0 && req.p.RateRetryAfter > 0 {
 			rateHeaders(w.Header(), req.quota())
-			tooMany(w, req.p.RateRetryAfter, id, fmt.Sprintf("rate limit of %d calls per minute exceeded", req.p.RateLimitPerMinute))
+			tooMany(w, req.p.RateRetryAfter, req.rpcID, fmt.Sprintf("rate limit of %d calls per minute exceeded", req.p.RateLimitPerMinute))
 			return
 		}
-		s.http.ServeHTTP(newAnswer(ctx, s, w, req), r.WithContext(ctx))
+		ans := newAnswer(ctx, s, w, req)
+		if req.single {
+			req.answer = ans // its one result is encoded once (encodeOnce)
+		}
+		s.http.ServeHTTP(ans, r.WithContext(ctx))
 		return
 	}
 	s.http.ServeHTTP(w, r.WithContext(ctx))
-}
-
-// singleToolCall says body is one tools/call: its call's first transaction
-// carries the request's guard.
-func singleToolCall(body []byte) bool {
-	calls, lists, _ := rpcCalls(body)
-	return calls == 1 && lists == 0 && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("["))
 }
 
 // openStream counts an open GET stream of a token; ok is false when the
@@ -450,17 +449,21 @@ func (s *Server) auditProtocolError(ctx context.Context, _ any, method mcpgo.MCP
 	}
 }
 
-// toolCalls is what a request spends from the token's rate limit: its
-// tools/call and tools/list requests (a single message or a batch).
-func toolCalls(body []byte) int {
-	calls, lists, _ := rpcCalls(body)
-	return calls + lists
+// readRPC reads, once, what the door needs of the request's JSON-RPC body:
+// what it spends from the token's rate limit (its tools/call and
+// tools/list requests, in a single message or a batch), whether it is one
+// tools/call (whose call's first transaction carries the request's guard),
+// and the id of a single message (null for a batch). Anything unreadable
+// counts as none and is left to mcp-go to refuse.
+func (req *request) readRPC() {
+	calls, lists, batch, id := rpcCalls(req.body)
+	req.calls, req.lists, req.rpcID = calls+lists, lists, id
+	req.single = calls == 1 && lists == 0 && !batch
 }
 
 // rpcCalls counts the tools/call and tools/list requests in a JSON-RPC body
-// and returns the id of a single message (null for a batch). Anything
-// unreadable counts as none and is left to mcp-go to refuse.
-func rpcCalls(body []byte) (calls, lists int, id json.RawMessage) {
+// and returns the id of a single message (null for a batch).
+func rpcCalls(body []byte) (calls, lists int, isBatch bool, id json.RawMessage) {
 	type msg struct {
 		ID     json.RawMessage `json:"id"`
 		Method string          `json:"method"`
@@ -468,7 +471,7 @@ func rpcCalls(body []byte) (calls, lists int, id json.RawMessage) {
 	id = json.RawMessage("null")
 	var batch []msg
 	body = bytes.TrimSpace(body)
-	if len(body) > 0 && body[0] == '[' {
+	if isBatch = len(body) > 0 && body[0] == '['; isBatch {
 		json.Unmarshal(body, &batch)
 	} else {
 		var m msg
@@ -487,5 +490,5 @@ func rpcCalls(body []byte) (calls, lists int, id json.RawMessage) {
 			lists++
 		}
 	}
-	return calls, lists, id
+	return calls, lists, isBatch, id
 }
