@@ -392,13 +392,15 @@ type ThreadSide struct {
 func (d *Desk) Thread(ctx context.Context, acct int64, sc Scope, userID, id int64, msgCursor string, msgLimit int) (ConversationView, ThreadSide, error) {
 	var side ThreadSide
 	v, err := d.conversationGet(ctx, tenancy.For(acct), id, msgCursor, msgLimit, func(b *pgx.Batch) {
-		side.Catalog.queue(b, sc)
+		var s pageSide
+		s.catalog(&side.Catalog, sc)
+		s.unread(&side.Unread, userID)
+		s.queue(b)
 		b.Queue(threadDraftsSQL, id).Query(func(rows pgx.Rows) error {
 			var err error
 			side.Drafts, err = pgx.CollectRows(rows, scanThreadDraft)
 			return err
 		})
-		queueUnread(b, userID, &side.Unread)
 	})
 	if err != nil {
 		return ConversationView{}, ThreadSide{}, err
@@ -463,40 +465,12 @@ type Catalog struct {
 	Drafts int
 }
 
-// queue adds the catalog's reads to b (the caller's round trip).
-func (k *Catalog) queue(b *pgx.Batch, sc Scope) {
-	b.Queue(`SELECT count(*) FROM drafts WHERE status = 'pending' AND ($1::bigint[] IS NULL OR inbox_id = ANY($1))`, sc.InboxIDs).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&k.Drafts) })
-	b.Queue(`SELECT id, name, channel, created_at FROM inboxes WHERE ($1::bigint[] IS NULL OR id = ANY($1)) ORDER BY id`, sc.InboxIDs).
-		Query(func(rows pgx.Rows) error {
-			var err error
-			k.Inboxes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Inbox, error) {
-				var ib Inbox
-				return ib, r.Scan(&ib.ID, &ib.Name, &ib.Channel, &ib.CreatedAt)
-			})
-			return err
-		})
-	b.Queue(labelListSQL).Query(func(rows pgx.Rows) error {
-		var err error
-		k.Labels, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Label])
-		return err
-	})
-	b.Queue(agentListSQL).Query(func(rows pgx.Rows) error {
-		var err error
-		k.People, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Agent])
-		return err
-	})
-	b.Queue(teamListSQL).Query(func(rows pgx.Rows) error {
-		var err error
-		k.Teams, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Team])
-		return err
-	})
-}
-
 // CatalogGet reads the catalog in scope in one round trip.
 func (d *Desk) CatalogGet(ctx context.Context, acct int64, sc Scope) (Catalog, error) {
 	var k Catalog
+	var s pageSide
+	s.catalog(&k, sc)
 	b := &pgx.Batch{}
-	k.queue(b, sc)
+	s.queue(b)
 	return k, d.DB.Batch(ctx, acct, b)
 }

@@ -282,8 +282,7 @@ func (d *Desk) NotificationList(ctx context.Context, acct, userID int64, unreadO
 			out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Notification])
 			return err
 		})
-	b.Queue(`SELECT count(*) FROM notifications WHERE user_id = $1 AND in_app AND read_at IS NULL`, userID).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&unread) })
+	queueUnread(b, userID, &unread)
 	err := d.DB.Read(ctx, tenancy.For(acct), b)
 	return nonNil(out), unread, err
 }
@@ -298,10 +297,15 @@ func (d *Desk) NotificationUnread(ctx context.Context, acct, userID int64) (int,
 }
 
 // queueUnread adds the count of person userID's unread in-app
-// notifications, into n, to b (a page's round trip).
+// notifications, into n, to b.
 func queueUnread(b *pgx.Batch, userID int64, n *int) {
-	b.Queue(`SELECT count(*) FROM notifications WHERE user_id = $1 AND in_app AND read_at IS NULL`, userID).
-		QueryRow(func(r pgx.Row) error { return r.Scan(n) })
+	b.Queue(unreadSQL("$1"), userID).QueryRow(func(r pgx.Row) error { return r.Scan(n) })
+}
+
+// unreadSQL counts the unread in-app notifications of the person whose id
+// is the placeholder user, from notifications_unread_idx alone.
+func unreadSQL(user string) string {
+	return `SELECT count(*) FROM notifications WHERE user_id = ` + user + ` AND in_app AND read_at IS NULL`
 }
 
 // NotificationRead marks a person's notifications read: ids, or all of

@@ -235,32 +235,3 @@ type ViewCounts struct {
 	// views), read in the same round trip so the page needs no other.
 	Unread int
 }
-
-// queue adds the counts' reads to b: one statement over the open and
-// escalated conversations (conversations_triage_idx holds what it reads),
-// grouped by inbox, whose totals are the groups' sums; then the person's
-// unread notifications.
-func (v *ViewCounts) queue(b *pgx.Batch, sc Scope, me int64) {
-	b.Queue(`SELECT inbox_id,
-			count(*) FILTER (WHERE status = 'open' AND assignee_id = $2),
-			count(*) FILTER (WHERE status = 'open' AND assignee_id IS NULL),
-			count(*) FILTER (WHERE status = 'open'),
-			count(*) FILTER (WHERE escalated AND status <> 'resolved')
-		FROM conversations
-		WHERE (status = 'open' OR escalated) AND ($1::bigint[] IS NULL OR inbox_id = ANY($1))
-		GROUP BY inbox_id`, sc.InboxIDs, me).Query(func(rows pgx.Rows) error {
-		var inbox int64
-		var mine, unassigned, open, escalated int
-		*v = ViewCounts{ByInbox: map[int64]int{}}
-		_, err := pgx.ForEachRow(rows, []any{&inbox, &mine, &unassigned, &open, &escalated}, func() error {
-			v.Mine += mine
-			v.Unassigned += unassigned
-			v.Open += open
-			v.Escalated += escalated
-			v.ByInbox[inbox] = open
-			return nil
-		})
-		return err
-	})
-	queueUnread(b, me, &v.Unread)
-}
