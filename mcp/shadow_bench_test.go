@@ -72,9 +72,14 @@ func BenchmarkShadowCost(b *testing.B) {
 	const serverSum = `deskwoot_http_request_duration_seconds_sum{route="/api/mcp"}`
 	var lat [2][]time.Duration // [0] without, [1] with the shadow
 	var server [2]float64      // seconds of server time
+	var cpu [2]cpuTimes        // CPU time of the processes the calls keep busy
 	var calls [2]int
+	meter := newCPUMeter(b)
+	if meter == nil {
+		b.Skip("no /proc to read CPU times from")
+	}
 	shadowed, want := false, int64(0)
-	before := metricSum(b, url, serverSum)
+	before, cpuBefore := metricSum(b, url, serverSum), meter.read()
 	for i := 0; b.Loop(); i++ {
 		if i%block == 0 {
 			b.StopTimer()
@@ -82,16 +87,25 @@ func BenchmarkShadowCost(b *testing.B) {
 			if i > 0 {
 				server[mode(shadowed)] += now - before
 			}
-			if shadowed { // drain: the shadow decides the block's calls
-				for deadline := time.Now().Add(time.Minute); decided() < want && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				}
+			// Both sides wait alike, then ask for the shadow's counts
+			// until the shadow has decided the block's calls (once,
+			// without it), so that the CPU of the shadow's work is
+			// counted where it was caused, and that of the waiting and
+			// asking on both sides.
+			time.Sleep(100 * time.Millisecond)
+			for deadline := time.Now().Add(time.Minute); decided() < want && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			}
+			if i > 0 {
+				cpu[mode(shadowed)] = cpu[mode(shadowed)].add(meter.read().sub(cpuBefore))
+			}
+			if shadowed {
 				shadowREST(b, client, "DELETE", rest+"/policy/shadow", w.APIToken, nil, 204, nil)
 			} else {
 				shadowREST(b, client, "POST", fmt.Sprintf("%s/policy/candidates/%d/shadow", rest, cand.ID), w.APIToken, map[string]any{"days": 1}, 200, nil)
 				want += block
 			}
 			shadowed = !shadowed
-			before = metricSum(b, url, serverSum)
+			before, cpuBefore = metricSum(b, url, serverSum), meter.read()
 			b.StartTimer()
 		}
 		start := time.Now()
@@ -103,6 +117,10 @@ func BenchmarkShadowCost(b *testing.B) {
 	}
 	b.StopTimer()
 	server[mode(shadowed)] += metricSum(b, url, serverSum) - before
+	time.Sleep(100 * time.Millisecond)
+	for deadline := time.Now().Add(time.Minute); shadowed && decided() < want && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	}
+	cpu[mode(shadowed)] = cpu[mode(shadowed)].add(meter.read().sub(cpuBefore))
 	if calls[0] == 0 || calls[1] == 0 {
 		return // too few calls for both (run with -benchtime=2000x or more)
 	}
@@ -118,6 +136,16 @@ func BenchmarkShadowCost(b *testing.B) {
 	b.ReportMetric(sWithout, "server-µs-without")
 	b.ReportMetric(sWith, "server-µs-with")
 	b.ReportMetric(sWith/sWithout, "server-ratio")
+	// CPU per call, on each side and in all; the shadow's share is what a
+	// call with it cost each kind of process more than one without.
+	perCall := func(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(n) }
+	cWithout, cWith := perCall(cpu[0].total(), calls[0]), perCall(cpu[1].total(), calls[1])
+	b.ReportMetric(cWithout, "cpu-µs-without")
+	b.ReportMetric(cWith, "cpu-µs-with")
+	b.ReportMetric(cWith/cWithout, "cpu-ratio")
+	b.ReportMetric(perCall(cpu[1].self, calls[1])-perCall(cpu[0].self, calls[0]), "shadow-server-µs")
+	b.ReportMetric(perCall(cpu[1].children, calls[1])-perCall(cpu[0].children, calls[0]), "shadow-child-µs")
+	b.ReportMetric(perCall(cpu[1].postgres, calls[1])-perCall(cpu[0].postgres, calls[0]), "shadow-pg-µs")
 }
 
 func mode(shadowed bool) int {

@@ -29,7 +29,8 @@ import (
 // The queries the engine prepares.
 const (
 	queryDecision = "data.deskwoot.authz.decision"
-	queryTool     = "data.deskwoot.authz.tool_decision" // the decision past an open gate
+	queryTool     = "data.deskwoot.authz.tool_decision"    // the decision past an open gate
+	queryAccount  = "data.deskwoot.authz.account_decision" // tool_decision for a call the base allows (DecideLive)
 	queryGate     = "data.deskwoot.gate.decision"
 	queryVisible  = "data.deskwoot.authz.visible_tools"
 	queryCatalog  = "data.deskwoot.catalog"

@@ -163,7 +163,7 @@ func BenchmarkSandboxCost(b *testing.B) {
 	sandboxed := e.PrepareTenant(testAcct(), 1, TenantRules{Rego: rules})
 	sandboxed.Decide(ctx, in)
 	inProcess := median(timings(b, func() (Decision, error) {
-		d, _, err := local.decide(ctx, e, 1, in)
+		d, _, err := local.decide(ctx, e, 1, in, false)
 		return d, err
 	}, max(b.N, 200)))
 	inSandbox := median(timings(b, func() (Decision, error) { return sandboxed.Decide(ctx, in) }, max(b.N, 200)))

@@ -60,7 +60,10 @@ type sandboxRequest struct {
 	// Hash names Rules.Rego in the child's cache of compiled modules.
 	Hash    string
 	Version int
-	Inputs  [][]byte      // opDecide: input documents, JSON
+	Inputs  [][]byte // opDecide: input documents, JSON
+	// Allowed (opDecide, optional) says which inputs the rules in force
+	// allowed in the parent, on the same base policy (DecideLive).
+	Allowed []bool
 	Budget  time.Duration // opDecide: start no decision past this (the first always starts)
 }
 
@@ -196,7 +199,7 @@ func (w *sandboxWorker) decide(ctx context.Context, req sandboxRequest) sandboxA
 	}
 	start := time.Now()
 	out := sandboxAnswer{Results: make([]sandboxResult, 0, len(req.Inputs))}
-	for _, raw := range req.Inputs {
+	for i, raw := range req.Inputs {
 		if len(out.Results) > 0 && time.Since(start) > req.Budget {
 			break
 		}
@@ -205,7 +208,8 @@ func (w *sandboxWorker) decide(ctx context.Context, req sandboxRequest) sandboxA
 			out.Results = append(out.Results, sandboxResult{Skipped: true})
 			continue
 		}
-		d, why, err := ct.decide(ctx, w.e, req.Version, in)
+		allowed := i < len(req.Allowed) && req.Allowed[i]
+		d, why, err := ct.decide(ctx, w.e, req.Version, in, allowed)
 		r := sandboxResult{Decision: d, Why: why}
 		if err != nil {
 			if r.RuleErr = asRuleError(err); r.RuleErr == nil {

@@ -442,7 +442,13 @@ type DecideResult struct {
 // is the sandbox's own (the trip ran over, the child died, no sandbox was
 // free in time).
 func (tp *TenantPolicy) DecideMany(ctx context.Context, inputs [][]byte, budget time.Duration) ([]DecideResult, error) {
-	req := sandboxRequest{Op: opDecide, Hash: tp.hash, Version: tp.Version, Inputs: inputs, Budget: budget}
+	return tp.decideMany(ctx, inputs, nil, budget)
+}
+
+// decideMany is DecideMany where allowed[i] (if any) says the rules in
+// force allowed inputs[i] in this process (DecideLive).
+func (tp *TenantPolicy) decideMany(ctx context.Context, inputs [][]byte, allowed []bool, budget time.Duration) ([]DecideResult, error) {
+	req := sandboxRequest{Op: opDecide, Hash: tp.hash, Version: tp.Version, Inputs: inputs, Allowed: allowed, Budget: budget}
 	limit := budget + TenantTimeout
 	a, err := callPool(ctx, tp.pool, tp.AccountID, limit, req)
 	if err == nil && a.NeedRules {
@@ -471,6 +477,67 @@ func (tp *TenantPolicy) DecideMany(ctx context.Context, inputs [][]byte, budget 
 		return nil, fmt.Errorf("%w: the sandbox answered no decision", sandbox.ErrCrashed)
 	}
 	return out, nil
+}
+
+// LiveCall is a call the rules in force have just decided in this
+// process, on its base policy: its input and their decision.
+type LiveCall struct {
+	Input    Input
+	Decision Decision
+}
+
+// DecideLive decides live calls with the account's rules (a candidate in
+// shadow), as DecideMany does, leaving out the work that cannot change a
+// decision. authz.rego consults the account's rules only to take away
+// what the base policy allows: a call the base denied before consulting
+// them (Decision.settled) is denied alike whatever the rules say, and is
+// answered here with its decision, without a trip; a call the rules in
+// force allowed met every base condition, and the child decides it with
+// account_decision instead of the whole decision. Any other call (denied
+// by the rules in force, or not decided) is decided in full. The results
+// follow the calls, and may stop short of them as DecideMany's do.
+func (tp *TenantPolicy) DecideLive(ctx context.Context, calls []LiveCall, budget time.Duration) ([]DecideResult, error) {
+	var inputs [][]byte
+	var allowed []bool
+	for _, c := range calls {
+		if !c.Decision.settled() {
+			// An input that does not marshal goes as nothing, which the
+			// sandbox answers as skipped.
+			raw, _ := json.Marshal(c.Input)
+			inputs = append(inputs, raw)
+			allowed = append(allowed, c.Decision.Allow)
+		}
+	}
+	var decided []DecideResult
+	if len(inputs) > 0 {
+		var err error
+		if decided, err = tp.decideMany(ctx, inputs, allowed, budget); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]DecideResult, 0, len(calls))
+	for _, c := range calls {
+		if c.Decision.settled() {
+			d := c.Decision
+			d.TenantVersion = tp.Version
+			out = append(out, DecideResult{Decision: d})
+			continue
+		}
+		if len(decided) == 0 {
+			break // the child's budget ran out here
+		}
+		out, decided = append(out, decided[0]), decided[1:]
+	}
+	return out, nil
+}
+
+// settled says whether the base policy denied the call before the
+// account's rules were consulted: a switch, an object outside the token's
+// inboxes, or its own reasons (authz.rego's branches before the account
+// rules' reasons, the gate's included). No account rules can change such
+// a decision.
+func (d Decision) settled() bool {
+	return !d.Allow && (d.Rule == RuleSwitch || d.Rule == RuleNotFound || d.Rule == RuleDeny)
 }
 
 // tenantFailure says in plain words why the sandbox gave no decision.
@@ -506,6 +573,7 @@ func tenantDenial(version int, why string) Decision {
 type compiledTenant struct {
 	decision rego.PreparedEvalQuery
 	tool     rego.PreparedEvalQuery // tool_decision, for an open gate (Engine.decisionQuery)
+	account  rego.PreparedEvalQuery // account_decision, for a call the base allows (DecideLive)
 	err      error                  // the module does not compile: every decision denies
 }
 
@@ -521,7 +589,7 @@ func (e *Engine) compileTenant(ctx context.Context, regoSrc string) *compiledTen
 	for _, q := range []struct {
 		query string
 		pq    *rego.PreparedEvalQuery
-	}{{queryDecision, &ct.decision}, {queryTool, &ct.tool}} {
+	}{{queryDecision, &ct.decision}, {queryTool, &ct.tool}, {queryAccount, &ct.account}} {
 		if *q.pq, err = rego.New(rego.Query(q.query), rego.Compiler(c), rego.Store(e.store)).PrepareForEval(ctx); err != nil {
 			ct.err = fmt.Errorf("policy: prepare account rules: %w", err)
 			return ct
@@ -532,8 +600,11 @@ func (e *Engine) compileTenant(ctx context.Context, regoSrc string) *compiledTen
 
 // decide evaluates one decision with the compiled rules, cut off after
 // TenantTimeout; a failure is the fail-closed denial, with why (plain) and
-// the error. Only a sandbox child calls it.
-func (ct *compiledTenant) decide(ctx context.Context, e *Engine, version int, in Input) (d Decision, why string, err error) {
+// the error. A call the base policy allowed (allowed: the rules in force
+// did, in the server) is asked account_decision, which equals the whole
+// decision for such a call at a fraction of its cost. Only a sandbox
+// child calls it.
+func (ct *compiledTenant) decide(ctx context.Context, e *Engine, version int, in Input, allowed bool) (d Decision, why string, err error) {
 	if ct.err != nil {
 		return TenantFailure(version), "its module does not compile", ct.err
 	}
@@ -544,7 +615,11 @@ func (ct *compiledTenant) decide(ctx context.Context, e *Engine, version int, in
 	ctx, cancel := context.WithTimeout(ctx, TenantTimeout)
 	defer cancel()
 	var builtinErrs []topdown.Error
-	res, err := e.eval(ctx, e.decisionQuery(ctx, in, ct.decision, ct.tool), v, rego.EvalBuiltinErrorList(&builtinErrs))
+	query := ct.account
+	if !allowed {
+		query = e.decisionQuery(ctx, in, ct.decision, ct.tool)
+	}
+	res, err := e.eval(ctx, query, v, rego.EvalBuiltinErrorList(&builtinErrs))
 	if err == nil {
 		err = tenantBuiltinError(builtinErrs)
 	}

@@ -190,6 +190,28 @@ _approval(true) := {"draft_only": true, "reasons": sort([sprintf("%v", [r]) | so
 	is_boolean(input.principal.require_approval)
 }
 
+# account_decision is tool_decision for a call whose every base condition
+# holds: one that tool_decision has allowed, on this same base policy and
+# input, beside whatever account rules were in force. Only the account's
+# two sets can change such a call, so it is worked out from them alone:
+# _approval lets it through (or makes it a draft), as the first body of
+# tool_decision would; otherwise it is denied with _tenant_reasons, the
+# branch tool_decision ends in, since none of the base reasons (switches,
+# hidden objects, _reasons) can hold beside those conditions. An app-only
+# tool, or a call neither body settles, takes tool_decision itself. Rules
+# in shadow decide live calls with it (policy.TenantPolicy.DecideLive):
+# tool_decision would work out every base reason again for each call its
+# candidate denies, ten times the cost. Tests hold it to tool_decision.
+account_decision := {"allow": true, "reasons": [], "draft_only": approval.draft_only, "not_found": false, "approval_reasons": approval.reasons} if {
+	def := catalog.tools[input.tool]
+	not def.app_only
+	approval := _approval(def.drafts_on_approval)
+} else := {"allow": false, "reasons": _tenant_reasons, "draft_only": false, "not_found": false, "rule": "account_rule"} if {
+	not catalog.tools[input.tool].app_only
+	is_boolean(input.principal.require_approval)
+	count(_tenant_reasons) > 0
+} else := tool_decision
+
 _tenant_reasons := array.concat(
 	sort([sprintf("denied by this account's policy rules: %v", [r]) | some r in _tenant_deny]),
 	sort([sprintf("this account's policy rules require approval (%v) but %s cannot be drafted; access denied", [r, _tool_name]) |

@@ -582,3 +582,77 @@ test_app_tools_listed_for_the_grant_alone if {
 	catalog.app_tools == chat & catalog.app_tools
 	not "reply_to_conversation" in chat
 }
+
+# ---- account_decision: a call the base allows, decided again ------------------
+
+# _account_sets are account rules as their two sets (null: no module at all).
+_account_sets := [
+	null,
+	{"deny": set(), "require_approval": set()},
+	{"deny": {"no agents here"}, "require_approval": set()},
+	{"deny": set(), "require_approval": {"a human reads it first"}},
+	{"deny": {"b", "a"}, "require_approval": {"a human reads it first"}},
+]
+
+# _principals are tokens that the base policy allows some tools for.
+_principals := [
+	{},
+	{"require_approval": true},
+	{"inbox_ids": [1, 2]},
+	{"inbox_ids": [1, 2], "require_approval": true, "chat_approval": true},
+	{"chat_approval": true},
+]
+
+_tool_decision(x, sets) := d if {
+	sets == null
+	d := authz.tool_decision with input as x
+}
+
+_tool_decision(x, sets) := d if {
+	sets != null
+	d := authz.tool_decision with input as x with data.deskwoot.tenant.deny as sets.deny with data.deskwoot.tenant.require_approval as sets.require_approval
+}
+
+_account_decision(x, sets) := d if {
+	sets == null
+	d := authz.account_decision with input as x
+}
+
+_account_decision(x, sets) := d if {
+	sets != null
+	d := authz.account_decision with input as x with data.deskwoot.tenant.deny as sets.deny with data.deskwoot.tenant.require_approval as sets.require_approval
+}
+
+# For every tool and token the base allows beside some account rules (those
+# in force), account_decision under any other rules (the candidate's) is
+# tool_decision under them, reasons and all.
+test_account_decision_is_tool_decision_for_calls_the_base_allows if {
+	every name, _ in catalog.tools {
+		every p in _principals {
+			every in_force in _account_sets {
+				every candidate in _account_sets {
+					x := _input(name, p, {"inbox_id": 1}, _inside)
+					_same_past_the_base(x, in_force, candidate)
+				}
+			}
+		}
+	}
+}
+
+_same_past_the_base(x, in_force, _) if not _tool_decision(x, in_force).allow
+
+_same_past_the_base(x, in_force, candidate) if {
+	_tool_decision(x, in_force).allow
+	_account_decision(x, candidate) == _tool_decision(x, candidate)
+}
+
+# The table above does reach both of account_decision's own bodies, and
+# app-only tools.
+test_account_decision_table_reaches_every_branch if {
+	x := _input("reply_to_conversation", {}, {}, _inside)
+	_account_decision(x, _account_sets[3]).draft_only
+	_account_decision(x, _account_sets[4]).rule == "account_rule"
+	y := _input("approve_draft", {"chat_approval": true}, {}, _inside)
+	_tool_decision(y, null).allow
+	_account_decision(y, _account_sets[2]).allow
+}

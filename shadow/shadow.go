@@ -1,8 +1,9 @@
 // Package shadow tries an account's candidate rules on its live traffic
 // (issue 24, DESIGN §22). After a live call has been decided, answered and
-// audited, the candidate the account put in shadow decides the same input,
-// and each call it would have decided differently is recorded with the
-// call's audit row (Record).
+// audited, the candidate the account put in shadow decides the same input
+// (only as far as it could change the decision: policy's DecideLive), and
+// each call it would have decided differently is recorded with the call's
+// audit row (Record).
 //
 // Nothing it does can reach the live call: Observe only queues the call,
 // without waiting; one goroutine per replica takes the queue, account by

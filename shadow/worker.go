@@ -2,7 +2,6 @@ package shadow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -177,13 +176,11 @@ func (r *Recorder) decide(ctx context.Context, a account, trip []Call) (Seen, in
 	if len(trip) == 0 {
 		return seen, 0
 	}
-	inputs := make([][]byte, len(trip))
+	calls := make([]policy.LiveCall, len(trip))
 	for i, c := range trip {
-		// An input that does not marshal goes as nothing, which the
-		// sandbox answers as skipped.
-		inputs[i], _ = json.Marshal(c.Input)
+		calls[i] = policy.LiveCall{Input: c.Input, Decision: c.Decision}
 	}
-	results, err := a.rules.DecideMany(ctx, inputs, tripBudget)
+	results, err := a.rules.DecideLive(ctx, calls, tripBudget)
 	switch {
 	case errors.Is(err, sandbox.ErrBusy) || ctx.Err() != nil:
 		return seen, 0

@@ -1,0 +1,129 @@
+package mcp_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/deskwoot/deskwoot/dbtest"
+)
+
+// cpuTimes is the CPU time spent so far by the three kinds of process a
+// call keeps busy: this test process (the server runs in it, beside the
+// benchmark's client), its children (the sandbox children that decide
+// account rules and rules in shadow) and the PostgreSQL the tests use.
+type cpuTimes struct {
+	self, children, postgres time.Duration
+}
+
+func (a cpuTimes) sub(b cpuTimes) cpuTimes {
+	return cpuTimes{a.self - b.self, a.children - b.children, a.postgres - b.postgres}
+}
+
+func (a cpuTimes) add(b cpuTimes) cpuTimes {
+	return cpuTimes{a.self + b.self, a.children + b.children, a.postgres + b.postgres}
+}
+
+func (a cpuTimes) total() time.Duration { return a.self + a.children + a.postgres }
+
+// cpuMeter reads cpuTimes from /proc (Linux only). Its own reading is not
+// counted as this process's time, so that reading as often as the
+// benchmark likes costs neither side anything.
+type cpuMeter struct {
+	postmaster int
+	overhead   time.Duration // this process's CPU spent reading
+}
+
+// newCPUMeter finds the postmaster of the tests' PostgreSQL: the parent of
+// a backend. It returns nil where there is no /proc to read.
+func newCPUMeter(b *testing.B) *cpuMeter {
+	var backend int
+	if err := dbtest.Owner(b).QueryRow(context.Background(), `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+		b.Fatal(err)
+	}
+	st, ok := readStat(backend)
+	if !ok {
+		return nil
+	}
+	return &cpuMeter{postmaster: st.ppid}
+}
+
+// read is the CPU time spent so far. Processes that have exited are
+// counted through their parent's cutime and cstime (the postmaster waits
+// for its backends; this process for its children).
+func (m *cpuMeter) read() cpuTimes {
+	start := selfCPU()
+	var t cpuTimes
+	self := os.Getpid()
+	if st, ok := readStat(self); ok {
+		t.children = st.deadChildren
+	}
+	if st, ok := readStat(m.postmaster); ok {
+		t.postgres = st.own + st.deadChildren
+	}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil {
+			continue
+		}
+		st, ok := readStat(pid)
+		switch {
+		case !ok:
+		case st.ppid == self:
+			t.children += st.own
+		case st.ppid == m.postmaster:
+			t.postgres += st.own
+		}
+	}
+	end := selfCPU()
+	m.overhead += end - start
+	t.self = end - m.overhead
+	return t
+}
+
+// selfCPU is this process's user and system time (microseconds, unlike
+// /proc's ticks).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+type procStat struct {
+	ppid              int
+	own, deadChildren time.Duration
+}
+
+// clockTick is the unit of /proc/<pid>/stat's times (USER_HZ).
+const clockTick = 10 * time.Millisecond
+
+// readStat reads a process's parent and CPU times from /proc/<pid>/stat.
+func readStat(pid int) (procStat, bool) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, false
+	}
+	// The command name, in parentheses, may hold spaces: fields are
+	// counted after its closing parenthesis (field 3 is the state).
+	s := string(raw)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return procStat{}, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 15 {
+		return procStat{}, false
+	}
+	n := func(field int) int64 { v, _ := strconv.ParseInt(f[field-3], 10, 64); return v }
+	return procStat{
+		ppid:         int(n(4)),
+		own:          time.Duration(n(14)+n(15)) * clockTick,
+		deadChildren: time.Duration(n(16)+n(17)) * clockTick,
+	}, true
+}
