@@ -370,6 +370,7 @@ func (c *Console) showThread(w http.ResponseWriter, r *http.Request, id int64, s
 	if f.Message != "" || f.Err("content") == "" { // the composer's error stands beside it
 		d.FormError = formError(f)
 	}
+	d.Messages = make([]msgView, 0, len(v.Messages)+len(side.Drafts)) // decided drafts are lines too
 	for _, m := range v.Messages {
 		d.Messages = append(d.Messages, markMessage(m, k, c.zone(r)))
 	}

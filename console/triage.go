@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/deskwoot/deskwoot/desk"
 )
@@ -257,6 +258,28 @@ func (k catalog) viewLinks(n desk.ViewCounts, counted bool, view, inbox, sort st
 	return append(links, all)
 }
 
+// oneLine is s on one line: each run of white space made one space, none
+// at the ends (strings.Join(strings.Fields(s), " ")). Most last messages
+// already are, and are then returned as they are instead of being split
+// into words and joined again for every row of every list.
+func oneLine(s string) string {
+	space := true // a space at the start is not on one line
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			if r != ' ' || space {
+				return strings.Join(strings.Fields(s), " ")
+			}
+			space = true
+		} else {
+			space = false
+		}
+	}
+	if space { // empty, or a space at the end
+		return strings.Join(strings.Fields(s), " ")
+	}
+	return s
+}
+
 // triageRow words a row: who wrote the last message, the message on one
 // line, and the wait, in the person's zone loc.
 func triageRow(s desk.ConversationSummary, k catalog, now time.Time, loc *time.Location) convRow {
@@ -279,7 +302,7 @@ func triageRow(s desk.ConversationSummary, k catalog, now time.Time, loc *time.L
 	}
 	if m := s.LastMessage; m != nil {
 		row.Sender = senderWords(m.SenderKind, m.SenderName)
-		row.Preview = strings.Join(strings.Fields(m.Content), " ")
+		row.Preview = oneLine(m.Content)
 	}
 	if s.WaitingSince != nil {
 		row.Waiting = waited(now.Sub(*s.WaitingSince))

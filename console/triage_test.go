@@ -283,3 +283,16 @@ func TestCannedResponsesPage(t *testing.T) {
 		t.Errorf("%d canned response audit rows, want 3", n)
 	}
 }
+
+// TestOneLineIsFieldsJoined: a preview on one line is the words of the
+// message joined by one space, whatever white space (tabs, new lines,
+// Unicode spaces) stood between them or around them.
+func TestOneLineIsFieldsJoined(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", " ", "a", "a b", " a b", "a b ", "a  b", "a\tb", "a\nb", "a\r\n\r\nb", "a\u00a0b", "a\u2003b", "a \u0085b",
+		"héllo wörld", "\xff \xfe", "Hello, my order has not arrived yet; can you check where it is?", "  lots   of\tspace \n"} {
+		if got, want := oneLine(s), strings.Join(strings.Fields(s), " "); got != want {
+			t.Errorf("oneLine(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
