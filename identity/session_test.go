@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/tenancy"
@@ -76,5 +78,60 @@ func TestSessionSlidesOnUse(t *testing.T) {
 	}
 	if _, _, err := identity.SessionAuthenticate(ctx, db, raw, later.Add(2*time.Hour)); err != nil {
 		t.Fatalf("a session in use must stay alive past its first end: %v", err)
+	}
+}
+
+// TestSessionSlidesOncePerMinute: a session read within a minute of its
+// last use leaves it as it was (no write); read later, its last use and
+// its end move to that read, in one more round trip.
+func TestSessionSlidesOncePerMinute(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := tenancy.Open(ctx, dbtest.AppURL()) // a pool of its own: no other test's round trips counted
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	a := dbtest.NewTenant(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	raw, err := identity.SessionCreate(ctx, db, tenancy.For(a.Account.ID), a.User.ID, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := func(id int64) (last, end time.Time) {
+		t.Helper()
+		if err := db.InTenant(ctx, a.Account.ID, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT last_seen_at, expires_at FROM console_sessions WHERE id = $1`, id).Scan(&last, &end)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return last, end
+	}
+	read := func(at time.Time) (identity.UserPrincipal, int64) {
+		t.Helper()
+		trips := db.RoundTrips()
+		p, acct, err := identity.SessionAuthenticate(ctx, db, raw, at)
+		if err != nil || acct.ID != a.Account.ID {
+			t.Fatalf("at %s: account %d, %v", at, acct.ID, err)
+		}
+		return p, db.RoundTrips() - trips
+	}
+	p, trips := read(now.Add(30 * time.Second))
+	if last, end := seen(p.SessionID); !last.Equal(now) || !end.Equal(now.Add(identity.SessionTTL)) || trips != 1 {
+		t.Fatalf("read 30 s after its start: last use %s, end %s, %d round trips; want it as it was, in 1", last, end, trips)
+	}
+	later := now.Add(2 * time.Minute)
+	if _, trips = read(later); trips != 2 {
+		t.Errorf("read 2 min after its last use: %d round trips, want 2 (the read, the slide)", trips)
+	}
+	if last, end := seen(p.SessionID); !last.Equal(later) || !end.Equal(later.Add(identity.SessionTTL)) {
+		t.Fatalf("read 2 min after its last use: last use %s, end %s; want %s and %s", last, end, later, later.Add(identity.SessionTTL))
+	}
+	// SessionCheck (a live stream's re-check) never slides.
+	if _, err := identity.SessionCheck(ctx, db, raw, later.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if last, _ := seen(p.SessionID); !last.Equal(later) {
+		t.Fatalf("SessionCheck moved the last use to %s", last)
 	}
 }
