@@ -80,8 +80,8 @@ func TestPolicyPageListsShadowFlips(t *testing.T) {
 		if err := tx.QueryRow(ctx, `INSERT INTO audit_log (account_id, actor_kind, action, decision) VALUES ($1, 'agent', 'list_labels', 'allow') RETURNING id`, p.AccountID).Scan(&row); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO shadow_flips (account_id, candidate_id, audit_id, tool, before, after, reasons)
-			VALUES ($1, $2, $3, 'list_labels', 'allow', 'deny', '{"no label lists for agents"}')`, p.AccountID, cand, row)
+		_, err := tx.Exec(ctx, `INSERT INTO shadow_trips (account_id, id, candidate_id, audit_ids, tools, befores, afters, reasons)
+			VALUES ($1, nextval('shadow_trips_id_seq'), $2, ARRAY[$3::bigint], '{list_labels}', '{allow}', '{deny}', '[["no label lists for agents"]]')`, p.AccountID, cand, row)
 		return err
 	})
 	if err != nil {

@@ -13,13 +13,14 @@ import (
 )
 
 // The shadow's rows are this package's own: a candidate's shadow columns
-// of tenant_rules and its flips (shadow_flips). tenantpolicy starts and
+// of tenant_rules and its flips (shadow_trips). tenantpolicy starts and
 // stops a shadow in its own units of work with StartTx and StopTx; the
 // recorder reads and adds to them here.
 //
 // A candidate in shadow (issue 24) is decided beside the rules in force on
 // every live call of its account until ShadowUntil, changing nothing; the
-// calls it would have decided differently are its flips (migration 0056).
+// calls it would have decided differently are its flips (migration 0056),
+// written one row per trip of a replica's shadow (migration 0083).
 
 // Run is a candidate's shadow: when it runs, and what it has seen.
 type Run struct {
@@ -89,7 +90,7 @@ func StopTx(ctx context.Context, tx pgx.Tx) (int64, error) {
 // shadowColumns are a Run's columns of tenant_rules; flipped is counted
 // from the flips themselves.
 const shadowColumns = `id, shadow_from, shadow_until, shadow_decisions, shadow_skipped,
-	(SELECT count(*) FROM shadow_flips f WHERE f.account_id = tenant_rules.account_id AND f.candidate_id = tenant_rules.id)`
+	(SELECT coalesce(sum(cardinality(t.tools)), 0) FROM shadow_trips t WHERE t.account_id = tenant_rules.account_id AND t.candidate_id = tenant_rules.id)`
 
 func scanShadow(row pgx.CollectableRow) (Run, error) {
 	var s Run
@@ -131,35 +132,39 @@ type FlippedCall struct {
 	Reasons       []string
 }
 
+// flipsPerRow is the most flips one row of shadow_trips holds: its ids
+// are a block of the sequence shadow_trips_id_seq, which steps by as many
+// (migration 0083). A trip has at most tripCalls.
+const flipsPerRow = 64
+
 // Record adds what a shadow saw to its candidate, in one round trip of
-// two statements however many flips it saw. Each flip names its call's
-// audit row by the id the call's own transaction returned.
+// two statements however many flips it saw: its counts, and its flips in
+// one row (of at most flipsPerRow; more take more rows). Each flip names
+// its call's audit row by the id the call's own transaction returned.
 func Record(ctx context.Context, db *tenancy.DB, acct int64, seen Seen) error {
 	b := &pgx.Batch{}
 	b.Queue(`UPDATE tenant_rules SET shadow_decisions = shadow_decisions + $2, shadow_skipped = shadow_skipped + $3
 		WHERE id = $1`, seen.CandidateID, seen.Decisions, seen.Skipped)
-	if len(seen.Flips) > 0 {
-		n := len(seen.Flips)
-		audits, tools, befores, afters, reasons := make([]int64, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		for i, f := range seen.Flips {
-			audits[i], tools[i], befores[i], afters[i] = f.AuditID, f.Tool, f.Before, f.After
-			// Lists of reasons differ in length, which an array of
-			// arrays cannot hold: each goes as a JSON array.
-			r := f.Reasons
-			if r == nil {
-				r = []string{}
+	for flips := seen.Flips; len(flips) > 0; {
+		row := flips[:min(len(flips), flipsPerRow)]
+		flips = flips[len(row):]
+		n := len(row)
+		audits, tools, befores, afters, reasons := make([]int64, n), make([]string, n), make([]string, n), make([]string, n), make([][]string, n)
+		for i, f := range row {
+			audits[i], tools[i], befores[i], afters[i], reasons[i] = f.AuditID, f.Tool, f.Before, f.After, f.Reasons
+			if reasons[i] == nil {
+				reasons[i] = []string{}
 			}
-			raw, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			reasons[i] = string(raw)
 		}
-		b.Queue(`INSERT INTO shadow_flips (account_id, candidate_id, audit_id, tool, before, after, reasons)
-			SELECT $1, $2, nullif(f.audit_id, 0), f.tool, f.before, f.after, ARRAY(SELECT jsonb_array_elements_text(f.reasons::jsonb))
-			FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS f (audit_id, tool, before, after, reasons, n)
-			ORDER BY f.n`,
-			acct, seen.CandidateID, audits, tools, befores, afters, reasons)
+		// Lists of reasons differ in length, which an array of arrays
+		// cannot hold: they go as one JSON array of arrays.
+		raw, err := json.Marshal(reasons)
+		if err != nil {
+			return err
+		}
+		b.Queue(`INSERT INTO shadow_trips (account_id, id, candidate_id, audit_ids, tools, befores, afters, reasons)
+			VALUES ($1, nextval('shadow_trips_id_seq'), $2, $3, $4, $5, $6, $7::text::jsonb)`,
+			acct, seen.CandidateID, audits, tools, befores, afters, string(raw))
 	}
 	return db.Batch(ctx, acct, b)
 }
@@ -176,9 +181,14 @@ func List(ctx context.Context, db *tenancy.DB, acct int64, before int64, limit i
 		latest, err = pgx.CollectRows(rows, scanShadow)
 		return err
 	})
-	b.Queue(`SELECT id, candidate_id, audit_id, tool, before, after, reasons, at FROM shadow_flips
-		WHERE $1 = 0 OR id < $1
-		ORDER BY id DESC LIMIT $2`, before, limit).Query(func(rows pgx.Rows) (err error) {
+	// Flip n (from 1) of a row has the id id + n - 1; rows are read
+	// newest first and each row's flips newest first, until limit.
+	b.Queue(`SELECT t.id + f.n - 1, t.candidate_id, nullif(f.audit_id, 0), f.tool, f.before, f.after,
+			ARRAY(SELECT jsonb_array_elements_text(t.reasons -> (f.n - 1)::int)), t.at
+		FROM shadow_trips t,
+			unnest(t.audit_ids, t.tools, t.befores, t.afters) WITH ORDINALITY AS f (audit_id, tool, before, after, n)
+		WHERE $1 = 0 OR t.id < $1 AND t.id + f.n - 1 < $1
+		ORDER BY t.id DESC, f.n DESC LIMIT $2`, before, limit).Query(func(rows pgx.Rows) (err error) {
 		flips, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Flip])
 		return err
 	})

@@ -97,7 +97,7 @@ func fillTenant(t *testing.T, owner *pgxpool.Pool, acct, userID int64) {
 		`INSERT INTO notification_digests (account_id, user_id) VALUES ($1, (SELECT min(user_id) FROM account_users))`,
 		`INSERT INTO canned_responses (account_id, short_code, content) VALUES ($1, 'thanks', 'Thank you!')`,
 		`INSERT INTO tenant_rules (account_id, version, rego, tests, tests_passed, tests_failed) VALUES ($1, 1, 'package deskwoot.tenant', 'package deskwoot.tenant_test', 1, 0)`,
-		`INSERT INTO shadow_flips (account_id, candidate_id, tool, before, after) SELECT $1, max(id), 'list_labels', 'allow', 'deny' FROM tenant_rules`,
+		`INSERT INTO shadow_trips (account_id, id, candidate_id, audit_ids, tools, befores, afters, reasons) SELECT $1, nextval('shadow_trips_id_seq'), max(id), '{0}', '{list_labels}', '{allow}', '{deny}', '[[]]' FROM tenant_rules`,
 	}
 	for _, s := range stmts {
 		if _, err := tx.Exec(ctx, s, acct); err != nil {
