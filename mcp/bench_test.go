@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,6 +79,7 @@ func BenchmarkGetConversation(b *testing.B) {
 		httpBefore := metricSum(b, url, `deskwoot_http_request_duration_seconds_sum{route="/api/mcp"}`)
 		toolBefore := metricSum(b, url, `deskwoot_mcp_tool_call_duration_seconds_sum{tool="get_conversation"}`)
 		policyBefore := metricSum(b, url, "deskwoot_policy_decision_seconds_sum")
+		cpuBefore := processCPU()
 		n := 0
 		for b.Loop() {
 			if err := mcpCall(client, url, token, body); err != nil {
@@ -94,6 +96,9 @@ func BenchmarkGetConversation(b *testing.B) {
 		b.ReportMetric(per(`deskwoot_http_request_duration_seconds_sum{route="/api/mcp"}`, httpBefore), "server-µs")
 		b.ReportMetric(per(`deskwoot_mcp_tool_call_duration_seconds_sum{tool="get_conversation"}`, toolBefore), "tool-µs")
 		b.ReportMetric(per("deskwoot_policy_decision_seconds_sum", policyBefore), "policy-µs")
+		// Processor time of the whole process (server and client) per call:
+		// on a shared machine, steadier than the wall time above.
+		b.ReportMetric(float64((processCPU()-cpuBefore).Microseconds())/float64(n), "cpu-µs")
 	})
 	b.Run("mcp-http-8-clients", func(b *testing.B) {
 		b.SetParallelism(4) // GOMAXPROCS 2 × 4 = 8 clients
@@ -123,6 +128,13 @@ func BenchmarkGetConversation(b *testing.B) {
 			}
 		}
 	})
+}
+
+// processCPU is the processor time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func bareGet(pool *pgxpool.Pool, acct, conv int64) error {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"sync"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 )
@@ -33,8 +34,19 @@ import (
 // to carry its stand-in.
 type splice struct {
 	textToken, structuredToken []byte // as they appear in mcp-go's JSON, quoted
-	text, structured           []byte // what goes in their place
+	// buf holds what goes in their place: the text's JSON string up to
+	// textEnd, then the structured content. It comes from, and goes back
+	// to, encodeBuffers.
+	buf     *bytes.Buffer
+	textEnd int
 }
+
+// encodeBuffers recycles the buffers of splices (a result's encoding,
+// written out once).
+var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer keeps the odd huge result's buffer out of the pool.
+const maxPooledBuffer = 64 << 10
 
 // encodeOnce returns the stand-in of res, and keeps res's encoding in
 // splice, when res is what structured builds: one text content that is
@@ -48,22 +60,44 @@ func encodeOnce(res *mcpgo.CallToolResult) (*mcpgo.CallToolResult, *splice) {
 	if !isRaw || !isText || len(raw) == 0 || tc.Text != string(raw) {
 		return res, nil
 	}
-	text, err := json.Marshal(tc.Text) // a string, escaped as MarshalJSON's map escapes it
-	if err != nil {
+	buf := encodeBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	// The text as a JSON string, escaped as MarshalJSON's map escapes it
+	// (an Encoder escapes <, > and & as json.Marshal does), without the
+	// Encoder's newline; then raw as compacting it with HTML escaping
+	// leaves it.
+	if err := json.NewEncoder(buf).Encode(tc.Text); err != nil {
+		encodeBuffers.Put(buf)
 		return res, nil
 	}
-	var structured bytes.Buffer
-	json.HTMLEscape(&structured, raw) // what compacting raw with HTML escaping leaves
-	var b [16]byte
-	rand.Read(b[:])
-	token := hex.EncodeToString(b[:])
-	sp := &splice{textToken: []byte(`"` + token + `-text"`), structuredToken: []byte(`"` + token + `-structured"`),
-		text: text, structured: structured.Bytes()}
+	buf.Truncate(buf.Len() - 1)
+	textEnd := buf.Len()
+	json.HTMLEscape(buf, raw)
+	sp := &splice{buf: buf, textEnd: textEnd}
+	sp.textToken, sp.structuredToken = newTokens()
 	standIn := *res
-	tc.Text = token + "-text"
+	tc.Text = string(sp.textToken[1 : len(sp.textToken)-1])
 	standIn.Content = []mcpgo.Content{tc}
 	standIn.StructuredContent = json.RawMessage(sp.structuredToken)
 	return &standIn, sp
+}
+
+// newTokens are two quoted JSON strings no text can hold by chance or
+// design: 128 random bits, fresh for each result (customer text may reach
+// the stand-in's _meta, in a draft card).
+func newTokens() (text, structured []byte) {
+	var random [16]byte
+	rand.Read(random[:])
+	const n = 2 * len(random)
+	b := make([]byte, 0, 2*(n+2)+len("-text-structured"))
+	b = append(b, '"')
+	b = hex.AppendEncode(b, random[:])
+	b = append(b, `-text"`...)
+	text = b[:len(b):len(b)]
+	b = append(b, '"')
+	b = append(b, text[1:n+1]...)
+	b = append(b, `-structured"`...)
+	return text, b[len(text):]
 }
 
 // write writes b, mcp-go's answer, with the stand-in's tokens replaced by
@@ -82,19 +116,25 @@ func (sp *splice) write(w io.Writer, b []byte) (bool, error) {
 		slog.Error("mcp: answer carries half of a result's stand-in; the client gets the stand-in")
 		return false, nil
 	}
+	encoded := sp.buf.Bytes()
 	type piece struct {
 		at    int
 		token []byte
 		value []byte
 	}
-	first, second := piece{t, sp.textToken, sp.text}, piece{s, sp.structuredToken, sp.structured}
+	first, second := piece{t, sp.textToken, encoded[:sp.textEnd]}, piece{s, sp.structuredToken, encoded[sp.textEnd:]}
 	if s < t {
 		first, second = second, first
 	}
+	var err error
 	for _, part := range [][]byte{b[:first.at], first.value, b[first.at+len(first.token) : second.at], second.value, b[second.at+len(second.token):]} {
-		if _, err := w.Write(part); err != nil {
-			return true, err
+		if _, err = w.Write(part); err != nil {
+			break
 		}
 	}
-	return true, nil
+	if sp.buf.Cap() <= maxPooledBuffer {
+		encodeBuffers.Put(sp.buf)
+	}
+	sp.buf = nil
+	return true, err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -108,4 +109,43 @@ func TestEncodeOnceLeavesOtherResults(t *testing.T) {
 	if done, _ := sp.write(&w, []byte(`{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"x"}}`)); done || w.Len() != 0 {
 		t.Errorf("an answer without the stand-in was spliced: %q", w.Bytes())
 	}
+}
+
+// BenchmarkAnswerEncoding is the answer to a get_conversation of 20
+// messages (one from the customer), from the tool's value to the bytes on
+// the wire: the result built and encoded by mcp-go alone, and encoded once
+// by the door with mcp-go encoding the stand-in around it.
+func BenchmarkAnswerEncoding(b *testing.B) {
+	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	email, uid := "ann@example.com", int64(7)
+	view := desk.ConversationView{Conversation: desk.Conversation{ID: 1, InboxID: 2, Subject: "My refund has not arrived", Status: "open",
+		Priority: "high", Labels: []string{"vip"}, Contact: desk.ContactRef{ID: 3, Name: "ann", Email: &email},
+		CustomAttributes: map[string]any{}, LastActivityAt: now, CreatedAt: now}}
+	view.Messages = append(view.Messages, desk.Message{ID: 1, ConversationID: 1, Type: "incoming", Content: "My refund has not arrived",
+		Sender: desk.Sender{Kind: "contact", Name: "ann"}, CreatedAt: now})
+	for i := range 19 {
+		view.Messages = append(view.Messages, desk.Message{ID: int64(i + 2), ConversationID: 1, Type: "outgoing", Content: fmt.Sprintf("reply %d", i),
+			Private: i%4 == 0, Sender: desk.Sender{Kind: "user", ID: &uid, Name: "Admin"}, CreatedAt: now})
+	}
+	encode := func(w io.Writer, res *mcpgo.CallToolResult) {
+		json.NewEncoder(w).Encode(mcpgo.NewJSONRPCResultResponse(mcpgo.NewRequestId(int64(1)), res))
+	}
+	b.Run("mcp-go", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			res, _ := structured(view)
+			encode(io.Discard, res)
+		}
+	})
+	b.Run("once", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf bytes.Buffer
+		for b.Loop() {
+			res, _ := structured(view)
+			standIn, sp := encodeOnce(res)
+			buf.Reset()
+			encode(&buf, standIn)
+			sp.write(io.Discard, buf.Bytes())
+		}
+	})
 }
