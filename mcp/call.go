@@ -100,7 +100,10 @@ func (s *Server) wrap(t tool) func(context.Context, mcpgo.CallToolRequest) (*mcp
 				req.limited()
 				continue
 			}
-			if err == nil && req.answer != nil {
+			// The result goes straight into this request's answer (a call
+			// run as a task would be answered later, elsewhere): the door
+			// encodes it, once (encodeOnce).
+			if err == nil && req.answer != nil && mreq.Params.Task == nil {
 				res = req.answer.encodeOnce(res)
 			}
 			return res, err
