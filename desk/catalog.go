@@ -104,7 +104,7 @@ func (d *Desk) TeamList(ctx context.Context, req *tenancy.Request) ([]Team, erro
 }
 
 const teamListSQL = `SELECT t.id, t.name, t.description,
-		coalesce((SELECT array_agg(user_id ORDER BY user_id) FROM team_members m WHERE m.team_id = t.id), '{}') AS member_ids
+		coalesce((SELECT array_agg(user_id ORDER BY user_id) FROM team_members m WHERE m.team_id = t.id), '{}')
 	FROM teams t ORDER BY t.name`
 
 // Agent is a member conversations can be assigned to.

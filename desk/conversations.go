@@ -198,15 +198,12 @@ func (d *Desk) ConversationList(ctx context.Context, req *tenancy.Request, sc Sc
 	}
 	// What the screen shows beside the list, read in the same round trip.
 	extra := func(b *pgx.Batch) {
-		var s pageSide
 		if f.Catalog != nil {
-			s.catalog(f.Catalog, sc)
+			f.Catalog.queue(b, sc)
 		}
 		if f.Counts != nil {
-			s.unread(&f.Counts.Unread, f.UserID)
-			s.counts(f.Counts, sc, f.UserID)
+			f.Counts.queue(b, sc, f.UserID)
 		}
-		s.queue(b)
 	}
 	switch {
 	case f.Query != "":

@@ -392,15 +392,13 @@ type ThreadSide struct {
 func (d *Desk) Thread(ctx context.Context, acct int64, sc Scope, userID, id int64, msgCursor string, msgLimit int) (ConversationView, ThreadSide, error) {
 	var side ThreadSide
 	v, err := d.conversationGet(ctx, tenancy.For(acct), id, msgCursor, msgLimit, func(b *pgx.Batch) {
-		var s pageSide
-		s.catalog(&side.Catalog, sc)
-		s.unread(&side.Unread, userID)
-		s.queue(b)
+		side.Catalog.queue(b, sc)
 		b.Queue(threadDraftsSQL, id).Query(func(rows pgx.Rows) error {
 			var err error
 			side.Drafts, err = pgx.CollectRows(rows, scanThreadDraft)
 			return err
 		})
+		queueUnread(b, userID, &side.Unread)
 	})
 	if err != nil {
 		return ConversationView{}, ThreadSide{}, err
@@ -465,12 +463,48 @@ type Catalog struct {
 	Drafts int
 }
 
+// queue adds the catalog's reads to b (the caller's round trip).
+func (k *Catalog) queue(b *pgx.Batch, sc Scope) {
+	// Only the filters in use, as ConversationList; the pending drafts
+	// are counted from drafts_pending_idx alone (0085).
+	drafts, inboxes := where{}, where{}
+	drafts.add("status = 'pending'")
+	if sc.InboxIDs != nil {
+		drafts.add("inbox_id = ANY(?)", sc.InboxIDs)
+		inboxes.add("id = ANY(?)", sc.InboxIDs)
+	}
+	b.Queue(`SELECT count(*) FROM drafts `+drafts.sql(), drafts.args...).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&k.Drafts) })
+	b.Queue(`SELECT id, name, channel, created_at FROM inboxes `+inboxes.sql()+` ORDER BY id`, inboxes.args...).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			k.Inboxes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Inbox, error) {
+				var ib Inbox
+				return ib, r.Scan(&ib.ID, &ib.Name, &ib.Channel, &ib.CreatedAt)
+			})
+			return err
+		})
+	b.Queue(labelListSQL).Query(func(rows pgx.Rows) error {
+		var err error
+		k.Labels, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Label])
+		return err
+	})
+	b.Queue(agentListSQL).Query(func(rows pgx.Rows) error {
+		var err error
+		k.People, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Agent])
+		return err
+	})
+	b.Queue(teamListSQL).Query(func(rows pgx.Rows) error {
+		var err error
+		k.Teams, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Team])
+		return err
+	})
+}
+
 // CatalogGet reads the catalog in scope in one round trip.
 func (d *Desk) CatalogGet(ctx context.Context, acct int64, sc Scope) (Catalog, error) {
 	var k Catalog
-	var s pageSide
-	s.catalog(&k, sc)
 	b := &pgx.Batch{}
-	s.queue(b)
+	k.queue(b, sc)
 	return k, d.DB.Batch(ctx, acct, b)
 }

@@ -282,7 +282,8 @@ func (d *Desk) NotificationList(ctx context.Context, acct, userID int64, unreadO
 			out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Notification])
 			return err
 		})
-	queueUnread(b, userID, &unread)
+	b.Queue(`SELECT count(*) FROM notifications WHERE user_id = $1 AND in_app AND read_at IS NULL`, userID).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&unread) })
 	err := d.DB.Read(ctx, tenancy.For(acct), b)
 	return nonNil(out), unread, err
 }
@@ -297,15 +298,11 @@ func (d *Desk) NotificationUnread(ctx context.Context, acct, userID int64) (int,
 }
 
 // queueUnread adds the count of person userID's unread in-app
-// notifications, into n, to b.
+// notifications, into n, to b (a page's round trip); it reads
+// notifications_unread_idx alone (0085).
 func queueUnread(b *pgx.Batch, userID int64, n *int) {
-	b.Queue(unreadSQL("$1"), userID).QueryRow(func(r pgx.Row) error { return r.Scan(n) })
-}
-
-// unreadSQL counts the unread in-app notifications of the person whose id
-// is the placeholder user, from notifications_unread_idx alone.
-func unreadSQL(user string) string {
-	return `SELECT count(*) FROM notifications WHERE user_id = ` + user + ` AND in_app AND read_at IS NULL`
+	b.Queue(`SELECT count(*) FROM notifications WHERE user_id = $1 AND in_app AND read_at IS NULL`, userID).
+		QueryRow(func(r pgx.Row) error { return r.Scan(n) })
 }
 
 // NotificationRead marks a person's notifications read: ids, or all of

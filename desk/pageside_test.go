@@ -24,7 +24,7 @@ type sideWorld struct {
 	conv         int64 // an open conversation of inbox A
 }
 
-func newSideWorld(t *testing.T, db *tenancy.DB) sideWorld {
+func newSideWorld(t testing.TB, db *tenancy.DB) sideWorld {
 	t.Helper()
 	ctx := context.Background()
 	ten := dbtest.NewTenant(t)
@@ -160,7 +160,7 @@ func TestViewCountsMatchTheirViews(t *testing.T) {
 	}
 }
 
-// TestCatalogIsItsLists: the catalog read in one statement holds what each
+// TestCatalogIsItsLists: the catalog read beside a page holds what each
 // list reads on its own, in the same order, on the list page, the thread
 // page and alone; and an agent's catalog holds only their inboxes.
 func TestCatalogIsItsLists(t *testing.T) {
@@ -225,56 +225,5 @@ func TestCatalogIsItsLists(t *testing.T) {
 				t.Errorf("%s: teams %+v, the list's %+v", name, k.Teams, teams)
 			}
 		}
-	}
-}
-
-// TestPageSideIsOneStatement: what the list and the thread pages read
-// beside the REST call's data (catalog, Drafts count, bell, view counts)
-// is one statement more than REST's for the list, and two for the thread
-// (its drafts are a list of their own).
-func TestPageSideIsOneStatement(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	db, err := tenancy.Open(ctx, dbtest.AppURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	w := newSideWorld(t, db)
-	statements := func(f func() error) int64 {
-		t.Helper()
-		if err := f(); err != nil { // a statement's first use prepares it
-			t.Fatal(err)
-		}
-		before := db.Statements()
-		if err := f(); err != nil {
-			t.Fatal(err)
-		}
-		return db.Statements() - before
-	}
-	list := func(with bool) func() error {
-		return func() error {
-			f := desk.ConversationFilter{UserID: w.admin, View: "open", Triage: true, Limit: 50}
-			if with {
-				f.Catalog, f.Counts = &desk.Catalog{}, &desk.ViewCounts{}
-			}
-			_, _, err := w.d.ConversationList(ctx, tenancy.For(w.acct), desk.Scope{}, f)
-			return err
-		}
-	}
-	rest, page := statements(list(false)), statements(list(true))
-	if page-rest != 1 {
-		t.Errorf("the list page sends %d statements, REST %d: want one more", page, rest)
-	}
-	rest = statements(func() error {
-		_, err := w.d.ConversationFor(ctx, w.acct, desk.Scope{}, w.conv, "", 100)
-		return err
-	})
-	page = statements(func() error {
-		_, _, err := w.d.Thread(ctx, w.acct, desk.Scope{}, w.admin, w.conv, "", 100)
-		return err
-	})
-	if page-rest != 2 {
-		t.Errorf("the thread page sends %d statements, REST %d: want two more", page, rest)
 	}
 }

@@ -235,3 +235,36 @@ type ViewCounts struct {
 	// views), read in the same round trip so the page needs no other.
 	Unread int
 }
+
+// queue adds the counts' reads to b: the open conversations by inbox and
+// assignee, and the escalated ones not resolved by inbox, each from a
+// partial index of its own (0085) whose predicate is its views' (so no
+// row's status is compared, and the cost grows with the open
+// conversations, never with the resolved ones), as rows of [inbox, mine,
+// unassigned, open, escalated] whose sums are the counts; then the
+// person's unread notifications.
+func (v *ViewCounts) queue(b *pgx.Batch, sc Scope, me int64) {
+	args, inScope := []any{me}, ""
+	if sc.InboxIDs != nil { // only the filters in use, as ConversationList
+		args, inScope = append(args, sc.InboxIDs), " AND inbox_id = ANY($2)"
+	}
+	b.Queue(`SELECT inbox_id, count(*) FILTER (WHERE assignee_id = $1), count(*) FILTER (WHERE assignee_id IS NULL), count(*), 0
+		FROM conversations WHERE status = 'open'`+inScope+` GROUP BY inbox_id
+		UNION ALL
+		SELECT inbox_id, 0, 0, 0, count(*)
+		FROM conversations WHERE escalated AND status <> 'resolved'`+inScope+` GROUP BY inbox_id`, args...).Query(func(rows pgx.Rows) error {
+		var inbox int64
+		var mine, unassigned, open, escalated int
+		*v = ViewCounts{ByInbox: map[int64]int{}}
+		_, err := pgx.ForEachRow(rows, []any{&inbox, &mine, &unassigned, &open, &escalated}, func() error {
+			v.Mine += mine
+			v.Unassigned += unassigned
+			v.Open += open
+			v.Escalated += escalated
+			v.ByInbox[inbox] += open
+			return nil
+		})
+		return err
+	})
+	queueUnread(b, me, &v.Unread)
+}

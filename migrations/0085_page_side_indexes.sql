@@ -1,7 +1,7 @@
--- The console pages' side statement (issue 20, desk/pageside.go): what a
--- page shows beside its data, read on every page, from partial indexes
--- alone (index-only scans), so that its cost grows with what it counts
--- and never with the rows it does not.
+-- What the console pages read beside their data on every page (issue 20):
+-- the bell, the Drafts count and the view counts, each from a partial
+-- index alone (index-only scans), so that its cost grows with what it
+-- counts and never with the rows it does not.
 
 -- The bell counts a person's unread notifications; the read ones, which
 -- grow without end, are not in the index.

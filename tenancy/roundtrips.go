@@ -11,15 +11,11 @@ import (
 // query, Exec (BEGIN and COMMIT included) and batch is one round trip (a
 // statement's first use on a connection, which pgx prepares, costs one
 // more, which is not counted). The server exports the count, and tests pin
-// how many round trips a tool call takes with it. It also counts the
-// statements (each query and each statement of a batch): on a machine
-// whose CPUs PostgreSQL shares with the server, each costs the server a
-// fixed amount however small, and tests pin how many a page adds.
-type roundTrips struct{ n, stmts atomic.Int64 }
+// how many round trips a tool call takes with it.
+type roundTrips struct{ n atomic.Int64 }
 
 func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
 	r.n.Add(1)
-	r.stmts.Add(1)
 	return ctx
 }
 
@@ -30,9 +26,7 @@ func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 	return ctx
 }
 
-func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {
-	r.stmts.Add(1)
-}
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
 
 func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
@@ -42,12 +36,4 @@ func (db *DB) RoundTrips() int64 {
 		return 0
 	}
 	return db.trips.n.Load()
-}
-
-// Statements is how many statements the pool has sent (see roundTrips).
-func (db *DB) Statements() int64 {
-	if db.trips == nil {
-		return 0
-	}
-	return db.trips.stmts.Load()
 }
