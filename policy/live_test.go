@@ -60,6 +60,7 @@ func TestDecideLiveIsTheWholeDecision(t *testing.T) {
 		"denies nothing":     "package deskwoot.tenant\n\ndeny contains \"never\" if input.tool == \"no such tool\"\n",
 		"does not compile":   "package deskwoot.tenant\n\ndeny contains x if { x := undefined_function(1) }\n",
 		"fails on its input": "package deskwoot.tenant\n\ndeny contains \"x\" if { 1 / 0 == input.tool }\n",
+		"fails on replies":   "package deskwoot.tenant\n\nrequire_approval contains \"x\" if { input.tool == \"reply_to_conversation\"; 1 / 0 == 2 }\n\ndeny contains \"no notes\" if input.tool == \"add_private_note\"\n",
 	}
 	names := slices.Sorted(func(yield func(string) bool) {
 		for n := range rules {

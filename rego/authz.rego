@@ -197,20 +197,29 @@ _approval(true) := {"draft_only": true, "reasons": sort([sprintf("%v", [r]) | so
 # _approval lets it through (or makes it a draft), as the first body of
 # tool_decision would; otherwise it is denied with _tenant_reasons, the
 # branch tool_decision ends in, since none of the base reasons (switches,
-# hidden objects, _reasons) can hold beside those conditions. An app-only
-# tool, or a call neither body settles, takes tool_decision itself. Rules
-# in shadow decide live calls with it (policy.TenantPolicy.DecideLive):
-# tool_decision would work out every base reason again for each call its
-# candidate denies, ten times the cost. Tests hold it to tool_decision.
-account_decision := {"allow": true, "reasons": [], "draft_only": approval.draft_only, "not_found": false, "approval_reasons": approval.reasons} if {
+# hidden objects, _reasons) can hold beside those conditions. A deny of
+# the account's rules is looked for first: _approval holds for no body
+# then, and it is the cheaper question. An app-only tool, whose decision
+# never reads the account's rules (nor meets their errors), or a call
+# these bodies do not settle, takes tool_decision itself. Rules in shadow decide
+# live calls with it (policy.TenantPolicy.DecideLive): tool_decision would
+# work out every base reason again for each call its candidate denies,
+# five to ten times the cost. Tests hold it to tool_decision.
+account_decision := _account_denial if {
+	not catalog.tools[input.tool].app_only
+	_tenant_denies
+	is_boolean(input.principal.require_approval)
+} else := {"allow": true, "reasons": [], "draft_only": approval.draft_only, "not_found": false, "approval_reasons": approval.reasons} if {
 	def := catalog.tools[input.tool]
 	not def.app_only
 	approval := _approval(def.drafts_on_approval)
-} else := {"allow": false, "reasons": _tenant_reasons, "draft_only": false, "not_found": false, "rule": "account_rule"} if {
+} else := _account_denial if {
 	not catalog.tools[input.tool].app_only
 	is_boolean(input.principal.require_approval)
 	count(_tenant_reasons) > 0
 } else := tool_decision
+
+_account_denial := {"allow": false, "reasons": _tenant_reasons, "draft_only": false, "not_found": false, "rule": "account_rule"}
 
 _tenant_reasons := array.concat(
 	sort([sprintf("denied by this account's policy rules: %v", [r]) | some r in _tenant_deny]),
