@@ -61,6 +61,10 @@ type Limits struct {
 	Grace time.Duration
 	// Start bounds a child's start, up to its first answer (default 60 s).
 	Start time.Duration
+	// GCPercent is the children's GOGC (0: Go's default, 100): a child
+	// that works through batches can trade memory, still bounded by its
+	// GOMEMLIMIT and Memory, for less of its CPU spent collecting.
+	GCPercent int
 	// Slow is how long a call may take before its key counts as slow for
 	// SlowFor (default 250 ms, for 1 minute); a call that is killed counts
 	// too. Slow keys hold at most SlowWorkers children at once (default
@@ -301,6 +305,9 @@ func start[Resp any](role string, l Limits) (*child[Resp], error) {
 	cmd := exec.Command(exe, "-test.list=^$")
 	cmd.Env = []string{envRole + "=" + role, envMemory + "=" + strconv.FormatInt(l.Memory, 10),
 		"GOMAXPROCS=1", "GOMEMLIMIT=" + strconv.FormatInt(l.Memory/2, 10)}
+	if l.GCPercent > 0 {
+		cmd.Env = append(cmd.Env, "GOGC="+strconv.Itoa(l.GCPercent))
+	}
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = childAttr()
 	in, err := cmd.StdinPipe()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,6 +49,10 @@ func handleTest(r testReq) testResp {
 		os.Exit(3)
 	case "env":
 		return testResp{Env: os.Environ()}
+	case "gogc":
+		gogc := debug.SetGCPercent(100)
+		debug.SetGCPercent(gogc)
+		return testResp{N: gogc}
 	case "nice":
 		var out []int
 		tasks, _ := os.ReadDir("/proc/self/task")
@@ -179,6 +184,19 @@ func TestChildRunsNiced(t *testing.T) {
 	for _, n := range r.Nice {
 		if n != childNice {
 			t.Errorf("a child thread runs at nice %d, want %d: %v", n, childNice, r.Nice)
+		}
+	}
+}
+
+// TestChildGCPercent: a pool's children collect garbage at its
+// GCPercent, and at Go's default without one.
+func TestChildGCPercent(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ set, want int }{{0, 100}, {400, 400}} {
+		p := testPool(t, Limits{Workers: 1, GCPercent: c.set})
+		r, err := p.Call(context.Background(), 1, time.Second, testReq{Op: "gogc"})
+		if err != nil || r.N != c.want {
+			t.Errorf("GCPercent %d: the child collects at GOGC %d (%v), want %d", c.set, r.N, err, c.want)
 		}
 	}
 }
