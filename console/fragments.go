@@ -109,29 +109,43 @@ func (f *fragments) render(t *template.Template, loc *time.Location, name string
 // be copied to the heap (an allocation per row); as a T it is copied only
 // when it is rendered.
 func renderKept[T keyed](f *fragments, t *template.Template, loc *time.Location, name string, data T) (template.HTML, error) {
-	kp, _ := f.keys.Get().(*[]byte)
-	if kp == nil {
-		kp = new([]byte)
-	}
+	kp := f.keyBuffer()
 	defer f.keys.Put(kp)
-	key := binary.AppendUvarint((*kp)[:0], uint64(reflect.ValueOf(t).Pointer()))
-	key = keyString(key, name)
-	key = keyString(key, loc.String())
-	key = data.appendKey(key)
+	key := data.appendKey(keyHead((*kp)[:0], t, loc, name, false))
 	*kp = key
-	f.mu.Lock()
-	h, ok := f.html[string(key)] // no copy of the key to look it up
-	f.mu.Unlock()
-	if ok {
+	if h, ok := f.kept(key); ok {
 		return h, nil
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
 		return "", err
 	}
-	h = template.HTML(buf.String())
+	h := template.HTML(buf.String())
 	f.keep(string(key), h)
 	return h, nil
+}
+
+// keyBuffer is a buffer to write a key into, from f.keys.
+func (f *fragments) keyBuffer() *[]byte {
+	if kp, ok := f.keys.Get().(*[]byte); ok {
+		return kp
+	}
+	return new([]byte)
+}
+
+// keyHead starts a key: the template's set and name, the zone, and
+// whether the key is of one fragment or of a whole list (renderAll).
+func keyHead(k []byte, t *template.Template, loc *time.Location, name string, list bool) []byte {
+	k = binary.AppendUvarint(k, uint64(reflect.ValueOf(t).Pointer()))
+	return keyBool(keyString(keyString(k, name), loc.String()), list)
+}
+
+// kept is the fragment kept under key, if any.
+func (f *fragments) kept(key []byte) (template.HTML, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h, ok := f.html[string(key)] // no copy of the key to look it up
+	return h, ok
 }
 
 // keep stores h under key, forgetting arbitrary fragments while the store
@@ -162,8 +176,18 @@ func (f *fragments) keep(key string, h template.HTML) {
 
 // renderAll renders each of items in template name of t (the pages in
 // zone loc) through f, one after the other: the page prints them with one
-// action where a range would pay one for each.
+// action where a range would pay one for each. The whole list is kept
+// too, by its items' keys: a page read again with the same rows finds
+// them whole, rather than looking each up and joining them into a string
+// as long as the page.
 func renderAll[T keyed](f *fragments, t *template.Template, loc *time.Location, name string, items []T) (template.HTML, error) {
+	kp := f.keyBuffer()
+	defer f.keys.Put(kp)
+	key := keyList(keyHead((*kp)[:0], t, loc, name, true), items)
+	*kp = key
+	if h, ok := f.kept(key); ok {
+		return h, nil
+	}
 	hs := make([]template.HTML, len(items))
 	n := 0
 	for i, it := range items {
@@ -178,5 +202,7 @@ func renderAll[T keyed](f *fragments, t *template.Template, loc *time.Location, 
 	for _, h := range hs {
 		out.WriteString(string(h))
 	}
-	return template.HTML(out.String()), nil
+	all := template.HTML(out.String())
+	f.keep(string(key), all)
+	return all, nil
 }

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -262,5 +263,65 @@ func TestFragmentsStayBounded(t *testing.T) {
 	}
 	if f.bytes != before {
 		t.Fatalf("a huge row was kept: the fragments grew from %d to %d bytes", before, f.bytes)
+	}
+}
+
+// TestFragmentListsShowTheirItems: a list kept whole (renderAll) is its
+// items rendered one after the other, and a list whose items changed in
+// any way, or in order, is rendered anew.
+func TestFragmentListsShowTheirItems(t *testing.T) {
+	t.Parallel()
+	pages, err := parseTemplates(time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := pages.byName["conversations"]
+	f := &fragments{}
+	var rows []convRow
+	for _, name := range []string{"Ann", "Bob", "Cy"} {
+		rows = append(rows, convRow{ID: name, Contact: name, Sender: "Customer", Preview: "Hello from " + name, Status: "open"})
+	}
+	list := func(rows []convRow) string {
+		t.Helper()
+		h, err := renderAll(f, page, time.UTC, "conversation-row", rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(h)
+	}
+	joined := func(rows []convRow) string {
+		t.Helper()
+		var b strings.Builder
+		for _, r := range rows {
+			h, err := f.render(page, time.UTC, "conversation-row", r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(string(h))
+		}
+		return b.String()
+	}
+	first := list(rows)
+	if first != joined(rows) {
+		t.Fatalf("the list is not its rows one after the other:\n%s", first)
+	}
+	n := len(f.html)
+	if again := list(rows); again != first || len(f.html) != n {
+		t.Fatalf("the same list rendered differently, or was kept again (%d kept, %d before)", len(f.html), n)
+	}
+	changed := slices.Clone(rows)
+	changed[1].Preview = "Bob <b>wrote again</b>"
+	if got := list(changed); got == first || got != joined(changed) || !strings.Contains(got, "Bob &lt;b&gt;wrote again&lt;/b&gt;") {
+		t.Fatalf("a list whose second row changed shows:\n%s", got)
+	}
+	swapped := []convRow{rows[1], rows[0], rows[2]}
+	if got := list(swapped); got != joined(swapped) {
+		t.Fatalf("a list in another order shows:\n%s", got)
+	}
+	if got := list(rows[:2]); got != joined(rows[:2]) {
+		t.Fatalf("a shorter list shows:\n%s", got)
+	}
+	if got := list(nil); got != "" {
+		t.Fatalf("an empty list shows %q", got)
 	}
 }
