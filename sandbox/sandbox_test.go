@@ -265,9 +265,17 @@ func TestSlowKeysShareHalf(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("the long call: %v", err)
 	}
-	// A fast call clears a key's slowness.
-	if _, err := p.Call(context.Background(), 1, time.Second, testReq{Op: "echo"}); err != nil || p.isSlow(1) {
-		t.Errorf("key 1 after a fast call: slow %v, %v", p.isSlow(1), err)
+	// A fast call clears a key's slowness. An echo is fast, but on a
+	// loaded machine one may still take longer than Slow (50 ms) and
+	// rightly keep the key slow: it takes one of a few to be fast.
+	var err error
+	for range 5 {
+		if _, err = p.Call(context.Background(), 1, time.Second, testReq{Op: "echo"}); err != nil || !p.isSlow(1) {
+			break
+		}
+	}
+	if err != nil || p.isSlow(1) {
+		t.Errorf("key 1 after five echoes: slow %v, %v", p.isSlow(1), err)
 	}
 }
 
