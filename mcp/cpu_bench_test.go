@@ -2,6 +2,7 @@ package mcp_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,28 +64,73 @@ func (m *cpuMeter) read() cpuTimes {
 	if st, ok := readStat(self); ok {
 		t.children = st.deadChildren
 	}
-	if st, ok := readStat(m.postmaster); ok {
-		t.postgres = st.own + st.deadChildren
+	for _, pid := range childrenOf(self) {
+		t.children += runTime(pid)
 	}
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(filepath.Base(d))
-		if err != nil {
-			continue
-		}
-		st, ok := readStat(pid)
-		switch {
-		case !ok:
-		case st.ppid == self:
-			t.children += st.own
-		case st.ppid == m.postmaster:
-			t.postgres += st.own
-		}
+	if st, ok := readStat(m.postmaster); ok {
+		t.postgres = runTime(m.postmaster) + st.deadChildren
+	}
+	for _, pid := range childrenOf(m.postmaster) {
+		t.postgres += runTime(pid)
 	}
 	end := selfCPU()
 	m.overhead += end - start
 	t.self = end - m.overhead
 	return t
+}
+
+// childrenOf lists a process's children: from each of its threads'
+// children files, or, where the kernel has none, from every process's
+// parent.
+func childrenOf(pid int) []int {
+	var out []int
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	if err == nil && len(tasks) > 0 {
+		for _, f := range tasks {
+			raw, _ := os.ReadFile(f)
+			for _, field := range strings.Fields(string(raw)) {
+				if c, err := strconv.Atoi(field); err == nil {
+					out = append(out, c)
+				}
+			}
+		}
+		return out
+	}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		c, err := strconv.Atoi(filepath.Base(d))
+		if err != nil {
+			continue
+		}
+		if st, ok := readStat(c); ok && st.ppid == pid {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// runTime is a live process's CPU time: the sum of its threads' run time
+// in nanoseconds (schedstat), or its user and system ticks where the
+// kernel keeps no schedstat (a tick is 10 ms, coarse against a block of
+// calls).
+func runTime(pid int) time.Duration {
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if len(files) == 0 {
+		st, _ := readStat(pid)
+		return st.own
+	}
+	var sum time.Duration
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if fields := strings.Fields(string(raw)); len(fields) > 0 {
+			ns, _ := strconv.ParseInt(fields[0], 10, 64)
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
 }
 
 // selfCPU is this process's user and system time (microseconds, unlike

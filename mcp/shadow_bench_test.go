@@ -48,20 +48,24 @@ test_denies if {
 // the shadow spends comes out of the live calls, so cpu-ratio is what
 // server-ratio tends to there.
 //
-// Measured on a shared 2-core machine (load 3 to 18), the code before and
-// after in alternation against one PostgreSQL, 15 runs of 3,000 calls
-// each: before (every call decided with the whole decision in the child,
-// a row per flip), cpu-ratio median 1.27 (1.20 to 1.51), server-ratio
-// 1.16 (0.86 to 1.54), the shadow's CPU per call about 107 µs in the
-// server, 433 in the child and 127 in PostgreSQL, against a call's 2,240;
-// after (base denials settled without a trip, allowed calls asked
-// account_decision, GOGC 400 in the child, a row per trip), cpu-ratio
-// 1.17 (1.05 to 1.22), server-ratio 1.10 (0.85 to 1.37), about 102, 127
-// and 73 µs against 2,110 (each share varies by ±100 µs from run to run;
-// the sum less). Earlier, in the old benchmark: at load 7 to 13, p50
-// ratio 1.01 to 1.02 and server ratio 1.04 to 1.12; before the worker let
-// calls gather (50 ms) into one trip and one write, the p50 ratio was
-// 1.40.
+// Measured on a shared 2-core machine, the code before and after in
+// alternation against one PostgreSQL, runs of 3,000 calls. At load 3 to
+// 18, 15 runs each: before (every call decided with the whole decision
+// in the child, a row per flip), cpu-ratio median 1.27 (1.20 to 1.51),
+// server-ratio 1.16 (0.86 to 1.54); after (base denials settled without
+// a trip, allowed calls asked account_decision, GOGC 400 in the child, a
+// row per trip), cpu-ratio 1.17 (1.05 to 1.22), server-ratio 1.10 (0.85
+// to 1.37). At load 1 to 2.5, 5 runs each, with children and PostgreSQL
+// read from schedstat: before, cpu-ratio 1.26 (1.22 to 1.37),
+// server-ratio 1.07 (1.04 to 1.18), the shadow's CPU per call 37 µs in
+// the server, 437 in the child, 58 in PostgreSQL against a call's 2,040;
+// after, cpu-ratio 1.14 (1.07 to 1.22), server-ratio 1.07 (0.99 to
+// 1.15), 82, 129 and 73 µs against 2,060 (the server's and PostgreSQL's
+// shares vary by ±60 µs from run to run; a CPU profile puts the shadow's
+// own work in the server at about 35 µs a call). Earlier, in the old
+// benchmark: at load 7 to 13, p50 ratio 1.01 to 1.02 and server ratio
+// 1.04 to 1.12; before the worker let calls gather (50 ms) into one trip
+// and one write, the p50 ratio was 1.40.
 func BenchmarkShadowCost(b *testing.B) {
 	url := endpoint(b)
 	w, token := benchConversation(b)
