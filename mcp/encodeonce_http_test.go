@@ -3,7 +3,6 @@ package mcp_test
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"testing"
 
@@ -30,23 +29,14 @@ func TestAnswersAreMCPGoBytes(t *testing.T) {
 		{"add_private_note", map[string]any{"conversation_id": w.conv1, "content": "Checked <the> \"refund\" & \u2028 more", "idempotency_key": "bytes-1"}},
 		{"get_conversation", map[string]any{"conversation_id": 999999999}},
 	} {
-		body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{"name": c.tool, "arguments": c.args}})
-		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		res := rpc(t, url, token, "tools/call", map[string]any{"name": c.tool, "arguments": c.args})
+		raw := res.Raw
 		var msg struct {
 			ID     mcpgo.RequestId      `json:"id"`
 			Result mcpgo.CallToolResult `json:"result"`
 		}
-		if err := json.Unmarshal(raw, &msg); err != nil || resp.StatusCode != http.StatusOK || len(msg.Result.Content) == 0 {
-			t.Fatalf("%s: HTTP %d %s (%v)", c.tool, resp.StatusCode, raw, err)
+		if err := json.Unmarshal(raw, &msg); err != nil || res.Status != http.StatusOK || len(msg.Result.Content) == 0 {
+			t.Fatalf("%s: HTTP %d %s (%v)", c.tool, res.Status, raw, err)
 		}
 		var want bytes.Buffer
 		if err := json.NewEncoder(&want).Encode(mcpgo.NewJSONRPCResultResponse(msg.ID, &msg.Result)); err != nil {

@@ -132,6 +132,7 @@ type rpcResult struct {
 	Status int
 	Body   map[string]any
 	Header http.Header
+	Raw    []byte // the answer's bytes, as sent
 }
 
 // rpc posts one JSON-RPC request (2025-11-25, stateless: no initialize needed).
@@ -153,7 +154,7 @@ func rpc(t *testing.T, url, token, method string, params any) rpcResult {
 	raw, _ := io.ReadAll(resp.Body)
 	var out map[string]any
 	json.Unmarshal(raw, &out)
-	return rpcResult{Status: resp.StatusCode, Body: out, Header: resp.Header}
+	return rpcResult{Status: resp.StatusCode, Body: out, Header: resp.Header, Raw: raw}
 }
 
 // callTool returns the tool result (content text, isError, structured).
