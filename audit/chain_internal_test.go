@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/dbtest"
-	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/migrations"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -64,17 +63,7 @@ func TestCanonicalVersions(t *testing.T) {
 // database and offline from an export.
 func TestMigrationKeepsVersion1Links(t *testing.T) {
 	ctx := context.Background()
-	ownerURL, appURL := dbtest.ScratchAt(t, "audit_v1", 44)
-	db, err := tenancy.Open(ctx, appURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	res, err := (&identity.Identities{DB: db, PasswordCost: 4}).Signup(ctx, identity.SignupInput{AccountName: "Old", Email: "old@example.com", Password: "correct horse battery"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct := res.Account.ID
+	ownerURL, db, acct := dbtest.OldWorkspace(t, "audit_v1", 44)
 	for _, a := range []string{"old.1", "old.2", "old.3"} {
 		if err := db.Unit(ctx, tenancy.Recorded(acct, Entry{ActorKind: "agent", Action: a, Decision: "allow", Explanation: []byte(`{"path": "p"}`)}), nil, nil); err != nil {
 			t.Fatal(err)

@@ -210,6 +210,27 @@ func ScratchAt(t *testing.T, name string, upTo int) (ownerURL, appURL string) {
 	return ownerURL, appURL
 }
 
+// OldWorkspace is ScratchAt(t, name, upTo) with one workspace signed up in
+// it ("Old", old@example.com) and the database opened as the app role,
+// for tests that write rows as the old schema had them, migrate the rest
+// (migrations.Run with ownerURL) and read them back.
+func OldWorkspace(t *testing.T, name string, upTo int) (ownerURL string, db *tenancy.DB, acct int64) {
+	t.Helper()
+	ctx := context.Background()
+	ownerURL, appURL := ScratchAt(t, name, upTo)
+	db, err := tenancy.Open(ctx, appURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	res, err := (&identity.Identities{DB: db, PasswordCost: bcrypt.MinCost}).Signup(ctx,
+		identity.SignupInput{AccountName: "Old", Email: "old@example.com", Password: "correct horse battery"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ownerURL, db, res.Account.ID
+}
+
 // RefuseAuditRows makes PostgreSQL refuse every audit row of account acct
 // until the test ends, as a full disk or a broken trigger would: whatever
 // writes one fails. Tests use it to show that a change and its audit row

@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/deskwoot/deskwoot/dbtest"
-	"github.com/deskwoot/deskwoot/identity"
 	"github.com/deskwoot/deskwoot/migrations"
 	"github.com/deskwoot/deskwoot/tenancy"
 )
@@ -144,23 +143,14 @@ func TestRecordListsEveryFlip(t *testing.T) {
 // 0083 are listed after it with their ids, and new flips come after them.
 func TestMigrationKeepsFlips(t *testing.T) {
 	ctx := context.Background()
-	ownerURL, appURL := dbtest.ScratchAt(t, "shadow_trips", 82)
-	db, err := tenancy.Open(ctx, appURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	res, err := (&identity.Identities{DB: db, PasswordCost: 4}).Signup(ctx, identity.SignupInput{AccountName: "Old", Email: "old@example.com", Password: "correct horse battery"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct := res.Account.ID
+	ownerURL, db, acct := dbtest.OldWorkspace(t, "shadow_trips", 82)
 	cand := candidate(t, db, acct)
 	var old []int64
 	if err := db.InTenant(ctx, acct, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `INSERT INTO shadow_flips (account_id, candidate_id, audit_id, tool, before, after, reasons)
 			VALUES ($1, $2, 7, 'list_labels', 'allow', 'deny', '{"no labels", "none"}'), ($1, $2, NULL, 'get_contact', 'deny', 'allow', '{}')
 			RETURNING id`, acct, cand)
+		var err error
 		old, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 		return err
 	}); err != nil {
