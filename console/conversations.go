@@ -124,7 +124,7 @@ type threadData struct {
 	Snooze   field
 	Labels   []field // a checkbox each
 	// LabelsError is the error about the labels, shown in their fieldset;
-	// FormError the one above the controls (form-error's words).
+	// FormError the one above the controls (Form.Summary).
 	LabelsError, FormError string
 	Composer               field
 	CanDelete              bool
@@ -252,15 +252,6 @@ func (d *threadData) render(f *fragments, t *template.Template, loc *time.Locati
 	return err
 }
 
-// formError is what the form-error partial says above a form: its
-// message, or that fields are marked.
-func formError(f *Form) string {
-	if f.Message != "" || len(f.Errors) == 0 {
-		return f.Message
-	}
-	return "Please correct the fields marked below."
-}
-
 // markMessage words a message's kind and sender for the thread.
 func markMessage(m desk.Message, k catalog, loc *time.Location) msgView {
 	v := msgView{ID: strconv.FormatInt(m.ID, 10), Sender: m.Sender.Name, Agent: m.Sender.Kind == "agent", Content: m.Content,
@@ -368,7 +359,7 @@ func (c *Console) showThread(w http.ResponseWriter, r *http.Request, id int64, s
 	}
 	d.LabelsError = f.Err("labels")
 	if f.Message != "" || f.Err("content") == "" { // the composer's error stands beside it
-		d.FormError = formError(f)
+		d.FormError = f.Summary()
 	}
 	d.Messages = make([]msgView, 0, len(v.Messages)+len(side.Drafts)) // decided drafts are lines too
 	for _, m := range v.Messages {

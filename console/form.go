@@ -52,6 +52,16 @@ func (f *Form) Checked(name, value string) bool { return slices.Contains(f.Value
 // Err is the error shown next to a field.
 func (f *Form) Err(name string) string { return f.Errors[name] }
 
+// Summary is what stands above a form about its errors: its form-wide
+// message, or, when only fields are wrong, that they are marked (the
+// partial form-message prints it).
+func (f *Form) Summary() string {
+	if f.Message != "" || len(f.Errors) == 0 {
+		return f.Message
+	}
+	return "Please correct the fields marked below."
+}
+
 // Fail marks a field with an error.
 func (f *Form) Fail(name, msg string) {
 	if _, ok := f.Errors[name]; !ok {

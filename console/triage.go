@@ -89,7 +89,7 @@ type convListData struct {
 	Filters []field // selects
 	Query   field
 	Any     bool // a filter is in use
-	// FormError is the error above the filter form (form-error's words).
+	// FormError is the error above the filter form (Form.Summary).
 	FormError string
 	Back      string // this page, where a bulk action returns
 	Bulk      []field
@@ -193,7 +193,7 @@ func (c *Console) conversationList(w http.ResponseWriter, r *http.Request) {
 	}
 	c.counted(r, &k)
 	filters := append(k.filterFields(f), selectField(f, "sort", "Sort", "", "Last activity", "waiting", "Longest waiting", "priority", "Priority"))
-	d := convListData{View: view, Query: textField(f, "q", "Search", "search"), Filters: filters, FormError: formError(f),
+	d := convListData{View: view, Query: textField(f, "q", "Search", "search"), Filters: filters, FormError: f.Summary(),
 		Any:  q.Get("inbox")+q.Get("status")+q.Get("assignee")+q.Get("label")+q.Get("q") != "",
 		Back: "/conversations", Bulk: k.bulkFields(), Snooze: bulkSnooze(c.zone(r))}
 	if r.URL.RawQuery != "" {
