@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deskwoot/deskwoot/dbtest"
 	"github.com/deskwoot/deskwoot/desk"
@@ -74,5 +75,44 @@ func TestFormErrorsBesideTheirField(t *testing.T) {
 	p = wantStatus(t, b.post(path, url.Values{"status": {"open"}, "priority": {"none"}, "assignee": {""}, "team": {""}, "labels": {"nosuch"}}), http.StatusBadRequest)
 	if got := p.fieldError("labels"); !strings.Contains(got, `"nosuch" does not exist`) {
 		t.Errorf("an unknown label: error beside labels %q:\n%s", got, p.text())
+	}
+}
+
+// TestFormSummary: above a form stands its form-wide message, else, when
+// fields are wrong, that they are marked, else nothing; the form-error
+// partial prints exactly that, and nothing for no form.
+func TestFormSummary(t *testing.T) {
+	t.Parallel()
+	pages, err := parseTemplates(time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := pages.byName["signin"]
+	for _, c := range []struct {
+		f    *Form
+		want string
+	}{
+		{&Form{Message: "The form could not be read.", Errors: map[string]string{"email": "x"}}, "The form could not be read."},
+		{&Form{Errors: map[string]string{"email": "x"}}, "Please correct the fields marked below."},
+		{&Form{}, ""},
+	} {
+		if got := c.f.Summary(); got != c.want {
+			t.Errorf("Summary of %+v = %q, want %q", c.f, got, c.want)
+		}
+		var b strings.Builder
+		if err := page.ExecuteTemplate(&b, "form-error", c.f); err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		if c.want != "" {
+			want = `<p class="error form-error" role="alert">` + c.want + `</p>`
+		}
+		if b.String() != want {
+			t.Errorf("form-error for %+v: %q, want %q", c.f, b.String(), want)
+		}
+	}
+	var b strings.Builder
+	if err := page.ExecuteTemplate(&b, "form-error", (*Form)(nil)); err != nil || b.String() != "" {
+		t.Errorf("form-error without a form: %q, %v", b.String(), err)
 	}
 }
